@@ -1,0 +1,1 @@
+"""CEP platform services: one package per service, shared domain code in `services.common`."""

@@ -1,0 +1,1 @@
+"""The `cep` command line: `cep up` (the supervisor) and the operator commands."""

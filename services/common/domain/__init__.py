@@ -1,0 +1,1 @@
+"""The pure domain core: rules, conditions, windows, alert lifecycle. No I/O, no clock reads."""

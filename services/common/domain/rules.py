@@ -1,0 +1,368 @@
+"""The rule model of the API contract: frozen models, defaults, and validation that names the field path."""
+
+from __future__ import annotations
+
+import math
+import re
+import zoneinfo
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainValidator,
+    Tag,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from services.common.domain.durations import parse_duration
+from services.common.domain.errors import FieldError, RuleValidationError, from_pydantic
+from services.common.domain.paths import validate_path
+
+Operator: TypeAlias = Literal[">", ">=", "<", "<=", "==", "!="]
+Aggregation: TypeAlias = Literal["avg", "sum", "min", "max", "count", "p95", "rate"]
+ConditionOp: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains", "regex", "exists"]
+TriggerType: TypeAlias = Literal["metric", "event", "schedule", "anomaly"]
+Priority: TypeAlias = Literal["P1", "P2", "P3", "P4", "P5"]
+Severity: TypeAlias = Literal["critical", "high", "medium", "low", "info"]
+AnomalyMethod: TypeAlias = Literal["zscore", "iqr", "ema"]
+
+TRIGGER_TYPES: tuple[str, ...] = ("metric", "event", "schedule", "anomaly")
+RESERVED_EVENT_PREFIX = "cep."
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _number(value: Any) -> int | float:
+    """Accept a JSON number or a numeric string (forms send strings); keep integers integral."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a number")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+FieldPath = Annotated[str, AfterValidator(validate_path)]
+Number = Annotated[Any, PlainValidator(_number), WithJsonSchema({"type": "number"})]
+GroupBy = Annotated[list[FieldPath], Field(min_length=1)]
+
+
+class Frozen(BaseModel):
+    """Base of every domain model: immutable, unknown fields refused (a typo is an error, not ignored)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MetricTrigger(Frozen):
+    """A threshold on a payload value or on a windowed aggregate of it."""
+
+    metric_name: FieldPath
+    operator: Operator
+    threshold: Number
+    duration: Duration | None = None
+    aggregation: Aggregation | None = None
+    window: Duration | None = None
+    group_by: GroupBy | None = None
+    resolve_after: Duration | None = None
+    no_data_after: Duration | None = None
+    recover_threshold: Number | None = None
+
+    @model_validator(mode="after")
+    def _window_goes_with_aggregation(self) -> MetricTrigger:
+        if self.aggregation is not None and self.window is None:
+            raise _field_error("window", "required when an aggregation is set")
+        if self.window is not None and self.aggregation is None:
+            raise _field_error("aggregation", "required when a window is set (avg, sum, min, max, count, p95, rate)")
+        return self
+
+
+class EventTrigger(Frozen):
+    """Matches events of one type; an open episode absorbs later occurrences."""
+
+    event_type: Annotated[str, Field(min_length=1, max_length=200)]
+    group_by: GroupBy | None = None
+    resolve_after: Duration = "5m"
+    notify_resolved: bool = False
+
+
+class ScheduleTrigger(Frozen):
+    """A 5-field cron schedule in a time zone; every run is its own event."""
+
+    cron: str
+    timezone: str = "UTC"
+    misfire: Literal["catch_up", "skip"] = "catch_up"
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        from croniter import croniter  # pure computation; imported lazily to keep import time low
+
+        if len(value.split()) != 5:
+            raise ValueError("a cron expression has 5 fields: minute hour day-of-month month day-of-week")
+        if not croniter.is_valid(value):
+            raise ValueError(f"invalid cron expression {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class AnomalyTrigger(Frozen):
+    """An outlier detector on a payload value, with a learned baseline per group key."""
+
+    value_path: FieldPath
+    anomaly_method: AnomalyMethod
+    threshold: Annotated[Number, Field(gt=0)]
+    min_baseline: Annotated[int, Field(ge=2)] = 30
+    iqr_multiplier: Annotated[Number, Field(gt=0)] | None = None
+    ema_alpha: Annotated[Number, Field(gt=0, le=1)] | None = None
+    window: Duration | None = None
+    group_by: GroupBy | None = None
+    resolve_after: Duration | None = None
+
+
+TriggerSpec: TypeAlias = MetricTrigger | EventTrigger | ScheduleTrigger | AnomalyTrigger
+TRIGGER_MODELS: dict[str, type[Frozen]] = {
+    "metric": MetricTrigger,
+    "event": EventTrigger,
+    "schedule": ScheduleTrigger,
+    "anomaly": AnomalyTrigger,
+}
+
+
+class ConditionLeaf(Frozen):
+    """`{"field": "severity", "op": "==", "value": "critical"}`."""
+
+    field: FieldPath
+    op: ConditionOp
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> ConditionLeaf:
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise _field_error("value", f"'{self.op}' needs a list of values")
+        if self.op in (">", ">=", "<", "<=") and (
+            isinstance(self.value, bool) or not isinstance(self.value, int | float | str)
+        ):
+            raise _field_error("value", f"'{self.op}' needs a number or a string")
+        if self.op == "regex":
+            if not isinstance(self.value, str):
+                raise _field_error("value", "'regex' needs a pattern string")
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise _field_error("value", f"invalid regular expression: {exc}") from exc
+        if self.op == "exists" and self.value is not None and not isinstance(self.value, bool):
+            raise _field_error("value", "'exists' takes true, false or nothing")
+        if self.op not in ("exists",) and self.value is None and self.op not in ("==", "!="):
+            raise _field_error("value", f"'{self.op}' needs a value")
+        return self
+
+
+class ConditionGroup(Frozen):
+    """`{"logic": "AND"|"OR", "conditions": [...]}` or `{"logic": "NOT", "conditions": [node]}`."""
+
+    logic: Literal["AND", "OR", "NOT"]
+    conditions: list[ConditionNode]
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _is_list(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("conditions is a list of condition nodes")
+        return value
+
+    @model_validator(mode="after")
+    def _arity(self) -> ConditionGroup:
+        if self.logic == "NOT" and len(self.conditions) != 1:
+            raise _field_error("conditions", "NOT takes exactly one condition")
+        if not self.conditions:
+            raise _field_error("conditions", f"{self.logic} needs at least one condition")
+        return self
+
+
+def _node_kind(value: Any) -> str:
+    if isinstance(value, ConditionGroup) or (isinstance(value, Mapping) and "logic" in value):
+        return "group"
+    return "leaf"
+
+
+ConditionNode: TypeAlias = Annotated[
+    Annotated[ConditionGroup, Tag("group")] | Annotated[ConditionLeaf, Tag("leaf")],
+    Discriminator(_node_kind),
+]
+ConditionGroup.model_rebuild()
+
+
+class Action(BaseModel):
+    """One action (`notify`, `webhook`, `api_call`, ...); type-specific fields are kept as given."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    channel: str | None = None
+    message: str | None = None
+
+
+class Suppression(Frozen):
+    """Per-rule noise controls applied by the notifier."""
+
+    cooldown: Duration | None = None
+    group_by: list[FieldPath] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    storm_budget: Annotated[int, Field(ge=1)] | None = None
+    storm_window: Duration | None = None
+
+
+class RuleSpec(Frozen):
+    """What a client writes: everything but the server-assigned fields."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str | None = None
+    active: bool = False
+    owner: str | None = None
+    backup_owner: str | None = None
+    priority: Priority = "P3"
+    severity: Severity = "medium"
+    trigger_type: TriggerType
+    trigger_spec: TriggerSpec
+    conditions: ConditionNode | None = None
+    action_spec: list[Action] = Field(default_factory=list)
+    suppression: Suppression | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        """The canonical JSON of the writable fields (defaults filled, unset optional trigger fields dropped)."""
+        data = self.model_dump(mode="json", exclude={"trigger_spec", "conditions", "action_spec", "suppression"})
+        data["trigger_spec"] = self.trigger_spec.model_dump(mode="json", exclude_none=True)
+        data["conditions"] = (
+            None if self.conditions is None else self.conditions.model_dump(mode="json", exclude_none=False)
+        )
+        data["action_spec"] = [a.model_dump(mode="json", exclude_none=True) for a in self.action_spec]
+        data["suppression"] = (
+            None if self.suppression is None else self.suppression.model_dump(mode="json", exclude_none=True)
+        )
+        return data
+
+
+class Rule(RuleSpec):
+    """A stored rule: the spec plus identity, tenant, version and timestamps."""
+
+    rule_id: str
+    tenant: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def spec(self) -> RuleSpec:
+        return RuleSpec.model_validate(self.model_dump(include=set(RuleSpec.model_fields)))
+
+    def canonical(self) -> dict[str, Any]:
+        data = super().canonical()
+        return {
+            "rule_id": self.rule_id,
+            "tenant": self.tenant,
+            **data,
+            "version": self.version,
+            "created_at": _rfc3339(self.created_at),
+            "updated_at": _rfc3339(self.updated_at),
+        }
+
+
+SERVER_FIELDS = frozenset({"rule_id", "tenant", "version", "created_at", "updated_at"})
+
+
+def parse_rule(data: Any) -> RuleSpec:
+    """Validate a create/replace body into a RuleSpec; raise RuleValidationError naming every bad field.
+
+    Server-assigned fields (`rule_id`, `version`, ...) are ignored so a client may send back what it read.
+    `trigger_spec` is validated against the model of `trigger_type`, so errors read `trigger_spec.threshold`.
+    """
+    if not isinstance(data, Mapping):
+        raise RuleValidationError([FieldError((), "a rule is a JSON object")])
+    body = {k: v for k, v in data.items() if k not in SERVER_FIELDS}
+    errors: list[FieldError] = []
+    trigger_type = body.get("trigger_type")
+    spec_model = TRIGGER_MODELS.get(trigger_type) if isinstance(trigger_type, str) else None
+    trigger_spec: Any = body.get("trigger_spec")
+    if spec_model is None and "trigger_spec" in body:
+        body["trigger_spec"] = _placeholder("metric")  # without a valid type, only trigger_type is reported
+    if spec_model is not None and "trigger_spec" in body:
+        if not isinstance(trigger_spec, Mapping):
+            errors.append(FieldError(("trigger_spec",), "trigger_spec is an object"))
+        else:
+            try:
+                trigger_spec = spec_model.model_validate(dict(trigger_spec))
+            except ValidationError as exc:
+                errors.extend(from_pydantic(exc, prefix=("trigger_spec",)))
+    try:
+        # Validate the rest with a placeholder trigger when it failed, so every other error is reported too.
+        rest = dict(body)
+        if isinstance(trigger_spec, Frozen):
+            rest["trigger_spec"] = trigger_spec
+        elif spec_model is not None:
+            rest["trigger_spec"] = _placeholder(trigger_type)
+        spec = RuleSpec.model_validate(rest)
+    except ValidationError as exc:
+        errors.extend(e for e in from_pydantic(exc) if not (spec_model and e.loc[:1] == ("trigger_spec",)))
+        raise RuleValidationError(_dedupe(errors)) from None
+    if errors:
+        raise RuleValidationError(_dedupe(errors))
+    return spec
+
+
+def _placeholder(trigger_type: str) -> Frozen:
+    placeholders: dict[str, Frozen] = {
+        "metric": MetricTrigger(metric_name="x", operator=">", threshold=0),
+        "event": EventTrigger(event_type="x"),
+        "schedule": ScheduleTrigger(cron="* * * * *"),
+        "anomaly": AnomalyTrigger(value_path="x", anomaly_method="zscore", threshold=3),
+    }
+    return placeholders[trigger_type]
+
+
+def _dedupe(errors: list[FieldError]) -> list[FieldError]:
+    seen: set[tuple[tuple[str | int, ...], str]] = set()
+    out = []
+    for err in errors:
+        if (err.loc, err.msg) not in seen:
+            seen.add((err.loc, err.msg))
+            out.append(err)
+    return out
+
+
+def _field_error(field: str, msg: str) -> ValueError:
+    # pydantic reports model-level ValueErrors at the model's location; prefix the field so the path is exact.
+    return ValueError(f"[{field}] {msg}")
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")

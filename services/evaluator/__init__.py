@@ -1,0 +1,1 @@
+"""Evaluator service: a Ray driver with one actor per rule shard."""

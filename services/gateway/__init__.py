@@ -1,0 +1,1 @@
+"""Gateway service: REST, SSE, auth, OpenAPI, the recorder and the web UI."""

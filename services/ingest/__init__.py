@@ -1,0 +1,1 @@
+"""Ingest service: validates, persists and routes incoming events."""

@@ -1,0 +1,1 @@
+"""Notifier service: the delivery pipeline and one module per channel type."""

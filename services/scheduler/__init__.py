@@ -1,0 +1,1 @@
+"""Scheduler service: cron rules, metric polling and timers."""
