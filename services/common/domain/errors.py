@@ -42,7 +42,11 @@ def from_pydantic(exc: ValidationError, prefix: Sequence[str | int] = ()) -> lis
     out: list[FieldError] = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = tuple(part for part in err["loc"] if not _is_branch_tag(part))
+        if err["type"] == "extra_forbidden" and err["loc"] and loc[-1:] != err["loc"][-1:]:
+            loc = (*loc, err["loc"][-1])  # an unknown key is the client's word, whatever it looks like
         msg = err["msg"].removeprefix("Value error, ")
+        if msg.startswith("Input should be a valid dictionary or instance of"):
+            msg = "Input should be an object"  # not the name of one of our classes
         tagged = _FIELD_TAG.match(msg)
         if tagged:  # a model-level check that names its field: `[window] required when ...`
             loc, msg = (*loc, tagged.group(1)), tagged.group(2)

@@ -230,6 +230,14 @@ class Action(BaseModel):
     channel: str | None = None
     message: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_null_extras(cls, data: Any) -> Any:
+        # A null type-specific field means "not set", as canonical() writes it; keeping it would break round trips.
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if v is not None or k in cls.model_fields}
+        return data
+
 
 class Suppression(Frozen):
     """Per-rule noise controls applied by the notifier."""
@@ -257,6 +265,12 @@ class RuleSpec(Frozen):
     conditions: ConditionNode | None = None
     action_spec: list[Action] = Field(default_factory=list)
     suppression: Suppression | None = None
+
+    @model_validator(mode="after")
+    def _trigger_fits_type(self) -> RuleSpec:
+        if not isinstance(self.trigger_spec, TRIGGER_MODELS[self.trigger_type]):
+            raise _field_error("trigger_spec", f"is not a {self.trigger_type} trigger")
+        return self
 
     def canonical(self) -> dict[str, Any]:
         """The canonical JSON of the writable fields (defaults filled, unset optional trigger fields dropped)."""
@@ -313,9 +327,10 @@ def parse_rule(data: Any) -> RuleSpec:
     trigger_type = body.get("trigger_type")
     spec_model = TRIGGER_MODELS.get(trigger_type) if isinstance(trigger_type, str) else None
     trigger_spec: Any = body.get("trigger_spec")
+    checked = spec_model is not None and "trigger_spec" in body  # trigger_spec errors are reported from here
     if spec_model is None and "trigger_spec" in body:
         body["trigger_spec"] = _placeholder("metric")  # without a valid type, only trigger_type is reported
-    if spec_model is not None and "trigger_spec" in body:
+    if checked and spec_model is not None:
         if not isinstance(trigger_spec, Mapping):
             errors.append(FieldError(("trigger_spec",), "trigger_spec is an object"))
         else:
@@ -328,11 +343,11 @@ def parse_rule(data: Any) -> RuleSpec:
         rest = dict(body)
         if isinstance(trigger_spec, Frozen):
             rest["trigger_spec"] = trigger_spec
-        elif spec_model is not None:
-            rest["trigger_spec"] = _placeholder(trigger_type)
+        elif checked:
+            rest["trigger_spec"] = _placeholder(str(trigger_type))
         spec = RuleSpec.model_validate(rest)
     except ValidationError as exc:
-        errors.extend(e for e in from_pydantic(exc) if not (spec_model and e.loc[:1] == ("trigger_spec",)))
+        errors.extend(e for e in from_pydantic(exc) if not (checked and e.loc[:1] == ("trigger_spec",)))
         raise RuleValidationError(_dedupe(errors)) from None
     if errors:
         raise RuleValidationError(_dedupe(errors))

@@ -1,0 +1,30 @@
+"""The `cep` command: `cep up` runs the stack; more commands join as the product grows."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cep", description="Complex event processing and alerting.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the whole stack on this machine (nats-server, services, Ray)")
+    up.add_argument("--port", type=int, default=8080, help="the gateway's HTTP port (default 8080)")
+    up.add_argument("--state-dir", type=Path, default=Path(".cep"), help="where data and logs live (default ./.cep)")
+    up.add_argument("--host", default="127.0.0.1", help="the address every service binds (default 127.0.0.1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "up":
+        from services.common.cli.up import Supervisor
+
+        return Supervisor(state_dir=args.state_dir, port=args.port, host=args.host).run()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""The shard state: rules, their series, and the one place events and ticks turn into alert transitions.
+
+A plain object in the bytewax style: feed it batches of events and ticks (`now` is always an input,
+never a clock read), take the transitions it returns, snapshot it, restore it and carry on. The
+evaluator's actors, simulate, trigger and replay all drive this class; there is no second evaluator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.common.domain.alerts import new_series, restore_series
+from services.common.domain.episodes import (
+    CompiledRule,
+    Observation,
+    Series,
+    State,
+    compile_rule,
+    group_key_for,
+)
+from services.common.domain.events import SCHEDULE_EVENT_TYPE, Event, as_utc
+from services.common.domain.index import RuleIndex
+from services.common.domain.rules import AnomalyTrigger, Rule
+from services.common.domain.thresholds import ThresholdSeries
+from services.common.domain.transitions import Transition
+
+SNAPSHOT_FORMAT = 1
+_MIN_TIMERS_CAP = 64
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How one rule judged one event: verdict, lifecycle state, the event opened or joined, and why."""
+
+    matched: bool
+    state: State
+    event_id: str | None
+    group_key: str
+    value: Any
+    explanation: list[dict[str, Any]]
+    errors: list[str]
+    reason: str
+    transitions: list[Transition] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready; transitions as their own `as_dict()`."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["transitions"] = [t.as_dict() for t in self.transitions]
+        return out
+
+
+class TriggerOutcome(Evaluation):
+    """The outcome of evaluating one rule for real (`RuleEngine.trigger`): its transitions are to be published."""
+
+
+class RuleEngine:
+    """Rules, their per-(rule, group key) series, and the timers those series arm.
+
+    `evaluations` counts series evaluations, so tests can check that cost follows matching rules.
+    """
+
+    def __init__(self) -> None:
+        self.evaluations = 0
+        self._plans: dict[str, CompiledRule] = {}
+        self._index = RuleIndex()
+        self._series: dict[str, dict[str, Series]] = {}
+        self._timers: list[tuple[datetime, str, str]] = []  # (deadline, rule_id, group key); stale entries allowed
+        self._timers_cap = _MIN_TIMERS_CAP
+
+    def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
+        """Add or replace a rule. Deactivating it, or changing what it matches, resolves its open episodes.
+
+        The resolutions happen at `at`, else at the rule's `updated_at` (never before an episode's last_seen).
+        A change of name, severity, actions or other metadata keeps the series and their episodes.
+        """
+        old = self._plans.get(rule.rule_id)
+        plan = compile_rule(rule)
+        out: list[Transition] = []
+        if old is not None:
+            self._index.remove(old)
+            if not rule.active or old.semantics != plan.semantics or old.rule.tenant != rule.tenant:
+                reason = "rule deactivated" if not rule.active else "rule changed"
+                out = self._close(old, as_utc(at or rule.updated_at), reason)
+        self._plans[rule.rule_id] = plan
+        if rule.active:
+            self._index.add(plan)
+        return out
+
+    def remove_rule(self, rule_id: str, at: datetime | None = None) -> list[Transition]:
+        """Forget a rule; its open episodes resolve at `at`, else at their last_seen."""
+        plan = self._plans.pop(rule_id, None)
+        if plan is None:
+            return []
+        self._index.remove(plan)
+        return self._close(plan, None if at is None else as_utc(at), "rule deleted")
+
+    def rules(self) -> list[Rule]:
+        """Every rule held, active or not, by rule id."""
+        return [self._plans[rule_id].rule for rule_id in sorted(self._plans)]
+
+    def on_events(self, events: Sequence[Event]) -> list[Transition]:
+        """Evaluate each event, in input order, against every active candidate rule of its tenant."""
+        out: list[Transition] = []
+        for event in events:
+            for rule_id in sorted(self._index.candidates(event)):
+                out += self._observe(self._plans[rule_id], event)[1].transitions
+        return out
+
+    def on_tick(self, now: datetime) -> list[Transition]:
+        """Run the timers due at `now` (duration elapsed, resolve_after, no data), series by series."""
+        now = as_utc(now)
+        due: set[tuple[str, str]] = set()
+        while self._timers and self._timers[0][0] <= now:
+            _, rule_id, key = heapq.heappop(self._timers)
+            due.add((rule_id, key))
+        out: list[Transition] = []
+        for rule_id, key in sorted(due):
+            plan, series = self._plans.get(rule_id), self._series.get(rule_id, {}).get(key)
+            if plan is not None and series is not None:
+                out += series.advance(plan, key, now)
+                self._keep(plan, key, series)
+        return out
+
+    def trigger(self, rule_id: str, event: Event) -> TriggerOutcome:
+        """Evaluate one rule for real, active or not, against one occurrence; raise KeyError for an unknown rule.
+
+        An occurrence without an event type counts as one of the rule's own type (an event rule's
+        `event_type`, a run of a schedule rule), since the caller named the rule.
+        """
+        plan = self._plans[rule_id]
+        event = _as_occurrence_of(plan, event)
+        key, observation = self._observe(plan, event)
+        return TriggerOutcome(**_fields(key, observation))
+
+    def evaluate(self, rule: Rule, event: Event) -> Evaluation:
+        """What the rule would make of the event given the current state, without changing anything."""
+        plan = self._plans.get(rule.rule_id)
+        if plan is None or plan.rule != rule:
+            plan = compile_rule(rule)
+        key = group_key_for(plan, event.payload)
+        current = self._series.get(rule.rule_id, {}).get(key)
+        held = self._plans.get(rule.rule_id)
+        if current is not None and held is not None and held.semantics == plan.semantics:
+            series = restore_series(plan, current.snapshot())
+        else:
+            series = new_series(plan)
+        return Evaluation(**_fields(key, series.observe(plan, key, event)))
+
+    def anomaly_status(self, rule_id: str) -> dict[str, Any]:
+        """Baseline and latest verdict per group key of an anomaly rule; KeyError or ValueError otherwise."""
+        plan = self._plans[rule_id]
+        trigger = plan.rule.trigger_spec
+        if not isinstance(trigger, AnomalyTrigger):
+            raise ValueError(f"rule {rule_id} is a {plan.rule.trigger_type} rule, not an anomaly rule")
+        keys: dict[str, Any] = {}
+        for key, series in sorted(self._series.get(rule_id, {}).items()):
+            if isinstance(series, ThresholdSeries) and series.detector is not None:
+                keys[key] = {"baseline": series.detector.baseline(), "last": series.last_score}
+        ready = bool(keys) and all(entry["baseline"]["ready"] for entry in keys.values())
+        return {"rule_id": rule_id, "method": trigger.anomaly_method, "ready": ready, "keys": keys}
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state of every series (windows, pending timers, open episodes); not the rules."""
+        rules: dict[str, Any] = {}
+        for rule_id in sorted(self._series):
+            by_key = self._series[rule_id]
+            rules[rule_id] = {
+                "semantics": self._plans[rule_id].semantics,
+                "series": {key: by_key[key].snapshot() for key in sorted(by_key)},
+            }
+        return {"format": SNAPSHOT_FORMAT, "rules": rules}
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], rules: Iterable[Rule]) -> RuleEngine:
+        """An engine holding `rules` and the series of `snapshot()` output.
+
+        Series of a rule that is absent, or whose trigger or conditions differ from the snapshot's, are
+        dropped: restore with the rules as they were when the snapshot was taken, then upsert changes.
+        """
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unknown snapshot format {data.get('format')!r}")
+        engine = cls()
+        for rule in rules:
+            engine.upsert_rule(rule)
+        for rule_id, entry in data["rules"].items():
+            plan = engine._plans.get(rule_id)
+            if plan is None or plan.semantics != entry["semantics"]:
+                continue
+            for key, series_data in entry["series"].items():
+                engine._keep(plan, key, restore_series(plan, series_data))
+        return engine
+
+    def _observe(self, plan: CompiledRule, event: Event) -> tuple[str, Observation]:
+        key = group_key_for(plan, event.payload)
+        series = self._series.get(plan.rule_id, {}).get(key)
+        if series is None:
+            series = new_series(plan)
+        self.evaluations += 1
+        observation = series.observe(plan, key, event)
+        self._keep(plan, key, series)
+        return key, observation
+
+    def _keep(self, plan: CompiledRule, key: str, series: Series) -> None:
+        """Store a series (or drop it when it holds nothing) and arm its next timer."""
+        by_key = self._series.setdefault(plan.rule_id, {})
+        if series.idle:
+            by_key.pop(key, None)
+            if not by_key:
+                del self._series[plan.rule_id]
+            return
+        by_key[key] = series
+        deadline = series.next_deadline(plan)
+        if deadline is not None:
+            heapq.heappush(self._timers, (deadline, plan.rule_id, key))
+            if len(self._timers) > self._timers_cap:
+                self._rebuild_timers()
+
+    def _close(self, plan: CompiledRule, at: datetime | None, reason: str) -> list[Transition]:
+        by_key = self._series.pop(plan.rule_id, {})
+        out: list[Transition] = []
+        for key in sorted(by_key):
+            out += by_key[key].close(plan, key, at, reason)
+        return out
+
+    def _rebuild_timers(self) -> None:
+        self._timers = []
+        for rule_id, by_key in self._series.items():
+            for key, series in by_key.items():
+                deadline = series.next_deadline(self._plans[rule_id])
+                if deadline is not None:
+                    self._timers.append((deadline, rule_id, key))
+        heapq.heapify(self._timers)
+        self._timers_cap = max(_MIN_TIMERS_CAP, 2 * len(self._timers))  # amortised: rebuild when it doubles
+
+
+def _as_occurrence_of(plan: CompiledRule, event: Event) -> Event:
+    if event.kind is not None:
+        return event
+    trigger = plan.rule.trigger_spec
+    if plan.rule.trigger_type == "event":
+        return dataclasses.replace(event, event_type=getattr(trigger, "event_type", None))
+    if plan.rule.trigger_type == "schedule":
+        payload = dict(event.payload)
+        payload.setdefault("rule_id", plan.rule_id)
+        return dataclasses.replace(event, event_type=SCHEDULE_EVENT_TYPE, payload=payload)
+    return event
+
+
+def _fields(key: str, observation: Observation) -> dict[str, Any]:
+    return {
+        "matched": observation.matched,
+        "state": observation.state,
+        "event_id": observation.event_id,
+        "group_key": key,
+        "value": observation.value,
+        "explanation": observation.explanation,
+        "errors": observation.errors,
+        "reason": observation.reason,
+        "transitions": observation.transitions,
+    }

@@ -1,0 +1,1 @@
+"""Test support: running the real stack (`cep up`) and finding its processes."""
