@@ -1,0 +1,25 @@
+"""Run the gateway: `python -m services.gateway` (REST, SSE, UI; its `/readyz` covers the whole stack)."""
+
+import uvicorn
+from prometheus_client import REGISTRY
+
+from services.common.logs import configure_logging
+from services.gateway.app import create_app
+from services.gateway.readiness import SupervisorCollector, stack_checks
+from services.gateway.settings import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    REGISTRY.register(SupervisorCollector(settings.state_dir))
+    checks = stack_checks(settings.nats_url, settings.peers, settings.state_dir)
+    app = create_app(settings, extra_ready_checks=checks)
+    config = uvicorn.Config(
+        app, host=settings.bind_host, port=settings.gateway_port, log_config=None, access_log=False, lifespan="on"
+    )
+    uvicorn.Server(config).run()  # uvicorn stops gracefully on SIGINT/SIGTERM
+
+
+if __name__ == "__main__":
+    main()

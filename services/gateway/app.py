@@ -1,0 +1,73 @@
+"""The gateway application: REST routes, auth, problem+json errors, OpenAPI, and the database lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from services.common.db.engine import open_database
+from services.common.db.migrate import upgrade_async
+from services.common.ops import Check, CheckResult, add_ops_routes
+from services.gateway.auth import PLATFORM_TENANT
+from services.gateway.limits import BodyLimitMiddleware
+from services.gateway.openapi import install_openapi
+from services.gateway.problems import install_problem_handlers
+from services.gateway.routes import audit, rule_tools, rules, tokens
+from services.gateway.rule_changes import RuleHook, RuleWriter
+from services.gateway.settings import GatewaySettings
+from services.gateway.store.tokens import ensure_tenant
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Check] | None = None) -> FastAPI:
+    """Build the gateway app; the database is opened and migrated when the app starts (its lifespan).
+
+    `app.state.rule_hooks` is a list of async callables run after every committed rule change (before the
+    response returns), so listeners such as the rule KV publisher see each change in order.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.resolved_database_url
+        await upgrade_async(url)
+        db = open_database(url)
+        async with db.write() as session:
+            await ensure_tenant(session, PLATFORM_TENANT, datetime.now(UTC))
+        app.state.db = db
+        app.state.rule_writer = RuleWriter(db, app.state.rule_hooks)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="CEP gateway",
+        version=API_VERSION,
+        description="Rules, events, channels and operations of the CEP platform. Errors are application/problem+json.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    hooks: list[RuleHook] = []
+    app.state.rule_hooks = hooks
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Static paths (/cep/rules/preview, /form, /simulate) before the parameterised /cep/rules/{rule_id}.
+    for router in (rule_tools.router, rules.router, tokens.router, audit.router):
+        app.include_router(router)
+
+    async def database() -> CheckResult:
+        db = getattr(app.state, "db", None)
+        if db is None:
+            return CheckResult(False, "not started")
+        await db.ping()
+        return CheckResult(True)
+
+    add_ops_routes(app, service="gateway", checks={"database": database, **(extra_ready_checks or {})})
+    install_openapi(app)
+    return app

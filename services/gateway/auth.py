@@ -1,0 +1,122 @@
+"""Bearer-token authentication and roles: the tenant of every request comes from its token, nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, TypeAlias
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.gateway.problems import Problem
+from services.gateway.store import tokens as token_store
+from services.gateway.store.audit import Actor
+
+Role: TypeAlias = Literal["viewer", "editor", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
+PLATFORM_TENANT = "default"
+PLATFORM_ADMIN_ID = "platform-admin"
+
+_bearer = HTTPBearer(auto_error=False, description="a token minted by POST /cep/auth/tokens, or CEP_ADMIN_TOKEN")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: its tenant and role, the token that proved it, and whether it is the platform admin."""
+
+    tenant: str
+    role: Role
+    token_id: str
+    name: str
+    platform_admin: bool = False
+    expires_at: datetime | None = None
+
+    def has(self, role: Role) -> bool:
+        """Whether this caller's role includes `role` (viewer < editor < admin)."""
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+    @property
+    def actor(self) -> Actor:
+        """This caller as recorded in the audit log and rule versions."""
+        return Actor(token_id=self.token_id, name=self.name)
+
+
+def new_secret() -> str:
+    """A fresh token secret (256 random bits)."""
+    return "cep_" + secrets.token_urlsafe(32)
+
+
+def new_token_id() -> str:
+    """A fresh public token id."""
+    return "tok_" + secrets.token_hex(8)
+
+
+def hash_secret(secret: str) -> str:
+    """The SHA-256 hex digest under which a secret is stored."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def unauthorized(detail: str) -> Problem:
+    """A 401 with the Bearer challenge."""
+    return Problem(401, detail, kind="unauthorized", headers=_CHALLENGE)
+
+
+def forbidden(detail: str) -> Problem:
+    """A 403: authenticated, but not allowed."""
+    return Problem(403, detail, kind="forbidden")
+
+
+async def authenticate(request: Request, secret: str, now: datetime) -> Principal:
+    """Resolve a presented secret to a Principal, or raise 401 (never saying which part was wrong)."""
+    admin = request.app.state.settings.admin_token
+    if admin and hmac.compare_digest(secret.encode("utf-8", "surrogatepass"), admin.encode()):
+        return Principal(PLATFORM_TENANT, "admin", PLATFORM_ADMIN_ID, PLATFORM_ADMIN_ID, platform_admin=True)
+    async with request.app.state.db.read() as session:
+        row = await token_store.find_by_hash(session, hash_secret(secret))
+    if row is None or row.revoked_at is not None:
+        raise unauthorized("invalid or revoked token")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise unauthorized("the token has expired")
+    role: Role = row.role  # type: ignore[assignment]  # the column only ever holds a ROLES value
+    return Principal(row.tenant, role, row.token_id, row.name, expires_at=row.expires_at)
+
+
+def require(role: Role, *, allow_query_token: bool = False) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates the request and demands at least `role`.
+
+    `allow_query_token` also accepts `?access_token=` (EventSource cannot send headers); only routes that
+    opt in accept it, so tokens do not end up in ordinary access logs and browser histories.
+    """
+
+    async def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    ) -> Principal:
+        secret = credentials.credentials if credentials is not None else None
+        if secret is None and allow_query_token:
+            secret = request.query_params.get("access_token")
+        if not secret:
+            raise unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+        principal = await authenticate(request, secret, datetime.now(UTC))
+        if not principal.has(role):
+            raise forbidden(f"this action needs the {role} role; the token has {principal.role}")
+        return principal
+
+    return dependency
+
+
+async def platform_admin(principal: Principal = Depends(require("admin"))) -> Principal:
+    """A dependency admitting only the platform admin (CEP_ADMIN_TOKEN)."""
+    if not principal.platform_admin:
+        raise forbidden("only the platform admin may do this")
+    return principal
+
+
+viewer = require("viewer")
+editor = require("editor")
+admin = require("admin")

@@ -1,0 +1,46 @@
+"""`GET /cep/audit`: who changed which rule, channel, token or setting of the tenant, when, and the change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.gateway import compat
+from services.gateway.auth import Principal, viewer
+from services.gateway.openapi import reply
+from services.gateway.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from services.gateway.schemas import AuditList
+from services.gateway.store import audit as store
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/cep/audit", responses=reply(200, AuditList, "audit entries, newest first"))
+async def list_audit(
+    request: Request,
+    principal: Principal = Depends(viewer),
+    resource: Annotated[str | None, Query(max_length=32, description="rule, channel, token, setting")] = None,
+    resource_id: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[datetime | None, Query(description="RFC 3339; entries at or after it")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    """The tenant's audit log, newest first, filtered by resource kind, resource id and time."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    before = decode_cursor(cursor, (int,))[0] if cursor else None
+    async with request.app.state.db.read() as session:
+        rows, total = await store.list_audit(
+            session,
+            principal.tenant,
+            kind=resource,
+            resource_id=resource_id,
+            since=since,
+            limit=limit,
+            before_id=before,
+        )
+    next_cursor = encode_cursor([rows[-1].id]) if len(rows) == limit else None
+    return JSONResponse(Page([compat.audit_json(r) for r in rows], total, next_cursor).as_dict())
