@@ -13,7 +13,7 @@ def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
     REGISTRY.register(SupervisorCollector(settings.state_dir))
-    checks = stack_checks(settings.nats_url, settings.peers, settings.state_dir)
+    checks = stack_checks(settings.peers, settings.state_dir)
     app = create_app(settings, extra_ready_checks=checks)
     config = uvicorn.Config(
         app, host=settings.bind_host, port=settings.gateway_port, log_config=None, access_log=False, lifespan="on"

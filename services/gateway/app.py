@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Protocol
 
 from fastapi import FastAPI
 
@@ -12,15 +15,25 @@ from services.common.db.engine import open_database
 from services.common.db.migrate import upgrade_async
 from services.common.ops import Check, CheckResult, add_ops_routes
 from services.gateway.auth import PLATFORM_TENANT
+from services.gateway.bus import GatewayBus
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.openapi import install_openapi
 from services.gateway.problems import install_problem_handlers
 from services.gateway.routes import audit, rule_tools, rules, tokens
 from services.gateway.rule_changes import RuleHook, RuleWriter
+from services.gateway.rule_publisher import RulePublisher
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.tokens import ensure_tenant
 
 API_VERSION = "0.1.0"
+
+
+class Component(Protocol):
+    """A background part of the gateway (the recorder, ...), started after the database and the bus."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Check] | None = None) -> FastAPI:
@@ -38,10 +51,26 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         async with db.write() as session:
             await ensure_tenant(session, PLATFORM_TENANT, datetime.now(UTC))
         app.state.db = db
-        app.state.rule_writer = RuleWriter(db, app.state.rule_hooks)
+        bus = GatewayBus(settings.nats_url)
+        app.state.bus = bus
+        publisher = RulePublisher(bus, db)
+        app.state.rule_writer = RuleWriter(db, [publisher, *app.state.rule_hooks])
+        await bus.start()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(publisher.keep_reconciled(stop), name="rule-reconciler")]
+        # Background parts, started in order after the database and the bus, stopped in reverse.
+        components: list[Component] = []
+        for component in components:
+            await component.start()
         try:
             yield
         finally:
+            for component in reversed(components):
+                with contextlib.suppress(Exception):
+                    await component.stop()
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)  # before the database closes under them
+            await bus.stop()
             await db.dispose()
 
     app = FastAPI(
@@ -61,6 +90,10 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     for router in (rule_tools.router, rules.router, tokens.router, audit.router):
         app.include_router(router)
 
+    async def nats() -> CheckResult:
+        bus = getattr(app.state, "bus", None)
+        return CheckResult(False, "not started") if bus is None else await bus.check()
+
     async def database() -> CheckResult:
         db = getattr(app.state, "db", None)
         if db is None:
@@ -68,6 +101,6 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         await db.ping()
         return CheckResult(True)
 
-    add_ops_routes(app, service="gateway", checks={"database": database, **(extra_ready_checks or {})})
+    add_ops_routes(app, service="gateway", checks={"database": database, "nats": nats, **(extra_ready_checks or {})})
     install_openapi(app)
     return app

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -37,27 +35,6 @@ def peer_check(url: str) -> Check:
     return check
 
 
-def nats_check(nats_url: str) -> Check:
-    """Ready when the NATS server answers its INFO greeting."""
-    parsed = urlparse(nats_url)
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 4222
-
-    async def check() -> CheckResult:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            line = await reader.readline()
-        finally:
-            writer.close()
-        if not line.startswith(b"INFO "):
-            return CheckResult(False, "unexpected NATS greeting")
-        info = json.loads(line[5:])
-        return CheckResult(
-            True, {"server": f"{host}:{port}", "version": info.get("version"), "jetstream": info.get("jetstream")}
-        )
-
-    return check
-
-
 def supervisor_records(state_dir: Path) -> dict[str, Any]:
     """The children `cep up` supervises (pid, running, restarts, last exit code), or {} when not under it."""
     try:
@@ -81,10 +58,9 @@ def supervisor_check(state_dir: Path) -> Check:
     return check
 
 
-def stack_checks(nats_url: str, peers: Mapping[str, str], state_dir: Path) -> dict[str, Check]:
-    """Every check the gateway's `/readyz` adds to its own (database): NATS, peers, supervisor."""
-    checks: dict[str, Check] = {"nats": nats_check(nats_url)}
-    checks.update({name: peer_check(url) for name, url in peers.items()})
+def stack_checks(peers: Mapping[str, str], state_dir: Path) -> dict[str, Check]:
+    """Every check the gateway's `/readyz` adds to its own (database, nats): the peers and the supervisor."""
+    checks: dict[str, Check] = {name: peer_check(url) for name, url in peers.items()}
     checks["supervisor"] = supervisor_check(state_dir)
     return checks
 

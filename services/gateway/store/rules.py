@@ -128,3 +128,8 @@ async def list_versions(
         query = query.where(col(RuleVersionRow.version) < before_version)
     rows = await session.execute(query.order_by(col(RuleVersionRow.version).desc()).limit(limit))
     return list(rows.scalars()), total
+
+
+async def all_rules(session: AsyncSession) -> list[RuleRow]:
+    """Every rule row of every tenant, deleted ones included (for reconciling the rule bucket)."""
+    return list((await session.execute(select(RuleRow))).scalars().all())

@@ -1,0 +1,162 @@
+"""Wire formats of the messages on NATS: one encode/decode pair per message kind, JSON via orjson.
+
+Kinds and where they travel (subjects in `subjects.py`):
+- raw event      CEP_EVENTS `cep.ingest.<tenant>` / `cep.internal.<tenant>`: the producer's JSON object as sent;
+                 `Nats-Msg-Id` = event id, `Cep-Received-At` = arrival time (set by HTTP ingest)
+- rule change    CEP_EVENTS `cep.control.rules`, forwarded to the owning shard's work subject
+- work message   CEP_WORK `cep.work.<shard>`: {"kind": "event" | "rule" | "tick" | "trigger", ...}
+- alert          CEP_ALERTS `cep.alerts.<tenant>`: a Transition plus the rule's actions; `Nats-Msg-Id` = transition id
+- delivery job   CEP_DELIVERY `cep.deliver.<tenant>`: one (transition, action); id = transition id + action index
+- delivery result CEP_RESULTS `cep.results.<tenant>`: one attempt's outcome; id = job id + attempt
+- feed message   CEP_FEED_<tenant> `cep.feed.<tenant>`: {"type": fired|updated|acked|resolved|notification, "event"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+from services.common.domain.events import Event, format_time, parse_time
+from services.common.domain.transitions import Transition
+
+WorkKind = Literal["event", "rule", "tick", "trigger"]
+FeedType = Literal["fired", "updated", "acked", "resolved", "notification"]
+
+
+def dumps(data: Any) -> bytes:
+    """Compact JSON bytes (datetimes as RFC 3339; non-JSON types as strings)."""
+    return orjson.dumps(data, default=str)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON bytes; raises ValueError (orjson.JSONDecodeError) on malformed input."""
+    return orjson.loads(data)
+
+
+# -- events ------------------------------------------------------------------------------------------------
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "tenant": event.tenant,
+        "event_type": event.event_type,
+        "time": format_time(event.time),
+        "received_at": None if event.received_at is None else format_time(event.received_at),
+        "payload": dict(event.payload),
+    }
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event:
+    received = data.get("received_at")
+    return Event(
+        event_id=data["event_id"],
+        tenant=data["tenant"],
+        time=parse_time(data["time"]),
+        payload=data["payload"],
+        event_type=data.get("event_type"),
+        received_at=None if received is None else parse_time(received),
+    )
+
+
+# -- rule changes ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RuleChange:
+    """A committed rule change: `rule` is the canonical Rule JSON (None for a delete)."""
+
+    op: Literal["upsert", "delete"]
+    tenant: str
+    rule_id: str
+    version: int
+    rule: dict[str, Any] | None
+    at: datetime
+
+    def msg_id(self) -> str:
+        return f"rule:{self.rule_id}:{self.version}:{self.op}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "tenant": self.tenant,
+            "rule_id": self.rule_id,
+            "version": self.version,
+            "rule": self.rule,
+            "at": format_time(self.at),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RuleChange:
+        return cls(
+            data["op"], data["tenant"], data["rule_id"], int(data["version"]), data.get("rule"), parse_time(data["at"])
+        )
+
+
+# -- work messages -----------------------------------------------------------------------------------------
+def work_event(event: Event) -> bytes:
+    return dumps({"kind": "event", "event": event_to_dict(event)})
+
+
+def work_rule(change: RuleChange) -> bytes:
+    return dumps({"kind": "rule", "change": change.as_dict()})
+
+
+def work_tick(now: datetime) -> bytes:
+    return dumps({"kind": "tick", "now": format_time(now)})
+
+
+def work_trigger(event: Event, rule_id: str, reply: str) -> bytes:
+    return dumps({"kind": "trigger", "event": event_to_dict(event), "rule_id": rule_id, "reply": reply})
+
+
+# -- alerts ------------------------------------------------------------------------------------------------
+def alert(transition: Transition, actions: list[dict[str, Any]]) -> bytes:
+    """An alert message: the transition and the actions of the rule version that produced it."""
+    return dumps({**transition.as_dict(), "actions": actions})
+
+
+def alert_from(data: bytes) -> tuple[Transition, list[dict[str, Any]]]:
+    body = loads(data)
+    return Transition.from_dict(body), list(body.get("actions") or [])
+
+
+# -- feed --------------------------------------------------------------------------------------------------
+def feed(kind: FeedType, event: Mapping[str, Any]) -> bytes:
+    """A feed message: the SSE `event:` name and the full Event JSON as GET /cep/events/{id} returns it."""
+    return dumps({"type": kind, "event": event})
+
+
+# -- deliveries --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeliveryResult:
+    """One delivery attempt of one (transition, action), as the recorder stores it in `notifications[]`."""
+
+    tenant: str
+    event_id: str
+    transition_id: str
+    action_index: int
+    channel: str  # the channel as the action names it (name or id)
+    channel_id: str | None
+    type: str  # channel type: webhook, slack, email, ...
+    status: Literal["pending", "sent", "failed", "retrying", "suppressed"]
+    attempt: int
+    at: datetime
+    latency_ms: float | None = None
+    status_code: int | None = None
+    error: str | None = None
+    final: bool = False
+
+    def msg_id(self) -> str:
+        return f"{self.transition_id}:{self.action_index}:{self.attempt}:{self.status}"
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["at"] = format_time(self.at)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeliveryResult:
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        values["at"] = parse_time(values["at"])
+        return cls(**values)

@@ -1,0 +1,86 @@
+"""Declare the JetStream streams and KV buckets every service relies on; idempotent, run by each at start."""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.client import JetStreamContext
+from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.kv import KeyValue
+
+from services.common import subjects
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400.0
+DUPLICATE_WINDOW = 120.0  # JetStream's de-duplication window; idempotent consumers do the rest
+
+
+def _stream(name: str, subject_list: list[str], max_age: float) -> StreamConfig:
+    # Limits retention everywhere: consumers that rebuild state replay acked messages (WorkQueue would drop them).
+    return StreamConfig(
+        name=name,
+        subjects=subject_list,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=max_age,
+        duplicate_window=DUPLICATE_WINDOW,
+    )
+
+
+STREAMS = (
+    _stream(
+        subjects.EVENTS_STREAM,
+        [f"{subjects.INGEST_PREFIX}.*", f"{subjects.INTERNAL_PREFIX}.*", subjects.CONTROL_RULES],
+        7 * DAY,
+    ),
+    _stream(subjects.WORK_STREAM, [f"{subjects.WORK_PREFIX}.*"], 2 * DAY),
+    _stream(subjects.ALERTS_STREAM, [f"{subjects.ALERTS_PREFIX}.*"], 7 * DAY),
+    _stream(subjects.DELIVERY_STREAM, [f"{subjects.DELIVERY_PREFIX}.*"], 7 * DAY),
+    _stream(subjects.RESULTS_STREAM, [f"{subjects.RESULTS_PREFIX}.*"], 7 * DAY),
+)
+
+BUCKETS = (
+    KeyValueConfig(bucket=subjects.RULES_BUCKET, history=5, storage=StorageType.FILE),
+    KeyValueConfig(bucket=subjects.CHANNELS_BUCKET, history=5, storage=StorageType.FILE),
+    KeyValueConfig(bucket=subjects.SNAPSHOTS_BUCKET, history=2, storage=StorageType.FILE, max_value_size=8 << 20),
+    KeyValueConfig(bucket=subjects.CONTROL_BUCKET, history=5, storage=StorageType.FILE),
+)
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create a stream, or bring an existing one to this configuration."""
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Every shared stream and bucket (feed streams are per tenant: `ensure_feed_stream`)."""
+    for config in STREAMS:
+        await ensure_stream(js, config)
+    for bucket in BUCKETS:
+        await ensure_bucket(js, bucket)
+
+
+async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    try:
+        return await js.key_value(config.bucket)
+    except (NotFoundError, BadRequestError):
+        return await js.create_key_value(config)
+
+
+async def ensure_feed_stream(js: JetStreamContext, tenant: str) -> str:
+    """The tenant's feed stream (SSE ids are its sequence numbers); returns its name."""
+    name = subjects.feed_stream(tenant)
+    await ensure_stream(js, _stream(name, [subjects.feed_subject(tenant)], 1 * DAY))
+    return name

@@ -1,0 +1,113 @@
+"""Every NATS subject, stream, consumer and KV bucket name of the platform, in one place.
+
+The map (who writes, who reads, retention) is in docs/architecture.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+
+TENANT_PATTERN = re.compile(r"^[a-z0-9-]{1,63}$")
+
+# -- streams ----------------------------------------------------------------------------------------------
+EVENTS_STREAM = "CEP_EVENTS"  # raw input: user events, internal events, rule changes, in arrival order
+WORK_STREAM = "CEP_WORK"  # per-shard input of the evaluator: routed events, rule changes, ticks, triggers
+ALERTS_STREAM = "CEP_ALERTS"  # alert transitions (Nats-Msg-Id = transition id)
+DELIVERY_STREAM = "CEP_DELIVERY"  # notification jobs, one per (transition, action)
+RESULTS_STREAM = "CEP_RESULTS"  # delivery attempt results, read by the recorder
+FEED_STREAM_PREFIX = "CEP_FEED_"  # one feed stream per tenant; its sequence is the SSE id
+
+# -- subjects ---------------------------------------------------------------------------------------------
+INGEST_PREFIX = "cep.ingest"  # cep.ingest.<tenant>: what producers publish (tenant users may only use theirs)
+INTERNAL_PREFIX = "cep.internal"  # cep.internal.<tenant>: events the platform emits (cep.* types, triggers)
+CONTROL_RULES = "cep.control.rules"  # rule changes, in order with the events they must precede
+WORK_PREFIX = "cep.work"  # cep.work.<shard>
+ALERTS_PREFIX = "cep.alerts"  # cep.alerts.<tenant>
+DELIVERY_PREFIX = "cep.deliver"  # cep.deliver.<tenant>
+RESULTS_PREFIX = "cep.results"  # cep.results.<tenant>
+FEED_PREFIX = "cep.feed"  # cep.feed.<tenant>
+TRIGGER_REPLY_PREFIX = "cep.trigger.reply"  # cep.trigger.reply.<request id>: core NATS, not stored
+
+# -- durable consumers ------------------------------------------------------------------------------------
+ROUTER_CONSUMER = "router"  # on EVENTS_STREAM, in the ingest service
+RECORDER_CONSUMER = "recorder"  # on ALERTS_STREAM, in the gateway
+RESULTS_CONSUMER = "recorder-results"  # on RESULTS_STREAM, in the gateway
+NOTIFIER_CONSUMER = "notifier"  # on ALERTS_STREAM, in the notifier
+DELIVERY_CONSUMER = "deliverer"  # on DELIVERY_STREAM, in the notifier
+
+# -- KV buckets -------------------------------------------------------------------------------------------
+RULES_BUCKET = "cep-rules"  # key <tenant>.<rule_id>: canonical rule JSON (system of record is SQL)
+CHANNELS_BUCKET = "cep-channels"  # key <tenant>.<channel_id>: channel with secrets, for the notifier
+SNAPSHOTS_BUCKET = "cep-snapshots"  # key shard-<n>: engine snapshot + the work-stream sequence it covers
+CONTROL_BUCKET = "cep-control"  # key shard-map: {"epoch", "shards"} published by the evaluator driver
+SHARD_MAP_KEY = "shard-map"
+
+# -- headers ----------------------------------------------------------------------------------------------
+MSG_ID = "Nats-Msg-Id"
+RECEIVED_AT = "Cep-Received-At"
+TRIGGER_RULE = "Cep-Trigger-Rule"
+TRIGGER_REPLY = "Cep-Trigger-Reply"
+
+
+def valid_tenant(tenant: str) -> bool:
+    """Tenant names become subject tokens and stream names: `[a-z0-9-]{1,63}` only."""
+    return bool(TENANT_PATTERN.match(tenant))
+
+
+def _token(tenant: str) -> str:
+    if not valid_tenant(tenant):
+        raise ValueError(f"invalid tenant name {tenant!r}")
+    return tenant
+
+
+def ingest_subject(tenant: str) -> str:
+    return f"{INGEST_PREFIX}.{_token(tenant)}"
+
+
+def internal_subject(tenant: str) -> str:
+    return f"{INTERNAL_PREFIX}.{_token(tenant)}"
+
+
+def work_subject(shard: int) -> str:
+    return f"{WORK_PREFIX}.{int(shard)}"
+
+
+def alerts_subject(tenant: str) -> str:
+    return f"{ALERTS_PREFIX}.{_token(tenant)}"
+
+
+def delivery_subject(tenant: str) -> str:
+    return f"{DELIVERY_PREFIX}.{_token(tenant)}"
+
+
+def results_subject(tenant: str) -> str:
+    return f"{RESULTS_PREFIX}.{_token(tenant)}"
+
+
+def feed_subject(tenant: str) -> str:
+    return f"{FEED_PREFIX}.{_token(tenant)}"
+
+
+def feed_stream(tenant: str) -> str:
+    return f"{FEED_STREAM_PREFIX}{_token(tenant)}"
+
+
+def tenant_of(subject: str) -> str:
+    """The tenant token of a `prefix.<tenant>` subject (`cep.ingest.team-a` -> `team-a`)."""
+    return subject.rsplit(".", 1)[-1]
+
+
+def rule_key(tenant: str, rule_id: str) -> str:
+    return f"{_token(tenant)}.{rule_id}"
+
+
+def channel_key(tenant: str, channel_id: str) -> str:
+    return f"{_token(tenant)}.{channel_id}"
+
+
+def snapshot_key(shard: int) -> str:
+    return f"shard-{int(shard)}"
+
+
+def trigger_reply_subject(request_id: str) -> str:
+    return f"{TRIGGER_REPLY_PREFIX}.{request_id}"
