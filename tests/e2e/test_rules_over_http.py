@@ -7,51 +7,10 @@ import uuid
 import httpx
 import pytest
 
+from tests.support.labs import LAB1_RULE, LAB5_RULE, LAB8_FORM
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
-
-LAB5_RULE = {
-    "name": "lab5_composite",
-    "trigger_type": "metric",
-    "trigger_spec": {
-        "metric_name": "cpu_percent",
-        "operator": ">",
-        "threshold": 80,
-        "aggregation": "avg",
-        "window": "5m",
-    },
-    "conditions": {
-        "logic": "OR",
-        "conditions": [
-            {
-                "logic": "AND",
-                "conditions": [
-                    {"field": "cpu", "op": ">", "value": 80},
-                    {"field": "memory", "op": ">", "value": 70},
-                ],
-            },
-            {"field": "disk", "op": ">", "value": 90},
-        ],
-    },
-}
-
-LAB8_FORM = {
-    "name": "critical_error_event",
-    "description": "critical errors of the api gateway",
-    "active": "false",
-    "owner": "sre-team",
-    "priority": "P1",
-    "severity": "critical",
-    "trigger_type": "event",
-    "trigger": {"event_type": "error"},
-    "logic": "AND",
-    "conditions": [
-        {"field": "severity", "op": "==", "value": "critical"},
-        {"field": "service", "op": "==", "value": "api-gateway"},
-    ],
-    "actions": [{"type": "webhook", "channel": "pagerduty-hook"}, {"type": "notify", "channel": "slack-ops"}],
-}
 
 
 def nodes(tree: list[dict]) -> list[dict]:
@@ -122,14 +81,9 @@ def test_lab8_and_lab11_preview_form_and_stored_rule_agree(api: httpx.Client) ->
 
 
 def test_lab1_simulate_shows_the_actions_that_would_run(api: httpx.Client) -> None:
-    rule = {
-        "name": "cpu_high_alert",
-        "trigger_type": "metric",
-        "trigger_spec": {"metric_name": "cpu_usage", "operator": ">", "threshold": 85, "duration": "5m"},
-        "action_spec": [{"type": "notify", "channel": "slack-ops", "message": "CPU threshold exceeded"}],
-    }
     body = api.post(
-        "/cep/rules/simulate", json={"rule": rule, "payload": {"cpu_usage": 92, "host": "gt-01", "severity": "high"}}
+        "/cep/rules/simulate",
+        json={"rule": LAB1_RULE, "payload": {"cpu_usage": 92, "host": "gt-01", "severity": "high"}},
     ).json()
     assert body["matched"] is True
     assert body["actions"] == [{"type": "notify", "channel": "slack-ops", "rendered_message": "CPU threshold exceeded"}]

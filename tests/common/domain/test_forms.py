@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from services.common.domain.errors import RuleValidationError
 from services.common.domain.forms import form_to_body, preview
 from services.common.domain.rules import parse_rule
+from tests.support.labs import LAB5_CONDITIONS
 
 LAB1 = {
     "name": "cpu_high_alert",
@@ -163,23 +164,7 @@ CONVERSIONS = [
         "trigger_spec",
         {"value_path": "cpu_percent", "anomaly_method": "zscore", "threshold": "3.0", "min_baseline": 20},
     ),
-    (
-        LAB5,
-        "conditions",
-        {
-            "logic": "OR",
-            "conditions": [
-                {
-                    "logic": "AND",
-                    "conditions": [
-                        {"field": "cpu", "op": ">", "value": 80},
-                        {"field": "memory", "op": ">", "value": 70},
-                    ],
-                },
-                {"field": "disk", "op": ">", "value": 90},
-            ],
-        },
-    ),
+    (LAB5, "conditions", LAB5_CONDITIONS),
     (LAB8, "active", True),
     (LAB8, "conditions", {"logic": "NOT", "conditions": [{"field": "env", "op": "in", "value": ["dev", "test"]}]}),
     ({"active": "false"}, "active", False),

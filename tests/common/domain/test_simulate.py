@@ -7,6 +7,7 @@ from typing import Any
 from services.common.domain.rules import parse_rule
 from services.common.domain.simulate import simulate
 from tests.common.domain.kit import T0
+from tests.support.labs import LAB5_RULE
 
 LAB1 = {
     "name": "cpu_high_alert",
@@ -61,30 +62,7 @@ def test_payloads_over_the_duration_fire() -> None:
 
 
 def test_lab5_explains_every_node_with_its_truth_and_value() -> None:
-    body = {
-        "name": "lab5",
-        "trigger_type": "metric",
-        "trigger_spec": {
-            "metric_name": "cpu_percent",
-            "operator": ">",
-            "threshold": 80,
-            "aggregation": "avg",
-            "window": "5m",
-        },
-        "conditions": {
-            "logic": "OR",
-            "conditions": [
-                {
-                    "logic": "AND",
-                    "conditions": [
-                        {"field": "cpu", "op": ">", "value": 80},
-                        {"field": "memory", "op": ">", "value": 70},
-                    ],
-                },
-                {"field": "disk", "op": ">", "value": 90},
-            ],
-        },
-    }
+    body = LAB5_RULE
     result = sim(body, {"cpu_percent": 85, "cpu": 85, "memory": 60, "disk": 50})
     trigger, root = result["conditions"]
     assert (trigger["expr"], trigger["result"], trigger["value"]) == ("avg(cpu_percent) over 5m > 80", True, 85.0)
