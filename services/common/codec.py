@@ -5,8 +5,10 @@ Kinds and where they travel (subjects in `subjects.py`):
                  `Nats-Msg-Id` = event id, `Cep-Received-At` = arrival time (set by HTTP ingest)
 - rule change    CEP_EVENTS `cep.control.rules`, forwarded to the owning shard's work subject
 - work message   CEP_WORK `cep.work.<shard>`: {"kind": "event" | "rule" | "tick" | "trigger", ...}
+- trigger reply  core NATS `cep.trigger.reply.<id>`: the owning shard's answer to a trigger work message
 - alert          CEP_ALERTS `cep.alerts.<tenant>`: a Transition plus the rule's actions; `Nats-Msg-Id` = transition id
 - delivery job   CEP_DELIVERY `cep.deliver.<tenant>`: one (transition, action); id = transition id + action index
+- channel entry  KV `cep-channels` `<tenant>.<channel_id>`: a channel with its secrets (never logged)
 - delivery result CEP_RESULTS `cep.results.<tenant>`: one attempt's outcome; id = job id + attempt
 - feed message   CEP_FEED_<tenant> `cep.feed.<tenant>`: {"type": fired|updated|acked|resolved|notification, "event"}
 """
@@ -110,6 +112,27 @@ def work_trigger(event: Event, rule_id: str, reply: str) -> bytes:
     return dumps({"kind": "trigger", "event": event_to_dict(event), "rule_id": rule_id, "reply": reply})
 
 
+def trigger_reply(
+    matched: bool,
+    event_id: str | None,
+    state: str,
+    explanation: list[dict[str, Any]],
+    errors: list[str],
+    error: tuple[Literal["unknown_rule", "failed"], str] | None = None,
+) -> bytes:
+    """The shard's answer to a trigger; `error` (kind, detail) when it could not evaluate at all."""
+    body: dict[str, Any] = {
+        "matched": matched,
+        "event_id": event_id,
+        "state": state,
+        "explanation": explanation,
+        "errors": errors,
+    }
+    if error is not None:
+        body["error"] = {"kind": error[0], "detail": error[1]}
+    return dumps(body)
+
+
 # -- alerts ------------------------------------------------------------------------------------------------
 def alert(transition: Transition, actions: list[dict[str, Any]]) -> bytes:
     """An alert message: the transition and the actions of the rule version that produced it."""
@@ -146,6 +169,7 @@ class DeliveryResult:
     status_code: int | None = None
     error: str | None = None
     final: bool = False
+    error_kind: str | None = None  # timeout | auth | network | http | config | template (see notifier/retry.py)
 
     def msg_id(self) -> str:
         return f"{self.transition_id}:{self.action_index}:{self.attempt}:{self.status}"
@@ -160,3 +184,53 @@ class DeliveryResult:
         values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         values["at"] = parse_time(values["at"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """One (transition, action) to deliver; `index` is the action's position in the rule's `action_spec`."""
+
+    transition: Transition
+    action: dict[str, Any]
+    index: int
+
+    @property
+    def tenant(self) -> str:
+        return self.transition.tenant
+
+    def msg_id(self) -> str:
+        return f"{self.transition.transition_id}:{self.index}"
+
+    def encode(self) -> bytes:
+        return dumps({"transition": self.transition.as_dict(), "action": self.action, "index": self.index})
+
+    @classmethod
+    def decode(cls, data: bytes) -> DeliveryJob:
+        body = loads(data)
+        return cls(Transition.from_dict(body["transition"]), dict(body["action"]), int(body["index"]))
+
+
+# -- channels ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChannelEntry:
+    """A channel as the notifier reads it from the channels bucket: `config` includes the secrets."""
+
+    tenant: str
+    channel_id: str
+    name: str
+    type: str
+    config: dict[str, Any]
+    version: int
+
+    def __repr__(self) -> str:  # a stray log or traceback must not print the secrets in `config`
+        return f"ChannelEntry({self.tenant!r}, {self.channel_id!r}, {self.name!r}, {self.type!r}, v{self.version})"
+
+    def encode(self) -> bytes:
+        return dumps(dict(self.__dict__))
+
+    @classmethod
+    def decode(cls, data: bytes) -> ChannelEntry:
+        body = loads(data)
+        return cls(
+            body["tenant"], body["channel_id"], body["name"], body["type"], dict(body["config"]), int(body["version"])
+        )

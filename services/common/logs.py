@@ -48,3 +48,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # These log SQL statement parameters (channel secrets among them) at DEBUG: never below INFO.
+    for name in ("aiosqlite", "sqlalchemy.engine"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

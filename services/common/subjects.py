@@ -5,6 +5,7 @@ The map (who writes, who reads, retention) is in docs/architecture.md; keep the 
 
 from __future__ import annotations
 
+import base64
 import re
 
 TENANT_PATTERN = re.compile(r"^[a-z0-9-]{1,63}$")
@@ -27,6 +28,8 @@ DELIVERY_PREFIX = "cep.deliver"  # cep.deliver.<tenant>
 RESULTS_PREFIX = "cep.results"  # cep.results.<tenant>
 FEED_PREFIX = "cep.feed"  # cep.feed.<tenant>
 TRIGGER_REPLY_PREFIX = "cep.trigger.reply"  # cep.trigger.reply.<request id>: core NATS, not stored
+CHANNEL_TEST = "cep.notifier.test"  # core NATS request/reply: the gateway asks the notifier to test a channel
+NOTIFIER_QUEUE = "notifier"  # queue group of the notifier replicas on CHANNEL_TEST
 
 # -- durable consumers ------------------------------------------------------------------------------------
 ROUTER_CONSUMER = "router"  # on EVENTS_STREAM, in the ingest service
@@ -34,10 +37,12 @@ RECORDER_CONSUMER = "recorder"  # on ALERTS_STREAM, in the gateway
 RESULTS_CONSUMER = "recorder-results"  # on RESULTS_STREAM, in the gateway
 NOTIFIER_CONSUMER = "notifier"  # on ALERTS_STREAM, in the notifier
 DELIVERY_CONSUMER = "deliverer"  # on DELIVERY_STREAM, in the notifier
+SHARD_CONSUMER_PREFIX = "shard"  # shard-<n> on WORK_STREAM (filter cep.work.<n>), in evaluator shard <n>
 
 # -- KV buckets -------------------------------------------------------------------------------------------
 RULES_BUCKET = "cep-rules"  # key <tenant>.<rule_id>: canonical rule JSON (system of record is SQL)
-CHANNELS_BUCKET = "cep-channels"  # key <tenant>.<channel_id>: channel with secrets, for the notifier
+CHANNELS_BUCKET = "cep-channels"  # key <tenant>.<channel_id>: channel with secrets, for the notifier;
+# key <tenant>.name.<base64url name>: the id of the live channel of that name
 SNAPSHOTS_BUCKET = "cep-snapshots"  # key shard-<n>: engine snapshot + the work-stream sequence it covers
 CONTROL_BUCKET = "cep-control"  # key shard-map: {"epoch", "shards"} published by the evaluator driver
 SHARD_MAP_KEY = "shard-map"
@@ -47,6 +52,7 @@ MSG_ID = "Nats-Msg-Id"
 RECEIVED_AT = "Cep-Received-At"
 TRIGGER_RULE = "Cep-Trigger-Rule"
 TRIGGER_REPLY = "Cep-Trigger-Reply"
+CONTENT_TYPE = "Content-Type"  # a NATS producer may send `application/x-ndjson` (one event per line)
 
 
 def valid_tenant(tenant: str) -> bool:
@@ -105,8 +111,18 @@ def channel_key(tenant: str, channel_id: str) -> str:
     return f"{_token(tenant)}.{channel_id}"
 
 
+def channel_name_key(tenant: str, name: str) -> str:
+    """`<tenant>.name.<name as unpadded base64url>`: resolves a channel name to its id (names may hold any text)."""
+    encoded = base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+    return f"{_token(tenant)}.name.{encoded}"
+
+
 def snapshot_key(shard: int) -> str:
     return f"shard-{int(shard)}"
+
+
+def shard_consumer(shard: int) -> str:
+    return f"{SHARD_CONSUMER_PREFIX}-{int(shard)}"
 
 
 def trigger_reply_subject(request_id: str) -> str:

@@ -1,18 +1,20 @@
-"""The evaluator service shell: Ray shards, NATS, and the gRPC `Evaluator` surface."""
+"""The evaluator service shell: Ray shards, NATS, the gRPC `Evaluator` surface and the shards' metrics."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 import grpc
+from prometheus_client import REGISTRY, CollectorRegistry
 
-from services.common.ops import Check
+from services.common.ops import Check, CheckResult
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.common.service import NatsService, Registrar
+from services.common.streams import ensure_streams
 from services.evaluator.driver import ShardDriver
-from services.evaluator.ray_runtime import stop_ray
 from services.evaluator.settings import EvaluatorSettings
 
 
@@ -21,21 +23,40 @@ class EvaluatorService(NatsService):
 
     name = "evaluator"
 
-    def __init__(self, settings: EvaluatorSettings) -> None:
+    def __init__(self, settings: EvaluatorSettings, registry: CollectorRegistry = REGISTRY) -> None:
         super().__init__(settings, grpc_port=settings.evaluator_grpc_port)
-        self.driver = ShardDriver(settings.shards)
+        self.driver = ShardDriver(
+            settings.shard_options(),
+            settings.nats_url,
+            tick_interval=settings.tick_interval,
+            shard_cpus=settings.shard_cpus,
+        )
+        self.registry = registry
+        self.started = False
 
     async def start(self) -> None:
         await super().start()
-        self.driver.start()
+        assert self.nc is not None
+        js = self.nc.jetstream()
+        await ensure_streams(js)
+        self.registry.register(self.driver.collector)
+        await self.driver.start(js)
+        self.started = True
 
     async def stop(self) -> None:
+        if self.started:
+            await self.driver.stop()
+            with contextlib.suppress(KeyError):
+                self.registry.unregister(self.driver.collector)
         await super().stop()
-        await asyncio.to_thread(self.driver.stop)
-        await asyncio.to_thread(stop_ray)
 
     def checks(self) -> Mapping[str, Check]:
-        return {**super().checks(), "shards": self.driver.check}
+        return {**super().checks(), "shards": self._shards_check}
+
+    async def _shards_check(self) -> CheckResult:
+        if not self.started:
+            return CheckResult(False, "not started")
+        return await self.driver.check()
 
     def registrars(self) -> list[Registrar]:
         servicer = EvaluatorServicer(self.driver)
@@ -51,12 +72,26 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServicer):
     async def ShardStatus(
         self, request: evaluator_pb2.ShardStatusRequest, context: grpc.aio.ServicerContext
     ) -> evaluator_pb2.ShardStatusReply:
-        shards = await self.driver.status()
-        return evaluator_pb2.ShardStatusReply(
-            shards=[
-                evaluator_pb2.ShardInfo(
-                    shard=s["shard"], alive=s["alive"], rules=s.get("rules", 0), detail_json=json.dumps(s)
-                )
-                for s in shards
-            ]
-        )
+        return shard_status_reply(await self.driver.status())
+
+
+def shard_status_reply(shards: list[dict[str, Any]]) -> evaluator_pb2.ShardStatusReply:
+    """The gRPC form of the driver's shard statuses."""
+    return evaluator_pb2.ShardStatusReply(shards=[_shard_info(s) for s in shards])
+
+
+def _shard_info(status: dict[str, Any]) -> evaluator_pb2.ShardInfo:
+    pending = status.get("pending")
+    return evaluator_pb2.ShardInfo(
+        shard=int(status["shard"]),
+        alive=bool(status["alive"]),
+        rules=int(status.get("rules") or 0),
+        series=int(status.get("series") or 0),
+        detail_json=json.dumps(status, default=str),
+        consuming=bool(status.get("consuming")),
+        last_seq=int(status.get("last_seq") or 0),
+        snapshot_seq=int(status.get("snapshot_seq") or 0),
+        pending=-1 if pending is None else int(pending),
+        poison=int(status.get("poison") or 0),
+        error=str(status.get("error") or ""),
+    )

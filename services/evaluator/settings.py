@@ -5,13 +5,27 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 
 from services.common.settings import ServiceSettings
+from services.evaluator.options import ShardOptions
 
 
 class EvaluatorSettings(ServiceSettings):
-    """Ports, shard count and where Ray runs (`local` unless `RAY_ADDRESS` names a cluster)."""
+    """Ports, shard count and cadence, and where Ray runs (`local` unless `RAY_ADDRESS` names a cluster)."""
 
     evaluator_port: int = 8082
     evaluator_grpc_port: int = 50051
     shards: int = Field(default=2, ge=1, le=256)
+    snapshot_interval: float = Field(default=5.0, gt=0)  # seconds between shard snapshots (and one on clean stop)
+    tick_interval: float = Field(default=1.0, gt=0)  # seconds between the ticks the driver records per shard
+    fetch_batch: int = Field(default=500, ge=1, le=10_000)  # work messages per pull request
+    shard_cpus: float | None = Field(default=None, ge=0)  # Ray CPUs reserved per shard actor; None: Ray's default
     ray_address: str | None = Field(default=None, validation_alias=AliasChoices("CEP_RAY_ADDRESS", "RAY_ADDRESS"))
     ray_num_cpus: int | None = Field(default=None, ge=1)
+
+    def shard_options(self) -> ShardOptions:
+        """What every shard actor is built with (a plain value, so it crosses to Ray workers as is)."""
+        return ShardOptions(
+            shards=self.shards,
+            snapshot_interval=self.snapshot_interval,
+            fetch_batch=self.fetch_batch,
+            log_level=self.log_level,
+        )

@@ -1,24 +1,358 @@
-"""The shard actor: a thin Ray shell around the domain's RuleEngine, one per rule shard."""
+"""The shard actor: a thin Ray shell that pulls its work stream, drives the shard state and publishes alerts.
+
+One consume task per actor, started by `start()` (never by `__init__`, so a restarted actor waits for the
+driver). Per batch, in input order: decode, apply to the state under the lock in chunks (yielding to the
+loop between them so acks and heartbeats flow), publish every transition and await its PubAck, ack the
+input, then answer triggers. Snapshots record the stream sequence they cover; a restart restores the
+snapshot and replays everything after it, so transitions are at most re-published with the same ids.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
-from typing import Any
+import time
+import uuid
+from collections import deque
+from typing import Any, Literal
 
+import nats.errors
 import ray
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
 
-from services.common.domain.engine import RuleEngine
+from services.common import bus, codec, subjects
+from services.common.domain.transitions import Transition
+from services.common.logs import configure_logging
+from services.common.streams import ensure_streams
+from services.evaluator.consumer import OutOfOrder, ShardConsumer
+from services.evaluator.metrics import ShardCounters
+from services.evaluator.options import ShardOptions
+from services.evaluator.processor import Actions, Output, ShardState
+from services.evaluator.snapshots import ShardSnapshot, SnapshotStore, Superseded, owned_rules, snapshot_bucket
+from services.evaluator.work import TriggerWork, Work, WorkError, decode, steps
+
+log = logging.getLogger(__name__)
+
+PUBLISH_SLICE = 256  # alert publishes in flight at once
+RETRY_SECONDS = 0.5
+STOP_WAIT_SECONDS = 5.0
+
+
+class EngineFailure(RuntimeError):
+    """The engine raised on a run of several events: which one is unknown, and the state may be half-applied."""
 
 
 @ray.remote
 class ShardActor:
     """Owns one slice of the (rule, group key) space; the driver only makes control calls on it."""
 
-    def __init__(self, shard: int, shards: int) -> None:
+    def __init__(self, shard: int, options: ShardOptions) -> None:
+        configure_logging("evaluator", options.log_level)
         self.shard = shard
-        self.shards = shards
-        self.engine = RuleEngine()
+        self.config = options
+        self.incarnation = uuid.uuid4().hex[:12]
+        self.counters = ShardCounters()
+        self.lock = asyncio.Lock()  # around the shard state: batches and control calls never interleave
+        self._start_lock = asyncio.Lock()
+        self._save_lock = asyncio.Lock()
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.consumer: ShardConsumer | None = None
+        self.store: SnapshotStore | None = None
+        self.state = ShardState.from_rules([])
+        self.task: asyncio.Task[None] | None = None
+        self.stopping = False
+        self.recovery: Literal["rewind", "resume"] | None = None
+        self.done_seq = 0  # the last work-stream sequence whose effects are published and acknowledged
+        self.careful_through = 0  # replay events one per engine call up to here (after an engine failure)
+        self.dirty = False  # the engine failed mid-run: the state is half-applied until `_resume` rebuilds it
+        self.resumed_from: int | None = None
+        self.snapshot_seq = 0
+        self.snapshot_at = 0.0
+        self.series = 0
+        self.recent_poison: deque[dict[str, Any]] = deque(maxlen=20)
+        self.error: str | None = None
+
+    # -- control calls ---------------------------------------------------------------------------------
+    async def start(self, nats_url: str) -> dict[str, Any]:
+        """Connect, restore (snapshot, else the rule bucket), recreate the consumer and start consuming; idempotent."""
+        async with self._start_lock:
+            if self.task is None or self.task.done():
+                if self.nc is None:
+                    self.nc = await bus.connect(nats_url, f"cep-shard-{self.shard}-{os.getpid()}")
+                    self.js = self.nc.jetstream()
+                    await ensure_streams(self.js)
+                    self.store = SnapshotStore(await snapshot_bucket(self.js), self.shard)
+                    self.consumer = ShardConsumer(self.js, self.shard, self.config.ack_wait)
+                self.stopping, self.error, self.recovery = False, None, None
+                async with self.lock:
+                    await self._resume()
+                self.task = asyncio.create_task(self._consume(), name=f"shard-{self.shard}")
+        return await self.status()
+
+    async def stop(self) -> dict[str, Any]:
+        """Finish the batch in hand, write a last snapshot and disconnect."""
+        self.stopping = True
+        if self.task is not None:
+            done, _ = await asyncio.wait({self.task}, timeout=STOP_WAIT_SECONDS)
+            if done and self.error is None:
+                try:
+                    await self._save_snapshot()
+                except Exception as exc:
+                    log.warning("final snapshot failed: %s", exc, extra={"shard": self.shard})
+        status = await self.status()
+        if self.consumer is not None:
+            await self.consumer.close()
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        return status
+
+    async def snapshot(self) -> int:
+        """Write a snapshot now; returns the stream sequence it covers."""
+        return await self._save_snapshot()
+
+    async def anomaly_status(self, rule_id: str) -> dict[str, Any]:
+        """The engine's anomaly status of one rule (KeyError: not held here; ValueError: not an anomaly rule)."""
+        async with self.lock:
+            return self.state.engine.anomaly_status(rule_id)
 
     async def status(self) -> dict[str, Any]:
-        """Liveness and size figures for `ShardStatus` and readiness."""
-        return {"shard": self.shard, "pid": os.getpid(), "rules": len(self.engine.rules())}
+        """Liveness, position and size figures for `ShardStatus`, readiness and metrics."""
+        pending = None
+        if self.consumer is not None and self.nc is not None and self.nc.is_connected:
+            pending = await self.consumer.pending()
+        return {
+            "shard": self.shard,
+            "pid": os.getpid(),
+            "incarnation": self.incarnation,
+            "started": self.task is not None,
+            "consuming": self.task is not None and not self.task.done(),
+            "rules": self.state.rule_count,
+            "series": self.series,
+            "last_seq": self.done_seq,
+            "snapshot_seq": self.snapshot_seq,
+            "resumed_from": self.resumed_from,
+            "pending": None if pending is None else pending.total,
+            "ack_pending": None if pending is None else pending.ack_pending,
+            "poison": self.counters.poison,
+            "recent_poison": list(self.recent_poison),
+            "error": self.error,
+            "counters": self.counters.as_dict(),
+        }
+
+    # -- restore ---------------------------------------------------------------------------------------
+    async def _resume(self) -> None:
+        """Rebuild the state from the snapshot (or the rule bucket) and replay from the sequence after it.
+
+        The caller holds the lock. Writing the snapshot back at once claims it: an older incarnation still
+        running finds its next write refused (Superseded) and stops.
+        """
+        assert self.store is not None and self.consumer is not None and self.js is not None
+        snapshot = await self.store.load()
+        state: ShardState | None = None
+        if snapshot is not None:
+            try:
+                state = ShardState.restore(snapshot.engine, snapshot.rule_models())
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error(
+                    "snapshot not restorable, replaying the whole work stream: %s", exc, extra={"shard": self.shard}
+                )
+        if snapshot is None or state is None:
+            state, seq = ShardState.from_rules(await owned_rules(self.js, self.shard, self.config.shards)), 0
+        else:
+            seq = snapshot.seq
+        self.state, self.done_seq, self.resumed_from, self.dirty = state, seq, seq, False
+        _, data, series = self._encode_snapshot()
+        async with self._save_lock:
+            await self.store.save(data)
+        self.snapshot_seq, self.series, self.snapshot_at = seq, series, time.monotonic()
+        await self.consumer.reset(seq + 1)
+        log.info("shard %d resumed after sequence %d with %d rules", self.shard, seq, state.rule_count)
+
+    # -- the consume loop ------------------------------------------------------------------------------
+    async def _consume(self) -> None:
+        assert self.consumer is not None
+        while not self.stopping:
+            try:
+                if self.recovery is not None:
+                    await self._recover()
+                msgs = await self.consumer.fetch(self.config.fetch_batch, self.config.fetch_timeout)
+                if msgs:
+                    await self._process(msgs)
+                if time.monotonic() - self.snapshot_at >= self.config.snapshot_interval:
+                    await self._save_snapshot()
+            except Superseded as exc:
+                self.error = str(exc)
+                log.error("shard %d stops: %s", self.shard, exc, extra={"shard": self.shard})
+                return
+            except EngineFailure as exc:
+                log.error("%s; replaying from the snapshot", exc, extra={"shard": self.shard})
+                self.recovery = "resume"
+            except OutOfOrder as exc:
+                log.warning("shard %d input out of order (%s); rewinding", self.shard, exc, extra={"shard": self.shard})
+                self.recovery = self.recovery or "rewind"
+            except Exception as exc:  # NATS trouble (consumer gone, timeouts): go on after the last message done
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.warning("shard %d consume error: %s", self.shard, self.error, extra={"shard": self.shard})
+                self.recovery = self.recovery or "rewind"
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _recover(self) -> None:
+        """Rewind the consumer to the last message done, or (after an engine failure) restore and replay."""
+        assert self.consumer is not None
+        async with self.lock:
+            if self.recovery == "resume":
+                await self._resume()
+            else:
+                await self.consumer.reset(self.done_seq + 1)
+        self.recovery, self.error = None, None
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        assert self.consumer is not None
+        started = time.perf_counter()
+        items: list[Work] = []
+        poison: dict[int, str] = {}
+        for msg in msgs:
+            self.consumer.check_order(msg)
+            seq = msg.metadata.sequence.stream
+            if seq <= self.done_seq:
+                continue  # a redelivery of work already done: only acknowledged again
+            try:
+                items.append(decode(seq, msg.data))
+            except WorkError as exc:
+                poison[seq] = str(exc)
+        out = Output()
+        async with self.lock:
+            await self._apply(items, out, poison)
+            await self._publish(out.alerts)
+            self.done_seq = max(self.done_seq, max(msg.metadata.sequence.stream for msg in msgs))
+        await self._ack(msgs, poison)
+        await self._reply(out.replies)
+        self._record_poison(items, poison)
+        kinds = [transition.kind for transition, _ in out.alerts]
+        self.counters.observe_batch(time.perf_counter() - started, out.events, kinds)
+
+    async def _apply(self, items: list[Work], out: Output, poison: dict[int, str]) -> None:
+        """Run the items through the state, chunk by chunk; a step of one item that raises is poison."""
+        for step in steps(items, self.config.chunk, self.careful_through):
+            try:
+                self.state.run(step, out)
+            except Exception as exc:
+                if len(step) > 1:
+                    self.careful_through, self.dirty = step[-1].seq, True
+                    raise EngineFailure(f"the engine failed on sequences {step[0].seq}..{step[-1].seq}: {exc}") from exc
+                poison[step[0].seq] = f"{type(exc).__name__}: {exc}"
+                self.state.failed(step[0], poison[step[0].seq], out)
+            await asyncio.sleep(0)
+
+    async def _publish(self, alerts: list[tuple[Transition, Actions]]) -> None:
+        """Publish every transition (msg id = transition id) and await every PubAck, retrying until all are stored."""
+        assert self.js is not None
+        js = self.js
+        pending = alerts
+        while pending:
+            failed: list[tuple[Transition, Actions]] = []
+            for start in range(0, len(pending), PUBLISH_SLICE):
+                part = pending[start : start + PUBLISH_SLICE]
+                results = await asyncio.gather(
+                    *(
+                        js.publish(
+                            subjects.alerts_subject(t.tenant),
+                            codec.alert(t, actions),
+                            headers={subjects.MSG_ID: t.transition_id},
+                        )
+                        for t, actions in part
+                    ),
+                    return_exceptions=True,
+                )
+                for alert, result in zip(part, results, strict=True):
+                    if isinstance(result, nats.errors.MaxPayloadError):  # retrying cannot help: report and drop it
+                        self._drop(alert[0], result)
+                    elif isinstance(result, Exception):
+                        failed.append(alert)
+            if failed:
+                log.warning("%d alert publishes failed; retrying", len(failed), extra={"shard": self.shard})
+                await asyncio.sleep(RETRY_SECONDS)
+            pending = failed
+
+    def _drop(self, transition: Transition, error: Exception) -> None:
+        context = {
+            "tenant": transition.tenant,
+            "rule_id": transition.rule_id,
+            "transition_id": transition.transition_id,
+        }
+        log.error("alert not publishable, dropped: %s", error, extra={"shard": self.shard, **context})
+        self.recent_poison.append({"seq": self.done_seq, "error": f"alert dropped: {error}", **context})
+        self.counters.poison += 1
+
+    async def _ack(self, msgs: list[Msg], poison: dict[int, str]) -> None:
+        """Acknowledge the batch (poison with `term`, so it is never redelivered); a lost ack is only a redelivery."""
+        acks = [msg.term() if msg.metadata.sequence.stream in poison else msg.ack() for msg in msgs]
+        for result in await asyncio.gather(*acks, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.warning("ack failed: %s", result, extra={"shard": self.shard})
+
+    async def _reply(self, replies: list[tuple[str, bytes]]) -> None:
+        """Answer triggers (core NATS: a lost answer is a 504 at the gateway, never a reason to redo the batch)."""
+        assert self.nc is not None
+        for subject, body in replies:
+            try:
+                await self.nc.publish(subject, body)
+            except Exception as exc:
+                log.warning("trigger answer to %s lost: %s", subject, exc, extra={"shard": self.shard})
+
+    def _record_poison(self, items: list[Work], poison: dict[int, str]) -> None:
+        if not poison:
+            return
+        by_seq = {item.seq: item for item in items}
+        for seq, error in sorted(poison.items()):
+            item = by_seq.get(seq)
+            context = _context(item)
+            log.error("poison work message at sequence %d: %s", seq, error, extra={"shard": self.shard, **context})
+            self.recent_poison.append({"seq": seq, "error": error, **context})
+            self.counters.poison += 1
+
+    # -- snapshots -------------------------------------------------------------------------------------
+    def _encode_snapshot(self) -> tuple[int, bytes, int]:
+        rules, engine = self.state.snapshot()
+        series = sum(len(entry["series"]) for entry in engine["rules"].values())
+        return self.done_seq, ShardSnapshot(self.done_seq, rules, engine).encode(), series
+
+    async def _save_snapshot(self) -> int:
+        """Write a snapshot of the state as of `done_seq`; returns the sequence the stored snapshot covers.
+
+        Encoded under the state lock and written outside it (`_resume` takes the two locks the other way
+        round); an older encoding never overwrites a newer one, and a half-applied state is never written.
+        """
+        assert self.store is not None
+        async with self.lock:
+            if self.dirty:
+                return self.snapshot_seq
+            seq, data, series = self._encode_snapshot()
+        async with self._save_lock:
+            if seq > self.snapshot_seq:
+                await self.store.save(data)
+                self.snapshot_seq = seq
+            self.series, self.snapshot_at = series, time.monotonic()
+        return seq
+
+
+def _context(item: Work | None) -> dict[str, Any]:
+    """Log context of a work item: tenant, event and rule ids where it has them."""
+    if item is None:
+        return {}
+    event = getattr(item, "event", None)
+    context: dict[str, Any] = {}
+    if event is not None:
+        context = {"tenant": event.tenant, "event_id": event.event_id}
+    if isinstance(item, TriggerWork):
+        context["rule_id"] = item.rule_id
+    change = getattr(item, "change", None)
+    if change is not None:
+        context = {"tenant": change.tenant, "rule_id": change.rule_id}
+    return context

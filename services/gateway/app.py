@@ -16,10 +16,23 @@ from services.common.db.migrate import upgrade_async
 from services.common.ops import Check, CheckResult, add_ops_routes
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.bus import GatewayBus
+from services.gateway.channel_publisher import ChannelPublisher
+from services.gateway.feed import Feed
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.openapi import install_openapi
 from services.gateway.problems import install_problem_handlers
-from services.gateway.routes import audit, rule_tools, rules, tokens
+from services.gateway.recorder import Recorder
+from services.gateway.routes import (
+    audit,
+    channel_tools,
+    channels,
+    events,
+    ingest,
+    rule_tools,
+    rules,
+    tokens,
+    trigger,
+)
 from services.gateway.rule_changes import RuleHook, RuleWriter
 from services.gateway.rule_publisher import RulePublisher
 from services.gateway.settings import GatewaySettings
@@ -59,7 +72,11 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         stop = asyncio.Event()
         tasks = [asyncio.create_task(publisher.keep_reconciled(stop), name="rule-reconciler")]
         # Background parts, started in order after the database and the bus, stopped in reverse.
-        components: list[Component] = []
+        feed = Feed(bus, db)
+        app.state.feed = feed
+        app.state.recorder = Recorder(bus, db, feed)
+        components: list[Component] = [app.state.recorder]
+        components.append(ChannelPublisher(bus, db))  # mirrors channels into their KV bucket, reconciles
         for component in components:
             await component.start()
         try:
@@ -87,8 +104,13 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Static paths (/cep/rules/preview, /form, /simulate) before the parameterised /cep/rules/{rule_id}.
-    for router in (rule_tools.router, rules.router, tokens.router, audit.router):
+    # /cep/events/stream before /cep/events/{event_id} (both in events.router, in that order).
+    for router in (rule_tools.router, rules.router, tokens.router, audit.router, ingest.router, events.router):
         app.include_router(router)
+    # /cep/channels/types, /status, /test (channel_tools) before /cep/channels/{channel_id} (channels).
+    for router in (channel_tools.router, channels.router):
+        app.include_router(router)
+    app.include_router(trigger.router)  # POST /cep/rules/{rule_id}/trigger
 
     async def nats() -> CheckResult:
         bus = getattr(app.state, "bus", None)
@@ -101,6 +123,11 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         await db.ping()
         return CheckResult(True)
 
-    add_ops_routes(app, service="gateway", checks={"database": database, "nats": nats, **(extra_ready_checks or {})})
+    async def recorder() -> CheckResult:
+        component = getattr(app.state, "recorder", None)
+        return CheckResult(False, "not started") if component is None else await component.check()
+
+    checks = {"database": database, "nats": nats, "recorder": recorder, **(extra_ready_checks or {})}
+    add_ops_routes(app, service="gateway", checks=checks)
     install_openapi(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.common.db.tables import AuditRow, RuleRow, RuleVersionRow, TenantRow, TokenRow
+from services.common.db.tables import AuditRow, EventRow, RuleRow, RuleVersionRow, TenantRow, TokenRow
 from services.common.domain.rules import Rule, RuleSpec, parse_rule
 
 
@@ -102,4 +102,42 @@ def audit_json(row: AuditRow) -> dict[str, Any]:
         "resource_id": row.resource_id,
         "action": row.action,
         "change": row.change,
+    }
+
+
+def event_json(row: EventRow) -> dict[str, Any]:
+    """An Event as `GET /cep/events/{event_id}` returns it (and as the SSE feed carries it)."""
+    feedback = None
+    if row.feedback_label is not None:
+        feedback = {
+            "label": row.feedback_label,
+            "note": row.feedback_note,
+            "by": row.feedback_by,
+            "at": rfc3339(row.feedback_at),
+        }
+    return {
+        "event_id": row.event_id,
+        "rule_id": row.rule_id,
+        "rule_name": row.rule_name,
+        "rule_version": row.rule_version,
+        "tenant": row.tenant,
+        "trigger_type": row.trigger_type,
+        "severity": row.severity,
+        "priority": row.priority,
+        "status": row.status,
+        "fired_at": rfc3339(row.fired_at),
+        "last_seen": rfc3339(row.last_seen),
+        "resolved_at": rfc3339(row.resolved_at),
+        "count": row.count,
+        "group_key": row.group_key,
+        "fingerprint": row.fingerprint,
+        "summary": row.summary,
+        "payload": row.payload,
+        "value": row.value,
+        "explanation": row.explanation,
+        "notifications": row.notifications,
+        "history": row.history,
+        "acked_by": row.acked_by,
+        "acked_at": rfc3339(row.acked_at),
+        "feedback": feedback,
     }

@@ -11,6 +11,7 @@ class GatewaySettings(ServiceSettings):
     database_url: str | None = None
     admin_token: str | None = None
     max_body_bytes: int = 1_048_576
+    sse_keepalive_seconds: float = 10.0  # SSE keep-alive comment interval (the contract: at least every 15 s)
     gateway_port: int = 8080
     # The peers whose readiness makes the stack ready (`/readyz`); `cep up` sets them, so do compose and k8s.
     ingest_url: str = "http://127.0.0.1:8081"

@@ -1,11 +1,41 @@
-"""The ingest service shell: holds the NATS connection the ingest pipeline publishes through."""
+"""The ingest service shell: the NATS connection and the router that feeds the evaluator's shards."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from services.common.ops import Check, CheckResult
 from services.common.service import NatsService
+from services.ingest.router import Router
+from services.ingest.settings import IngestSettings
 
 
 class IngestService(NatsService):
-    """Ingest: validates events and persists them to JetStream before anyone gets a 202."""
+    """Ingest: routes the raw event stream (persisted by HTTP ingest and NATS producers) to shard work."""
 
     name = "ingest"
+
+    def __init__(self, settings: IngestSettings) -> None:
+        super().__init__(settings)
+        self.ingest_settings = settings
+        self.router: Router | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        assert self.nc is not None
+        settings = self.ingest_settings
+        self.router = Router(self.nc, default_shards=settings.shards, batch=settings.route_batch)
+        await self.router.start()
+
+    async def stop(self) -> None:
+        if self.router is not None:
+            await self.router.stop()
+        await super().stop()
+
+    def checks(self) -> Mapping[str, Check]:
+        """Ready when connected to NATS and the router's consumer is bound and fetching."""
+
+        async def router() -> CheckResult:
+            return CheckResult(False, "not started") if self.router is None else await self.router.check()
+
+        return {**super().checks(), "router": router}

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from services.common.settings import ServiceSettings
 
 
 class IngestSettings(ServiceSettings):
-    """`CEP_INGEST_PORT`: the ops HTTP port (health, readiness, metrics)."""
+    """`CEP_INGEST_PORT` (ops HTTP: health, readiness, metrics), `CEP_SHARDS`, `CEP_ROUTE_BATCH`.
+
+    `CEP_SHARDS` is the evaluator's shard count, used until the evaluator driver publishes its shard map.
+    """
 
     ingest_port: int = 8081
+    shards: int = Field(default=2, ge=1, le=256)
+    route_batch: int = Field(default=500, ge=1, le=10_000)

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
+from services.common.domain.channels import MAX_ATTEMPTS_LIMIT
 from services.common.settings import ServiceSettings
+from services.notifier.retry import RetryPolicy
 
 
 class NotifierSettings(ServiceSettings):
-    """`CEP_NOTIFIER_PORT` (ops HTTP) and `CEP_NOTIFIER_GRPC_PORT` (the gRPC surface)."""
+    """`CEP_NOTIFIER_PORT` (ops HTTP), `CEP_NOTIFIER_GRPC_PORT`, and the delivery retry defaults.
+
+    Retries (contract defaults): `CEP_RETRY_INITIAL` seconds before the first retry, doubling, +-`CEP_RETRY_JITTER`,
+    at most `CEP_RETRY_MAX` seconds apart, `CEP_RETRY_ATTEMPTS` attempts in all; channels may override them.
+    """
 
     notifier_port: int = 8083
     notifier_grpc_port: int = 50052
+    retry_initial: float = 1.0
+    retry_max: float = 60.0
+    retry_jitter: float = 0.2
+    retry_attempts: int = Field(default=6, ge=1, le=MAX_ATTEMPTS_LIMIT)
+    # Attempts in flight at once, so a slow endpoint does not hold up the others.
+    delivery_concurrency: int = Field(default=64, ge=1, le=1000)
+    alert_batch: int = 100  # alerts fetched per pull
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The default retry policy these settings describe."""
+        return RetryPolicy(
+            initial=self.retry_initial, jitter=self.retry_jitter, max_delay=self.retry_max, attempts=self.retry_attempts
+        )

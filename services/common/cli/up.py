@@ -278,6 +278,8 @@ class Supervisor:
             elif now >= child.next_start:
                 child.next_start = 0.0
                 child.restarts += 1
+                if child.name == "evaluator":  # a killed driver can leave its Ray processes behind
+                    procs.kill_matching(str(ray_temp_dir(self.state_dir)))
                 self._spawn(child)
                 changed = True
         if changed:

@@ -1,4 +1,4 @@
-"""SQL tables of the system of record: tenants, tokens, rules and their versions, and the audit log."""
+"""SQL tables of the system of record: tenants, tokens, rules and their versions, the audit log, events."""
 
 from __future__ import annotations
 
@@ -120,3 +120,106 @@ class AuditRow(SQLModel, table=True):
     action: str = Field(sa_column=Column(String(32), nullable=False))
     change: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
     at: datetime = _at()
+
+
+class ChannelRow(SQLModel, table=True):
+    """A notification channel; `config` is the public part, `secrets` the write-only fields (never returned).
+
+    `last_test_*` record the latest `POST /cep/channels/test` of the channel (its status, not a new version).
+    """
+
+    __tablename__ = "channels"
+    __table_args__ = (
+        Index("ix_channels_tenant_order", "tenant", "created_at", "channel_id"),
+        # Names are unique among a tenant's live channels; a deleted channel frees its name.
+        Index(
+            "uq_channels_tenant_live_name",
+            "tenant",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+    channel_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    tenant: str = _tenant_fk()
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    type: str = Field(sa_column=Column(String(32), nullable=False))
+    config: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    secrets: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+    deleted_at: datetime | None = _at(nullable=True)
+    last_test_at: datetime | None = _at(nullable=True)
+    last_test_ok: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
+    last_test_error: dict[str, Any] | None = Field(default=None, sa_column=Column(PortableJSON, nullable=True))
+
+
+class EventRow(SQLModel, table=True):
+    """One alert episode (an event on /cep/events): the recorder's projection of its transitions, plus ack/feedback.
+
+    `notifications` and `history` are JSON lists in the contract's shape; the recorder replaces them whole
+    (JSON columns do not track in-place changes).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        # Newest first per tenant, and the same order under each list filter.
+        Index("ix_events_tenant_fired", "tenant", "fired_at", "event_id"),
+        Index("ix_events_tenant_rule_fired", "tenant", "rule_id", "fired_at"),
+        Index("ix_events_tenant_status_fired", "tenant", "status", "fired_at"),
+        Index("ix_events_tenant_severity_fired", "tenant", "severity", "fired_at"),
+    )
+
+    event_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    tenant: str = Field(sa_column=Column(String(63), nullable=False))
+    rule_id: str = Field(sa_column=Column(String(64), nullable=False))
+    rule_name: str = Field(sa_column=Column(String(200), nullable=False))
+    rule_version: int = Field(sa_column=Column(Integer, nullable=False))
+    trigger_type: str = Field(sa_column=Column(String(16), nullable=False))
+    severity: str = Field(sa_column=Column(String(16), nullable=False))
+    priority: str = Field(sa_column=Column(String(8), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    fingerprint: str = Field(sa_column=Column(String(64), nullable=False))
+    group_key: str = Field(sa_column=Column(Text, nullable=False))
+    fired_at: datetime = _at()
+    last_seen: datetime = _at()
+    resolved_at: datetime | None = _at(nullable=True)
+    count: int = Field(sa_column=Column(Integer, nullable=False))
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    explanation: list[Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    value: Any = Field(default=None, sa_column=Column(PortableJSON, nullable=True))
+    acked_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    acked_at: datetime | None = _at(nullable=True)
+    notifications: list[Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    history: list[Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    feedback_label: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    feedback_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    feedback_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    feedback_at: datetime | None = _at(nullable=True)
+
+
+class TransitionRow(SQLModel, table=True):
+    """Every change applied to an event, once: its id is the idempotency key, `fed` says it reached the SSE feed.
+
+    Kinds: `fired`, `updated`, `resolved` (alert transitions, id = the transition id), `acked` (an ACK) and
+    `notification` (a delivery result, id = `result:` + the result's message id).
+    """
+
+    __tablename__ = "transitions"
+    __table_args__ = (
+        Index("ix_transitions_event_at", "event_id", "at"),
+        Index("ix_transitions_fed_recorded", "fed", "recorded_at"),
+    )
+
+    transition_id: str = Field(sa_column=Column(String(200), primary_key=True))
+    event_id: str = Field(sa_column=Column(String(64), nullable=False))
+    tenant: str = Field(sa_column=Column(String(63), nullable=False))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    at: datetime = _at()
+    recorded_at: datetime = _at()
+    data: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    fed: bool = Field(sa_column=Column(Boolean, nullable=False))

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 # The server the project's tests use; CEP_TEST_POSTGRES_URL points them elsewhere.
 SERVER_URL = os.environ.get("CEP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ("audit_log", "rule_versions", "rules", "tokens", "tenants")
+TABLES = ("transitions", "events", "channels", "audit_log", "rule_versions", "rules", "tokens", "tenants")
 
 
 def unavailable_reason() -> str | None:

@@ -11,18 +11,30 @@ class ShardStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ShardInfo(_message.Message):
-    __slots__ = ("shard", "alive", "rules", "series", "detail_json")
+    __slots__ = ("shard", "alive", "rules", "series", "detail_json", "consuming", "last_seq", "snapshot_seq", "pending", "poison", "error")
     SHARD_FIELD_NUMBER: _ClassVar[int]
     ALIVE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
     SERIES_FIELD_NUMBER: _ClassVar[int]
     DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    CONSUMING_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    POISON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     shard: int
     alive: bool
     rules: int
     series: int
     detail_json: str
-    def __init__(self, shard: _Optional[int] = ..., alive: _Optional[bool] = ..., rules: _Optional[int] = ..., series: _Optional[int] = ..., detail_json: _Optional[str] = ...) -> None: ...
+    consuming: bool
+    last_seq: int
+    snapshot_seq: int
+    pending: int
+    poison: int
+    error: str
+    def __init__(self, shard: _Optional[int] = ..., alive: _Optional[bool] = ..., rules: _Optional[int] = ..., series: _Optional[int] = ..., detail_json: _Optional[str] = ..., consuming: _Optional[bool] = ..., last_seq: _Optional[int] = ..., snapshot_seq: _Optional[int] = ..., pending: _Optional[int] = ..., poison: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class ShardStatusReply(_message.Message):
     __slots__ = ("shards",)

@@ -1,0 +1,379 @@
+"""Channel types and their config fields (which are required, which are secret), and channel validation.
+
+Pure: the gateway validates bodies with it and lists it on `GET /cep/channels/types`; the notifier reads the
+same defaults. Secret fields are write-only: they are kept apart from the public config, never echoed in an
+error, and a write that leaves one out keeps the stored value (an explicit `null` clears it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from services.common.domain.durations import parse_duration
+from services.common.domain.errors import FieldError
+from services.common.domain.templates import check as template_syntax_error
+
+FieldKind = Literal["url", "string", "duration", "headers", "int", "bool", "emails", "template", "choice"]
+MAX_TIMEOUT_SECONDS = 60.0  # the notifier's ack wait is longer than this, so a slow send is never redelivered
+MAX_ATTEMPTS_LIMIT = 10  # the delivery consumer's max_deliver is above this
+NAME_MAX = 200
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_MAX_HEADERS = 50
+_MAX_TEXT = 4096
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One config field of a channel type, as `GET /cep/channels/types` lists it."""
+
+    name: str
+    kind: FieldKind
+    description: str
+    required: bool = False
+    secret: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "required": self.required,
+            "secret": self.secret,
+            "default": self.default,
+            "description": self.description,
+        }
+        if self.choices:
+            out["choices"] = list(self.choices)
+        return out
+
+
+@dataclass(frozen=True)
+class ChannelType:
+    """A channel type: its fields and whether this build's notifier delivers it yet."""
+
+    name: str
+    description: str
+    fields: tuple[ConfigField, ...]
+    deliverable: bool
+
+    def field(self, name: str) -> ConfigField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields if f.secret)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.name,
+            "description": self.description,
+            "deliverable": self.deliverable,
+            "fields": [f.as_dict() for f in self.fields],
+        }
+
+
+def _timeout(default: str = "10s") -> ConfigField:
+    return ConfigField("timeout", "duration", f"per-attempt timeout, at most {MAX_TIMEOUT_SECONDS:g}s", default=default)
+
+
+# Retry overrides every type accepts (the contract's defaults apply when they are absent).
+RETRY_FIELDS = (
+    ConfigField("max_attempts", "int", f"attempts in all, 1 to {MAX_ATTEMPTS_LIMIT} (default 6)"),
+    ConfigField("retry_initial", "duration", "delay before the first retry (default 1s), doubling after"),
+    ConfigField("retry_max", "duration", "longest delay between attempts (default 60s)"),
+)
+
+WEBHOOK = ChannelType(
+    "webhook",
+    "HTTP request with the event as JSON",
+    (
+        ConfigField("url", "url", "http(s) URL the event is sent to", required=True),
+        ConfigField("method", "choice", "HTTP method", default="POST", choices=("POST", "PUT", "PATCH")),
+        ConfigField("headers", "headers", "extra request headers", default={}),
+        ConfigField("auth_token", "string", "sent as 'Authorization: Bearer <token>'", secret=True),
+        ConfigField("basic_user", "string", "HTTP basic auth user (with basic_password)"),
+        ConfigField("basic_password", "string", "HTTP basic auth password", secret=True),
+        ConfigField("secret", "string", "HMAC-SHA256 key: signs the body in X-Cep-Signature", secret=True),
+        _timeout(),
+        *RETRY_FIELDS,
+    ),
+    deliverable=True,
+)
+SLACK = ChannelType(
+    "slack",
+    "Slack incoming webhook",
+    (
+        ConfigField("webhook_url", "url", "the incoming-webhook URL", required=True, secret=True),
+        ConfigField("channel", "string", "channel override"),
+        ConfigField("username", "string", "sender name override"),
+        _timeout(),
+        *RETRY_FIELDS,
+    ),
+    deliverable=False,
+)
+EMAIL = ChannelType(
+    "email",
+    "email over SMTP",
+    (
+        ConfigField("host", "string", "SMTP host", required=True),
+        ConfigField("port", "int", "SMTP port", default=587),
+        ConfigField("starttls", "bool", "upgrade the connection with STARTTLS", default=True),
+        ConfigField("username", "string", "SMTP user"),
+        ConfigField("password", "string", "SMTP password", secret=True),
+        ConfigField("from", "string", "sender address", required=True),
+        ConfigField("to", "emails", "recipient addresses", required=True),
+        _timeout(),
+        *RETRY_FIELDS,
+    ),
+    deliverable=False,
+)
+PAGERDUTY = ChannelType(
+    "pagerduty",
+    "PagerDuty Events API v2",
+    (
+        ConfigField("routing_key", "string", "integration routing key", required=True, secret=True),
+        ConfigField("url", "url", "Events API v2 endpoint", default="https://events.pagerduty.com/v2/enqueue"),
+        _timeout(),
+        *RETRY_FIELDS,
+    ),
+    deliverable=False,
+)
+API_CALL = ChannelType(
+    "api_call",
+    "HTTP request with a templated body",
+    (
+        ConfigField("url", "url", "http(s) URL to call", required=True),
+        ConfigField(
+            "method", "choice", "HTTP method", default="GET", choices=("GET", "POST", "PUT", "PATCH", "DELETE")
+        ),
+        ConfigField("headers", "headers", "extra request headers", default={}),
+        ConfigField("body", "template", "request body template (see Templates)"),
+        _timeout(),
+        *RETRY_FIELDS,
+    ),
+    deliverable=False,
+)
+TYPES: dict[str, ChannelType] = {t.name: t for t in (WEBHOOK, SLACK, EMAIL, PAGERDUTY, API_CALL)}
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A validated channel: the public config (defaults filled in) and the secrets, kept apart."""
+
+    name: str
+    type: str
+    config: dict[str, Any]
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def secrets_set(self) -> list[str]:
+        """The names of the secret fields that hold a value (what the API shows instead of the values)."""
+        return sorted(self.secrets)
+
+    def full_config(self) -> dict[str, Any]:
+        """Public config and secrets together: what the notifier needs to deliver."""
+        return {**self.config, **self.secrets}
+
+
+@dataclass
+class ChannelValidationError(Exception):
+    """A channel body that cannot be accepted; `errors` names every offending field (never a secret value)."""
+
+    errors: list[FieldError]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{e.path}: {e.msg}" for e in self.errors)
+
+
+READ_ONLY = frozenset({"channel_id", "tenant", "version", "created_at", "updated_at", "secrets_set"})
+
+
+def parse_channel(body: Any, stored_secrets: Mapping[str, str] | None = None) -> ChannelSpec:
+    """Validate a `{"name","type","config"}` body; `stored_secrets` are kept where the body leaves a secret out.
+
+    Read-only fields of a channel as GET returns it are ignored, so a read-modify-write round trip works.
+    """
+    if not isinstance(body, Mapping):
+        raise ChannelValidationError([FieldError((), "the body must be a JSON object")])
+    errors: list[FieldError] = []
+    for key in body:
+        if key not in {"name", "type", "config"} | READ_ONLY:
+            errors.append(FieldError((str(key),), "unknown field"))
+    name = _name(body.get("name"), errors)
+    kind = body.get("type")
+    channel_type = TYPES.get(kind) if isinstance(kind, str) else None
+    if channel_type is None:
+        errors.append(FieldError(("type",), f"must be one of: {', '.join(TYPES)}"))
+    config = body.get("config", {})
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        errors.append(FieldError(("config",), "must be an object"))
+    if errors or channel_type is None or not isinstance(config, Mapping):
+        raise ChannelValidationError(errors)
+    public, secrets = _config(channel_type, config, stored_secrets or {}, errors)
+    if errors:
+        raise ChannelValidationError(errors)
+    return ChannelSpec(name=name, type=channel_type.name, config=public, secrets=secrets)
+
+
+def _name(value: Any, errors: list[FieldError]) -> str:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(FieldError(("name",), "required: a non-empty string"))
+        return ""
+    if len(value) > NAME_MAX or any(ord(c) < 32 for c in value):
+        errors.append(FieldError(("name",), f"at most {NAME_MAX} printable characters"))
+    return value.strip()
+
+
+def _config(
+    channel_type: ChannelType, config: Mapping[str, Any], stored: Mapping[str, str], errors: list[FieldError]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    public: dict[str, Any] = {}
+    secrets = {k: v for k, v in stored.items() if k in channel_type.secret_names}
+    for key in config:
+        if channel_type.field(str(key)) is None:
+            errors.append(FieldError(("config", str(key)), f"unknown field for type {channel_type.name}"))
+    for spec in channel_type.fields:
+        loc = ("config", spec.name)
+        if spec.name not in config:
+            if spec.default is not None:
+                public[spec.name] = spec.default
+            continue
+        value = config[spec.name]
+        if value is None:
+            secrets.pop(spec.name, None)  # an explicit null clears a stored secret
+            continue
+        message = _check(spec, value)
+        if message is not None:
+            errors.append(FieldError(loc, message))
+        elif spec.secret:
+            secrets[spec.name] = value
+        else:
+            public[spec.name] = _normal(spec, value)
+    named = {e.loc for e in errors}
+    for spec in channel_type.fields:
+        missing = spec.name not in public and spec.name not in secrets
+        if spec.required and missing and ("config", spec.name) not in named:
+            errors.append(FieldError(("config", spec.name), "required"))
+    _check_auth(public, secrets, errors)
+    return public, secrets
+
+
+def _check_auth(public: Mapping[str, Any], secrets: Mapping[str, str], errors: list[FieldError]) -> None:
+    if "basic_user" in public and "basic_password" not in secrets:
+        errors.append(FieldError(("config", "basic_password"), "required with basic_user"))
+    if "basic_password" in secrets and "basic_user" not in public:
+        errors.append(FieldError(("config", "basic_user"), "required with basic_password"))
+    if "auth_token" in secrets and "basic_user" in public:
+        errors.append(FieldError(("config", "auth_token"), "use either auth_token or basic auth, not both"))
+
+
+def _normal(spec: ConfigField, value: Any) -> Any:
+    if spec.kind == "headers":
+        return dict(value)
+    if spec.kind == "emails":
+        return list(value)
+    if spec.kind == "choice":
+        return value.upper()
+    return value
+
+
+def _check(spec: ConfigField, value: Any) -> str | None:
+    """The problem with one field's value, or None. Messages never quote the value (it may be a secret)."""
+    return _CHECKS[spec.kind](spec, value)
+
+
+def _text(_: ConfigField, value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    return f"at most {_MAX_TEXT} characters" if len(value) > _MAX_TEXT else None
+
+
+def _url(spec: ConfigField, value: Any) -> str | None:
+    problem = _text(spec, value)
+    if problem:
+        return problem
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return "must be an http or https URL"
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in value):
+        return "must be an http or https URL with a host"
+    return None
+
+
+def _duration(_: ConfigField, value: Any) -> str | None:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        return str(exc)
+    if seconds <= 0 or seconds > MAX_TIMEOUT_SECONDS:
+        return f"must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g}s"
+    return None
+
+
+def _headers(_: ConfigField, value: Any) -> str | None:
+    if not isinstance(value, Mapping) or len(value) > _MAX_HEADERS:
+        return f"must be an object of at most {_MAX_HEADERS} header names to string values"
+    for name, text in value.items():
+        if not _HEADER_NAME.match(str(name)):
+            return f"invalid header name {str(name)[:40]!r}"
+        if not isinstance(text, str) or "\r" in text or "\n" in text or len(text) > _MAX_TEXT:
+            return f"the value of header {name!r} must be a one-line string"
+    return None
+
+
+def _int(spec: ConfigField, value: Any) -> str | None:
+    low, high = (1, MAX_ATTEMPTS_LIMIT) if spec.name == "max_attempts" else (1, 65535)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return f"must be an integer from {low} to {high}"
+    return None
+
+
+def _bool(_: ConfigField, value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _emails(_: ConfigField, value: Any) -> str | None:
+    if not isinstance(value, list) or not value or len(value) > 100:
+        return "must be a list of 1 to 100 addresses"
+    if not all(isinstance(a, str) and "@" in a and len(a) <= 320 for a in value):
+        return "every entry must be an email address"
+    return None
+
+
+def _template(spec: ConfigField, value: Any) -> str | None:
+    return _text(spec, value) or template_syntax_error(value)
+
+
+def _choice(spec: ConfigField, value: Any) -> str | None:
+    if not isinstance(value, str) or value.upper() not in spec.choices:
+        return f"must be one of: {', '.join(spec.choices)}"
+    return None
+
+
+_CHECKS: dict[FieldKind, Callable[[ConfigField, Any], str | None]] = {
+    "url": _url,
+    "string": _text,
+    "duration": _duration,
+    "headers": _headers,
+    "int": _int,
+    "bool": _bool,
+    "emails": _emails,
+    "template": _template,
+    "choice": _choice,
+}
+
+
+def timeout_seconds(config: Mapping[str, Any], default: float = 10.0) -> float:
+    """The per-attempt timeout a channel config asks for (bounded by MAX_TIMEOUT_SECONDS)."""
+    text = config.get("timeout")
+    seconds = parse_duration(text) if isinstance(text, str) else default
+    return min(max(seconds, 0.001), MAX_TIMEOUT_SECONDS)

@@ -1,0 +1,131 @@
+"""Shard metrics: counters kept by each actor, reported in its status, exposed by the driver's collector.
+
+Actors run in other processes, so they cannot register with the evaluator's Prometheus registry; the driver
+polls their status and a custom collector turns the figures into `cep_eval_batch_seconds`,
+`cep_transitions_total{kind}`, `cep_eval_events_total`, `cep_eval_poison_total` and
+`cep_consumer_pending{stream,consumer}`. Totals survive actor restarts: the counters of an incarnation
+that went away are carried into a base, so the exposed counters never go down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from services.common import subjects
+
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class ShardCounters:
+    """What one actor incarnation has done; `as_dict` travels in its status."""
+
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BATCH_BUCKETS) + 1))  # last one: +Inf
+    batches: int = 0
+    batch_seconds: float = 0.0
+    events: int = 0
+    poison: int = 0
+    transitions: dict[str, int] = field(default_factory=dict)
+
+    def observe_batch(self, seconds: float, events: int, kinds: Sequence[str]) -> None:
+        """Count one processed batch: its duration, its events and the kinds of the transitions it produced."""
+        index = next((i for i, bound in enumerate(BATCH_BUCKETS) if seconds <= bound), len(BATCH_BUCKETS))
+        self.buckets[index] += 1
+        self.batches += 1
+        self.batch_seconds += seconds
+        self.events += events
+        for kind in kinds:
+            self.transitions[kind] = self.transitions.get(kind, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "buckets": list(self.buckets),
+            "batches": self.batches,
+            "batch_seconds": self.batch_seconds,
+            "events": self.events,
+            "poison": self.poison,
+            "transitions": dict(self.transitions),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShardCounters:
+        return cls(
+            list(data["buckets"]),
+            int(data["batches"]),
+            float(data["batch_seconds"]),
+            int(data["events"]),
+            int(data["poison"]),
+            dict(data["transitions"]),
+        )
+
+    def plus(self, other: ShardCounters) -> ShardCounters:
+        kinds = set(self.transitions) | set(other.transitions)
+        return ShardCounters(
+            [a + b for a, b in zip(self.buckets, other.buckets, strict=True)],
+            self.batches + other.batches,
+            self.batch_seconds + other.batch_seconds,
+            self.events + other.events,
+            self.poison + other.poison,
+            {k: self.transitions.get(k, 0) + other.transitions.get(k, 0) for k in kinds},
+        )
+
+
+class ShardCollector(Collector):
+    """A Prometheus collector over the latest shard statuses the driver saw (`update`)."""
+
+    def __init__(self) -> None:
+        self._base: dict[int, ShardCounters] = {}  # counters of incarnations that are gone, per shard
+        self._current: dict[int, tuple[str, ShardCounters]] = {}  # (incarnation, counters) per shard
+        self._pending: dict[int, int] = {}
+
+    def update(self, statuses: Sequence[Mapping[str, Any]]) -> None:
+        """Take in a round of statuses; a shard whose incarnation changed hands its old counters to the base."""
+        for status in statuses:
+            shard = int(status["shard"])
+            if "counters" in status and status.get("incarnation"):
+                counters = ShardCounters.from_dict(status["counters"])
+                previous = self._current.get(shard)
+                if previous is not None and previous[0] != status["incarnation"]:
+                    self._base[shard] = self._base.get(shard, ShardCounters()).plus(previous[1])
+                self._current[shard] = (status["incarnation"], counters)
+            if status.get("pending") is not None:
+                self._pending[shard] = int(status["pending"])
+
+    def totals(self) -> ShardCounters:
+        """Everything every shard has done since the driver started."""
+        total = ShardCounters()
+        for counters in [*self._base.values(), *(c for _, c in self._current.values())]:
+            total = total.plus(counters)
+        return total
+
+    def collect(self) -> Iterator[Metric]:
+        total = self.totals()
+        cumulative, running = [], 0
+        for bound, count in zip([*map(str, BATCH_BUCKETS), "+Inf"], total.buckets, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        yield HistogramMetricFamily(
+            "cep_eval_batch_seconds",
+            "Time a shard takes to evaluate one fetched batch and publish its transitions",
+            buckets=cumulative,
+            sum_value=total.batch_seconds,
+        )
+        transitions = CounterMetricFamily("cep_transitions", "Alert transitions published, by kind", labels=["kind"])
+        for kind in sorted(total.transitions):
+            transitions.add_metric([kind], total.transitions[kind])
+        yield transitions
+        yield CounterMetricFamily("cep_eval_events", "Events evaluated by the shards", value=total.events)
+        yield CounterMetricFamily(
+            "cep_eval_poison", "Work messages the shards could not process (logged, acked)", value=total.poison
+        )
+        pending = GaugeMetricFamily(
+            "cep_consumer_pending", "Messages not yet processed by a consumer", labels=["stream", "consumer"]
+        )
+        for shard in sorted(self._pending):
+            pending.add_metric([subjects.WORK_STREAM, subjects.shard_consumer(shard)], self._pending[shard])
+        yield pending

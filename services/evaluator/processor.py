@@ -1,0 +1,116 @@
+"""A shard's evaluation state: the domain engine plus what the shell needs around it (pure, no I/O).
+
+The actor feeds it work items in stream order and publishes what comes out: alert transitions with the
+actions of the rule that produced them, and the replies to triggers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common import codec
+from services.common.domain.engine import RuleEngine
+from services.common.domain.rules import Rule
+from services.common.domain.transitions import Transition
+from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, Work
+
+Actions = list[dict[str, Any]]
+
+
+@dataclass
+class Output:
+    """What a batch produced: alerts to publish (transition, actions) and trigger replies (subject, body)."""
+
+    alerts: list[tuple[Transition, Actions]] = field(default_factory=list)
+    replies: list[tuple[str, bytes]] = field(default_factory=list)
+    events: int = 0
+
+
+class ShardState:
+    """The rules a shard holds and their series; `run` applies one step (see `work.steps`) to it."""
+
+    def __init__(self, engine: RuleEngine) -> None:
+        self.engine = engine
+        self._rules: dict[str, Rule] = {rule.rule_id: rule for rule in engine.rules()}
+        self._actions: dict[str, Actions] = {rule_id: _actions(rule) for rule_id, rule in self._rules.items()}
+
+    @classmethod
+    def from_rules(cls, rules: Iterable[Rule]) -> ShardState:
+        """A fresh state holding `rules` (what the rule bucket says when there is no snapshot)."""
+        engine = RuleEngine()
+        for rule in rules:
+            engine.upsert_rule(rule)
+        return cls(engine)
+
+    @classmethod
+    def restore(cls, engine: dict[str, Any], rules: Iterable[Rule]) -> ShardState:
+        """The state of a snapshot: the rules as they were then, and the engine's series."""
+        return cls(RuleEngine.restore(engine, rules))
+
+    @property
+    def rule_count(self) -> int:
+        return len(self._rules)
+
+    def snapshot(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The canonical JSON of the rules held, and the engine's snapshot: what `restore` takes back."""
+        return [self._rules[rule_id].canonical() for rule_id in sorted(self._rules)], self.engine.snapshot()
+
+    def run(self, step: Sequence[Work], out: Output) -> None:
+        """Apply one step: a run of events in one engine call, or one rule change, tick or trigger."""
+        first = step[0]
+        if isinstance(first, EventWork):
+            events = [item.event for item in step if isinstance(item, EventWork)]
+            self._emit(self.engine.on_events(events), out)
+            out.events += len(events)
+        elif isinstance(first, RuleWork):
+            self._rule(first, out)
+        elif isinstance(first, TickWork):
+            self._emit(self.engine.on_tick(first.now), out)
+        elif isinstance(first, TriggerWork):
+            self._trigger(first, out)
+
+    def failed(self, item: Work, error: str, out: Output) -> None:
+        """A step that raised: a trigger still gets an answer, so its caller does not wait in vain."""
+        if isinstance(item, TriggerWork):
+            body = codec.trigger_reply(False, None, "no_match", [], [], error=("failed", error))
+            out.replies.append((item.reply, body))
+
+    def _rule(self, work: RuleWork, out: Output) -> None:
+        change, held = work.change, self._rules.get(work.change.rule_id)
+        if change.op == "delete":
+            actions = self._actions.pop(change.rule_id, [])
+            self._rules.pop(change.rule_id, None)
+            self._emit(self.engine.remove_rule(change.rule_id, at=change.at), out, actions)
+            return
+        if work.rule is None or (held is not None and held.version > change.version):
+            return  # an older change replayed after the bucket gave us a newer version
+        self._rules[change.rule_id] = work.rule
+        self._actions[change.rule_id] = _actions(work.rule)
+        self._emit(self.engine.upsert_rule(work.rule, at=change.at), out)
+
+    def _trigger(self, work: TriggerWork, out: Output) -> None:
+        rule = self._rules.get(work.rule_id)
+        if rule is None or rule.tenant != work.event.tenant:
+            detail = f"rule {work.rule_id} is not held by this shard"
+            body = codec.trigger_reply(False, None, "no_match", [], [], error=("unknown_rule", detail))
+            out.replies.append((work.reply, body))
+            return
+        outcome = self.engine.trigger(work.rule_id, work.event)
+        self._emit(outcome.transitions, out)
+        body = codec.trigger_reply(
+            outcome.matched, outcome.event_id, outcome.state, outcome.explanation, outcome.errors
+        )
+        out.replies.append((work.reply, body))
+
+    def _emit(self, transitions: list[Transition], out: Output, actions: Actions | None = None) -> None:
+        for transition in transitions:
+            out.alerts.append(
+                (transition, actions if actions is not None else self._actions.get(transition.rule_id, []))
+            )
+
+
+def _actions(rule: Rule) -> Actions:
+    """The rule's action_spec as JSON (what the notifier acts on)."""
+    return [action.model_dump(mode="json", exclude_none=True) for action in rule.action_spec]

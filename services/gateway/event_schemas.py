@@ -1,0 +1,99 @@
+"""Wire models of the Events routes: the request bodies (validated) and the Event shape (for the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EventStatus = Literal["open", "acked", "resolved"]
+FeedbackLabel = Literal["true_positive", "false_positive"]
+
+
+class AckBody(BaseModel):
+    """`POST /cep/events/{event_id}/ack`: an optional note, kept in the event's history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackBody(BaseModel):
+    """`POST /cep/events/{event_id}/feedback`: whether the event was a real problem (feeds precision figures)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: FeedbackLabel
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AttemptLine(BaseModel):
+    n: int
+    at: str
+    status: str
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class EventNotification(BaseModel):
+    """One (transition, action) delivery: `status` follows the newest attempt; `attempt_log` has a line per attempt."""
+
+    channel: str
+    channel_id: str | None
+    type: str
+    status: Literal["pending", "sent", "failed", "retrying", "suppressed"]
+    attempts: int
+    last_error: str | None
+    last_attempt_at: str | None
+    attempt_log: list[AttemptLine]
+    transition: Literal["fired", "resolved", "updated"] = "fired"
+    action_index: int = 0
+
+
+class HistoryEntry(BaseModel):
+    at: str
+    status: str
+    actor: str
+    note: str | None = None
+
+
+class Feedback(BaseModel):
+    label: FeedbackLabel
+    note: str | None
+    by: str | None
+    at: str | None
+
+
+class EventRecord(BaseModel):
+    """An event (one episode of one rule for one group key) as `GET /cep/events/{event_id}` returns it."""
+
+    event_id: str
+    rule_id: str
+    rule_name: str
+    rule_version: int
+    tenant: str
+    trigger_type: str
+    severity: str
+    priority: str
+    status: EventStatus
+    fired_at: str
+    last_seen: str
+    resolved_at: str | None
+    count: int
+    group_key: str
+    fingerprint: str
+    summary: str
+    payload: dict[str, Any]
+    value: Any = None
+    explanation: list[dict[str, Any]]
+    notifications: list[EventNotification]
+    history: list[HistoryEntry]
+    acked_by: str | None
+    acked_at: str | None
+    feedback: Feedback | None = None
+
+
+class EventRecordList(BaseModel):
+    items: list[EventRecord]
+    total: int
+    next_cursor: str | None

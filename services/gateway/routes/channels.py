@@ -1,0 +1,276 @@
+"""Channels CRUD: list, create, read, replace, delete. Secret config fields are write-only (never returned)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from services.common.db.tables import ChannelRow
+from services.common.domain.channels import TYPES, ChannelSpec, ChannelValidationError, parse_channel
+from services.common.domain.errors import FieldError
+from services.gateway.auth import Principal, editor, viewer
+from services.gateway.bodies import read_json
+from services.gateway.channel_publisher import ChannelPublisher
+from services.gateway.compat import rfc3339
+from services.gateway.merge import expected_versions
+from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
+from services.gateway.problems import Problem, invalid, not_found, stale
+from services.gateway.store import audit
+from services.gateway.store import channels as store
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["channels"])
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
+
+
+class ChannelBody(BaseModel):
+    """A create or replace body; a secret left out of a replace keeps its stored value, `null` clears it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    type: str = Field(description=f"one of: {', '.join(TYPES)} (see GET /cep/channels/types)")
+    config: dict[str, Any] = Field(default_factory=dict)
+    version: int | None = Field(default=None, description="replace only: the version read (409 when stale)")
+
+
+class Channel(BaseModel):
+    """A channel as returned: the public config only, and which secret fields hold a value."""
+
+    channel_id: str
+    tenant: str
+    name: str
+    type: str
+    config: dict[str, Any]
+    secrets_set: list[str]
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class ChannelList(BaseModel):
+    items: list[Channel]
+    total: int
+    next_cursor: str | None
+
+
+_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ChannelBody.model_json_schema()}}}
+}
+
+
+def channel_json(row: ChannelRow) -> dict[str, Any]:
+    """The API view of a channel: never a secret value, only the names of the secrets that are set."""
+    return {
+        "channel_id": row.channel_id,
+        "tenant": row.tenant,
+        "name": row.name,
+        "type": row.type,
+        "config": dict(row.config),
+        "secrets_set": sorted(row.secrets),
+        "version": row.version,
+        "created_at": rfc3339(row.created_at),
+        "updated_at": rfc3339(row.updated_at),
+    }
+
+
+def parse(body: Any, stored_secrets: dict[str, str] | None = None) -> ChannelSpec:
+    """`parse_channel`, with its errors as a 422 problem naming each field (`config.url`)."""
+    try:
+        return parse_channel(body, stored_secrets)
+    except ChannelValidationError as exc:
+        raise invalid(exc.errors) from None
+
+
+def name_conflict(name: str) -> Problem:
+    """A 409 naming `name`: another live channel of the tenant already has it."""
+    return Problem(
+        409,
+        f"a channel named {name!r} already exists in this tenant",
+        errors=[FieldError(("name",), "already used by another channel")],
+        kind="name-conflict",
+    )
+
+
+def _storage_problem(exc: SQLAlchemyError) -> Problem:
+    # SQLAlchemy's message lists the statement's parameters, secrets included: log the class, never the text.
+    log.error("storing a channel failed: %s", type(exc).__name__)
+    return Problem(503, "the channel could not be stored; retry", kind="unavailable", headers={"Retry-After": "1"})
+
+
+def _response(row: ChannelRow, status: int = 200) -> JSONResponse:
+    headers = {"ETag": f'"{row.version}"'}
+    if status == 201:
+        headers["Location"] = f"/cep/channels/{row.channel_id}"
+    return JSONResponse(channel_json(row), status_code=status, headers=headers)
+
+
+def _row_with(row: ChannelRow, **values: Any) -> ChannelRow:
+    return ChannelRow(**{**{name: getattr(row, name) for name in ChannelRow.model_fields}, **values})
+
+
+def _public(row: ChannelRow) -> dict[str, Any]:
+    return {"name": row.name, "type": row.type, "config": dict(row.config), "secrets_set": sorted(row.secrets)}
+
+
+async def _mirror(request: Request, row: ChannelRow, previous_name: str | None = None) -> None:
+    # The change is committed: a failing mirror must not turn it into an error; reconciliation repairs it.
+    publisher = ChannelPublisher(request.app.state.bus, request.app.state.db)
+    try:
+        await (publisher.publish(row, previous_name) if row.deleted_at is None else publisher.remove(row))
+    except Exception as exc:
+        log.warning("mirroring channel %s into the bucket failed (%s)", row.channel_id, type(exc).__name__)
+
+
+@router.get("/cep/channels", responses={200: {"model": ChannelList, "description": "the tenant's channels"}})
+async def list_channels(
+    request: Request, principal: Principal = Depends(viewer), limit: Limit = 50, cursor: Cursor = None
+) -> Response:
+    """List channels, oldest first."""
+    after = decode_time_cursor(cursor) if cursor else None
+    async with request.app.state.db.read() as session:
+        rows, total = await store.list_channels(session, principal.tenant, limit, after)
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = time_cursor(last.created_at, last.channel_id) if last else None
+    return JSONResponse(Page([channel_json(r) for r in rows], total, next_cursor).as_dict())
+
+
+@router.post(
+    "/cep/channels",
+    status_code=201,
+    openapi_extra=_BODY,
+    responses={201: {"model": Channel, "description": "the created channel (secrets never shown)"}},
+)
+async def create_channel(request: Request, principal: Principal = Depends(editor)) -> Response:
+    """Create a channel; its name must be unused among the tenant's channels (409 naming `name`)."""
+    spec = parse(await read_json(request))
+    now = datetime.now(UTC)
+    row = ChannelRow(
+        channel_id=uuid.uuid4().hex,
+        tenant=principal.tenant,
+        name=spec.name,
+        type=spec.type,
+        config=spec.config,
+        secrets=spec.secrets,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        async with request.app.state.db.write() as session:
+            if await store.name_taken(session, principal.tenant, spec.name):
+                raise name_conflict(spec.name)
+            await store.insert_channel(session, row)
+            await _audit(session, principal, row, "created", {"after": _public(row)}, now)
+    except IntegrityError:
+        raise name_conflict(spec.name) from None
+    except SQLAlchemyError as exc:
+        raise _storage_problem(exc) from None
+    await _mirror(request, row)
+    return _response(row, 201)
+
+
+@router.get("/cep/channels/{channel_id}", responses={200: {"model": Channel, "description": "the channel"}})
+async def get_channel(request: Request, channel_id: str, principal: Principal = Depends(viewer)) -> Response:
+    """Read one channel (without its secret values)."""
+    async with request.app.state.db.read() as session:
+        row = await store.get_channel(session, principal.tenant, channel_id)
+    if row is None:
+        raise not_found(f"channel {channel_id!r}")
+    return _response(row)
+
+
+@router.put(
+    "/cep/channels/{channel_id}",
+    openapi_extra=_BODY,
+    responses={200: {"model": Channel, "description": "the channel after the change"}},
+)
+async def replace_channel(
+    request: Request, channel_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
+) -> Response:
+    """Replace name, type and config; secrets left out are kept. `version` or `If-Match` make it conditional."""
+    data = await read_json(request)
+    now = datetime.now(UTC)
+    try:
+        async with request.app.state.db.write() as session:
+            row = await _current(session, principal.tenant, channel_id, data, if_match)
+            spec = parse(data, row.secrets)
+            if (spec.name, spec.type, spec.config, spec.secrets) == (row.name, row.type, row.config, row.secrets):
+                return _response(row)  # nothing changed: no new version
+            if spec.name != row.name and await store.name_taken(session, row.tenant, spec.name, row.channel_id):
+                raise name_conflict(spec.name)
+            values: dict[str, Any] = {"name": spec.name, "type": spec.type, "config": spec.config}
+            values |= {"secrets": spec.secrets, "version": row.version + 1, "updated_at": now}
+            if not await store.update_channel(session, row.tenant, row.channel_id, row.version, values):
+                raise Problem(503, "the channel is being changed concurrently; retry", headers={"Retry-After": "1"})
+            new = _row_with(row, **values)
+            await _audit(session, principal, new, "replaced", _change(row, new), now)
+    except IntegrityError:
+        raise name_conflict(str(data.get("name"))) from None
+    except SQLAlchemyError as exc:
+        raise _storage_problem(exc) from None
+    await _mirror(request, new, previous_name=row.name)
+    return _response(new)
+
+
+@router.delete("/cep/channels/{channel_id}", status_code=204, responses={204: {"description": "deleted"}})
+async def delete_channel(
+    request: Request, channel_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
+) -> Response:
+    """Delete a channel: deliveries naming it fail with a `config` error from now on; its name is free again."""
+    data = await read_json(request) if await request.body() else None
+    now = datetime.now(UTC)
+    async with request.app.state.db.write() as session:
+        row = await _current(session, principal.tenant, channel_id, data, if_match)
+        values = {"version": row.version + 1, "updated_at": now, "deleted_at": now}
+        if not await store.update_channel(session, row.tenant, row.channel_id, row.version, values):
+            raise Problem(503, "the channel is being changed concurrently; retry", headers={"Retry-After": "1"})
+        deleted = _row_with(row, **values)
+        await _audit(session, principal, deleted, "deleted", {"before": _public(row)}, now)
+    await _mirror(request, deleted)
+    return Response(status_code=204)
+
+
+async def _current(session: Any, tenant: str, channel_id: str, data: Any, if_match: str | None) -> ChannelRow:
+    """The live row, locked for this write; 404 when the tenant has no such channel, 409 when a version is stale."""
+    row = await store.get_channel(session, tenant, channel_id, for_update=True)
+    if row is None:
+        raise not_found(f"channel {channel_id!r}")
+    for version in expected_versions(data if isinstance(data, dict) else None, if_match):
+        if version != row.version:
+            raise stale(row.version, version)
+    return row
+
+
+def _change(before: ChannelRow, after: ChannelRow) -> dict[str, Any]:
+    """The audit diff: public fields by path, secrets by name only (which ones changed, never their values)."""
+    change = audit.diff(
+        {k: v for k, v in _public(before).items() if k != "secrets_set"},
+        {k: v for k, v in _public(after).items() if k != "secrets_set"},
+    )
+    names = sorted(set(before.secrets) | set(after.secrets))
+    changed = [n for n in names if before.secrets.get(n) != after.secrets.get(n)]
+    if changed:
+        change["secrets_changed"] = changed
+    change["version"] = {"before": before.version, "after": after.version}
+    return change
+
+
+async def _audit(
+    session: Any, principal: Principal, row: ChannelRow, action: str, change: dict[str, Any], at: datetime
+) -> None:
+    await audit.record(
+        session,
+        tenant=row.tenant,
+        actor=principal.actor,
+        kind="channel",
+        resource_id=row.channel_id,
+        action=action,
+        change=change,
+        at=at,
+    )

@@ -1,0 +1,160 @@
+"""Events routes: the list, one event, ACK, feedback, and the live SSE stream (registered before `{event_id}`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from services.common.domain.rules import Severity
+from services.gateway import compat
+from services.gateway.auth import Principal, editor, require, viewer
+from services.gateway.event_schemas import AckBody, EventRecord, EventRecordList, EventStatus, FeedbackBody
+from services.gateway.feed import Feed
+from services.gateway.live import FeedReader
+from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
+from services.gateway.problems import invalid_field, not_found
+from services.gateway.store import audit
+from services.gateway.store import events as store
+
+router = APIRouter(tags=["events"])
+stream_viewer = require("viewer", allow_query_token=True)
+_EVENT: dict[int | str, dict[str, Any]] = {200: {"model": EventRecord, "description": "the event"}}
+_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`text/event-stream`: `id:` feed sequence, `event:` fired|updated|acked|resolved|notification, "
+        "`data:` the full Event JSON; a keep-alive comment at least every 15 s",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _feed(request: Request) -> Feed:
+    return request.app.state.feed
+
+
+@router.get("/cep/events", responses={200: {"model": EventRecordList, "description": "events, newest first"}})
+async def list_events(
+    request: Request,
+    principal: Principal = Depends(viewer),
+    rule_id: Annotated[str | None, Query(max_length=64)] = None,
+    severity: Severity | None = None,
+    status: EventStatus | None = None,
+    since: Annotated[datetime | None, Query(description="RFC 3339; events fired at or after it")] = None,
+    until: Annotated[datetime | None, Query(description="RFC 3339; events fired at or before it")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    """The tenant's events, newest first (by `fired_at`), filtered by rule, severity, status and time."""
+    before = decode_time_cursor(cursor) if cursor else None
+    filters = store.EventFilter(rule_id, severity, status, _utc(since), _utc(until))
+    async with request.app.state.db.read() as session:
+        rows, total = await store.list_events(session, principal.tenant, filters, limit, before)
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = time_cursor(last.fired_at, last.event_id) if last else None
+    return JSONResponse(Page([compat.event_json(r) for r in rows], total, next_cursor).as_dict())
+
+
+def _start_after(header: str | None, query: str | None) -> int | None:
+    raw, name = (header, "Last-Event-ID") if header is not None else (query, "last_event_id")
+    if raw is None or raw.strip() == "":
+        return None
+    if not raw.strip().isdigit():
+        raise invalid_field((name,), "expected the `id:` of a message of this stream (a non-negative integer)")
+    return int(raw.strip())
+
+
+@router.get("/cep/events/stream", response_class=EventSourceResponse, responses=_STREAM)
+async def stream_events(
+    request: Request,
+    principal: Principal = Depends(stream_viewer),
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+    last_event_id: Annotated[str | None, Query(max_length=32, description="like the Last-Event-ID header")] = None,
+    access_token: Annotated[str | None, Query(description="the bearer token, for EventSource clients")] = None,
+) -> EventSourceResponse:
+    """Live changes of the tenant's events; resume with `Last-Event-ID` (every later message, none before)."""
+    after = _start_after(last_event_id_header, last_event_id)
+    reader = FeedReader(request.app.state.bus, _feed(request), principal.tenant, after)
+    await reader.open()  # before the response starts: a NATS outage is still a 503 problem
+
+    async def messages() -> AsyncIterator[ServerSentEvent]:
+        async for message in reader.messages():
+            yield ServerSentEvent(data=message.data, event=message.kind, id=str(message.seq))
+
+    keepalive = request.app.state.settings.sse_keepalive_seconds
+    return EventSourceResponse(messages(), ping=keepalive)
+
+
+@router.get("/cep/events/{event_id}", responses=_EVENT)
+async def get_event(request: Request, event_id: str, principal: Principal = Depends(viewer)) -> Response:
+    """One event of the tenant (404 for any other id)."""
+    async with request.app.state.db.read() as session:
+        row = await store.get_event(session, principal.tenant, event_id)
+    if row is None:
+        raise not_found(f"event {event_id!r}")
+    return JSONResponse(compat.event_json(row))
+
+
+@router.post("/cep/events/{event_id}/ack", responses=_EVENT)
+async def ack_event(
+    request: Request, event_id: str, body: AckBody | None = None, principal: Principal = Depends(editor)
+) -> Response:
+    """Acknowledge an event: status `acked`, who and when, a history entry; a second ACK changes nothing."""
+    note = body.note if body else None
+    now = datetime.now(UTC)
+    feed = _feed(request)
+    async with feed.lock:
+        async with request.app.state.db.write() as session:
+            row, item = await store.acknowledge(session, principal.tenant, event_id, principal.name, note, now)
+            if item is not None and row is not None:
+                change = {"status": row.status, "note": note}
+                await audit.record(
+                    session,
+                    tenant=principal.tenant,
+                    actor=principal.actor,
+                    kind="event",
+                    resource_id=event_id,
+                    action="ack",
+                    change=change,
+                    at=now,
+                )
+        if row is None:
+            raise not_found(f"event {event_id!r}")
+        if item is not None:
+            await feed.publish_quietly([item])  # committed either way; the recorder's sweep retries a failure
+    return JSONResponse(compat.event_json(row))
+
+
+@router.post("/cep/events/{event_id}/feedback", responses=_EVENT)
+async def event_feedback(
+    request: Request, event_id: str, body: FeedbackBody, principal: Principal = Depends(editor)
+) -> Response:
+    """Label an event a true or false positive (the latest label counts)."""
+    now = datetime.now(UTC)
+    async with request.app.state.db.write() as session:
+        row = await store.set_feedback(session, principal.tenant, event_id, body.label, body.note, principal.name, now)
+        if row is not None:
+            change = {"label": body.label, "note": body.note}
+            await audit.record(
+                session,
+                tenant=principal.tenant,
+                actor=principal.actor,
+                kind="event",
+                resource_id=event_id,
+                action="feedback",
+                change=change,
+                at=now,
+            )
+    if row is None:
+        raise not_found(f"event {event_id!r}")
+    return JSONResponse(compat.event_json(row))

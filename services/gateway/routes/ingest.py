@@ -1,0 +1,121 @@
+"""`POST /cep/ingest`: validate a body of events and answer 202 only once every accepted item is in JetStream."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from services.common import subjects
+from services.common.domain.events import format_time
+from services.common.domain.intake import Intake, Item, NotJson, Reject, parse_body
+from services.gateway.auth import Principal, editor
+from services.gateway.problems import Problem, malformed
+from services.ingest.metrics import INGEST_EVENTS
+from services.ingest.publish import Outgoing, PublishFailed, item_limit, publish_all
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["events"])
+STARTUP_WAIT_SECONDS = 2.0
+
+
+class IngestReject(BaseModel):
+    """One refused item: its 0-based position in the body and why."""
+
+    index: int
+    error: str
+
+
+class IngestReply(BaseModel):
+    """The answer of an ingest: how many items are durable, which were refused, and the ids given to the others."""
+
+    accepted: int
+    rejected: list[IngestReject]
+    event_ids: list[str] = Field(description="the id of each accepted item, in body order")
+
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "one JSON object, a JSON array of objects, or NDJSON (one object per line); "
+        "optional `timestamp` (RFC 3339 or epoch seconds/ms) and `event_type` in each",
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/cep/ingest",
+    status_code=202,
+    openapi_extra=_BODY,
+    responses={202: {"model": IngestReply, "description": "every accepted item is durable in JetStream"}},
+)
+async def ingest(request: Request, principal: Principal = Depends(editor)) -> Response:
+    """Ingest events for the caller's tenant: each item is validated on its own; invalid ones are listed."""
+    arrival = datetime.now(UTC)
+    try:
+        intake = parse_body(await request.body(), request.headers.get("content-type"), arrival)
+    except NotJson as exc:
+        raise malformed(str(exc)) from None
+    if not intake.items:
+        return _reply(0, intake.rejected, [])
+    bus = request.app.state.bus
+    if not bus.is_ready:  # just after start-up: give the connection a moment, then answer 503
+        with contextlib.suppress(TimeoutError):
+            await bus.wait_ready(timeout=STARTUP_WAIT_SECONDS)
+    js, nc = bus.js, bus.client  # each raises the 503 problem while NATS is down
+    outgoing, rejected = _messages(intake, principal.tenant, arrival, item_limit(nc))
+    try:
+        await publish_all(js, nc, outgoing)
+    except PublishFailed as exc:
+        INGEST_EVENTS.labels("unavailable").inc(len(outgoing))
+        log.warning("ingest failed: %s", exc, extra={"tenant": principal.tenant})
+        raise _unavailable(exc) from None
+    return _reply(len(outgoing), rejected, [m.msg_id for m in outgoing])
+
+
+def _messages(intake: Intake, tenant: str, arrival: datetime, limit: int) -> tuple[list[Outgoing], list[Reject]]:
+    """One message per accepted item (a fresh event id each); items too large for the bus join the rejects."""
+    subject = subjects.ingest_subject(tenant)
+    headers = {subjects.RECEIVED_AT: format_time(arrival)}
+    outgoing: list[Outgoing] = []
+    too_large: list[Reject] = []
+    for item in intake.items:
+        payload = _encode(item)
+        if len(payload) > limit:
+            too_large.append(Reject(item.index, f"the item is {len(payload)} bytes; the limit is {limit}"))
+            continue
+        outgoing.append(Outgoing(subject, payload, uuid.uuid4().hex, headers))
+    rejected = sorted([*intake.rejected, *too_large], key=lambda r: r.index)
+    return outgoing, rejected
+
+
+def _encode(item: Item) -> bytes:
+    return orjson.dumps(item.payload)
+
+
+def _reply(accepted: int, rejected: list[Reject], event_ids: list[str]) -> Response:
+    INGEST_EVENTS.labels("accepted").inc(accepted)
+    INGEST_EVENTS.labels("rejected").inc(len(rejected))
+    body = {"accepted": accepted, "rejected": [r.as_dict() for r in rejected], "event_ids": event_ids}
+    return JSONResponse(body, status_code=202)
+
+
+def _unavailable(exc: PublishFailed) -> Problem:
+    detail = (
+        f"the message bus (NATS) failed during the ingest: {exc.persisted} of {exc.total} valid items were "
+        "confirmed durable before it did, the others may be lost; retry the request "
+        "(the confirmed items are then ingested again under new event ids)"
+    )
+    return Problem(503, detail, kind="unavailable", headers={"Retry-After": "1"})

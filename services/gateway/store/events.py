@@ -1,0 +1,249 @@
+"""SQL access for events and the transitions applied to them: idempotent recording, lists, ACK and feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.common import codec
+from services.common.codec import DeliveryResult, FeedType
+from services.common.db.tables import EventRow, TransitionRow
+from services.common.domain.transitions import Transition
+from services.gateway import compat, event_record
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A decoded alert message: the transition and the actions of the rule version that produced it."""
+
+    transition: Transition
+    actions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """A feed message to publish for a recorded change: `message` is the encoded `codec.feed` body."""
+
+    transition_id: str
+    tenant: str
+    kind: FeedType
+    message: bytes
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """The filters of `GET /cep/events`; `since`/`until` bound `fired_at` (both inclusive)."""
+
+    rule_id: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def result_id(result: DeliveryResult) -> str:
+    """The transitions-row id of a delivery result (its message id, in a namespace of its own)."""
+    return f"result:{result.msg_id()}"
+
+
+def ack_id(event_id: str) -> str:
+    """The transitions-row id of an event's ACK: one per event, which also makes concurrent ACKs agree."""
+    return f"ack:{event_id}"
+
+
+def feed_item(transition_id: str, kind: str, row: EventRow) -> FeedItem:
+    """The feed message of a change, with the Event JSON as it stands now (encoded at once: later changes
+    to the row must not leak into it)."""
+    feed_kind = cast(FeedType, kind)
+    return FeedItem(transition_id, row.tenant, feed_kind, codec.feed(feed_kind, compat.event_json(row)))
+
+
+async def _existing(session: AsyncSession, ids: Iterable[str]) -> dict[str, TransitionRow]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(TransitionRow).where(col(TransitionRow.transition_id).in_(wanted)))).scalars()
+    return {row.transition_id: row for row in rows}
+
+
+async def _kinds(session: AsyncSession, ids: Iterable[str]) -> dict[str, str]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    ident = col(TransitionRow.transition_id)
+    query = select(ident, col(TransitionRow.kind)).where(ident.in_(wanted))
+    return {tid: kind for tid, kind in (await session.execute(query)).all()}
+
+
+async def _events(session: AsyncSession, ids: Iterable[str]) -> dict[str, EventRow]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    query = select(EventRow).where(col(EventRow.event_id).in_(wanted)).with_for_update()
+    return {row.event_id: row for row in (await session.execute(query)).scalars()}
+
+
+def _transition_row(
+    transition_id: str, row: EventRow, kind: str, at: datetime, data: dict[str, Any], now: datetime
+) -> TransitionRow:
+    return TransitionRow(
+        transition_id=transition_id,
+        event_id=row.event_id,
+        tenant=row.tenant,
+        kind=kind,
+        at=at,
+        recorded_at=now,
+        data=data,
+        fed=False,
+    )
+
+
+async def record_alerts(session: AsyncSession, alerts: Sequence[Alert], now: datetime) -> list[FeedItem]:
+    """Apply each alert transition not recorded before to its event, in order; return the feed messages due.
+
+    A transition already recorded is skipped (redelivery, a duplicate publish); if its feed message never
+    went out (a crash between commit and publish), it is due again, with the event as it stands now.
+    """
+    existing = await _existing(session, (a.transition.transition_id for a in alerts))
+    events = await _events(session, (a.transition.event_id for a in alerts))
+    items: list[FeedItem] = []
+    seen: set[str] = set()
+    for alert in alerts:
+        transition = alert.transition
+        tid = transition.transition_id
+        if tid in seen:
+            continue
+        seen.add(tid)
+        old = existing.get(tid)
+        if old is not None:
+            if not old.fed and transition.event_id in events:
+                items.append(feed_item(tid, old.kind, events[transition.event_id]))
+            continue
+        row = events.get(transition.event_id)
+        if row is None:
+            row = event_record.open_event(transition, alert.actions)
+            session.add(row)
+            events[transition.event_id] = row
+        else:
+            event_record.apply_transition(row, transition, alert.actions)
+        data = event_record.alert_data(transition, alert.actions)
+        session.add(_transition_row(tid, row, transition.kind, transition.at, data, now))
+        items.append(feed_item(tid, transition.kind, row))
+    await session.flush()
+    return items
+
+
+async def record_results(
+    session: AsyncSession, results: Sequence[DeliveryResult], now: datetime
+) -> tuple[list[FeedItem], set[int]]:
+    """Fold delivery results into their events' notifications; return the feed messages due and the indexes
+    of results that must wait (their event or transition is not recorded yet: the notifier may be faster)."""
+    existing = await _existing(session, (result_id(r) for r in results))
+    kinds = await _kinds(session, (r.transition_id for r in results))
+    events = await _events(session, (r.event_id for r in results))
+    items: list[FeedItem] = []
+    waiting: set[int] = set()
+    seen: set[str] = set()
+    for index, result in enumerate(results):
+        rid = result_id(result)
+        if rid in seen:
+            continue
+        seen.add(rid)
+        old = existing.get(rid)
+        row = events.get(result.event_id)
+        if old is not None:
+            if not old.fed and row is not None:
+                items.append(feed_item(rid, "notification", row))
+            continue
+        kind = kinds.get(result.transition_id)
+        if row is None or kind is None or row.tenant != result.tenant:
+            waiting.add(index)
+            continue
+        event_record.apply_result(row, kind, result)
+        session.add(_transition_row(rid, row, "notification", result.at, result.as_dict(), now))
+        items.append(feed_item(rid, "notification", row))
+    await session.flush()
+    return items, waiting
+
+
+async def unfed(session: AsyncSession, limit: int) -> list[FeedItem]:
+    """Recorded changes whose feed message has not gone out, oldest first, with their events as they are now."""
+    query = (
+        select(TransitionRow, EventRow)
+        .join(EventRow, col(EventRow.event_id) == col(TransitionRow.event_id))
+        .where(col(TransitionRow.fed).is_(False))
+        .order_by(col(TransitionRow.recorded_at), col(TransitionRow.at))
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    return [feed_item(t.transition_id, t.kind, e) for t, e in rows]
+
+
+async def mark_fed(session: AsyncSession, ids: Sequence[str]) -> None:
+    """Note that these changes reached the feed."""
+    if ids:
+        statement = update(TransitionRow).where(col(TransitionRow.transition_id).in_(list(ids))).values(fed=True)
+        await session.execute(statement)
+
+
+async def get_event(session: AsyncSession, tenant: str, event_id: str, *, for_update: bool = False) -> EventRow | None:
+    """One event of a tenant (None for another tenant's id)."""
+    query = select(EventRow).where(col(EventRow.event_id) == event_id, col(EventRow.tenant) == tenant)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_events(
+    session: AsyncSession, tenant: str, filters: EventFilter, limit: int, before: tuple[datetime, str] | None
+) -> tuple[list[EventRow], int]:
+    """A tenant's events, newest first (fired_at, then id), filtered, `limit` of them after a cursor; and the total."""
+    query = select(EventRow).where(col(EventRow.tenant) == tenant)
+    for column, value in (
+        (EventRow.rule_id, filters.rule_id),
+        (EventRow.severity, filters.severity),
+        (EventRow.status, filters.status),
+    ):
+        if value is not None:
+            query = query.where(col(column) == value)
+    if filters.since is not None:
+        query = query.where(col(EventRow.fired_at) >= filters.since)
+    if filters.until is not None:
+        query = query.where(col(EventRow.fired_at) <= filters.until)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    if before is not None:
+        at, ident = before
+        fired, event_id = col(EventRow.fired_at), col(EventRow.event_id)
+        query = query.where(or_(fired < at, and_(fired == at, event_id < ident)))
+    query = query.order_by(col(EventRow.fired_at).desc(), col(EventRow.event_id).desc()).limit(limit)
+    return list((await session.execute(query)).scalars()), total
+
+
+async def acknowledge(
+    session: AsyncSession, tenant: str, event_id: str, actor: str, note: str | None, now: datetime
+) -> tuple[EventRow | None, FeedItem | None]:
+    """ACK an event: the row (None when not visible) and the feed message due (None for a repeated ACK)."""
+    row = await get_event(session, tenant, event_id, for_update=True)
+    if row is None or not event_record.acknowledge(row, actor, note, now):
+        return row, None
+    tid = ack_id(event_id)
+    session.add(_transition_row(tid, row, "acked", now, {"actor": actor, "note": note}, now))
+    await session.flush()
+    return row, feed_item(tid, "acked", row)
+
+
+async def set_feedback(
+    session: AsyncSession, tenant: str, event_id: str, label: str, note: str | None, actor: str, now: datetime
+) -> EventRow | None:
+    """Record precision feedback on an event; None when it is not visible to the tenant."""
+    row = await get_event(session, tenant, event_id, for_update=True)
+    if row is not None:
+        event_record.set_feedback(row, label, note, actor, now)
+        await session.flush()
+    return row

@@ -1,0 +1,232 @@
+"""The router: a durable consumer of the raw event stream that sends each event only to the shards that need it.
+
+Order is the contract: rule changes and events are handled in stream order, a rule change's work message is a
+barrier (nothing after it is published before its PubAck), and a batch is acked only after every work message
+of it is confirmed. After a failure or a crash the consumer restarts from its ack floor, and the work messages
+carry deterministic ids (`<event id>:<shard>`, `<change id>:<shard>`), so republishing is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+from prometheus_client import Gauge, Histogram
+
+from services.common import codec, subjects
+from services.common.ops import CheckResult
+from services.common.streams import ensure_streams
+from services.ingest.consumer import bind_router_consumer, load_rules
+from services.ingest.metrics import INGEST_EVENTS
+from services.ingest.publish import Outgoing, publish_all
+from services.ingest.routing import Dropped, Inbound, Routed, route
+from services.ingest.rule_table import RuleTable
+
+log = logging.getLogger(__name__)
+
+CONSUMER_PENDING = Gauge(
+    "cep_consumer_pending", "Messages a durable consumer has not been delivered yet", ["stream", "consumer"]
+)
+ROUTE_BATCH = Histogram(
+    "cep_route_batch_seconds",
+    "Time to route one batch of the raw stream (decode, publish work, confirm, ack)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+BATCH = 500
+FETCH_SECONDS = 1.0  # how long a fetch waits for messages; also how quickly a stop is noticed
+PENDING_EVERY_SECONDS = 5.0
+SHARD_MAP_SECONDS = 1.0
+RETRY_SECONDS = (0.2, 5.0)  # back-off after a failure: first, and at most
+
+
+@dataclass
+class RouterStats:
+    """Counts since start, for status pages and tests."""
+
+    batches: int = 0
+    messages: int = 0
+    work_published: int = 0
+    work_duplicates: int = 0  # work messages JetStream had already stored (a replay)
+    dropped: int = 0
+    restarts: int = 0
+    last_error: str | None = None
+    pending: int | None = None
+    shards: int = 0
+
+
+class Router:
+    """Routes CEP_EVENTS to CEP_WORK: rule changes to their owning shard, events to their candidate rules' shards."""
+
+    def __init__(
+        self,
+        nc: Client,
+        *,
+        default_shards: int,
+        durable: str = subjects.ROUTER_CONSUMER,
+        batch: int = BATCH,
+        fetch_seconds: float = FETCH_SECONDS,
+    ) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.default_shards = default_shards
+        self.durable = durable
+        self.batch = batch
+        self.fetch_seconds = fetch_seconds
+        self.stats = RouterStats(shards=default_shards)
+        self.running = False
+        self.table = RuleTable()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._control: KeyValue | None = None
+
+    async def start(self) -> None:
+        """Start routing in the background (set-up retries until NATS and JetStream answer)."""
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(self._run(), name="router"),
+            asyncio.create_task(self._watch_pending(), name="router-pending"),
+        ]
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the batch in hand (stopped by an event, not cancelled: KV and fetch calls may hang on cancel)."""
+        self._stop.set()
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(self._tasks, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def check(self) -> CheckResult:
+        """Ready while the consumer is bound and fetching."""
+        if not self.running:
+            return CheckResult(False, self.stats.last_error or "router starting")
+        detail = {"consumer": self.durable, "pending": self.stats.pending, "shards": self.stats.shards}
+        return CheckResult(True, detail)
+
+    async def _run(self) -> None:
+        delay = RETRY_SECONDS[0]
+        while not self._stop.is_set():
+            sub = None
+            try:
+                sub = await self._setup()
+                self.running, delay = True, RETRY_SECONDS[0]
+                await self._consume(sub)
+            except Exception as exc:  # NATS down, a publish failed: start again from the ack floor
+                self.running = False
+                self.stats.restarts += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("router stopped: %s; restarting from the ack floor in %.1fs", exc, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RETRY_SECONDS[1])
+            finally:
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+        self.running = False
+
+    async def _setup(self) -> JetStreamContext.PullSubscription:
+        """Declare streams, load the rules, bind the consumer at its ack floor; return the pull subscription."""
+        await ensure_streams(self.js)
+        info = await self.js.stream_info(subjects.EVENTS_STREAM)
+        self.table = await load_rules(self.js)
+        self.table.catch_up_to = info.state.last_seq
+        self._control = await self.js.key_value(subjects.CONTROL_BUCKET)
+        sub = await bind_router_consumer(self.js, self.durable)
+        log.info("router bound: %d rule(s), stream at %d", len(self.table), info.state.last_seq)
+        return sub
+
+    async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = await sub.fetch(self.batch, timeout=self.fetch_seconds)
+            except TimeoutError:
+                if not self.nc.is_connected:
+                    raise ConnectionError("NATS is not connected") from None
+                continue
+            await self.handle(messages)
+
+    async def handle(self, messages: list[Msg]) -> None:
+        """Route one batch in stream order, publish its work, await every PubAck, then ack the batch."""
+        started = time.perf_counter()
+        shards = await self._shard_count()
+        segments: list[list[Outgoing]] = [[]]
+        outcomes: list[Routed] = []
+        for msg in messages:
+            routed = self._route_one(msg, shards)
+            outcomes.append(routed)
+            if routed.ordered:  # a rule change: a segment of its own, published between the others
+                segments += [routed.outgoing, []]
+            else:
+                segments[-1].extend(routed.outgoing)
+        for segment in segments:
+            for ack in await publish_all(self.js, self.nc, segment):
+                self.stats.work_published += 1
+                self.stats.work_duplicates += int(bool(ack.duplicate))
+        for msg in messages:
+            await msg.ack()
+        self._account(outcomes, len(messages))
+        ROUTE_BATCH.observe(time.perf_counter() - started)
+
+    def _route_one(self, msg: Msg, shards: int) -> Routed:
+        meta = msg.metadata
+        inbound = Inbound(msg.subject, msg.data, dict(msg.headers or {}), meta.sequence.stream, meta.timestamp)
+        try:
+            routed = route(inbound, self.table, shards, self.nc.max_payload)
+        except Exception as exc:  # a bug must not stall the stream: log it, drop the message
+            log.exception("routing failed at sequence %d", meta.sequence.stream, extra={"subject": msg.subject})
+            routed = Routed(dropped=[Dropped(None, None, f"routing failed: {exc}")])
+        self.table.passed(meta.sequence.stream)
+        return routed
+
+    def _account(self, outcomes: list[Routed], messages: int) -> None:
+        self.stats.batches += 1
+        self.stats.messages += messages
+        for routed in outcomes:
+            if routed.counted:
+                INGEST_EVENTS.labels("accepted").inc(routed.counted)
+            for dropped in routed.dropped:
+                self.stats.dropped += 1
+                INGEST_EVENTS.labels("rejected").inc()
+                extra = {"tenant": dropped.tenant, "event_id": dropped.event_id}
+                log.warning("dropped an event: %s", dropped.error, extra=extra)
+
+    async def _shard_count(self) -> int:
+        """The shard count of the evaluator's shard map, else the default (re-read every batch: one KV get)."""
+        if self._control is not None:
+            try:
+                entry = await asyncio.wait_for(self._control.get(subjects.SHARD_MAP_KEY), SHARD_MAP_SECONDS)
+                count = int(codec.loads(entry.value or b"{}")["shards"])
+                if count >= 1:
+                    self.stats.shards = count
+            except KeyNotFoundError:
+                self.stats.shards = self.default_shards
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("unreadable shard map (%s); keeping %d shard(s)", exc, self.stats.shards)
+            except TimeoutError:  # NATS is failing: the publishes will say so; keep the last known count
+                log.warning("reading the shard map timed out; keeping %d shard(s)", self.stats.shards)
+        return self.stats.shards
+
+    async def _watch_pending(self) -> None:
+        gauge = CONSUMER_PENDING.labels(subjects.EVENTS_STREAM, self.durable)
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                if self.running:
+                    info = await self.js.consumer_info(subjects.EVENTS_STREAM, self.durable)
+                    self.stats.pending = info.num_pending
+                    gauge.set(info.num_pending or 0)
+            await self._sleep(PENDING_EVERY_SECONDS if self.running else 0.2)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)

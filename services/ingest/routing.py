@@ -1,0 +1,141 @@
+"""What one message of the raw stream becomes on the shard work stream: the router's decisions, without I/O."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.common import codec, subjects
+from services.common.domain.events import Event, parse_time
+from services.common.domain.intake import BadLine, Item, NotJson, check_item, split_body, to_event
+from services.common.domain.rules import Rule
+from services.common.domain.sharding import shard_for as _shard_for
+from services.ingest.publish import Outgoing
+from services.ingest.rule_table import RuleTable
+
+# sha256 per (rule, event) adds up at thousands of events per second; the answer never changes for a pair.
+shard_for = functools.lru_cache(maxsize=1 << 16)(_shard_for)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message of the raw stream as the router needs it: subject, body, headers, sequence, stored time."""
+
+    subject: str
+    data: bytes
+    headers: Mapping[str, str]
+    sequence: int
+    stored_at: datetime
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """An item the router refused (it reaches no shard): the tenant and event id when known, and why."""
+
+    tenant: str | None
+    event_id: str | None
+    error: str
+
+
+@dataclass
+class Routed:
+    """The work messages of one inbound message; `ordered` ones (rule changes) must not overtake or be overtaken."""
+
+    outgoing: list[Outgoing] = field(default_factory=list)
+    ordered: bool = False
+    events: int = 0  # valid events decoded (routed or not)
+    counted: int = 0  # of those, the ones counted as accepted here (not already counted by the HTTP route)
+    dropped: list[Dropped] = field(default_factory=list)
+
+
+def route(message: Inbound, table: RuleTable, shards: int, max_bytes: int) -> Routed:
+    """Route one message: a rule change updates the table and goes to its owning shard; events to candidates."""
+    if message.subject == subjects.CONTROL_RULES:
+        return _rule_change(message, table, shards)
+    internal = message.subject.startswith(subjects.INTERNAL_PREFIX + ".")
+    if not internal and not message.subject.startswith(subjects.INGEST_PREFIX + "."):
+        return Routed(dropped=[Dropped(None, None, f"unexpected subject {message.subject!r}")])
+    tenant = subjects.tenant_of(message.subject)
+    if not subjects.valid_tenant(tenant):
+        return Routed(dropped=[Dropped(None, None, f"invalid tenant name {tenant!r} in {message.subject!r}")])
+    routed = Routed()
+    for event in _events(message, tenant, internal, routed):
+        routed.events += 1
+        trigger = message.headers.get(subjects.TRIGGER_RULE) if internal else None
+        if trigger:  # a trigger request: only the rule it names, on that rule's shard
+            owners = [shard_for(trigger, shards)]
+            body = codec.work_trigger(event, trigger, message.headers.get(subjects.TRIGGER_REPLY, ""))
+        else:
+            owners = sorted({shard_for(rule_id, shards) for rule_id in table.candidates(event)})
+            body = codec.work_event(event) if owners else b""
+        if len(body) > max_bytes:
+            routed.dropped.append(Dropped(tenant, event.event_id, f"the work message is {len(body)} bytes"))
+            continue
+        for shard in owners:
+            routed.outgoing.append(Outgoing(subjects.work_subject(shard), body, f"{event.event_id}:{shard}"))
+    if not internal and subjects.RECEIVED_AT not in message.headers:
+        routed.counted = routed.events  # from a NATS producer: the HTTP route has not counted these
+    return routed
+
+
+def _events(message: Inbound, tenant: str, internal: bool, routed: Routed) -> list[Event]:
+    """The valid events of a message (an object, an array or NDJSON); refused items go to `routed.dropped`."""
+    try:
+        values = split_body(message.data, message.headers.get(subjects.CONTENT_TYPE))
+    except NotJson as exc:
+        routed.dropped.append(Dropped(tenant, _base_id(message), str(exc)))
+        return []
+    received = _received_at(message)
+    events: list[Event] = []
+    for index, value in enumerate(values):
+        event_id = _base_id(message) if len(values) == 1 else f"{_base_id(message)}.{index}"
+        item: Item | str = (
+            value.error
+            if isinstance(value, BadLine)
+            else check_item(value, received, index=index, allow_reserved=internal)
+        )
+        if isinstance(item, str):
+            routed.dropped.append(Dropped(tenant, event_id, item))
+            continue
+        events.append(to_event(item, event_id=event_id, tenant=tenant, received_at=received))
+    return events
+
+
+def _base_id(message: Inbound) -> str:
+    """The producer's `Nats-Msg-Id`, else the stream sequence: the same on every replay."""
+    return message.headers.get(subjects.MSG_ID) or str(message.sequence)
+
+
+def _received_at(message: Inbound) -> datetime:
+    stamp = message.headers.get(subjects.RECEIVED_AT)
+    if stamp:
+        try:
+            return parse_time(stamp)
+        except ValueError:
+            pass
+    return message.stored_at
+
+
+def _rule_change(message: Inbound, table: RuleTable, shards: int) -> Routed:
+    try:
+        change = codec.RuleChange.from_dict(codec.loads(message.data))
+        rule = None if change.op == "delete" or change.rule is None else rule_of(change.rule)
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        return Routed(dropped=[Dropped(None, None, f"unreadable rule change at {message.sequence}: {exc}")])
+    if rule is None:
+        table.delete(change.rule_id, change.version)
+    else:
+        table.upsert(rule)
+    shard = shard_for(change.rule_id, shards)
+    work = Outgoing(subjects.work_subject(shard), codec.work_rule(change), f"{change.msg_id()}:{shard}")
+    return Routed(outgoing=[work], ordered=True)
+
+
+def rule_of(data: Any) -> Rule:
+    """A rule from its canonical JSON (the bucket's value and a change's `rule`)."""
+    return Rule.model_validate(data)

@@ -1,0 +1,64 @@
+"""What a channel sender gets (a Delivery) and returns (an Outcome), and the redaction every error text passes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from services.common.codec import ChannelEntry
+from services.common.domain.channels import TYPES
+
+ErrorKind = Literal["timeout", "auth", "network", "http", "config", "template", "egress"]
+_MIN_SECRET = 4  # shorter "secrets" would blank out ordinary words; validation keeps real ones longer
+_MAX_DETAIL = 300
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt to tell a channel about an event: `delivery_id` (transition id + action index) is idempotent."""
+
+    delivery_id: str
+    channel: ChannelEntry
+    event: dict[str, Any]
+    message: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt went: ok, or an error kind and a detail that never holds a secret."""
+
+    ok: bool
+    status_code: int | None = None
+    latency_ms: float | None = None
+    error_kind: ErrorKind | None = None
+    detail: str | None = None
+
+    @classmethod
+    def failure(cls, kind: ErrorKind, detail: str, **extra: Any) -> Outcome:
+        return cls(False, error_kind=kind, detail=detail, **extra)
+
+    @property
+    def error(self) -> str | None:
+        """The error line of a delivery result: `auth: HTTP 401 Unauthorized`."""
+        return None if self.ok else f"{self.error_kind}: {self.detail}"
+
+    def error_dict(self) -> dict[str, str] | None:
+        """The `error` object of a channel test answer."""
+        return None if self.ok else {"kind": str(self.error_kind), "detail": str(self.detail)}
+
+
+def secret_values(channel: ChannelEntry) -> list[str]:
+    """The values of the channel's secret fields (what must never appear in a result or a log line)."""
+    channel_type = TYPES.get(channel.type)
+    names = channel_type.secret_names if channel_type else frozenset()
+    return [str(channel.config[name]) for name in names if channel.config.get(name)]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """The text with every secret value replaced by `***`, cut to a readable length."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= _MIN_SECRET:
+            text = text.replace(secret, "***")
+    return text[:_MAX_DETAIL]

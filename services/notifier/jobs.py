@@ -1,0 +1,71 @@
+"""From alerts to delivery jobs, and what a job says: the event fields, the rule, the rendered message (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.common.codec import DeliveryJob
+from services.common.domain.events import format_time
+from services.common.domain.templates import render, template_context
+from services.common.domain.transitions import Transition
+
+
+def jobs_for(transition: Transition, actions: list[dict[str, Any]]) -> list[DeliveryJob]:
+    """One job per action that names a channel, for a transition that is to be notified (none otherwise)."""
+    if not transition.notify:
+        return []
+    return [
+        DeliveryJob(transition, dict(action), index)
+        for index, action in enumerate(actions)
+        if isinstance(action, Mapping) and isinstance(action.get("channel"), str) and action["channel"]
+    ]
+
+
+def event_view(transition: Transition) -> dict[str, Any]:
+    """The event as the transition shows it, in the Event's field names (the webhook body and template context)."""
+    resolved = transition.kind == "resolved"
+    return {
+        "event_id": transition.event_id,
+        "transition_id": transition.transition_id,
+        "kind": transition.kind,
+        "tenant": transition.tenant,
+        "rule_id": transition.rule_id,
+        "rule_name": transition.rule_name,
+        "rule_version": transition.rule_version,
+        "trigger_type": transition.trigger_type,
+        "severity": transition.severity,
+        "priority": transition.priority,
+        "status": "resolved" if resolved else "open",
+        "group_key": transition.group_key,
+        "summary": transition.summary,
+        "payload": dict(transition.payload),
+        "value": transition.value,
+        "fired_at": format_time(transition.started_at),
+        "last_seen": format_time(transition.last_seen),
+        "resolved_at": format_time(transition.at) if resolved else None,
+        "at": format_time(transition.at),
+        "count": transition.count,
+        "reason": transition.reason,
+    }
+
+
+def rule_view(transition: Transition, stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The `rule` of the template context: the stored rule when known, else what the transition carries."""
+    known = {
+        "rule_id": transition.rule_id,
+        "name": transition.rule_name,
+        "severity": transition.severity,
+        "priority": transition.priority,
+        "trigger_type": transition.trigger_type,
+        "version": transition.rule_version,
+    }
+    return {**known, **dict(stored)} if stored else known
+
+
+def message_of(action: Mapping[str, Any], event: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
+    """The action's `message` rendered against the event (TemplateError when it cannot); the summary without one."""
+    template = action.get("message")
+    if template is None:
+        return f"{event['rule_name']}: {event['summary']}"
+    return render(template, template_context(event, rule))

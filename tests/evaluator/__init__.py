@@ -1,0 +1,1 @@
+"""Tests of the evaluator: shard actors, driver, snapshots, metrics."""

@@ -1,0 +1,216 @@
+"""Killing shard actors: Ray restarts them, they restore their snapshot and replay; nothing is lost or changed."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ray
+from nats.js.client import JetStreamContext
+
+from services.common import codec, subjects
+from services.common.domain.events import Event
+from services.common.domain.rules import Rule
+from services.common.domain.sharding import shard_for
+from services.evaluator.driver import ShardDriver
+from services.evaluator.options import ShardOptions
+from tests.evaluator.conftest import Actors
+from tests.evaluator.kit import (
+    alerts,
+    at,
+    by_id,
+    change,
+    connect,
+    eventually,
+    make_rule,
+    oracle,
+    publish,
+    publish_in_order,
+    read,
+)
+from tests.support.nats import NatsServer
+
+RULES, KEYS, EVENTS, BACKLOG = 6, 30, 12_000, 8_000
+
+
+def event_rule(n: int) -> Rule:
+    trigger = {"event_type": f"type-{n}", "group_by": ["key"], "resolve_after": "2s"}
+    return make_rule({"trigger_type": "event", "trigger_spec": trigger}, f"rule-{n}")
+
+
+async def test_a_killed_actor_resumes_and_the_alerts_equal_the_pure_core(broker: NatsServer, ray_session: None) -> None:
+    nc, js = await connect(broker.url)
+    rules = [event_rule(n) for n in range(RULES)]
+    for rule in rules:
+        await publish_in_order(js, subjects.work_subject(shard_for(rule.rule_id, 2)), [codec.work_rule(change(rule))])
+    # Event times before the wall clock: the driver's (wall-clock) ticks resolve the episodes they pass, and the
+    # later events open new ones, so the outcome depends on where the ticks fall in the input.
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    work = [
+        _occurrence(rules, i, base + timedelta(milliseconds=5 * i + (60_000 if i >= BACKLOG else 0)))
+        for i in range(EVENTS)
+    ]
+    await _publish(js, work[:BACKLOG])
+
+    driver = ShardDriver(ShardOptions(shards=2, snapshot_interval=0.2, fetch_batch=500), broker.url, tick_interval=0.1)
+    await driver.start(js)
+    victim = driver.actors[0]
+
+    seen: list[dict[str, Any]] = []
+
+    async def mid_stream() -> bool:
+        seen.append((await driver.status())[0])
+        return bool(seen[-1].get("consuming")) and seen[-1]["snapshot_seq"] > 0
+
+    await eventually(mid_stream, "shard 0 to be under way", timeout=60)
+    info = await js.consumer_info(subjects.WORK_STREAM, subjects.shard_consumer(0))
+    ray.kill(victim, no_restart=False)  # the process dies; Ray starts a new incarnation, the driver starts it
+    killed_at = time.monotonic()
+    before = seen[-1]
+    unacked = info.num_pending + info.num_ack_pending
+    assert unacked > 0, info
+    print(f"\nkilled shard 0 after sequence {before['last_seq']} with {unacked} work messages un-acked")
+    last_event = await _publish(js, work[BACKLOG:])  # more input, interleaved with ticks, while it restarts
+
+    async def resumed() -> bool:
+        status = (await driver.status())[0]
+        return bool(status["alive"] and status.get("incarnation") != before["incarnation"] and status.get("consuming"))
+
+    await eventually(resumed, "shard 0 to come back", timeout=60)
+    after = (await driver.status())[0]
+    print(f"restarted in {time.monotonic() - killed_at:.1f}s, resumed after sequence {after['resumed_from']}")
+    assert after["resumed_from"] > 0
+
+    async def caught_up() -> bool:
+        statuses = await driver.status()
+        return all(s.get("last_seq", 0) >= last_event[s["shard"]] for s in statuses)
+
+    await eventually(caught_up, "both shards to catch up", timeout=60)
+    final = await driver.stop()
+
+    expected: dict[str, dict[str, Any]] = {}
+    for status in final:
+        work_done = await read(
+            js, subjects.WORK_STREAM, subjects.work_subject(status["shard"]), through=status["last_seq"]
+        )
+        expected |= by_id(oracle(work_done))
+    stored = await alerts(js)
+    got = by_id(stored)  # also: every copy of an id has the same content
+    print(f"{len(stored)} alert messages, {len(got)} distinct, {len(expected)} expected")
+    assert set(got) == set(expected)
+    assert got == expected
+    kinds = Counter(a["kind"] for a in got.values())
+    assert kinds["resolved"] > 0 and kinds["fired"] > len(rules) * KEYS // RULES, kinds
+    await nc.close()
+
+
+def _occurrence(rules: list[Any], i: int, when: datetime) -> tuple[int, bytes]:
+    rule = rules[i % RULES]
+    item = Event(f"ev-{i}", "acme", when, {"key": f"k{i % KEYS}"}, f"type-{i % RULES}")
+    return shard_for(rule.rule_id, 2), codec.work_event(item)
+
+
+async def _publish(js: JetStreamContext, work: list[tuple[int, bytes]]) -> dict[int, int]:
+    """Publish each shard's part; the last sequence per shard."""
+    last: dict[int, int] = {}
+    for shard in (0, 1):
+        part = [body for owner, body in work if owner == shard]
+        if part:
+            last[shard] = (await publish(js, subjects.work_subject(shard), part))[-1]
+    return last
+
+
+async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, actors: Actors) -> None:
+    nc, js = await connect(broker.url)
+    subject = subjects.work_subject(0)
+    errors = make_rule(
+        {
+            "trigger_type": "event",
+            "trigger_spec": {"event_type": "error", "group_by": ["service"], "resolve_after": "1h"},
+        },
+        "errors",
+    )
+
+    def occurrence(n: int) -> bytes:
+        return codec.work_event(Event(f"ev-{n}", "acme", at(n), {"service": "api"}, "error"))
+
+    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600))
+    await actor.start.remote(broker.url)
+
+    async def processed(seq: int) -> bool:
+        return bool((await actor.status.remote())["last_seq"] >= seq)
+
+    seq = (await publish_in_order(js, subject, [codec.work_rule(change(errors)), occurrence(1)]))[-1]
+    await eventually(lambda: processed(seq), "the first occurrence")
+    snapshot_seq = await actor.snapshot.remote()
+    assert snapshot_seq == seq
+    seq = (await publish_in_order(js, subject, [occurrence(2)]))[-1]
+    await eventually(lambda: processed(seq), "the second occurrence")
+    incarnation = (await actor.status.remote())["incarnation"]
+
+    ray.kill(actor, no_restart=False)
+
+    async def restarted() -> bool:
+        try:
+            return bool((await actor.status.remote())["incarnation"] != incarnation)
+        except Exception:
+            return False
+
+    await eventually(restarted, "the new incarnation", timeout=60)
+    status = await actor.start.remote(broker.url)
+    assert status["resumed_from"] == snapshot_seq and status["rules"] == 1
+    await eventually(lambda: processed(seq), "the replay of the second occurrence")
+    replayed = (await actor.status.remote())["counters"]
+    assert (replayed["events"], replayed["transitions"]) == (1, {"updated": 1})  # re-published with the same id
+    seq = (await publish_in_order(js, subject, [occurrence(3)]))[-1]
+    await eventually(lambda: processed(seq), "the third occurrence after the restart")
+
+    stored = await alerts(js)
+    # JetStream drops the replayed copy (same Nats-Msg-Id within its duplicate window); the ids are what count.
+    assert sorted((a["kind"], a["count"]) for a in by_id(stored).values()) == [
+        ("fired", 1),
+        ("updated", 2),
+        ("updated", 3),
+    ]
+    assert by_id(stored) == by_id(oracle(await read(js, subjects.WORK_STREAM, subject)))
+
+    # A clean stop snapshots what it processed; a fresh actor resumes there and replays nothing.
+    stopped = await actor.stop.remote()
+    kv = await js.key_value(subjects.SNAPSHOTS_BUCKET)
+    snapshot = codec.loads((await kv.get(subjects.snapshot_key(0))).value or b"")
+    assert snapshot["seq"] == stopped["last_seq"] == seq
+    assert [r["rule_id"] for r in snapshot["rules"]] == ["errors"] and snapshot["engine"]["rules"]["errors"]["series"]
+    fresh = actors.new(0, ShardOptions(shards=1))
+    status = await fresh.start.remote(broker.url)
+    assert status["resumed_from"] == seq and status["series"] == 1
+    seq = (await publish_in_order(js, subject, [occurrence(4)]))[-1]
+    await eventually(lambda: fresh_processed(fresh, seq), "the fourth occurrence")
+    assert [(a["kind"], a["count"]) for a in (await alerts(js))[len(stored) :]] == [("updated", 4)]
+    await nc.close()
+
+
+async def fresh_processed(actor: Any, seq: int) -> bool:
+    return bool((await actor.status.remote())["last_seq"] >= seq)
+
+
+async def test_without_a_snapshot_a_shard_loads_the_rules_it_owns_from_the_bucket(
+    broker: NatsServer, actors: Actors
+) -> None:
+    nc, js = await connect(broker.url)
+    kv = await js.key_value(subjects.RULES_BUCKET)
+    rules = [make_rule({"trigger_type": "event", "trigger_spec": {"event_type": "error"}}, f"r-{n}") for n in range(12)]
+    for rule in rules:
+        await kv.put(subjects.rule_key(rule.tenant, rule.rule_id), codec.dumps(rule.canonical()))
+    await kv.delete(subjects.rule_key("acme", "r-0"))
+    owned = {r.rule_id for r in rules[1:] if shard_for(r.rule_id, 2) == 1}
+    actor = actors.new(1, ShardOptions(shards=2))
+    status = await actor.start.remote(broker.url)
+    assert status["rules"] == len(owned) and status["resumed_from"] == 0
+    seq = (
+        await publish_in_order(js, subjects.work_subject(1), [codec.work_event(Event("e", "acme", at(0), {}, "error"))])
+    )[-1]
+    await eventually(lambda: fresh_processed(actor, seq), "the event")
+    assert {a["rule_id"] for a in await alerts(js)} == owned
+    await nc.close()

@@ -1,0 +1,206 @@
+"""Deliveries against real local HTTP receivers through the real notifier and nats-server."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+
+import pytest
+
+from services.common.ops import run_checks
+from services.notifier.app import FETCH_WAIT
+from services.notifier.channels.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from tests.notifier.running import RunningNotifier, running_notifier, tenant, transition, webhook
+from tests.support.receiver import receiver
+
+TOKEN = "tok-Very-Secret-4711"
+HMAC_KEY = "hmac-Key-Secret-0815"
+
+
+def _no_secret(notifier: RunningNotifier, owner: str, caplog: pytest.LogCaptureFixture) -> None:
+    for result in notifier.results[owner]:
+        text = str(result.as_dict())
+        assert TOKEN not in text and HMAC_KEY not in text
+    assert TOKEN not in caplog.text and HMAC_KEY not in caplog.text
+
+
+def test_a_delivery_that_succeeds(notifier: RunningNotifier, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    owner = tenant()
+    with receiver() as hook:
+        channel = webhook(owner, hook.url, auth_token=TOKEN, secret=HMAC_KEY, headers={"X-Team": "sre"})
+        notifier.put_channel(channel)
+        results = notifier.watch(owner)
+        fired = transition(owner)
+        actions = [
+            {"type": "notify"},  # names no channel: nothing to deliver
+            {"type": "notify", "channel": "ops-hook", "message": "CPU {{ payload.cpu_usage }} on {{ payload.host }}"},
+        ]
+        notifier.publish_alert(fired, actions)
+        notifier.wait_results(owner, final=1)
+        request = hook.wait_for(1)[0]
+    body = request.json()
+    assert body["event_id"] == fired.event_id and body["rule_id"] == fired.rule_id
+    assert body["message"] == "CPU 92 on gt-01"
+    assert body["status"] == "open" and body["severity"] == "high" and body["payload"]["host"] == "gt-01"
+    assert (
+        body["fired_at"] == "2025-05-01T12:00:00Z" and body["count"] == 1 and body["id"] == f"{fired.transition_id}:1"
+    )
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["authorization"] == f"Bearer {TOKEN}"
+    assert headers["x-team"] == "sre" and headers["content-type"] == "application/json"
+    assert headers[DELIVERY_HEADER.lower()] == f"{fired.transition_id}:1"
+    signed = headers[TIMESTAMP_HEADER.lower()].encode() + b"." + request.body
+    assert (
+        headers[SIGNATURE_HEADER.lower()] == "sha256=" + hmac.new(HMAC_KEY.encode(), signed, hashlib.sha256).hexdigest()
+    )
+    [result] = results
+    assert (result.status, result.final, result.attempt, result.status_code) == ("sent", True, 1, 200)
+    assert (result.channel, result.channel_id, result.type, result.action_index) == (
+        "ops-hook",
+        channel.channel_id,
+        "webhook",
+        1,
+    )
+    assert result.event_id == fired.event_id and result.error is None and result.latency_ms is not None
+    _no_secret(notifier, owner, caplog)
+
+
+def test_a_channel_named_by_id_and_basic_auth(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    with receiver() as hook:
+        channel = webhook(owner, hook.url, basic_user="alice", basic_password="pw-Secret-99")
+        notifier.put_channel(channel)
+        results = notifier.watch(owner)
+        notifier.publish_alert(transition(owner), [{"type": "webhook", "channel": channel.channel_id}])
+        notifier.wait_results(owner)
+        request = hook.wait_for(1)[0]
+    assert request.headers["Authorization"] == "Basic YWxpY2U6cHctU2VjcmV0LTk5"
+    assert [r.status for r in results] == ["sent"] and results[0].channel == channel.channel_id
+
+
+def test_500_then_200_retries_once(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    with receiver(answer=lambda n: 500 if n == 1 else 200) as hook:
+        notifier.put_channel(webhook(owner, hook.url))
+        results = notifier.watch(owner)
+        notifier.publish_alert(transition(owner), [{"type": "notify", "channel": "ops-hook"}])
+        notifier.wait_results(owner)
+        assert len(hook.wait_for(2)) == 2
+        first, second = hook.requests
+    assert [(r.status, r.attempt, r.final) for r in results] == [("retrying", 1, False), ("sent", 2, True)]
+    assert results[0].error_kind == "http" and results[0].status_code == 500 and "HTTP 500" in (results[0].error or "")
+    assert first.json()["id"] == second.json()["id"]  # the same delivery id on every attempt: receivers de-duplicate
+    assert (first.headers["X-Cep-Attempt"], second.headers["X-Cep-Attempt"]) == ("1", "2")
+
+
+def test_401_is_an_auth_failure_retried_then_failed_after_6_attempts(
+    notifier: RunningNotifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    owner = tenant()
+    started = time.monotonic()
+    with receiver(answer=lambda n: 401) as hook:
+        notifier.put_channel(webhook(owner, hook.url, auth_token=TOKEN))
+        results = notifier.watch(owner)
+        notifier.publish_alert(transition(owner), [{"type": "notify", "channel": "ops-hook"}])
+        notifier.wait_results(owner)
+        requests = len(hook.requests)
+    assert requests == 6
+    assert [(r.status, r.attempt) for r in results] == [("retrying", n) for n in range(1, 6)] + [("failed", 6)]
+    assert {r.error_kind for r in results} == {"auth"} and results[-1].final
+    assert time.monotonic() - started < 10  # 5 backoffs of at most 0.2 s each (fast settings)
+    _no_secret(notifier, owner, caplog)
+
+
+def test_a_slow_endpoint_times_out_and_is_retried(notifier: RunningNotifier) -> None:
+    owner = tenant()
+
+    def slow(n: int) -> int:
+        time.sleep(1.0)
+        return 200
+
+    with receiver(answer=slow) as hook:
+        notifier.put_channel(webhook(owner, hook.url, timeout="200ms", max_attempts=2))
+        results = notifier.watch(owner)
+        notifier.publish_alert(transition(owner), [{"type": "notify", "channel": "ops-hook"}])
+        notifier.wait_results(owner)
+    assert [(r.status, r.error_kind) for r in results] == [("retrying", "timeout"), ("failed", "timeout")]
+    assert all(r.latency_ms is not None and r.latency_ms < 900 for r in results)
+
+
+def test_a_missing_channel_fails_at_once_with_kind_config(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    results = notifier.watch(owner)
+    notifier.publish_alert(transition(owner), [{"type": "notify", "channel": "no-such-channel"}])
+    notifier.wait_results(owner)
+    [result] = results
+    assert (result.status, result.final, result.attempt, result.error_kind) == ("failed", True, 1, "config")
+    assert result.channel == "no-such-channel" and result.channel_id is None
+
+
+def test_a_template_error_fails_at_once_with_kind_template(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    with receiver() as hook:
+        notifier.put_channel(webhook(owner, hook.url))
+        results = notifier.watch(owner)
+        action = {"type": "notify", "channel": "ops-hook", "message": "{{ payload.nope }}"}
+        notifier.publish_alert(transition(owner), [action])
+        notifier.wait_results(owner)
+        assert hook.requests == []
+    [result] = results
+    assert (result.status, result.error_kind, result.final) == ("failed", "template", True)
+
+
+def test_an_undeliverable_type_fails_with_kind_config(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    entry = webhook(owner, "http://127.0.0.1:9/")
+    notifier.put_channel(type(entry)(owner, entry.channel_id, "pager", "pagerduty", {"routing_key": "rk-1234"}, 1))
+    results = notifier.watch(owner)
+    notifier.publish_alert(transition(owner), [{"type": "notify", "channel": "pager"}])
+    notifier.wait_results(owner)
+    assert [(r.status, r.error_kind, r.type) for r in results] == [("failed", "config", "pagerduty")]
+    assert "not deliverable" in (results[0].error or "")
+
+
+def test_transitions_not_to_notify_send_nothing_and_duplicates_send_once(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    with receiver() as hook:
+        notifier.put_channel(webhook(owner, hook.url))
+        results = notifier.watch(owner)
+        action = [{"type": "notify", "channel": "ops-hook"}]
+        notifier.publish_alert(transition(owner, kind="updated", notify=False), action)
+        fired = transition(owner)
+        notifier.publish_alert(fired, action)
+        notifier.publish_alert(fired, action)  # a re-published alert (same id): JetStream drops the duplicate
+        notifier.wait_results(owner)
+        time.sleep(0.3)
+        assert len(hook.requests) == 1
+    assert [(r.transition_id, r.status) for r in results] == [(fired.transition_id, "sent")]
+
+
+def test_any_channel_name_resolves_and_other_tenants_channels_do_not(notifier: RunningNotifier) -> None:
+    owner, stranger = tenant(), tenant()
+    with receiver() as hook:
+        channel = webhook(owner, hook.url, name="Ops Slack #1 / ünïcode.x")
+        notifier.put_channel(channel)
+        mine, theirs = notifier.watch(owner), notifier.watch(stranger)
+        notifier.publish_alert(transition(owner), [{"type": "notify", "channel": "Ops Slack #1 / ünïcode.x"}])
+        notifier.publish_alert(transition(stranger), [{"type": "notify", "channel": channel.channel_id}])
+        notifier.wait_results(owner)
+        notifier.wait_results(stranger)
+        assert len(hook.requests) == 1
+    assert [r.status for r in mine] == ["sent"]
+    assert [(r.status, r.error_kind) for r in theirs] == [("failed", "config")]
+
+
+def test_readiness_needs_both_consumers() -> None:
+    with running_notifier() as running:
+        checks = running.run(run_checks(running.service.checks()))
+        assert checks["consumers"].ok and checks["consumers"].detail == {"consuming": ["alerts", "deliveries"]}
+        assert checks["nats"].ok
+        running.service.stopping.set()
+        time.sleep(FETCH_WAIT + 0.5)
+        assert not running.run(run_checks(running.service.checks()))["consumers"].ok
