@@ -51,6 +51,17 @@ def work_unacked(state_dir: Path) -> int:
     return total
 
 
+def wait_ready(stack: Stack, timeout: float = 90) -> None:
+    """Wait for the whole stack, every shard actor consuming, to be ready (after an earlier test's fault)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(f"{stack.url}/readyz", timeout=3) as r:
+            if r.status == 200 and len(shard_actor_pids(stack.state_dir)) >= 2:
+                return
+        time.sleep(0.3)
+    raise AssertionError("the stack did not become ready again")
+
+
 def shard_actor_pids(state_dir: Path) -> list[int]:
     """The Ray worker processes of this stack's shard actors."""
     pids = []
@@ -65,6 +76,7 @@ def shard_actor_pids(state_dir: Path) -> list[int]:
 
 def test_sigkill_of_the_evaluator_with_unacked_work_loses_and_doubles_nothing(own_stack: Stack) -> None:
     stack = own_stack
+    wait_ready(stack)
     tenant = f"chaos-{uuid.uuid4().hex[:6]}"
     with stack.client() as admin:
         token = admin.post("/cep/auth/tokens", json={"tenant": tenant, "role": "editor", "name": "load"}).json()[
@@ -151,3 +163,56 @@ def test_sigkill_of_the_evaluator_with_unacked_work_loses_and_doubles_nothing(ow
         assert sum(e["count"] for e in got.values()) == EVENTS
         ready = stack.client().get("/readyz").json()
         assert ready["checks"]["supervisor"]["detail"]["evaluator"]["restarts"] >= 1
+
+
+def test_sigkill_of_one_shard_actor_with_unacked_work_loses_and_doubles_nothing(own_stack: Stack) -> None:
+    stack = own_stack
+    wait_ready(stack)
+    tenant = f"actor-{uuid.uuid4().hex[:6]}"
+    with stack.client() as admin:
+        token = admin.post("/cep/auth/tokens", json={"tenant": tenant, "role": "editor", "name": "load"}).json()[
+            "token"
+        ]
+    items = [
+        {"event_type": f"a-{i % RULES}", "key": f"k-{i % KEYS}", "timestamp": (T0 + timedelta(seconds=i)).isoformat()}
+        for i in range(EVENTS)
+    ]
+    with stack.client(token) as api:
+        for r in range(RULES):
+            body = {
+                "name": f"a{r}",
+                "trigger_type": "event",
+                "active": True,
+                "trigger_spec": {"event_type": f"a-{r}", "group_by": ["key"], "resolve_after": "1h"},
+            }
+            assert api.post("/cep/rules", json=body).status_code == 201
+        actors = shard_actor_pids(stack.state_dir)
+        victim, others = actors[0], actors[1:]
+        for pid in actors:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            for start in range(0, EVENTS, 500):
+                assert api.post("/cep/ingest", json=items[start : start + 500]).status_code == 202
+            deadline = time.monotonic() + 30
+            while (unacked := work_unacked(stack.state_dir)) < MIN_UNACKED and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert unacked >= MIN_UNACKED, f"only {unacked} work messages un-acked"
+            print(f"\nkilling one shard actor with {unacked} work messages un-acked")
+            os.kill(victim, signal.SIGKILL)
+        finally:
+            for pid in others:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
+        def counts() -> dict[tuple[str, str], int]:
+            page = api.get("/cep/events", params={"limit": 1000}).json()
+            assert page["total"] <= 1000
+            keys = [(e["rule_id"], e["group_key"]) for e in page["items"]]
+            assert len(keys) == len(set(keys)), "two events for one fingerprint"
+            return {(e["rule_id"], e["group_key"]): e["count"] for e in page["items"]}
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and sum(counts().values()) < EVENTS:
+            time.sleep(1)
+        got = counts()
+        assert len(got) == 120 and set(got.values()) == {EVENTS // 120}, got

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+from collections.abc import Collection
 from pathlib import Path
 
 
@@ -85,6 +86,31 @@ def kill_recorded(records: dict[str, dict[str, object]]) -> list[int]:
 def kill_matching(needle: str) -> list[int]:
     """SIGKILL every process whose command line names `needle` (e.g. a stack's Ray temp dir)."""
     pids = pids_matching(needle)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def pids_with_env(name: str, value: str) -> list[int]:
+    """Pids (other than ours) whose environment holds `name=value`: everything a child started inherits it."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_with_env(name: str, value: str, keep: Collection[int] = ()) -> list[int]:
+    """SIGKILL every process whose environment holds `name=value`, except the pids in `keep`."""
+    pids = [pid for pid in pids_with_env(name, value) if pid not in keep]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)

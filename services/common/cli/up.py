@@ -130,6 +130,7 @@ class Supervisor:
         records = _read_json(self.state_dir / "supervisor.json").get("children", {})
         killed = procs.kill_recorded(records)
         killed += procs.kill_matching(str(ray_temp_dir(self.state_dir)))
+        killed += procs.kill_with_env("CEP_STATE_DIR", str(self.state_dir))
         if killed:
             self.say(f"reaped {len(killed)} leftover process(es) of an earlier run: {sorted(set(killed))}")
             time.sleep(0.5)
@@ -278,8 +279,8 @@ class Supervisor:
             elif now >= child.next_start:
                 child.next_start = 0.0
                 child.restarts += 1
-                if child.name == "evaluator":  # a killed driver can leave its Ray processes behind
-                    procs.kill_matching(str(ray_temp_dir(self.state_dir)))
+                if child.name == "evaluator":  # a killed driver leaves Ray's processes (and its actors) behind
+                    self._kill_ray_leftovers()
                 self._spawn(child)
                 changed = True
         if changed:
@@ -301,13 +302,19 @@ class Supervisor:
         self.stopping = True
         services = [c for n, c in self.children.items() if n != "nats"]
         self._stop(services, STOP_GRACE)
-        procs.kill_matching(str(ray_temp_dir(self.state_dir)))
+        self._kill_ray_leftovers()
         self._stop([c for n, c in self.children.items() if n == "nats"], 2.0)
         self._write_records()
         for child in self.children.values():
             if child.log:
                 child.log.close()
         self.say("stopped")
+
+    def _kill_ray_leftovers(self) -> None:
+        """Kill Ray's processes of this stack: they name its temp dir, and workers inherit CEP_STATE_DIR."""
+        procs.kill_matching(str(ray_temp_dir(self.state_dir)))
+        live = {c.proc.pid for c in self.children.values() if c.proc is not None and c.proc.poll() is None}
+        procs.kill_with_env("CEP_STATE_DIR", str(self.state_dir), keep=live)
 
     def _stop(self, children: list[Child], grace: float) -> None:
         running = [c.proc for c in children if c.proc is not None and c.proc.poll() is None]
