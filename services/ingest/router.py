@@ -22,11 +22,11 @@ from nats.js.kv import KeyValue
 from prometheus_client import Gauge, Histogram
 
 from services.common import codec, subjects
+from services.common.ingest_metrics import INGEST_EVENTS
 from services.common.ops import CheckResult
+from services.common.publishing import Outgoing, publish_all
 from services.common.streams import ensure_streams
 from services.ingest.consumer import bind_router_consumer, load_rules
-from services.ingest.metrics import INGEST_EVENTS
-from services.ingest.publish import Outgoing, publish_all
 from services.ingest.routing import Dropped, Inbound, Routed, route
 from services.ingest.rule_table import RuleTable
 

@@ -15,7 +15,7 @@ from services.common.domain.events import Event, parse_time
 from services.common.domain.intake import BadLine, Item, NotJson, check_item, split_body, to_event
 from services.common.domain.rules import Rule
 from services.common.domain.sharding import shard_for as _shard_for
-from services.ingest.publish import Outgoing
+from services.common.publishing import Outgoing
 from services.ingest.rule_table import RuleTable
 
 # sha256 per (rule, event) adds up at thousands of events per second; the answer never changes for a pair.

@@ -244,7 +244,7 @@ class Supervisor:
         while not self.stopping and time.monotonic() < deadline:
             self._restart_crashed()
             if _http_ok(f"{url}/readyz"):
-                self.say(f"CEP is ready at {url}/cep-builder  (API {url}/cep, docs {url}/docs)")
+                self.say(f"CEP is ready at {url}  (API {url}/cep/..., OpenAPI {url}/openapi.json)")
                 self.say(f"admin token: {token}")
                 self.say(f"state: {self.state_dir}  logs: {self.logs}  (Ctrl-C stops everything)")
                 return

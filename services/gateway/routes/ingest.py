@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field
 from services.common import subjects
 from services.common.domain.events import format_time
 from services.common.domain.intake import Intake, Item, NotJson, Reject, parse_body
+from services.common.ingest_metrics import INGEST_EVENTS
+from services.common.publishing import Outgoing, PublishFailed, item_limit, publish_all
 from services.gateway.auth import Principal, editor
 from services.gateway.problems import Problem, malformed
-from services.ingest.metrics import INGEST_EVENTS
-from services.ingest.publish import Outgoing, PublishFailed, item_limit, publish_all
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])

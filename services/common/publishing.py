@@ -1,4 +1,4 @@
-"""Publish many JetStream messages concurrently (bounded) and confirm every PubAck, failing fast when NATS drops."""
+"""Bounded concurrent JetStream publishing that answers only when every PubAck arrived (ingest route, router)."""
 
 from __future__ import annotations
 
