@@ -117,17 +117,7 @@ async def ack_event(
         async with request.app.state.db.write() as session:
             row, item = await store.acknowledge(session, principal.tenant, event_id, principal.name, note, now)
             if item is not None and row is not None:
-                change = {"status": row.status, "note": note}
-                await audit.record(
-                    session,
-                    tenant=principal.tenant,
-                    actor=principal.actor,
-                    kind="event",
-                    resource_id=event_id,
-                    action="ack",
-                    change=change,
-                    at=now,
-                )
+                await _audit(session, principal, event_id, "ack", {"status": row.status, "note": note}, now)
         if row is None:
             raise not_found(f"event {event_id!r}")
         if item is not None:
@@ -144,17 +134,23 @@ async def event_feedback(
     async with request.app.state.db.write() as session:
         row = await store.set_feedback(session, principal.tenant, event_id, body.label, body.note, principal.name, now)
         if row is not None:
-            change = {"label": body.label, "note": body.note}
-            await audit.record(
-                session,
-                tenant=principal.tenant,
-                actor=principal.actor,
-                kind="event",
-                resource_id=event_id,
-                action="feedback",
-                change=change,
-                at=now,
-            )
+            await _audit(session, principal, event_id, "feedback", {"label": body.label, "note": body.note}, now)
     if row is None:
         raise not_found(f"event {event_id!r}")
     return JSONResponse(compat.event_json(row))
+
+
+async def _audit(
+    session: Any, principal: Principal, event_id: str, action: str, change: dict[str, Any], now: datetime
+) -> None:
+    """An audit row for an operator's action on an event, in the same transaction as the action."""
+    await audit.record(
+        session,
+        tenant=principal.tenant,
+        actor=principal.actor,
+        kind="event",
+        resource_id=event_id,
+        action=action,
+        change=change,
+        at=now,
+    )
