@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import nats
 import pytest
+from nats.js.client import JetStreamContext
 
 from tests.support.nats import NatsServer, start_nats
 
@@ -33,3 +35,11 @@ def _services_use_the_test_nats(nats_server: NatsServer) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CEP_NATS_URL", nats_server.url)
         yield
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
+    """A JetStream context on the session's nats-server, for tests that publish or read streams directly."""
+    client = await nats.connect(nats_server.url)
+    yield client.jetstream()
+    await client.drain()

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.js.client import JetStreamContext
 
@@ -24,14 +23,6 @@ from tests.gateway.live import (
     recorder_idle,
     start_gateway,
 )
-from tests.support.nats import NatsServer
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
-    client = await nats.connect(nats_server.url)
-    yield client.jetstream()
-    await client.drain()
 
 
 @pytest.fixture

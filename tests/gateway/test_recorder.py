@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.js.client import JetStreamContext
 
@@ -31,14 +30,6 @@ from tests.gateway.live import (
     result_for,
     start_gateway,
 )
-from tests.support.nats import NatsServer
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
-    client = await nats.connect(nats_server.url)
-    yield client.jetstream()
-    await client.drain()
 
 
 @pytest.fixture

@@ -29,16 +29,9 @@ from tests.gateway.live import (
     sse_messages,
     start_gateway,
 )
-from tests.support.nats import NatsServer, start_nats
+from tests.support.nats import start_nats
 
 KEEPALIVE = 0.5
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
-    client = await nats.connect(nats_server.url)
-    yield client.jetstream()
-    await client.drain()
 
 
 @pytest.fixture(scope="module")
