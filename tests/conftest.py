@@ -34,6 +34,7 @@ def _services_use_the_test_nats(nats_server: NatsServer) -> Iterator[None]:
     """Every settings object built in tests talks to the session's nats-server, never the machine's."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CEP_NATS_URL", nats_server.url)
+        patch.setenv("CEP_EGRESS_ALLOW", "127.0.0.1")  # the local receivers; egress tests set their own
         yield
 
 

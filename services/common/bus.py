@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -20,8 +21,14 @@ async def connect(url: str, name: str, retry_seconds: float = 0.5) -> Client:
         try:
             return await _connect_once(url, name)
         except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
-            log.warning("nats not reachable at %s (%s); retrying", url, exc)
+            log.warning("nats not reachable at %s (%s); retrying", server_address(url), exc)
             await asyncio.sleep(retry_seconds)
+
+
+def server_address(url: str) -> str:
+    """`host:port` of a NATS URL, for logs and readiness: the URL may carry the internal user's password."""
+    parts = urlsplit(url if "://" in url else f"nats://{url}")
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 async def _connect_once(url: str, name: str) -> Client:
@@ -53,4 +60,4 @@ async def check_connected(client: Client | None) -> CheckResult:
     if client is None or not client.is_connected:
         return CheckResult(False, "not connected to NATS")
     url = client.connected_url
-    return CheckResult(True, {"server": url.netloc if url else None})
+    return CheckResult(True, {"server": server_address(url.geturl()) if url else None})

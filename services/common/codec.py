@@ -8,6 +8,12 @@ Kinds and where they travel (subjects in `subjects.py`):
 - trigger reply  core NATS `cep.trigger.reply.<id>`: the owning shard's answer to a trigger work message
 - alert          CEP_ALERTS `cep.alerts.<tenant>`: a Transition plus the rule's actions; `Nats-Msg-Id` = transition id
 - delivery job   CEP_DELIVERY `cep.deliver.<tenant>`: one (transition, action); id = transition id + action index
+- digest job     CEP_DELIVERY `cep.deliver.<tenant>`: a storm digest's timer (`digest-timer`, delayed until the
+                 window ends) or one digest to one action's channel (`digest`); ids carry rule and window start
+- group job      CEP_DELIVERY `cep.deliver.<tenant>`: a group's flush or repeat timer, or one batch of grouped
+                 notifications to one action's channel
+- ACK notice     CEP_ALERTS `cep.acks.<tenant>`: the feed's `acked` message; id = `ack:<event id>`
+- dead letter    CEP_DEAD `cep.dead.<tenant>`: a delivery job that failed for good, with its last result
 - channel entry  KV `cep-channels` `<tenant>.<channel_id>`: a channel with its secrets (never logged)
 - delivery result CEP_RESULTS `cep.results.<tenant>`: one attempt's outcome; id = job id + attempt
 - feed message   CEP_FEED_<tenant> `cep.feed.<tenant>`: {"type": fired|updated|acked|resolved|notification, "event"}
@@ -169,7 +175,9 @@ class DeliveryResult:
     status_code: int | None = None
     error: str | None = None
     final: bool = False
-    error_kind: str | None = None  # timeout | auth | network | http | config | template (see notifier/retry.py)
+    error_kind: str | None = None  # timeout | auth | network | http | config | template | egress
+    reason: str | None = None  # why a stage stopped or delayed it (suppressed by the storm budget, ...)
+    excerpt: str | None = None  # the start of the response body, where the channel records it (api_call)
 
     def msg_id(self) -> str:
         return f"{self.transition_id}:{self.action_index}:{self.attempt}:{self.status}"
@@ -208,6 +216,88 @@ class DeliveryJob:
     def decode(cls, data: bytes) -> DeliveryJob:
         body = loads(data)
         return cls(Transition.from_dict(body["transition"]), dict(body["action"]), int(body["index"]))
+
+
+DigestKind = Literal["digest-timer", "digest"]
+
+
+@dataclass(frozen=True)
+class DigestJob:
+    """A storm digest of one rule's budget window: the timer that fires when the window ends, or one digest to
+    the channel of action `index` (`text` is the digest message, `window` the counts it reports)."""
+
+    kind: DigestKind
+    tenant: str
+    rule_id: str
+    rule_name: str
+    start: float  # the window's start, unix seconds
+    due: float  # when the window ends
+    index: int = -1
+    action: dict[str, Any] | None = None
+    text: str = ""
+    window: dict[str, Any] | None = None
+
+    def msg_id(self) -> str:
+        base = f"digest:{self.tenant}:{self.rule_id}:{self.start:.3f}"
+        return base if self.kind == "digest-timer" else f"{base}:{self.index}"
+
+    def encode(self) -> bytes:
+        return dumps({"job": self.kind, **{k: v for k, v in self.__dict__.items() if k != "kind"}})
+
+    @classmethod
+    def decode(cls, body: Mapping[str, Any]) -> DigestJob:
+        values = {k: body[k] for k in cls.__dataclass_fields__ if k in body and k != "kind"}
+        return cls(kind=body["job"], **values)
+
+
+GroupKind = Literal["group-timer", "repeat-timer", "group"]
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """Grouped notifications of one group of a rule: the flush timer (`group-timer`, set at flush number
+    `flushes`), the repeat timer (`repeat-timer`, set by flush `flushes`), or one batch to the channel of
+    action `index` (`group`: `members` are transitions as dicts; `repeat` when it is a reminder)."""
+
+    kind: GroupKind
+    tenant: str
+    rule_id: str
+    group: str  # the group's id (a hash of its labels)
+    labels: str
+    due: float
+    flushes: int
+    index: int = -1
+    action: dict[str, Any] | None = None
+    members: list[dict[str, Any]] | None = None
+    dropped: int = 0
+    repeat: bool = False
+
+    def msg_id(self) -> str:
+        base = f"group:{self.tenant}:{self.rule_id}:{self.group}:{self.flushes}"
+        return f"{base}:{self.kind}" if self.kind != "group" else f"{base}:{self.index}"
+
+    def encode(self) -> bytes:
+        return dumps({"job": self.kind, **{k: v for k, v in self.__dict__.items() if k != "kind"}})
+
+    @classmethod
+    def decode(cls, body: Mapping[str, Any]) -> GroupJob:
+        values = {k: body[k] for k in cls.__dataclass_fields__ if k in body and k != "kind"}
+        return cls(kind=body["job"], **values)
+
+
+def delivery_job_from(data: bytes) -> DeliveryJob | DigestJob | GroupJob:
+    """A message of the delivery stream: a (transition, action) job, a digest job or a group job."""
+    body = loads(data)
+    if isinstance(body, dict) and body.get("job") in ("digest-timer", "digest"):
+        return DigestJob.decode(body)
+    if isinstance(body, dict) and body.get("job") in ("group-timer", "repeat-timer", "group"):
+        return GroupJob.decode(body)
+    return DeliveryJob(Transition.from_dict(body["transition"]), dict(body["action"]), int(body["index"]))
+
+
+def dead_letter(job: bytes, result: Mapping[str, Any]) -> bytes:
+    """A dead letter: the job as it was queued and the last attempt's outcome."""
+    return dumps({"job": loads(job), "result": dict(result)})
 
 
 # -- channels ----------------------------------------------------------------------------------------------

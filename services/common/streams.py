@@ -43,9 +43,11 @@ STREAMS = (
         7 * DAY,
     ),
     _stream(subjects.WORK_STREAM, [f"{subjects.WORK_PREFIX}.*"], 2 * DAY),
-    _stream(subjects.ALERTS_STREAM, [f"{subjects.ALERTS_PREFIX}.*"], 7 * DAY),
+    _stream(subjects.ALERTS_STREAM, [f"{subjects.ALERTS_PREFIX}.*", f"{subjects.ACKS_PREFIX}.*"], 7 * DAY),
     _stream(subjects.DELIVERY_STREAM, [f"{subjects.DELIVERY_PREFIX}.*"], 7 * DAY),
     _stream(subjects.RESULTS_STREAM, [f"{subjects.RESULTS_PREFIX}.*"], 7 * DAY),
+    _stream(subjects.DEAD_STREAM, [f"{subjects.DEAD_PREFIX}.*"], 30 * DAY),
+    _stream(subjects.SCHEDULE_RUNS_STREAM, [f"{subjects.SCHEDULE_RUNS_PREFIX}.>"], 7 * DAY),
 )
 
 BUCKETS = (
@@ -53,6 +55,11 @@ BUCKETS = (
     KeyValueConfig(bucket=subjects.CHANNELS_BUCKET, history=5, storage=StorageType.FILE),
     KeyValueConfig(bucket=subjects.SNAPSHOTS_BUCKET, history=2, storage=StorageType.FILE, max_value_size=8 << 20),
     KeyValueConfig(bucket=subjects.CONTROL_BUCKET, history=5, storage=StorageType.FILE),
+    # Noise state outlives any cooldown or storm window an operator would set; older entries expire.
+    KeyValueConfig(bucket=subjects.NOISE_BUCKET, history=1, storage=StorageType.FILE, ttl=2 * DAY),
+    # A sent record outlives the delivery stream's messages, so no redelivered job is ever sent twice.
+    KeyValueConfig(bucket=subjects.SENT_BUCKET, history=1, storage=StorageType.FILE, ttl=8 * DAY),
+    KeyValueConfig(bucket=subjects.SCHEDULER_BUCKET, history=1, storage=StorageType.FILE),  # schedule cursors
 )
 
 
@@ -84,3 +91,21 @@ async def ensure_feed_stream(js: JetStreamContext, tenant: str) -> str:
     name = subjects.feed_stream(tenant)
     await ensure_stream(js, _stream(name, [subjects.feed_subject(tenant)], 1 * DAY))
     return name
+
+
+async def ensure_scheduler_live_bucket(js: JetStreamContext, lease_seconds: float) -> KeyValue:
+    """The scheduler's lease and heartbeat bucket: every key expires `lease_seconds` after its last write.
+
+    The TTL is the lease period (a setting), so the scheduler declares this bucket itself and brings an existing
+    one to its period; every replica must use the same period.
+    """
+    kv = await ensure_bucket(
+        js,
+        KeyValueConfig(bucket=subjects.SCHEDULER_LIVE_BUCKET, history=1, ttl=lease_seconds, storage=StorageType.FILE),
+    )
+    info = await js.stream_info(f"KV_{subjects.SCHEDULER_LIVE_BUCKET}")
+    if info.config.max_age != lease_seconds:
+        info.config.max_age = lease_seconds
+        info.config.duplicate_window = min(lease_seconds, DUPLICATE_WINDOW)
+        await js.update_stream(info.config)
+    return kv

@@ -9,6 +9,7 @@ import base64
 import re
 
 TENANT_PATTERN = re.compile(r"^[a-z0-9-]{1,63}$")
+RULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # rule ids that may become subject tokens and KV keys
 
 # -- streams ----------------------------------------------------------------------------------------------
 EVENTS_STREAM = "CEP_EVENTS"  # raw input: user events, internal events, rule changes, in arrival order
@@ -16,7 +17,9 @@ WORK_STREAM = "CEP_WORK"  # per-shard input of the evaluator: routed events, rul
 ALERTS_STREAM = "CEP_ALERTS"  # alert transitions (Nats-Msg-Id = transition id)
 DELIVERY_STREAM = "CEP_DELIVERY"  # notification jobs, one per (transition, action)
 RESULTS_STREAM = "CEP_RESULTS"  # delivery attempt results, read by the recorder
+DEAD_STREAM = "CEP_DEAD"  # delivery jobs that failed for good (the dead letters), kept for inspection and replay
 FEED_STREAM_PREFIX = "CEP_FEED_"  # one feed stream per tenant; its sequence is the SSE id
+SCHEDULE_RUNS_STREAM = "CEP_SCHEDULE_RUNS"  # one record per schedule run (fired, caught up or missed)
 
 # -- subjects ---------------------------------------------------------------------------------------------
 INGEST_PREFIX = "cep.ingest"  # cep.ingest.<tenant>: what producers publish (tenant users may only use theirs)
@@ -24,12 +27,18 @@ INTERNAL_PREFIX = "cep.internal"  # cep.internal.<tenant>: events the platform e
 CONTROL_RULES = "cep.control.rules"  # rule changes, in order with the events they must precede
 WORK_PREFIX = "cep.work"  # cep.work.<shard>
 ALERTS_PREFIX = "cep.alerts"  # cep.alerts.<tenant>
+ACKS_PREFIX = "cep.acks"  # cep.acks.<tenant>: ACK notices (in ALERTS_STREAM), published by the gateway's feed
+DEAD_PREFIX = "cep.dead"  # cep.dead.<tenant>: dead letters
 DELIVERY_PREFIX = "cep.deliver"  # cep.deliver.<tenant>
 RESULTS_PREFIX = "cep.results"  # cep.results.<tenant>
 FEED_PREFIX = "cep.feed"  # cep.feed.<tenant>
 TRIGGER_REPLY_PREFIX = "cep.trigger.reply"  # cep.trigger.reply.<request id>: core NATS, not stored
 CHANNEL_TEST = "cep.notifier.test"  # core NATS request/reply: the gateway asks the notifier to test a channel
 NOTIFIER_QUEUE = "notifier"  # queue group of the notifier replicas on CHANNEL_TEST
+SCHEDULE_RUNS_PREFIX = "cep.scheduler.runs"  # cep.scheduler.runs.<tenant>.<rule_id>: run records
+AUTH_CALLOUT = "$SYS.REQ.USER.AUTH"  # core NATS: nats-server asks the gateway about a connecting producer
+AUTH_CALLOUT_QUEUE = "cep-nats-auth"  # queue group of the gateway replicas answering AUTH_CALLOUT
+PRODUCER_INBOX_PREFIX = "_INBOX_"  # _INBOX_<tenant>: a producer's inboxes (PubAcks); never the platform's _INBOX
 
 # -- durable consumers ------------------------------------------------------------------------------------
 ROUTER_CONSUMER = "router"  # on EVENTS_STREAM, in the ingest service
@@ -37,6 +46,8 @@ RECORDER_CONSUMER = "recorder"  # on ALERTS_STREAM, in the gateway
 RESULTS_CONSUMER = "recorder-results"  # on RESULTS_STREAM, in the gateway
 NOTIFIER_CONSUMER = "notifier"  # on ALERTS_STREAM, in the notifier
 DELIVERY_CONSUMER = "deliverer"  # on DELIVERY_STREAM, in the notifier
+NOTIFIER_ACKS_CONSUMER = "notifier-acks"  # on ALERTS_STREAM (filter cep.acks.*), in the notifier
+SCHEDULE_RUNS_CONSUMER = "recorder-schedule-runs"  # on SCHEDULE_RUNS_STREAM, in the gateway
 SHARD_CONSUMER_PREFIX = "shard"  # shard-<n> on WORK_STREAM (filter cep.work.<n>), in evaluator shard <n>
 
 # -- KV buckets -------------------------------------------------------------------------------------------
@@ -44,8 +55,13 @@ RULES_BUCKET = "cep-rules"  # key <tenant>.<rule_id>: canonical rule JSON (syste
 CHANNELS_BUCKET = "cep-channels"  # key <tenant>.<channel_id>: channel with secrets, for the notifier;
 # key <tenant>.name.<base64url name>: the id of the live channel of that name
 SNAPSHOTS_BUCKET = "cep-snapshots"  # key shard-<n>: engine snapshot + the work-stream sequence it covers
+NOISE_BUCKET = "cep-noise"  # key <tenant>.<rule_id>: storm window; <tenant>.<rule_id>.<fingerprint>: cooldown
+SENT_BUCKET = "cep-sent"  # key <job id>: delivered (a redelivered job is not sent again)
 CONTROL_BUCKET = "cep-control"  # key shard-map: {"epoch", "shards"} published by the evaluator driver
 SHARD_MAP_KEY = "shard-map"
+SCHEDULER_BUCKET = "cep-scheduler"  # key cursor.<tenant>.<rule_id>: {"last", "version", "fencing"} of each schedule
+SCHEDULER_LIVE_BUCKET = "cep-scheduler-live"  # TTL = the lease period: key `leader` (the lease), instance.<id>
+SCHEDULER_LEADER_KEY = "leader"
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"
@@ -70,6 +86,11 @@ def ingest_subject(tenant: str) -> str:
     return f"{INGEST_PREFIX}.{_token(tenant)}"
 
 
+def producer_inbox_prefix(tenant: str) -> str:
+    """The inbox prefix a tenant's NATS producers must use (`inbox_prefix=`): the only subjects they may read."""
+    return f"{PRODUCER_INBOX_PREFIX}{_token(tenant)}"
+
+
 def internal_subject(tenant: str) -> str:
     return f"{INTERNAL_PREFIX}.{_token(tenant)}"
 
@@ -80,6 +101,14 @@ def work_subject(shard: int) -> str:
 
 def alerts_subject(tenant: str) -> str:
     return f"{ALERTS_PREFIX}.{_token(tenant)}"
+
+
+def acks_subject(tenant: str) -> str:
+    return f"{ACKS_PREFIX}.{_token(tenant)}"
+
+
+def dead_subject(tenant: str) -> str:
+    return f"{DEAD_PREFIX}.{_token(tenant)}"
 
 
 def delivery_subject(tenant: str) -> str:
@@ -123,6 +152,22 @@ def snapshot_key(shard: int) -> str:
 
 def shard_consumer(shard: int) -> str:
     return f"{SHARD_CONSUMER_PREFIX}-{int(shard)}"
+
+
+def schedule_runs_subject(tenant: str, rule_id: str) -> str:
+    """One subject per rule, so a new leader reads each rule's last record (`LAST_PER_SUBJECT`)."""
+    if not RULE_ID_PATTERN.match(rule_id):
+        raise ValueError(f"invalid rule id {rule_id!r}")
+    return f"{SCHEDULE_RUNS_PREFIX}.{_token(tenant)}.{rule_id}"
+
+
+def scheduler_cursor_key(tenant: str, rule_id: str) -> str:
+    return f"cursor.{_token(tenant)}.{rule_id}"
+
+
+def scheduler_instance_key(instance: str) -> str:
+    """`instance.<id>` with every character a KV key may not hold replaced by `_`."""
+    return "instance." + re.sub(r"[^A-Za-z0-9_=-]", "_", instance)
 
 
 def trigger_reply_subject(request_id: str) -> str:

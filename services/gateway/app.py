@@ -19,6 +19,7 @@ from services.gateway.bus import GatewayBus
 from services.gateway.channel_publisher import ChannelPublisher
 from services.gateway.feed import Feed
 from services.gateway.limits import BodyLimitMiddleware
+from services.gateway.nats_auth import NatsAuthResponder
 from services.gateway.openapi import install_openapi
 from services.gateway.problems import install_problem_handlers
 from services.gateway.recorder import Recorder
@@ -30,11 +31,14 @@ from services.gateway.routes import (
     ingest,
     rule_tools,
     rules,
+    templates,
     tokens,
     trigger,
 )
+from services.gateway.routes import scheduler as scheduler_routes
 from services.gateway.rule_changes import RuleHook, RuleWriter
 from services.gateway.rule_publisher import RulePublisher
+from services.gateway.run_recorder import RunRecorder
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.tokens import ensure_tenant
 
@@ -77,6 +81,11 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         app.state.recorder = Recorder(bus, db, feed)
         components: list[Component] = [app.state.recorder]
         components.append(ChannelPublisher(bus, db))  # mirrors channels into their KV bucket, reconciles
+        components.append(RunRecorder(bus, db))  # schedule run records -> schedule_runs
+        if settings.nats_auth_issuer_seed is not None:  # nats-server asks us about producers (auth callout)
+            seed = settings.nats_auth_issuer_seed.get_secret_value()
+            app.state.nats_auth = NatsAuthResponder(bus, db, seed, settings.admin_token)
+            components.append(app.state.nats_auth)
         for component in components:
             await component.start()
         try:
@@ -111,6 +120,8 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     for router in (channel_tools.router, channels.router):
         app.include_router(router)
     app.include_router(trigger.router)  # POST /cep/rules/{rule_id}/trigger
+    app.include_router(scheduler_routes.router)  # /cep/scheduler/status, /instances, /runs
+    app.include_router(templates.router)  # POST /cep/templates/preview
 
     async def nats() -> CheckResult:
         bus = getattr(app.state, "bus", None)
@@ -127,7 +138,13 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         component = getattr(app.state, "recorder", None)
         return CheckResult(False, "not started") if component is None else await component.check()
 
+    async def nats_auth() -> CheckResult:
+        component = getattr(app.state, "nats_auth", None)
+        return CheckResult(False, "not started") if component is None else await component.check()
+
     checks = {"database": database, "nats": nats, "recorder": recorder, **(extra_ready_checks or {})}
+    if settings.nats_auth_issuer_seed is not None:  # producers cannot connect until it answers
+        checks["nats_auth"] = nats_auth
     add_ops_routes(app, service="gateway", checks=checks)
     install_openapi(app)
     return app

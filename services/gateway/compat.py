@@ -136,6 +136,7 @@ def event_json(row: EventRow) -> dict[str, Any]:
         "value": row.value,
         "explanation": row.explanation,
         "notifications": row.notifications,
+        "suppressed": sum(1 for n in row.notifications or [] if n.get("status") == "suppressed"),
         "history": row.history,
         "acked_by": row.acked_by,
         "acked_at": rfc3339(row.acked_at),

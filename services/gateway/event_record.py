@@ -133,6 +133,10 @@ def _merge_result(entry: dict[str, Any], result: DeliveryResult) -> dict[str, An
         entry["status"] = result.status
         entry["attempts"] = max(result.attempt, int(entry.get("attempts") or 0))
         entry["last_error"] = result.error
+        if result.reason is not None or result.status == "suppressed":
+            entry["reason"] = result.reason
+        if result.excerpt is not None:
+            entry["response_excerpt"] = result.excerpt
         if result.attempt >= 1:
             entry["last_attempt_at"] = format_time(result.at)
     return entry

@@ -46,8 +46,12 @@ class EventNotification(BaseModel):
     last_error: str | None
     last_attempt_at: str | None
     attempt_log: list[AttemptLine]
-    transition: Literal["fired", "resolved", "updated"] = "fired"
+    transition: Literal["fired", "resolved", "updated", "acked"] = "fired"
     action_index: int = 0
+    reason: str | None = Field(
+        default=None, description="why a stage stopped or delayed it (storm budget, cooldown) or why it failed"
+    )
+    response_excerpt: str | None = Field(default=None, description="the start of the answer (api_call channels)")
 
 
 class HistoryEntry(BaseModel):
@@ -87,6 +91,7 @@ class EventRecord(BaseModel):
     value: Any = None
     explanation: list[dict[str, Any]]
     notifications: list[EventNotification]
+    suppressed: int = Field(default=0, description="notifications of this event a noise stage suppressed")
     history: list[HistoryEntry]
     acked_by: str | None
     acked_at: str | None

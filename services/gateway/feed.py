@@ -5,6 +5,8 @@ the feed message goes out with `Nats-Msg-Id` = row id + `:feed` (JetStream drops
 duplicate window), then the row is marked fed. A crash or a NATS outage in between leaves rows unfed, and
 `publish_unfed` sends them later, so the SSE stream misses nothing. One lock orders commit-then-publish
 sections in this process, so the feed's order is the order the changes were applied in.
+An ACK also goes out as an ACK notice on `cep.acks.<tenant>` (same guarantee), which the notifier turns into
+`acknowledge` deliveries for incident channels.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class Feed:
         for item in items:
             headers = {subjects.MSG_ID: f"{item.transition_id}:feed"}
             futures.append(await js.publish_async(subjects.feed_subject(item.tenant), item.message, headers=headers))
+            if item.kind == "acked":  # the notifier tells incident channels (PagerDuty) about ACKs
+                notice = {subjects.MSG_ID: item.transition_id}
+                futures.append(await js.publish_async(subjects.acks_subject(item.tenant), item.message, headers=notice))
         try:
             await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_SECONDS)
         except Exception:

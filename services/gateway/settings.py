@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import nkeys
+from pydantic import SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
 from services.common.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
     """`CEP_DATABASE_URL` (default: SQLite in the state dir), `CEP_ADMIN_TOKEN`, `CEP_MAX_BODY_BYTES`, ports."""
+
+    # Errors name the variable but never echo its value: several of these are secrets.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     database_url: str | None = None
     admin_token: str | None = None
@@ -21,6 +28,24 @@ class GatewaySettings(ServiceSettings):
     evaluator_grpc: str = "127.0.0.1:50051"
     notifier_grpc: str = "127.0.0.1:50052"
     scheduler_grpc: str = "127.0.0.1:50053"
+    # The account nkey seed (`SA...`) that signs the users NATS producers get from the auth callout; set by
+    # `cep up` (see services/gateway/nats_auth.py). Unset: no callout responder (a NATS without auth callout).
+    nats_auth_issuer_seed: SecretStr | None = None
+
+    @field_validator("nats_auth_issuer_seed")
+    @classmethod
+    def _account_seed(cls, value: SecretStr | None) -> SecretStr | None:
+        """A bad seed stops the gateway at start with the variable's name, never echoing the secret."""
+        if value is None or not value.get_secret_value():
+            return None
+        seed = value.get_secret_value().strip()
+        try:
+            prefix, _ = nkeys.decode_seed(seed.encode())
+        except (nkeys.NkeysError, ValueError):
+            prefix = None
+        if prefix != nkeys.PREFIX_BYTE_ACCOUNT:
+            raise ValueError("CEP_NATS_AUTH_ISSUER_SEED must be an account nkey seed (it starts with 'SA')")
+        return SecretStr(seed)
 
     @property
     def peers(self) -> dict[str, str]:

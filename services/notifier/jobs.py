@@ -28,6 +28,7 @@ def event_view(transition: Transition) -> dict[str, Any]:
     return {
         "event_id": transition.event_id,
         "transition_id": transition.transition_id,
+        "fingerprint": transition.fingerprint,
         "kind": transition.kind,
         "tenant": transition.tenant,
         "rule_id": transition.rule_id,
@@ -36,7 +37,7 @@ def event_view(transition: Transition) -> dict[str, Any]:
         "trigger_type": transition.trigger_type,
         "severity": transition.severity,
         "priority": transition.priority,
-        "status": "resolved" if resolved else "open",
+        "status": "resolved" if resolved else "acked" if transition.kind == "acked" else "open",
         "group_key": transition.group_key,
         "summary": transition.summary,
         "payload": dict(transition.payload),

@@ -9,8 +9,12 @@ from typing import Any, Literal
 from services.common.domain.durations import parse_duration
 from services.notifier.channels.base import Outcome
 
-# A broken channel config or template fails the same way on every attempt: retrying only delays the news.
-FINAL_KINDS = frozenset({"config", "template", "egress"})
+# A broken channel config or template fails the same way on every attempt: retrying only delays the news. So do
+# refused credentials (HTTP 401/403, SMTP 535) and every other 4xx answer but 408 and 429: the destination has
+# said no, and hammering it would be the retry storm operators complain about. Timeouts, network errors, 5xx,
+# 408 and 429 are retried.
+FINAL_KINDS = frozenset({"config", "template", "egress", "auth"})
+RETRIED_4XX = frozenset({408, 425, 429})
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ def decide(outcome: Outcome, attempt: int, policy: RetryPolicy, rand: float) -> 
         return Decision("sent", True, None, "delivered")
     if outcome.error_kind in FINAL_KINDS:
         return Decision("failed", True, None, f"{outcome.error_kind} errors are not retried")
+    code = outcome.status_code
+    if outcome.error_kind == "http" and code is not None and 400 <= code < 500 and code not in RETRIED_4XX:
+        return Decision("failed", True, None, f"HTTP {code} is not retried (only 408, 425 and 429 of the 4xx are)")
     if attempt >= policy.attempts:
         return Decision("failed", True, None, f"gave up after {attempt} attempts")
     delay = policy.backoff(attempt, rand)

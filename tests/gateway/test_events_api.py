@@ -11,6 +11,7 @@ import httpx
 import pytest
 from nats.js.client import JetStreamContext
 
+from services.common import codec, subjects
 from tests.gateway.conftest import is_problem
 from tests.gateway.live import (
     T0,
@@ -153,6 +154,10 @@ async def test_ack_records_who_when_and_why_once(seeded: Seeded, js: JetStreamCo
     assert second.status_code == 200
     assert second.json() == event  # a no-op: same acked_at, no second history entry
     assert await feed_count(js, seeded.tenant) == before + 1  # one `acked` message
+    # and one ACK notice for the notifier (incident channels are told), carrying the event as acked
+    notice = await js.get_last_msg(subjects.ALERTS_STREAM, subjects.acks_subject(seeded.tenant))
+    assert notice.headers is not None and notice.headers[subjects.MSG_ID] == f"ack:{seeded.id(4)}"
+    assert codec.loads(notice.data) == {"type": "acked", "event": event}
     assert (await seeded.client.get(f"/cep/events/{seeded.id(4)}")).json() == event
     assert await seeded.ids(status="acked") == [seeded.id(4)]
     audit = (await seeded.client.get("/cep/audit", params={"resource": "event"})).json()["items"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from nats.js.client import JetStreamContext
 
 from services.common.db.engine import open_database
 from services.common.db.migrate import upgrade
-from services.gateway import event_record
+from services.gateway import compat, event_record
 from services.gateway.store import events as store
 from services.gateway.store.events import Alert
 from tests.gateway.live import (
@@ -111,6 +112,18 @@ def test_delivery_results_fold_into_the_notification(
     (entry,) = row.notifications
     assert (entry["status"], entry["attempts"], [line["n"] for line in entry["attempt_log"]]) == (status, attempts, log)
     assert (entry["channel"], entry["channel_id"], entry["type"]) == ("ops-hook", "ch-1", "webhook")
+
+
+def test_a_suppressed_notification_shows_its_reason_and_counts_on_the_event() -> None:
+    fired = Episode(new_tenant()).transition("fired")
+    row = event_record.open_event(fired, HOOK)
+    result = dataclasses.replace(
+        result_for(fired, 0, "suppressed", final=True), reason="storm budget of 20 notifications per 300s used up"
+    )
+    event_record.apply_result(row, "fired", result)
+    (entry,) = row.notifications
+    assert (entry["status"], entry["reason"], entry["attempt_log"]) == ("suppressed", result.reason, [])
+    assert compat.event_json(row)["suppressed"] == 1
 
 
 # -- through NATS and SQL ---------------------------------------------------------------------------------

@@ -45,8 +45,12 @@ AUTH = Outcome.failure("auth", "HTTP 401", status_code=401)
         (OK, 1, "sent", True, False),
         (OK, 6, "sent", True, False),
         (HTTP_500, 1, "retrying", False, True),
-        (AUTH, 5, "retrying", False, True),  # an auth failure is retried (a rotated key may come back)
-        (AUTH, 6, "failed", True, False),  # 6 attempts in all
+        (HTTP_500, 6, "failed", True, False),  # 6 attempts in all
+        (AUTH, 1, "failed", True, False),  # the destination said no: not retried
+        (Outcome.failure("http", "HTTP 404", status_code=404), 1, "failed", True, False),  # other 4xx neither
+        (Outcome.failure("http", "HTTP 429", status_code=429), 1, "retrying", False, True),  # but 429 is
+        (Outcome.failure("http", "HTTP 408", status_code=408), 1, "retrying", False, True),
+        (Outcome.failure("http", "SMTP 451", status_code=None), 1, "retrying", False, True),
         (Outcome.failure("timeout", "no answer"), 7, "failed", True, False),
         (Outcome.failure("network", "refused"), 2, "retrying", False, True),
         (Outcome.failure("config", "no channel"), 1, "failed", True, False),  # cannot heal: not retried

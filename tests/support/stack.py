@@ -36,11 +36,17 @@ class Stack:
         return self.output.read_text()
 
 
-def start_stack(state_dir: Path, token: str = "e2e-admin-token", port: int | None = None) -> Stack:
-    """Run `cep up` in its own process group and wait until it prints that the stack is ready."""
+def start_stack(
+    state_dir: Path, token: str = "e2e-admin-token", port: int | None = None, env: dict[str, str] | None = None
+) -> Stack:
+    """Run `cep up` in its own process group and wait until it prints that the stack is ready; `env` adds
+    settings (e.g. test-only ones) to the environment every service inherits."""
     port = port or free_port()
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CEP_")}
     env["CEP_ADMIN_TOKEN"] = token
+    env["CEP_EGRESS_ALLOW"] = "127.0.0.1"  # the tests' local receivers and SMTP servers
+    env.update(extra)
     output = state_dir.parent / f"{state_dir.name}-cep-up-{time.time_ns()}.out"
     handle = output.open("w")
     proc = subprocess.Popen(

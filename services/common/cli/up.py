@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import nkeys
+
 from services.common.cli import natsconf, procs
 from services.common.statedir import database_file, ray_temp_dir, state_key
 
@@ -96,13 +98,16 @@ class Supervisor:
             return 2
         ports = self._ports()
         token = self._admin_token()
-        env = self._child_env(ports, token)
+        auth, issuer_seed = self._nats_auth()
+        env = self._child_env(ports, token, auth)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
-            self._start_nats(ports)
+            self._start_nats(ports, auth)
             for name in SERVICES:
-                self.children[name] = Child(name, [sys.executable, "-m", f"services.{name}"], env)
+                # Only the gateway answers the auth callout, so only it holds the issuer's seed.
+                own = {**env, "CEP_NATS_AUTH_ISSUER_SEED": issuer_seed} if name == "gateway" else env
+                self.children[name] = Child(name, [sys.executable, "-m", f"services.{name}"], own)
                 self._spawn(self.children[name])
             self._write_records()
             self._announce_when_ready(token)
@@ -164,7 +169,23 @@ class Supervisor:
         path.chmod(0o600)
         return token
 
-    def _child_env(self, ports: dict[str, int], token: str) -> dict[str, str]:
+    def _nats_auth(self) -> tuple[natsconf.NatsAuth, str]:
+        """The internal NATS user's password and the callout issuer's account seed: made once, kept 0600.
+
+        Every service connects with the password (inside CEP_NATS_URL); the gateway signs producers' NATS users
+        with the seed. Both survive restarts, so a producer's reconnect after a restart is admitted as before.
+        """
+        path = self.state_dir / "nats-auth.json"
+        kept = _read_json(path)
+        password, seed = kept.get("password"), kept.get("issuer_seed")
+        if not (isinstance(password, str) and password and isinstance(seed, str) and seed.startswith("SA")):
+            password = secrets.token_hex(24)  # hex: safe inside a URL's user-info without quoting
+            seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_ACCOUNT).decode()
+            _write_private(path, json.dumps({"password": password, "issuer_seed": seed}, indent=2))
+        issuer = bytes(nkeys.from_seed(seed.encode()).public_key).decode()
+        return natsconf.NatsAuth(password=password, issuer=issuer), seed
+
+    def _child_env(self, ports: dict[str, int], token: str, auth: natsconf.NatsAuth) -> dict[str, str]:
         base = f"http://{self.host}"
         env = dict(os.environ)
         env.update(
@@ -173,7 +194,7 @@ class Supervisor:
                 "CEP_STATE_DIR": str(self.state_dir),
                 "CEP_BIND_HOST": self.host,
                 "CEP_ADMIN_TOKEN": token,
-                "CEP_NATS_URL": f"nats://{self.host}:{ports['nats']}",
+                "CEP_NATS_URL": f"nats://{auth.user}:{auth.password}@{self.host}:{ports['nats']}",
                 "CEP_NATS_MONITOR_URL": f"{base}:{ports['nats_monitor']}",
                 "CEP_GATEWAY_PORT": str(ports["gateway"]),
                 "CEP_INGEST_PORT": str(ports["ingest"]),
@@ -195,18 +216,18 @@ class Supervisor:
         env.setdefault("CEP_DATABASE_URL", f"sqlite:///{database_file(self.state_dir)}")
         return env
 
-    def _start_nats(self, ports: dict[str, int]) -> None:
+    def _start_nats(self, ports: dict[str, int], auth: natsconf.NatsAuth) -> None:
         binary = _nats_server_binary()
         config = self.state_dir / "nats.conf"
-        config.write_text(
-            natsconf.render(
-                host=self.host,
-                port=ports["nats"],
-                monitor_port=ports["nats_monitor"],
-                store_dir=self.state_dir / "nats",
-                server_name=f"cep-{state_key(self.state_dir)}",
-            )
+        text = natsconf.render(
+            host=self.host,
+            port=ports["nats"],
+            monitor_port=ports["nats_monitor"],
+            store_dir=self.state_dir / "nats",
+            server_name=f"cep-{state_key(self.state_dir)}",
+            auth=auth,
         )
+        _write_private(config, text)  # it holds the internal user's password
         child = Child("nats", [binary, "-c", str(config)], dict(os.environ))
         self.children["nats"] = child
         self._spawn(child)
@@ -352,6 +373,17 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (0600 from creation, never readable in between), atomically."""
+    tmp = path.with_suffix(".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

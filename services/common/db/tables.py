@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from services.common.db.types import PortableJSON, UTCDateTime
@@ -223,3 +235,30 @@ class TransitionRow(SQLModel, table=True):
     recorded_at: datetime = _at()
     data: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
     fed: bool = Field(sa_column=Column(Boolean, nullable=False))
+
+
+class ScheduleRunRow(SQLModel, table=True):
+    """One scheduled time of a schedule rule and what became of it (fired, caught_up, missed), recorded once.
+
+    (tenant, rule_id, scheduled_at) is unique: a second record of the same run (another leader's, after a crash)
+    only bumps `duplicates`, so doubled runs are counted, never stored twice.
+    """
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (
+        UniqueConstraint("tenant", "rule_id", "scheduled_at"),
+        Index("ix_schedule_runs_tenant_scheduled", "tenant", "scheduled_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    tenant: str = Field(sa_column=Column(String(63), nullable=False))
+    rule_id: str = Field(sa_column=Column(String(64), nullable=False))
+    rule_version: int = Field(sa_column=Column(Integer, nullable=False))
+    scheduled_at: datetime = _at()
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    started_at: datetime | None = _at(nullable=True)
+    delay_ms: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    instance: str = Field(sa_column=Column(String(200), nullable=False))
+    fencing: int = Field(sa_column=Column(BigInteger, nullable=False))
+    recorded_at: datetime = _at()
+    duplicates: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0")))

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from services.common.domain.durations import parse_duration
 from services.common.domain.errors import FieldError
+from services.common.domain.signing import signing_key
 from services.common.domain.templates import check as template_syntax_error
 
 FieldKind = Literal["url", "string", "duration", "headers", "int", "bool", "emails", "template", "choice"]
@@ -24,6 +25,7 @@ NAME_MAX = 200
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 _MAX_HEADERS = 50
 _MAX_TEXT = 4096
+_EMAIL = re.compile(r"[^\s@<>,;]{1,256}@[^\s@<>,;]{1,255}")  # loose: no spaces, separators or line breaks
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class ChannelType:
     description: str
     fields: tuple[ConfigField, ...]
     deliverable: bool
+    # Fields that only make sense together (a user and its password): each needs the other.
+    pairs: tuple[tuple[str, str], ...] = ()
 
     def field(self, name: str) -> ConfigField | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -81,6 +85,21 @@ def _timeout(default: str = "10s") -> ConfigField:
     return ConfigField("timeout", "duration", f"per-attempt timeout, at most {MAX_TIMEOUT_SECONDS:g}s", default=default)
 
 
+def _http_auth() -> tuple[ConfigField, ...]:
+    return (
+        ConfigField("auth_token", "string", "sent as 'Authorization: Bearer <token>'", secret=True),
+        ConfigField("basic_user", "string", "HTTP basic auth user (with basic_password)"),
+        ConfigField("basic_password", "string", "HTTP basic auth password", secret=True),
+    )
+
+
+_BASIC = (("basic_user", "basic_password"),)
+_SIGNING = (
+    "Standard Webhooks signing secret: each request carries webhook-id, webhook-timestamp and "
+    "webhook-signature (v1, HMAC-SHA256 of '<id>.<timestamp>.<body>'). A 'whsec_<base64>' secret is "
+    "base64-decoded to get the key; any other secret is used as its UTF-8 bytes"
+)
+
 # Retry overrides every type accepts (the contract's defaults apply when they are absent).
 RETRY_FIELDS = (
     ConfigField("max_attempts", "int", f"attempts in all, 1 to {MAX_ATTEMPTS_LIMIT} (default 6)"),
@@ -95,26 +114,31 @@ WEBHOOK = ChannelType(
         ConfigField("url", "url", "http(s) URL the event is sent to", required=True),
         ConfigField("method", "choice", "HTTP method", default="POST", choices=("POST", "PUT", "PATCH")),
         ConfigField("headers", "headers", "extra request headers", default={}),
-        ConfigField("auth_token", "string", "sent as 'Authorization: Bearer <token>'", secret=True),
-        ConfigField("basic_user", "string", "HTTP basic auth user (with basic_password)"),
-        ConfigField("basic_password", "string", "HTTP basic auth password", secret=True),
-        ConfigField("secret", "string", "HMAC-SHA256 key: signs the body in X-Cep-Signature", secret=True),
+        *_http_auth(),
+        ConfigField("secret", "string", _SIGNING, secret=True),
         _timeout(),
         *RETRY_FIELDS,
     ),
     deliverable=True,
+    pairs=_BASIC,
 )
 SLACK = ChannelType(
     "slack",
     "Slack incoming webhook",
     (
-        ConfigField("webhook_url", "url", "the incoming-webhook URL", required=True, secret=True),
+        ConfigField(
+            "webhook_url",
+            "url",
+            "the incoming-webhook URL (secret: the URL is the credential)",
+            required=True,
+            secret=True,
+        ),
         ConfigField("channel", "string", "channel override"),
         ConfigField("username", "string", "sender name override"),
         _timeout(),
         *RETRY_FIELDS,
     ),
-    deliverable=False,
+    deliverable=True,
 )
 EMAIL = ChannelType(
     "email",
@@ -123,14 +147,18 @@ EMAIL = ChannelType(
         ConfigField("host", "string", "SMTP host", required=True),
         ConfigField("port", "int", "SMTP port", default=587),
         ConfigField("starttls", "bool", "upgrade the connection with STARTTLS", default=True),
-        ConfigField("username", "string", "SMTP user"),
+        ConfigField(
+            "tls_verify", "bool", "verify the server's TLS certificate (off only for internal relays)", default=True
+        ),
+        ConfigField("username", "string", "SMTP user: AUTH is used when set (with password)"),
         ConfigField("password", "string", "SMTP password", secret=True),
         ConfigField("from", "string", "sender address", required=True),
         ConfigField("to", "emails", "recipient addresses", required=True),
         _timeout(),
         *RETRY_FIELDS,
     ),
-    deliverable=False,
+    deliverable=True,
+    pairs=(("username", "password"),),
 )
 PAGERDUTY = ChannelType(
     "pagerduty",
@@ -141,7 +169,7 @@ PAGERDUTY = ChannelType(
         _timeout(),
         *RETRY_FIELDS,
     ),
-    deliverable=False,
+    deliverable=True,
 )
 API_CALL = ChannelType(
     "api_call",
@@ -152,11 +180,13 @@ API_CALL = ChannelType(
             "method", "choice", "HTTP method", default="GET", choices=("GET", "POST", "PUT", "PATCH", "DELETE")
         ),
         ConfigField("headers", "headers", "extra request headers", default={}),
-        ConfigField("body", "template", "request body template (see Templates)"),
+        ConfigField("body", "template", "request body template (see Templates); not sent with GET or DELETE"),
+        *_http_auth(),
         _timeout(),
         *RETRY_FIELDS,
     ),
-    deliverable=False,
+    deliverable=True,
+    pairs=_BASIC,
 )
 TYPES: dict[str, ChannelType] = {t.name: t for t in (WEBHOOK, SLACK, EMAIL, PAGERDUTY, API_CALL)}
 
@@ -261,17 +291,30 @@ def _config(
         missing = spec.name not in public and spec.name not in secrets
         if spec.required and missing and ("config", spec.name) not in named:
             errors.append(FieldError(("config", spec.name), "required"))
-    _check_auth(public, secrets, errors)
+    _check_auth(channel_type, public, secrets, errors)
+    _check_signing(secrets, errors)
     return public, secrets
 
 
-def _check_auth(public: Mapping[str, Any], secrets: Mapping[str, str], errors: list[FieldError]) -> None:
-    if "basic_user" in public and "basic_password" not in secrets:
-        errors.append(FieldError(("config", "basic_password"), "required with basic_user"))
-    if "basic_password" in secrets and "basic_user" not in public:
-        errors.append(FieldError(("config", "basic_user"), "required with basic_password"))
+def _check_auth(
+    channel_type: ChannelType, public: Mapping[str, Any], secrets: Mapping[str, str], errors: list[FieldError]
+) -> None:
+    present = {*public, *secrets}
+    for user, password in channel_type.pairs:
+        if user in present and password not in present:
+            errors.append(FieldError(("config", password), f"required with {user}"))
+        if password in present and user not in present:
+            errors.append(FieldError(("config", user), f"required with {password}"))
     if "auth_token" in secrets and "basic_user" in public:
         errors.append(FieldError(("config", "auth_token"), "use either auth_token or basic auth, not both"))
+
+
+def _check_signing(secrets: Mapping[str, str], errors: list[FieldError]) -> None:
+    if isinstance(secrets.get("secret"), str):
+        try:
+            signing_key(secrets["secret"])
+        except ValueError as exc:
+            errors.append(FieldError(("config", "secret"), str(exc)))
 
 
 def _normal(spec: ConfigField, value: Any) -> Any:
@@ -344,7 +387,7 @@ def _bool(_: ConfigField, value: Any) -> str | None:
 def _emails(_: ConfigField, value: Any) -> str | None:
     if not isinstance(value, list) or not value or len(value) > 100:
         return "must be a list of 1 to 100 addresses"
-    if not all(isinstance(a, str) and "@" in a and len(a) <= 320 for a in value):
+    if not all(isinstance(a, str) and _EMAIL.fullmatch(a) for a in value):
         return "every entry must be an email address"
     return None
 

@@ -236,8 +236,12 @@ def warnings_for(spec: RuleSpec) -> list[str]:
     if spec.conditions is not None:
         found += _condition_warnings(spec.conditions, "conditions")
     suppression = spec.suppression
-    if suppression is not None and (suppression.storm_budget is None) != (suppression.storm_window is None):
-        found.append("suppression: storm_budget and storm_window work together; one alone has no effect")
+    grouping = suppression is not None and (suppression.group_by or suppression.group_wait)
+    if suppression is not None and not grouping and (suppression.group_interval or suppression.repeat_interval):
+        found.append(
+            "suppression: group_interval and repeat_interval apply to grouped notifications; "
+            "set group_by or group_wait to group them"
+        )
     return found
 
 

@@ -240,12 +240,20 @@ class Action(BaseModel):
 
 
 class Suppression(Frozen):
-    """Per-rule noise controls applied by the notifier."""
+    """Per-rule noise controls applied by the notifier (docs/notifications.md).
+
+    `cooldown`: per alert, no second firing notification within it. `storm_budget` per `storm_window` (default
+    20 per 5m): past it, one digest instead. Grouping, on when `group_by` or `group_wait` is set: notifications
+    of alerts with the same `group_by` payload values go out together, the first batch after `group_wait`
+    (default 30s), later ones at most every `group_interval` (default 5m), and while any stays firing and
+    un-acknowledged, again every `repeat_interval` (no repeats unless set).
+    """
 
     cooldown: Duration | None = None
     group_by: list[FieldPath] | None = None
     group_wait: Duration | None = None
     group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
     storm_budget: Annotated[int, Field(ge=1)] | None = None
     storm_window: Duration | None = None
 

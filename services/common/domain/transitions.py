@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from services.common.domain.events import format_time, parse_time
 
-TransitionKind = Literal["fired", "updated", "resolved"]
+# `acked` is never produced by the engine: the notifier builds it from an ACK notice, to tell channels that track
+# incidents (PagerDuty) that someone is on it.
+TransitionKind = Literal["fired", "updated", "resolved", "acked"]
 _TIME_FIELDS = ("at", "started_at", "last_seen")
 
 

@@ -6,13 +6,20 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from services.notifier.channels import webhook
+from services.notifier.channels import api_call, email, pagerduty, slack, webhook
 from services.notifier.channels.base import Delivery, Outcome
 
 Sender = Callable[[httpx.AsyncClient, Delivery], Awaitable[Outcome]]
 
-# Add a type here (slack, email, pagerduty, api_call) and flip its `deliverable` in services/common/domain/channels.py.
-SENDERS: dict[str, Sender] = {"webhook": webhook.send}
+# A new type: its module here, and `deliverable=True` in services/common/domain/channels.py.
+# email.send also takes `connect_host` (the egress guard's vetted IP) as a keyword; the call here leaves it out.
+SENDERS: dict[str, Sender] = {
+    "webhook": webhook.send,
+    "slack": slack.send,
+    "email": email.send,
+    "pagerduty": pagerduty.send,
+    "api_call": api_call.send,
+}
 
 
 def sender_for(channel_type: str) -> Sender | None:

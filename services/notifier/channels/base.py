@@ -12,6 +12,7 @@ from services.common.domain.channels import TYPES
 ErrorKind = Literal["timeout", "auth", "network", "http", "config", "template", "egress"]
 _MIN_SECRET = 4  # shorter "secrets" would blank out ordinary words; validation keeps real ones longer
 _MAX_DETAIL = 300
+EXCERPT_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Delivery:
     event: dict[str, Any]
     message: str
     attempt: int
+    # The `rule` of the template context (api_call renders its body with it); None: derived from the event.
+    rule: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Outcome:
     latency_ms: float | None = None
     error_kind: ErrorKind | None = None
     detail: str | None = None
+    excerpt: str | None = None  # the start of the answer's body, secrets redacted (api_call records it)
 
     @classmethod
     def failure(cls, kind: ErrorKind, detail: str, **extra: Any) -> Outcome:
@@ -58,7 +62,20 @@ def secret_values(channel: ChannelEntry) -> list[str]:
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """The text with every secret value replaced by `***`, cut to a readable length."""
+    return _hide(text, secrets)[:_MAX_DETAIL]
+
+
+def excerpt(head: bytes, secrets: Iterable[str], limit: int = EXCERPT_BYTES) -> str:
+    """The first `limit` bytes of an answer as text: undecodable bytes replaced, every secret value hidden.
+
+    `head` should run past `limit` by the longest secret, so a secret cut at the boundary is still found.
+    """
+    text = _hide(head.decode("utf-8", errors="replace"), secrets)
+    return text.encode()[:limit].decode("utf-8", errors="ignore")
+
+
+def _hide(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= _MIN_SECRET:
             text = text.replace(secret, "***")
-    return text[:_MAX_DETAIL]
+    return text

@@ -351,7 +351,14 @@ WARNINGS = [
     ),
     (
         minimal("event", {"event_type": "error"}, suppression={"storm_budget": 5}),
-        ["suppression: storm_budget and storm_window work together; one alone has no effect"],
+        [],
+    ),
+    (
+        minimal("event", {"event_type": "error"}, suppression={"repeat_interval": "4h"}),
+        [
+            "suppression: group_interval and repeat_interval apply to grouped notifications; "
+            "set group_by or group_wait to group them"
+        ],
     ),
 ]
 

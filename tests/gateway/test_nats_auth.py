@@ -1,0 +1,310 @@
+"""The NATS auth callout: a real nats-server with `cep up`'s config asks the real gateway (SQLite tokens).
+
+Producers connect with API tokens minted over HTTP; the server enforces the permissions the gateway signs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import nkeys
+import pytest
+from fastapi.testclient import TestClient
+from nats.aio.client import Client
+from nats.js.errors import NotFoundError
+
+from services.common import nats_jwt
+from services.common.cli import natsconf
+from services.common.db.tables import TokenRow
+from services.gateway.app import create_app
+from services.gateway.nats_auth import (
+    NatsAuthResponder,
+    Producer,
+    Refused,
+    admit,
+    producer_permissions,
+    session_expiry,
+)
+from tests.gateway.conftest import ADMIN, ADMIN_SECRET, settings_for
+from tests.support.nats import NatsServer, start_nats
+
+SEED = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_ACCOUNT).decode()
+AUTH = natsconf.NatsAuth(password=secrets.token_hex(16), issuer=nats_jwt.public_key(nkeys.from_seed(SEED.encode())))
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+SOON = NOW + timedelta(seconds=1)
+
+
+# -- the decision, pure -------------------------------------------------------------------------------------
+def row(**fields: Any) -> TokenRow:
+    values: dict[str, Any] = {
+        "token_id": "tok_1",
+        "tenant": "acme",
+        "role": "editor",
+        "name": "producer",
+        "token_hash": "h",
+        "created_at": NOW - timedelta(days=1),
+        **fields,
+    }
+    return TokenRow(**values)
+
+
+@pytest.mark.parametrize(
+    ("found", "decision"),
+    [
+        (None, Refused("unknown token")),
+        (row(revoked_at=NOW - timedelta(seconds=1)), Refused("token tok_1 is revoked")),
+        (row(expires_at=NOW), Refused("token tok_1 has expired")),
+        (row(role="viewer"), Refused("token tok_1 has the viewer role; publishing needs editor or admin")),
+        (row(tenant="Not_A_Subject.token"), Refused("token tok_1 has an invalid tenant name")),
+        (row(), Producer("acme", "tok_1")),
+        (
+            row(role="admin", expires_at=NOW + timedelta(seconds=1)),
+            Producer("acme", "tok_1", NOW + timedelta(seconds=1)),
+        ),
+    ],
+)
+def test_admit_applies_the_http_checks_then_the_role(found: TokenRow | None, decision: Producer | Refused) -> None:
+    assert admit(found, NOW) == decision
+
+
+def test_a_producer_may_publish_to_its_ingest_subject_and_read_only_its_own_inboxes() -> None:
+    assert producer_permissions("team-a") == {
+        "pub": {"allow": ["cep.ingest.team-a"]},
+        "sub": {"allow": ["_INBOX_team-a.>"]},
+    }
+    with pytest.raises(ValueError, match="invalid tenant"):
+        producer_permissions("a.>")
+
+
+def test_the_session_ends_with_the_token() -> None:
+    assert session_expiry(Producer("acme", "t")) is None
+    assert session_expiry(Producer("acme", "t", NOW + timedelta(seconds=30))) == int(NOW.timestamp()) + 30
+
+
+# -- against a real nats-server and the real gateway ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def callout_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = start_nats(tmp_path_factory.mktemp("callout-nats"), auth=AUTH)
+    yield server
+    server.stop()
+
+
+def internal_url(server: NatsServer) -> str:
+    return server.url.replace("nats://", f"nats://{AUTH.user}:{AUTH.password}@")
+
+
+@pytest.fixture(scope="module")
+def gateway(callout_nats: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The gateway, connected as the internal user, answering the callout; ready when /readyz says so."""
+    settings = settings_for(
+        tmp_path_factory.mktemp("gateway"), nats_url=internal_url(callout_nats), nats_auth_issuer_seed=SEED
+    )
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/readyz").text
+            time.sleep(0.05)
+        yield client
+
+
+def mint(gateway: TestClient, tenant: str, role: str) -> dict[str, str]:
+    response = gateway.post("/cep/auth/tokens", headers=ADMIN, json={"tenant": tenant, "role": role, "name": "nats"})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def tokens(gateway: TestClient) -> dict[str, str]:
+    revoked = mint(gateway, "acme", "editor")
+    assert gateway.delete(f"/cep/auth/tokens/{revoked['token_id']}", headers=ADMIN).status_code == 204
+    return {
+        "editor": mint(gateway, "acme", "editor")["token"],
+        "admin": mint(gateway, "acme", "admin")["token"],
+        "viewer": mint(gateway, "acme", "viewer")["token"],
+        "revoked": revoked["token"],
+    }
+
+
+class ProducerLink:
+    """A producer's connection and the asynchronous errors (permission violations) the server sent it."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.client: Client | None = None
+
+    async def connect(self, server: NatsServer, tenant: str = "acme", **options: Any) -> Client:
+        async def on_error(exc: Exception) -> None:
+            self.errors.append(str(exc))
+
+        self.client = await nats.connect(
+            server.url,
+            inbox_prefix=f"_INBOX_{tenant}",
+            error_cb=on_error,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=5,
+            **options,
+        )
+        return self.client
+
+    async def violation(self, text: str, timeout: float = 5) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for error in self.errors:
+                if text in error:
+                    return error
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no error containing {text!r}; got {self.errors}")
+
+
+@pytest.fixture
+async def producer() -> Any:
+    holder = ProducerLink()
+    yield holder
+    if holder.client is not None and not holder.client.is_closed:
+        await holder.client.close()
+
+
+@pytest.fixture
+async def internal(callout_nats: NatsServer) -> Any:
+    client = await nats.connect(internal_url(callout_nats))
+    yield client
+    await client.close()
+
+
+async def stored_on(internal: Client, subject: str) -> bytes | None:
+    """The last message JetStream holds on a subject of CEP_EVENTS, if any."""
+    try:
+        return bytes((await internal.jetstream().get_last_msg("CEP_EVENTS", subject)).data or b"")
+    except NotFoundError:
+        return None
+
+
+async def test_an_editor_token_publishes_to_its_tenant_subject_and_gets_a_pub_ack(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer, producer: ProducerLink, internal: Client
+) -> None:
+    client = await producer.connect(callout_nats, token=tokens["editor"])
+    body = json.dumps({"event_type": "nats-auth-test", "n": secrets.token_hex(4)}).encode()
+    ack = await client.jetstream().publish("cep.ingest.acme", body, headers={"Nats-Msg-Id": secrets.token_hex(8)})
+    assert ack.stream == "CEP_EVENTS" and ack.seq > 0
+    assert await stored_on(internal, "cep.ingest.acme") == body
+    assert producer.errors == []
+
+
+async def test_the_token_may_also_be_the_password_with_any_user_name(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer, producer: ProducerLink
+) -> None:
+    client = await producer.connect(callout_nats, user="whoever", password=tokens["admin"])
+    assert (await client.jetstream().publish("cep.ingest.acme", b'{"n": 1}')).stream == "CEP_EVENTS"
+
+
+async def test_the_platform_admin_token_publishes_for_the_default_tenant(
+    gateway: TestClient, callout_nats: NatsServer, producer: ProducerLink
+) -> None:
+    client = await producer.connect(callout_nats, tenant="default", token=ADMIN_SECRET)
+    assert (await client.jetstream().publish("cep.ingest.default", b'{"n": 1}')).stream == "CEP_EVENTS"
+
+
+async def test_publishing_for_another_tenant_is_refused_and_never_stored(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer, producer: ProducerLink, internal: Client
+) -> None:
+    client = await producer.connect(callout_nats, token=tokens["editor"])
+    with pytest.raises(nats.errors.TimeoutError):
+        await client.jetstream().publish("cep.ingest.other", b'{"n": 1}', timeout=1)
+    await producer.violation('permissions violation for publish to "cep.ingest.other"')
+    for subject in ("cep.internal.acme", "cep.control.rules"):
+        await client.publish(subject, b'{"n": 1}')
+        await producer.violation(f'permissions violation for publish to "{subject}"')
+    assert await stored_on(internal, "cep.ingest.other") is None
+    assert await stored_on(internal, "cep.internal.acme") is None
+
+
+@pytest.mark.parametrize("subject", ["cep.>", "cep.alerts.acme", "_INBOX.>", ">", "_INBOX_other.>"])
+async def test_subscribing_beyond_its_own_inboxes_is_refused(
+    gateway: TestClient,
+    tokens: dict[str, str],
+    callout_nats: NatsServer,
+    producer: ProducerLink,
+    internal: Client,
+    subject: str,
+) -> None:
+    client = await producer.connect(callout_nats, token=tokens["editor"])
+    sub = await client.subscribe(subject)
+    await producer.violation(f'permissions violation for subscription to "{subject.lower()}"')
+    await internal.publish("cep.alerts.acme", b"secret alert")
+    await internal.flush()
+    with pytest.raises(nats.errors.TimeoutError):
+        await sub.next_msg(timeout=0.3)
+
+
+async def test_the_default_inbox_is_refused_so_producers_must_set_their_inbox_prefix(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer
+) -> None:
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    plain = await nats.connect(callout_nats.url, token=tokens["editor"], error_cb=on_error, allow_reconnect=False)
+    try:
+        with pytest.raises(nats.errors.TimeoutError):
+            await plain.jetstream().publish("cep.ingest.acme", b"{}", timeout=1)
+        assert any('subscription to "_inbox.' in error for error in errors), errors
+    finally:
+        await plain.close()
+
+
+@pytest.mark.parametrize("which", ["viewer", "revoked", "garbage", "empty", "none"])
+async def test_refused_tokens_cannot_connect(
+    gateway: TestClient,
+    tokens: dict[str, str],
+    callout_nats: NatsServer,
+    which: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.gateway.nats_auth")
+    secret = {"garbage": "cep_" + secrets.token_urlsafe(32), "empty": "", "none": None}.get(which, tokens.get(which))
+    options = {"token": secret} if secret else {}
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(callout_nats.url, allow_reconnect=False, max_reconnect_attempts=0, **options)
+    deadline = time.monotonic() + 5
+    while "nats producer refused" not in caplog.text:
+        assert time.monotonic() < deadline, caplog.text
+        await asyncio.sleep(0.02)
+    if secret:
+        assert secret not in caplog.text  # the reason is logged, never the token
+
+
+async def test_readiness_counts_decisions_and_never_shows_the_internal_password(
+    gateway: TestClient, callout_nats: NatsServer
+) -> None:
+    ready = gateway.get("/readyz")
+    checks = ready.json()["checks"]
+    assert checks["nats_auth"]["ok"] is True
+    assert set(checks["nats_auth"]["detail"]) == {"admitted", "refused"}
+    assert checks["nats"]["detail"]["server"] == f"127.0.0.1:{callout_nats.port}"
+    assert AUTH.password not in ready.text
+
+
+async def test_a_request_not_signed_by_a_server_gets_no_answer(gateway: TestClient) -> None:
+    responder: NatsAuthResponder = gateway.app.state.nats_auth  # type: ignore[attr-defined]
+    account = nkeys.from_seed(SEED.encode())
+    not_a_server = nats_jwt.encode({"nats": {"type": "authorization_request"}}, account).encode()
+    for request in (b"garbage", not_a_server):
+        assert await responder.answer(request, NOW) is None
+
+
+def test_no_callout_responder_without_the_seed(tmp_path: Path) -> None:
+    with TestClient(create_app(settings_for(tmp_path))) as client:
+        assert "nats_auth" not in client.get("/readyz").json()["checks"]
+        assert not hasattr(client.app.state, "nats_auth")  # type: ignore[attr-defined]

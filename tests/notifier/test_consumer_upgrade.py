@@ -1,0 +1,24 @@
+"""A notifier started against a delivery consumer made by an older version brings it to the current config."""
+
+from __future__ import annotations
+
+from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.client import JetStreamContext
+
+from services.common import subjects
+from services.common.streams import ensure_streams
+from services.notifier.app import DELIVERY_ACK_WAIT, _consumer
+
+
+async def test_an_existing_consumer_takes_the_new_ack_wait(js: JetStreamContext) -> None:
+    await ensure_streams(js)
+    name = "upgrade-check"
+    old = ConsumerConfig(durable_name=name, ack_policy=AckPolicy.EXPLICIT, ack_wait=90, filter_subject="cep.deliver.*")
+    await js.add_consumer(subjects.DELIVERY_STREAM, old)
+    sub = await _consumer(js, subjects.DELIVERY_STREAM, subjects.DELIVERY_PREFIX, name, ack_wait=DELIVERY_ACK_WAIT)
+    try:
+        info = await js.consumer_info(subjects.DELIVERY_STREAM, name)
+        assert info.config.ack_wait == DELIVERY_ACK_WAIT
+    finally:
+        await sub.unsubscribe()
+        await js.delete_consumer(subjects.DELIVERY_STREAM, name)
