@@ -14,6 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8080, help="the gateway's HTTP port (default 8080)")
     up.add_argument("--state-dir", type=Path, default=Path(".cep"), help="where data and logs live (default ./.cep)")
     up.add_argument("--host", default="127.0.0.1", help="the address every service binds (default 127.0.0.1)")
+    commands.add_parser(
+        "nats-keys", help="print a fresh NATS password and auth-callout key pair for compose or Kubernetes secrets"
+    )
     return parser
 
 
@@ -23,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         from services.common.cli.up import Supervisor
 
         return Supervisor(state_dir=args.state_dir, port=args.port, host=args.host).run()
+    if args.command == "nats-keys":
+        from services.common.cli.natskeys import generate
+
+        for name, value in generate().env().items():
+            print(f"{name}={value}")
+        return 0
     return 2
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import nkeys
-
 from services.common.cli import natsconf, procs
+from services.common.cli.natskeys import NatsKeys
+from services.common.cli.natskeys import generate as generate_nats_keys
 from services.common.statedir import database_file, ray_temp_dir, state_key
 
 SERVICES = ("ingest", "evaluator", "notifier", "scheduler", "gateway")
@@ -178,12 +178,12 @@ class Supervisor:
         path = self.state_dir / "nats-auth.json"
         kept = _read_json(path)
         password, seed = kept.get("password"), kept.get("issuer_seed")
-        if not (isinstance(password, str) and password and isinstance(seed, str) and seed.startswith("SA")):
-            password = secrets.token_hex(24)  # hex: safe inside a URL's user-info without quoting
-            seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_ACCOUNT).decode()
-            _write_private(path, json.dumps({"password": password, "issuer_seed": seed}, indent=2))
-        issuer = bytes(nkeys.from_seed(seed.encode()).public_key).decode()
-        return natsconf.NatsAuth(password=password, issuer=issuer), seed
+        if isinstance(password, str) and password and isinstance(seed, str) and seed.startswith("SA"):
+            keys = NatsKeys(password, seed)
+        else:
+            keys = generate_nats_keys()
+            _write_private(path, json.dumps({"password": keys.password, "issuer_seed": keys.issuer_seed}, indent=2))
+        return natsconf.NatsAuth(password=keys.password, issuer=keys.issuer), keys.issuer_seed
 
     def _child_env(self, ports: dict[str, int], token: str, auth: natsconf.NatsAuth) -> dict[str, str]:
         base = f"http://{self.host}"
