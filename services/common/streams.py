@@ -60,6 +60,9 @@ BUCKETS = (
     # A sent record outlives the delivery stream's messages, so no redelivered job is ever sent twice.
     KeyValueConfig(bucket=subjects.SENT_BUCKET, history=1, storage=StorageType.FILE, ttl=8 * DAY),
     KeyValueConfig(bucket=subjects.SCHEDULER_BUCKET, history=1, storage=StorageType.FILE),  # schedule cursors
+    KeyValueConfig(bucket=subjects.POLLING_BUCKET, history=5, storage=StorageType.FILE),  # polling targets
+    # The latest snapshot per target, written by the scheduler leader after every poll.
+    KeyValueConfig(bucket=subjects.POLLING_SNAPSHOTS_BUCKET, history=1, storage=StorageType.FILE),
 )
 
 

@@ -62,6 +62,8 @@ SHARD_MAP_KEY = "shard-map"
 SCHEDULER_BUCKET = "cep-scheduler"  # key cursor.<tenant>.<rule_id>: {"last", "version", "fencing"} of each schedule
 SCHEDULER_LIVE_BUCKET = "cep-scheduler-live"  # TTL = the lease period: key `leader` (the lease), instance.<id>
 SCHEDULER_LEADER_KEY = "leader"
+POLLING_BUCKET = "cep-polling"  # key <tenant>.<target_id>: a metric-polling target (mirrored from SQL by the gateway)
+POLLING_SNAPSHOTS_BUCKET = "cep-polling-snapshots"  # key <tenant>.<target_id>: the latest poll's snapshot
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"
@@ -168,6 +170,18 @@ def scheduler_cursor_key(tenant: str, rule_id: str) -> str:
 def scheduler_instance_key(instance: str) -> str:
     """`instance.<id>` with every character a KV key may not hold replaced by `_`."""
     return "instance." + re.sub(r"[^A-Za-z0-9_=-]", "_", instance)
+
+
+def polling_key(tenant: str, target_id: str) -> str:
+    """`<tenant>.<target_id>` in the polling and snapshot buckets (target ids are `[A-Za-z0-9_-]`)."""
+    if not RULE_ID_PATTERN.match(target_id):
+        raise ValueError(f"invalid target id {target_id!r}")
+    return f"{_token(tenant)}.{target_id}"
+
+
+def polling_msg_id(target_id: str, polled_ms: int, batch: int) -> str:
+    """`poll:<target_id>:<poll time in ms>:<batch>`: one message per batch of a poll's samples."""
+    return f"poll:{target_id}:{polled_ms}:{batch}"
 
 
 def trigger_reply_subject(request_id: str) -> str:

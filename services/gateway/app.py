@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from services.common.db.engine import open_database
 from services.common.db.migrate import upgrade_async
 from services.common.ops import Check, CheckResult, add_ops_routes
+from services.gateway.ack_sla import AckSlaCheck, platform_sla
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.bus import GatewayBus
 from services.gateway.channel_publisher import ChannelPublisher
@@ -21,6 +22,7 @@ from services.gateway.feed import Feed
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.nats_auth import NatsAuthResponder
 from services.gateway.openapi import install_openapi
+from services.gateway.polling_publisher import PollingPublisher
 from services.gateway.problems import install_problem_handlers
 from services.gateway.recorder import Recorder
 from services.gateway.routes import (
@@ -29,6 +31,7 @@ from services.gateway.routes import (
     channels,
     events,
     ingest,
+    polling,
     rule_tools,
     rules,
     templates,
@@ -81,7 +84,13 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         app.state.recorder = Recorder(bus, db, feed)
         components: list[Component] = [app.state.recorder]
         components.append(ChannelPublisher(bus, db))  # mirrors channels into their KV bucket, reconciles
-        components.append(RunRecorder(bus, db))  # schedule run records -> schedule_runs
+        app.state.run_recorder = RunRecorder(bus, db)  # schedule run records -> schedule_runs
+        components.append(app.state.run_recorder)
+        components.append(PollingPublisher(bus, db))  # mirrors polling targets into their KV bucket, reconciles
+        if settings.ack_sla_policy.enabled:  # open events past their ACK SLA -> cep.ack.sla_breached
+            sla = platform_sla(settings.ack_sla_policy)
+            app.state.ack_sla = AckSlaCheck(bus, db, feed, sla, settings.ack_sla_sweep_seconds)
+            components.append(app.state.ack_sla)
         if settings.nats_auth_issuer_seed is not None:  # nats-server asks us about producers (auth callout)
             seed = settings.nats_auth_issuer_seed.get_secret_value()
             app.state.nats_auth = NatsAuthResponder(bus, db, seed, settings.admin_token)
@@ -121,6 +130,8 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         app.include_router(router)
     app.include_router(trigger.router)  # POST /cep/rules/{rule_id}/trigger
     app.include_router(scheduler_routes.router)  # /cep/scheduler/status, /instances, /runs
+    # /cep/scheduler/metric-polling/snapshots/latest before /cep/scheduler/metric-polling/{target_id} (same router).
+    app.include_router(polling.router)
     app.include_router(templates.router)  # POST /cep/templates/preview
 
     async def nats() -> CheckResult:
@@ -138,11 +149,21 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         component = getattr(app.state, "recorder", None)
         return CheckResult(False, "not started") if component is None else await component.check()
 
+    async def run_recorder() -> CheckResult:
+        component = getattr(app.state, "run_recorder", None)
+        return CheckResult(False, "not started") if component is None else await component.check()
+
     async def nats_auth() -> CheckResult:
         component = getattr(app.state, "nats_auth", None)
         return CheckResult(False, "not started") if component is None else await component.check()
 
-    checks = {"database": database, "nats": nats, "recorder": recorder, **(extra_ready_checks or {})}
+    checks = {
+        "database": database,
+        "nats": nats,
+        "recorder": recorder,
+        "run_recorder": run_recorder,
+        **(extra_ready_checks or {}),
+    }
     if settings.nats_auth_issuer_seed is not None:  # producers cannot connect until it answers
         checks["nats_auth"] = nats_auth
     add_ops_routes(app, service="gateway", checks=checks)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import nkeys
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.common.domain.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
 from services.common.settings import ServiceSettings
 
 
@@ -31,6 +32,10 @@ class GatewaySettings(ServiceSettings):
     # The account nkey seed (`SA...`) that signs the users NATS producers get from the auth callout; set by
     # `cep up` (see services/gateway/nats_auth.py). Unset: no callout responder (a NATS without auth callout).
     nats_auth_issuer_seed: SecretStr | None = None
+    # ACK SLA per priority (`P1=15m,P2=1h`; empty or `off`: none): an open event past it emits
+    # `cep.ack.sla_breached` (services/gateway/ack_sla.py). The platform default; tenants may get their own later.
+    ack_sla: str = DEFAULT_ACK_SLA
+    ack_sla_sweep_seconds: float = Field(default=5.0, gt=0, le=3600)  # how often the check looks for breaches
 
     @field_validator("nats_auth_issuer_seed")
     @classmethod
@@ -46,6 +51,17 @@ class GatewaySettings(ServiceSettings):
         if prefix != nkeys.PREFIX_BYTE_ACCOUNT:
             raise ValueError("CEP_NATS_AUTH_ISSUER_SEED must be an account nkey seed (it starts with 'SA')")
         return SecretStr(seed)
+
+    @field_validator("ack_sla")
+    @classmethod
+    def _ack_sla_parses(cls, value: str) -> str:
+        parse_ack_sla(value)  # a bad value stops the gateway at start, naming CEP_ACK_SLA and the entry
+        return value
+
+    @property
+    def ack_sla_policy(self) -> AckSla:
+        """The platform's ACK SLA (`CEP_ACK_SLA`)."""
+        return parse_ack_sla(self.ack_sla)
 
     @property
     def peers(self) -> dict[str, str]:

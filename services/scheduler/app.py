@@ -22,6 +22,8 @@ from services.common.service import NatsService
 from services.common.streams import ensure_scheduler_live_bucket, ensure_streams
 from services.scheduler.instances import beat
 from services.scheduler.lease import Lease
+from services.scheduler.poll_targets import PollTargets
+from services.scheduler.poller import Poller
 from services.scheduler.runner import LeaseLost, Runner
 from services.scheduler.schedule_rules import ScheduleRules
 from services.scheduler.settings import SchedulerSettings
@@ -43,6 +45,7 @@ class SchedulerService(NatsService):
         self.scheduler_settings = settings
         self.stopping = asyncio.Event()
         self.rules = ScheduleRules()
+        self.poll_targets = PollTargets()
         self.lease: Lease | None = None
         self.started_at = datetime.now(UTC)
         self._tasks: list[asyncio.Task[None]] = []
@@ -69,6 +72,7 @@ class SchedulerService(NatsService):
                 await ensure_streams(js)
                 live = await ensure_scheduler_live_bucket(js, period)
                 state = await js.key_value(subjects.SCHEDULER_BUCKET)
+                snapshots = await js.key_value(subjects.POLLING_SNAPSHOTS_BUCKET)
                 break
             except Exception as exc:  # JetStream may still be starting; readiness says why
                 log.warning("scheduler setup failed (%s); retrying", exc)
@@ -77,13 +81,15 @@ class SchedulerService(NatsService):
             return
         self.lease = Lease(live, self.scheduler_settings.scheduler_instance, period)
         runner = Runner(self.nc, js, state, self.rules, self.scheduler_settings)
+        poller = Poller(self.nc, js, snapshots, self.poll_targets, self.scheduler_settings)
         self._tasks = [
             asyncio.create_task(self.rules.follow(js, self.stopping), name="scheduler-rules"),
+            asyncio.create_task(self.poll_targets.follow(js, self.stopping), name="scheduler-poll-targets"),
             asyncio.create_task(self._heartbeats(live, self.lease), name="scheduler-heartbeats"),
-            asyncio.create_task(self._lead(self.lease, runner), name="scheduler-lease"),
+            asyncio.create_task(self._lead(self.lease, runner, poller), name="scheduler-lease"),
         ]
 
-    async def _lead(self, lease: Lease, runner: Runner) -> None:
+    async def _lead(self, lease: Lease, runner: Runner, poller: Poller) -> None:
         """Try for the lease; while held, renew it and run the runner; give it up on stop."""
         await _until(self.stopping, self.rules.loaded.wait())
         poll = min(max(lease.period / 10, 0.05), 1.0)
@@ -93,19 +99,24 @@ class SchedulerService(NatsService):
                 continue
             LEADER.set(1)
             try:
-                await self._term(lease, runner)
+                await self._term(lease, runner, poller)
             finally:
                 LEADER.set(0)
         await lease.release()
 
-    async def _term(self, lease: Lease, runner: Runner) -> None:
+    async def _term(self, lease: Lease, runner: Runner, poller: Poller) -> None:
         work = asyncio.create_task(runner.run_term(lease, self.stopping), name="scheduler-runner")
+        # Metric polling runs beside the runner for the term; it ends with the term (lease lost, stop).
+        polls = asyncio.create_task(poller.run_term(lease, self.stopping), name="scheduler-poller")
         try:
             while lease.held and not self.stopping.is_set() and not work.done():
                 await asyncio.wait({work}, timeout=lease.renew_every)
                 if not work.done() and not self.stopping.is_set():
                     await lease.renew()
         finally:
+            polls.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await polls
             if not work.done():
                 work.cancel()
             with contextlib.suppress(asyncio.CancelledError):

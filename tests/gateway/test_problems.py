@@ -143,7 +143,7 @@ def test_extra_ready_checks_are_merged(tmp_path: Path) -> None:
     with TestClient(create_app(settings_for(tmp_path), extra_ready_checks={"nats": nats})) as client:
         response = client.get("/readyz")
     assert response.status_code == 503
-    assert set(response.json()["checks"]) == {"database", "nats", "recorder"}
+    assert set(response.json()["checks"]) == {"database", "nats", "recorder", "run_recorder"}
 
 
 def test_rule_hooks_see_every_committed_change_in_order(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from services.common.cli import nab
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cep", description="Complex event processing and alerting.")
@@ -17,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "nats-keys", help="print a fresh NATS password and auth-callout key pair for compose or Kubernetes secrets"
     )
+    nab.add_parser(commands)
     return parser
 
 
@@ -32,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in generate().env().items():
             print(f"{name}={value}")
         return 0
+    if args.command == "nab":
+        return nab.main(args)
     return 2
 
 

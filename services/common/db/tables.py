@@ -262,3 +262,30 @@ class ScheduleRunRow(SQLModel, table=True):
     fencing: int = Field(sa_column=Column(BigInteger, nullable=False))
     recorded_at: datetime = _at()
     duplicates: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0")))
+
+
+class PollingTargetRow(SQLModel, table=True):
+    """A metric-polling target; `spec` is its canonical JSON (`TargetSpec.as_dict`), mirrored to the scheduler."""
+
+    __tablename__ = "polling_targets"
+    __table_args__ = (
+        Index("ix_polling_targets_tenant_order", "tenant", "created_at", "target_id"),
+        # Names are unique among a tenant's live targets; a deleted target frees its name.
+        Index(
+            "uq_polling_targets_tenant_live_name",
+            "tenant",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+    target_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    tenant: str = _tenant_fk()
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    spec: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+    deleted_at: datetime | None = _at(nullable=True)

@@ -14,6 +14,7 @@ from sqlmodel import col
 from services.common import codec
 from services.common.codec import DeliveryResult, FeedType
 from services.common.db.tables import EventRow, TransitionRow
+from services.common.domain import ack_sla
 from services.common.domain.transitions import Transition
 from services.gateway import compat, event_record
 
@@ -236,6 +237,31 @@ async def acknowledge(
     session.add(_transition_row(tid, row, "acked", now, {"actor": actor, "note": note}, now))
     await session.flush()
     return row, feed_item(tid, "acked", row)
+
+
+async def record_sla_breaches(
+    session: AsyncSession, breaches: Sequence[ack_sla.Breach], now: datetime
+) -> list[FeedItem]:
+    """Note each ACK-SLA breach (already published) on its event, once: a transitions row `sla:<event id>` of kind
+    `updated` (its feed message) with the breach event as data, and a `sla_breached` history entry.
+
+    The events are locked first, so a second gateway recording the same breach waits, then sees the row and
+    skips it. A breach is recorded even if the event was acked meanwhile: it did go out, late ACK or not.
+    """
+    events = await _events(session, (b.event.event_id for b in breaches))
+    done = set(await _existing(session, (b.msg_id for b in breaches)))
+    items: list[FeedItem] = []
+    for breach in breaches:
+        row = events.get(breach.event.event_id)
+        if row is None or row.tenant != breach.event.tenant or breach.msg_id in done:
+            continue
+        done.add(breach.msg_id)
+        row.history = ack_sla.with_entry(row.history, breach.history_entry())
+        data = {"sla_breached": breach.payload()}
+        session.add(_transition_row(breach.msg_id, row, "updated", breach.due_at, data, now))
+        items.append(feed_item(breach.msg_id, "updated", row))
+    await session.flush()
+    return items
 
 
 async def set_feedback(

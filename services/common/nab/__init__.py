@@ -1,0 +1,1 @@
+"""The Numenta Anomaly Benchmark: corpus reading, the NAB scorer, and a runner over our streaming detectors."""
