@@ -9,7 +9,6 @@ whose mirror write failed (NATS down at that moment) is fixed within one interva
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
@@ -17,15 +16,12 @@ from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.common import codec, subjects
-from services.common.db.engine import Database
 from services.common.db.tables import ChannelRow
-from services.gateway.bus import GatewayBus
+from services.gateway.bucket_mirror import BucketMirror
 from services.gateway.store import channels as store
 
 log = logging.getLogger(__name__)
 
-RECONCILE_SECONDS = 30.0
-PUBLISH_WAIT_SECONDS = 5.0
 _CAS_TRIES = 5
 
 
@@ -41,30 +37,11 @@ def entry_of(row: ChannelRow) -> codec.ChannelEntry:
     )
 
 
-class ChannelPublisher:
+class ChannelPublisher(BucketMirror):
     """Mirrors channel rows into the bucket; a gateway component (its reconcile loop runs while started)."""
 
-    def __init__(self, bus: GatewayBus, db: Database, interval: float = RECONCILE_SECONDS) -> None:
-        self.bus = bus
-        self.db = db
-        self.interval = interval
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self.keep_reconciled(self._stop), name="channel-reconciler")
-
-    async def stop(self) -> None:
-        # Stopped by the event, never cancelled: cancelling an aiosqlite call mid-flight can hang the shutdown.
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _bucket(self) -> KeyValue:
-        with contextlib.suppress(TimeoutError):
-            await self.bus.wait_ready(timeout=PUBLISH_WAIT_SECONDS)  # just after start-up: wait, then 503
-        return await self.bus.js.key_value(subjects.CHANNELS_BUCKET)
+    bucket = subjects.CHANNELS_BUCKET
+    what = "channel"
 
     async def publish(self, row: ChannelRow, previous_name: str | None = None) -> None:
         """Mirror a created or changed channel (and free its previous name's key after a rename)."""
@@ -102,17 +79,6 @@ class ChannelPublisher:
         if row.deleted_at is None:
             return stored != row.version or named != row.channel_id
         return stored is not None or named == row.channel_id
-
-    async def keep_reconciled(self, stop: asyncio.Event) -> None:
-        """Reconcile at start and then every interval until `stop` is set."""
-        while not stop.is_set():
-            try:
-                if self.bus.is_ready:
-                    await self.reconcile()
-            except Exception as exc:
-                log.warning("channel reconciliation failed: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval if self.bus.is_ready else 0.2)
 
 
 async def _value(kv: KeyValue, key: str) -> str | None:

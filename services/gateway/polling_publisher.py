@@ -8,7 +8,6 @@ interval. Deleting a target also removes its latest snapshot.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -17,15 +16,12 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.common import codec, subjects
-from services.common.db.engine import Database
 from services.common.db.tables import PollingTargetRow
-from services.gateway.bus import GatewayBus
+from services.gateway.bucket_mirror import BucketMirror
 from services.gateway.store import polling as store
 
 log = logging.getLogger(__name__)
 
-RECONCILE_SECONDS = 30.0
-PUBLISH_WAIT_SECONDS = 5.0
 _CAS_TRIES = 5
 
 
@@ -34,30 +30,11 @@ def entry_of(row: PollingTargetRow) -> dict[str, Any]:
     return {**row.spec, "tenant": row.tenant, "target_id": row.target_id, "version": row.version}
 
 
-class PollingPublisher:
+class PollingPublisher(BucketMirror):
     """Mirrors target rows into the bucket; a gateway component (its reconcile loop runs while started)."""
 
-    def __init__(self, bus: GatewayBus, db: Database, interval: float = RECONCILE_SECONDS) -> None:
-        self.bus = bus
-        self.db = db
-        self.interval = interval
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self.keep_reconciled(self._stop), name="polling-reconciler")
-
-    async def stop(self) -> None:
-        # Stopped by the event, never cancelled: cancelling an aiosqlite call mid-flight can hang the shutdown.
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _bucket(self, name: str = subjects.POLLING_BUCKET) -> KeyValue:
-        with contextlib.suppress(TimeoutError):
-            await self.bus.wait_ready(timeout=PUBLISH_WAIT_SECONDS)  # just after start-up: wait, then 503
-        return await self.bus.js.key_value(name)
+    bucket = subjects.POLLING_BUCKET
+    what = "polling target"
 
     async def publish(self, row: PollingTargetRow) -> None:
         """Mirror a created or changed target (a deleted one is removed)."""
@@ -91,17 +68,6 @@ class PollingPublisher:
         if fixed:
             log.info("reconciled %d polling target(s) from SQL into the polling bucket", fixed)
         return fixed
-
-    async def keep_reconciled(self, stop: asyncio.Event) -> None:
-        """Reconcile at start and then every interval until `stop` is set."""
-        while not stop.is_set():
-            try:
-                if self.bus.is_ready:
-                    await self.reconcile()
-            except Exception as exc:
-                log.warning("polling target reconciliation failed: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval if self.bus.is_ready else 0.2)
 
 
 def _version(value: bytes | None) -> int | None:

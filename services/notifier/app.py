@@ -350,9 +350,7 @@ class NotifierService(NatsService):
             headers = {subjects.MSG_ID: failure_msg_id(result), subjects.RECEIVED_AT: format_time(result.at)}
             await js.publish(subjects.internal_subject(job.tenant), codec.dumps(event), headers=headers)
         if result.status == "failed":
-            await _publish(
-                js, subjects.dead_subject(job.tenant), codec.dead_letter(data, result.as_dict()), f"dead:{job.msg_id()}"
-            )
+            await _dead_letter(js, job.tenant, job.msg_id(), data, result.as_dict())
 
     async def _digest(self, js: JetStreamContext, pipeline: Pipeline, job: DigestJob, msg: Msg) -> None:
         """A digest timer (wait until its window ends, then publish the digests) or one digest to send."""
@@ -379,9 +377,7 @@ class NotifierService(NatsService):
                 done = await pipeline.attempt_digest(job, attempt)
             if done is not None and done[1].status == "failed":
                 last = {"status": "failed", "attempt": attempt, "error": done[0].error}
-                await _publish(
-                    js, subjects.dead_subject(job.tenant), codec.dead_letter(msg.data, last), f"dead:{job.msg_id()}"
-                )
+                await _dead_letter(js, job.tenant, job.msg_id(), msg.data, last)
         except Exception:
             log.exception("digest attempt %d could not complete; it comes back", attempt, extra=context)
             await msg.nak(delay=pipeline.policy.backoff(attempt, 0.5))
@@ -431,9 +427,7 @@ class NotifierService(NatsService):
                 await _publish(js, subjects.results_subject(job.tenant), codec.dumps(result.as_dict()), result.msg_id())
             if attempted.decision.status == "failed":
                 last = {"status": "failed", "attempt": attempt, "error": attempted.outcome.error}
-                await _publish(
-                    js, subjects.dead_subject(job.tenant), codec.dead_letter(msg.data, last), f"dead:{job.msg_id()}"
-                )
+                await _dead_letter(js, job.tenant, job.msg_id(), msg.data, last)
         except Exception:
             log.exception("group attempt %d could not complete; it comes back", attempt, extra=context)
             await msg.nak(delay=pipeline.policy.backoff(attempt, 0.5))
@@ -557,6 +551,11 @@ def _sent_key(job: DeliveryJob) -> str:
 
 async def _publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str) -> None:
     await js.publish(subject, data, headers={subjects.MSG_ID: msg_id})
+
+
+async def _dead_letter(js: JetStreamContext, tenant: str, job_id: str, job: bytes, last: Mapping[str, Any]) -> None:
+    """A job that failed for good, with its last outcome, to CEP_DEAD (once per job)."""
+    await _publish(js, subjects.dead_subject(tenant), codec.dead_letter(job, last), f"dead:{job_id}")
 
 
 async def _fetch(sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
