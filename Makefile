@@ -9,7 +9,7 @@ STATE_DIR ?= .cep
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test test-slow test-chaos lint format protos protos-check deploy-check bench clean
+.PHONY: help install browser up test test-slow test-chaos lint format protos protos-check deploy-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -22,16 +22,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the product and the test tools
 
+browser: ## Debian's chromium for the browser tests (tests/ui), installed where it is missing
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
 up: $(STAMP) ## run the whole stack (nats-server, services, Ray, SQLite); the UI URL is printed
 	$(BIN)/cep up --port $(PORT) --state-dir $(STATE_DIR)
 
-test: $(STAMP) ## the test suite (under 10 minutes): unit, component and end-to-end against `cep up`
+test: $(STAMP) browser ## the test suite (under 10 minutes): unit, component and end-to-end against `cep up`
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test-slow: $(STAMP) ## the long tests (also run by CI)
+test-slow: $(STAMP) browser ## the long tests (also run by CI)
 	$(BIN)/pytest -q -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-test-chaos: $(STAMP) ## fault injection against the real stack (also run by CI)
+test-chaos: $(STAMP) browser ## fault injection against the real stack (also run by CI)
 	$(BIN)/pytest -q -m chaos $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(STAMP) protos-check deploy-check ## ruff, formatting, mypy, generated code and deployment files
@@ -50,13 +53,15 @@ protos-check: $(STAMP) ## fail when services/common/pb differs from what protos/
 	@tmp=$$(mktemp -d) && $(BIN)/python protos/generate.py $$tmp/pb && \
 	  diff -r -x __pycache__ $$tmp/pb services/common/pb && rm -rf $$tmp && echo "generated code is up to date"
 
-deploy-check: $(STAMP) ## validate compose.yaml and the Kubernetes manifests offline
+deploy-check: $(STAMP) ## validate compose.yaml, the Dockerfile and the Kubernetes kustomizations offline
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
-	$(BIN)/kubernetes-validate --strict --quiet $$(ls k8s/*.yaml | grep -v kustomization)
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/python -m tests.deploy.manifests k8s/base k8s/overlays/example
 
-bench: $(STAMP) ## benchmarks side by side with the peer and the limit
+bench: $(STAMP) ## benchmarks side by side with the peer and the limit (bench/results/latest.json, docs/benchmarks.md)
 	@if ls bench/*.py >/dev/null 2>&1; then for b in bench/*.py; do $(BIN)/python $$b || exit 1; done; \
 	  else echo "no benchmarks yet"; fi
+	$(BIN)/python -m bench.pipeline
 
 clean: ## remove the virtualenv, caches and the default state dir
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(STATE_DIR)

@@ -10,9 +10,10 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 CHECK_TIMEOUT_SECONDS = 3.0
+_JSON = {"application/json": {"schema": {"type": "object"}}}
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,16 @@ def add_ops_routes(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    # How each answers, for the OpenAPI document of a FastAPI app: /metrics is Prometheus text, /readyz says 503
+    # with the same JSON body when a check fails.
+    documented: dict[str, dict[str, Any]] = {
+        "/healthz": {},
+        "/readyz": {"responses": {503: {"description": "not ready: the failing checks", "content": _JSON}}},
+        "/metrics": {"response_class": PlainTextResponse},
+    }
     for path, endpoint in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
         if hasattr(app, "add_api_route"):
-            app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=True, tags=["operations"])
+            extra = documented[path]
+            app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=True, tags=["operations"], **extra)
         else:
             app.add_route(path, endpoint, methods=["GET"])

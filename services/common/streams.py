@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import replace
 
 from nats.js.api import (
     DiscardPolicy,
@@ -66,8 +68,15 @@ BUCKETS = (
 )
 
 
+def jetstream_replicas() -> int:
+    """How many copies JetStream keeps of every stream and bucket: `CEP_JETSTREAM_REPLICAS`, 1 unless NATS is a
+    cluster (3 on the Kubernetes StatefulSet). Read where streams are declared, so every service agrees."""
+    return int(os.environ.get("CEP_JETSTREAM_REPLICAS") or 1)
+
+
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     """Create a stream, or bring an existing one to this configuration."""
+    config = replace(config, num_replicas=jetstream_replicas())
     try:
         await js.add_stream(config)
     except BadRequestError:
@@ -86,7 +95,7 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValu
     try:
         return await js.key_value(config.bucket)
     except (NotFoundError, BadRequestError):
-        return await js.create_key_value(config)
+        return await js.create_key_value(replace(config, replicas=jetstream_replicas()))
 
 
 async def ensure_feed_stream(js: JetStreamContext, tenant: str) -> str:

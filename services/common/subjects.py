@@ -26,6 +26,7 @@ INGEST_PREFIX = "cep.ingest"  # cep.ingest.<tenant>: what producers publish (ten
 INTERNAL_PREFIX = "cep.internal"  # cep.internal.<tenant>: events the platform emits (cep.* types, triggers)
 CONTROL_RULES = "cep.control.rules"  # rule changes, in order with the events they must precede
 WORK_PREFIX = "cep.work"  # cep.work.<shard>
+WORK_EPOCH = "cep.work.epoch"  # the router's marker: work after it is routed with that shard-map epoch
 ALERTS_PREFIX = "cep.alerts"  # cep.alerts.<tenant>
 ACKS_PREFIX = "cep.acks"  # cep.acks.<tenant>: ACK notices (in ALERTS_STREAM), published by the gateway's feed
 DEAD_PREFIX = "cep.dead"  # cep.dead.<tenant>: dead letters
@@ -35,6 +36,8 @@ FEED_PREFIX = "cep.feed"  # cep.feed.<tenant>
 TRIGGER_REPLY_PREFIX = "cep.trigger.reply"  # cep.trigger.reply.<request id>: core NATS, not stored
 CHANNEL_TEST = "cep.notifier.test"  # core NATS request/reply: the gateway asks the notifier to test a channel
 NOTIFIER_QUEUE = "notifier"  # queue group of the notifier replicas on CHANNEL_TEST
+DAILY_REPORT = "cep.reports.daily"  # core NATS request/reply: the notifier asks the gateway for a Daily Report
+GATEWAY_REPORTS_QUEUE = "gateway-reports"  # queue group of the gateway replicas on DAILY_REPORT
 SCHEDULE_RUNS_PREFIX = "cep.scheduler.runs"  # cep.scheduler.runs.<tenant>.<rule_id>: run records
 AUTH_CALLOUT = "$SYS.REQ.USER.AUTH"  # core NATS: nats-server asks the gateway about a connecting producer
 AUTH_CALLOUT_QUEUE = "cep-nats-auth"  # queue group of the gateway replicas answering AUTH_CALLOUT
@@ -62,6 +65,8 @@ SHARD_MAP_KEY = "shard-map"
 SCHEDULER_BUCKET = "cep-scheduler"  # key cursor.<tenant>.<rule_id>: {"last", "version", "fencing"} of each schedule
 SCHEDULER_LIVE_BUCKET = "cep-scheduler-live"  # TTL = the lease period: key `leader` (the lease), instance.<id>
 SCHEDULER_LEADER_KEY = "leader"
+ROUTER_LIVE_BUCKET = "cep-router-live"  # TTL = the router lease period: key `router` = the active ingest replica
+ROUTER_LEASE_KEY = "router"
 POLLING_BUCKET = "cep-polling"  # key <tenant>.<target_id>: a metric-polling target (mirrored from SQL by the gateway)
 POLLING_SNAPSHOTS_BUCKET = "cep-polling-snapshots"  # key <tenant>.<target_id>: the latest poll's snapshot
 

@@ -74,6 +74,20 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServicer):
     ) -> evaluator_pb2.ShardStatusReply:
         return shard_status_reply(await self.driver.status())
 
+    async def AnomalyStatus(
+        self, request: evaluator_pb2.AnomalyStatusRequest, context: grpc.aio.ServicerContext
+    ) -> evaluator_pb2.AnomalyStatusReply:
+        try:
+            status = await self.driver.anomaly_status(request.tenant, request.rule_id)
+        except KeyError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no shard holds rule {request.rule_id!r}")
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except Exception as exc:  # a timeout, or a shard actor restarting
+            detail = f"the shard of rule {request.rule_id!r} did not answer: {type(exc).__name__}: {exc}"
+            await context.abort(grpc.StatusCode.UNAVAILABLE, detail)
+        return evaluator_pb2.AnomalyStatusReply(status_json=json.dumps(status, default=str))
+
 
 def shard_status_reply(shards: list[dict[str, Any]]) -> evaluator_pb2.ShardStatusReply:
     """The gRPC form of the driver's shard statuses."""

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ray
+import ray.exceptions
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
@@ -22,6 +23,7 @@ from services.common.domain.sharding import shard_for
 from services.common.ops import CheckResult
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions
+from services.evaluator.rebalance import rebalance
 from services.evaluator.shard import ShardActor
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class ShardDriver:
     async def start(self, js: JetStreamContext) -> None:
         """Create the actors, publish the shard map, start them, then tick and supervise in the background."""
         self._js = js
+        await rebalance(js, self.count)  # before any actor starts: series move when the shard count changed
         options: dict[str, Any] = {"max_restarts": -1, "max_task_retries": 0}
         if self.shard_cpus is not None:
             options["num_cpus"] = self.shard_cpus
@@ -133,10 +136,21 @@ class ShardDriver:
         brief = [{k: s.get(k) for k in ("shard", "alive", "consuming", "last_seq", "pending", "error")} for s in shards]
         return CheckResult(ready, {"shards": brief})
 
-    async def anomaly_status(self, rule_id: str) -> dict[str, Any]:
-        """Ask the shard that owns the rule (KeyError or ValueError come back wrapped in a Ray error)."""
+    async def anomaly_status(self, tenant: str, rule_id: str) -> dict[str, Any]:
+        """Ask the shard that owns the rule: KeyError when it holds no such rule of this tenant, ValueError when
+        the rule is not an anomaly rule, TimeoutError when the shard does not answer in time."""
+        if not self.actors:
+            raise TimeoutError("the shard actors are not started")
         actor = self.actors[shard_for(rule_id, self.count)]
-        result: dict[str, Any] = await _await(actor.anomaly_status.remote(rule_id))
+        try:
+            call = _await(actor.anomaly_status.remote(rule_id))
+            result: dict[str, Any] = await asyncio.wait_for(call, timeout=STATUS_TIMEOUT_SECONDS)
+        except ray.exceptions.RayTaskError as exc:  # the actor's own exception, carried by Ray
+            if isinstance(exc.cause, KeyError | ValueError):
+                raise exc.cause from None
+            raise
+        if result.get("tenant") != tenant:
+            raise KeyError(rule_id)  # another tenant's rule is not found, as on every route
         return result
 
     def _start_actor(self, shard: int) -> None:

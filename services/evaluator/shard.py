@@ -18,27 +18,34 @@ import uuid
 from collections import deque
 from typing import Any, Literal
 
-import nats.errors
 import ray
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
-from services.common import bus, codec, subjects
+from services.common import bus
 from services.common.domain.transitions import Transition
 from services.common.logs import configure_logging
 from services.common.streams import ensure_streams
+from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.consumer import OutOfOrder, ShardConsumer
 from services.evaluator.metrics import ShardCounters
 from services.evaluator.options import ShardOptions
 from services.evaluator.processor import Actions, Output, ShardState
-from services.evaluator.snapshots import ShardSnapshot, SnapshotStore, Superseded, owned_rules, snapshot_bucket
+from services.evaluator.snapshots import (
+    ShardSnapshot,
+    SnapshotStore,
+    SnapshotTooLarge,
+    Superseded,
+    owned_rules,
+    snapshot_bucket,
+)
 from services.evaluator.work import TriggerWork, Work, WorkError, decode, steps
 
 log = logging.getLogger(__name__)
 
-PUBLISH_SLICE = 256  # alert publishes in flight at once
 RETRY_SECONDS = 0.5
+SNAPSHOT_COST_FACTOR = 20  # the next snapshot waits 20x the last one's encoding time on top of the interval
 STOP_WAIT_SECONDS = 5.0
 
 
@@ -55,6 +62,8 @@ class ShardActor:
         self.shard = shard
         self.config = options
         self.incarnation = uuid.uuid4().hex[:12]
+        context = ray.get_runtime_context()
+        self.node_id, self.gcs_address = context.get_node_id(), context.gcs_address
         self.counters = ShardCounters()
         self.lock = asyncio.Lock()  # around the shard state: batches and control calls never interleave
         self._start_lock = asyncio.Lock()
@@ -129,6 +138,8 @@ class ShardActor:
         return {
             "shard": self.shard,
             "pid": os.getpid(),
+            "node_id": self.node_id,  # where Ray placed this actor (a cluster node under RAY_ADDRESS)
+            "gcs_address": self.gcs_address,
             "incarnation": self.incarnation,
             "started": self.task is not None,
             "consuming": self.task is not None and not self.task.done(),
@@ -253,32 +264,7 @@ class ShardActor:
     async def _publish(self, alerts: list[tuple[Transition, Actions]]) -> None:
         """Publish every transition (msg id = transition id) and await every PubAck, retrying until all are stored."""
         assert self.js is not None
-        js = self.js
-        pending = alerts
-        while pending:
-            failed: list[tuple[Transition, Actions]] = []
-            for start in range(0, len(pending), PUBLISH_SLICE):
-                part = pending[start : start + PUBLISH_SLICE]
-                results = await asyncio.gather(
-                    *(
-                        js.publish(
-                            subjects.alerts_subject(t.tenant),
-                            codec.alert(t, actions),
-                            headers={subjects.MSG_ID: t.transition_id},
-                        )
-                        for t, actions in part
-                    ),
-                    return_exceptions=True,
-                )
-                for alert, result in zip(part, results, strict=True):
-                    if isinstance(result, nats.errors.MaxPayloadError):  # retrying cannot help: report and drop it
-                        self._drop(alert[0], result)
-                    elif isinstance(result, Exception):
-                        failed.append(alert)
-            if failed:
-                log.warning("%d alert publishes failed; retrying", len(failed), extra={"shard": self.shard})
-                await asyncio.sleep(RETRY_SECONDS)
-            pending = failed
+        await publish_alerts(self.js, alerts, self._drop, self.shard)
 
     def _drop(self, transition: Transition, error: Exception) -> None:
         context = {
@@ -333,12 +319,19 @@ class ShardActor:
         async with self.lock:
             if self.dirty:
                 return self.snapshot_seq
+            began = time.monotonic()
             seq, data, series = self._encode_snapshot()
+            cost = time.monotonic() - began
         async with self._save_lock:
+            # A large state snapshots less often: at most ~5% of the shard's time goes into encoding.
+            self.series, self.snapshot_at = series, time.monotonic() + max(0.0, SNAPSHOT_COST_FACTOR * cost)
             if seq > self.snapshot_seq:
-                await self.store.save(data)
+                try:
+                    await self.store.save(data)
+                except SnapshotTooLarge as exc:  # keep consuming: a restart only replays further back
+                    log.error("shard %d, %d series: %s", self.shard, series, exc, extra={"shard": self.shard})
+                    return self.snapshot_seq
                 self.snapshot_seq = seq
-            self.series, self.snapshot_at = series, time.monotonic()
         return seq
 
 

@@ -13,18 +13,22 @@ from fastapi import FastAPI
 
 from services.common.db.engine import open_database
 from services.common.db.migrate import upgrade_async
+from services.common.domain.rate_limit import RateLimiter
 from services.common.ops import Check, CheckResult, add_ops_routes
-from services.gateway.ack_sla import AckSlaCheck, platform_sla
+from services.gateway.ack_sla import AckSlaCheck
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.bus import GatewayBus
 from services.gateway.channel_publisher import ChannelPublisher
+from services.gateway.daily_reports import DailyReports
 from services.gateway.feed import Feed
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.nats_auth import NatsAuthResponder
 from services.gateway.openapi import install_openapi
+from services.gateway.policies import tenant_sla
 from services.gateway.polling_publisher import PollingPublisher
 from services.gateway.problems import install_problem_handlers
 from services.gateway.recorder import Recorder
+from services.gateway.routes import anomaly as anomaly_routes
 from services.gateway.routes import (
     audit,
     channel_tools,
@@ -38,12 +42,16 @@ from services.gateway.routes import (
     tokens,
     trigger,
 )
+from services.gateway.routes import backtest as backtest_routes
 from services.gateway.routes import scheduler as scheduler_routes
+from services.gateway.routes import settings as settings_routes
+from services.gateway.routes import stats as stats_routes
 from services.gateway.rule_changes import RuleHook, RuleWriter
 from services.gateway.rule_publisher import RulePublisher
 from services.gateway.run_recorder import RunRecorder
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.tokens import ensure_tenant
+from services.gateway.ui import install_ui
 
 API_VERSION = "0.1.0"
 
@@ -87,8 +95,10 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         app.state.run_recorder = RunRecorder(bus, db)  # schedule run records -> schedule_runs
         components.append(app.state.run_recorder)
         components.append(PollingPublisher(bus, db))  # mirrors polling targets into their KV bucket, reconciles
+        app.state.daily_reports = DailyReports(bus, db)  # answers the notifier's Daily Report requests from SQL
+        components.append(app.state.daily_reports)
         if settings.ack_sla_policy.enabled:  # open events past their ACK SLA -> cep.ack.sla_breached
-            sla = platform_sla(settings.ack_sla_policy)
+            sla = tenant_sla(db, settings.ack_sla_policy)  # a tenant's ack_sla policy overrides CEP_ACK_SLA
             app.state.ack_sla = AckSlaCheck(bus, db, feed, sla, settings.ack_sla_sweep_seconds)
             components.append(app.state.ack_sla)
         if settings.nats_auth_issuer_seed is not None:  # nats-server asks us about producers (auth callout)
@@ -117,12 +127,16 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         redoc_url=None,
     )
     app.state.settings = settings
+    rate, burst = settings.ingest_rate, settings.ingest_burst
+    app.state.ingest_limiter = RateLimiter(rate, burst) if rate else None  # per-tenant POST /cep/ingest budget
     hooks: list[RuleHook] = []
     app.state.rule_hooks = hooks
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Static paths (/cep/rules/preview, /form, /simulate) before the parameterised /cep/rules/{rule_id}.
     # /cep/events/stream before /cep/events/{event_id} (both in events.router, in that order).
+    app.include_router(backtest_routes.router)  # POST /cep/rules/backtest, static: before /cep/rules/{rule_id}
+    app.include_router(anomaly_routes.router)  # /cep/rules/{rule_id}/anomaly-status, /precision
     for router in (rule_tools.router, rules.router, tokens.router, audit.router, ingest.router, events.router):
         app.include_router(router)
     # /cep/channels/types, /status, /test (channel_tools) before /cep/channels/{channel_id} (channels).
@@ -133,6 +147,9 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     # /cep/scheduler/metric-polling/snapshots/latest before /cep/scheduler/metric-polling/{target_id} (same router).
     app.include_router(polling.router)
     app.include_router(templates.router)  # POST /cep/templates/preview
+    app.include_router(stats_routes.router)  # /cep/stats/daily, /weekly: the operations dashboard
+    app.include_router(settings_routes.router)  # /cep/settings: team policies
+    install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:
         bus = getattr(app.state, "bus", None)

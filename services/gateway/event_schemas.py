@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 EventStatus = Literal["open", "acked", "resolved"]
 FeedbackLabel = Literal["true_positive", "false_positive"]
+FeedbackFilter = Literal["true_positive", "false_positive", "any", "none"]
+NotificationStatus = Literal["pending", "sent", "failed", "retrying", "suppressed"]
 
 
 class AckBody(BaseModel):
@@ -41,7 +43,7 @@ class EventNotification(BaseModel):
     channel: str
     channel_id: str | None
     type: str
-    status: Literal["pending", "sent", "failed", "retrying", "suppressed"]
+    status: NotificationStatus
     attempts: int
     last_error: str | None
     last_attempt_at: str | None

@@ -72,6 +72,15 @@ def validate(body: Any, prefix: tuple[str | int, ...] = ()) -> RuleSpec:
         raise Problem(422, "the rule is nested too deeply", kind="validation") from None
 
 
+def patched(current: dict[str, Any], patch: dict[str, Any]) -> RuleSpec:
+    """A rule's canonical spec with a JSON merge patch applied, validated (422 naming the fields)."""
+    base = dict(current)
+    # A new trigger type makes the old trigger fields meaningless: replace the spec, do not merge.
+    if patch.get("trigger_type", base["trigger_type"]) != base["trigger_type"] and "trigger_spec" in patch:
+        base["trigger_spec"] = {}
+    return validate(merge_patch(base, patch))
+
+
 @dataclass
 class RuleWriter:
     """Every rule write of the gateway; hooks run after the commit (they publish rules to the services)."""
@@ -105,14 +114,7 @@ class RuleWriter:
     ) -> Rule:
         """Apply a JSON merge patch to the current spec and re-validate it (PATCH)."""
 
-        def patched(current: dict[str, Any]) -> RuleSpec:
-            base = dict(current)
-            # A new trigger type makes the old trigger fields meaningless: replace the spec, do not merge.
-            if patch.get("trigger_type", base["trigger_type"]) != base["trigger_type"] and "trigger_spec" in patch:
-                base["trigger_spec"] = {}
-            return validate(merge_patch(base, patch))
-
-        return await self._update(tenant, actor, rule_id, expected, now, "patched", patched)
+        return await self._update(tenant, actor, rule_id, expected, now, "patched", lambda c: patched(c, patch))
 
     async def delete(self, tenant: str, actor: Actor, rule_id: str, expected: list[int], now: datetime) -> None:
         """Soft-delete a rule: it disappears from every read, its versions stay, and its name is free again."""

@@ -95,8 +95,15 @@ class TenantList(BaseModel):
     next_cursor: str | None
 
 
+class ListedRule(Rule):
+    """A rule in `GET /cep/rules`: the Rule plus its firing record (events it opened; when the latest fired)."""
+
+    firing_count: int = 0
+    last_fired_at: str | None = None
+
+
 class RuleList(BaseModel):
-    items: list[Rule]
+    items: list[ListedRule]
     total: int
     next_cursor: str | None
 
@@ -157,6 +164,10 @@ class RuleForm(BaseModel):
     conditions: list[dict[str, Any]] | dict[str, Any] | None = None
     actions: list[dict[str, Any]] | None = None
     suppression: dict[str, Any] | None = None
+    purpose: str | None = None
+    deactivation_criterion: str | None = None
+    runbook: str | None = None
+    rollback: str | None = None
 
 
 class Preview(BaseModel):
@@ -207,6 +218,7 @@ class SimulationStats(BaseModel):
     rule_id: str
     count: int
     last_simulated_at: str | None
+    since_last_change: int = Field(description="simulations of the rule's current trigger, conditions and actions")
 
 
 class AuditEntry(BaseModel):

@@ -19,6 +19,10 @@ class GatewaySettings(ServiceSettings):
     database_url: str | None = None
     admin_token: str | None = None
     max_body_bytes: int = 1_048_576
+    # Per-tenant ingest rate limit of this gateway replica, events per second (0: off), and the burst a tenant
+    # may send at once; past it POST /cep/ingest answers 429 with Retry-After (services/common/domain/rate_limit.py).
+    ingest_rate: float = Field(default=10_000.0, ge=0)
+    ingest_burst: int = Field(default=50_000, gt=0)
     sse_keepalive_seconds: float = 10.0  # SSE keep-alive comment interval (the contract: at least every 15 s)
     gateway_port: int = 8080
     # The peers whose readiness makes the stack ready (`/readyz`); `cep up` sets them, so do compose and k8s.

@@ -24,7 +24,12 @@ class IngestService(NatsService):
         await super().start()
         assert self.nc is not None
         settings = self.ingest_settings
-        self.router = Router(self.nc, default_shards=settings.shards, batch=settings.route_batch)
+        self.router = Router(
+            self.nc,
+            default_shards=settings.shards,
+            batch=settings.route_batch,
+            lease_seconds=settings.router_lease_seconds,
+        )
         await self.router.start()
 
     async def stop(self) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 
@@ -27,6 +29,8 @@ from services.common.ops import CheckResult
 from services.common.publishing import Outgoing, publish_all
 from services.common.streams import ensure_streams
 from services.ingest.consumer import bind_router_consumer, load_rules
+from services.ingest.epochs import announce, last_announced
+from services.ingest.lease import RouterLease, lease_bucket
 from services.ingest.routing import Dropped, Inbound, Routed, route
 from services.ingest.rule_table import RuleTable
 
@@ -46,6 +50,10 @@ FETCH_SECONDS = 1.0  # how long a fetch waits for messages; also how quickly a s
 PENDING_EVERY_SECONDS = 5.0
 SHARD_MAP_SECONDS = 1.0
 RETRY_SECONDS = (0.2, 5.0)  # back-off after a failure: first, and at most
+
+
+class LeaseLost(RuntimeError):
+    """Another ingest replica routes now: this one goes back to standing by."""
 
 
 @dataclass
@@ -74,7 +82,10 @@ class Router:
         durable: str = subjects.ROUTER_CONSUMER,
         batch: int = BATCH,
         fetch_seconds: float = FETCH_SECONDS,
+        lease_seconds: float | None = None,
+        instance: str = "",
     ) -> None:
+        """`lease_seconds`: route only while holding the router lease (several replicas); None: always."""
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.default_shards = default_shards
@@ -87,6 +98,12 @@ class Router:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._control: KeyValue | None = None
+        self.announced: int | None = None  # the last shard-map epoch marked on the work stream
+        self.lease_seconds = lease_seconds
+        self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
+        self.lease: RouterLease | None = None
+        self.standby = False  # another replica holds the lease
+        self._renew_at = 0.0
 
     async def start(self) -> None:
         """Start routing in the background (set-up retries until NATS and JetStream answer)."""
@@ -106,9 +123,13 @@ class Router:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self.lease is not None:
+            await self.lease.release()
 
     async def check(self) -> CheckResult:
-        """Ready while the consumer is bound and fetching."""
+        """Ready while the consumer is bound and fetching, or while standing by for the lease."""
+        if self.standby:
+            return CheckResult(True, {"role": "standby", "consumer": self.durable})
         if not self.running:
             return CheckResult(False, self.stats.last_error or "router starting")
         detail = {"consumer": self.durable, "pending": self.stats.pending, "shards": self.stats.shards}
@@ -119,9 +140,13 @@ class Router:
         while not self._stop.is_set():
             sub = None
             try:
+                if not await self._lead():
+                    continue
                 sub = await self._setup()
                 self.running, delay = True, RETRY_SECONDS[0]
                 await self._consume(sub)
+            except LeaseLost:
+                self.running = False
             except Exception as exc:  # NATS down, a publish failed: start again from the ack floor
                 self.running = False
                 self.stats.restarts += 1
@@ -135,6 +160,31 @@ class Router:
                         await sub.unsubscribe()
         self.running = False
 
+    async def _lead(self) -> bool:
+        """Whether to route now: always without a lease; with one, once claimed (a standby waits, then says no)."""
+        if self.lease_seconds is None:
+            return True
+        if self.lease is None:
+            kv = await lease_bucket(self.js, self.lease_seconds)
+            self.lease = RouterLease(kv, self.instance, self.lease_seconds)
+        self.standby = not await self.lease.claim()
+        if self.standby:
+            await self._sleep(self.lease.renew_every)
+            return False
+        self._renew_at = time.monotonic() + self.lease.renew_every
+        return True
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease when due; LeaseLost when another replica holds it or it is no longer trusted."""
+        if self.lease is None:
+            return
+        if time.monotonic() >= self._renew_at:
+            await self.lease.claim()
+            self._renew_at = time.monotonic() + self.lease.renew_every
+        if not self.lease.held:
+            self.standby = self.lease.revision is None
+            raise LeaseLost(f"router lease lost by {self.instance}")
+
     async def _setup(self) -> JetStreamContext.PullSubscription:
         """Declare streams, load the rules, bind the consumer at its ack floor; return the pull subscription."""
         await ensure_streams(self.js)
@@ -142,18 +192,22 @@ class Router:
         self.table = await load_rules(self.js)
         self.table.catch_up_to = info.state.last_seq
         self._control = await self.js.key_value(subjects.CONTROL_BUCKET)
+        self.announced = await last_announced(self.js)
         sub = await bind_router_consumer(self.js, self.durable)
         log.info("router bound: %d rule(s), stream at %d", len(self.table), info.state.last_seq)
         return sub
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stop.is_set():
+            await self._keep_lease()
             try:
                 messages = await sub.fetch(self.batch, timeout=self.fetch_seconds)
             except TimeoutError:
                 if not self.nc.is_connected:
                     raise ConnectionError("NATS is not connected") from None
+                await self._shard_count()  # idle: a new shard map is still announced (the evaluator waits for it)
                 continue
+            await self._keep_lease()  # a batch fetched after losing the lease is left to the new holder
             await self.handle(messages)
 
     async def handle(self, messages: list[Msg]) -> None:
@@ -202,19 +256,28 @@ class Router:
                 log.warning("dropped an event: %s", dropped.error, extra=extra)
 
     async def _shard_count(self) -> int:
-        """The shard count of the evaluator's shard map, else the default (re-read every batch: one KV get)."""
-        if self._control is not None:
-            try:
-                entry = await asyncio.wait_for(self._control.get(subjects.SHARD_MAP_KEY), SHARD_MAP_SECONDS)
-                count = int(codec.loads(entry.value or b"{}")["shards"])
-                if count >= 1:
-                    self.stats.shards = count
-            except KeyNotFoundError:
-                self.stats.shards = self.default_shards
-            except (KeyError, TypeError, ValueError) as exc:
-                log.warning("unreadable shard map (%s); keeping %d shard(s)", exc, self.stats.shards)
-            except TimeoutError:  # NATS is failing: the publishes will say so; keep the last known count
-                log.warning("reading the shard map timed out; keeping %d shard(s)", self.stats.shards)
+        """The shard count of the evaluator's shard map, else the default (re-read every batch: one KV get).
+
+        A new epoch is announced on the work stream before anything is routed with it (`epochs.announce`).
+        """
+        if self._control is None:
+            return self.stats.shards
+        epoch = 0
+        try:
+            entry = await asyncio.wait_for(self._control.get(subjects.SHARD_MAP_KEY), SHARD_MAP_SECONDS)
+            shard_map = codec.loads(entry.value or b"{}")
+            count, epoch = int(shard_map["shards"]), int(shard_map.get("epoch") or 0)
+            if count >= 1:
+                self.stats.shards = count
+        except KeyNotFoundError:
+            self.stats.shards = self.default_shards
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("unreadable shard map (%s); keeping %d shard(s)", exc, self.stats.shards)
+        except TimeoutError:  # NATS is failing: the publishes will say so; keep the last known count
+            log.warning("reading the shard map timed out; keeping %d shard(s)", self.stats.shards)
+        if epoch and epoch != self.announced:  # every batch routed with the old map is stored: this is the cut
+            await announce(self.js, epoch, self.stats.shards)  # a failure restarts the router, which retries
+            self.announced = epoch
         return self.stats.shards
 
     async def _watch_pending(self) -> None:

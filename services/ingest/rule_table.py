@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.common.domain.episodes import CompiledRule, compile_rule
 from services.common.domain.events import Event
-from services.common.domain.index import RuleIndex
+from services.common.domain.index import RuleIndex, receives_events
 from services.common.domain.rules import Rule
 
 
@@ -21,7 +21,8 @@ class Held:
 
 
 class RuleTable:
-    """Rules by id with the RuleIndex of the active ones; a change applies only if its version >= the held one.
+    """Rules by id with the RuleIndex of those receiving events (active ones, and anomaly rules, which learn while
+    inactive); a change applies only if its version >= the held one.
 
     Start-up state comes from the rule bucket, which is usually ahead of the router's position in the stream:
     while the router replays the stream up to where it stood at start (`catch_up_to`), older versions (from the
@@ -93,7 +94,7 @@ class RuleTable:
             self.index.remove(plan)
         held = self._held.get(rule_id)
         plans = [*self._older.get(rule_id, []), *([held.plan] if held is not None and held.plan is not None else [])]
-        active = [plan for plan in plans if plan.rule.active]
+        active = [plan for plan in plans if receives_events(plan.rule)]  # inactive anomaly rules learn
         for plan in active:
             self.index.add(plan)
         if active:

@@ -8,7 +8,8 @@ from services.common.settings import ServiceSettings
 
 
 class IngestSettings(ServiceSettings):
-    """`CEP_INGEST_PORT` (ops HTTP: health, readiness, metrics), `CEP_SHARDS`, `CEP_ROUTE_BATCH`.
+    """`CEP_INGEST_PORT` (ops HTTP: health, readiness, metrics), `CEP_SHARDS`, `CEP_ROUTE_BATCH`,
+    `CEP_ROUTER_LEASE_SECONDS` (one replica routes at a time, `services/ingest/lease.py`).
 
     `CEP_SHARDS` is the evaluator's shard count, used until the evaluator driver publishes its shard map.
     """
@@ -16,3 +17,4 @@ class IngestSettings(ServiceSettings):
     ingest_port: int = 8081
     shards: int = Field(default=2, ge=1, le=256)
     route_batch: int = Field(default=500, ge=1, le=10_000)
+    router_lease_seconds: float = Field(default=10.0, gt=0)  # replicas: a standby takes over within this period

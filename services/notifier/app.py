@@ -45,6 +45,7 @@ from services.notifier.escalation import failure_event, failure_msg_id
 from services.notifier.fanout import FanOut, NoiseStore
 from services.notifier.groups import Groups, GroupStore
 from services.notifier.pipeline import Attempted, Pipeline
+from services.notifier.reports import NatsReports
 from services.notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ class NotifierService(NatsService):
                     self.http,
                     self.notifier_settings.retry_policy,
                     egress=self.notifier_settings.egress_policy,
+                    reports=NatsReports(self.nc),
                 )
                 await self.nc.subscribe(subjects.CHANNEL_TEST, queue=subjects.NOTIFIER_QUEUE, cb=self._on_test)
                 break

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.common.codec import DeliveryJob
 from services.common.domain.events import format_time
+from services.common.domain.reports import report_text
 from services.common.domain.templates import render, template_context
 from services.common.domain.transitions import Transition
 
@@ -67,6 +68,8 @@ def rule_view(transition: Transition, stored: Mapping[str, Any] | None) -> dict[
 def message_of(action: Mapping[str, Any], event: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
     """The action's `message` rendered against the event (TemplateError when it cannot); the summary without one."""
     template = action.get("message")
+    if template is None and isinstance(event.get("report"), Mapping):  # a Daily Report says what it counted
+        return report_text(event["report"])
     if template is None:
         return f"{event['rule_name']}: {event['summary']}"
     return render(template, template_context(event, rule))

@@ -18,6 +18,7 @@ from services.common.codec import ChannelEntry, DeliveryJob, DeliveryResult, Dig
 from services.common.domain.channels import timeout_seconds
 from services.common.domain.egress import EgressPolicy
 from services.common.domain.events import format_time
+from services.common.domain.rules import DAILY_REPORT
 from services.common.domain.templates import TemplateError
 from services.common.domain.transitions import Transition
 from services.common.egress import EgressRefused, resolve_allowed
@@ -25,6 +26,7 @@ from services.notifier.channels import Sender, email, sender_for
 from services.notifier.channels.base import Delivery, Outcome, redact, secret_values
 from services.notifier.digests import digest_view
 from services.notifier.jobs import event_view, message_of, rule_view
+from services.notifier.reports import ReportSource, report_for
 from services.notifier.retry import Decision, RetryPolicy, decide
 
 # An incident tool de-duplicates by alert and pages on triggers: a digest of suppressed notifications means
@@ -72,8 +74,10 @@ class Pipeline:
         policy: RetryPolicy,
         rand: Callable[[], float] = random.random,
         egress: EgressPolicy | None = None,
+        reports: ReportSource | None = None,
     ) -> None:
         self.directory = directory
+        self.reports = reports  # where `daily_report` actions get their report (the gateway, in the service)
         self.client = client  # an egress-guarded client (services/common/egress.py) in the service
         self.policy = policy
         self.rand = rand
@@ -213,6 +217,11 @@ class Pipeline:
         if sender is None:
             return Outcome.failure("config", f"channel type {channel.type} is not deliverable yet")
         event = event_view(job.transition)
+        if job.action.get("type") == DAILY_REPORT:
+            report = await report_for(self.reports, job)
+            if isinstance(report, Outcome):
+                return report
+            event["report"] = report
         rule = rule_view(job.transition, await self.directory.rule(job.tenant, job.transition.rule_id))
         try:
             message = message_of(job.action, event, rule)

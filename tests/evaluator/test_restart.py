@@ -16,6 +16,7 @@ from services.common.domain.rules import Rule
 from services.common.domain.sharding import shard_for
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
+from services.evaluator.snapshots import ShardSnapshot
 from tests.evaluator.conftest import Actors
 from tests.evaluator.kit import (
     alerts,
@@ -179,9 +180,9 @@ async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, act
     # A clean stop snapshots what it processed; a fresh actor resumes there and replays nothing.
     stopped = await actor.stop.remote()
     kv = await js.key_value(subjects.SNAPSHOTS_BUCKET)
-    snapshot = codec.loads((await kv.get(subjects.snapshot_key(0))).value or b"")
-    assert snapshot["seq"] == stopped["last_seq"] == seq
-    assert [r["rule_id"] for r in snapshot["rules"]] == ["errors"] and snapshot["engine"]["rules"]["errors"]["series"]
+    snapshot = ShardSnapshot.decode((await kv.get(subjects.snapshot_key(0))).value or b"")
+    assert snapshot.seq == stopped["last_seq"] == seq
+    assert [r["rule_id"] for r in snapshot.rules] == ["errors"] and snapshot.engine["rules"]["errors"]["series"]
     fresh = actors.new(0, ShardOptions(shards=1))
     status = await fresh.start.remote(broker.url)
     assert status["resumed_from"] == seq and status["series"] == 1

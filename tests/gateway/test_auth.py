@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -223,3 +224,23 @@ def test_without_an_admin_token_setting_no_platform_admin_exists(tmp_path: Path)
         is_problem(client.get("/cep/rules", headers=ADMIN), 401)
     with TestClient(create_app(settings_for(tmp_path, admin_token=""))) as client:
         is_problem(client.get("/cep/rules", headers={"Authorization": "Bearer "}), 401)
+
+
+UNAUTHENTICATED = {"/healthz", "/readyz", "/metrics", "/openapi.json"}  # the contract's list (with the UI pages)
+
+
+def test_every_documented_route_but_the_contracts_list_needs_a_token(client: TestClient) -> None:
+    """Walk /openapi.json: every operation answers 401 without a token, except the contract's unauthenticated few."""
+    document = client.get("/openapi.json").json()
+    checked = []
+    for path, item in document["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "x-1", path)
+        for method in item:
+            response = client.request(method.upper(), concrete, json={})
+            if path in UNAUTHENTICATED or not path.startswith("/cep/"):  # the UI pages are outside /cep/
+                assert response.status_code != 401, (method, path)
+                continue
+            assert response.status_code == 401, (method, path, response.status_code, response.text[:200])
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            checked.append(f"{method} {path}")
+    assert len(checked) > 40, checked  # the walk really covered the API

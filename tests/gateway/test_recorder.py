@@ -216,7 +216,8 @@ async def test_delivery_results_fill_the_notifications(gateway: LiveGateway, js:
 
     async def delivered() -> dict[str, Any] | None:
         event = await _event(gateway, headers, fired.event_id)
-        return event if event and event["notifications"][0]["attempts"] == 2 else None
+        entry = event["notifications"][0] if event else {}
+        return event if entry.get("attempts") == 2 and len(entry.get("attempt_log", [])) == 2 else None
 
     entry = (await eventually(delivered))["notifications"][0]
     await eventually(lambda: recorder_idle(js))

@@ -141,12 +141,12 @@ def test_simulate_a_stored_rule_and_count_it(any_client: TestClient) -> None:
     rule = create_rule(any_client, ADMIN)
     url = f"/cep/rules/{rule['rule_id']}"
     stats = any_client.get(f"{url}/simulations", headers=ADMIN).json()
-    assert stats == {"rule_id": rule["rule_id"], "count": 0, "last_simulated_at": None}
+    assert stats == {"rule_id": rule["rule_id"], "count": 0, "last_simulated_at": None, "since_last_change": 0}
     for value in (92, 10, 99):
         result = any_client.post(f"{url}/simulate", headers=ADMIN, json={"payload": {"cpu_usage": value}}).json()
         assert result["matched"] is (value > 85)
     stats = any_client.get(f"{url}/simulations", headers=ADMIN).json()
-    assert stats["count"] == 3
+    assert stats["count"] == 3 and stats["since_last_change"] == 3
     assert stats["last_simulated_at"].endswith("Z")
     assert any_client.get(url, headers=ADMIN).json()["version"] == 1  # simulating is not a change
     is_problem(any_client.post(f"{url}/simulate", headers=ADMIN, json={"payloads": "x"}), 422)

@@ -122,10 +122,12 @@ async def work(js: JetStreamContext) -> WorkLog:
     seen = 0
     while seen < total:
         for msg in await sub.fetch(min(500, total - seen), timeout=5):
-            shard = int(msg.subject.rsplit(".", 1)[1])
-            found.setdefault(shard, []).append(((msg.headers or {})[subjects.MSG_ID], orjson.loads(msg.data)))
             seen += 1
             await msg.ack()
+            if msg.subject == subjects.WORK_EPOCH:  # the router's shard-map epoch marker, not shard work
+                continue
+            shard = int(msg.subject.rsplit(".", 1)[1])
+            found.setdefault(shard, []).append(((msg.headers or {})[subjects.MSG_ID], orjson.loads(msg.data)))
     await sub.unsubscribe()
     return found
 
@@ -256,6 +258,9 @@ async def test_the_shard_map_decides_the_shard_count(js: JetStreamContext, route
         owners = {shard_for(rid, 5) for rid in rules}
         assert {s for s, items in log.items() if "x:" + str(s) in items} == owners
         assert router.stats.shards == 5
+        marker = await js.get_last_msg(subjects.WORK_STREAM, subjects.WORK_EPOCH)  # announced before routing
+        assert codec.loads(marker.data or b"") == {"epoch": 3, "shards": 5}
+        assert marker.seq == 1  # before any work routed with that map
     finally:
         await router.stop()
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from services.common.cli import nab
+from services.common.cli import nab, rules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         "nats-keys", help="print a fresh NATS password and auth-callout key pair for compose or Kubernetes secrets"
     )
     nab.add_parser(commands)
+    rules.add_parser(commands)
     return parser
 
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "nab":
         return nab.main(args)
+    if args.command == "rules":
+        return rules.main(args)
     return 2
 
 

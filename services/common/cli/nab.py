@@ -61,5 +61,6 @@ def _run(corpus: Corpus, args: argparse.Namespace) -> int:
     for method in methods:
         out = args.out / method if args.all else args.out
         stats = run_method(corpus, SHIPPED[method], out, names)
-        print(f"{method}: {stats.files} files, {stats.rows} rows, {stats.rows_per_second:,.0f} rows/s -> {out}")
+        cost = f"{stats.rows_per_second:,.0f} rows/s, refits {stats.refit_per_1000:.4f} s per 1,000 rows"
+        print(f"{method}: {stats.files} files, {stats.rows} rows, {cost} -> {out}", flush=True)
     return 0

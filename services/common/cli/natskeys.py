@@ -23,7 +23,7 @@ class NatsKeys:
         return bytes(nkeys.from_seed(self.issuer_seed.encode()).public_key).decode()
 
     def env(self) -> dict[str, str]:
-        """The variables compose and Kubernetes read (names as in compose.yaml and k8s/secret.yaml)."""
+        """The variables compose and Kubernetes read (names as in compose.yaml and k8s/base/secret.yaml)."""
         return {
             "CEP_NATS_PASSWORD": self.password,
             "CEP_NATS_AUTH_ISSUER": self.issuer,

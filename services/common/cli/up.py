@@ -107,6 +107,7 @@ class Supervisor:
             for name in SERVICES:
                 # Only the gateway answers the auth callout, so only it holds the issuer's seed.
                 own = {**env, "CEP_NATS_AUTH_ISSUER_SEED": issuer_seed} if name == "gateway" else env
+                own = self._nats_port_override(name, own, auth)
                 self.children[name] = Child(name, [sys.executable, "-m", f"services.{name}"], own)
                 self._spawn(self.children[name])
             self._write_records()
@@ -216,6 +217,14 @@ class Supervisor:
         env.setdefault("CEP_DATABASE_URL", f"sqlite:///{database_file(self.state_dir)}")
         return env
 
+    def _nats_port_override(self, name: str, env: dict[str, str], auth: natsconf.NatsAuth) -> dict[str, str]:
+        """Tests only: `CEP_UP_NATS_PORT_<SERVICE>=<port>` connects that one service to NATS through another port
+        of this host (tests/chaos puts a connection-dropping TCP proxy there); every other process is unchanged."""
+        port = os.environ.get(f"CEP_UP_NATS_PORT_{name.upper()}", "").strip()
+        if not port:
+            return env
+        return {**env, "CEP_NATS_URL": f"nats://{auth.user}:{auth.password}@{self.host}:{int(port)}"}
+
     def _start_nats(self, ports: dict[str, int], auth: natsconf.NatsAuth) -> None:
         binary = _nats_server_binary()
         config = self.state_dir / "nats.conf"
@@ -267,6 +276,7 @@ class Supervisor:
             if _http_ok(f"{url}/readyz"):
                 self.say(f"CEP is ready at {url}  (API {url}/cep/..., OpenAPI {url}/openapi.json)")
                 self.say(f"admin token: {token}")
+                self.say(f"web UI: {url}/cep-builder  (paste the admin token into its API token field)")
                 self.say(f"state: {self.state_dir}  logs: {self.logs}  (Ctrl-C stops everything)")
                 return
             time.sleep(0.25)

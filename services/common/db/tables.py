@@ -98,6 +98,12 @@ class RuleRow(SQLModel, table=True):
         default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0"))
     )
     last_simulated_at: datetime | None = _at(nullable=True)
+    # The team policy counts simulations of the rule as it is: `basis_simulations` of the trigger, conditions and
+    # actions fingerprinted by `simulation_basis` (services/common/domain/policies.py).
+    simulation_basis: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    basis_simulations: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0"))
+    )
 
 
 class RuleVersionRow(SQLModel, table=True):
@@ -289,3 +295,15 @@ class PollingTargetRow(SQLModel, table=True):
     created_at: datetime = _at()
     updated_at: datetime = _at()
     deleted_at: datetime | None = _at(nullable=True)
+
+
+class TenantSettingsRow(SQLModel, table=True):
+    """A tenant's settings (team policies), one row per tenant once an admin sets them; absent = all off."""
+
+    __tablename__ = "tenant_settings"
+
+    tenant: str = Field(sa_column=Column(String(63), ForeignKey("tenants.name"), primary_key=True))
+    settings: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    updated_at: datetime = _at()
+    updated_by: str = Field(sa_column=Column(String(200), nullable=False))

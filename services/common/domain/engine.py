@@ -24,7 +24,7 @@ from services.common.domain.episodes import (
     group_key_for,
 )
 from services.common.domain.events import SCHEDULE_EVENT_TYPE, Event, as_utc
-from services.common.domain.index import RuleIndex
+from services.common.domain.index import RuleIndex, receives_events
 from services.common.domain.rules import AnomalyTrigger, Rule
 from services.common.domain.thresholds import ThresholdSeries
 from services.common.domain.transitions import Transition
@@ -83,11 +83,13 @@ class RuleEngine:
         out: list[Transition] = []
         if old is not None:
             self._index.remove(old)
-            if not rule.active or old.semantics != plan.semantics or old.rule.tenant != rule.tenant:
+            changed = old.semantics != plan.semantics or old.rule.tenant != rule.tenant
+            if not rule.active or changed:
                 reason = "rule deactivated" if not rule.active else "rule changed"
-                out = self._close(old, as_utc(at or rule.updated_at), reason)
+                # A deactivated anomaly rule keeps learning: its episodes end, its baselines stay.
+                out = self._close(old, as_utc(at or rule.updated_at), reason, keep_baselines=not changed)
         self._plans[rule.rule_id] = plan
-        if rule.active:
+        if receives_events(rule):
             self._index.add(plan)
         return out
 
@@ -104,11 +106,18 @@ class RuleEngine:
         return [self._plans[rule_id].rule for rule_id in sorted(self._plans)]
 
     def on_events(self, events: Sequence[Event]) -> list[Transition]:
-        """Evaluate each event, in input order, against every active candidate rule of its tenant."""
+        """Evaluate each event, in input order, against every active candidate rule of its tenant.
+
+        An inactive anomaly rule learns from its candidates instead: its baseline grows, it never fires.
+        """
         out: list[Transition] = []
         for event in events:
             for rule_id in sorted(self._index.candidates(event)):
-                out += self._observe(self._plans[rule_id], event)[1].transitions
+                plan = self._plans[rule_id]
+                if plan.rule.active:
+                    out += self._observe(plan, event)[1].transitions
+                else:
+                    self._learn(plan, event)
         return out
 
     def on_tick(self, now: datetime) -> list[Transition]:
@@ -162,7 +171,16 @@ class RuleEngine:
             if isinstance(series, ThresholdSeries) and series.detector is not None:
                 keys[key] = {"baseline": series.detector.baseline(), "last": series.last_score}
         ready = bool(keys) and all(entry["baseline"]["ready"] for entry in keys.values())
-        return {"rule_id": rule_id, "method": trigger.anomaly_method, "ready": ready, "keys": keys}
+        return {
+            "rule_id": rule_id,
+            "tenant": plan.rule.tenant,
+            "method": trigger.anomaly_method,
+            "active": plan.rule.active,
+            "ready": ready,
+            "detection": "enabled" if ready else "disabled",
+            "reason": _baseline_reason(keys, trigger.min_baseline),
+            "keys": keys,
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state of every series (windows, pending timers, open episodes); not the rules."""
@@ -195,6 +213,14 @@ class RuleEngine:
                 engine._keep(plan, key, restore_series(plan, series_data))
         return engine
 
+    def _learn(self, plan: CompiledRule, event: Event) -> None:
+        key = group_key_for(plan, event.payload)
+        series = self._series.get(plan.rule_id, {}).get(key) or new_series(plan)
+        if isinstance(series, ThresholdSeries):
+            self.evaluations += 1
+            series.learn(plan, event)
+            self._keep(plan, key, series)
+
     def _observe(self, plan: CompiledRule, event: Event) -> tuple[str, Observation]:
         key = group_key_for(plan, event.payload)
         series = self._series.get(plan.rule_id, {}).get(key)
@@ -220,11 +246,16 @@ class RuleEngine:
             if len(self._timers) > self._timers_cap:
                 self._rebuild_timers()
 
-    def _close(self, plan: CompiledRule, at: datetime | None, reason: str) -> list[Transition]:
+    def _close(
+        self, plan: CompiledRule, at: datetime | None, reason: str, keep_baselines: bool = False
+    ) -> list[Transition]:
         by_key = self._series.pop(plan.rule_id, {})
         out: list[Transition] = []
         for key in sorted(by_key):
-            out += by_key[key].close(plan, key, at, reason)
+            series = by_key[key]
+            out += series.close(plan, key, at, reason)
+            if keep_baselines and isinstance(series, ThresholdSeries) and series.detector is not None:
+                self._keep(plan, key, series.baseline_only(plan))
         return out
 
     def _rebuild_timers(self) -> None:
@@ -249,6 +280,16 @@ def _as_occurrence_of(plan: CompiledRule, event: Event) -> Event:
         payload.setdefault("rule_id", plan.rule_id)
         return dataclasses.replace(event, event_type=SCHEDULE_EVENT_TYPE, payload=payload)
     return event
+
+
+def _baseline_reason(keys: dict[str, Any], required: int) -> str:
+    """Why detection is enabled or disabled: `learning: 12 of 30 samples ...` (the fewest samples of any key)."""
+    samples = min((entry["baseline"]["samples"] for entry in keys.values()), default=0)
+    ready = sum(1 for entry in keys.values() if entry["baseline"]["ready"])
+    of_keys = f" ({ready} of {len(keys)} group keys ready)" if len(keys) > 1 else ""
+    if keys and ready == len(keys):
+        return f"baseline ready: {samples} samples, min_baseline {required}{of_keys}"
+    return f"learning: {samples} of {required} samples{of_keys}; anomaly detection disabled until the baseline is ready"
 
 
 def _fields(key: str, observation: Observation) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any
 from services.common.domain.durations import parse_duration
 from services.common.domain.errors import FieldError, RuleValidationError
 from services.common.domain.rules import (
+    HANDOVER_FIELDS,
     AnomalyTrigger,
     ConditionLeaf,
     ConditionNode,
@@ -57,6 +58,7 @@ FORM_FIELDS = frozenset(
         "conditions",
         "actions",
         "suppression",
+        *HANDOVER_FIELDS,
     ]
 )
 _TRUE = frozenset({"true", "on", "yes", "1"})
@@ -119,7 +121,17 @@ def _convert(form: Any) -> tuple[dict[str, Any], list[FieldError]]:
     errors = [FieldError((key,), "unknown form field") for key in form if key not in FORM_FIELDS]
     fields = {k: v for k, v in form.items() if k in FORM_FIELDS and not _unset(v)}
     body: dict[str, Any] = {}
-    for key in ("name", "description", "active", "owner", "backup_owner", "priority", "severity", "trigger_type"):
+    for key in (
+        "name",
+        "description",
+        "active",
+        "owner",
+        "backup_owner",
+        "priority",
+        "severity",
+        "trigger_type",
+        *HANDOVER_FIELDS,
+    ):
         if key in fields:
             body[key] = _coerce_field(key, fields[key])
     if "trigger" in fields:

@@ -1,4 +1,4 @@
-"""Which active rules may care about an event, so the cost of an event follows matching rules, not rule count."""
+"""Which rules may care about an event, so the cost of an event follows matching rules, not rule count."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from services.common.domain.episodes import CompiledRule
 from services.common.domain.events import SCHEDULE_EVENT_TYPE, Event
+from services.common.domain.rules import Rule
 
 
 @dataclass
@@ -27,8 +28,13 @@ class _TenantIndex:
         return []
 
 
+def receives_events(rule: Rule) -> bool:
+    """Whether events reach a rule: active rules, and inactive anomaly rules (they learn a baseline, never fire)."""
+    return rule.active or rule.trigger_type == "anomaly"
+
+
 class RuleIndex:
-    """Active rules by tenant, keyed by the head of their payload path, metric name, event type or rule id.
+    """Rules that receive events, by tenant, keyed by the head of their payload path, metric name, event type or id.
 
     A candidate may still not match (a deeper path may be missing, conditions may be false); a rule that
     is not a candidate can never match.

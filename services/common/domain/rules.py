@@ -33,15 +33,25 @@ ConditionOp: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not_in
 TriggerType: TypeAlias = Literal["metric", "event", "schedule", "anomaly"]
 Priority: TypeAlias = Literal["P1", "P2", "P3", "P4", "P5"]
 Severity: TypeAlias = Literal["critical", "high", "medium", "low", "info"]
-AnomalyMethod: TypeAlias = Literal["zscore", "iqr", "ema"]
+AnomalyMethod: TypeAlias = Literal["zscore", "iqr", "ema", "multiscale", "hbos"]
 
 TRIGGER_TYPES: tuple[str, ...] = ("metric", "event", "schedule", "anomaly")
 RESERVED_EVENT_PREFIX = "cep."
+HANDOVER_FIELDS: tuple[str, ...] = ("purpose", "deactivation_criterion", "runbook", "rollback")
+DAILY_REPORT = "daily_report"  # an action of schedule rules: a digest of the tenant's last day of events
+REPORT_MAX_SECONDS = 7 * 86400
 
 
 def _duration(value: str) -> str:
     parse_duration(value)
     return value
+
+
+def _seconds(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return -1.0
 
 
 def _number(value: Any) -> int | float:
@@ -63,6 +73,7 @@ def _number(value: Any) -> int | float:
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
+HandoverNote = Annotated[str, Field(max_length=20_000)]
 FieldPath = Annotated[str, AfterValidator(validate_path)]
 Number = Annotated[Any, PlainValidator(_number), WithJsonSchema({"type": "number"})]
 GroupBy = Annotated[list[FieldPath], Field(min_length=1)]
@@ -143,6 +154,15 @@ class AnomalyTrigger(Frozen):
     min_baseline: Annotated[int, Field(ge=2)] = 30
     iqr_multiplier: Annotated[Number, Field(gt=0)] | None = None
     ema_alpha: Annotated[Number, Field(gt=0, le=1)] | None = None
+    # multiscale (docs/anomaly.md): baseline and record spans, the samples a new onset must outscore, the season
+    baseline_span: Annotated[int, Field(ge=2, le=20_000)] | None = None
+    record_span: Annotated[int, Field(ge=1, le=20_000)] | None = None
+    rest_span: Annotated[int, Field(ge=1, le=5_000)] | None = None
+    season_seconds: Annotated[Number, Field(gt=0, le=31_536_000)] | None = None
+    # pyod methods (hbos): rolling training rows, a refit every N samples, swapped in refit_lag samples later
+    training_window: Annotated[int, Field(ge=10, le=10_000)] | None = None
+    refit_every: Annotated[int, Field(ge=10, le=100_000)] | None = None
+    refit_lag: Annotated[int, Field(ge=0, le=10_000)] | None = None
     window: Duration | None = None
     group_by: GroupBy | None = None
     resolve_after: Duration | None = None
@@ -238,6 +258,16 @@ class Action(BaseModel):
             return {k: v for k, v in data.items() if v is not None or k in cls.model_fields}
         return data
 
+    @model_validator(mode="after")
+    def _daily_report_fields(self) -> Action:
+        if self.type == DAILY_REPORT:
+            if not self.channel:
+                raise _field_error("channel", "a daily_report action needs the channel the report goes to")
+            window = getattr(self, "window", None)
+            if window is not None and not (isinstance(window, str) and 0 < _seconds(window) <= REPORT_MAX_SECONDS):
+                raise _field_error("window", "a duration up to 7d, like '24h' (default)")
+        return self
+
 
 class Suppression(Frozen):
     """Per-rule noise controls applied by the notifier (docs/notifications.md).
@@ -273,16 +303,26 @@ class RuleSpec(Frozen):
     conditions: ConditionNode | None = None
     action_spec: list[Action] = Field(default_factory=list)
     suppression: Suppression | None = None
+    # Handover notes (user guide sections 18-20); left out of the canonical JSON while unset.
+    purpose: HandoverNote | None = None
+    deactivation_criterion: HandoverNote | None = None
+    runbook: HandoverNote | None = None
+    rollback: HandoverNote | None = None
 
     @model_validator(mode="after")
     def _trigger_fits_type(self) -> RuleSpec:
         if not isinstance(self.trigger_spec, TRIGGER_MODELS[self.trigger_type]):
             raise _field_error("trigger_spec", f"is not a {self.trigger_type} trigger")
+        if self.trigger_type != "schedule" and any(a.type == DAILY_REPORT for a in self.action_spec):
+            raise _field_error("action_spec", "a daily_report action runs on a schedule rule only")
         return self
 
     def canonical(self) -> dict[str, Any]:
         """The canonical JSON of the writable fields (defaults filled, unset optional trigger fields dropped)."""
         data = self.model_dump(mode="json", exclude={"trigger_spec", "conditions", "action_spec", "suppression"})
+        for name in HANDOVER_FIELDS:
+            if data[name] is None:
+                del data[name]
         data["trigger_spec"] = self.trigger_spec.model_dump(mode="json", exclude_none=True)
         data["conditions"] = (
             None if self.conditions is None else self.conditions.model_dump(mode="json", exclude_none=False)

@@ -7,7 +7,8 @@ Shapes, by trigger type (then ` by <group_by>` and ` when (<conditions>)` where 
 - schedule: `cron '*/5 * * * *' (UTC)`.
 - anomaly: `<method>(<value_path>) > <threshold>`, the score of the method against its threshold, with
   method parameters and the window when set: `zscore(cpu_percent) > 3.0`,
-  `iqr(latency_ms, multiplier=1.5) > 3`, `ema(cpu, alpha=0.3) over 1h > 2.5`.
+  `iqr(latency_ms, multiplier=1.5) > 3`, `ema(cpu, alpha=0.3) over 1h > 2.5`,
+  `multiscale(cpu, rest_span=100) > 1`, `hbos(latency_ms, training_window=500) > 1`.
 
 Condition leaves use the very texts of `conditions.leaf_expr`, so a summary reads like simulate's output.
 """
@@ -86,11 +87,26 @@ def _metric(trigger: MetricTrigger) -> str:
     return f"{subject} {trigger.operator} {literal(trigger.threshold)}"
 
 
+# the parameters of the newer methods, shown by their field names (multiscale, pyod methods)
+NAMED_PARAMETERS = (
+    "baseline_span",
+    "record_span",
+    "rest_span",
+    "season_seconds",
+    "training_window",
+    "refit_every",
+    "refit_lag",
+)
+
+
 def _anomaly(trigger: AnomalyTrigger) -> str:
     params = [trigger.value_path]
     if trigger.iqr_multiplier is not None:
         params.append(f"multiplier={literal(trigger.iqr_multiplier)}")
     if trigger.ema_alpha is not None:
         params.append(f"alpha={literal(trigger.ema_alpha)}")
+    for name in NAMED_PARAMETERS:
+        if getattr(trigger, name) is not None:
+            params.append(f"{name}={literal(getattr(trigger, name))}")
     window = f" over {trigger.window}" if trigger.window else ""
     return f"{trigger.anomaly_method}({', '.join(params)}){window} > {literal(trigger.threshold)}"

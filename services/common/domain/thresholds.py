@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from services.common.domain.anomaly import Detector
 from services.common.domain.conditions import literal
+from services.common.domain.detectors import ANOMALY_PARAMETERS
+from services.common.domain.detectors.refit import RefitExecutor
 from services.common.domain.episodes import (
     CompiledRule,
     Episode,
@@ -65,7 +67,19 @@ class ThresholdSeries:
 
     @property
     def idle(self) -> bool:
-        return self.newest is None and self.episode is None  # nothing learned yet: no need to keep it
+        # Nothing learned yet (an anomaly baseline learned while the rule is inactive counts): no need to keep it.
+        return self.newest is None and self.episode is None and self.last_score is None
+
+    def learn(self, plan: CompiledRule, event: Event) -> None:
+        """An inactive anomaly rule's sample: it is scored and joins the baseline; the lifecycle does not move."""
+        if self.detector is not None:
+            self._measure(plan, event)
+
+    def baseline_only(self, plan: CompiledRule) -> ThresholdSeries:
+        """A fresh series keeping only this one's anomaly baseline (the rule was deactivated: episodes end)."""
+        fresh = ThresholdSeries(plan)
+        fresh.detector, fresh.last_score = self.detector, self.last_score
+        return fresh
 
     def observe(self, plan: CompiledRule, key: str, event: Event) -> Observation:
         """Judge one sample and move the lifecycle; timers due by the sample's time run first."""
@@ -256,15 +270,18 @@ class ThresholdSeries:
         return series
 
 
-def detector_for(trigger: AnomalyTrigger, window_seconds: float | None) -> Detector:
-    """The detector an anomaly trigger asks for."""
+def detector_for(
+    trigger: AnomalyTrigger, window_seconds: float | None, executor: RefitExecutor | None = None
+) -> Detector:
+    """The detector an anomaly trigger asks for (model refits on `executor`, inline by default)."""
+    options = {name: getattr(trigger, name) for name in ANOMALY_PARAMETERS}
     return Detector(
         trigger.anomaly_method,
         trigger.threshold,
         trigger.min_baseline,
         window_seconds=window_seconds,
-        iqr_multiplier=trigger.iqr_multiplier,
-        ema_alpha=trigger.ema_alpha,
+        executor=executor,
+        **options,
     )
 
 

@@ -1,10 +1,11 @@
 """Stream NAB data files through the evaluator's own detectors and write `timestamp,anomaly_score` results.
 
 Each row goes through `Detector.observe` from services/common/domain/anomaly.py (scored against the baseline,
-then learned), exactly as the evaluator runs a rule; the row's NAB score is the detector's `normalised` score
-(raw / (raw + threshold), in [0, 1]), and 0 while the baseline is still filling. NAB sweeps the threshold, so
-only the order of the scores matters: the rule threshold and the IQR multiplier are not tuning knobs here,
-the baseline (span, min_baseline) and the EMA's alpha are.
+then learned), exactly as the evaluator runs a rule, whatever the method (services/common/domain/detectors/);
+model refits run inline, swapped in at the same sample as in the evaluator. The row's NAB score is the
+detector's `normalised` score (raw / (raw + threshold), in [0, 1]), and 0 while the baseline is still filling.
+NAB sweeps the threshold, so only the order of the scores matters: the rule threshold and the IQR multiplier
+are not tuning knobs here; the baseline (span, min_baseline) and each method's own parameters are.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from datetime import UTC
 from pathlib import Path
+from typing import TypeVar
 
-from services.common.domain.anomaly import DEFAULT_EMA_ALPHA, Detector
+from services.common.domain.anomaly import Detector
+from services.common.domain.detectors.refit import InlineExecutor, RefitExecutor
 from services.common.nab.corpus import Corpus, Series, parse_time
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,56 +34,82 @@ class MethodParams:
     method: str
     threshold: float = 3.0
     min_baseline: int = 20
-    window_seconds: float | None = None  # None: the last 500 values; else that span, at most 5000 values
-    iqr_multiplier: float | None = None
-    ema_alpha: float | None = None
+    window_seconds: float | None = None  # classic methods: None is the last 500 values, else that span (<=5000)
+    options: tuple[tuple[str, float], ...] = ()  # the method's own parameters (AnomalyTrigger field names)
 
-    def detector(self) -> Detector:
+    def detector(self, executor: RefitExecutor | None = None) -> Detector:
         return Detector(
             self.method,
             self.threshold,
             self.min_baseline,
             window_seconds=self.window_seconds,
-            iqr_multiplier=self.iqr_multiplier,
-            ema_alpha=self.ema_alpha,
+            executor=executor,
+            **dict(self.options),
         )
 
+    def with_options(self, **options: float) -> MethodParams:
+        return replace(self, options=tuple(sorted((dict(self.options) | options).items())))
+
     def describe(self) -> str:
-        if self.window_seconds is None:
-            span = "last 500 values"
-        elif math.isinf(self.window_seconds):
-            span = "last 5000 values (window_seconds=inf)"
-        else:
-            span = f"window {self.window_seconds:g}s (<=5000 values)"
-        if self.method == "ema":  # the EMA keeps no window: its memory is alpha
-            span = f"alpha {self.ema_alpha or DEFAULT_EMA_ALPHA}"
-        return f"{self.method}: min_baseline {self.min_baseline}, {span}"
+        parts = [f"min_baseline={self.min_baseline}"]
+        if self.method in ("zscore", "iqr"):
+            if self.window_seconds is None:
+                parts.append("last 500 values")
+            elif math.isinf(self.window_seconds):
+                parts.append("last 5000 values (window_seconds=inf)")
+            else:
+                parts.append(f"window {self.window_seconds:g}s (<=5000 values)")
+        parts += [f"{name}={value:g}" for name, value in self.options]
+        return f"{self.method}: {', '.join(parts)}"
 
 
 # Tuned on the whole corpus, standard profile (see docs/benchmarks.md and `bench/nab.py --tune`).
 SHIPPED: dict[str, MethodParams] = {
     "zscore": MethodParams("zscore", min_baseline=20, window_seconds=math.inf),
-    "iqr": MethodParams("iqr", min_baseline=20, window_seconds=None),
-    "ema": MethodParams("ema", min_baseline=20, ema_alpha=0.003),
+    "iqr": MethodParams("iqr", min_baseline=20, window_seconds=math.inf),
+    "ema": MethodParams("ema", min_baseline=20, options=(("ema_alpha", 0.003),)),
+    "multiscale": MethodParams("multiscale", threshold=1.0, min_baseline=50, options=(("season_seconds", 86400.0),)),
+    "hbos": MethodParams("hbos", threshold=1.0, min_baseline=200),
 }
 
 
 @dataclass(frozen=True)
 class RunStats:
-    """What a run cost: rows streamed and seconds spent in the detector (reading and writing excluded)."""
+    """What a run cost: rows streamed, seconds spent in the detector (reading and writing excluded), and the
+    part of those seconds spent refitting models."""
 
     files: int
     rows: int
     seconds: float
+    refit_seconds: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else math.inf
 
+    @property
+    def refit_per_1000(self) -> float:
+        """Seconds of model refits per 1,000 samples."""
+        return 1000 * self.refit_seconds / self.rows if self.rows else 0.0
 
-def stream_scores(series: Series, params: MethodParams) -> list[float]:
-    """One anomaly score in [0, 1] per row, each value scored before it joins the baseline."""
-    detector = params.detector()
+
+class RefitTimer(InlineExecutor):
+    """Runs refits inline, as NAB does, and adds up the seconds they take."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def submit(self, fn: Callable[[], T], /) -> Future[T]:
+        started = time.perf_counter()
+        try:
+            return super().submit(fn)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def stream_scores(series: Series, params: MethodParams, executor: RefitExecutor | None = None) -> list[float]:
+    """One anomaly score in [0, 1] per row, each value scored before it joins the baseline (refits inline)."""
+    detector = params.detector(executor)
     scores = []
     for stamp, value in zip(series.timestamps, series.values, strict=True):
         at = parse_time(stamp).replace(tzinfo=UTC).timestamp()
@@ -96,13 +128,13 @@ def write_scores(path: Path, timestamps: Sequence[str], scores: Sequence[float])
 
 def run_method(corpus: Corpus, params: MethodParams, out: Path, names: Sequence[str] | None = None) -> RunStats:
     """Write `out/<category>/<file>.csv` for every named file (default: the whole corpus)."""
-    rows, seconds = 0, 0.0
+    rows, seconds, refits = 0, 0.0, RefitTimer()
     chosen = list(names) if names is not None else corpus.names()
     for name in chosen:
         series = corpus.series(name)
         started = time.perf_counter()
-        scores = stream_scores(series, params)
+        scores = stream_scores(series, params, refits)
         seconds += time.perf_counter() - started
         rows += len(scores)
         write_scores(out / name, series.timestamps, scores)
-    return RunStats(len(chosen), rows, seconds)
+    return RunStats(len(chosen), rows, seconds, refits.seconds)

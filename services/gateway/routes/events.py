@@ -10,10 +10,18 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from services.common.domain.rules import Severity
+from services.common.domain.rules import Severity, TriggerType
 from services.gateway import compat
 from services.gateway.auth import Principal, editor, require, viewer
-from services.gateway.event_schemas import AckBody, EventRecord, EventRecordList, EventStatus, FeedbackBody
+from services.gateway.event_schemas import (
+    AckBody,
+    EventRecord,
+    EventRecordList,
+    EventStatus,
+    FeedbackBody,
+    FeedbackFilter,
+    NotificationStatus,
+)
 from services.gateway.feed import Feed
 from services.gateway.live import FeedReader
 from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
@@ -54,10 +62,25 @@ async def list_events(
     until: Annotated[datetime | None, Query(description="RFC 3339; events fired at or before it")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    trigger_type: TriggerType | None = None,
+    acked: Annotated[bool | None, Query(description="acknowledged (true) or not (false)")] = None,
+    feedback: Annotated[FeedbackFilter | None, Query(description="the precision label, `any` or `none`")] = None,
+    notification_status: Annotated[
+        NotificationStatus | None, Query(description="events with a notification in this status")
+    ] = None,
+    channel: Annotated[
+        str | None, Query(max_length=200, description="events with a notification to this channel (id or name)")
+    ] = None,
 ) -> Response:
-    """The tenant's events, newest first (by `fired_at`), filtered by rule, severity, status and time."""
+    """The tenant's events, newest first (by `fired_at`), filtered by rule, severity, status and time.
+
+    Extensions: `trigger_type`, `acked`, `feedback`, and `notification_status`/`channel` (one notification entry
+    matching both); the stats routes' figures link here with these.
+    """
     before = decode_time_cursor(cursor) if cursor else None
-    filters = store.EventFilter(rule_id, severity, status, _utc(since), _utc(until))
+    filters = store.EventFilter(
+        rule_id, severity, status, _utc(since), _utc(until), trigger_type, acked, feedback, notification_status, channel
+    )
     async with request.app.state.db.read() as session:
         rows, total = await store.list_events(session, principal.tenant, filters, limit, before)
     last = rows[-1] if len(rows) == limit else None

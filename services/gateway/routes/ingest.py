@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from services.common import subjects
 from services.common.domain.events import format_time
 from services.common.domain.intake import Intake, Item, NotJson, Reject, parse_body
+from services.common.domain.rate_limit import RateLimiter, retry_after_header
 from services.common.ingest_metrics import INGEST_EVENTS
 from services.common.publishing import Outgoing, PublishFailed, item_limit, publish_all
 from services.gateway.auth import Principal, editor
@@ -59,7 +61,10 @@ _BODY = {
     "/cep/ingest",
     status_code=202,
     openapi_extra=_BODY,
-    responses={202: {"model": IngestReply, "description": "every accepted item is durable in JetStream"}},
+    responses={
+        202: {"model": IngestReply, "description": "every accepted item is durable in JetStream"},
+        429: {"description": "the tenant's ingest rate limit is exhausted; nothing was ingested (see Retry-After)"},
+    },
 )
 async def ingest(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Ingest events for the caller's tenant: each item is validated on its own; invalid ones are listed."""
@@ -70,6 +75,7 @@ async def ingest(request: Request, principal: Principal = Depends(editor)) -> Re
         raise malformed(str(exc)) from None
     if not intake.items:
         return _reply(0, intake.rejected, [])
+    _admit(request, principal.tenant, len(intake.items))
     bus = request.app.state.bus
     if not bus.is_ready:  # just after start-up: give the connection a moment, then answer 503
         with contextlib.suppress(TimeoutError):
@@ -83,6 +89,21 @@ async def ingest(request: Request, principal: Principal = Depends(editor)) -> Re
         log.warning("ingest failed: %s", exc, extra={"tenant": principal.tenant})
         raise _unavailable(exc) from None
     return _reply(len(outgoing), rejected, [m.msg_id for m in outgoing])
+
+
+def _admit(request: Request, tenant: str, count: int) -> None:
+    """The tenant's rate limit: the whole body passes, or nothing is ingested and the caller is told when to retry."""
+    limiter: RateLimiter | None = request.app.state.ingest_limiter
+    if limiter is None:
+        return
+    wait = limiter.take(tenant, count, time.monotonic())
+    if wait > 0:
+        INGEST_EVENTS.labels("rate_limited").inc(count)
+        detail = (
+            f"the tenant's ingest rate limit ({limiter.rate:g} events/s, bursts of {limiter.burst:g}) is exhausted; "
+            f"nothing of this body was ingested; retry after {retry_after_header(wait)} s"
+        )
+        raise Problem(429, detail, kind="rate_limited", headers={"Retry-After": retry_after_header(wait)})
 
 
 def _messages(intake: Intake, tenant: str, arrival: datetime, limit: int) -> tuple[list[Outgoing], list[Reject]]:

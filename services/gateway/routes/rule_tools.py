@@ -10,11 +10,13 @@ from fastapi.responses import JSONResponse
 
 from services.common.domain import forms, simulate
 from services.common.domain.errors import RuleValidationError
+from services.common.domain.policies import simulation_basis
 from services.common.domain.rules import Rule
 from services.gateway import compat
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.bodies import parse_model, read_json, read_object
 from services.gateway.openapi import body, reply
+from services.gateway.policies import enforce_activation
 from services.gateway.problems import invalid, invalid_field, not_found
 from services.gateway.routes.rules import rule_response, writer
 from services.gateway.rule_changes import validate
@@ -49,6 +51,7 @@ async def save_form(request: Request, principal: Principal = Depends(editor)) ->
     except RuleValidationError as exc:
         raise invalid(exc.errors) from None
     spec = validate(rule_body)
+    await enforce_activation(request, principal.tenant, None, spec)
     rule = await writer(request).create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
 
@@ -82,7 +85,7 @@ async def simulate_stored(request: Request, rule_id: str, principal: Principal =
     now = datetime.now(UTC)
     result = simulate.simulate(rule.spec, payloads, now, rule_id=rule_id, tenant=rule.tenant, version=rule.version)
     async with request.app.state.db.write() as session:
-        await store.count_simulation(session, principal.tenant, rule_id, now)
+        await store.count_simulation(session, principal.tenant, rule_id, now, simulation_basis(row.spec))
     return JSONResponse(result.as_dict())
 
 
@@ -93,8 +96,14 @@ async def simulation_stats(request: Request, rule_id: str, principal: Principal 
         row = await store.get_rule(session, principal.tenant, rule_id)
     if row is None:
         raise not_found(f"rule {rule_id!r}")
+    current = row.basis_simulations if row.simulation_basis == simulation_basis(row.spec) else 0
     return JSONResponse(
-        {"rule_id": rule_id, "count": row.simulation_count, "last_simulated_at": compat.rfc3339(row.last_simulated_at)}
+        {
+            "rule_id": rule_id,
+            "count": row.simulation_count,
+            "last_simulated_at": compat.rfc3339(row.last_simulated_at),
+            "since_last_change": current,
+        }
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from services.common.db.tables import RuleRow
 from services.common.domain.rules import Rule, RuleSpec, TriggerType
 from services.gateway import compat
 from services.gateway.auth import Principal, editor, viewer
@@ -15,9 +16,11 @@ from services.gateway.bodies import read_json, read_object
 from services.gateway.merge import expected_versions
 from services.gateway.openapi import body, ref, reply
 from services.gateway.paging import Cursor, Limit, Page, decode_cursor, decode_time_cursor, encode_cursor, time_cursor
+from services.gateway.policies import enforce_activation
 from services.gateway.problems import not_found
-from services.gateway.rule_changes import RuleWriter, validate
+from services.gateway.rule_changes import RuleWriter, patched, validate
 from services.gateway.schemas import RuleList, RulePatch, RuleReplace, RuleVersionList
+from services.gateway.store import rule_firings
 from services.gateway.store import rules as store
 
 router = APIRouter(tags=["rules"])
@@ -31,6 +34,11 @@ def rule_response(rule: Rule, status: int = 200) -> JSONResponse:
     if status == 201:
         headers["Location"] = f"/cep/rules/{rule.rule_id}"
     return JSONResponse(rule.canonical(), status_code=status, headers=headers)
+
+
+def _listed(rule: Rule, fired: rule_firings.Firings) -> dict[str, object]:
+    """A rule as listed: the Rule plus its firing record (extension fields `firing_count`, `last_fired_at`)."""
+    return {**rule.canonical(), "firing_count": fired.count, "last_fired_at": compat.rfc3339(fired.last_fired_at)}
 
 
 def writer(request: Request) -> RuleWriter:
@@ -53,7 +61,8 @@ async def list_rules(
     filters = store.RuleFilter(active=active, trigger_type=trigger_type, q=q)
     async with request.app.state.db.read() as session:
         rows, total = await store.list_rules(session, principal.tenant, filters, limit, after)
-    items = [compat.rule_from_row(r).canonical() for r in rows]
+        fired = await rule_firings.firings(session, principal.tenant, [r.rule_id for r in rows])
+    items = [_listed(compat.rule_from_row(r), fired.get(r.rule_id, rule_firings.Firings())) for r in rows]
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.created_at, last.rule_id) if last else None
     return JSONResponse(Page(items, total, next_cursor).as_dict())
@@ -68,6 +77,7 @@ async def list_rules(
 async def create_rule(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Create a rule (201, version 1)."""
     spec = validate(await read_json(request))
+    await enforce_activation(request, principal.tenant, None, spec)
     rule = await writer(request).create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
 
@@ -87,10 +97,12 @@ async def replace_rule(
     request: Request, rule_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
 ) -> Response:
     """Replace every writable field; `version` (body) or `If-Match` make it conditional (409 when stale)."""
-    await _visible(request, principal, rule_id)
+    current = await _visible(request, principal, rule_id)
     data = await read_object(request)
     expected = expected_versions(data, if_match)
     spec = validate(data)
+    if await enforce_activation(request, principal.tenant, current, spec):
+        expected = expected or [current.version]  # the policies judged this version
     rule = await writer(request).replace(principal.tenant, principal.actor, rule_id, spec, expected, datetime.now(UTC))
     return rule_response(rule)
 
@@ -104,10 +116,12 @@ async def patch_rule(
     request: Request, rule_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
 ) -> Response:
     """Apply a JSON merge patch to the rule; `version` (body) or `If-Match` make it conditional."""
-    await _visible(request, principal, rule_id)
+    current = await _visible(request, principal, rule_id)
     patch = await read_object(request)
     expected = expected_versions(patch, if_match)
     patch.pop("version", None)
+    if await enforce_activation(request, principal.tenant, current, patched(current.spec, patch)):
+        expected = expected or [current.version]  # the policies judged this version
     rule = await writer(request).patch(principal.tenant, principal.actor, rule_id, patch, expected, datetime.now(UTC))
     return rule_response(rule)
 
@@ -137,8 +151,10 @@ async def list_versions(
     return JSONResponse(Page([compat.version_json(r) for r in rows], total, next_cursor).as_dict())
 
 
-async def _visible(request: Request, principal: Principal, rule_id: str) -> None:
+async def _visible(request: Request, principal: Principal, rule_id: str) -> RuleRow:
     # An unknown id is a 404 before the body is judged: the client learns nothing about ids it cannot see.
     async with request.app.state.db.read() as session:
-        if await store.get_rule(session, principal.tenant, rule_id) is None:
-            raise not_found(f"rule {rule_id!r}")
+        row = await store.get_rule(session, principal.tenant, rule_id)
+    if row is None:
+        raise not_found(f"rule {rule_id!r}")
+    return row

@@ -45,6 +45,7 @@ class TriggerResult(BaseModel):
     matched: bool
     event_id: str | None
     state: Literal["firing", "pending", "no_match"]
+    errors: list[str] | None = None  # present when the occurrence could not be judged, with the reason
 
 
 _DOC: dict[str, Any] = {
@@ -81,6 +82,8 @@ async def trigger_rule(request: Request, rule_id: str, principal: Principal = De
             500, f"the rule's shard could not evaluate the occurrence: {error.get('detail')}", kind="internal"
         )
     result = {"matched": bool(answer["matched"]), "event_id": answer.get("event_id"), "state": answer["state"]}
+    if answer.get("errors"):  # why it could not be judged, e.g. "anomaly detection disabled: baseline 3 of 30"
+        result["errors"] = answer["errors"]
     return JSONResponse(result, status_code=202)
 
 

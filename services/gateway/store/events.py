@@ -17,6 +17,8 @@ from services.common.db.tables import EventRow, TransitionRow
 from services.common.domain import ack_sla
 from services.common.domain.transitions import Transition
 from services.gateway import compat, event_record
+from services.gateway.store.event_filters import EventFilter, matching
+from services.gateway.store.portable import dialect_of
 
 
 @dataclass(frozen=True)
@@ -35,17 +37,6 @@ class FeedItem:
     tenant: str
     kind: FeedType
     message: bytes
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    """The filters of `GET /cep/events`; `since`/`until` bound `fired_at` (both inclusive)."""
-
-    rule_id: str | None = None
-    severity: str | None = None
-    status: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def result_id(result: DeliveryResult) -> str:
@@ -205,18 +196,7 @@ async def list_events(
     session: AsyncSession, tenant: str, filters: EventFilter, limit: int, before: tuple[datetime, str] | None
 ) -> tuple[list[EventRow], int]:
     """A tenant's events, newest first (fired_at, then id), filtered, `limit` of them after a cursor; and the total."""
-    query = select(EventRow).where(col(EventRow.tenant) == tenant)
-    for column, value in (
-        (EventRow.rule_id, filters.rule_id),
-        (EventRow.severity, filters.severity),
-        (EventRow.status, filters.status),
-    ):
-        if value is not None:
-            query = query.where(col(column) == value)
-    if filters.since is not None:
-        query = query.where(col(EventRow.fired_at) >= filters.since)
-    if filters.until is not None:
-        query = query.where(col(EventRow.fired_at) <= filters.until)
+    query = select(EventRow).where(matching(tenant, filters, dialect_of(session)))
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     if before is not None:
         at, ident = before

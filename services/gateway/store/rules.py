@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -101,12 +101,22 @@ async def update_rule(
     return bool(cast(CursorResult[Any], result).rowcount)
 
 
-async def count_simulation(session: AsyncSession, tenant: str, rule_id: str, now: datetime) -> bool:
-    """Count one simulation of a rule (for the ">= 3 simulations" team policy); does not change its version."""
+async def count_simulation(session: AsyncSession, tenant: str, rule_id: str, now: datetime, basis: str) -> bool:
+    """Count one simulation of a rule; does not change its version.
+
+    `basis` fingerprints what was simulated (trigger, conditions, actions): the ">= N simulations" team policy
+    counts only simulations of the rule as it is, so a different basis starts the count again.
+    """
+    same = col(RuleRow.simulation_basis) == basis
     result = await session.execute(
         update(RuleRow)
         .where(_live(tenant), col(RuleRow.rule_id) == rule_id)
-        .values(simulation_count=col(RuleRow.simulation_count) + 1, last_simulated_at=now)
+        .values(
+            simulation_count=col(RuleRow.simulation_count) + 1,
+            last_simulated_at=now,
+            basis_simulations=case((same, col(RuleRow.basis_simulations) + 1), else_=1),
+            simulation_basis=basis,
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(cast(CursorResult[Any], result).rowcount)

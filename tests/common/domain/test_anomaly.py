@@ -75,11 +75,11 @@ def test_memory_is_bounded() -> None:
     detector = Detector("zscore", 3, min_baseline=2)
     for n in range(1200):
         detector.observe(float(n), float(n % 7))
-    assert len(detector.samples) == 500
+    assert len(detector.model.samples) == 500  # type: ignore[attr-defined]
     windowed = Detector("iqr", 3, min_baseline=2, window_seconds=60)
     for n in range(300):
         windowed.observe(float(n), 1.0)
-    assert [t for t, _ in windowed.samples] == [float(n) for n in range(240, 300)]
+    assert [t for t, _ in windowed.model.samples] == [float(n) for n in range(240, 300)]  # type: ignore[attr-defined]
 
 
 def test_snapshot_restore_gives_the_same_scores() -> None:

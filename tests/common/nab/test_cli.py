@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.common.nab.corpus import Corpus, CorpusError, default_root
+from services.common.nab.runner import SHIPPED
 
 FILES = ["realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv", "realTraffic/speed_7578.csv"]
 
@@ -71,14 +72,15 @@ def test_run_all_with_limit_writes_a_folder_per_method_and_score_reads_them_all(
 ) -> None:
     done = cep("run", "--all", "--limit", "1", "--out", tmp_path, "--data", small_corpus)
     assert done.returncode == 0, done.stderr
-    for method in ("ema", "iqr", "zscore"):
+    assert "hbos: 1 files" in done.stdout and "s per 1,000 rows" in done.stdout
+    for method in SHIPPED:
         assert [p.relative_to(tmp_path / method).as_posix() for p in (tmp_path / method).rglob("*.csv")] == FILES[:1]
     refused = cep("score", tmp_path, "--data", small_corpus)
     assert refused.returncode == 2
     assert "1 of 2 result files missing" in refused.stderr
     scored = cep("score", tmp_path, "--partial", "--data", small_corpus)
     assert scored.returncode == 0, scored.stderr
-    assert [line.split()[0] for line in scored.stdout.splitlines()[1:]] == ["ema", "iqr", "zscore"]
+    assert [line.split()[0] for line in scored.stdout.splitlines()[1:]] == sorted(SHIPPED)
 
 
 @pytest.mark.parametrize(

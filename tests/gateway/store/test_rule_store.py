@@ -82,10 +82,10 @@ async def test_simulation_counts_do_not_touch_the_version(db: Database) -> None:
     await _insert(db, "r1")
     for _ in range(3):
         async with db.write() as session:
-            assert await store.count_simulation(session, "acme", "r1", T0)
+            assert await store.count_simulation(session, "acme", "r1", T0, "basis-1")
     async with db.read() as session:
         row = await store.get_rule(session, "acme", "r1")
     assert row is not None
     assert (row.simulation_count, row.last_simulated_at, row.version) == (3, T0, 1)
     async with db.write() as session:
-        assert not await store.count_simulation(session, "other", "r1", T0)
+        assert not await store.count_simulation(session, "other", "r1", T0, "basis-1")

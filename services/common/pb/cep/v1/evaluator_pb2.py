@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x65p/v1/evaluator.proto\x12\x06\x63\x65p.v1\"\x14\n\x12ShardStatusRequest\"\xc8\x01\n\tShardInfo\x12\r\n\x05shard\x18\x01 \x01(\x05\x12\r\n\x05\x61live\x18\x02 \x01(\x08\x12\r\n\x05rules\x18\x03 \x01(\x05\x12\x0e\n\x06series\x18\x04 \x01(\x03\x12\x13\n\x0b\x64\x65tail_json\x18\x05 \x01(\t\x12\x11\n\tconsuming\x18\x06 \x01(\x08\x12\x10\n\x08last_seq\x18\x07 \x01(\x03\x12\x14\n\x0csnapshot_seq\x18\x08 \x01(\x03\x12\x0f\n\x07pending\x18\t \x01(\x03\x12\x0e\n\x06poison\x18\n \x01(\x03\x12\r\n\x05\x65rror\x18\x0b \x01(\t\"5\n\x10ShardStatusReply\x12!\n\x06shards\x18\x01 \x03(\x0b\x32\x11.cep.v1.ShardInfo2P\n\tEvaluator\x12\x43\n\x0bShardStatus\x12\x1a.cep.v1.ShardStatusRequest\x1a\x18.cep.v1.ShardStatusReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x65p/v1/evaluator.proto\x12\x06\x63\x65p.v1\"\x14\n\x12ShardStatusRequest\"\xc8\x01\n\tShardInfo\x12\r\n\x05shard\x18\x01 \x01(\x05\x12\r\n\x05\x61live\x18\x02 \x01(\x08\x12\r\n\x05rules\x18\x03 \x01(\x05\x12\x0e\n\x06series\x18\x04 \x01(\x03\x12\x13\n\x0b\x64\x65tail_json\x18\x05 \x01(\t\x12\x11\n\tconsuming\x18\x06 \x01(\x08\x12\x10\n\x08last_seq\x18\x07 \x01(\x03\x12\x14\n\x0csnapshot_seq\x18\x08 \x01(\x03\x12\x0f\n\x07pending\x18\t \x01(\x03\x12\x0e\n\x06poison\x18\n \x01(\x03\x12\r\n\x05\x65rror\x18\x0b \x01(\t\"5\n\x10ShardStatusReply\x12!\n\x06shards\x18\x01 \x03(\x0b\x32\x11.cep.v1.ShardInfo\"7\n\x14\x41nomalyStatusRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\")\n\x12\x41nomalyStatusReply\x12\x13\n\x0bstatus_json\x18\x01 \x01(\t2\x9b\x01\n\tEvaluator\x12\x43\n\x0bShardStatus\x12\x1a.cep.v1.ShardStatusRequest\x1a\x18.cep.v1.ShardStatusReply\x12I\n\rAnomalyStatus\x12\x1c.cep.v1.AnomalyStatusRequest\x1a\x1a.cep.v1.AnomalyStatusReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHARDINFO']._serialized_end=257
   _globals['_SHARDSTATUSREPLY']._serialized_start=259
   _globals['_SHARDSTATUSREPLY']._serialized_end=312
-  _globals['_EVALUATOR']._serialized_start=314
-  _globals['_EVALUATOR']._serialized_end=394
+  _globals['_ANOMALYSTATUSREQUEST']._serialized_start=314
+  _globals['_ANOMALYSTATUSREQUEST']._serialized_end=369
+  _globals['_ANOMALYSTATUSREPLY']._serialized_start=371
+  _globals['_ANOMALYSTATUSREPLY']._serialized_end=412
+  _globals['_EVALUATOR']._serialized_start=415
+  _globals['_EVALUATOR']._serialized_end=570
 # @@protoc_insertion_point(module_scope)

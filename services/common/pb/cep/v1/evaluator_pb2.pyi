@@ -41,3 +41,17 @@ class ShardStatusReply(_message.Message):
     SHARDS_FIELD_NUMBER: _ClassVar[int]
     shards: _containers.RepeatedCompositeFieldContainer[ShardInfo]
     def __init__(self, shards: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ...) -> None: ...
+
+class AnomalyStatusRequest(_message.Message):
+    __slots__ = ("tenant", "rule_id")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    rule_id: str
+    def __init__(self, tenant: _Optional[str] = ..., rule_id: _Optional[str] = ...) -> None: ...
+
+class AnomalyStatusReply(_message.Message):
+    __slots__ = ("status_json",)
+    STATUS_JSON_FIELD_NUMBER: _ClassVar[int]
+    status_json: str
+    def __init__(self, status_json: _Optional[str] = ...) -> None: ...

@@ -40,12 +40,23 @@ class EvaluatorStub:
                 request_serializer=cep_dot_v1_dot_evaluator__pb2.ShardStatusRequest.SerializeToString,
                 response_deserializer=cep_dot_v1_dot_evaluator__pb2.ShardStatusReply.FromString,
                 _registered_method=True)
+        self.AnomalyStatus = channel.unary_unary(
+                '/cep.v1.Evaluator/AnomalyStatus',
+                request_serializer=cep_dot_v1_dot_evaluator__pb2.AnomalyStatusRequest.SerializeToString,
+                response_deserializer=cep_dot_v1_dot_evaluator__pb2.AnomalyStatusReply.FromString,
+                _registered_method=True)
 
 
 class EvaluatorServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ShardStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnomalyStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -58,6 +69,11 @@ def add_EvaluatorServicer_to_server(servicer, server):
                     servicer.ShardStatus,
                     request_deserializer=cep_dot_v1_dot_evaluator__pb2.ShardStatusRequest.FromString,
                     response_serializer=cep_dot_v1_dot_evaluator__pb2.ShardStatusReply.SerializeToString,
+            ),
+            'AnomalyStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnomalyStatus,
+                    request_deserializer=cep_dot_v1_dot_evaluator__pb2.AnomalyStatusRequest.FromString,
+                    response_serializer=cep_dot_v1_dot_evaluator__pb2.AnomalyStatusReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +103,33 @@ class Evaluator:
             '/cep.v1.Evaluator/ShardStatus',
             cep_dot_v1_dot_evaluator__pb2.ShardStatusRequest.SerializeToString,
             cep_dot_v1_dot_evaluator__pb2.ShardStatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnomalyStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cep.v1.Evaluator/AnomalyStatus',
+            cep_dot_v1_dot_evaluator__pb2.AnomalyStatusRequest.SerializeToString,
+            cep_dot_v1_dot_evaluator__pb2.AnomalyStatusReply.FromString,
             options,
             channel_credentials,
             insecure,

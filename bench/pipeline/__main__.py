@@ -1,0 +1,36 @@
+"""`python -m bench.pipeline [--scale full|tiny] [--out FILE] [--docs FILE|--no-docs]` (run by `make bench`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.pipeline import report
+from bench.pipeline.run import run
+from bench.pipeline.scales import SCALES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="full")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cep-bench-") as workdir:
+        result = asyncio.run(run(SCALES[args.scale], Path(workdir), log=lambda line: print(line, flush=True)))
+    report.write_json(result, args.out)
+    if not args.no_docs:
+        report.update_docs(result, args.docs)
+    print(report.summary(result))
+    print(f"written: {args.out}" + ("" if args.no_docs else f", {args.docs}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The product end to end: capacity, the highest rate kept up with for the sustain period, latency, and the
+alerts checked against the offline reference run over every event the stack received.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.pipeline.drive import Producer, capacity, drained, kept_up, sustain
+from bench.pipeline.latency import measure
+from bench.pipeline.reference import parsed_events, reference_run
+from bench.pipeline.scales import Scale
+from bench.pipeline.stack import BenchStack, create_rules, running_stack
+from bench.pipeline.workload import Workload
+from services.common.domain.rules import Rule
+from services.common.domain.sharding import shard_for
+
+LATENCY_SHARES = (0.1, 0.5, 0.8)
+EVENT_TIME_LEAD_SECONDS = 1800  # event time starts this long before now (see workload.py)
+
+
+def work_fanout(rules: Sequence[Rule], workload: Workload, shards: int) -> float:
+    """Work messages per event: the number of shards owning a rule of the event's metric, averaged over metrics."""
+    owners: dict[str, set[int]] = {}
+    for rule in rules:
+        metric = getattr(rule.trigger_spec, "metric_name", "")
+        owners.setdefault(metric, set()).add(shard_for(rule.rule_id, shards))
+    counts = [len(owners.get(workload.metric_name(j), ())) for j in range(workload.metrics)]
+    return sum(counts) / len(counts)
+
+
+async def run_product(scale: Scale, workdir: Path, shards: int, full: bool) -> dict[str, Any]:
+    """One stack with `shards` shards: its capacity; with `full`, also the sustained rate and the latencies."""
+    workload = Workload(hosts=scale.hosts, metrics=scale.metrics, t0=int(time.time()) - EVENT_TIME_LEAD_SECONDS)
+    with running_stack(workdir, shards) as bench:
+        began = time.perf_counter()
+        rules = await create_rules(bench, workload.rules())
+        result: dict[str, Any] = {"shards": shards, "rules": len(rules), "rule_create_seconds": _since(began)}
+        fanout = work_fanout(rules, workload, shards)
+        result["work_messages_per_event"] = round(fanout, 2)
+        async with Producer(bench, workload, scale.batch) as producer:
+            first = await capacity(producer, scale.probe_events, scale.drain_timeout)
+            probe = max(scale.batch, int(first * scale.probe_seconds))
+            result["capacity_eps"] = round(await capacity(producer, probe, scale.drain_timeout), 1)
+            if full:
+                result |= await _sustained_and_latency(producer, scale, result["capacity_eps"], fanout)
+            await drained(bench, scale.drain_timeout)
+            published = producer.published
+        result |= _check_alerts(bench, rules, workload, published)
+    return result
+
+
+async def _sustained_and_latency(producer: Producer, scale: Scale, cap: float, fanout: float) -> dict[str, Any]:
+    attempts, sustained = [], None
+    for share in scale.sustain_shares:
+        rate = cap * share
+        samples, drain = await sustain(producer, rate, scale.sustain_seconds, fanout)
+        ok = kept_up(samples, rate, drain)
+        attempts.append(
+            {
+                "rate_eps": round(rate, 1),
+                "kept_up": ok,
+                "events_behind_max": round(max(s.events_behind for s in samples)),
+                "events_behind_end": round(samples[-1].events_behind),
+                "drain_seconds_after": None if drain is None else round(drain, 1),
+                "alerts_behind_max": max(s.alerts_behind for s in samples),
+            }
+        )
+        await drained(producer.bench, scale.drain_timeout)
+        if ok:
+            sustained = rate
+            break
+    base = sustained if sustained is not None else cap * min(scale.sustain_shares)
+    latency = {}
+    for share in LATENCY_SHARES:
+        rate = base * share
+        seconds = min(scale.latency_max_seconds, max(scale.latency_seconds, scale.latency_min_events / rate))
+        measured = await measure(producer, rate, seconds, scale.drain_timeout)
+        latency[f"{round(share * 100)}pct"] = measured.as_dict()
+    return {"throughput_eps": round(sustained or 0.0, 1), "sustain_attempts": attempts, "latency": latency}
+
+
+def _check_alerts(bench: BenchStack, rules: list[Rule], workload: Workload, published: int) -> dict[str, Any]:
+    expected, speed = reference_run(rules, parsed_events(workload.events(0, published)))
+    recorded = bench.recorded({rule.rule_id for rule in rules})
+    return {
+        "events_published": published,
+        "alerts_recorded": len(recorded),
+        "alerts_expected": len(expected),
+        "alerts_match_reference": recorded == expected,
+        "alerts_missing": len(expected - recorded),
+        "alerts_unexpected": len(recorded - expected),
+        "engine_eps": round(speed.eps, 1),
+    }
+
+
+def _since(began: float) -> float:
+    return round(time.perf_counter() - began, 1)

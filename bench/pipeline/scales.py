@@ -1,0 +1,80 @@
+"""How big each part of the pipeline benchmark runs: `full` for `make bench`, `tiny` for the CI smoke test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes and durations of one benchmark run."""
+
+    name: str
+    hosts: int
+    metrics: int  # x 10 rules each
+    batch: int  # events per NATS message
+    probe_events: int  # the first burst; the second lasts `probe_seconds` at the first burst's rate
+    probe_seconds: float
+    sustain_seconds: float
+    sustain_shares: tuple[float, ...]  # of the probed capacity, tried in order until one is kept up with
+    latency_seconds: float  # per load level; longer (up to latency_max_seconds) until latency_min_events are sent
+    latency_min_events: int
+    latency_max_seconds: float
+    shard_counts: tuple[int, ...]  # the main stack runs the default (2); the others start their own stack
+    peer_events: int
+    bare_events: int
+    nats_core_messages: int
+    nats_js_messages: int
+    rule_counts: tuple[int, ...]
+    rules_curve_events: int
+    memory_hosts: int
+    drain_timeout: float
+
+
+FULL = Scale(
+    name="full",
+    hosts=100,
+    metrics=100,
+    batch=100,
+    probe_events=2000,
+    probe_seconds=10.0,
+    sustain_seconds=30.0,
+    sustain_shares=(0.8, 0.6, 0.4, 0.25),
+    latency_seconds=10.0,
+    latency_min_events=1500,
+    latency_max_seconds=30.0,
+    shard_counts=(1, 2, 4),
+    peer_events=2000,
+    bare_events=50_000,
+    nats_core_messages=100_000,
+    nats_js_messages=5000,
+    rule_counts=(10, 1000, 10_000),
+    rules_curve_events=2000,
+    memory_hosts=20,
+    drain_timeout=120.0,
+)
+
+TINY = Scale(
+    name="tiny",
+    hosts=10,
+    metrics=2,
+    batch=20,
+    probe_events=200,
+    probe_seconds=1.0,
+    sustain_seconds=3.0,
+    sustain_shares=(0.5,),
+    latency_seconds=2.0,
+    latency_min_events=0,
+    latency_max_seconds=2.0,
+    shard_counts=(2,),
+    peer_events=200,
+    bare_events=2000,
+    nats_core_messages=2000,
+    nats_js_messages=200,
+    rule_counts=(10, 100),
+    rules_curve_events=200,
+    memory_hosts=3,
+    drain_timeout=60.0,
+)
+
+SCALES = {scale.name: scale for scale in (FULL, TINY)}

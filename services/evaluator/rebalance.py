@@ -1,0 +1,231 @@
+"""Changing the shard count: every (rule, group key) series moves to the rule's new shard, nothing is lost.
+
+The shard count changes when the evaluator starts with another `CEP_SHARDS` than the shard map names. Before
+any actor starts, the driver:
+
+1. writes the shard map `{epoch: E + 1, shards: N, from: M}`; the router switches to N shards at its next
+   batch and first marks the switch on `cep.work.epoch` (`services/ingest/epochs.py`): every work message
+   routed with M shards precedes that marker, every one routed with N follows it (the cut);
+2. brings each old shard's state up to the cut: its snapshot, plus its work stream replayed from the
+   snapshot's sequence to the cut (transitions are published with their ids, as a restarted actor would);
+3. splits the series by the rule's new owner (`split_snapshots`), stages the new snapshots (`rebalance-E-<n>`
+   keys, then a `rebalance-E` marker), copies them to `shard-<n>` with the cut as their sequence, and drops
+   the keys and consumers of shards that no longer exist;
+4. the driver then writes the map without `from` and starts N actors, which resume after the cut.
+
+A crash anywhere is finished by the next start: the map still says `from`, the old snapshots are untouched
+until the staged ones are complete, and copying the staged ones again is harmless. Stop the old evaluator
+before starting the new one (Kubernetes: the `Recreate` strategy): two drivers must not tick at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from services.common import codec, subjects
+from services.common.domain.sharding import shard_for
+from services.common.domain.transitions import Transition
+from services.evaluator.alert_publisher import publish_alerts
+from services.evaluator.processor import Output, ShardState
+from services.evaluator.snapshots import ShardSnapshot, owned_rules
+from services.evaluator.work import Work, WorkError, decode, steps
+
+log = logging.getLogger(__name__)
+
+CUT_WAIT_SECONDS = 120.0  # how long to wait for the router to mark the new epoch (it must be running)
+FETCH = 500
+
+
+@dataclass(frozen=True)
+class ShardMap:
+    """The `shard-map` value: the epoch, the shard count, and the old count while a rebalance is under way."""
+
+    epoch: int
+    shards: int
+    moving_from: int | None = None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"epoch": self.epoch, "shards": self.shards}
+        if self.moving_from is not None:
+            body["from"] = self.moving_from
+        return codec.dumps(body)
+
+
+def split_snapshots(old: Sequence[ShardSnapshot], count: int, seq: int) -> list[ShardSnapshot]:
+    """The snapshots of `count` shards holding the rules and series of `old`, each rule on its new owner (pure)."""
+    formats = {snapshot.engine.get("format") for snapshot in old}
+    if len(formats) > 1:
+        raise ValueError(f"old snapshots in several formats: {sorted(map(str, formats))}")
+    rules: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+    series: list[dict[str, Any]] = [{} for _ in range(count)]
+    for snapshot in old:
+        for rule in snapshot.rules:
+            owner = shard_for(str(rule["rule_id"]), count)
+            rules[owner].append(rule)
+            entry = snapshot.engine["rules"].get(rule["rule_id"])
+            if entry is not None:
+                series[owner][rule["rule_id"]] = entry
+    fmt = formats.pop() if formats else None
+    return [
+        ShardSnapshot(seq, sorted(rules[n], key=lambda r: str(r["rule_id"])), {"format": fmt, "rules": series[n]})
+        for n in range(count)
+    ]
+
+
+async def read_shard_map(kv: KeyValue) -> ShardMap | None:
+    try:
+        entry = await kv.get(subjects.SHARD_MAP_KEY)
+    except KeyNotFoundError:
+        return None
+    body = codec.loads(entry.value or b"{}")
+    moving = body.get("from")
+    return ShardMap(int(body.get("epoch") or 0), int(body["shards"]), None if moving is None else int(moving))
+
+
+async def rebalance(js: JetStreamContext, count: int, cut_wait: float = CUT_WAIT_SECONDS) -> bool:
+    """Move the series to `count` shards if the shard map names another count (or a rebalance to finish).
+
+    True when something moved. The caller then publishes the shard map without `from` and starts the actors.
+    """
+    control = await js.key_value(subjects.CONTROL_BUCKET)
+    moved = False
+    while True:
+        current = await read_shard_map(control)
+        if current is None or (current.moving_from is None and current.shards == count):
+            return moved
+        if current.moving_from is None:  # start a new one
+            current = ShardMap(current.epoch + 1, count, current.shards)
+            await control.put(subjects.SHARD_MAP_KEY, current.encode())
+        assert current.moving_from is not None
+        await Rebalance(js, current.moving_from, current.shards, current.epoch).run(cut_wait)
+        await control.put(subjects.SHARD_MAP_KEY, ShardMap(current.epoch, current.shards).encode())
+        moved = True
+
+
+class Rebalance:
+    """One move of the series from `old` shards to `new` shards under shard-map epoch `epoch`."""
+
+    def __init__(self, js: JetStreamContext, old: int, new: int, epoch: int) -> None:
+        self.js = js
+        self.old = old
+        self.new = new
+        self.epoch = epoch
+
+    async def run(self, cut_wait: float) -> None:
+        kv = await self.js.key_value(subjects.SNAPSHOTS_BUCKET)
+        cut = await self.wait_for_cut(cut_wait)
+        staged = await _get(kv, self._staged_key())
+        if staged is None:
+            states = [await self._state_at_cut(kv, shard, cut) for shard in range(self.old)]
+            split = split_snapshots(states, self.new, cut)
+            for shard, snapshot in enumerate(split):
+                await kv.put(self._staged_key(shard), snapshot.encode())
+            await kv.put(self._staged_key(), codec.dumps({"cut": cut, "from": self.old, "shards": self.new}))
+        for shard in range(self.new):
+            data = await _get(kv, self._staged_key(shard))
+            assert data is not None, f"staged snapshot {self._staged_key(shard)} is missing"
+            await kv.put(subjects.snapshot_key(shard), data)
+        await self._drop_gone_shards(kv)
+        for key in [self._staged_key(shard) for shard in range(self.new)] + [self._staged_key()]:
+            with contextlib.suppress(KeyNotFoundError):
+                await kv.purge(key)
+        log.info("rebalanced %d -> %d shards at work sequence %d (epoch %d)", self.old, self.new, cut, self.epoch)
+
+    async def wait_for_cut(self, timeout: float) -> int:
+        """The work-stream sequence of the router's marker for our epoch (the router must be running)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(NotFoundError):
+                message = await self.js.get_last_msg(subjects.WORK_STREAM, subjects.WORK_EPOCH)
+                if int(codec.loads(message.data or b"{}").get("epoch") or 0) == self.epoch:
+                    return int(message.seq or 0)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no router marked shard-map epoch {self.epoch} within {timeout:.0f}s")
+            await asyncio.sleep(0.2)
+
+    async def _state_at_cut(self, kv: KeyValue, shard: int, cut: int) -> ShardSnapshot:
+        """Old shard `shard`'s snapshot brought forward to the cut by replaying its work stream."""
+        data = await _get(kv, subjects.snapshot_key(shard))
+        state, seq = None, 0
+        try:
+            if data is not None:
+                snapshot = ShardSnapshot.decode(data)
+                state, seq = ShardState.restore(snapshot.engine, snapshot.rule_models()), snapshot.seq
+        except (ValueError, KeyError, TypeError) as exc:  # as a restarting actor does: replay everything
+            log.error("snapshot of old shard %d not restorable: %s", shard, exc, extra={"shard": shard})
+            state, seq = None, 0
+        if state is None:
+            state = ShardState.from_rules(await owned_rules(self.js, shard, self.old))
+        items = await self._work(shard, seq + 1, cut)
+        out = Output()
+        for step in steps(items, 1, careful_through=cut):  # one item per engine call: poison stays isolated
+            try:
+                state.run(step, out)
+            except Exception as exc:
+                log.error("work at sequence %d skipped in the rebalance: %s", step[0].seq, exc, extra={"shard": shard})
+        await publish_alerts(self.js, out.alerts, _dropped, shard)
+        log.info("old shard %d replayed %d work message(s) after sequence %d", shard, len(items), seq)
+        return ShardSnapshot(cut, *state.snapshot())
+
+    async def _work(self, shard: int, start: int, cut: int) -> list[Work]:
+        """The decoded work of an old shard from `start` up to the cut (poison left out, as the actor would)."""
+        name = f"rebalance-{uuid.uuid4().hex[:8]}"
+        config = ConsumerConfig(
+            durable_name=name,
+            filter_subject=subjects.work_subject(shard),
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(1, start),
+            ack_policy=AckPolicy.NONE,
+        )
+        await self.js.add_consumer(subjects.WORK_STREAM, config)
+        sub = await self.js.pull_subscribe_bind(name, stream=subjects.WORK_STREAM)
+        items: list[Work] = []
+        try:
+            left = (await self.js.consumer_info(subjects.WORK_STREAM, name)).num_pending or 0
+            while left > 0:
+                for msg in await sub.fetch(min(FETCH, left), timeout=10):
+                    left = msg.metadata.num_pending
+                    seq = msg.metadata.sequence.stream
+                    if seq >= cut:
+                        return items
+                    with contextlib.suppress(WorkError):
+                        items.append(decode(seq, msg.data))
+            return items
+        finally:
+            await sub.unsubscribe()
+            await self.js.delete_consumer(subjects.WORK_STREAM, name)
+
+    async def _drop_gone_shards(self, kv: KeyValue) -> None:
+        """Shards beyond the new count: their snapshots and durable consumers go (a later grow starts clean)."""
+        for shard in range(self.new, max(self.old, self.new)):
+            with contextlib.suppress(KeyNotFoundError):
+                await kv.purge(subjects.snapshot_key(shard))
+            with contextlib.suppress(NotFoundError):
+                await self.js.delete_consumer(subjects.WORK_STREAM, subjects.shard_consumer(shard))
+
+    def _staged_key(self, shard: int | None = None) -> str:
+        return f"rebalance-{self.epoch}" if shard is None else f"rebalance-{self.epoch}-{shard}"
+
+
+async def _get(kv: KeyValue, key: str) -> bytes | None:
+    try:
+        entry = await kv.get(key)
+    except KeyNotFoundError:
+        return None
+    return entry.value or None
+
+
+def _dropped(transition: Transition, error: Exception) -> None:
+    log.error("alert not publishable, dropped: %s", error, extra={"rule_id": transition.rule_id})

@@ -1,0 +1,72 @@
+"""The UI's page routes (one shared layout and nav) and its static files under /ui/static."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+HERE = Path(__file__).parent
+STATIC_URL = "/ui/static"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One UI page: its path, its template under templates/, and its title (also the nav label)."""
+
+    path: str
+    template: str
+    title: str
+
+
+# The nav shows the pages in this order. A new page: add it here and add its template.
+PAGES: tuple[Page, ...] = (
+    Page("/cep-builder", "builder.html", "Rules"),
+    Page("/cep-events", "events.html", "Events"),
+    Page("/cep-channels", "channels.html", "Channels"),
+    Page("/cep-dashboard", "dashboard.html", "Dashboard"),
+    Page("/cep-settings", "settings.html", "Settings"),
+)
+
+_templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), auto_reload=False
+)
+
+
+def render(page: Page) -> str:
+    """The page's HTML: its template rendered with the nav, the current page and the static URL."""
+    return _templates.get_template(page.template).render(page=page, pages=PAGES, static=STATIC_URL)
+
+
+def _page_route(page: Page) -> Callable[[], Awaitable[HTMLResponse]]:
+    async def show() -> HTMLResponse:
+        return HTMLResponse(render(page))
+
+    show.__name__ = "page_" + page.path.strip("/").replace("-", "_")
+    show.__doc__ = f"The {page.title} page of the web UI (HTML; its data comes from the API with the user's token)."
+    return show
+
+
+def ui_router() -> APIRouter:
+    """A router with one GET route per page (HTML, no auth: the pages fetch their data with the user's token)."""
+    router = APIRouter(tags=["ui"])
+    for page in PAGES:
+        router.add_api_route(
+            page.path,
+            _page_route(page),
+            methods=["GET"],
+            response_class=HTMLResponse,
+            responses={200: {"description": "the page", "content": {"text/html": {}}}},
+        )
+    return router
+
+
+def install_ui(app: FastAPI) -> None:
+    """Serve the pages and the static files (/ui/static) from the gateway app."""
+    app.include_router(ui_router())
+    app.mount(STATIC_URL, StaticFiles(directory=HERE / "static"), name="ui-static")

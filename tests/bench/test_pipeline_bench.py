@@ -1,0 +1,80 @@
+"""The pipeline benchmark at a tiny scale, so CI keeps it working: every part runs against a real `cep up` stack,
+the JSON carries the figures the issue names, and the alerts the stack recorded equal the offline reference.
+No timing assertions: figures on a shared CI machine mean nothing. The whole run is in `make test-slow`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.pipeline import report
+from bench.pipeline.drive import Sample, kept_up
+from bench.pipeline.latency import percentile
+from bench.pipeline.reference import bare_loop, local_rules, parsed_events, reference_run
+from bench.pipeline.run import run
+from bench.pipeline.scales import TINY
+from bench.pipeline.workload import Workload
+
+KEYS = (
+    "throughput_eps",
+    "bytewax_eps",
+    "bare_python_eps",
+    "nats_raw_msgs_per_s",
+    "ratio_vs_bytewax",
+    "p99_ms_at_50pct",
+    "ratio_10k_vs_10_rules",
+)
+
+
+@pytest.mark.parametrize(
+    ("behind", "drain", "expected"),
+    [
+        ([0, 150, 40, 180, 20, 90, 0], 0.3, True),  # fetch batches come and go: no trend
+        ([0, 100, 200, 300, 400, 500, 600], 0.8, False),  # grows 100 events/s at a rate of 1,000: 10%
+        ([2400, 2500, 2450, 2500, 2480, 2500, 2500], None, False),  # flat, but what was left did not drain
+    ],
+)
+def test_kept_up_means_no_growing_backlog_and_a_quick_drain(
+    behind: list[int], drain: float | None, expected: bool
+) -> None:
+    samples = [Sample(float(at), float(count), 0) for at, count in enumerate(behind)]
+    assert kept_up(samples, rate=1000, drain_seconds=drain) is expected
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 99), percentile([], 50)) == (50.0, 99.0, None)
+
+
+def test_the_bare_loop_counts_the_transitions_the_engine_makes() -> None:
+    workload = Workload(hosts=5, metrics=2)
+    payloads = workload.events(0, 2000)
+    expected, _ = reference_run(local_rules(workload), parsed_events(payloads))
+    counted, speed = bare_loop(workload.rules(), workload, payloads)
+    assert counted == len(expected) > 0
+    assert speed.events == 2000
+
+
+@pytest.mark.e2e
+@pytest.mark.slow  # a `cep up` stack, two Bytewax processes and a nats-server: about a minute on a busy machine
+async def test_tiny_run_reports_every_figure_and_the_alerts_match(tmp_path: Path) -> None:
+    result = await run(TINY, tmp_path, log=lambda line: None)
+
+    assert set(KEYS) <= set(result)
+    product = result["product"]
+    assert product["alerts_match_reference"] is True, product
+    assert product["alerts_recorded"] > 0
+    assert product["sustain_attempts"] and set(product["latency"]) == {"10pct", "50pct", "80pct"}
+    assert result["bytewax"]["transitions"] > 0 and result["bytewax"]["config"]["processes"] >= 1
+    assert set(result["rules_curve"]) == {str(count) for count in TINY.rule_counts}
+    assert result["memory"]["windowed_avg"]["bytes_per_series"] > result["memory"]["plain"]["bytes_per_series"]
+
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n## NAB\n\ntheirs\n")
+    report.update_docs(result, docs)
+    report.update_docs(result, docs)  # a second run replaces the block, never appends another
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n\n## NAB\n\ntheirs\n")
+    assert text.count(report.BEGIN) == 1 and "ratio_vs_bytewax" in text

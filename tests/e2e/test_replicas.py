@@ -1,0 +1,182 @@
+"""Ingest and gateway as two replicas each, beside a `cep up` stack: every event routed once, every alert recorded once.
+
+The second ingest and the second gateway run with the very settings the supervisor gave the first ones (read
+from their environment), on other ports. The gateways share the HTTP load and the recorder's durable consumer;
+the ingest replicas share the router lease, and the active one is SIGKILLed half way through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import pytest
+
+from services.common import codec, subjects
+from services.common.cli.procs import free_port
+from tests.e2e.test_pipeline_labs import eventually
+from tests.support.stack import Stack, start_stack, stop_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a stack of its own and two more processes: about a minute
+
+EVENTS, BATCH = 400, 25
+RULE = {
+    "name": "replica-check",
+    "active": True,
+    "trigger_type": "event",
+    "trigger_spec": {"event_type": "replica", "group_by": ["n"]},
+}
+
+
+@pytest.fixture
+def replicated(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, int]]]:
+    """A stack plus a second ingest and a second gateway; yields the stack and every replica's HTTP port."""
+    stack = start_stack(tmp_path / "state", env={"CEP_ROUTER_LEASE_SECONDS": "2"})
+    extra: list[subprocess.Popen[bytes]] = []
+    try:
+        ports = _ports(stack)
+        for name in ("ingest", "gateway"):
+            port = free_port()
+            env = _service_env(stack, name) | {f"CEP_{name.upper()}_PORT": str(port)}
+            with (tmp_path / f"{name}-2.log").open("w") as log:  # the child keeps its own descriptor
+                extra.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", f"services.{name}"], env=env, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
+            ports[f"{name}-2"] = port
+        for name in ("ingest-2", "gateway-2"):
+            eventually(lambda n=name: _ready(ports[n]), timeout=60, what=f"{name} ready")
+        yield stack, ports
+    finally:
+        for proc in extra:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=15)
+        stop_stack(stack)
+        for log in [*tmp_path.glob("*-2.log"), *(tmp_path / "state" / "logs").glob("*.log")]:
+            lines = [line for line in log.read_text(errors="replace").splitlines() if '"level": "info"' not in line]
+            print(f"--- {log.name}", *lines[-12:], sep="\n")  # shown on failure
+
+
+def test_two_ingest_and_two_gateway_replicas_route_and_record_each_event_once(
+    replicated: tuple[Stack, dict[str, int]],
+) -> None:
+    stack, ports = replicated
+    roles = {name: _router_role(ports[name]) for name in ("ingest", "ingest-2")}
+    assert sorted(roles.values()) == ["active", "standby"], roles  # one routes, the other stands by
+    second = httpx.Client(
+        base_url=f"http://127.0.0.1:{ports['gateway-2']}", headers={"Authorization": f"Bearer {stack.token}"}
+    )
+    gateways = [stack.client(), second]
+    created = gateways[1].post("/cep/rules", json=RULE)
+    assert created.status_code == 201, created.text
+    rule_id = created.json()["rule_id"]
+
+    event_ids: list[str] = []
+    for start in range(0, EVENTS, BATCH):
+        if start == EVENTS // 2:  # the routing replica dies mid-stream: the standby takes over the lease
+            active = next(name for name, role in roles.items() if role == "active")
+            os.kill(_pid_on_port(ports[active]), signal.SIGKILL)
+        items = [{"event_type": "replica", "n": n} for n in range(start, start + BATCH)]
+        answer = gateways[(start // BATCH) % 2].post("/cep/ingest", json=items)  # the load shared by both
+        assert answer.status_code == 202, answer.text
+        event_ids += answer.json()["event_ids"]
+
+    recorded = eventually(lambda: _all_events(gateways[0], rule_id, EVENTS), timeout=60, what="every alert recorded")
+    assert len(recorded) == len({e["event_id"] for e in recorded}) == EVENTS  # once each, by either gateway
+    assert sorted(e["payload"]["n"] for e in recorded) == list(range(EVENTS))
+    assert len(_all_events(gateways[1], rule_id, EVENTS) or []) == EVENTS  # the same SQL answer from the replica
+
+    routed = asyncio.run(_routed_event_ids(stack))
+    counts = Counter(routed)
+    assert set(counts) == set(event_ids) and set(counts.values()) == {1}  # routed exactly once each
+    survivor = "ingest-2" if active == "ingest" else "ingest"
+    assert _router_role(ports[survivor]) == "active"
+    for client in gateways:
+        client.close()
+
+
+def _ports(stack: Stack) -> dict[str, int]:
+    recorded = json.loads((stack.state_dir / "ports.json").read_text())
+    return {"ingest": int(recorded["ingest"]), "gateway": int(stack.url.rsplit(":", 1)[1])}
+
+
+def _service_env(stack: Stack, name: str) -> dict[str, str]:
+    """The environment the supervisor started a service with: the settings a second replica shares."""
+    pid = json.loads((stack.state_dir / "supervisor.json").read_text())["children"][name]["pid"]
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
+
+
+def _pid_on_port(port: int) -> int:
+    """The pid of the replica serving `port` (ours, or the supervisor's child)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            environ = (entry / "environ").read_bytes()
+            if (
+                f"CEP_INGEST_PORT={port}".encode() in environ.split(b"\0")
+                and b"services.ingest" in (entry / "cmdline").read_bytes()
+            ):
+                return int(entry.name)
+    raise AssertionError(f"no ingest process serves port {port}")
+
+
+def _router_role(port: int) -> str:
+    detail = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()["checks"]["router"]["detail"]
+    return "standby" if isinstance(detail, dict) and detail.get("role") == "standby" else "active"
+
+
+def _ready(port: int) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    return False
+
+
+def _all_events(client: httpx.Client, rule_id: str, expected: int) -> list[dict[str, Any]] | None:
+    """Every event of the rule through the paged API, once there are `expected` of them."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"rule_id": rule_id, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/cep/events", params=params).json()
+        items += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return items if len(items) >= expected else None
+
+
+async def _routed_event_ids(stack: Stack) -> list[str]:
+    """The event ids of every event work message on CEP_WORK (one rule: one shard each)."""
+    nc = await nats.connect(_service_env(stack, "ingest")["CEP_NATS_URL"])  # as the platform's own user
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(f"{subjects.WORK_PREFIX}.*", stream=subjects.WORK_STREAM)
+        left = (await js.stream_info(subjects.WORK_STREAM)).state.messages or 0
+        ids: list[str] = []
+        while left > 0:
+            for msg in await sub.fetch(min(left, 500), timeout=5):
+                left = msg.metadata.num_pending
+                await msg.ack()
+                body = codec.loads(msg.data)
+                if isinstance(body, dict) and body.get("kind") == "event":
+                    ids.append(body["event"]["event_id"])
+        await sub.unsubscribe()
+        return ids
+    finally:
+        await nc.close()

@@ -1,0 +1,179 @@
+"""Changing the shard count: window state built with 2 shards moves to the rules' new shards, nothing is lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import nats
+import pytest
+from nats.js.client import JetStreamContext
+from nats.js.errors import KeyNotFoundError
+
+from services.common import codec, subjects
+from services.common.domain.engine import RuleEngine
+from services.common.domain.events import Event
+from services.common.domain.rules import Rule
+from services.common.domain.sharding import shard_for
+from services.evaluator.driver import ShardDriver
+from services.evaluator.options import ShardOptions
+from services.evaluator.rebalance import ShardMap, rebalance, split_snapshots
+from services.evaluator.snapshots import ShardSnapshot
+from services.ingest.router import Router
+from tests.evaluator.flow import publish_rule, publish_samples, router_done, stored_alerts
+from tests.evaluator.kit import connect, eventually, make_rule, read
+from tests.support.nats import NatsServer
+
+TENANT = "acme"
+HOSTS = ("h0", "h1", "h2")
+# avg over 10m of cpu_usage per host: 20 samples of 70 then one of 100 -> 71.43: fires above 71, not above 72.
+# Had the 2-shard window been lost the average would be 100 (every rule fires); had the backlog routed while
+# the evaluator was down been lost, 10 samples of 70 and the 100 -> 72.7 (the `72` rules would fire).
+THRESHOLDS = {f"cpu-{n}": 71 + n % 2 for n in range(8)}
+
+
+def avg_rule(rule_id: str, threshold: float) -> Rule:
+    trigger = {
+        "metric_name": "cpu_usage",
+        "operator": ">",
+        "threshold": threshold,
+        "aggregation": "avg",
+        "window": "10m",
+        "group_by": ["host"],
+    }
+    return make_rule({"trigger_type": "metric", "trigger_spec": trigger}, rule_id, tenant=TENANT)
+
+
+def test_split_puts_every_rule_and_its_series_on_its_new_owner() -> None:
+    rules = [avg_rule(rule_id, threshold) for rule_id, threshold in THRESHOLDS.items()]
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    old: list[ShardSnapshot] = []
+    for shard in range(2):
+        engine = RuleEngine()
+        mine = [rule for rule in rules if shard_for(rule.rule_id, 2) == shard]
+        for rule in mine:
+            engine.upsert_rule(rule)
+        engine.on_events([Event(f"e{i}", TENANT, now, {"cpu_usage": 70, "host": h}) for i, h in enumerate(HOSTS)])
+        old.append(ShardSnapshot(7, [rule.canonical() for rule in mine], engine.snapshot()))
+
+    new = split_snapshots(old, 3, seq=42)
+
+    assert [snapshot.seq for snapshot in new] == [42, 42, 42]
+    for shard, snapshot in enumerate(new):
+        assert all(shard_for(rule["rule_id"], 3) == shard for rule in snapshot.rules)
+        assert set(snapshot.engine["rules"]) == {rule["rule_id"] for rule in snapshot.rules}
+    moved = {rule_id: entry for snapshot in new for rule_id, entry in snapshot.engine["rules"].items()}
+    before = {rule_id: entry for snapshot in old for rule_id, entry in snapshot.engine["rules"].items()}
+    assert moved == before and len(moved) == len(THRESHOLDS)
+    assert {shard_for(rule_id, 3) for rule_id in THRESHOLDS} == {0, 1, 2}  # the third shard gets some
+    assert split_snapshots(new, 2, seq=42) == [ShardSnapshot(42, o.rules, o.engine) for o in old]  # and back
+
+
+async def test_window_state_survives_a_restart_with_three_shards(broker: NatsServer, ray_session: None) -> None:
+    nc, js = await connect(broker.url)
+    router_nc = await nats.connect(broker.url)
+    router = Router(router_nc, default_shards=2, fetch_seconds=0.2)
+    await router.start()
+    base = datetime.now(UTC) - timedelta(minutes=5)
+    try:
+        for rule_id, threshold in THRESHOLDS.items():
+            await publish_rule(js, avg_rule(rule_id, threshold))
+        await publish_samples(js, TENANT, HOSTS, base, range(10), 70)
+        driver = ShardDriver(ShardOptions(shards=2, snapshot_interval=0.2), broker.url, tick_interval=0.5)
+        await driver.start(js)
+        await eventually(lambda: _settled(js, driver), "the first samples evaluated on 2 shards")
+        await driver.stop()
+        # routed to the 2 old shards while the evaluator is down: the rebalance replays them
+        await publish_samples(js, TENANT, HOSTS, base, range(10, 20), 70)
+        await eventually(lambda: router_done(js), "the backlog routed")
+
+        driver = ShardDriver(ShardOptions(shards=3, snapshot_interval=0.2), broker.url, tick_interval=0.5)
+        await driver.start(js)
+        await eventually(lambda: _settled(js, driver), "three shards consuming")
+        statuses = await driver.status()
+        kv = await js.key_value(subjects.CONTROL_BUCKET)
+        assert codec.loads((await kv.get(subjects.SHARD_MAP_KEY)).value or b"") == {"epoch": 2, "shards": 3}
+        marker = await js.get_last_msg(subjects.WORK_STREAM, subjects.WORK_EPOCH)
+        assert codec.loads(marker.data or b"") == {"epoch": 2, "shards": 3}
+        assert [s["resumed_from"] for s in statuses] == [marker.seq] * 3  # every new shard starts at the cut
+        owned = [sum(1 for r in THRESHOLDS if shard_for(r, 3) == shard) for shard in range(3)]
+        assert [s["rules"] for s in statuses] == owned
+        assert sum(s["series"] for s in statuses) == len(THRESHOLDS) * len(HOSTS)  # every window moved
+
+        await publish_samples(js, TENANT, HOSTS, base, [20], 100)
+        await eventually(lambda: _settled(js, driver), "the next sample evaluated on 3 shards")
+        await driver.stop()
+        fired = {
+            a["transition_id"]: (a["rule_id"], a["group_key"]) for a in await stored_alerts(js) if a["kind"] == "fired"
+        }
+        expected = await _oracle(js)
+        assert fired == expected
+        assert sorted({rule for rule, _ in fired.values()}) == sorted(r for r, t in THRESHOLDS.items() if t == 71)
+    finally:
+        await router.stop()
+        await router_nc.close()
+        await nc.close()
+
+
+async def _settled(js: JetStreamContext, driver: ShardDriver) -> bool:
+    statuses = await driver.status()
+    busy = [s for s in statuses if not s.get("consuming") or s.get("pending") != 0]
+    return not busy and await router_done(js)
+
+
+async def _oracle(js: JetStreamContext) -> dict[str, tuple[str, str]]:
+    """The pure engine over every rule and every routed event once, in stream order: its fired transitions."""
+    engine = RuleEngine()
+    for rule_id, threshold in THRESHOLDS.items():
+        engine.upsert_rule(avg_rule(rule_id, threshold))
+    seen: set[str] = set()
+    events: list[Event] = []
+    for _, data in await read(js, subjects.WORK_STREAM, f"{subjects.WORK_PREFIX}.*"):
+        body = codec.loads(data)
+        if body.get("kind") == "event" and body["event"]["event_id"] not in seen:
+            seen.add(body["event"]["event_id"])
+            events.append(codec.event_from_dict(body["event"]))
+    return {t.transition_id: (t.rule_id, t.group_key) for t in engine.on_events(events) if t.kind == "fired"}
+
+
+async def test_a_rebalance_cut_short_is_finished_by_the_next_start(broker: NatsServer) -> None:
+    """The crash came after staging a 3 -> 1 move and copying it half: the next start copies, drops and ends it."""
+    nc, js = await connect(broker.url)
+    control, snapshots = await js.key_value(subjects.CONTROL_BUCKET), await js.key_value(subjects.SNAPSHOTS_BUCKET)
+    rules = [avg_rule(rule_id, threshold) for rule_id, threshold in THRESHOLDS.items()]
+    old = [
+        ShardSnapshot(5, [r.canonical() for r in rules if shard_for(r.rule_id, 3) == n], {"format": 1, "rules": {}})
+        for n in range(3)
+    ]
+    await control.put(subjects.SHARD_MAP_KEY, ShardMap(4, 1, moving_from=3).encode())
+    cut = (await js.publish(subjects.WORK_EPOCH, codec.dumps({"epoch": 4, "shards": 1}))).seq
+    [staged] = split_snapshots(old, 1, cut)
+    await snapshots.put("rebalance-4-0", staged.encode())
+    await snapshots.put("rebalance-4", codec.dumps({"cut": cut, "from": 3, "shards": 1}))
+    await snapshots.put(subjects.snapshot_key(0), staged.encode())  # copied before the crash
+    for n in (1, 2):
+        await snapshots.put(subjects.snapshot_key(n), old[n].encode())  # not dropped yet
+
+    assert await rebalance(js, 1, cut_wait=5)
+
+    assert codec.loads((await control.get(subjects.SHARD_MAP_KEY)).value or b"") == {"epoch": 4, "shards": 1}
+    assert ShardSnapshot.decode((await snapshots.get(subjects.snapshot_key(0))).value or b"") == staged
+    assert len(staged.rules) == len(THRESHOLDS)
+    for key in (subjects.snapshot_key(1), subjects.snapshot_key(2), "rebalance-4-0", "rebalance-4"):
+        with pytest.raises(KeyNotFoundError):
+            await snapshots.get(key)
+    assert not await rebalance(js, 1)  # nothing left to move
+    await nc.close()
+
+
+async def test_without_a_router_the_evaluator_does_not_guess_the_cut(broker: NatsServer) -> None:
+    nc, js = await connect(broker.url)
+    control = await js.key_value(subjects.CONTROL_BUCKET)
+    await control.put(subjects.SHARD_MAP_KEY, ShardMap(1, 2).encode())
+    with pytest.raises(TimeoutError, match="no router marked shard-map epoch 2"):
+        await rebalance(js, 3, cut_wait=0.5)
+    assert codec.loads((await control.get(subjects.SHARD_MAP_KEY)).value or b"") == {
+        "epoch": 2,
+        "shards": 3,
+        "from": 2,
+    }  # left for the next start to finish
+    await nc.close()

@@ -1,0 +1,59 @@
+"""Router replicas: one holds the lease and routes, the other stands by (ready) and takes over when it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import nats
+from nats.js.client import JetStreamContext
+
+from services.ingest.router import Router
+from tests.common.domain.kit import make_rule, metric
+from tests.ingest.test_router import TENANT, broker, change, ids, js, routed, rule_on_shard, send, work
+from tests.support.nats import NatsServer
+
+__all__ = ["broker", "js"]  # the fixtures, shared with the router tests
+
+LEASE = 1.0
+
+
+async def test_one_replica_routes_and_the_standby_takes_over(broker: NatsServer, js: JetStreamContext) -> None:
+    rid = rule_on_shard(0)
+    await change(js, make_rule(metric("cpu"), rid, tenant=TENANT))
+    clients = [await nats.connect(broker.url) for _ in range(2)]
+    first, second = (Router(nc, default_shards=2, fetch_seconds=0.2, lease_seconds=LEASE) for nc in clients)
+    try:
+        await first.start()
+        await _until(lambda: first.running, "the first replica routing")
+        await second.start()
+        await _until(lambda: second.standby, "the second replica standing by")
+        assert (await second.check()).ok  # a standby is ready: it is what makes the pair available
+        for n in range(50):
+            await send(js, {"cpu": n}, f"a{n}")
+        await routed(js)
+
+        await first.stop()  # a clean stop releases the lease: the standby takes it at its next try
+        began = time.monotonic()
+        await _until(lambda: second.running, "the standby taking over")
+        assert time.monotonic() - began < LEASE and not second.standby
+        for n in range(50):
+            await send(js, {"cpu": n}, f"b{n}")
+        await routed(js)
+        counts = Counter(ids(await work(js))[0])
+        assert all(counts[f"{p}{n}:0"] == 1 for p in "ab" for n in range(50))
+        assert first.stats.messages > 0 and second.stats.messages > 0  # each routed its share, nothing twice
+    finally:
+        await second.stop()
+        await first.stop()
+        for nc in clients:
+            await nc.close()
+
+
+async def _until(probe: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)

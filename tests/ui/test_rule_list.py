@@ -1,0 +1,60 @@
+"""The rule list of /cep-builder: state, trigger, owner, priority and the firing record the recorder keeps."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import nats
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.gateway.conftest import CPU_RULE
+from tests.gateway.live import Episode, LiveGateway, publish_alert
+from tests.support.nats import NatsServer
+from tests.ui.conftest import sign_in
+
+pytestmark = pytest.mark.ui
+
+
+async def _fire(url: str, episodes: list[Episode]) -> None:
+    client = await nats.connect(url)
+    try:
+        for episode in episodes:  # as the evaluator publishes them; no actions: nothing to deliver
+            await publish_alert(client.jetstream(), episode.transition("fired"), actions=[])
+    finally:
+        await client.drain()
+
+
+def test_list_shows_state_owner_priority_and_firings(
+    page: Page, gateway: LiveGateway, token: str, api: httpx.Client, nats_server: NatsServer
+) -> None:
+    fired = api.post("/cep/rules", json={**CPU_RULE, "owner": "sre-team", "priority": "P2", "active": True}).json()
+    api.post("/cep/rules", json={**CPU_RULE, "name": "quiet_rule", "trigger_spec": {**CPU_RULE["trigger_spec"]}})
+    tenant = api.get("/cep/auth/whoami").json()["tenant"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    starts = [now - timedelta(minutes=30), now - timedelta(minutes=3)]
+    episodes = [Episode(tenant, fired["rule_id"], started_at=at) for at in starts]
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API owns this thread's event loop
+        thread.submit(asyncio.run, _fire(nats_server.url, episodes)).result(timeout=30)
+    for _ in range(200):  # the recorder writes the events asynchronously
+        listed = {r["name"]: r for r in api.get("/cep/rules").json()["items"]}
+        if listed["cpu_high_alert"]["firing_count"] == 2:
+            break
+        page.wait_for_timeout(50)
+    assert listed["cpu_high_alert"]["last_fired_at"] == starts[1].isoformat().replace("+00:00", "Z")
+    assert (listed["quiet_rule"]["firing_count"], listed["quiet_rule"]["last_fired_at"]) == (0, None)
+
+    sign_in(page, gateway, token)
+    rows = page.locator("#rule-list tbody tr")
+    expect(rows).to_have_count(2)
+    cells = [c.strip() for c in rows.nth(0).locator("td").all_inner_texts()]
+    assert cells == ["cpu_high_alert", "Active", "metric", "sre-team", "P2", "3 min ago", "2"]
+    cells = [c.strip() for c in rows.nth(1).locator("td").all_inner_texts()]
+    assert cells == ["quiet_rule", "Draft", "metric", "", "P3", "never", "0"]
+    page.get_by_label("Search").fill("quiet")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(page.locator("#rule-count")).to_have_text("1 rule")
