@@ -62,6 +62,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[list[subprocess.Popen[bytes]], lis
                 proc.wait(timeout=10)
 
 
+@pytest.mark.slow  # three real servers, ~15 s: `make test-slow` (CI)
 def test_three_servers_keep_three_replicas_and_lose_nothing_with_one_down(
     cluster: tuple[list[subprocess.Popen[bytes]], list[int], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -68,6 +68,7 @@ def test_split_puts_every_rule_and_its_series_on_its_new_owner() -> None:
     assert split_snapshots(new, 2, seq=42) == [ShardSnapshot(42, o.rules, o.engine) for o in old]  # and back
 
 
+@pytest.mark.slow  # ~25 s of Ray actor start-ups: `make test-slow` (CI)
 async def test_window_state_survives_a_restart_with_three_shards(broker: NatsServer, ray_session: None) -> None:
     nc, js = await connect(broker.url)
     router_nc = await nats.connect(broker.url)
