@@ -14,12 +14,12 @@ import logging
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from services.common import codec, subjects
 from services.common.db.engine import Database
 from services.common.domain.reports import ReportWindow, build_report
 from services.gateway.bus import GatewayBus
+from services.gateway.queue_subscription import QueueSubscription
 from services.gateway.store.reports import event_counts
 
 log = logging.getLogger(__name__)
@@ -31,32 +31,16 @@ class DailyReports:
     def __init__(self, bus: GatewayBus, db: Database) -> None:
         self.bus = bus
         self.db = db
-        self._task: asyncio.Task[None] | None = None
-        self._sub: Subscription | None = None
+        self._subscription = QueueSubscription(
+            bus, subjects.DAILY_REPORT, subjects.GATEWAY_REPORTS_QUEUE, "daily-reports", self._on_request
+        )
         self._answering: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._subscribe(), name="daily-reports")
-
-    async def _subscribe(self) -> None:
-        while self._sub is None:
-            await self.bus.wait_ready()
-            try:
-                self._sub = await self.bus.client.subscribe(
-                    subjects.DAILY_REPORT, queue=subjects.GATEWAY_REPORTS_QUEUE, cb=self._on_request
-                )
-            except Exception as exc:  # dropped between ready and subscribe: try again
-                log.warning("daily reports: subscribing failed: %s", exc)
-                await asyncio.sleep(0.5)
+        await self._subscription.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+        await self._subscription.stop()
         await asyncio.gather(*self._answering, return_exceptions=True)  # let SQL reads finish, never cancel them
 
     async def _on_request(self, msg: Msg) -> None:

@@ -22,8 +22,6 @@ logged; the refusal reason is.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import logging
 from dataclasses import dataclass
@@ -32,7 +30,6 @@ from typing import Any
 
 import nkeys
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from services.common import nats_jwt, subjects
 from services.common.db.engine import Database
@@ -40,6 +37,7 @@ from services.common.db.tables import TokenRow
 from services.common.ops import CheckResult
 from services.gateway.auth import PLATFORM_ADMIN_ID, PLATFORM_TENANT, hash_secret
 from services.gateway.bus import GatewayBus
+from services.gateway.queue_subscription import QueueSubscription
 from services.gateway.store import tokens as token_store
 
 log = logging.getLogger(__name__)
@@ -99,37 +97,20 @@ class NatsAuthResponder:
         self.db = db
         self._issuer = nkeys.from_seed(issuer_seed.encode())
         self._admin_token = admin_token or None
-        self._task: asyncio.Task[None] | None = None
-        self._sub: Subscription | None = None
+        self._subscription = QueueSubscription(
+            bus, subjects.AUTH_CALLOUT, subjects.AUTH_CALLOUT_QUEUE, "nats-auth-callout", self._on_request
+        )
         self.admitted = 0
         self.refused = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._subscribe(), name="nats-auth-callout")
-
-    async def _subscribe(self) -> None:
-        # nats-py re-subscribes after a reconnect, so one subscription lasts the connection's life.
-        while self._sub is None:
-            await self.bus.wait_ready()
-            try:
-                self._sub = await self.bus.client.subscribe(
-                    subjects.AUTH_CALLOUT, queue=subjects.AUTH_CALLOUT_QUEUE, cb=self._on_request
-                )
-            except Exception as exc:  # dropped between ready and subscribe: try again; readiness says why
-                log.warning("nats auth callout: subscribing failed: %s", exc)
-                await asyncio.sleep(0.5)
+        await self._subscription.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+        await self._subscription.stop()
 
     async def check(self) -> CheckResult:
-        if self._sub is None:
+        if not self._subscription.subscribed:
             return CheckResult(False, "not subscribed to the auth callout subject yet")
         return CheckResult(True, {"admitted": self.admitted, "refused": self.refused})
 
