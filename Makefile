@@ -9,7 +9,7 @@ STATE_DIR ?= .cep
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser up test test-slow test-chaos lint format protos protos-check deploy-check bench clean
+.PHONY: help install browser up test test-slow test-chaos lint format protos protos-check deploy-check bench bench-nab clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -58,10 +58,12 @@ deploy-check: $(STAMP) ## validate compose.yaml, the Dockerfile and the Kubernet
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m tests.deploy.manifests k8s/base k8s/overlays/example
 
-bench: $(STAMP) ## benchmarks side by side with the peer and the limit (bench/results/latest.json, docs/benchmarks.md)
-	@if ls bench/*.py >/dev/null 2>&1; then for b in bench/*.py; do $(BIN)/python $$b || exit 1; done; \
-	  else echo "no benchmarks yet"; fi
+bench: $(STAMP) ## the pipeline against the Bytewax peer and the limits, and the refit cost (bench/results/latest.json)
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python bench/refit_hot_path.py
+
+bench-nab: $(STAMP) ## every anomaly method over the whole NAB corpus, scored next to the published scoreboard
+	$(BIN)/python bench/nab.py
 
 clean: ## remove the virtualenv, caches and the default state dir
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(STATE_DIR)

@@ -38,6 +38,7 @@ GRID: dict[str, list[dict[str, Any]]] = {
             (2000, 2000, 100, 7 * DAY),
         )
     ],
+    "contextual": [{"season_seconds": d} for d in (DAY, 0)],
     "hbos": [{"training_window": w, "refit_every": e} for w, e in ((1000, 250), (500, 250), (2000, 500))],
 }
 

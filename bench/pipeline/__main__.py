@@ -1,4 +1,4 @@
-"""`python -m bench.pipeline [--scale full|tiny] [--out FILE] [--docs FILE|--no-docs]` (run by `make bench`)."""
+"""`python -m bench.pipeline [--scale full|medium|tiny] [--out FILE] [--docs FILE|--no-docs]` (run by `make bench`)."""
 
 from __future__ import annotations
 

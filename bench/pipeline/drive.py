@@ -18,13 +18,16 @@ from nats.aio.client import Client
 from nats.js.api import PubAck
 from nats.js.client import JetStreamContext
 
-from bench.pipeline.stack import Backlog, BenchStack
+from bench.pipeline.stack import BenchStack
 from bench.pipeline.workload import Workload, batches
 from services.common import subjects
 
 IN_FLIGHT = 64  # publishes awaiting their PubAck at once
 POLL_SECONDS = 0.25
 DRAIN_GRACE_SECONDS = 5.0  # a pipeline that kept up finishes the batches in hand within this
+# The first seconds of a phase fill the pipeline (its latency, and the evaluator's event counter refreshing once a
+# second): a rise then is no backlog building up, so the trend is fitted from here on.
+WARMUP_SECONDS = 2.0
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Producer:
         self.workload = workload
         self.batch = batch
         self.published = 0
+        self.sent = 0  # events handed to the client so far (`published` counts whole calls)
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
 
@@ -82,6 +86,7 @@ class Producer:
                 if delay > 0:
                     await asyncio.sleep(delay)
             log.sent_at[first] = time.perf_counter()
+            self.sent = first + self.batch
             headers = {subjects.MSG_ID: f"bench-{first}"}
             acks.append(await self.js.publish_async(subjects.ingest_subject("default"), body, headers=headers))
             while len(acks) > IN_FLIGHT or (acks and acks[0].done()):
@@ -92,14 +97,32 @@ class Producer:
         return log
 
 
-def events_behind(backlog: Backlog, batch: int, fanout: float) -> float:
-    """Events not yet evaluated: router messages x batch, plus shard work messages / work messages per event."""
-    return backlog.of("router") * batch + backlog.shards / fanout
+@dataclass(frozen=True)
+class Progress:
+    """Where a phase started: events sent, and shard evaluations done (an event counts once per shard it needs)."""
+
+    sent: int
+    evaluated: float
 
 
-async def sample(bench: BenchStack, batch: int, fanout: float, began: float) -> Sample:
-    backlog = await asyncio.to_thread(bench.backlog)
-    return Sample(time.perf_counter() - began, events_behind(backlog, batch, fanout), backlog.of("recorder"))
+def events_behind(sent: int, evaluated: float, start: Progress, fanout: float) -> float:
+    """Events sent but not evaluated yet: the sent ones minus the shards' evaluations over shards per event.
+
+    Counted in events, not work messages: one work message carries a router batch's events for a shard.
+    """
+    done = (evaluated - start.evaluated) / fanout if fanout else sent - start.sent
+    return max(0.0, (sent - start.sent) - done)
+
+
+async def progress(producer: Producer) -> Progress:
+    return Progress(producer.sent, await asyncio.to_thread(producer.bench.evaluated))
+
+
+async def sample(producer: Producer, start: Progress, fanout: float, began: float) -> Sample:
+    backlog = await asyncio.to_thread(producer.bench.backlog)
+    evaluated = await asyncio.to_thread(producer.bench.evaluated)
+    behind = events_behind(producer.sent, evaluated, start, fanout)
+    return Sample(time.perf_counter() - began, behind, backlog.of("recorder"))
 
 
 async def drained(bench: BenchStack, timeout: float) -> float | None:
@@ -125,21 +148,24 @@ async def sustain(producer: Producer, rate: float, seconds: float, fanout: float
     """Publish at `rate` for `seconds` while sampling the backlog every second; the samples (one more once the
     publishing ended) and how long the rest took to drain (None: not within DRAIN_GRACE_SECONDS)."""
     samples: list[Sample] = []
+    start = await progress(producer)
     began = time.perf_counter()
     publishing = asyncio.create_task(producer.publish(int(rate * seconds), rate))
     while not publishing.done():
-        samples.append(await sample(producer.bench, producer.batch, fanout, began))
+        samples.append(await sample(producer, start, fanout, began))
         await asyncio.wait({publishing}, timeout=1.0)
     await publishing
     ended = time.perf_counter()
-    samples.append(await sample(producer.bench, producer.batch, fanout, began))
+    samples.append(await sample(producer, start, fanout, began))
     done = await drained(producer.bench, DRAIN_GRACE_SECONDS)
     return samples, None if done is None else done - ended
 
 
 def kept_up(samples: list[Sample], rate: float, drain_seconds: float | None) -> bool:
-    """Kept up: the backlog's trend over the phase grows by under 2% of the rate, and what was left when the
-    publishing stopped (batches in hand) drained within DRAIN_GRACE_SECONDS."""
+    """Kept up: the backlog's trend over the phase (after WARMUP_SECONDS) grows by under 2% of the rate, and what
+    was left when the publishing stopped (batches in hand) drained within DRAIN_GRACE_SECONDS."""
+    settled = [s for s in samples if s.at >= WARMUP_SECONDS]
+    samples = settled if len(settled) >= 3 else samples  # a phase too short for it (tiny scale): all of them
     if len(samples) < 3 or drain_seconds is None:
         return False
     xs = [s.at for s in samples]

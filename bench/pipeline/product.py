@@ -23,7 +23,8 @@ EVENT_TIME_LEAD_SECONDS = 1800  # event time starts this long before now (see wo
 
 
 def work_fanout(rules: Sequence[Rule], workload: Workload, shards: int) -> float:
-    """Work messages per event: the number of shards owning a rule of the event's metric, averaged over metrics."""
+    """Shards per event: the number of shards owning a rule of the event's metric, averaged over metrics (each
+    evaluates the event once; the router batches the events per shard into few work messages)."""
     owners: dict[str, set[int]] = {}
     for rule in rules:
         metric = getattr(rule.trigger_spec, "metric_name", "")
@@ -40,7 +41,7 @@ async def run_product(scale: Scale, workdir: Path, shards: int, full: bool) -> d
         rules = await create_rules(bench, workload.rules())
         result: dict[str, Any] = {"shards": shards, "rules": len(rules), "rule_create_seconds": _since(began)}
         fanout = work_fanout(rules, workload, shards)
-        result["work_messages_per_event"] = round(fanout, 2)
+        result["shards_per_event"] = round(fanout, 2)
         async with Producer(bench, workload, scale.batch) as producer:
             first = await capacity(producer, scale.probe_events, scale.drain_timeout)
             probe = max(scale.batch, int(first * scale.probe_seconds))

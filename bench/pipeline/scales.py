@@ -1,4 +1,5 @@
-"""How big each part of the pipeline benchmark runs: `full` for `make bench`, `tiny` for the CI smoke test."""
+"""How big each part of the pipeline benchmark runs: `full` for `make bench`, `medium` for a quicker look at the
+same workload, `tiny` for the CI smoke test."""
 
 from __future__ import annotations
 
@@ -77,4 +78,29 @@ TINY = Scale(
     drain_timeout=60.0,
 )
 
-SCALES = {scale.name: scale for scale in (FULL, TINY)}
+# The full workload (1,000 rules, 100 events per message) with shorter phases and fewer side parts: a few
+# minutes, for before/after comparisons of a change on the hot path (not the published figures).
+MEDIUM = Scale(
+    name="medium",
+    hosts=100,
+    metrics=100,
+    batch=100,
+    probe_events=2000,
+    probe_seconds=5.0,
+    sustain_seconds=15.0,
+    sustain_shares=(0.8, 0.6, 0.4, 0.25),
+    latency_seconds=5.0,
+    latency_min_events=500,
+    latency_max_seconds=15.0,
+    shard_counts=(2,),
+    peer_events=2000,
+    bare_events=10_000,
+    nats_core_messages=20_000,
+    nats_js_messages=1000,
+    rule_counts=(10, 1000),
+    rules_curve_events=1000,
+    memory_hosts=5,
+    drain_timeout=120.0,
+)
+
+SCALES = {scale.name: scale for scale in (FULL, MEDIUM, TINY)}

@@ -74,6 +74,15 @@ class BenchStack:
                     found[name] = found.get(name, 0) + int(consumer["num_pending"]) + int(consumer["num_ack_pending"])
         return Backlog(found)
 
+    def evaluated(self) -> float:
+        """Events the shards have evaluated so far (`cep_eval_events_total`, summed over the shards; the
+        evaluator refreshes it from the shards' status every second)."""
+        url = f"http://127.0.0.1:{self.ports['evaluator']}/metrics"
+        for line in httpx.get(url, timeout=5).text.splitlines():
+            if line.startswith("cep_eval_events_total "):
+                return float(line.split()[1])
+        return 0.0
+
     def recorded(self, rule_ids: set[str]) -> set[str]:
         """The alert transition ids the recorder committed to SQL for these rules."""
         path = database_file(self.stack.state_dir)
@@ -107,7 +116,8 @@ async def create_rules(bench: BenchStack, shapes: Sequence[RuleShape], concurren
             for index in queue:
                 response = await client.post("/cep/rules", json=shapes[index].api_body())
                 response.raise_for_status()
-                out[index] = Rule.model_validate(response.json())
+                body = response.json()  # the API may add fields the stored Rule does not have: take its own
+                out[index] = Rule.model_validate({k: v for k, v in body.items() if k in Rule.model_fields})
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return [rule for rule in out if rule is not None]

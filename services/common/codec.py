@@ -4,7 +4,9 @@ Kinds and where they travel (subjects in `subjects.py`):
 - raw event      CEP_EVENTS `cep.ingest.<tenant>` / `cep.internal.<tenant>`: the producer's JSON object as sent;
                  `Nats-Msg-Id` = event id, `Cep-Received-At` = arrival time (set by HTTP ingest)
 - rule change    CEP_EVENTS `cep.control.rules`, forwarded to the owning shard's work subject
-- work message   CEP_WORK `cep.work.<shard>`: {"kind": "event" | "rule" | "tick" | "trigger", ...}
+- work message   CEP_WORK `cep.work.<shard>`: {"kind": "events" | "rule" | "tick" | "trigger", ...}; `events`
+                 carries a router batch's events for one shard, each with its raw position (`seq`, `index`);
+                 the single-event kind `event` of earlier versions still decodes
 - trigger reply  core NATS `cep.trigger.reply.<id>`: the owning shard's answer to a trigger work message
 - alert          CEP_ALERTS `cep.alerts.<tenant>`: a Transition plus the rule's actions; `Nats-Msg-Id` = transition id
 - delivery job   CEP_DELIVERY `cep.deliver.<tenant>`: one (transition, action); id = transition id + action index
@@ -21,7 +23,7 @@ Kinds and where they travel (subjects in `subjects.py`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -31,7 +33,7 @@ import orjson
 from services.common.domain.events import Event, format_time, parse_time
 from services.common.domain.transitions import Transition
 
-WorkKind = Literal["event", "rule", "tick", "trigger"]
+WorkKind = Literal["events", "event", "rule", "tick", "trigger"]
 FeedType = Literal["fired", "updated", "acked", "resolved", "notification"]
 
 
@@ -103,11 +105,31 @@ class RuleChange:
 
 # -- work messages -----------------------------------------------------------------------------------------
 def work_event(event: Event) -> bytes:
+    """The single-event work message of earlier versions (still decoded; the router now sends `work_events`)."""
     return dumps({"kind": "event", "event": event_to_dict(event)})
 
 
-def work_rule(change: RuleChange) -> bytes:
-    return dumps({"kind": "rule", "change": change.as_dict()})
+def work_item(seq: int, index: int, event: Event) -> bytes:
+    """One event of a `work_events` message: its raw stream sequence and its index among that message's events."""
+    return dumps({"seq": seq, "index": index, "event": event_to_dict(event)})
+
+
+_EVENTS_HEAD = b'{"kind":"events","events":['
+_EVENTS_TAIL = b"]}"
+WORK_EVENTS_OVERHEAD = len(_EVENTS_HEAD) + len(_EVENTS_TAIL)
+
+
+def work_events(items: Sequence[bytes]) -> bytes:
+    """A batch of encoded `work_item`s for one shard (size: WORK_EVENTS_OVERHEAD + items + a comma between)."""
+    return _EVENTS_HEAD + b",".join(items) + _EVENTS_TAIL
+
+
+def work_rule(change: RuleChange, raw: tuple[int, int] | None = None) -> bytes:
+    """A rule change; `raw` is its position on the raw stream (sequence, 0), so a replayed copy is recognised."""
+    body: dict[str, Any] = {"kind": "rule", "change": change.as_dict()}
+    if raw is not None:
+        body["raw"] = list(raw)
+    return dumps(body)
 
 
 def work_tick(now: datetime) -> bytes:

@@ -48,7 +48,8 @@ STREAMS = (
     _stream(subjects.ALERTS_STREAM, [f"{subjects.ALERTS_PREFIX}.*", f"{subjects.ACKS_PREFIX}.*"], 7 * DAY),
     _stream(subjects.DELIVERY_STREAM, [f"{subjects.DELIVERY_PREFIX}.*"], 7 * DAY),
     _stream(subjects.RESULTS_STREAM, [f"{subjects.RESULTS_PREFIX}.*"], 7 * DAY),
-    _stream(subjects.DEAD_STREAM, [f"{subjects.DEAD_PREFIX}.*"], 30 * DAY),
+    # Dead letters, and the advisories of consumers giving up on a message (the gateway records both).
+    _stream(subjects.DEAD_STREAM, [f"{subjects.DEAD_PREFIX}.*", subjects.MAX_DELIVERIES_ADVISORIES], 30 * DAY),
     _stream(subjects.SCHEDULE_RUNS_STREAM, [f"{subjects.SCHEDULE_RUNS_PREFIX}.>"], 7 * DAY),
 )
 

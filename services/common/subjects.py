@@ -17,7 +17,7 @@ WORK_STREAM = "CEP_WORK"  # per-shard input of the evaluator: routed events, rul
 ALERTS_STREAM = "CEP_ALERTS"  # alert transitions (Nats-Msg-Id = transition id)
 DELIVERY_STREAM = "CEP_DELIVERY"  # notification jobs, one per (transition, action)
 RESULTS_STREAM = "CEP_RESULTS"  # delivery attempt results, read by the recorder
-DEAD_STREAM = "CEP_DEAD"  # delivery jobs that failed for good (the dead letters), kept for inspection and replay
+DEAD_STREAM = "CEP_DEAD"  # dead letters (services/common/dead_letters.py) and MAX_DELIVERIES advisories, for replay
 FEED_STREAM_PREFIX = "CEP_FEED_"  # one feed stream per tenant; its sequence is the SSE id
 SCHEDULE_RUNS_STREAM = "CEP_SCHEDULE_RUNS"  # one record per schedule run (fired, caught up or missed)
 
@@ -30,6 +30,7 @@ WORK_EPOCH = "cep.work.epoch"  # the router's marker: work after it is routed wi
 ALERTS_PREFIX = "cep.alerts"  # cep.alerts.<tenant>
 ACKS_PREFIX = "cep.acks"  # cep.acks.<tenant>: ACK notices (in ALERTS_STREAM), published by the gateway's feed
 DEAD_PREFIX = "cep.dead"  # cep.dead.<tenant>: dead letters
+MAX_DELIVERIES_ADVISORIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"  # .<stream>.<consumer>, kept in DEAD_STREAM
 DELIVERY_PREFIX = "cep.deliver"  # cep.deliver.<tenant>
 RESULTS_PREFIX = "cep.results"  # cep.results.<tenant>
 FEED_PREFIX = "cep.feed"  # cep.feed.<tenant>
@@ -51,6 +52,7 @@ NOTIFIER_CONSUMER = "notifier"  # on ALERTS_STREAM, in the notifier
 DELIVERY_CONSUMER = "deliverer"  # on DELIVERY_STREAM, in the notifier
 NOTIFIER_ACKS_CONSUMER = "notifier-acks"  # on ALERTS_STREAM (filter cep.acks.*), in the notifier
 SCHEDULE_RUNS_CONSUMER = "recorder-schedule-runs"  # on SCHEDULE_RUNS_STREAM, in the gateway
+DEAD_LETTERS_CONSUMER = "recorder-dead-letters"  # on DEAD_STREAM (every subject), in the gateway
 SHARD_CONSUMER_PREFIX = "shard"  # shard-<n> on WORK_STREAM (filter cep.work.<n>), in evaluator shard <n>
 
 # -- KV buckets -------------------------------------------------------------------------------------------

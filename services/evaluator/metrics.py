@@ -2,9 +2,11 @@
 
 Actors run in other processes, so they cannot register with the evaluator's Prometheus registry; the driver
 polls their status and a custom collector turns the figures into `cep_eval_batch_seconds`,
-`cep_transitions_total{kind}`, `cep_eval_events_total`, `cep_eval_poison_total` and
-`cep_consumer_pending{stream,consumer}`. Totals survive actor restarts: the counters of an incarnation
-that went away are carried into a base, so the exposed counters never go down.
+`cep_transitions_total{kind}`, `cep_eval_events_total`, `cep_eval_poison_total`,
+`cep_consumer_pending{stream,consumer}` and the cost of anomaly model refits (`cep_eval_refits_total`,
+`cep_eval_refit_seconds_total`, `cep_eval_refit_waits_total`, `cep_eval_refit_wait_seconds_total`). Totals
+survive actor restarts: the counters of an incarnation that went away are carried into a base, so the exposed
+counters never go down.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class ShardCounters:
     events: int = 0
     poison: int = 0
     transitions: dict[str, int] = field(default_factory=dict)
+    # From the shard state's refit pool (`ShardState.refit_figures`, merged into the status): refits run, seconds
+    # fitting in the pool's threads, and waits of the hot path on a refit not done by its sample.
+    refits: int = 0
+    refit_seconds: float = 0.0
+    refit_waits: int = 0
+    refit_wait_seconds: float = 0.0
 
     def observe_batch(self, seconds: float, events: int, kinds: Sequence[str]) -> None:
         """Count one processed batch: its duration, its events and the kinds of the transitions it produced."""
@@ -50,6 +58,10 @@ class ShardCounters:
             "events": self.events,
             "poison": self.poison,
             "transitions": dict(self.transitions),
+            "refits": self.refits,
+            "refit_seconds": self.refit_seconds,
+            "refit_waits": self.refit_waits,
+            "refit_wait_seconds": self.refit_wait_seconds,
         }
 
     @classmethod
@@ -61,6 +73,10 @@ class ShardCounters:
             int(data["events"]),
             int(data["poison"]),
             dict(data["transitions"]),
+            int(data.get("refits", 0)),  # absent from the status of an actor of an older version
+            float(data.get("refit_seconds", 0.0)),
+            int(data.get("refit_waits", 0)),
+            float(data.get("refit_wait_seconds", 0.0)),
         )
 
     def plus(self, other: ShardCounters) -> ShardCounters:
@@ -72,6 +88,10 @@ class ShardCounters:
             self.events + other.events,
             self.poison + other.poison,
             {k: self.transitions.get(k, 0) + other.transitions.get(k, 0) for k in kinds},
+            self.refits + other.refits,
+            self.refit_seconds + other.refit_seconds,
+            self.refit_waits + other.refit_waits,
+            self.refit_wait_seconds + other.refit_wait_seconds,
         )
 
 
@@ -122,6 +142,20 @@ class ShardCollector(Collector):
         yield CounterMetricFamily("cep_eval_events", "Events evaluated by the shards", value=total.events)
         yield CounterMetricFamily(
             "cep_eval_poison", "Work messages the shards could not process (logged, acked)", value=total.poison
+        )
+        yield CounterMetricFamily("cep_eval_refits", "Anomaly model refits run off the hot path", value=total.refits)
+        yield CounterMetricFamily(
+            "cep_eval_refit_seconds",
+            "Seconds spent fitting anomaly models (refit pool threads)",
+            value=total.refit_seconds,
+        )
+        yield CounterMetricFamily(
+            "cep_eval_refit_waits", "Times a shard waited for a refit not done by its sample", value=total.refit_waits
+        )
+        yield CounterMetricFamily(
+            "cep_eval_refit_wait_seconds",
+            "Seconds shards waited for refits (the refit time left on the hot path)",
+            value=total.refit_wait_seconds,
         )
         pending = GaugeMetricFamily(
             "cep_consumer_pending", "Messages not yet processed by a consumer", labels=["stream", "consumer"]

@@ -1,7 +1,8 @@
 """A shard's evaluation state: the domain engine plus what the shell needs around it (pure, no I/O).
 
 The actor feeds it work items in stream order and publishes what comes out: alert transitions with the
-actions of the rule that produced them, and the replies to triggers.
+actions of the rule that produced them, and the replies to triggers. Anomaly model refits run on a refit
+pool (refit_pool.py: the process's own unless one is given), off the hot path, with the same scores.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 
 from services.common import codec
 from services.common.domain.engine import RuleEngine
+from services.common.domain.rule_failures import RuleFailure
 from services.common.domain.rules import Rule
 from services.common.domain.transitions import Transition
+from services.evaluator.refit_pool import RefitFigures, RefitPool
 from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, Work
 
 Actions = list[dict[str, Any]]
@@ -21,11 +24,12 @@ Actions = list[dict[str, Any]]
 
 @dataclass
 class Output:
-    """What a batch produced: alerts to publish (transition, actions) and trigger replies (subject, body)."""
+    """What a batch produced: alerts (transition, actions), trigger replies (subject, body), rule failures."""
 
     alerts: list[tuple[Transition, Actions]] = field(default_factory=list)
     replies: list[tuple[str, bytes]] = field(default_factory=list)
     events: int = 0
+    failures: list[RuleFailure] = field(default_factory=list)  # rules that raised on an event (the others ran)
 
 
 class ShardState:
@@ -33,25 +37,30 @@ class ShardState:
 
     def __init__(self, engine: RuleEngine) -> None:
         self.engine = engine
+        self.pool = engine.executor if isinstance(engine.executor, RefitPool) else None
         self._rules: dict[str, Rule] = {rule.rule_id: rule for rule in engine.rules()}
         self._actions: dict[str, Actions] = {rule_id: _actions(rule) for rule_id, rule in self._rules.items()}
 
     @classmethod
-    def from_rules(cls, rules: Iterable[Rule]) -> ShardState:
+    def from_rules(cls, rules: Iterable[Rule], pool: RefitPool | None = None) -> ShardState:
         """A fresh state holding `rules` (what the rule bucket says when there is no snapshot)."""
-        engine = RuleEngine()
+        engine = RuleEngine(pool or RefitPool.for_process())
         for rule in rules:
             engine.upsert_rule(rule)
         return cls(engine)
 
     @classmethod
-    def restore(cls, engine: dict[str, Any], rules: Iterable[Rule]) -> ShardState:
-        """The state of a snapshot: the rules as they were then, and the engine's series."""
-        return cls(RuleEngine.restore(engine, rules))
+    def restore(cls, engine: dict[str, Any], rules: Iterable[Rule], pool: RefitPool | None = None) -> ShardState:
+        """The state of a snapshot: the rules as they were then, and the engine's series (refits on `pool`)."""
+        return cls(RuleEngine.restore(engine, rules, pool or RefitPool.for_process()))
 
     @property
     def rule_count(self) -> int:
         return len(self._rules)
+
+    def refit_figures(self) -> dict[str, Any]:
+        """What the refit pool has spent so far (refits, seconds fitting, waits on the hot path), for the status."""
+        return (self.pool.figures() if self.pool is not None else RefitFigures()).as_dict()
 
     def snapshot(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The canonical JSON of the rules held, and the engine's snapshot: what `restore` takes back."""
@@ -63,6 +72,7 @@ class ShardState:
         if isinstance(first, EventWork):
             events = [item.event for item in step if isinstance(item, EventWork)]
             self._emit(self.engine.on_events(events), out)
+            out.failures += self.engine.take_failures()
             out.events += len(events)
         elif isinstance(first, RuleWork):
             self._rule(first, out)

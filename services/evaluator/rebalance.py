@@ -40,7 +40,7 @@ from services.common.domain.transitions import Transition
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.snapshots import ShardSnapshot, owned_rules
-from services.evaluator.work import Work, WorkError, decode, steps
+from services.evaluator.work import NOWHERE, Work, WorkError, decode_message, fresh, steps
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,13 @@ class ShardMap:
 
 
 def split_snapshots(old: Sequence[ShardSnapshot], count: int, seq: int) -> list[ShardSnapshot]:
-    """The snapshots of `count` shards holding the rules and series of `old`, each rule on its new owner (pure)."""
+    """The snapshots of `count` shards holding the rules and series of `old`, each rule on its new owner (pure).
+
+    Their `raw_done` is the latest of the old shards': a raw position routed before the cut and routed again
+    after it (a router replay across the cut) is a copy for every new shard. Known gap (as with the per-event
+    ids before): a router that failed mid-batch just before the cut, having stored that batch's work for some
+    old shards only, replays it after the cut, and the new owners of the other old shards' rules skip it.
+    """
     formats = {snapshot.engine.get("format") for snapshot in old}
     if len(formats) > 1:
         raise ValueError(f"old snapshots in several formats: {sorted(map(str, formats))}")
@@ -78,8 +84,11 @@ def split_snapshots(old: Sequence[ShardSnapshot], count: int, seq: int) -> list[
             if entry is not None:
                 series[owner][rule["rule_id"]] = entry
     fmt = formats.pop() if formats else None
+    raw_done = max((snapshot.raw_done for snapshot in old), default=NOWHERE)
     return [
-        ShardSnapshot(seq, sorted(rules[n], key=lambda r: str(r["rule_id"])), {"format": fmt, "rules": series[n]})
+        ShardSnapshot(
+            seq, sorted(rules[n], key=lambda r: str(r["rule_id"])), {"format": fmt, "rules": series[n]}, raw_done
+        )
         for n in range(count)
     ]
 
@@ -158,17 +167,18 @@ class Rebalance:
     async def _state_at_cut(self, kv: KeyValue, shard: int, cut: int) -> ShardSnapshot:
         """Old shard `shard`'s snapshot brought forward to the cut by replaying its work stream."""
         data = await _get(kv, subjects.snapshot_key(shard))
-        state, seq = None, 0
+        state, seq, raw_done = None, 0, NOWHERE
         try:
             if data is not None:
                 snapshot = ShardSnapshot.decode(data)
                 state, seq = ShardState.restore(snapshot.engine, snapshot.rule_models()), snapshot.seq
+                raw_done = snapshot.raw_done
         except (ValueError, KeyError, TypeError) as exc:  # as a restarting actor does: replay everything
             log.error("snapshot of old shard %d not restorable: %s", shard, exc, extra={"shard": shard})
-            state, seq = None, 0
+            state, seq, raw_done = None, 0, NOWHERE
         if state is None:
             state = ShardState.from_rules(await owned_rules(self.js, shard, self.old))
-        items = await self._work(shard, seq + 1, cut)
+        items, raw_done = fresh(await self._work(shard, seq + 1, cut), raw_done)
         out = Output()
         for step in steps(items, 1, careful_through=cut):  # one item per engine call: poison stays isolated
             try:
@@ -177,7 +187,7 @@ class Rebalance:
                 log.error("work at sequence %d skipped in the rebalance: %s", step[0].seq, exc, extra={"shard": shard})
         await publish_alerts(self.js, out.alerts, _dropped, shard)
         log.info("old shard %d replayed %d work message(s) after sequence %d", shard, len(items), seq)
-        return ShardSnapshot(cut, *state.snapshot())
+        return ShardSnapshot(cut, *state.snapshot(), raw_done)
 
     async def _work(self, shard: int, start: int, cut: int) -> list[Work]:
         """The decoded work of an old shard from `start` up to the cut (poison left out, as the actor would)."""
@@ -201,7 +211,7 @@ class Rebalance:
                     if seq >= cut:
                         return items
                     with contextlib.suppress(WorkError):
-                        items.append(decode(seq, msg.data))
+                        items += decode_message(seq, msg.data)[0]
             return items
         finally:
             await sub.unsubscribe()

@@ -29,6 +29,7 @@ from services.common.logs import configure_logging
 from services.common.streams import ensure_streams
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.consumer import OutOfOrder, ShardConsumer
+from services.evaluator.dead_letters import publish_rule_failures, report_dropped, report_poison
 from services.evaluator.metrics import ShardCounters
 from services.evaluator.options import ShardOptions
 from services.evaluator.processor import Actions, Output, ShardState
@@ -40,7 +41,18 @@ from services.evaluator.snapshots import (
     owned_rules,
     snapshot_bucket,
 )
-from services.evaluator.work import TriggerWork, Work, WorkError, decode, steps
+from services.evaluator.work import (
+    NOWHERE,
+    ItemId,
+    RawPosition,
+    TriggerWork,
+    Work,
+    WorkError,
+    decode_message,
+    fresh,
+    item_id,
+    steps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +89,7 @@ class ShardActor:
         self.stopping = False
         self.recovery: Literal["rewind", "resume"] | None = None
         self.done_seq = 0  # the last work-stream sequence whose effects are published and acknowledged
+        self.raw_done: RawPosition = NOWHERE  # the last raw position applied (later copies are router replays)
         self.careful_through = 0  # replay events one per engine call up to here (after an engine failure)
         self.dirty = False  # the engine failed mid-run: the state is half-applied until `_resume` rebuilds it
         self.resumed_from: int | None = None
@@ -153,7 +166,7 @@ class ShardActor:
             "poison": self.counters.poison,
             "recent_poison": list(self.recent_poison),
             "error": self.error,
-            "counters": self.counters.as_dict(),
+            "counters": self.counters.as_dict() | self.state.refit_figures(),
         }
 
     # -- restore ---------------------------------------------------------------------------------------
@@ -175,9 +188,11 @@ class ShardActor:
                 )
         if snapshot is None or state is None:
             state, seq = ShardState.from_rules(await owned_rules(self.js, self.shard, self.config.shards)), 0
+            raw_done = NOWHERE
         else:
-            seq = snapshot.seq
+            seq, raw_done = snapshot.seq, snapshot.raw_done
         self.state, self.done_seq, self.resumed_from, self.dirty = state, seq, seq, False
+        self.raw_done = raw_done
         _, data, series = self._encode_snapshot()
         async with self._save_lock:
             await self.store.save(data)
@@ -226,29 +241,37 @@ class ShardActor:
     async def _process(self, msgs: list[Msg]) -> None:
         assert self.consumer is not None
         started = time.perf_counter()
-        items: list[Work] = []
-        poison: dict[int, str] = {}
+        decoded: list[Work] = []
+        poison: dict[ItemId, str] = {}  # by (work sequence, index in the message)
+        broken: set[int] = set()  # work messages malformed as a whole: terminated
         for msg in msgs:
             self.consumer.check_order(msg)
             seq = msg.metadata.sequence.stream
             if seq <= self.done_seq:
                 continue  # a redelivery of work already done: only acknowledged again
             try:
-                items.append(decode(seq, msg.data))
+                found, bad = decode_message(seq, msg.data)
             except WorkError as exc:
-                poison[seq] = str(exc)
+                broken.add(seq)
+                poison[(seq, 0)] = str(exc)
+                continue
+            decoded += found
+            poison.update({(seq, index): error for index, error in bad.items()})
         out = Output()
         async with self.lock:
+            items, raw_done = fresh(decoded, self.raw_done)  # copies from a router replay are left out
             await self._apply(items, out, poison)
+            self.raw_done = raw_done
             await self._publish(out.alerts)
+            await publish_rule_failures(self.js, self.shard, out.failures)  # dead letters, before the ack
             self.done_seq = max(self.done_seq, max(msg.metadata.sequence.stream for msg in msgs))
-        await self._ack(msgs, poison)
+        await self._ack(msgs, broken)
         await self._reply(out.replies)
-        self._record_poison(items, poison)
+        self._record_poison(decoded, poison)
         kinds = [transition.kind for transition, _ in out.alerts]
         self.counters.observe_batch(time.perf_counter() - started, out.events, kinds)
 
-    async def _apply(self, items: list[Work], out: Output, poison: dict[int, str]) -> None:
+    async def _apply(self, items: list[Work], out: Output, poison: dict[ItemId, str]) -> None:
         """Run the items through the state, chunk by chunk; a step of one item that raises is poison."""
         for step in steps(items, self.config.chunk, self.careful_through):
             try:
@@ -257,8 +280,8 @@ class ShardActor:
                 if len(step) > 1:
                     self.careful_through, self.dirty = step[-1].seq, True
                     raise EngineFailure(f"the engine failed on sequences {step[0].seq}..{step[-1].seq}: {exc}") from exc
-                poison[step[0].seq] = f"{type(exc).__name__}: {exc}"
-                self.state.failed(step[0], poison[step[0].seq], out)
+                error = poison[item_id(step[0])] = f"{type(exc).__name__}: {exc}"
+                self.state.failed(step[0], error, out)
             await asyncio.sleep(0)
 
     async def _publish(self, alerts: list[tuple[Transition, Actions]]) -> None:
@@ -275,10 +298,14 @@ class ShardActor:
         log.error("alert not publishable, dropped: %s", error, extra={"shard": self.shard, **context})
         self.recent_poison.append({"seq": self.done_seq, "error": f"alert dropped: {error}", **context})
         self.counters.poison += 1
+        report_dropped(self.js, self.shard, self.done_seq, transition, error)
 
-    async def _ack(self, msgs: list[Msg], poison: dict[int, str]) -> None:
-        """Acknowledge the batch (poison with `term`, so it is never redelivered); a lost ack is only a redelivery."""
-        acks = [msg.term() if msg.metadata.sequence.stream in poison else msg.ack() for msg in msgs]
+    async def _ack(self, msgs: list[Msg], broken: set[int]) -> None:
+        """Acknowledge the batch (malformed messages with `term`: never redelivered); a lost ack is a redelivery.
+
+        A message with a poison item among good ones is acknowledged: its other items were applied.
+        """
+        acks = [msg.term() if msg.metadata.sequence.stream in broken else msg.ack() for msg in msgs]
         for result in await asyncio.gather(*acks, return_exceptions=True):
             if isinstance(result, Exception):
                 log.warning("ack failed: %s", result, extra={"shard": self.shard})
@@ -292,22 +319,26 @@ class ShardActor:
             except Exception as exc:
                 log.warning("trigger answer to %s lost: %s", subject, exc, extra={"shard": self.shard})
 
-    def _record_poison(self, items: list[Work], poison: dict[int, str]) -> None:
+    def _record_poison(self, items: list[Work], poison: dict[ItemId, str]) -> None:
+        """Count and log each poison item: the work sequence and index of the item, the error, its context."""
         if not poison:
             return
-        by_seq = {item.seq: item for item in items}
-        for seq, error in sorted(poison.items()):
-            item = by_seq.get(seq)
-            context = _context(item)
-            log.error("poison work message at sequence %d: %s", seq, error, extra={"shard": self.shard, **context})
-            self.recent_poison.append({"seq": seq, "error": error, **context})
+        by_id = {item_id(item): item for item in items}
+        for (seq, index), error in sorted(poison.items()):
+            context = _context(by_id.get((seq, index)))
+            log.error(
+                "poison work item %d at sequence %d: %s", index, seq, error, extra={"shard": self.shard, **context}
+            )
+            self.recent_poison.append({"seq": seq, "index": index, "error": error, **context})
             self.counters.poison += 1
+            report_poison(self.js, self.shard, seq, index, error, by_id.get((seq, index)))
 
     # -- snapshots -------------------------------------------------------------------------------------
     def _encode_snapshot(self) -> tuple[int, bytes, int]:
         rules, engine = self.state.snapshot()
         series = sum(len(entry["series"]) for entry in engine["rules"].values())
-        return self.done_seq, ShardSnapshot(self.done_seq, rules, engine).encode(), series
+        snapshot = ShardSnapshot(self.done_seq, rules, engine, self.raw_done)
+        return self.done_seq, snapshot.encode(), series
 
     async def _save_snapshot(self) -> int:
         """Write a snapshot of the state as of `done_seq`; returns the sequence the stored snapshot covers.

@@ -30,15 +30,19 @@ class Superseded(RuntimeError):
 
 @dataclass(frozen=True)
 class ShardSnapshot:
-    """The state after every work message up to stream sequence `seq`: the rules held and the engine's series."""
+    """The state after every work message up to stream sequence `seq`: the rules held and the engine's series.
+
+    `raw_done` is the last raw position (raw sequence, index) applied: a later copy of it is a router replay.
+    """
 
     seq: int
     rules: list[dict[str, Any]]
     engine: dict[str, Any]
+    raw_done: tuple[int, int] = (0, 0)
 
     def encode(self) -> bytes:
-        body = codec.dumps({"seq": self.seq, "rules": self.rules, "engine": self.engine})
-        return _COMPRESSED + zlib.compress(body, 1)
+        body = {"seq": self.seq, "rules": self.rules, "engine": self.engine, "raw_done": list(self.raw_done)}
+        return _COMPRESSED + zlib.compress(codec.dumps(body), 1)
 
     @classmethod
     def decode(cls, data: bytes) -> ShardSnapshot:
@@ -48,7 +52,8 @@ class ShardSnapshot:
             except zlib.error as exc:
                 raise ValueError(f"corrupt compressed snapshot: {exc}") from exc
         body = codec.loads(data)
-        return cls(int(body["seq"]), list(body["rules"]), dict(body["engine"]))
+        raw = body.get("raw_done") or (0, 0)  # a snapshot of an earlier version: nothing recorded
+        return cls(int(body["seq"]), list(body["rules"]), dict(body["engine"]), (int(raw[0]), int(raw[1])))
 
     def rule_models(self) -> list[Rule]:
         return [Rule.model_validate(rule) for rule in self.rules]

@@ -1,4 +1,11 @@
-"""Work messages as a shard sees them: CEP_WORK payloads decoded into typed items (pure, no I/O)."""
+"""Work messages as a shard sees them: CEP_WORK payloads decoded into typed items (pure, no I/O).
+
+A work message holds one item, or (kind `events`) a router batch of events for the shard. Events and rule
+changes carry their position on the raw stream, `(raw sequence, index among that message's events)`; the
+router routes in raw order, so a shard that remembers the last position it applied (`raw_done`) recognises
+the copies a router replay publishes again under other batch boundaries (`fresh`). An item is known by
+`(work sequence, index in its message)` (`item_id`): poison is per item, not per message.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +25,19 @@ class WorkError(ValueError):
     """A work message that cannot be decoded: poison, acknowledged and counted, never retried."""
 
 
+RawPosition = tuple[int, int]  # (raw stream sequence, index among the events of that raw message)
+ItemId = tuple[int, int]  # (work stream sequence, index in the work message)
+NOWHERE: RawPosition = (0, 0)  # before the first raw message
+
+
 @dataclass(frozen=True)
 class EventWork:
+    """An event; `index` is its place in a batched message, `raw` its raw position (None: an old single one)."""
+
     seq: int
     event: Event
+    index: int = 0
+    raw: RawPosition | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,7 @@ class RuleWork:
     seq: int
     change: codec.RuleChange
     rule: Rule | None
+    raw: RawPosition | None = None
 
 
 @dataclass(frozen=True)
@@ -50,15 +67,54 @@ class TriggerWork:
 Work = EventWork | RuleWork | TickWork | TriggerWork
 
 
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, ValidationError)
+
+
+def item_id(item: Work) -> ItemId:
+    return item.seq, item.index if isinstance(item, EventWork) else 0
+
+
 def decode(seq: int, data: bytes) -> Work:
-    """Decode one work message (`codec.work_*`) found at stream sequence `seq`; WorkError when it is malformed."""
+    """Decode a one-item work message (`codec.work_*`) found at stream sequence `seq`; WorkError when malformed."""
+    items, bad = decode_message(seq, data)
+    if bad or len(items) != 1:
+        raise WorkError(next(iter(bad.values()), "not a one-item work message"))
+    return items[0]
+
+
+def decode_message(seq: int, data: bytes) -> tuple[list[Work], dict[int, str]]:
+    """The items of the work message at stream sequence `seq`, and the malformed items of a batch by index.
+
+    WorkError when the message as a whole is malformed; one bad event of a batch leaves the others decoded.
+    """
     try:
         body = codec.loads(data)
-        return _decode(seq, body)
+        if isinstance(body, dict) and body.get("kind") == "events":
+            return _events(seq, body["events"])
+        return [_decode(seq, body)], {}
     except WorkError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
+    except _MALFORMED as exc:
         raise WorkError(f"malformed work message: {type(exc).__name__}: {exc}") from None
+
+
+def _events(seq: int, entries: Any) -> tuple[list[Work], dict[int, str]]:
+    if not isinstance(entries, list):
+        raise WorkError("`events` of a work message is a list")
+    items: list[Work] = []
+    bad: dict[int, str] = {}
+    for index, entry in enumerate(entries):
+        try:
+            raw = (int(entry["seq"]), int(entry["index"]))
+            items.append(EventWork(seq, codec.event_from_dict(entry["event"]), index, raw))
+        except _MALFORMED as exc:
+            bad[index] = f"malformed work item: {type(exc).__name__}: {exc}"
+    return items, bad
+
+
+def _raw(body: dict[str, Any]) -> RawPosition | None:
+    raw = body.get("raw")
+    return None if raw is None else (int(raw[0]), int(raw[1]))
 
 
 def _decode(seq: int, body: Any) -> Work:
@@ -70,12 +126,29 @@ def _decode(seq: int, body: Any) -> Work:
     if kind == "rule":
         change = codec.RuleChange.from_dict(body["change"])
         rule = None if change.op == "delete" else Rule.model_validate(change.rule)
-        return RuleWork(seq, change, rule)
+        return RuleWork(seq, change, rule, _raw(body))
     if kind == "tick":
         return TickWork(seq, parse_time(body["now"]))
     if kind == "trigger":
         return TriggerWork(seq, codec.event_from_dict(body["event"]), str(body["rule_id"]), str(body["reply"]))
     raise WorkError(f"unknown work kind {kind!r}")
+
+
+def fresh(items: Sequence[Work], raw_done: RawPosition) -> tuple[list[Work], RawPosition]:
+    """The items not applied yet, and the raw position applied once they are.
+
+    An event or rule change at or before `raw_done` is a copy from a router replay: left out. Items without
+    a raw position (ticks, triggers, messages of earlier versions) always count.
+    """
+    out: list[Work] = []
+    for item in items:
+        raw = item.raw if isinstance(item, EventWork | RuleWork) else None
+        if raw is not None:
+            if raw <= raw_done:
+                continue
+            raw_done = raw
+        out.append(item)
+    return out, raw_done
 
 
 def steps(items: Sequence[Work], chunk: int, careful_through: int = 0) -> Iterator[list[Work]]:

@@ -20,6 +20,7 @@ from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.bus import GatewayBus
 from services.gateway.channel_publisher import ChannelPublisher
 from services.gateway.daily_reports import DailyReports
+from services.gateway.dead_letter_recorder import DeadLetterRecorder
 from services.gateway.feed import Feed
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.nats_auth import NatsAuthResponder
@@ -43,6 +44,7 @@ from services.gateway.routes import (
     trigger,
 )
 from services.gateway.routes import backtest as backtest_routes
+from services.gateway.routes import dead_letters as dead_letter_routes
 from services.gateway.routes import scheduler as scheduler_routes
 from services.gateway.routes import settings as settings_routes
 from services.gateway.routes import stats as stats_routes
@@ -94,6 +96,8 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         components.append(ChannelPublisher(bus, db))  # mirrors channels into their KV bucket, reconciles
         app.state.run_recorder = RunRecorder(bus, db)  # schedule run records -> schedule_runs
         components.append(app.state.run_recorder)
+        app.state.dead_letter_recorder = DeadLetterRecorder(bus, db)  # CEP_DEAD -> dead_letters, rule error state
+        components.append(app.state.dead_letter_recorder)
         components.append(PollingPublisher(bus, db))  # mirrors polling targets into their KV bucket, reconciles
         app.state.daily_reports = DailyReports(bus, db)  # answers the notifier's Daily Report requests from SQL
         components.append(app.state.daily_reports)
@@ -149,6 +153,7 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     app.include_router(templates.router)  # POST /cep/templates/preview
     app.include_router(stats_routes.router)  # /cep/stats/daily, /weekly: the operations dashboard
     app.include_router(settings_routes.router)  # /cep/settings: team policies
+    app.include_router(dead_letter_routes.router)  # /cep/dead-letters: list, read, replay, delete (admins)
     install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:

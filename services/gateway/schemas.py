@@ -95,8 +95,16 @@ class TenantList(BaseModel):
     next_cursor: str | None
 
 
-class ListedRule(Rule):
-    """A rule in `GET /cep/rules`: the Rule plus its firing record (events it opened; when the latest fired)."""
+class StoredRule(Rule):
+    """A stored rule as the API returns it: the Rule plus its error state (how often it raised on an event)."""
+
+    error_count: int = 0
+    last_error: str | None = None
+    last_error_at: str | None = None
+
+
+class ListedRule(StoredRule):
+    """A rule in `GET /cep/rules`: the Rule, its error state and its firing record (events it opened; latest)."""
 
     firing_count: int = 0
     last_fired_at: str | None = None
@@ -258,6 +266,7 @@ DOCUMENTED: list[tuple[type[BaseModel], Literal["validation", "serialization"]]]
     (SimulateStored, "validation"),
     (TokenCreate, "validation"),
     (Rule, "serialization"),
+    (StoredRule, "serialization"),
     (RuleList, "serialization"),
     (RuleVersionList, "serialization"),
     (Preview, "serialization"),

@@ -16,6 +16,7 @@ from services.common.domain.schedules import LATE_AFTER_MS
 from services.gateway import stats_schemas as wire
 from services.gateway.store import schedule_runs, stats
 from services.gateway.store.event_filters import EventFilter
+from services.gateway.store.feedback import rule_precision
 
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
@@ -84,12 +85,14 @@ async def precision(session: AsyncSession, tenant: str, base: EventFilter) -> wi
     """Precision of the range's anomaly events from their feedback labels, overall and per rule."""
     anomaly = replace(base, trigger_type="anomaly", feedback="any")
     rules: list[wire.RulePrecision] = []
-    for labels in await stats.labels_by_rule(session, tenant, anomaly):
-        labelled = labels.true_positive + labels.false_positive
+    found = await rule_precision(session, tenant, filters=anomaly)
+    for rule_id, labels in sorted(found.items()):  # labelled events only (`feedback=any`): none without a label
         rules.append(
             wire.RulePrecision(
-                **figure(ratio(labels.true_positive, labelled), labelled, replace(anomaly, rule_id=labels.rule_id)),
-                rule_id=labels.rule_id,
+                **figure(
+                    ratio(labels.true_positive, labels.labelled), labels.labelled, replace(anomaly, rule_id=rule_id)
+                ),
+                rule_id=rule_id,
                 rule_name=labels.rule_name,
                 true_positive=labels.true_positive,
                 false_positive=labels.false_positive,

@@ -2,8 +2,11 @@
 
 Order is the contract: rule changes and events are handled in stream order, a rule change's work message is a
 barrier (nothing after it is published before its PubAck), and a batch is acked only after every work message
-of it is confirmed. After a failure or a crash the consumer restarts from its ack floor, and the work messages
-carry deterministic ids (`<event id>:<shard>`, `<change id>:<shard>`), so republishing is harmless.
+of it is confirmed. Between rule changes, each shard gets one work message with all the batch's events it
+needs (`work_batches.py`), so the work stream takes a few writes per batch, not one per (event, shard).
+After a failure or a crash the consumer restarts from its ack floor; rule changes and triggers carry
+deterministic ids (`<change id>:<shard>`, `<event id>:<shard>`), and every event carries its raw position,
+so a shard applies a replayed event once even when the replay's batch boundaries (hence ids) differ.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ from prometheus_client import Gauge, Histogram
 
 from services.common import codec, subjects
 from services.common.ingest_metrics import INGEST_EVENTS
+from services.common.lease import RouterLease
+from services.common.lease import router_lease_bucket as lease_bucket
 from services.common.ops import CheckResult
 from services.common.publishing import Outgoing, publish_all
 from services.common.streams import ensure_streams
 from services.ingest.consumer import bind_router_consumer, load_rules
 from services.ingest.epochs import announce, last_announced
-from services.ingest.lease import RouterLease, lease_bucket
 from services.ingest.routing import Dropped, Inbound, Routed, route
 from services.ingest.rule_table import RuleTable
+from services.ingest.work_batches import WorkBatches, work_limit
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +206,9 @@ class Router:
         while not self._stop.is_set():
             await self._keep_lease()
             try:
-                messages = await sub.fetch(self.batch, timeout=self.fetch_seconds)
+                messages = await sub.fetch(
+                    self.batch, timeout=self.fetch_seconds
+                )  # returns what is there, not a full batch
             except TimeoutError:
                 if not self.nc.is_connected:
                     raise ConnectionError("NATS is not connected") from None
@@ -214,15 +221,22 @@ class Router:
         """Route one batch in stream order, publish its work, await every PubAck, then ack the batch."""
         started = time.perf_counter()
         shards = await self._shard_count()
-        segments: list[list[Outgoing]] = [[]]
+        limit = work_limit(self.nc.max_payload)
+        segments: list[list[Outgoing]] = []  # each stored before the next is sent
+        batches = WorkBatches(limit)
         outcomes: list[Routed] = []
         for msg in messages:
-            routed = self._route_one(msg, shards)
+            routed = self._route_one(msg, shards, limit)
             outcomes.append(routed)
             if routed.ordered:  # a rule change: a segment of its own, published between the others
-                segments += [routed.outgoing, []]
-            else:
-                segments[-1].extend(routed.outgoing)
+                segments += [*batches.close(), routed.outgoing]
+                batches = WorkBatches(limit)
+                continue
+            for event in routed.batched:
+                batches.add(event)
+            for message in routed.outgoing:
+                batches.add_message(message)
+        segments += batches.close()
         for segment in segments:
             for ack in await publish_all(self.js, self.nc, segment):
                 self.stats.work_published += 1
@@ -232,11 +246,11 @@ class Router:
         self._account(outcomes, len(messages))
         ROUTE_BATCH.observe(time.perf_counter() - started)
 
-    def _route_one(self, msg: Msg, shards: int) -> Routed:
+    def _route_one(self, msg: Msg, shards: int, limit: int) -> Routed:
         meta = msg.metadata
         inbound = Inbound(msg.subject, msg.data, dict(msg.headers or {}), meta.sequence.stream, meta.timestamp)
         try:
-            routed = route(inbound, self.table, shards, self.nc.max_payload)
+            routed = route(inbound, self.table, shards, limit)
         except Exception as exc:  # a bug must not stall the stream: log it, drop the message
             log.exception("routing failed at sequence %d", meta.sequence.stream, extra={"subject": msg.subject})
             routed = Routed(dropped=[Dropped(None, None, f"routing failed: {exc}")])

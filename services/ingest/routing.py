@@ -42,11 +42,23 @@ class Dropped:
     error: str
 
 
+@dataclass(frozen=True)
+class RoutedEvent:
+    """An event for the shards that need it: its raw position (sequence, index) and its encoded work item."""
+
+    seq: int
+    index: int
+    item: bytes
+    shards: tuple[int, ...]
+
+
 @dataclass
 class Routed:
-    """The work messages of one inbound message; `ordered` ones (rule changes) must not overtake or be overtaken."""
+    """The work of one inbound message: events to batch per shard (`batched`) and whole work messages
+    (`outgoing`: triggers, a rule change); `ordered` ones (rule changes) must not overtake or be overtaken."""
 
     outgoing: list[Outgoing] = field(default_factory=list)
+    batched: list[RoutedEvent] = field(default_factory=list)
     ordered: bool = False
     events: int = 0  # valid events decoded (routed or not)
     counted: int = 0  # of those, the ones counted as accepted here (not already counted by the HTTP route)
@@ -64,20 +76,25 @@ def route(message: Inbound, table: RuleTable, shards: int, max_bytes: int) -> Ro
     if not subjects.valid_tenant(tenant):
         return Routed(dropped=[Dropped(None, None, f"invalid tenant name {tenant!r} in {message.subject!r}")])
     routed = Routed()
-    for event in _events(message, tenant, internal, routed):
+    for index, event in enumerate(_events(message, tenant, internal, routed)):
         routed.events += 1
         trigger = message.headers.get(subjects.TRIGGER_RULE) if internal else None
-        if trigger:  # a trigger request: only the rule it names, on that rule's shard
-            owners = [shard_for(trigger, shards)]
+        if trigger:  # a trigger request: only the rule it names, on that rule's shard, in a message of its own
             body = codec.work_trigger(event, trigger, message.headers.get(subjects.TRIGGER_REPLY, ""))
-        else:
-            owners = sorted({shard_for(rule_id, shards) for rule_id in table.candidates(event)})
-            body = codec.work_event(event) if owners else b""
-        if len(body) > max_bytes:
-            routed.dropped.append(Dropped(tenant, event.event_id, f"the work message is {len(body)} bytes"))
-            continue
-        for shard in owners:
+            if len(body) > max_bytes:
+                routed.dropped.append(Dropped(tenant, event.event_id, f"the work message is {len(body)} bytes"))
+                continue
+            shard = shard_for(trigger, shards)
             routed.outgoing.append(Outgoing(subjects.work_subject(shard), body, f"{event.event_id}:{shard}"))
+            continue
+        owners = tuple(sorted({shard_for(rule_id, shards) for rule_id in table.candidates(event)}))
+        if not owners:
+            continue
+        item = codec.work_item(message.sequence, index, event)
+        if len(item) + codec.WORK_EVENTS_OVERHEAD > max_bytes:
+            routed.dropped.append(Dropped(tenant, event.event_id, f"the work message is {len(item)} bytes"))
+            continue
+        routed.batched.append(RoutedEvent(message.sequence, index, item, owners))
     if not internal and subjects.RECEIVED_AT not in message.headers:
         routed.counted = routed.events  # from a NATS producer: the HTTP route has not counted these
     return routed
@@ -132,7 +149,8 @@ def _rule_change(message: Inbound, table: RuleTable, shards: int) -> Routed:
     else:
         table.upsert(rule)
     shard = shard_for(change.rule_id, shards)
-    work = Outgoing(subjects.work_subject(shard), codec.work_rule(change), f"{change.msg_id()}:{shard}")
+    body = codec.work_rule(change, (message.sequence, 0))
+    work = Outgoing(subjects.work_subject(shard), body, f"{change.msg_id()}:{shard}")
     return Routed(outgoing=[work], ordered=True)
 
 

@@ -17,11 +17,11 @@ from nats.js.kv import KeyValue
 from prometheus_client import Gauge
 
 from services.common import subjects
+from services.common.lease import Lease, SchedulerLease
 from services.common.ops import Check, CheckResult
 from services.common.service import NatsService
 from services.common.streams import ensure_scheduler_live_bucket, ensure_streams
 from services.scheduler.instances import beat
-from services.scheduler.lease import Lease
 from services.scheduler.poll_targets import PollTargets
 from services.scheduler.poller import Poller
 from services.scheduler.runner import LeaseLost, Runner
@@ -79,7 +79,7 @@ class SchedulerService(NatsService):
                 await _sleep(self.stopping, SETUP_RETRY_SECONDS)
         else:
             return
-        self.lease = Lease(live, self.scheduler_settings.scheduler_instance, period)
+        self.lease = SchedulerLease(live, self.scheduler_settings.scheduler_instance, period)
         runner = Runner(self.nc, js, state, self.rules, self.scheduler_settings)
         poller = Poller(self.nc, js, snapshots, self.poll_targets, self.scheduler_settings)
         self._tasks = [

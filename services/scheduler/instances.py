@@ -10,7 +10,7 @@ from nats.js.kv import KeyValue
 
 from services.common import codec, subjects
 from services.common.domain.events import format_time
-from services.scheduler.lease import Lease
+from services.common.lease import Lease
 
 
 def heartbeat(lease: Lease, started_at: datetime, rules: int) -> dict[str, Any]:

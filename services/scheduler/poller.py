@@ -38,8 +38,8 @@ from services.common.domain.polling import (
     snapshot,
 )
 from services.common.egress import EgressRefused, guarded_client
+from services.common.lease import Lease
 from services.common.publishing import Outgoing, item_limit, publish_all
-from services.scheduler.lease import Lease
 from services.scheduler.poll_targets import PollTarget, PollTargets, TargetKey
 from services.scheduler.settings import SchedulerSettings
 

@@ -37,9 +37,9 @@ from services.common.domain.schedules import (
     plan_due,
     start_cursor,
 )
+from services.common.lease import Lease
 from services.common.publishing import Outgoing, publish_all
 from services.common.run_records import RunRecord
-from services.scheduler.lease import Lease
 from services.scheduler.schedule_rules import RuleKey, ScheduleRules
 from services.scheduler.settings import SchedulerSettings
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.pipeline import report
-from bench.pipeline.drive import Sample, kept_up
+from bench.pipeline.drive import Progress, Sample, events_behind, kept_up
 from bench.pipeline.latency import percentile
 from bench.pipeline.reference import bare_loop, local_rules, parsed_events, reference_run
 from bench.pipeline.run import run
@@ -34,6 +34,7 @@ KEYS = (
         ([0, 150, 40, 180, 20, 90, 0], 0.3, True),  # fetch batches come and go: no trend
         ([0, 100, 200, 300, 400, 500, 600], 0.8, False),  # grows 100 events/s at a rate of 1,000: 10%
         ([2400, 2500, 2450, 2500, 2480, 2500, 2500], None, False),  # flat, but what was left did not drain
+        ([0, 900, 1000, 950, 1000, 980, 1000], 0.3, True),  # the pipeline filling in the first seconds: no trend
     ],
 )
 def test_kept_up_means_no_growing_backlog_and_a_quick_drain(
@@ -41,6 +42,13 @@ def test_kept_up_means_no_growing_backlog_and_a_quick_drain(
 ) -> None:
     samples = [Sample(float(at), float(count), 0) for at, count in enumerate(behind)]
     assert kept_up(samples, rate=1000, drain_seconds=drain) is expected
+
+
+def test_the_backlog_is_counted_in_events_whatever_the_work_messages_hold() -> None:
+    start = Progress(sent=1000, evaluated=1800.0)  # 2 shards per event: 900 events evaluated before the phase
+    assert events_behind(1500, 1800.0 + 2 * 400, start, fanout=2.0) == 100  # 500 sent, 400 evaluated
+    assert events_behind(1500, 1800.0 + 2 * 500, start, fanout=2.0) == 0
+    assert events_behind(1500, 1800.0, start, fanout=0.0) == 0  # no rule matches: nothing waits
 
 
 def test_percentiles_are_nearest_rank() -> None:

@@ -11,7 +11,18 @@ from services.common import codec
 from services.common.domain.events import Event
 from services.evaluator.metrics import ShardCollector, ShardCounters
 from services.evaluator.processor import Output, ShardState
-from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, WorkError, decode, steps
+from services.evaluator.work import (
+    EventWork,
+    RuleWork,
+    TickWork,
+    TriggerWork,
+    WorkError,
+    decode,
+    decode_message,
+    fresh,
+    item_id,
+    steps,
+)
 from tests.evaluator.kit import at, change, make_rule
 
 ERRORS = {"trigger_type": "event", "trigger_spec": {"event_type": "error", "group_by": ["service"]}}
@@ -44,6 +55,38 @@ def test_every_work_kind_decodes_with_its_sequence() -> None:
     assert decode(3, codec.work_rule(change(rule, "delete"))) == RuleWork(3, change(rule, "delete"), None)
     assert decode(4, codec.work_tick(at(9))) == TickWork(4, at(9))
     assert decode(5, codec.work_trigger(occurrence(2), "r", "reply.x")) == TriggerWork(5, occurrence(2), "r", "reply.x")
+
+
+def test_a_batch_of_events_decodes_item_by_item_and_one_bad_item_spares_the_others() -> None:
+    good = [codec.work_item(10, 0, occurrence(1)), codec.work_item(10, 1, occurrence(2))]
+    bad = codec.dumps({"seq": 11, "index": 0, "event": {"bad": 1}})
+    items, broken = decode_message(7, codec.work_events([good[0], bad, good[1]]))
+    assert items == [EventWork(7, occurrence(1), 0, (10, 0)), EventWork(7, occurrence(2), 2, (10, 1))]
+    assert list(broken) == [1] and "malformed work item" in broken[1]
+    assert [item_id(item) for item in items] == [(7, 0), (7, 2)]
+    with pytest.raises(WorkError):
+        decode_message(7, b'{"kind": "events", "events": 3}')
+    with pytest.raises(WorkError):
+        decode(7, codec.work_events(good))  # two items: not a one-item message
+
+
+def test_the_single_event_work_of_earlier_versions_still_decodes() -> None:
+    old = codec.dumps({"kind": "event", "event": codec.event_to_dict(occurrence(1))})
+    assert decode_message(3, old) == ([EventWork(3, occurrence(1))], {})
+    rule = make_rule(ERRORS, "r")
+    old_rule = codec.dumps({"kind": "rule", "change": change(rule).as_dict()})  # without its raw position
+    assert decode_message(4, old_rule) == ([RuleWork(4, change(rule), rule)], {})
+
+
+def test_fresh_leaves_out_what_a_router_replay_sent_again() -> None:
+    rule = make_rule(ERRORS, "r")
+    first = [EventWork(1, occurrence(n), n, (5, n)) for n in range(3)]
+    replay = [RuleWork(2, change(rule), rule, (4, 0))] + [EventWork(3, occurrence(n), n, (5, n)) for n in range(5)]
+    ticks_and_old = [TickWork(4, at(1)), EventWork(5, occurrence(9))]
+    items, done = fresh([*first, *replay, *ticks_and_old], (4, 0))
+    assert [item_id(item) for item in items] == [(1, 0), (1, 1), (1, 2), (3, 3), (3, 4), (4, 0), (5, 0)]
+    assert done == (5, 4)
+    assert fresh(first, (5, 2)) == ([], (5, 2))
 
 
 def test_steps_group_consecutive_events_up_to_the_chunk_and_go_one_by_one_when_careful() -> None:

@@ -68,6 +68,12 @@ def test_split_puts_every_rule_and_its_series_on_its_new_owner() -> None:
     assert split_snapshots(new, 2, seq=42) == [ShardSnapshot(42, o.rules, o.engine) for o in old]  # and back
 
 
+def test_split_snapshots_take_the_latest_raw_position_of_the_old_shards() -> None:
+    """A raw position routed before the cut and again after it (a router replay) is a copy on every new shard."""
+    old = [ShardSnapshot(7, [], {"format": 1, "rules": {}}, raw) for raw in ((90, 0), (120, 3), (0, 0))]
+    assert [snapshot.raw_done for snapshot in split_snapshots(old, 2, seq=42)] == [(120, 3), (120, 3)]
+
+
 @pytest.mark.slow  # ~25 s of Ray actor start-ups: `make test-slow` (CI)
 async def test_window_state_survives_a_restart_with_three_shards(broker: NatsServer, ray_session: None) -> None:
     nc, js = await connect(broker.url)
@@ -130,9 +136,10 @@ async def _oracle(js: JetStreamContext) -> dict[str, tuple[str, str]]:
     events: list[Event] = []
     for _, data in await read(js, subjects.WORK_STREAM, f"{subjects.WORK_PREFIX}.*"):
         body = codec.loads(data)
-        if body.get("kind") == "event" and body["event"]["event_id"] not in seen:
-            seen.add(body["event"]["event_id"])
-            events.append(codec.event_from_dict(body["event"]))
+        for item in body.get("events", [body] if body.get("kind") == "event" else []):
+            if item["event"]["event_id"] not in seen:
+                seen.add(item["event"]["event_id"])
+                events.append(codec.event_from_dict(item["event"]))
     return {t.transition_id: (t.rule_id, t.group_key) for t in engine.on_events(events) if t.kind == "fired"}
 
 

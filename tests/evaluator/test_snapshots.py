@@ -21,7 +21,7 @@ def _many_series(count: int) -> dict[str, object]:
 
 
 def test_snapshots_are_compressed_and_round_trip() -> None:
-    snapshot = ShardSnapshot(41, [{"rule_id": "rule-1"}], _many_series(20_000))
+    snapshot = ShardSnapshot(41, [{"rule_id": "rule-1"}], _many_series(20_000), raw_done=(1234, 5))
     data = snapshot.encode()
     plain = codec.dumps({"seq": 41, "rules": snapshot.rules, "engine": snapshot.engine})
     assert len(data) * 5 < len(plain)  # repetitive JSON: a fifth of the size at most
@@ -31,6 +31,7 @@ def test_snapshots_are_compressed_and_round_trip() -> None:
 def test_a_plain_json_snapshot_of_an_older_version_still_decodes() -> None:
     plain = codec.dumps({"seq": 7, "rules": [], "engine": {"format": 1, "rules": {}}})
     assert ShardSnapshot.decode(plain) == ShardSnapshot(7, [], {"format": 1, "rules": {}})
+    assert ShardSnapshot.decode(plain).raw_done == (0, 0)  # no raw position recorded: nothing is a copy yet
 
 
 def test_a_corrupt_compressed_snapshot_is_a_value_error() -> None:

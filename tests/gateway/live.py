@@ -153,15 +153,21 @@ async def feed_count(js: JetStreamContext, tenant: str) -> int:
 
 
 async def recorder_idle(js: JetStreamContext) -> bool:
-    """Whether the recorder has nothing pending: no alert undelivered or unacked, no delivery result undelivered.
+    """Whether the recorder has nothing pending: no alert or delivery result undelivered or un-acked.
 
-    Results whose event is not recorded stay un-acked on purpose (nak'd with a delay until the alert arrives,
-    services/gateway/recorder.py): in a test session, other tests' results for events of their own databases
-    wait like that for a while, so the results consumer's ack-pending count says nothing about this test.
+    A result whose event is not recorded yet stays un-acked on purpose (nak'd with a delay until the alert
+    arrives, services/gateway/recorder.py), so results that earlier tests left for events of their own databases
+    would keep the results consumer busy for an hour: call `drop_stale_results` once the gateway runs, before
+    publishing what this test checks.
     """
     alerts = await js.consumer_info(subjects.ALERTS_STREAM, subjects.RECORDER_CONSUMER)
     results = await js.consumer_info(subjects.RESULTS_STREAM, subjects.RESULTS_CONSUMER)
-    return not (alerts.num_pending or alerts.num_ack_pending or results.num_pending)
+    return not (alerts.num_pending or alerts.num_ack_pending or results.num_pending or results.num_ack_pending)
+
+
+async def drop_stale_results(js: JetStreamContext) -> None:
+    """Purge the results stream (the consumer's pending and un-acked messages go with it): a clean slate."""
+    await js.purge_stream(subjects.RESULTS_STREAM)
 
 
 @dataclass

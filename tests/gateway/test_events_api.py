@@ -17,6 +17,7 @@ from tests.gateway.live import (
     T0,
     Episode,
     LiveGateway,
+    drop_stale_results,
     eventually,
     feed_count,
     new_tenant,
@@ -48,6 +49,7 @@ class Seeded:
         ]  # fmt: skip
 
     async def publish(self, js: JetStreamContext) -> None:
+        await drop_stale_results(js)
         for episode in self.episodes:
             await publish_alert(js, episode.transition("fired"))
         first = self.episodes[0]

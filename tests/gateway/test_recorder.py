@@ -22,6 +22,7 @@ from tests.gateway.live import (
     T0,
     Episode,
     LiveGateway,
+    drop_stale_results,
     eventually,
     feed_count,
     new_tenant,
@@ -165,6 +166,7 @@ async def _feed_is(js: JetStreamContext, tenant: str, expected: int) -> bool:
 async def test_the_same_alert_twice_is_one_event_and_one_feed_message(
     gateway: LiveGateway, js: JetStreamContext
 ) -> None:
+    await drop_stale_results(js)
     tenant = new_tenant()
     headers = gateway.token(tenant, "viewer")
     episode = Episode(tenant)
@@ -194,6 +196,7 @@ async def test_changes_committed_but_never_fed_are_fed_at_start(tmp_path: Path, 
 
     gateway = start_gateway(tmp_path, url)
     try:
+        await drop_stale_results(js)
         await eventually(lambda: _feed_is(js, tenant, 1))
         await publish_alert(js, fired)  # the redelivery of the alert the crashed recorder never acked
         await eventually(lambda: recorder_idle(js))
@@ -205,6 +208,7 @@ async def test_changes_committed_but_never_fed_are_fed_at_start(tmp_path: Path, 
 
 
 async def test_delivery_results_fill_the_notifications(gateway: LiveGateway, js: JetStreamContext) -> None:
+    await drop_stale_results(js)
     tenant = new_tenant()
     headers = gateway.token(tenant, "viewer")
     fired = Episode(tenant).transition("fired")

@@ -12,10 +12,10 @@ import pytest
 from nats.js.client import JetStreamContext
 
 from services.common import subjects
+from services.common.lease import SchedulerLease
 from services.common.run_records import RunRecord
 from services.common.streams import ensure_scheduler_live_bucket
 from services.scheduler.instances import beat
-from services.scheduler.lease import Lease
 from tests.gateway.live import LiveGateway, eventually, new_tenant, start_gateway
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -106,13 +106,13 @@ async def test_the_leader_and_live_instances_come_from_the_live_bucket(
     gateway: LiveGateway, js: JetStreamContext
 ) -> None:
     live = await ensure_scheduler_live_bucket(js, 2.0)
-    leader = Lease(live, f"route-test-{new_tenant()}", 2.0)
+    leader = SchedulerLease(live, f"route-test-{new_tenant()}", 2.0)
 
     async def lead() -> bool:
         return await leader.try_acquire()
 
     await eventually(lead, timeout=10)  # an earlier test's killed leader may hold it for one more period
-    follower = Lease(live, f"{leader.instance}-b", 2.0)
+    follower = SchedulerLease(live, f"{leader.instance}-b", 2.0)
     await beat(live, leader, NOW, 3)
     await beat(live, follower, NOW, 3)
     headers = gateway.token(new_tenant(), "viewer")

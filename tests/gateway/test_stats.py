@@ -19,6 +19,7 @@ from tests.gateway.live import (
     T0,
     Episode,
     LiveGateway,
+    drop_stale_results,
     eventually,
     new_tenant,
     publish_alert,
@@ -67,6 +68,7 @@ class Week:
         return self.episodes[name].event_id
 
     async def publish(self, js: JetStreamContext) -> None:
+        await drop_stale_results(js)
         async with httpx.AsyncClient(base_url=self.client.base_url, headers=self.editor, timeout=10) as editor:
             channel = {"name": "ops-hook", "type": "webhook", "config": {"url": "http://127.0.0.1:9/hook"}}
             created = await editor.post("/cep/channels", json=channel)

@@ -19,6 +19,10 @@ import httpx
 import pytest
 from nats.js.client import JetStreamContext
 
+from services.common import subjects
+from services.common.dead_letters import DeadLetter, rule_failure_letter
+from services.common.domain.events import Event
+from services.common.domain.rule_failures import RuleFailure
 from tests.gateway.conftest import CPU_RULE
 from tests.gateway.live import (
     T0,
@@ -59,6 +63,13 @@ async def _tenant_a(gateway: LiveGateway, js: JetStreamContext) -> dict[str, str
             return (await client.get(f"/cep/events/{episode.event_id}")).status_code == 200
 
         await eventually(recorded)
+        letter = _canary_letter(tenant, rule["rule_id"])
+        await js.publish(letter.subject(), letter.encode(), headers={subjects.MSG_ID: letter.id})
+
+        async def dead_letter_recorded() -> bool:
+            return (await client.get(f"/cep/dead-letters/{letter.id}")).status_code == 200
+
+        await eventually(dead_letter_recorded)
     token_id = next(t["token_id"] for t in tokens["items"] if t["name"] == CANARY)
     return {
         "rule_id": rule["rule_id"],
@@ -66,7 +77,14 @@ async def _tenant_a(gateway: LiveGateway, js: JetStreamContext) -> dict[str, str
         "event_id": episode.event_id,
         "token_id": token_id,
         "tenant": tenant,
+        "letter_id": letter.id,
     }
+
+
+def _canary_letter(tenant: str, rule_id: str) -> DeadLetter:
+    """A dead letter of tenant A: its rule raised on an event carrying the canary."""
+    event = Event(f"ev-{CANARY}", tenant, T0, {"host": CANARY})
+    return rule_failure_letter(RuleFailure(rule_id, tenant, event, f"ValueError: {CANARY}"), T0)
 
 
 async def _stream_from_start(client: httpx.AsyncClient, seconds: float = 1.0) -> list[str]:

@@ -14,6 +14,7 @@ from services.common.domain.intake import RESERVED_ERROR
 from services.common.domain.sharding import shard_for
 from services.ingest.routing import Inbound, route
 from services.ingest.rule_table import RuleTable
+from services.ingest.work_batches import WorkBatches
 from tests.common.domain.kit import T0, make_rule, metric
 
 SHARDS = 4
@@ -53,17 +54,29 @@ def inbound(
 
 
 def sent(message: Inbound, table: RuleTable) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(o.subject, o.msg_id, orjson.loads(o.payload)) for o in route(message, table, SHARDS, LIMIT).outgoing]
+    """The work messages of one raw message, batched per shard as the router does."""
+    routed, batches = route(message, table, SHARDS, LIMIT), WorkBatches(LIMIT)
+    for event in routed.batched:
+        batches.add(event)
+    for other in routed.outgoing:
+        batches.add_message(other)
+    return [(o.subject, o.msg_id, orjson.loads(o.payload)) for wave in batches.close() for o in wave]
+
+
+def event_ids(work: dict[str, Any]) -> list[str]:
+    return [item["event"]["event_id"] for item in work["events"]]
 
 
 def test_an_event_goes_to_the_shards_of_its_candidate_rules_only(table: RuleTable) -> None:
     out = sent(inbound({"cpu": 91}, headers={subjects.MSG_ID: "e1"}), table)
-    assert [(s, i) for s, i, _ in out] == [("cep.work.0", "e1:0"), ("cep.work.1", "e1:1")]
+    assert [(s, i) for s, i, _ in out] == [("cep.work.0", "events:7.0-7.0:0"), ("cep.work.1", "events:7.0-7.0:1")]
     work = out[0][2]
-    assert work["kind"] == "event"
-    assert work["event"]["event_id"] == "e1" and work["event"]["tenant"] == "acme"
-    assert work["event"]["payload"] == {"cpu": 91}
-    assert work["event"]["time"] == work["event"]["received_at"] == format_time(STORED)
+    assert work["kind"] == "events" and out[1][2] == work
+    [item] = work["events"]
+    assert (item["seq"], item["index"]) == (7, 0)
+    assert item["event"]["event_id"] == "e1" and item["event"]["tenant"] == "acme"
+    assert item["event"]["payload"] == {"cpu": 91}
+    assert item["event"]["time"] == item["event"]["received_at"] == format_time(STORED)
 
 
 @pytest.mark.parametrize(
@@ -79,13 +92,15 @@ def test_candidates(table: RuleTable, payload: dict[str, Any], shards: list[str]
 
 
 def test_ids_are_the_stream_sequence_when_the_producer_gives_none(table: RuleTable) -> None:
-    assert [i for _, i, _ in sent(inbound({"event_type": "deploy"}, seq=42), table)] == ["42:2"]
+    [(_, msg_id, work)] = sent(inbound({"event_type": "deploy"}, seq=42), table)
+    assert msg_id == "events:42.0-42.0:2" and event_ids(work) == ["42"]
     batch = inbound([{"event_type": "deploy"}, {"event_type": "deploy"}], seq=43)
-    assert [i for _, i, _ in sent(batch, table)] == ["43.0:2", "43.1:2"]
+    [(_, msg_id, work)] = sent(batch, table)
+    assert msg_id == "events:43.0-43.1:2" and event_ids(work) == ["43.0", "43.1"]
     ndjson = inbound(b'{"event_type": "deploy"}\n{"event_type": "deploy"}\n', seq=44)
-    assert [i for _, i, _ in sent(ndjson, table)] == ["44.0:2", "44.1:2"]
+    assert [event_ids(w) for _, _, w in sent(ndjson, table)] == [["44.0", "44.1"]]
     with_id = inbound([{"event_type": "deploy"}, {"event_type": "deploy"}], headers={subjects.MSG_ID: "p"})
-    assert [i for _, i, _ in sent(with_id, table)] == ["p.0:2", "p.1:2"]
+    assert [event_ids(w) for _, _, w in sent(with_id, table)] == [["p.0", "p.1"]]
 
 
 def test_event_time_and_arrival(table: RuleTable) -> None:
@@ -93,19 +108,19 @@ def test_event_time_and_arrival(table: RuleTable) -> None:
     out = sent(
         inbound({"cpu": 1, "timestamp": "2024-05-01T12:00:00Z"}, headers={subjects.RECEIVED_AT: received}), table
     )
-    event = out[0][2]["event"]
+    event = out[0][2]["events"][0]["event"]
     assert (event["time"], event["received_at"]) == (format_time(T0), received)
 
 
 def test_refusals_are_dropped_and_reported(table: RuleTable) -> None:
     routed = route(inbound([{"cpu": 1}, 3, {"timestamp": "never"}, {"cpu": 2, "event_type": "cep.x"}]), table, 4, LIMIT)
-    assert len(routed.outgoing) == 2 and routed.events == 1 == routed.counted
+    assert [e.shards for e in routed.batched] == [(0, 1)] and routed.events == 1 == routed.counted
     assert [(d.tenant, d.event_id) for d in routed.dropped] == [("acme", "7.1"), ("acme", "7.2"), ("acme", "7.3")]
     assert routed.dropped[2].error == RESERVED_ERROR
     not_json = route(inbound(b"garbage"), table, SHARDS, LIMIT)
-    assert not not_json.outgoing and len(not_json.dropped) == 1 and not_json.dropped[0].tenant == "acme"
+    assert not not_json.batched and len(not_json.dropped) == 1 and not_json.dropped[0].tenant == "acme"
     bad_tenant = route(inbound({"cpu": 1}, subject="cep.ingest.ACME"), table, SHARDS, LIMIT)
-    assert not bad_tenant.outgoing and "invalid tenant" in bad_tenant.dropped[0].error
+    assert not bad_tenant.batched and "invalid tenant" in bad_tenant.dropped[0].error
 
 
 def test_internal_events_may_use_reserved_types(table: RuleTable) -> None:
@@ -141,7 +156,7 @@ def test_a_rule_change_updates_the_table_and_goes_to_its_owner(table: RuleTable)
     routed = route(Inbound(subjects.CONTROL_RULES, codec.dumps(change.as_dict()), {}, 9, STORED), table, SHARDS, LIMIT)
     assert routed.ordered
     assert [(o.subject, o.msg_id) for o in routed.outgoing] == [("cep.work.1", f"rule:{R1}:2:upsert:1")]
-    assert orjson.loads(routed.outgoing[0].payload) == {"kind": "rule", "change": change.as_dict()}
+    assert orjson.loads(routed.outgoing[0].payload) == {"kind": "rule", "change": change.as_dict(), "raw": [9, 0]}
     assert [s for s, _, _ in sent(inbound({"memory": 1}), table)] == ["cep.work.1"]
     assert [s for s, _, _ in sent(inbound({"cpu": 1}), table)] == ["cep.work.0"]
     delete = codec.RuleChange("delete", "acme", R1, 3, None, T0)
@@ -156,4 +171,4 @@ def test_an_unreadable_rule_change_is_dropped(table: RuleTable) -> None:
 
 def test_an_event_too_large_for_the_work_stream_is_dropped(table: RuleTable) -> None:
     routed = route(inbound({"cpu": 1, "blob": "x" * 2000}), table, SHARDS, 1000)
-    assert not routed.outgoing and len(routed.dropped) == 1 and "bytes" in routed.dropped[0].error
+    assert not routed.batched and len(routed.dropped) == 1 and "bytes" in routed.dropped[0].error

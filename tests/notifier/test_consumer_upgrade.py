@@ -7,7 +7,7 @@ from nats.js.client import JetStreamContext
 
 from services.common import subjects
 from services.common.streams import ensure_streams
-from services.notifier.app import DELIVERY_ACK_WAIT, _consumer
+from services.notifier.consumers import DELIVERY_ACK_WAIT, bind_consumer
 
 
 async def test_an_existing_consumer_takes_the_new_ack_wait(js: JetStreamContext) -> None:
@@ -15,7 +15,7 @@ async def test_an_existing_consumer_takes_the_new_ack_wait(js: JetStreamContext)
     name = "upgrade-check"
     old = ConsumerConfig(durable_name=name, ack_policy=AckPolicy.EXPLICIT, ack_wait=90, filter_subject="cep.deliver.*")
     await js.add_consumer(subjects.DELIVERY_STREAM, old)
-    sub = await _consumer(js, subjects.DELIVERY_STREAM, subjects.DELIVERY_PREFIX, name, ack_wait=DELIVERY_ACK_WAIT)
+    sub = await bind_consumer(js, subjects.DELIVERY_STREAM, subjects.DELIVERY_PREFIX, name, ack_wait=DELIVERY_ACK_WAIT)
     try:
         info = await js.consumer_info(subjects.DELIVERY_STREAM, name)
         assert info.config.ack_wait == DELIVERY_ACK_WAIT

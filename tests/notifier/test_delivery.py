@@ -9,8 +9,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from services.common.ops import run_checks
-from services.notifier.app import FETCH_WAIT
 from services.notifier.channels.webhook import DELIVERY_HEADER, ID_HEADER
+from services.notifier.consumers import FETCH_WAIT
 from tests.notifier.running import RunningNotifier, running_notifier, tenant, transition, webhook
 from tests.support.receiver import receiver
 

@@ -12,7 +12,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
-from services.scheduler.lease import Lease, current_leader
+from services.common.lease import SchedulerLease, current_leader
 
 PERIOD = 1.0
 
@@ -27,7 +27,7 @@ async def bucket(js: JetStreamContext) -> AsyncIterator[KeyValue]:
 
 
 async def test_only_one_instance_holds_the_lease(bucket: KeyValue) -> None:
-    a, b = Lease(bucket, "a", PERIOD), Lease(bucket, "b", PERIOD)
+    a, b = SchedulerLease(bucket, "a", PERIOD), SchedulerLease(bucket, "b", PERIOD)
     assert await a.try_acquire()
     assert not await b.try_acquire()
     fencing = a.fencing
@@ -41,7 +41,7 @@ async def test_only_one_instance_holds_the_lease(bucket: KeyValue) -> None:
 
 
 async def test_a_silent_leader_is_replaced_within_one_period_with_a_higher_fencing_token(bucket: KeyValue) -> None:
-    a, b = Lease(bucket, "a", PERIOD), Lease(bucket, "b", PERIOD)
+    a, b = SchedulerLease(bucket, "a", PERIOD), SchedulerLease(bucket, "b", PERIOD)
     assert await a.try_acquire()
     stopped = time.monotonic()  # a stops renewing (a killed or frozen leader)
     while not await b.try_acquire():
@@ -56,7 +56,7 @@ async def test_a_silent_leader_is_replaced_within_one_period_with_a_higher_fenci
 
 
 async def test_a_released_lease_is_taken_at_once(bucket: KeyValue) -> None:
-    a, b = Lease(bucket, "a", PERIOD), Lease(bucket, "b", PERIOD)
+    a, b = SchedulerLease(bucket, "a", PERIOD), SchedulerLease(bucket, "b", PERIOD)
     assert await a.try_acquire()
     await a.release()
     assert not a.held

@@ -21,8 +21,8 @@ from services.common import codec, subjects
 from services.common.cli.procs import free_port
 from services.common.domain.polling import parse_target
 from services.common.egress import guarded_client
+from services.common.lease import SchedulerLease
 from services.common.streams import ensure_streams
-from services.scheduler.lease import Lease
 from services.scheduler.poll_targets import PollTarget, PollTargets
 from services.scheduler.poller import Poller
 from services.scheduler.settings import SchedulerSettings
@@ -165,7 +165,7 @@ async def test_the_leader_polls_active_targets_on_their_interval_and_stops_with_
     live = await js.create_key_value(
         KeyValueConfig(bucket=f"poller-test-{uuid.uuid4().hex[:8]}", ttl=60, storage=StorageType.MEMORY)
     )
-    lease = Lease(live, "poller-test", 60)
+    lease = SchedulerLease(live, "poller-test", 60)
     assert await lease.try_acquire()
     active, paused = target(tenant, varz(nats_server)), target(tenant, varz(nats_server, name="p", active=False))
     for item, spec in ((active, varz(nats_server)), (paused, varz(nats_server, name="p", active=False))):

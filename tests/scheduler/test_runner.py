@@ -11,8 +11,8 @@ from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
 from services.common.domain.rules import Rule
+from services.common.lease import SchedulerLease
 from services.common.streams import ensure_streams
-from services.scheduler.lease import Lease
 from services.scheduler.runner import Runner
 from services.scheduler.schedule_rules import ScheduleRules
 from services.scheduler.settings import SchedulerSettings
@@ -29,13 +29,13 @@ class Clock:
         return self.now
 
 
-async def _runner(js: JetStreamContext, rules: ScheduleRules, clock: Clock) -> tuple[Runner, Lease]:
+async def _runner(js: JetStreamContext, rules: ScheduleRules, clock: Clock) -> tuple[Runner, SchedulerLease]:
     await ensure_streams(js)
     state = await js.key_value(subjects.SCHEDULER_BUCKET)
     live = await js.create_key_value(
         KeyValueConfig(bucket=f"runner-test-{uuid.uuid4().hex[:8]}", ttl=60, storage=StorageType.MEMORY)
     )
-    lease = Lease(live, "runner-test", 60)
+    lease = SchedulerLease(live, "runner-test", 60)
     assert await lease.try_acquire()
     settings = SchedulerSettings(scheduler_instance="runner-test")
     client: Client = js._nc  # type: ignore[attr-defined]

@@ -104,6 +104,10 @@ class RuleRow(SQLModel, table=True):
     basis_simulations: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0"))
     )
+    # Dead letters of source rule_failure: how often the rule raised on an event, and the latest error.
+    error_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0")))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_error_at: datetime | None = _at(nullable=True)
 
 
 class RuleVersionRow(SQLModel, table=True):
@@ -307,3 +311,24 @@ class TenantSettingsRow(SQLModel, table=True):
     version: int = Field(sa_column=Column(Integer, nullable=False))
     updated_at: datetime = _at()
     updated_by: str = Field(sa_column=Column(String(200), nullable=False))
+
+
+class DeadLetterRow(SQLModel, table=True):
+    """A dead letter from CEP_DEAD (services/common/dead_letters.py), one row per id; `replay`: what a replay sends."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_tenant_at", "tenant", "at", "id"),)
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    tenant: str = Field(sa_column=Column(String(63), nullable=False))
+    source: str = Field(sa_column=Column(String(32), nullable=False))
+    rule_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = _at()
+    recorded_at: datetime = _at()
+    event: dict[str, Any] | None = Field(default=None, sa_column=Column(PortableJSON, nullable=True))
+    origin: dict[str, Any] | None = Field(default=None, sa_column=Column(PortableJSON, nullable=True))
+    replay: dict[str, Any] | None = Field(default=None, sa_column=Column(PortableJSON, nullable=True))
+    replay_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0")))
+    replayed_at: datetime | None = _at(nullable=True)
+    replayed_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))

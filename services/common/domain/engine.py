@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from services.common.domain.alerts import new_series, restore_series
+from services.common.domain.detectors.refit import RefitExecutor
 from services.common.domain.episodes import (
     CompiledRule,
     Observation,
@@ -25,6 +26,7 @@ from services.common.domain.episodes import (
 )
 from services.common.domain.events import SCHEDULE_EVENT_TYPE, Event, as_utc
 from services.common.domain.index import RuleIndex, receives_events
+from services.common.domain.rule_failures import RuleFailure, failure_of
 from services.common.domain.rules import AnomalyTrigger, Rule
 from services.common.domain.thresholds import ThresholdSeries
 from services.common.domain.transitions import Transition
@@ -62,10 +64,13 @@ class RuleEngine:
     """Rules, their per-(rule, group key) series, and the timers those series arm.
 
     `evaluations` counts series evaluations, so tests can check that cost follows matching rules.
+    `failures` collects the rules that raised on an event (`on_events`); the caller drains it with `take_failures`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, executor: RefitExecutor | None = None) -> None:
         self.evaluations = 0
+        self.executor = executor  # runs anomaly model refits (a shard's thread pool); inline when None
+        self.failures: list[RuleFailure] = []
         self._plans: dict[str, CompiledRule] = {}
         self._index = RuleIndex()
         self._series: dict[str, dict[str, Series]] = {}
@@ -79,7 +84,7 @@ class RuleEngine:
         A change of name, severity, actions or other metadata keeps the series and their episodes.
         """
         old = self._plans.get(rule.rule_id)
-        plan = compile_rule(rule)
+        plan = compile_rule(rule, self.executor)
         out: list[Transition] = []
         if old is not None:
             self._index.remove(old)
@@ -109,16 +114,27 @@ class RuleEngine:
         """Evaluate each event, in input order, against every active candidate rule of its tenant.
 
         An inactive anomaly rule learns from its candidates instead: its baseline grows, it never fires.
+        A rule that raises on an event is isolated: the failure goes to `failures`, the timers due by the event's
+        time still run for that rule's series, and every other rule still judges the event.
         """
         out: list[Transition] = []
         for event in events:
             for rule_id in sorted(self._index.candidates(event)):
                 plan = self._plans[rule_id]
-                if plan.rule.active:
-                    out += self._observe(plan, event)[1].transitions
-                else:
-                    self._learn(plan, event)
+                try:
+                    if plan.rule.active:
+                        self._observe_into(out, plan, event)
+                    else:
+                        self._learn(plan, event)
+                except Exception as exc:
+                    self.failures.append(failure_of(rule_id, plan.rule.tenant, event, exc))
+                    out += self._repair(plan, event)
         return out
+
+    def take_failures(self) -> list[RuleFailure]:
+        """The rule failures recorded since the last call, in order; the list is emptied."""
+        taken, self.failures = self.failures, []
+        return taken
 
     def on_tick(self, now: datetime) -> list[Transition]:
         """Run the timers due at `now` (duration elapsed, resolve_after, no data), series by series."""
@@ -194,7 +210,7 @@ class RuleEngine:
         return {"format": SNAPSHOT_FORMAT, "rules": rules}
 
     @classmethod
-    def restore(cls, data: dict[str, Any], rules: Iterable[Rule]) -> RuleEngine:
+    def restore(cls, data: dict[str, Any], rules: Iterable[Rule], executor: RefitExecutor | None = None) -> RuleEngine:
         """An engine holding `rules` and the series of `snapshot()` output.
 
         Series of a rule that is absent, or whose trigger or conditions differ from the snapshot's, are
@@ -202,7 +218,7 @@ class RuleEngine:
         """
         if data.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unknown snapshot format {data.get('format')!r}")
-        engine = cls()
+        engine = cls(executor)
         for rule in rules:
             engine.upsert_rule(rule)
         for rule_id, entry in data["rules"].items():
@@ -220,6 +236,49 @@ class RuleEngine:
             self.evaluations += 1
             series.learn(plan, event)
             self._keep(plan, key, series)
+
+    def _observe_into(self, out: list[Transition], plan: CompiledRule, event: Event) -> None:
+        """`_observe`, appending to `out`, with the series' due timers run first: a raise in the judgement loses none.
+
+        Transitions of the timers are appended before the judgement (they stand even if it raises); the series is
+        stored again either way, so its next timer stays armed.
+        """
+        key = group_key_for(plan, event.payload)
+        series = self._series.get(plan.rule_id, {}).get(key)
+        if series is None:
+            series = new_series(plan)
+        out += series.advance(plan, key, event.time)
+        try:
+            self.evaluations += 1
+            out += series.observe(plan, key, event).transitions
+        finally:
+            self._keep(plan, key, series)
+
+    def _repair(self, plan: CompiledRule, event: Event) -> list[Transition]:
+        """After a rule raised on `event`: make its series what a restart would see (its own snapshot restored).
+
+        A series whose snapshot does not restore (the raise left it half-updated) is closed, its open episode
+        resolving at the event's time, and dropped: the rule starts that group key afresh.
+        """
+        try:
+            key = group_key_for(plan, event.payload)
+        except Exception:
+            return []  # raised before any series was touched
+        series = self._series.get(plan.rule_id, {}).get(key)
+        if series is None:
+            return []
+        try:
+            self._keep(plan, key, restore_series(plan, series.snapshot()))
+            return []
+        except Exception:
+            by_key = self._series.get(plan.rule_id, {})
+            by_key.pop(key, None)
+            if not by_key:
+                self._series.pop(plan.rule_id, None)
+        try:
+            return series.close(plan, key, event.time, "rule error: its state was reset")
+        except Exception:
+            return []
 
     def _observe(self, plan: CompiledRule, event: Event) -> tuple[str, Observation]:
         key = group_key_for(plan, event.payload)

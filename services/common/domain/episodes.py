@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from services.common.domain.conditions import Explanation, combine, evaluate
+from services.common.domain.detectors.refit import RefitExecutor
 from services.common.domain.durations import parse_duration
 from services.common.domain.events import Event, format_time, parse_time
 from services.common.domain.paths import MISSING, lookup
@@ -39,14 +40,18 @@ class CompiledRule:
     window: float | None
     resolve_after: timedelta | None
     no_data_after: timedelta | None
+    executor: RefitExecutor | None = field(default=None, compare=False, repr=False)  # anomaly model refits
 
     @property
     def rule_id(self) -> str:
         return self.rule.rule_id
 
 
-def compile_rule(rule: Rule) -> CompiledRule:
-    """Prepare a rule for evaluation; `semantics` changes only when what the rule matches changes."""
+def compile_rule(rule: Rule, executor: RefitExecutor | None = None) -> CompiledRule:
+    """Prepare a rule for evaluation; `semantics` changes only when what the rule matches changes.
+
+    `executor` runs its anomaly models' refits (inline when None: backtests, NAB, dry runs).
+    """
     trigger = rule.trigger_spec
     return CompiledRule(
         rule=rule,
@@ -58,6 +63,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         window=_seconds(getattr(trigger, "window", None)),
         resolve_after=_delta(getattr(trigger, "resolve_after", None)),
         no_data_after=_delta(getattr(trigger, "no_data_after", None)),
+        executor=executor,
     )
 
 

@@ -33,7 +33,7 @@ ConditionOp: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not_in
 TriggerType: TypeAlias = Literal["metric", "event", "schedule", "anomaly"]
 Priority: TypeAlias = Literal["P1", "P2", "P3", "P4", "P5"]
 Severity: TypeAlias = Literal["critical", "high", "medium", "low", "info"]
-AnomalyMethod: TypeAlias = Literal["zscore", "iqr", "ema", "multiscale", "hbos"]
+AnomalyMethod: TypeAlias = Literal["zscore", "iqr", "ema", "multiscale", "contextual", "hbos"]
 
 TRIGGER_TYPES: tuple[str, ...] = ("metric", "event", "schedule", "anomaly")
 RESERVED_EVENT_PREFIX = "cep."
@@ -154,7 +154,7 @@ class AnomalyTrigger(Frozen):
     min_baseline: Annotated[int, Field(ge=2)] = 30
     iqr_multiplier: Annotated[Number, Field(gt=0)] | None = None
     ema_alpha: Annotated[Number, Field(gt=0, le=1)] | None = None
-    # multiscale (docs/anomaly.md): baseline and record spans, the samples a new onset must outscore, the season
+    # multiscale, contextual (docs/anomaly.md): baseline and record spans, samples an onset must outscore, the season
     baseline_span: Annotated[int, Field(ge=2, le=20_000)] | None = None
     record_span: Annotated[int, Field(ge=1, le=20_000)] | None = None
     rest_span: Annotated[int, Field(ge=1, le=5_000)] | None = None
@@ -359,7 +359,9 @@ class Rule(RuleSpec):
         }
 
 
-SERVER_FIELDS = frozenset({"rule_id", "tenant", "version", "created_at", "updated_at"})
+SERVER_FIELDS = frozenset(
+    {"rule_id", "tenant", "version", "created_at", "updated_at", "error_count", "last_error", "last_error_at"}
+)
 
 
 def parse_rule(data: Any) -> RuleSpec:

@@ -61,7 +61,7 @@ class ThresholdSeries:
         self.last_score: dict[str, Any] | None = None  # the latest anomaly verdict, for the status route
         trigger = plan.rule.trigger_spec
         if isinstance(trigger, AnomalyTrigger):
-            self.detector = detector_for(trigger, plan.window)
+            self.detector = detector_for(trigger, plan.window, plan.executor)
         elif plan.window is not None:
             self.window = SlidingWindow(max(plan.window, _MIN_WINDOW))
 

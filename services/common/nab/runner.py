@@ -69,6 +69,7 @@ SHIPPED: dict[str, MethodParams] = {
     "iqr": MethodParams("iqr", min_baseline=20, window_seconds=math.inf),
     "ema": MethodParams("ema", min_baseline=20, options=(("ema_alpha", 0.003),)),
     "multiscale": MethodParams("multiscale", threshold=1.0, min_baseline=50, options=(("season_seconds", 86400.0),)),
+    "contextual": MethodParams("contextual", threshold=1.0, min_baseline=50, options=(("season_seconds", 86400.0),)),
     "hbos": MethodParams("hbos", threshold=1.0, min_baseline=200),
 }
 

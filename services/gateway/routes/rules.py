@@ -19,7 +19,8 @@ from services.gateway.paging import Cursor, Limit, Page, decode_cursor, decode_t
 from services.gateway.policies import enforce_activation
 from services.gateway.problems import not_found
 from services.gateway.rule_changes import RuleWriter, patched, validate
-from services.gateway.schemas import RuleList, RulePatch, RuleReplace, RuleVersionList
+from services.gateway.rule_errors import error_state
+from services.gateway.schemas import RuleList, RulePatch, RuleReplace, RuleVersionList, StoredRule
 from services.gateway.store import rule_firings
 from services.gateway.store import rules as store
 
@@ -28,17 +29,19 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
 _VERSIONED = {"description": "the rule", "headers": {"ETag": {"schema": {"type": "string"}}}}
 
 
-def rule_response(rule: Rule, status: int = 200) -> JSONResponse:
-    """A Rule as JSON, with its version as the ETag (usable in If-Match)."""
+def rule_response(rule: Rule, status: int = 200, stored: RuleRow | None = None) -> JSONResponse:
+    """A Rule as JSON with its error state (of `stored`), its version as the ETag (usable in If-Match)."""
     headers = {"ETag": f'"{rule.version}"'}
     if status == 201:
         headers["Location"] = f"/cep/rules/{rule.rule_id}"
-    return JSONResponse(rule.canonical(), status_code=status, headers=headers)
+    return JSONResponse({**rule.canonical(), **error_state(stored)}, status_code=status, headers=headers)
 
 
-def _listed(rule: Rule, fired: rule_firings.Firings) -> dict[str, object]:
-    """A rule as listed: the Rule plus its firing record (extension fields `firing_count`, `last_fired_at`)."""
-    return {**rule.canonical(), "firing_count": fired.count, "last_fired_at": compat.rfc3339(fired.last_fired_at)}
+def _listed(row: RuleRow, fired: rule_firings.Firings) -> dict[str, object]:
+    """A rule as listed: the Rule, its error state and its firing record (`firing_count`, `last_fired_at`)."""
+    rule = compat.rule_from_row(row)
+    fields = {"firing_count": fired.count, "last_fired_at": compat.rfc3339(fired.last_fired_at)}
+    return {**rule.canonical(), **error_state(row), **fields}
 
 
 def writer(request: Request) -> RuleWriter:
@@ -62,7 +65,7 @@ async def list_rules(
     async with request.app.state.db.read() as session:
         rows, total = await store.list_rules(session, principal.tenant, filters, limit, after)
         fired = await rule_firings.firings(session, principal.tenant, [r.rule_id for r in rows])
-    items = [_listed(compat.rule_from_row(r), fired.get(r.rule_id, rule_firings.Firings())) for r in rows]
+    items = [_listed(r, fired.get(r.rule_id, rule_firings.Firings())) for r in rows]
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.created_at, last.rule_id) if last else None
     return JSONResponse(Page(items, total, next_cursor).as_dict())
@@ -72,7 +75,7 @@ async def list_rules(
     "/cep/rules",
     status_code=201,
     openapi_extra=body(RuleSpec),
-    responses={201: {**_VERSIONED, "content": {"application/json": {"schema": ref(Rule)}}}},
+    responses={201: {**_VERSIONED, "content": {"application/json": {"schema": ref(StoredRule)}}}},
 )
 async def create_rule(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Create a rule (201, version 1)."""
@@ -82,17 +85,19 @@ async def create_rule(request: Request, principal: Principal = Depends(editor)) 
     return rule_response(rule, 201)
 
 
-@router.get("/cep/rules/{rule_id}", responses=reply(200, Rule, "the rule"))
+@router.get("/cep/rules/{rule_id}", responses=reply(200, StoredRule, "the rule, with its error state"))
 async def get_rule(request: Request, rule_id: str, principal: Principal = Depends(viewer)) -> Response:
     """Read one rule."""
     async with request.app.state.db.read() as session:
         row = await store.get_rule(session, principal.tenant, rule_id)
     if row is None:
         raise not_found(f"rule {rule_id!r}")
-    return rule_response(compat.rule_from_row(row))
+    return rule_response(compat.rule_from_row(row), stored=row)
 
 
-@router.put("/cep/rules/{rule_id}", openapi_extra=body(RuleReplace), responses=reply(200, Rule, "the new version"))
+@router.put(
+    "/cep/rules/{rule_id}", openapi_extra=body(RuleReplace), responses=reply(200, StoredRule, "the new version")
+)
 async def replace_rule(
     request: Request, rule_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
 ) -> Response:
@@ -104,13 +109,13 @@ async def replace_rule(
     if await enforce_activation(request, principal.tenant, current, spec):
         expected = expected or [current.version]  # the policies judged this version
     rule = await writer(request).replace(principal.tenant, principal.actor, rule_id, spec, expected, datetime.now(UTC))
-    return rule_response(rule)
+    return rule_response(rule, stored=current)  # a new version keeps the rule's error state
 
 
 @router.patch(
     "/cep/rules/{rule_id}",
     openapi_extra=body(RulePatch, media_types=("application/json", "application/merge-patch+json")),
-    responses=reply(200, Rule, "the new version"),
+    responses=reply(200, StoredRule, "the new version"),
 )
 async def patch_rule(
     request: Request, rule_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
@@ -123,7 +128,7 @@ async def patch_rule(
     if await enforce_activation(request, principal.tenant, current, patched(current.spec, patch)):
         expected = expected or [current.version]  # the policies judged this version
     rule = await writer(request).patch(principal.tenant, principal.actor, rule_id, patch, expected, datetime.now(UTC))
-    return rule_response(rule)
+    return rule_response(rule, stored=current)  # a new version keeps the rule's error state
 
 
 @router.delete("/cep/rules/{rule_id}", status_code=204, responses=reply(204, None, "deleted"))

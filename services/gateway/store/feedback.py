@@ -1,4 +1,7 @@
-"""Measured precision of rules from operators' feedback on their events (true or false positive)."""
+"""Measured precision of rules from operators' feedback on their events (true or false positive).
+
+One query serves both `GET /cep/rules/{id}/precision` and the dashboard's anomaly precision (`stats_report`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common.db.tables import EventRow
+from services.gateway.store.event_filters import EventFilter, matching
+from services.gateway.store.portable import dialect_of
 
 TRUE_POSITIVE = "true_positive"
 FALSE_POSITIVE = "false_positive"
@@ -18,13 +23,17 @@ FALSE_POSITIVE = "false_positive"
 
 @dataclass(frozen=True)
 class RulePrecision:
-    """One rule's labelled events: precision = true positives / labelled events (None when none is labelled)."""
+    """One rule's labelled events: precision = true positives / labelled events (None when none is labelled).
+
+    `rule_name`: the greatest name seen on its events, should it have changed (empty when it has none).
+    """
 
     rule_id: str
     events: int
     labelled: int
     true_positive: int
     false_positive: int
+    rule_name: str = ""
 
     @property
     def precision(self) -> float | None:
@@ -42,29 +51,34 @@ class RulePrecision:
 
 
 async def rule_precision(
-    session: AsyncSession, tenant: str, rule_ids: Sequence[str] | None = None
+    session: AsyncSession,
+    tenant: str,
+    rule_ids: Sequence[str] | None = None,
+    filters: EventFilter | None = None,
 ) -> dict[str, RulePrecision]:
     """Precision per rule of the tenant, from the latest feedback label of each event (one grouped query).
 
-    `rule_ids` None: every rule with at least one event. A listed rule without events gets zeros.
+    `rule_ids` None: every rule with at least one matching event; a listed rule without any gets zeros.
+    `filters`: count only the events `GET /cep/events` would list with them (None: all the tenant's events).
     """
     label = col(EventRow.feedback_label)
     query = (
         select(
             col(EventRow.rule_id),
+            func.max(col(EventRow.rule_name)),
             func.count(),
             func.count(label),
             func.sum(_is(label, TRUE_POSITIVE)),
             func.sum(_is(label, FALSE_POSITIVE)),
         )
-        .where(col(EventRow.tenant) == tenant)
+        .where(matching(tenant, filters or EventFilter(), dialect_of(session)))
         .group_by(col(EventRow.rule_id))
     )
     if rule_ids is not None:
         query = query.where(col(EventRow.rule_id).in_(list(rule_ids)))
     found = {
-        rule_id: RulePrecision(rule_id, events, labelled, int(tp or 0), int(fp or 0))
-        for rule_id, events, labelled, tp, fp in (await session.execute(query)).all()
+        rule_id: RulePrecision(rule_id, events, labelled, int(tp or 0), int(fp or 0), str(name or ""))
+        for rule_id, name, events, labelled, tp, fp in (await session.execute(query)).all()
     }
     for rule_id in rule_ids or ():
         found.setdefault(rule_id, RulePrecision(rule_id, 0, 0, 0, 0))

@@ -132,32 +132,3 @@ async def oldest_fired(session: AsyncSession, tenant: str, filters: EventFilter)
     query = select(func.min(col(EventRow.fired_at))).where(matching(tenant, filters, dialect_of(session)))
     value: datetime | None = (await session.execute(query)).scalar_one()
     return value
-
-
-@dataclass(frozen=True)
-class RuleLabels:
-    """A rule's labelled events by feedback label."""
-
-    rule_id: str
-    rule_name: str
-    true_positive: int
-    false_positive: int
-
-
-async def labels_by_rule(session: AsyncSession, tenant: str, filters: EventFilter) -> list[RuleLabels]:
-    """Per rule (by id): its matching events labelled true and false positive; rules without labels left out."""
-    label = col(EventRow.feedback_label)
-    query = (
-        select(col(EventRow.rule_id), func.max(col(EventRow.rule_name)), label, func.count())
-        .where(matching(tenant, filters, dialect_of(session)), label.is_not(None))
-        .group_by(col(EventRow.rule_id), label)
-    )
-    names: dict[str, str] = {}
-    tally: dict[str, Counter[str]] = {}
-    for rule_id, name, value, count in (await session.execute(query)).all():
-        names[str(rule_id)] = max(names.get(str(rule_id), ""), str(name))
-        tally.setdefault(str(rule_id), Counter())[str(value)] += int(count)
-    return [
-        RuleLabels(rule_id, names[rule_id], counts["true_positive"], counts["false_positive"])
-        for rule_id, counts in sorted(tally.items())
-    ]

@@ -30,12 +30,14 @@ SMALL: dict[str, dict[str, Any]] = {
     "iqr": {"iqr_multiplier": 1.5},
     "ema": {"ema_alpha": 0.2},
     "multiscale": {"baseline_span": 40, "record_span": 30, "rest_span": 5, "season_seconds": 10},
+    "contextual": {"baseline_span": 40, "record_span": 30, "rest_span": 5, "season_seconds": 10},
     "hbos": {"training_window": 40, "refit_every": 15, "refit_lag": 4},
 }
 
 
 def detector(method: str, **extra: Any) -> Detector:
-    return Detector(method, 1.0 if method in ("multiscale", "hbos") else 3.0, 10, **(SMALL[method] | extra))
+    threshold = 1.0 if method in ("multiscale", "contextual", "hbos") else 3.0
+    return Detector(method, threshold, 10, **(SMALL[method] | extra))
 
 
 def test_the_rule_model_and_the_registry_name_the_same_methods() -> None:

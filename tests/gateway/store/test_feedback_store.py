@@ -9,6 +9,7 @@ import pytest
 
 from services.common.db.engine import Database, open_database
 from services.gateway import event_record
+from services.gateway.store.event_filters import EventFilter
 from services.gateway.store.feedback import rule_precision
 from services.gateway.store.tokens import ensure_tenant
 from tests.gateway.live import T0, Episode
@@ -56,3 +57,15 @@ async def test_precision_per_rule(db: Database) -> None:
     assert shown["sharp"]["precision"] == 1.0 and shown["quiet"]["precision"] is None
     assert sorted(some) == ["never-fired", "sharp"]
     assert some["never-fired"].as_dict()["events"] == 0 and some["never-fired"].precision is None
+
+
+async def test_precision_over_the_events_a_filter_lists(db: Database) -> None:
+    """The dashboard's form: only labelled events (`feedback=any`), so a rule without labels is left out."""
+    async with db.read() as session:
+        labelled = await rule_precision(session, "acme", filters=EventFilter(feedback="any"))
+        early = await rule_precision(session, "acme", ["noisy"], EventFilter(until=T0 + timedelta(minutes=1)))
+    assert sorted(labelled) == ["noisy", "sharp"]
+    noisy = labelled["noisy"]
+    assert (noisy.events, noisy.labelled, noisy.true_positive, noisy.false_positive) == (3, 3, 1, 2)
+    assert noisy.rule_name and noisy.precision == pytest.approx(1 / 3)
+    assert (early["noisy"].events, early["noisy"].false_positive) == (2, 2)  # the first two, both false positives

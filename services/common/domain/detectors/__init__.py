@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from services.common.domain.detectors.classic import Classic
+from services.common.domain.detectors.contextual import Contextual
 from services.common.domain.detectors.multiscale import MultiScale
 from services.common.domain.detectors.refit import INLINE, RefitExecutor
 
@@ -64,6 +65,10 @@ def _multiscale(config: ModelConfig) -> Model:
     return MultiScale(config.min_baseline, **config.options)
 
 
+def _contextual(config: ModelConfig) -> Model:
+    return Contextual(config.min_baseline, **config.options)
+
+
 def _pyod(config: ModelConfig) -> Model:
     from services.common.domain.detectors.pyod_window import PyodWindow  # numpy and pyod load on first use
 
@@ -71,13 +76,15 @@ def _pyod(config: ModelConfig) -> Model:
 
 
 PYOD_PARAMETERS = ("training_window", "refit_every", "refit_lag")
+MULTISCALE_PARAMETERS = ("baseline_span", "record_span", "rest_span", "season_seconds")
 METHODS: dict[str, MethodInfo] = {
     info.name: info
     for info in (
         MethodInfo("zscore", (), _classic),
         MethodInfo("iqr", ("iqr_multiplier",), _classic),
         MethodInfo("ema", ("ema_alpha",), _classic),
-        MethodInfo("multiscale", ("baseline_span", "record_span", "rest_span", "season_seconds"), _multiscale),
+        MethodInfo("multiscale", MULTISCALE_PARAMETERS, _multiscale),
+        MethodInfo("contextual", MULTISCALE_PARAMETERS, _contextual),
         MethodInfo("hbos", PYOD_PARAMETERS, _pyod),
     )
 }

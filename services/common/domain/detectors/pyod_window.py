@@ -116,6 +116,7 @@ class PyodWindow:
         self.seen = 0
         self.fitted: Fitted | None = None
         self.pending: PendingRefit | None = None
+        self.refits = 0  # models swapped in since this series was built or restored (not snapshotted)
 
     @property
     def ready(self) -> bool:
@@ -144,6 +145,7 @@ class PyodWindow:
         if self.pending is not None and self.seen >= self.pending.due:
             self.fitted = self.pending.future.result()  # waits only if the refit is not done yet
             self.pending = None
+            self.refits += 1
         first = self.fitted is None and self.pending is None and len(self.rows) >= self.min_baseline
         if first or (self.fitted is not None and self.seen % self.refit_every == 0):
             self._start_refit([list(r) for r in self.rows], self.seen + self.refit_lag)
@@ -154,6 +156,7 @@ class PyodWindow:
 
     def baseline(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"model": self.name, "training_rows": len(self.rows), "refit_every": self.refit_every}
+        stats["refits"] = self.refits
         if self.fitted is not None:
             stats |= {"fitted_rows": len(self.fitted.rows), "training_median": self.fitted.median}
             stats |= {"training_max": self.fitted.top}

@@ -2,7 +2,10 @@
 // (a PUT of the old version's body, guarded by the current version so a concurrent change is a 409).
 import { api, el } from "./api.js";
 
-const SERVER_FIELDS = ["rule_id", "tenant", "version", "created_at", "updated_at"];
+const SERVER_FIELDS = [
+  "rule_id", "tenant", "version", "created_at", "updated_at", "error_count", "last_error", "last_error_at",
+  "firing_count", "last_fired_at",
+];
 
 /** The writable part of a rule, as PUT takes it. */
 export function writable(rule) {

@@ -51,12 +51,20 @@ function listRow(rule) {
   const selected = current && current.rule_id === rule.rule_id;
   return el("tr", { "data-rule-id": rule.rule_id, "aria-selected": selected ? "true" : "false" },
     el("td", {}, el("button", { type: "button", class: "link", text: rule.name, onclick: () => openById(rule.rule_id) })),
-    el("td", {}, el("span", { class: `badge ${rule.active ? "badge-active" : "badge-draft"}`, text: rule.active ? "Active" : "Draft" })),
+    el("td", {}, el("span", { class: `badge ${rule.active ? "badge-active" : "badge-draft"}`, text: rule.active ? "Active" : "Draft" }),
+      ...errorBadge(rule)),
     el("td", { text: rule.trigger_type }),
     el("td", { text: rule.owner || "" }),
     el("td", { text: rule.priority }),
     el("td", { title: rule.last_fired_at || "", text: rule.last_fired_at ? ago(rule.last_fired_at) : "never" }),
     el("td", { class: "num", text: String(rule.firing_count ?? 0) }));
+}
+
+/** A rule that threw on events (its dead letters): how often, the last error in the tooltip. */
+function errorBadge(rule) {
+  if (!rule.error_count) return [];
+  const text = `${rule.error_count} error${rule.error_count === 1 ? "" : "s"}`;
+  return [" ", el("span", { class: "badge badge-bad rule-errors", title: `${rule.last_error_at || ""} ${rule.last_error || ""}`.trim(), text })];
 }
 
 // ---- the editor ----

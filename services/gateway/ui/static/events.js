@@ -84,12 +84,12 @@ function apply(next) {
 function row(event) {
   const selected = detail.currentId() === event.event_id;
   return el("tr", { "data-id": event.event_id, "aria-selected": selected ? "true" : "false" },
-    el("td", { class: "mono", text: utc(event.fired_at) }),
-    el("td", {}, el("button", { type: "button", class: "link", text: event.rule_name, onclick: () => select(event.event_id),
-      "aria-label": `Open event of ${event.rule_name} fired ${utc(event.fired_at)}` })),
+    el("td", { class: "mono col-fired", text: utc(event.fired_at) }),
+    el("td", { class: "col-rule" }, el("button", { type: "button", class: "link", text: event.rule_name,
+      onclick: () => select(event.event_id), "aria-label": `Open event of ${event.rule_name} fired ${utc(event.fired_at)}` })),
     el("td", {}, badge(event.severity)),
     el("td", {}, badge(event.status)),
-    el("td", { text: event.summary }),
+    el("td", { class: "col-summary", text: event.summary, title: event.summary }), // cut to one line: the tooltip has it all
     el("td", { class: "num", text: String(event.count) }),
     el("td", { class: "delivery", text: deliverySummary(event) }));
 }

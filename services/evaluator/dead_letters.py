@@ -1,0 +1,154 @@
+"""The shard's dead letters: rule failures, undecodable or poison work, dropped alerts -> CEP_DEAD.
+
+Reporting never blocks the shard: a publish that fails is logged and given up (the failure stays in the shard's
+log, counters and `recent_poison`). Ids are stable, so a shard replaying after a restart reports a failure once
+(JetStream de-duplicates within its window; the gateway's store keeps one row per id after that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.js.client import JetStreamContext
+
+from services.common import codec, subjects
+from services.common.dead_letters import DeadLetter, Replay, letter_id, rule_failure_letter
+from services.common.domain.rule_failures import RuleFailure
+from services.common.domain.transitions import Transition
+from services.evaluator.work import EventWork, RuleWork, TriggerWork, Work
+
+log = logging.getLogger(__name__)
+
+PLATFORM_TENANT = "default"  # where a letter goes whose tenant is unknown (an undecodable work message)
+PUBLISH_TIMEOUT = 2.0
+_pending: set[asyncio.Task[None]] = set()
+
+
+async def publish(js: JetStreamContext | None, letters: Sequence[DeadLetter]) -> int:
+    """Publish letters at once (msg id = letter id) and await the PubAcks; how many were stored. Never raises."""
+    if js is None or not letters:
+        return 0
+
+    async def one(letter: DeadLetter) -> bool:
+        try:
+            headers = {subjects.MSG_ID: letter.id}
+            await js.publish(letter.subject(), letter.encode(), headers=headers, timeout=PUBLISH_TIMEOUT)
+            return True
+        except Exception as exc:
+            log.error("dead letter %s (%s) not published: %s", letter.id, letter.source, exc)
+            return False
+
+    return sum(await asyncio.gather(*(one(letter) for letter in letters)))
+
+
+async def publish_rule_failures(js: JetStreamContext | None, shard: int, failures: Sequence[RuleFailure]) -> int:
+    """Each rule failure of a batch as a dead letter (with the event), before the batch is acknowledged."""
+    if not failures:
+        return 0
+    now = datetime.now(UTC)
+    for failure in failures:
+        log.error(
+            "rule %s failed on event %s: %s",
+            failure.rule_id,
+            failure.event_id,
+            failure.error,
+            extra={"shard": shard, "tenant": failure.tenant, "rule_id": failure.rule_id},
+        )
+    return await publish(js, [rule_failure_letter(failure, now) for failure in failures])
+
+
+def report_poison(js: JetStreamContext | None, shard: int, seq: int, index: int, error: str, item: Work | None) -> None:
+    """A work item that did not decode (`item` None) or could not be applied: a dead letter, in the background."""
+    _spawn(_poison(js, shard, seq, index, error, item))
+
+
+def report_dropped(js: JetStreamContext | None, shard: int, seq: int, transition: Transition, error: Exception) -> None:
+    """An alert JetStream refused for good (too large): a dead letter, in the background (nothing to replay)."""
+    letter = DeadLetter(
+        id=letter_id("alert_dropped", transition.tenant, transition.transition_id),
+        tenant=transition.tenant,
+        source="alert_dropped",
+        error=f"alert dropped: {error}",
+        at=datetime.now(UTC),
+        rule_id=transition.rule_id,
+        event={"transition_id": transition.transition_id, "kind": transition.kind, "event_id": transition.event_id},
+        origin={"stream": subjects.WORK_STREAM, "seq": seq, "subject": subjects.work_subject(shard)},
+    )
+    _spawn(publish(js, [letter]))
+
+
+async def _poison(js: JetStreamContext | None, shard: int, seq: int, index: int, error: str, item: Work | None) -> None:
+    origin = {"stream": subjects.WORK_STREAM, "seq": seq, "index": index, "subject": subjects.work_subject(shard)}
+    tenant, rule_id, event = PLATFORM_TENANT, None, None
+    if item is None and js is not None:  # the raw bytes are still on the work stream: find the item's event there
+        try:
+            event = _raw_event((await js.get_msg(subjects.WORK_STREAM, seq)).data, index)
+        except Exception as exc:
+            log.warning("work message %d not readable for its dead letter: %s", seq, exc, extra={"shard": shard})
+    elif isinstance(item, EventWork | TriggerWork):
+        event = codec.event_to_dict(item.event)
+        rule_id = item.rule_id if isinstance(item, TriggerWork) else None
+    elif isinstance(item, RuleWork):
+        tenant, rule_id = item.change.tenant, item.change.rule_id
+    if event is not None and isinstance(event.get("tenant"), str):
+        tenant = event["tenant"]
+    tenant = tenant if subjects.valid_tenant(tenant) else PLATFORM_TENANT
+    letter = DeadLetter(
+        id=letter_id("work", shard, seq, index, error),
+        tenant=tenant,
+        source="undecodable" if item is None else "poison",
+        error=error,
+        at=datetime.now(UTC),
+        rule_id=rule_id,
+        event=event,
+        origin=origin,
+        # Work is never republished as it was (the shard skips copies of raw positions it has done): an event
+        # goes back in through ingest with a new id; a trigger was answered, a rule change is saved again instead.
+        replay=None if isinstance(item, TriggerWork | RuleWork) else _event_replay(event),
+    )
+    await publish(js, [letter])
+
+
+def _raw_event(data: bytes | None, index: int) -> dict[str, Any] | None:
+    """The `event` object of item `index` of a raw work message, when there is one to find."""
+    try:
+        body: Any = codec.loads(data or b"")
+    except Exception:
+        return None
+    if isinstance(body, dict) and body.get("kind") == "events" and isinstance(body.get("events"), list):
+        found = body["events"][index] if index < len(body["events"]) else None
+        body = found if isinstance(found, dict) else {}
+    event = body.get("event") if isinstance(body, dict) else None
+    return event if isinstance(event, dict) else None
+
+
+def _event_replay(event: dict[str, Any] | None) -> Replay | None:
+    """An event's payload back to the ingest (or, for `cep.*` types, internal) subject of its tenant."""
+    if event is None or not isinstance(event.get("payload"), dict):
+        return None
+    tenant = event.get("tenant")
+    if not isinstance(tenant, str) or not subjects.valid_tenant(tenant):
+        return None
+    internal = str(event.get("event_type") or "").startswith("cep.")
+    subject = (subjects.internal_subject if internal else subjects.ingest_subject)(tenant)
+    return Replay(subject, codec.dumps(event["payload"]))  # a new arrival: its own timestamp, else now
+
+
+def _spawn(coro: Any) -> None:
+    try:
+        task = asyncio.get_running_loop().create_task(coro)
+    except RuntimeError:  # no loop (a unit test calling the shell's sync parts): nothing to publish with
+        coro.close()
+        return
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def drain() -> None:
+    """Wait for the letters being published in the background (tests, shutdown)."""
+    while _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)

@@ -1,0 +1,154 @@
+"""The dead-letter recorder: CEP_DEAD into SQL (`dead_letters`), counting rule failures on their rules.
+
+A durable consumer (`recorder-dead-letters`) on the whole stream: envelopes and the notifier's letters on
+`cep.dead.<tenant>`, and JetStream's MAX_DELIVERIES advisories, which the stream captures. An advisory names the
+stream and sequence of a message its consumer gave up on; the original is read back from that stream and recorded
+as a letter of source `max_deliveries` (a replay sends it to its subject again). One write transaction per batch,
+then the acks: a crash repeats work that is idempotent (letters are keyed by id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from services.common import codec, subjects
+from services.common.db.engine import Database
+from services.common.dead_letters import MAX_DELIVERIES_ADVISORY, DeadLetter, Replay, decode, letter_id
+from services.common.domain.events import parse_time
+from services.common.ops import CheckResult
+from services.gateway.auth import PLATFORM_TENANT
+from services.gateway.bus import GatewayBus
+from services.gateway.pulling import DurableConsumer
+from services.gateway.store import dead_letters as store
+
+log = logging.getLogger(__name__)
+
+ACK_WAIT_SECONDS = 30.0
+RETRY_DELAY_SECONDS = 1.0
+
+
+class DeadLetterRecorder:
+    """A gateway component: the durable consumer of CEP_DEAD."""
+
+    def __init__(self, bus: GatewayBus, db: Database) -> None:
+        self.bus = bus
+        self.db = db
+        config = ConsumerConfig(
+            durable_name=subjects.DEAD_LETTERS_CONSUMER,
+            filter_subject=">",
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ACK_WAIT_SECONDS,
+            max_ack_pending=4096,
+        )
+        self.consumer = DurableConsumer(bus, subjects.DEAD_STREAM, config, self.on_letters)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self.consumer.run(self._stop), name="recorder-dead-letters")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def check(self) -> CheckResult:
+        return CheckResult(self.consumer.bound, {"consumer": self.consumer.name, "bound": self.consumer.bound})
+
+    async def on_letters(self, msgs: list[Msg]) -> None:
+        """Record a batch in one transaction, then ack; a malformed message is terminated, a failed batch nak'ed."""
+        good: list[tuple[Msg, DeadLetter | None]] = []
+        for msg in msgs:
+            try:
+                good.append((msg, await self._letter(msg)))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("dropping a malformed dead letter on %s: %s", msg.subject, exc)
+                await msg.term()
+        letters = [letter for _, letter in good if letter is not None]
+        try:
+            async with self.db.write() as session:
+                await store.record(session, letters, datetime.now(UTC))
+        except Exception as exc:
+            log.error("recording %d dead letters failed, they come back: %s", len(letters), exc)
+            for msg, _ in good:
+                await msg.nak(delay=RETRY_DELAY_SECONDS)
+            return
+        for msg, _ in good:
+            await msg.ack()
+
+    async def _letter(self, msg: Msg) -> DeadLetter | None:
+        if msg.subject.startswith(MAX_DELIVERIES_ADVISORY + "."):
+            return await self._gave_up(codec.loads(msg.data))
+        if not msg.subject.startswith(subjects.DEAD_PREFIX + "."):
+            return None  # some other advisory: nothing to record
+        letter = decode(msg.data, (msg.headers or {}).get(subjects.MSG_ID))
+        if letter.tenant != subjects.tenant_of(msg.subject):
+            raise ValueError(f"dead letter of tenant {letter.tenant!r} on {msg.subject}")
+        return letter
+
+    async def _gave_up(self, advisory: dict[str, Any]) -> DeadLetter:
+        """The message a consumer gave up on (its MAX_DELIVERIES advisory), read back from its stream."""
+        stream, seq, consumer = str(advisory["stream"]), int(advisory["stream_seq"]), str(advisory["consumer"])
+        deliveries = advisory.get("deliveries")
+        error = f"consumer {consumer} on {stream} gave up after {deliveries} deliveries"
+        at = _time(advisory.get("timestamp"))
+        origin = {"stream": stream, "seq": seq, "consumer": consumer}
+        ident = letter_id("max_deliveries", stream, seq, consumer)
+        try:
+            raw = await self.bus.js.get_msg(stream, seq)
+        except NotFoundError:
+            return DeadLetter(
+                ident, PLATFORM_TENANT, "max_deliveries", f"{error}; the message is gone", at, origin=origin
+            )
+        subject = str(raw.subject)
+        origin["subject"] = subject
+        headers = {k: v for k, v in (raw.headers or {}).items() if k != subjects.MSG_ID}
+        body = _json_object(raw.data)
+        tenant = subjects.tenant_of(subject)
+        if not subjects.valid_tenant(tenant):
+            tenant = str(body.get("tenant") or PLATFORM_TENANT)
+        tenant = tenant if subjects.valid_tenant(tenant) else PLATFORM_TENANT
+        found = body.get("transition")
+        transition: dict[str, Any] = found if isinstance(found, dict) else {}
+        rule_id = body.get("rule_id") or transition.get("rule_id")
+        return DeadLetter(
+            ident,
+            tenant,
+            "max_deliveries",
+            error,
+            at,
+            rule_id=None if rule_id is None else str(rule_id)[:64],
+            event={"subject": subject, "payload": body} if body else None,
+            origin=origin,
+            replay=Replay(subject, raw.data or b"", headers),
+        )
+
+
+def _json_object(data: bytes | None) -> dict[str, Any]:
+    try:
+        body = codec.loads(data or b"")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _time(value: Any) -> datetime:
+    """An advisory's timestamp (RFC 3339, maybe with nanoseconds), else now."""
+    if isinstance(value, str):
+        head, dot, rest = value.partition(".")
+        text = f"{head}.{rest.rstrip('Z')[:6]}Z" if dot else value
+        try:
+            return parse_time(text)
+        except ValueError:
+            pass
+    return datetime.now(UTC)

@@ -1,0 +1,54 @@
+"""ACK notices -> acknowledge jobs: the `notifier-acks` consumer on CEP_ALERTS (`cep.acks.*`).
+
+An acknowledged alert becomes an `acknowledge` job for each incident channel of its rule, and leaves its
+group's repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.js.client import JetStreamContext
+
+from services.common import codec, subjects
+from services.notifier.acks import Directory, ack_jobs
+from services.notifier.consumers import fetch
+from services.notifier.groups import Groups
+
+log = logging.getLogger(__name__)
+
+
+class AckIntake:
+    def __init__(self, js: JetStreamContext, directory: Directory, groups: Groups) -> None:
+        self.js = js
+        self.directory = directory
+        self.groups = groups
+
+    async def run(self, sub: JetStreamContext.PullSubscription, stopping: asyncio.Event, consuming: set[str]) -> None:
+        consuming.add("acks")
+        while not stopping.is_set():
+            for msg in await fetch(sub, 50):
+                try:
+                    jobs = await ack_jobs(self.directory, msg.data)
+                    await self.leave_groups(msg.data)
+                    for job in jobs:
+                        await self.js.publish(
+                            subjects.delivery_subject(job.tenant), job.encode(), headers={subjects.MSG_ID: job.msg_id()}
+                        )
+                    await msg.ack()
+                except Exception as exc:  # a malformed notice is dropped; NATS trouble brings it back
+                    if isinstance(exc, (KeyError, ValueError, TypeError)):
+                        log.warning("dropping a malformed ACK notice: %s", type(exc).__name__)
+                        await msg.term()
+                    else:
+                        log.warning("ACK notice not handled yet (%s); it comes back", exc)
+                        await msg.nak(delay=1.0)
+        consuming.discard("acks")
+
+    async def leave_groups(self, data: bytes) -> None:
+        """An acknowledged alert leaves its group's repeats."""
+        event = codec.loads(data).get("event") or {}
+        await self.groups.acknowledge(
+            str(event["tenant"]), str(event["rule_id"]), str(event.get("fingerprint")), event.get("payload") or {}
+        )

@@ -1,0 +1,94 @@
+"""Alerts -> delivery jobs: the `notifier` consumer on CEP_ALERTS (`cep.alerts.*`) through the noise stage.
+
+A batch of transitions goes through the noise stage (fanout.py: cooldown, storm budget); what passes becomes one
+job per action that names a channel, published to `cep.deliver.<tenant>` with `Nats-Msg-Id` = transition id +
+action index; what does not becomes a `suppressed` result, and a storm's first suppression a digest timer. The
+alerts are acked after the PubAcks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+
+from services.common import codec, subjects
+from services.notifier.consumers import fetch
+from services.notifier.fanout import FanOut
+from services.notifier.metrics import SUPPRESSED
+from services.notifier.outputs import publish_jobs
+
+log = logging.getLogger(__name__)
+
+
+class AlertIntake:
+    """Plans each batch of alerts with `fanout` and publishes what it decided."""
+
+    def __init__(self, js: JetStreamContext, fanout: FanOut, batch: int) -> None:
+        self.js = js
+        self.fanout = fanout
+        self.batch = batch
+
+    async def run(self, sub: JetStreamContext.PullSubscription, stopping: asyncio.Event, consuming: set[str]) -> None:
+        consuming.add("alerts")
+        while not stopping.is_set():
+            messages = await fetch(sub, self.batch)
+            if messages:
+                try:
+                    await self.fan_out(messages)
+                except Exception:  # never let one bad batch stop the loop; unacked alerts come back
+                    log.exception("fanning out %d alert(s) failed", len(messages))
+        consuming.discard("alerts")
+
+    async def fan_out(self, messages: list[Msg]) -> None:
+        """Plan a batch (noise stage), publish its jobs, results and timers concurrently, save the noise state,
+        then ack every alert; a failed publish naks the whole batch (re-publishing is de-duplicated)."""
+        js = self.js
+        alerts, taken = [], []
+        for msg in messages:
+            try:
+                alerts.append(codec.alert_from(msg.data))
+                taken.append(msg)
+            except Exception as exc:
+                log.warning("dropping a malformed alert: %s", type(exc).__name__)
+                await msg.term()
+        plan = await self.fanout.plan(alerts)
+        publishes = [
+            *(
+                js.publish(subjects.delivery_subject(j.tenant), j.encode(), headers={subjects.MSG_ID: j.msg_id()})
+                for j in plan.jobs
+            ),
+            *(
+                js.publish(
+                    subjects.results_subject(r.tenant), codec.dumps(r.as_dict()), headers={subjects.MSG_ID: r.msg_id()}
+                )
+                for r in plan.suppressed
+            ),
+            *(
+                js.publish(subjects.delivery_subject(t.tenant), t.encode(), headers={subjects.MSG_ID: t.msg_id()})
+                for t in plan.timers
+            ),
+        ]
+        failures = [o for o in await asyncio.gather(*publishes, return_exceptions=True) if isinstance(o, Exception)]
+        if failures:
+            log.warning(
+                "publishing %d of %d notifications failed (%s); the batch comes back",
+                len(failures),
+                len(publishes),
+                failures[0],
+            )
+            for msg in taken:
+                await msg.nak(delay=1.0)
+            return
+        await self.fanout.save(plan, lambda jobs: publish_jobs(js, jobs))
+        for result in plan.suppressed:
+            SUPPRESSED.labels("cooldown" if "cooldown" in (result.reason or "") else "storm").inc()
+            log.info(
+                "notification suppressed: %s",
+                result.reason,
+                extra={"tenant": result.tenant, "event_id": result.event_id, "channel": result.channel},
+            )
+        for msg in taken:
+            await msg.ack()

@@ -1,0 +1,75 @@
+"""A shard reports what it cannot process as dead letters on CEP_DEAD, and keeps going (real nats-server, Ray)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.common import codec, subjects
+from services.common.dead_letters import DeadLetter, decode
+from services.common.domain.events import Event
+from services.evaluator.options import ShardOptions
+from tests.evaluator.conftest import Actors
+from tests.evaluator.kit import alerts, at, change, connect, eventually, make_rule, publish_in_order, read
+from tests.support.nats import NatsServer
+
+# A multiscale anomaly rule raises (OverflowError) on a second sample near the float limit; `plain` never does.
+MULTISCALE: dict[str, Any] = {
+    "trigger_type": "anomaly",
+    "trigger_spec": {"value_path": "cpu_usage", "anomaly_method": "multiscale", "threshold": 3, "min_baseline": 3},
+}
+PLAIN: dict[str, Any] = {
+    "trigger_type": "metric",
+    "trigger_spec": {"metric_name": "cpu_usage", "operator": ">", "threshold": 85},
+}
+
+
+def work() -> list[bytes]:
+    out = [codec.work_rule(change(make_rule(MULTISCALE, "ms"))), codec.work_rule(change(make_rule(PLAIN, "plain")))]
+    values = [50, 51, 52, 53, 54, 55, 1e308, 1e308, 60, 61]
+    out += [codec.work_event(Event(f"ev-{n}", "acme", at(n), {"cpu_usage": v})) for n, v in enumerate(values)]
+    out.insert(5, b"not json")
+    return out
+
+
+async def letters(js: Any) -> list[DeadLetter]:
+    return [decode(data) for _, data in await read(js, subjects.DEAD_STREAM, f"{subjects.DEAD_PREFIX}.>")]
+
+
+async def test_rule_failures_and_undecodable_work_become_dead_letters(broker: NatsServer, actors: Actors) -> None:
+    nc, js = await connect(broker.url)
+    seqs = await publish_in_order(js, subjects.work_subject(0), work())
+    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600, chunk=4))
+    await actor.start.remote(broker.url)
+
+    async def reported() -> bool:
+        status = await actor.status.remote()
+        return status["last_seq"] >= seqs[-1] and len(await letters(js)) >= 2
+
+    await eventually(reported, "the shard to report two dead letters")
+    found = {letter.source: letter for letter in await letters(js)}
+    assert sorted(found) == ["rule_failure", "undecodable"]
+
+    failure = found["rule_failure"]
+    assert (failure.tenant, failure.rule_id, failure.event and failure.event["event_id"]) == ("acme", "ms", "ev-7")
+    assert failure.error.startswith("OverflowError") and failure.event["payload"] == {"cpu_usage": 1e308}
+    assert failure.replay is not None and failure.replay.subject == subjects.ingest_subject("acme")
+    assert codec.loads(failure.replay.data) == {"cpu_usage": 1e308}
+
+    broken = found["undecodable"]
+    assert broken.tenant == "default" and broken.origin == {
+        "stream": subjects.WORK_STREAM,
+        "seq": seqs[5],
+        "index": 0,
+        "subject": subjects.work_subject(0),
+    }
+    assert "malformed work message" in broken.error and broken.replay is None
+
+    # The other rule judged the bad event, and the failing one goes on with later events.
+    stored = await alerts(js)
+    assert [(a["rule_id"], a["kind"], a["source_event_id"]) for a in stored if a["rule_id"] == "plain"] == [
+        ("plain", "fired", "ev-6"),
+        ("plain", "resolved", "ev-8"),
+    ]
+    status = await actor.status.remote()
+    assert status["poison"] == 1 and status["pending"] == 0
+    await nc.close()
