@@ -11,6 +11,9 @@ import nats
 import pytest
 from playwright.sync_api import Page, expect
 
+from services.common.domain.events import Event
+from services.common.domain.rule_failures import RuleFailure
+from services.evaluator.dead_letters import publish_rule_failures
 from tests.gateway.conftest import CPU_RULE
 from tests.gateway.live import Episode, LiveGateway, publish_alert
 from tests.support.nats import NatsServer
@@ -58,3 +61,35 @@ def test_list_shows_state_owner_priority_and_firings(
     page.get_by_role("button", name="Filter").click()
     expect(rows).to_have_count(1)
     expect(page.locator("#rule-count")).to_have_text("1 rule")
+
+
+async def _fail(url: str, failures: list[RuleFailure]) -> None:
+    client = await nats.connect(url)
+    try:  # as a shard reports a rule that raised on an event
+        assert await publish_rule_failures(client.jetstream(), 0, failures) == len(failures)
+    finally:
+        await client.drain()
+
+
+def test_a_rule_that_raised_shows_its_error_count_and_last_error(
+    page: Page, gateway: LiveGateway, token: str, api: httpx.Client, nats_server: NatsServer
+) -> None:
+    rule = api.post("/cep/rules", json={**CPU_RULE, "name": "throwing_rule", "active": True}).json()
+    tenant = api.get("/cep/auth/whoami").json()["tenant"]
+    at = datetime.now(UTC)
+    failures = [
+        RuleFailure(rule["rule_id"], tenant, Event(f"ev-{n}", tenant, at, {"cpu_usage": 1e308}), f"OverflowError: {n}")
+        for n in range(2)
+    ]
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, _fail(nats_server.url, failures)).result(timeout=30)
+    for _ in range(200):  # the gateway records dead letters asynchronously
+        if api.get(f"/cep/rules/{rule['rule_id']}").json()["error_count"] == 2:
+            break
+        page.wait_for_timeout(50)
+    sign_in(page, gateway, token)
+    row = page.locator("#rule-list tbody tr", has_text="throwing_rule")
+    badge = row.locator(".rule-errors")
+    expect(badge).to_have_text("2 errors")
+    assert "OverflowError: 1" in (badge.get_attribute("title") or "")
+    expect(page.locator("#rule-list tbody tr", has_text="quiet_rule").locator(".rule-errors")).to_have_count(0)

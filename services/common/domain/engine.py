@@ -76,6 +76,9 @@ class RuleEngine:
         self._series: dict[str, dict[str, Series]] = {}
         self._timers: list[tuple[datetime, str, str]] = []  # (deadline, rule_id, group key); stale entries allowed
         self._timers_cap = _MIN_TIMERS_CAP
+        # Each series' last snapshot, until the series is stored again (`_keep`, after every change): a snapshot
+        # re-encodes only the series changed since the previous one.
+        self._snapshots: dict[tuple[str, str], dict[str, Any]] = {}
 
     def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
         """Add or replace a rule. Deactivating it, or changing what it matches, resolves its open episodes.
@@ -201,12 +204,15 @@ class RuleEngine:
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state of every series (windows, pending timers, open episodes); not the rules."""
         rules: dict[str, Any] = {}
+        cached, kept = self._snapshots, {}
         for rule_id in sorted(self._series):
             by_key = self._series[rule_id]
-            rules[rule_id] = {
-                "semantics": self._plans[rule_id].semantics,
-                "series": {key: by_key[key].snapshot() for key in sorted(by_key)},
-            }
+            series: dict[str, Any] = {}
+            for key in sorted(by_key):
+                data = cached.get((rule_id, key))
+                series[key] = kept[rule_id, key] = by_key[key].snapshot() if data is None else data
+            rules[rule_id] = {"semantics": self._plans[rule_id].semantics, "series": series}
+        self._snapshots = kept  # series gone since are forgotten
         return {"format": SNAPSHOT_FORMAT, "rules": rules}
 
     @classmethod
@@ -291,7 +297,8 @@ class RuleEngine:
         return key, observation
 
     def _keep(self, plan: CompiledRule, key: str, series: Series) -> None:
-        """Store a series (or drop it when it holds nothing) and arm its next timer."""
+        """Store a series (or drop it when it holds nothing) and arm its next timer; its cached snapshot is stale."""
+        self._snapshots.pop((plan.rule_id, key), None)
         by_key = self._series.setdefault(plan.rule_id, {})
         if series.idle:
             by_key.pop(key, None)
@@ -311,6 +318,7 @@ class RuleEngine:
         by_key = self._series.pop(plan.rule_id, {})
         out: list[Transition] = []
         for key in sorted(by_key):
+            self._snapshots.pop((plan.rule_id, key), None)
             series = by_key[key]
             out += series.close(plan, key, at, reason)
             if keep_baselines and isinstance(series, ThresholdSeries) and series.detector is not None:

@@ -121,6 +121,25 @@ def test_snapshot_and_restore_anywhere_gives_the_same_transitions(
     assert [t.as_dict() for t in out] == straight_run(steps)
 
 
+@settings(max_examples=150, deadline=None)
+@given(raw=raw_steps, points=st.sets(st.integers(min_value=0, max_value=40), min_size=2, max_size=6))
+def test_snapshots_of_one_live_engine_each_restore_to_the_same_continuation(
+    raw: list[tuple[Any, ...]], points: set[int]
+) -> None:
+    """Several snapshots of the same running engine (each re-encoding only the series changed since the last)."""
+    steps = concrete(raw)
+    engine, per_step, taken = engine_for(RULES), [], {}
+    for index, (kind, item) in enumerate(steps):
+        if index in points:
+            taken[index] = json.dumps(engine.snapshot(), allow_nan=False)
+        per_step.append([t.as_dict() for t in (engine.on_events([item]) if kind == "event" else engine.on_tick(item))])
+    for index, data in taken.items():
+        restored, out = RuleEngine.restore(json.loads(data), RULES), []
+        for kind, item in steps[index:]:
+            out += restored.on_events([item]) if kind == "event" else restored.on_tick(item)
+        assert [t.as_dict() for t in out] == [t for step in per_step[index:] for t in step]
+
+
 ORACLE_RULES = [
     make_rule(metric(recover_threshold=80, group_by=["host"], resolve_after="2m"), "raw"),
     make_rule(metric(aggregation="avg", window="1m"), "avg"),

@@ -119,3 +119,10 @@ def test_snapshot_round_trips_through_json() -> None:
     for aggregation in ("avg", "sum", "min", "max", "count", "p95", "rate"):
         assert restored.aggregate(aggregation) == window.aggregate(aggregation)
     assert restored.add(100, 1) == window.add(100, 1)
+
+
+def test_a_snapshot_of_the_earlier_pairs_format_still_restores() -> None:
+    window = window_of([(0.5, 1.1), (10.25, 2.2), (5, 3.3)], length=60)
+    earlier = {"length": 60, "newest": window.newest, "samples": [[t, v] for t, v in window.samples()]}
+    restored = SlidingWindow.restore(json.loads(json.dumps(earlier)))
+    assert restored.samples() == window.samples() and restored.aggregate("p95") == window.aggregate("p95")
