@@ -25,13 +25,35 @@ log = logging.getLogger(__name__)
 
 PLATFORM_TENANT = "default"  # where a letter goes whose tenant is unknown (an undecodable work message)
 PUBLISH_TIMEOUT = 2.0
+RETRY_SECONDS = (0.2, 5.0)  # back-off between retries of rule-failure letters: first, and at most
 _pending: set[asyncio.Task[None]] = set()
 
 
 async def publish(js: JetStreamContext | None, letters: Sequence[DeadLetter]) -> int:
     """Publish letters at once (msg id = letter id) and await the PubAcks; how many were stored. Never raises."""
+    return sum(await _publish_each(js, letters))
+
+
+async def publish_until_stored(js: JetStreamContext | None, letters: Sequence[DeadLetter]) -> int:
+    """Publish letters, retrying those not stored (NATS down, a timeout) with back-off until every one is.
+
+    As `publish_alerts` does for transitions: the batch they belong to is not acknowledged before, so a
+    failure report is never lost. The letter id is the msg id, so a retry stored twice is stored once.
+    """
+    left, stored, delay = list(letters), 0, RETRY_SECONDS[0]
+    while left and js is not None:
+        results = await _publish_each(js, left)
+        stored += sum(results)
+        left = [letter for letter, ok in zip(left, results, strict=True) if not ok]
+        if left:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_SECONDS[1])
+    return stored
+
+
+async def _publish_each(js: JetStreamContext | None, letters: Sequence[DeadLetter]) -> list[bool]:
     if js is None or not letters:
-        return 0
+        return []
 
     async def one(letter: DeadLetter) -> bool:
         try:
@@ -42,7 +64,7 @@ async def publish(js: JetStreamContext | None, letters: Sequence[DeadLetter]) ->
             log.error("dead letter %s (%s) not published: %s", letter.id, letter.source, exc)
             return False
 
-    return sum(await asyncio.gather(*(one(letter) for letter in letters)))
+    return list(await asyncio.gather(*(one(letter) for letter in letters)))
 
 
 async def publish_rule_failures(js: JetStreamContext | None, shard: int, failures: Sequence[RuleFailure]) -> int:
@@ -58,7 +80,7 @@ async def publish_rule_failures(js: JetStreamContext | None, shard: int, failure
             failure.error,
             extra={"shard": shard, "tenant": failure.tenant, "rule_id": failure.rule_id},
         )
-    return await publish(js, [rule_failure_letter(failure, now) for failure in failures])
+    return await publish_until_stored(js, [rule_failure_letter(failure, now) for failure in failures])
 
 
 def report_poison(js: JetStreamContext | None, shard: int, seq: int, index: int, error: str, item: Work | None) -> None:

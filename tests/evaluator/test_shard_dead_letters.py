@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import nats
 
 from services.common import codec, subjects
 from services.common.dead_letters import DeadLetter, decode
 from services.common.domain.events import Event
+from services.common.domain.rule_failures import RuleFailure
+from services.common.streams import ensure_streams
+from services.evaluator.dead_letters import publish_rule_failures
 from services.evaluator.options import ShardOptions
 from tests.evaluator.conftest import Actors
 from tests.evaluator.kit import alerts, at, change, connect, eventually, make_rule, publish_in_order, read
@@ -73,3 +79,20 @@ async def test_rule_failures_and_undecodable_work_become_dead_letters(broker: Na
     status = await actor.status.remote()
     assert status["poison"] == 1 and status["pending"] == 0
     await nc.close()
+
+
+async def test_a_rule_failure_letter_is_retried_until_stored(broker: NatsServer) -> None:
+    """No stream takes cep.dead.* yet (a publish finds no responders): the letter waits until one does."""
+    nc = await nats.connect(broker.url)
+    js = nc.jetstream()  # no streams declared
+    try:
+        failure = RuleFailure("r1", "acme", Event("ev-1", "acme", at(1), {"cpu_usage": 1e308}), "OverflowError: x")
+        pending = asyncio.create_task(publish_rule_failures(js, 0, [failure]))
+        await asyncio.sleep(1.0)
+        assert not pending.done()  # still retrying: nothing could store it
+        await ensure_streams(js)
+        assert await asyncio.wait_for(pending, 30) == 1
+        [letter] = await letters(js)
+        assert (letter.source, letter.rule_id, letter.error) == ("rule_failure", "r1", "OverflowError: x")
+    finally:
+        await nc.close()
