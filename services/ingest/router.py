@@ -206,9 +206,8 @@ class Router:
         while not self._stop.is_set():
             await self._keep_lease()
             try:
-                messages = await sub.fetch(
-                    self.batch, timeout=self.fetch_seconds
-                )  # returns what is there, not a full batch
+                # Returns what is there once a message came (not a full batch): no wait at low load.
+                messages = await sub.fetch(self.batch, timeout=self.fetch_seconds)
             except TimeoutError:
                 if not self.nc.is_connected:
                     raise ConnectionError("NATS is not connected") from None
