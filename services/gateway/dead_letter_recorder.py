@@ -9,23 +9,20 @@ then the acks: a crash repeats work that is idempotent (letters are keyed by id)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from services.common import codec, subjects
 from services.common.db.engine import Database
 from services.common.dead_letters import MAX_DELIVERIES_ADVISORY, DeadLetter, Replay, decode, letter_id
 from services.common.domain.events import parse_time
-from services.common.ops import CheckResult
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.bus import GatewayBus
-from services.gateway.pulling import DurableConsumer
+from services.gateway.pulling import ConsumerComponent, DurableConsumer, recorder_config
 from services.gateway.store import dead_letters as store
 
 log = logging.getLogger(__name__)
@@ -34,36 +31,14 @@ ACK_WAIT_SECONDS = 30.0
 RETRY_DELAY_SECONDS = 1.0
 
 
-class DeadLetterRecorder:
+class DeadLetterRecorder(ConsumerComponent):
     """A gateway component: the durable consumer of CEP_DEAD."""
 
     def __init__(self, bus: GatewayBus, db: Database) -> None:
         self.bus = bus
         self.db = db
-        config = ConsumerConfig(
-            durable_name=subjects.DEAD_LETTERS_CONSUMER,
-            filter_subject=">",
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=ACK_WAIT_SECONDS,
-            max_ack_pending=4096,
-        )
-        self.consumer = DurableConsumer(bus, subjects.DEAD_STREAM, config, self.on_letters)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self.consumer.run(self._stop), name="recorder-dead-letters")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def check(self) -> CheckResult:
-        return CheckResult(self.consumer.bound, {"consumer": self.consumer.name, "bound": self.consumer.bound})
+        config = recorder_config(subjects.DEAD_LETTERS_CONSUMER, ">", ACK_WAIT_SECONDS)
+        super().__init__(DurableConsumer(bus, subjects.DEAD_STREAM, config, self.on_letters), "recorder-dead-letters")
 
     async def on_letters(self, msgs: list[Msg]) -> None:
         """Record a batch in one transaction, then ack; a malformed message is terminated, a failed batch nak'ed."""

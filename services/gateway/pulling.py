@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 
+from services.common.ops import CheckResult
 from services.gateway.bus import GatewayBus
 
 log = logging.getLogger(__name__)
@@ -150,3 +151,38 @@ class DurableConsumer:
             msgs = await until_stopped(stop, fetch_batch(sub, self.bus.client, self.batch, self.wait))
             if msgs:
                 await self.handler(msgs)  # never cancelled: it writes SQL
+
+
+def recorder_config(durable: str, filter_subject: str, ack_wait: float) -> ConsumerConfig:
+    """A recorder's durable consumer: every message from the start, acked explicitly after its SQL commit."""
+    return ConsumerConfig(
+        durable_name=durable,
+        filter_subject=filter_subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ack_wait,
+        max_ack_pending=4096,
+    )
+
+
+class ConsumerComponent:
+    """A gateway component running one DurableConsumer's loop: started and stopped with the app, ready while bound."""
+
+    def __init__(self, consumer: DurableConsumer, task_name: str) -> None:
+        self.consumer = consumer
+        self.task_name = task_name
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self.consumer.run(self._stop), name=self.task_name)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def check(self) -> CheckResult:
+        return CheckResult(self.consumer.bound, {"consumer": self.consumer.name, "bound": self.consumer.bound})

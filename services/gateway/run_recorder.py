@@ -7,19 +7,16 @@ the messages acked, so a crash repeats work that is idempotent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.common import subjects
 from services.common.db.engine import Database
-from services.common.ops import CheckResult
 from services.common.run_records import RunRecord
 from services.gateway.bus import GatewayBus
-from services.gateway.pulling import DurableConsumer
+from services.gateway.pulling import ConsumerComponent, DurableConsumer, recorder_config
 from services.gateway.store import schedule_runs as store
 
 log = logging.getLogger(__name__)
@@ -36,35 +33,17 @@ def decode_run(msg: Msg) -> RunRecord:
     return record
 
 
-class RunRecorder:
+class RunRecorder(ConsumerComponent):
     """A gateway component: the durable consumer of schedule run records."""
 
     def __init__(self, bus: GatewayBus, db: Database) -> None:
         self.db = db
-        config = ConsumerConfig(
-            durable_name=subjects.SCHEDULE_RUNS_CONSUMER,
-            filter_subject=f"{subjects.SCHEDULE_RUNS_PREFIX}.>",
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=ACK_WAIT_SECONDS,
-            max_ack_pending=4096,
+        config = recorder_config(
+            subjects.SCHEDULE_RUNS_CONSUMER, f"{subjects.SCHEDULE_RUNS_PREFIX}.>", ACK_WAIT_SECONDS
         )
-        self.consumer = DurableConsumer(bus, subjects.SCHEDULE_RUNS_STREAM, config, self.on_runs)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self.consumer.run(self._stop), name="recorder-schedule-runs")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def check(self) -> CheckResult:
-        return CheckResult(self.consumer.bound, {"consumer": self.consumer.name, "bound": self.consumer.bound})
+        super().__init__(
+            DurableConsumer(bus, subjects.SCHEDULE_RUNS_STREAM, config, self.on_runs), "recorder-schedule-runs"
+        )
 
     async def on_runs(self, msgs: list[Msg]) -> None:
         """Record a batch in one transaction, then ack; a failed batch is retried message by message."""

@@ -23,7 +23,7 @@ from tests.chaos.outcome import recorded_alerts
 from tests.chaos.workload import Fingerprint, expected_counts
 from tests.support.stack import Stack, start_stack, stop_stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # two SIGKILL runs of ~45 s each: in make test-slow
 
 RULES, KEYS, EVENTS = 12, 40, 3000
 # Event time a day ahead of the wall clock: the driver's ticks (wall-clock time) never resolve these episodes.

@@ -17,6 +17,7 @@ from services.common import codec, subjects
 from services.common.domain.events import Event
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions
+from tests.common.domain.kit import BY_HOST
 from tests.evaluator.conftest import Actors
 from tests.evaluator.kit import (
     alerts,
@@ -32,20 +33,7 @@ from tests.evaluator.kit import (
 )
 from tests.support.nats import NatsServer
 
-HBOS: dict[str, Any] = {
-    "trigger_type": "anomaly",
-    "trigger_spec": {
-        "value_path": "v",
-        "anomaly_method": "hbos",
-        "threshold": 1.0,
-        "min_baseline": 30,
-        "training_window": 60,
-        "refit_every": 20,
-        "refit_lag": 6,
-        "group_by": ["host"],
-    },
-    "action_spec": [{"type": "notify", "channel": "ops"}],
-}
+HBOS: dict[str, Any] = {**BY_HOST, "action_spec": [{"type": "notify", "channel": "ops"}]}
 
 pytestmark = pytest.mark.slow  # numba compiles hbos in every shard actor: about 45 s
 

@@ -6,7 +6,6 @@ import json
 import math
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,20 +16,10 @@ from services.evaluator.metrics import ShardCollector, ShardCounters
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.refit_pool import RefitPool
 from services.evaluator.work import EventWork
+from tests.common.domain.kit import HBOS_REFITTING
 from tests.evaluator.kit import at, make_rule
 
-HBOS: dict[str, Any] = {
-    "trigger_type": "anomaly",
-    "trigger_spec": {
-        "value_path": "v",
-        "anomaly_method": "hbos",
-        "threshold": 1.0,
-        "min_baseline": 30,
-        "training_window": 60,
-        "refit_every": 20,
-        "refit_lag": 6,
-    },
-}
+HBOS = HBOS_REFITTING
 
 
 def test_a_refit_runs_on_a_pool_thread_and_its_cost_is_counted() -> None:

@@ -61,3 +61,19 @@ def run(engine: RuleEngine, steps: Sequence[Step]) -> list[Transition]:
 def brief(transitions: Sequence[Transition]) -> list[tuple[str, str, float, str]]:
     """(kind, group key, seconds after T0, reason): what scenario tables compare."""
     return [(t.kind, t.group_key, (t.at - T0).total_seconds(), t.reason) for t in transitions]
+
+
+# An hbos anomaly rule that refits often (every 20 samples, swapped in 6 samples later): the refit tests' rule.
+HBOS_REFITTING: dict[str, Any] = {
+    "trigger_type": "anomaly",
+    "trigger_spec": {
+        "value_path": "v",
+        "anomaly_method": "hbos",
+        "threshold": 1.0,
+        "min_baseline": 30,
+        "training_window": 60,
+        "refit_every": 20,
+        "refit_lag": 6,
+    },
+}
+BY_HOST = {**HBOS_REFITTING, "trigger_spec": {**HBOS_REFITTING["trigger_spec"], "group_by": ["host"]}}

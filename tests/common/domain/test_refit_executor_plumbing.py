@@ -19,21 +19,9 @@ from services.common.domain.engine import RuleEngine
 from services.common.domain.events import Event
 from services.common.domain.rules import Rule
 from services.common.domain.transitions import Transition
-from tests.common.domain.kit import event, make_rule
+from tests.common.domain.kit import BY_HOST, event, make_rule
 
-HBOS = {
-    "trigger_type": "anomaly",
-    "trigger_spec": {
-        "value_path": "v",
-        "anomaly_method": "hbos",
-        "threshold": 1.0,
-        "min_baseline": 30,
-        "training_window": 60,
-        "refit_every": 20,
-        "refit_lag": 6,
-        "group_by": ["host"],
-    },
-}
+HBOS = BY_HOST
 
 
 class SlowPool:
