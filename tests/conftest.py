@@ -10,6 +10,9 @@ from nats.js.client import JetStreamContext
 
 from tests.support.nats import NatsServer, start_nats
 
+# The Fernet key that seals channel secrets in tests (services refuse to start without one; CEP_SECRETS_KEY).
+TEST_SECRETS_KEY = "Y2VwLXRlc3RzLWNoYW5uZWwtc2VjcmV0cy1rZXktMDE="
+
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
@@ -35,6 +38,7 @@ def _services_use_the_test_nats(nats_server: NatsServer) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CEP_NATS_URL", nats_server.url)
         patch.setenv("CEP_EGRESS_ALLOW", "127.0.0.1")  # the local receivers; egress tests set their own
+        patch.setenv("CEP_SECRETS_KEY", TEST_SECRETS_KEY)
         yield
 
 

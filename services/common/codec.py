@@ -16,7 +16,7 @@ Kinds and where they travel (subjects in `subjects.py`):
                  notifications to one action's channel
 - ACK notice     CEP_ALERTS `cep.acks.<tenant>`: the feed's `acked` message; id = `ack:<event id>`
 - dead letter    CEP_DEAD `cep.dead.<tenant>`: a delivery job that failed for good, with its last result
-- channel entry  KV `cep-channels` `<tenant>.<channel_id>`: a channel with its secrets (never logged)
+- channel entry  KV `cep-channels` `<tenant>.<channel_id>`: a channel with its secrets sealed (channel_sealing.py)
 - delivery result CEP_RESULTS `cep.results.<tenant>`: one attempt's outcome; id = job id + attempt
 - feed message   CEP_FEED_<tenant> `cep.feed.<tenant>`: {"type": fired|updated|acked|resolved|notification, "event"}
 """
@@ -325,7 +325,8 @@ def dead_letter(job: bytes, result: Mapping[str, Any]) -> bytes:
 # -- channels ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ChannelEntry:
-    """A channel as the notifier reads it from the channels bucket: `config` includes the secrets."""
+    """A channel as the notifier reads it from the channels bucket: `config` includes the secrets (sealed in the
+    bucket, opened by the notifier's directory)."""
 
     tenant: str
     channel_id: str

@@ -4,7 +4,9 @@ One JSON envelope per letter, `Nats-Msg-Id` = its id (so a replayed shard report
     {"dead_letter": 1, "id", "tenant", "source", "rule_id", "event", "error", "at",
      "origin": {"stream", "seq", "subject"} | null,
      "replay": {"subject", "data" (base64), "headers"} | null}   <- what a replay republishes, with a new msg id
-Sources: `rule_failure` (a rule raised on an event), `undecodable` (a work message that does not decode),
+Sources: `rule_failure` (a rule raised on an event), `series_refused` (a rule's new group keys refused by the
+active-series quota: one letter per rule and quota at most every minute, with the count), `undecodable` (a work
+message that does not decode),
 `poison` (a work item the shard could not apply), `alert_dropped` (an alert that could not be published),
 `max_deliveries` (a message past its consumer's max_deliver, from JetStream's advisory) and `delivery_failed`
 (a notification job that failed for good: the notifier's `{"job", "result"}` letters, read as such).
@@ -22,8 +24,11 @@ from typing import Any, Literal
 from services.common import codec, subjects
 from services.common.domain.events import format_time, parse_time
 from services.common.domain.rule_failures import RuleFailure
+from services.common.domain.series_quota import SeriesRefusals
 
-Source = Literal["rule_failure", "undecodable", "poison", "alert_dropped", "max_deliveries", "delivery_failed"]
+Source = Literal[
+    "rule_failure", "series_refused", "undecodable", "poison", "alert_dropped", "max_deliveries", "delivery_failed"
+]
 SOURCES: tuple[str, ...] = Source.__args__  # type: ignore[attr-defined]
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"  # .<stream>.<consumer>
 ERROR_LIMIT = 2000
@@ -101,6 +106,23 @@ def rule_failure_letter(failure: RuleFailure, at: datetime) -> DeadLetter:
         rule_id=failure.rule_id,
         event=described["event"],
         replay=Replay(subject, codec.dumps(dict(event.payload))),
+    )
+
+
+def series_refused_letter(refusals: SeriesRefusals, shard: int, at: datetime) -> DeadLetter:
+    """New series of a rule refused by a quota (counted on the rule like a failure); nothing to replay.
+
+    Each report is its own letter (the id holds its time): the recorder counts every report once.
+    """
+    return DeadLetter(
+        id=letter_id("series_refused", refusals.tenant, refusals.rule_id, refusals.quota, shard, at.isoformat()),
+        tenant=refusals.tenant,
+        source="series_refused",
+        error=refusals.message(),
+        at=at,
+        rule_id=refusals.rule_id,
+        event={"group_key": refusals.last_key, "refused": refusals.count, "quota": refusals.quota},
+        origin={"shard": shard},
     )
 
 

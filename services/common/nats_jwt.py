@@ -186,12 +186,14 @@ def user_claims(
     now: int,
     expires: int | None,
     account: str = GLOBAL_ACCOUNT,
+    max_subscriptions: int = NO_LIMIT,
+    max_payload: int = NO_LIMIT,
 ) -> dict[str, Any]:
     """A v2 user JWT's claims: who (`sub` = the connection's user key), where (`aud` = account), and may what.
 
-    `permissions` holds `pub`/`sub` (each `{"allow": [...], "deny": [...]}`) and optionally `resp`.
-    Subscription, data and payload limits are left unlimited, as nats-io/jwt's NewUserClaims does (a 0 there
-    would mean none allowed).
+    `permissions` holds `pub`/`sub` (each `{"allow": [...], "deny": [...]}`) and optionally `resp`. The
+    subscription and payload limits default to unlimited (-1), as nats-io/jwt's NewUserClaims does: a 0 there
+    would mean none allowed. The server enforces both on the connection.
     """
     claims: dict[str, Any] = {
         "iat": now,
@@ -200,9 +202,9 @@ def user_claims(
         "aud": account,
         "nats": {
             **permissions,
-            "subs": NO_LIMIT,
+            "subs": max_subscriptions,
             "data": NO_LIMIT,
-            "payload": NO_LIMIT,
+            "payload": max_payload,
             "type": "user",
             "version": VERSION,
         },

@@ -25,3 +25,8 @@ def ray_namespace(state_dir: Path) -> str:
 def database_file(state_dir: Path) -> Path:
     """The SQLite database of a stack."""
     return Path(state_dir) / "cep.db"
+
+
+def secrets_key_file(state_dir: Path) -> Path:
+    """The key file sealing a stack's channel secrets (CEP_SECRETS_KEY_FILE), made by `cep up` on the first start."""
+    return Path(state_dir) / "secrets-key"

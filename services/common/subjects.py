@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
+from typing import Any
 
 TENANT_PATTERN = re.compile(r"^[a-z0-9-]{1,63}$")
 RULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # rule ids that may become subject tokens and KV keys
@@ -43,6 +45,13 @@ SCHEDULE_RUNS_PREFIX = "cep.scheduler.runs"  # cep.scheduler.runs.<tenant>.<rule
 AUTH_CALLOUT = "$SYS.REQ.USER.AUTH"  # core NATS: nats-server asks the gateway about a connecting producer
 AUTH_CALLOUT_QUEUE = "cep-nats-auth"  # queue group of the gateway replicas answering AUTH_CALLOUT
 PRODUCER_INBOX_PREFIX = "_INBOX_"  # _INBOX_<tenant>: a producer's inboxes (PubAcks); never the platform's _INBOX
+PRODUCE_PREFIX = "cep.produce"  # cep.produce.<tenant>: producers' publishes as they reach the platform (ingest answers)
+PRODUCE_QUEUE = "ingest-producers"  # queue group of the ingest replicas answering PRODUCE_PREFIX
+
+# -- NATS accounts (cep up's nats.conf, k8s/base/nats.yaml, compose) -------------------------------------------
+PLATFORM_ACCOUNT = "CEP"  # every service, JetStream, the auth callout
+PRODUCERS_ACCOUNT = "PRODUCERS"  # every admitted producer; imports only the ingest service (docs/security.md)
+SYSTEM_ACCOUNT = "SYS"  # the server's system account: connection lists and kicks
 
 # -- durable consumers ------------------------------------------------------------------------------------
 ROUTER_CONSUMER = "router"  # on EVENTS_STREAM, in the ingest service
@@ -60,6 +69,7 @@ RULES_BUCKET = "cep-rules"  # key <tenant>.<rule_id>: canonical rule JSON (syste
 CHANNELS_BUCKET = "cep-channels"  # key <tenant>.<channel_id>: channel with secrets, for the notifier;
 # key <tenant>.name.<base64url name>: the id of the live channel of that name
 SNAPSHOTS_BUCKET = "cep-snapshots"  # key shard-<n>: engine snapshot + the work-stream sequence it covers
+# (a snapshot over one value: a manifest there, its parts under shard-<n>.part-<generation>-<k>)
 NOISE_BUCKET = "cep-noise"  # key <tenant>.<rule_id>: storm window; <tenant>.<rule_id>.<fingerprint>: cooldown
 SENT_BUCKET = "cep-sent"  # key <job id>: delivered (a redelivered job is not sent again)
 CONTROL_BUCKET = "cep-control"  # key shard-map: {"epoch", "shards"} published by the evaluator driver
@@ -71,6 +81,7 @@ ROUTER_LIVE_BUCKET = "cep-router-live"  # TTL = the router lease period: key `ro
 ROUTER_LEASE_KEY = "router"
 POLLING_BUCKET = "cep-polling"  # key <tenant>.<target_id>: a metric-polling target (mirrored from SQL by the gateway)
 POLLING_SNAPSHOTS_BUCKET = "cep-polling-snapshots"  # key <tenant>.<target_id>: the latest poll's snapshot
+QUOTAS_BUCKET = "cep-quotas"  # key <tenant>: the tenant's effective quotas (domain/quotas.py), from the gateway
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"
@@ -93,6 +104,11 @@ def _token(tenant: str) -> str:
 
 def ingest_subject(tenant: str) -> str:
     return f"{INGEST_PREFIX}.{_token(tenant)}"
+
+
+def produce_subject(tenant: str) -> str:
+    """Where a producer's publish to `cep.ingest.<tenant>` arrives in the platform account (the import maps it)."""
+    return f"{PRODUCE_PREFIX}.{_token(tenant)}"
 
 
 def producer_inbox_prefix(tenant: str) -> str:
@@ -139,6 +155,54 @@ def feed_stream(tenant: str) -> str:
 def tenant_of(subject: str) -> str:
     """The tenant token of a `prefix.<tenant>` subject (`cep.ingest.team-a` -> `team-a`)."""
     return subject.rsplit(".", 1)[-1]
+
+
+# The subject shapes that belong to one tenant: the prefix, then the tenant token, then this many more tokens.
+_TENANT_SHAPES: tuple[tuple[str, int], ...] = (
+    (INGEST_PREFIX, 0),
+    (INTERNAL_PREFIX, 0),
+    (ALERTS_PREFIX, 0),
+    (ACKS_PREFIX, 0),
+    (DEAD_PREFIX, 0),
+    (DELIVERY_PREFIX, 0),
+    (RESULTS_PREFIX, 0),
+    (FEED_PREFIX, 0),
+    (PRODUCE_PREFIX, 0),
+    (SCHEDULE_RUNS_PREFIX, 1),  # cep.scheduler.runs.<tenant>.<rule_id>
+)
+
+
+def owning_tenant(subject: str, body: Mapping[str, Any] | None = None) -> str | None:
+    """The tenant a message belongs to, or None when it is the platform's own (its dead letters are the platform's).
+
+    Only the known tenant shapes count (`cep.alerts.<tenant>`, `cep.scheduler.runs.<tenant>.<rule>`, ...), with a
+    valid tenant token; a work message (`cep.work.<shard>`) belongs to the one tenant its `body` names. Every other
+    subject (`cep.control.rules`, `cep.work.epoch`, `$KV...`) is the platform's, whatever its last token looks like.
+    """
+    for prefix, after in _TENANT_SHAPES:
+        if subject.startswith(prefix + "."):
+            tokens = subject[len(prefix) + 1 :].split(".")
+            return tokens[0] if len(tokens) == 1 + after and valid_tenant(tokens[0]) else None
+    shard = subject.removeprefix(WORK_PREFIX + ".")
+    if shard != subject and shard.isdigit() and body is not None:
+        return _work_tenant(body)
+    return None
+
+
+def _work_tenant(body: Mapping[str, Any]) -> str | None:
+    """The one tenant of a work message: its event's, its rule change's, or that of every event of a batch."""
+    kind = body.get("kind")
+    if kind in ("trigger", "event"):
+        found = [body.get("event")]
+    elif kind == "rule":
+        found = [body.get("change")]
+    elif kind == "events" and isinstance(body.get("events"), list):
+        found = [item.get("event") if isinstance(item, dict) else None for item in body["events"]]
+    else:
+        return None  # a tick, or nothing a shard would read
+    tenants = {part.get("tenant") if isinstance(part, dict) else None for part in found}
+    tenant = tenants.pop() if len(tenants) == 1 else None
+    return tenant if isinstance(tenant, str) and valid_tenant(tenant) else None
 
 
 def rule_key(tenant: str, rule_id: str) -> str:

@@ -16,6 +16,7 @@ from services.common.service import NatsService, Registrar
 from services.common.streams import ensure_streams
 from services.evaluator.driver import ShardDriver
 from services.evaluator.settings import EvaluatorSettings
+from services.evaluator.snapshots import part_size
 
 
 class EvaluatorService(NatsService):
@@ -40,7 +41,7 @@ class EvaluatorService(NatsService):
         js = self.nc.jetstream()
         await ensure_streams(js)
         self.registry.register(self.driver.collector)
-        await self.driver.start(js)
+        await self.driver.start(js, part_size(self.nc.max_payload))
         self.started = True
 
     async def stop(self) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
-from services.common.dead_letters import DeadLetter, Replay, letter_id, rule_failure_letter
+from services.common.dead_letters import DeadLetter, Replay, letter_id, rule_failure_letter, series_refused_letter
 from services.common.domain.rule_failures import RuleFailure
+from services.common.domain.series_quota import SeriesRefusals
 from services.common.domain.transitions import Transition
 from services.evaluator.work import EventWork, RuleWork, TriggerWork, Work
 
@@ -81,6 +82,20 @@ async def publish_rule_failures(js: JetStreamContext | None, shard: int, failure
             extra={"shard": shard, "tenant": failure.tenant, "rule_id": failure.rule_id},
         )
     return await publish_until_stored(js, [rule_failure_letter(failure, now) for failure in failures])
+
+
+def report_series_refused(js: JetStreamContext | None, shard: int, refusals: Sequence[SeriesRefusals]) -> None:
+    """New series refused by a quota: logged, and an error on each rule (a dead letter), in the background.
+
+    Not awaited before the ack, unlike rule failures: the refusal is also in the shard's counters, and the caller
+    already lets out at most one report per rule and quota a minute.
+    """
+    now = datetime.now(UTC)
+    for refused in refusals:
+        context = {"shard": shard, "tenant": refused.tenant, "rule_id": refused.rule_id}
+        log.warning("rule %s: %s", refused.rule_id, refused.message(), extra=context)
+    if refusals:
+        _spawn(publish(js, [series_refused_letter(refused, shard, now) for refused in refusals]))
 
 
 def report_poison(js: JetStreamContext | None, shard: int, seq: int, index: int, error: str, item: Work | None) -> None:

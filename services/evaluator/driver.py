@@ -23,8 +23,10 @@ from services.common.domain.sharding import shard_for
 from services.common.ops import CheckResult
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions
+from services.evaluator.quota_watch import quota_book
 from services.evaluator.rebalance import rebalance
 from services.evaluator.shard import ShardActor
+from services.evaluator.snapshots import DEFAULT_PART_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +60,15 @@ class ShardDriver:
         self._tasks: list[asyncio.Task[None]] = []
         self._starting: dict[int, asyncio.Task[None]] = {}
 
-    async def start(self, js: JetStreamContext) -> None:
-        """Create the actors, publish the shard map, start them, then tick and supervise in the background."""
+    async def start(self, js: JetStreamContext, part_bytes: int = DEFAULT_PART_BYTES) -> None:
+        """Create the actors, publish the shard map, start them, then tick and supervise in the background.
+
+        `part_bytes`: the largest snapshot value to write (under the connection's payload limit).
+        """
         self._js = js
-        await rebalance(js, self.count)  # before any actor starts: series move when the shard count changed
+        # Before any actor starts: series move when the shard count changed.
+        quotas = quota_book(self.options.series_per_rule, self.options.series_per_tenant)
+        await rebalance(js, self.count, part_bytes=part_bytes, quotas=quotas)
         options: dict[str, Any] = {"max_restarts": -1, "max_task_retries": 0}
         if self.shard_cpus is not None:
             options["num_cpus"] = self.shard_cpus
@@ -133,7 +140,8 @@ class ShardDriver:
         """Ready when every shard actor answers, has started and is consuming its work stream."""
         shards = await self.status()
         ready = bool(shards) and all(s["alive"] and s.get("consuming") for s in shards)
-        brief = [{k: s.get(k) for k in ("shard", "alive", "consuming", "last_seq", "pending", "error")} for s in shards]
+        keys = ("shard", "alive", "consuming", "last_seq", "pending", "error", "snapshot_error")
+        brief = [{k: s.get(k) for k in keys} for s in shards]
         return CheckResult(ready, {"shards": brief})
 
     async def anomaly_status(self, tenant: str, rule_id: str) -> dict[str, Any]:

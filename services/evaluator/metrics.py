@@ -4,7 +4,9 @@ Actors run in other processes, so they cannot register with the evaluator's Prom
 polls their status and a custom collector turns the figures into `cep_eval_batch_seconds`,
 `cep_transitions_total{kind}`, `cep_eval_events_total`, `cep_eval_poison_total`,
 `cep_consumer_pending{stream,consumer}` and the cost of anomaly model refits (`cep_eval_refits_total`,
-`cep_eval_refit_seconds_total`, `cep_eval_refit_waits_total`, `cep_eval_refit_wait_seconds_total`). Totals
+`cep_eval_refit_seconds_total`, `cep_eval_refit_waits_total`, `cep_eval_refit_wait_seconds_total`), new series
+refused by a quota (`cep_eval_series_refused_total{tenant}`) and snapshots not written
+(`cep_eval_snapshot_failures_total`). Totals
 survive actor restarts: the counters of an incarnation that went away are carried into a base, so the exposed
 counters never go down.
 """
@@ -39,6 +41,11 @@ class ShardCounters:
     refit_seconds: float = 0.0
     refit_waits: int = 0
     refit_wait_seconds: float = 0.0
+    series_refused: dict[str, int] = field(default_factory=dict)  # new series refused by a quota, per tenant
+    snapshot_failures: int = 0
+
+    def refused(self, tenant: str, count: int) -> None:
+        self.series_refused[tenant] = self.series_refused.get(tenant, 0) + count
 
     def observe_batch(self, seconds: float, events: int, kinds: Sequence[str]) -> None:
         """Count one processed batch: its duration, its events and the kinds of the transitions it produced."""
@@ -62,6 +69,8 @@ class ShardCounters:
             "refit_seconds": self.refit_seconds,
             "refit_waits": self.refit_waits,
             "refit_wait_seconds": self.refit_wait_seconds,
+            "series_refused": dict(self.series_refused),
+            "snapshot_failures": self.snapshot_failures,
         }
 
     @classmethod
@@ -77,10 +86,13 @@ class ShardCounters:
             float(data.get("refit_seconds", 0.0)),
             int(data.get("refit_waits", 0)),
             float(data.get("refit_wait_seconds", 0.0)),
+            dict(data.get("series_refused") or {}),
+            int(data.get("snapshot_failures", 0)),
         )
 
     def plus(self, other: ShardCounters) -> ShardCounters:
         kinds = set(self.transitions) | set(other.transitions)
+        tenants = set(self.series_refused) | set(other.series_refused)
         return ShardCounters(
             [a + b for a, b in zip(self.buckets, other.buckets, strict=True)],
             self.batches + other.batches,
@@ -92,6 +104,8 @@ class ShardCounters:
             self.refit_seconds + other.refit_seconds,
             self.refit_waits + other.refit_waits,
             self.refit_wait_seconds + other.refit_wait_seconds,
+            {t: self.series_refused.get(t, 0) + other.series_refused.get(t, 0) for t in tenants},
+            self.snapshot_failures + other.snapshot_failures,
         )
 
 
@@ -156,6 +170,19 @@ class ShardCollector(Collector):
             "cep_eval_refit_wait_seconds",
             "Seconds shards waited for refits (the refit time left on the hot path)",
             value=total.refit_wait_seconds,
+        )
+        refused = CounterMetricFamily(
+            "cep_eval_series_refused",
+            "New (rule, group key) series refused by the tenant's series quota (their events not evaluated)",
+            labels=["tenant"],
+        )
+        for tenant in sorted(total.series_refused):
+            refused.add_metric([tenant], total.series_refused[tenant])
+        yield refused
+        yield CounterMetricFamily(
+            "cep_eval_snapshot_failures",
+            "Shard snapshots not written (a restart then replays from the previous one)",
+            value=total.snapshot_failures,
         )
         pending = GaugeMetricFamily(
             "cep_consumer_pending", "Messages not yet processed by a consumer", labels=["stream", "consumer"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.domain.quotas import DEFAULT_SERIES_PER_RULE, DEFAULT_SERIES_PER_TENANT
+
 
 @dataclass(frozen=True)
 class ShardOptions:
-    """The shard count (for ownership), the snapshot cadence, the pull batch size and the log level."""
+    """The shard count (for ownership), the snapshot cadence, the pull batch size, the log level, and the platform's
+    default series quotas (a tenant's own, from the quota bucket, replace them)."""
 
     shards: int = 2
     snapshot_interval: float = 5.0
@@ -16,3 +19,5 @@ class ShardOptions:
     chunk: int = 100  # events per engine call before yielding to the loop, so acks and heartbeats flow
     ack_wait: float = 60.0  # seconds before JetStream redelivers an un-acked work message
     log_level: str = "INFO"
+    series_per_rule: int = DEFAULT_SERIES_PER_RULE  # CEP_QUOTA_SERIES_PER_RULE
+    series_per_tenant: int = DEFAULT_SERIES_PER_TENANT  # CEP_QUOTA_SERIES_PER_TENANT, enforced per shard

@@ -15,6 +15,7 @@ from services.common import codec
 from services.common.domain.engine import RuleEngine
 from services.common.domain.rule_failures import RuleFailure
 from services.common.domain.rules import Rule
+from services.common.domain.series_quota import Limits, SeriesRefusals
 from services.common.domain.transitions import Transition
 from services.evaluator.refit_pool import RefitFigures, RefitPool
 from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, Work
@@ -30,6 +31,7 @@ class Output:
     replies: list[tuple[str, bytes]] = field(default_factory=list)
     events: int = 0
     failures: list[RuleFailure] = field(default_factory=list)  # rules that raised on an event (the others ran)
+    refusals: list[SeriesRefusals] = field(default_factory=list)  # new series refused by a quota, per rule
 
 
 class ShardState:
@@ -42,17 +44,21 @@ class ShardState:
         self._actions: dict[str, Actions] = {rule_id: _actions(rule) for rule_id, rule in self._rules.items()}
 
     @classmethod
-    def from_rules(cls, rules: Iterable[Rule], pool: RefitPool | None = None) -> ShardState:
-        """A fresh state holding `rules` (what the rule bucket says when there is no snapshot)."""
-        engine = RuleEngine(pool or RefitPool.for_process())
+    def from_rules(
+        cls, rules: Iterable[Rule], pool: RefitPool | None = None, quotas: Limits | None = None
+    ) -> ShardState:
+        """A fresh state holding `rules` (what the rule bucket says when there is no snapshot), within `quotas`."""
+        engine = RuleEngine(pool or RefitPool.for_process(), quotas)
         for rule in rules:
             engine.upsert_rule(rule)
         return cls(engine)
 
     @classmethod
-    def restore(cls, engine: dict[str, Any], rules: Iterable[Rule], pool: RefitPool | None = None) -> ShardState:
+    def restore(
+        cls, engine: dict[str, Any], rules: Iterable[Rule], pool: RefitPool | None = None, quotas: Limits | None = None
+    ) -> ShardState:
         """The state of a snapshot: the rules as they were then, and the engine's series (refits on `pool`)."""
-        return cls(RuleEngine.restore(engine, rules, pool or RefitPool.for_process()))
+        return cls(RuleEngine.restore(engine, rules, pool or RefitPool.for_process(), quotas))
 
     @property
     def rule_count(self) -> int:
@@ -80,6 +86,7 @@ class ShardState:
             self._emit(self.engine.on_tick(first.now), out)
         elif isinstance(first, TriggerWork):
             self._trigger(first, out)
+        out.refusals += self.engine.take_refusals()
 
     def failed(self, item: Work, error: str, out: Output) -> None:
         """A step that raised: a trigger still gets an answer, so its caller does not wait in vain."""

@@ -37,9 +37,11 @@ from nats.js.kv import KeyValue
 from services.common import codec, subjects
 from services.common.domain.sharding import shard_for
 from services.common.domain.transitions import Transition
+from services.common.quota_book import QuotaBook
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.processor import Output, ShardState
-from services.evaluator.snapshots import ShardSnapshot, owned_rules
+from services.evaluator.quota_watch import BookLimits, follow_quotas, stop_following
+from services.evaluator.snapshots import DEFAULT_PART_BYTES, ShardSnapshot, SnapshotStore, owned_rules
 from services.evaluator.work import NOWHERE, Work, WorkError, decode_message, fresh, steps
 
 log = logging.getLogger(__name__)
@@ -103,10 +105,19 @@ async def read_shard_map(kv: KeyValue) -> ShardMap | None:
     return ShardMap(int(body.get("epoch") or 0), int(body["shards"]), None if moving is None else int(moving))
 
 
-async def rebalance(js: JetStreamContext, count: int, cut_wait: float = CUT_WAIT_SECONDS) -> bool:
+async def rebalance(
+    js: JetStreamContext,
+    count: int,
+    cut_wait: float = CUT_WAIT_SECONDS,
+    *,
+    part_bytes: int = DEFAULT_PART_BYTES,
+    quotas: QuotaBook | None = None,
+) -> bool:
     """Move the series to `count` shards if the shard map names another count (or a rebalance to finish).
 
     True when something moved. The caller then publishes the shard map without `from` and starts the actors.
+    Snapshots are written in parts of at most `part_bytes`; the replays to the cut apply the series quotas of
+    `quotas` (the platform defaults when None), read from the quota bucket as the shards do.
     """
     control = await js.key_value(subjects.CONTROL_BUCKET)
     moved = False
@@ -118,7 +129,8 @@ async def rebalance(js: JetStreamContext, count: int, cut_wait: float = CUT_WAIT
             current = ShardMap(current.epoch + 1, count, current.shards)
             await control.put(subjects.SHARD_MAP_KEY, current.encode())
         assert current.moving_from is not None
-        await Rebalance(js, current.moving_from, current.shards, current.epoch).run(cut_wait)
+        move = Rebalance(js, current.moving_from, current.shards, current.epoch, part_bytes, quotas)
+        await move.run(cut_wait)
         await control.put(subjects.SHARD_MAP_KEY, ShardMap(current.epoch, current.shards).encode())
         moved = True
 
@@ -126,30 +138,41 @@ async def rebalance(js: JetStreamContext, count: int, cut_wait: float = CUT_WAIT
 class Rebalance:
     """One move of the series from `old` shards to `new` shards under shard-map epoch `epoch`."""
 
-    def __init__(self, js: JetStreamContext, old: int, new: int, epoch: int) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        old: int,
+        new: int,
+        epoch: int,
+        part_bytes: int = DEFAULT_PART_BYTES,
+        quotas: QuotaBook | None = None,
+    ) -> None:
         self.js = js
         self.old = old
         self.new = new
         self.epoch = epoch
+        self.part_bytes = part_bytes
+        self.quotas = quotas
 
     async def run(self, cut_wait: float) -> None:
         kv = await self.js.key_value(subjects.SNAPSHOTS_BUCKET)
         cut = await self.wait_for_cut(cut_wait)
         staged = await _get(kv, self._staged_key())
         if staged is None:
-            states = [await self._state_at_cut(kv, shard, cut) for shard in range(self.old)]
+            states = await self._states_at_cut(kv, cut)
             split = split_snapshots(states, self.new, cut)
             for shard, snapshot in enumerate(split):
-                await kv.put(self._staged_key(shard), snapshot.encode())
+                await self._store(kv, self._staged_key(shard)).put(snapshot.encode(), cut)
             await kv.put(self._staged_key(), codec.dumps({"cut": cut, "from": self.old, "shards": self.new}))
         for shard in range(self.new):
-            data = await _get(kv, self._staged_key(shard))
+            data = await self._store(kv, self._staged_key(shard)).load_data()
             assert data is not None, f"staged snapshot {self._staged_key(shard)} is missing"
-            await kv.put(subjects.snapshot_key(shard), data)
+            await self._store(kv, subjects.snapshot_key(shard)).put(data, cut)
         await self._drop_gone_shards(kv)
-        for key in [self._staged_key(shard) for shard in range(self.new)] + [self._staged_key()]:
-            with contextlib.suppress(KeyNotFoundError):
-                await kv.purge(key)
+        for shard in range(self.new):
+            await self._store(kv, self._staged_key(shard)).drop()
+        with contextlib.suppress(KeyNotFoundError):
+            await kv.purge(self._staged_key())
         log.info("rebalanced %d -> %d shards at work sequence %d (epoch %d)", self.old, self.new, cut, self.epoch)
 
     async def wait_for_cut(self, timeout: float) -> int:
@@ -164,20 +187,29 @@ class Rebalance:
                 raise TimeoutError(f"no router marked shard-map epoch {self.epoch} within {timeout:.0f}s")
             await asyncio.sleep(0.2)
 
-    async def _state_at_cut(self, kv: KeyValue, shard: int, cut: int) -> ShardSnapshot:
+    async def _states_at_cut(self, kv: KeyValue, cut: int) -> list[ShardSnapshot]:
+        """Every old shard's state at the cut, under the tenants' series quotas as the quota bucket has them."""
+        if self.quotas is None:
+            return [await self._state_at_cut(kv, shard, cut, None) for shard in range(self.old)]
+        watch = await follow_quotas(self.js, self.quotas)
+        try:
+            return [await self._state_at_cut(kv, shard, cut, BookLimits(self.quotas)) for shard in range(self.old)]
+        finally:
+            await stop_following(watch)
+
+    async def _state_at_cut(self, kv: KeyValue, shard: int, cut: int, limits: BookLimits | None) -> ShardSnapshot:
         """Old shard `shard`'s snapshot brought forward to the cut by replaying its work stream."""
-        data = await _get(kv, subjects.snapshot_key(shard))
+        snapshot = await self._store(kv, subjects.snapshot_key(shard)).load()  # None: absent or not restorable
         state, seq, raw_done = None, 0, NOWHERE
         try:
-            if data is not None:
-                snapshot = ShardSnapshot.decode(data)
-                state, seq = ShardState.restore(snapshot.engine, snapshot.rule_models()), snapshot.seq
+            if snapshot is not None:
+                state, seq = ShardState.restore(snapshot.engine, snapshot.rule_models(), quotas=limits), snapshot.seq
                 raw_done = snapshot.raw_done
         except (ValueError, KeyError, TypeError) as exc:  # as a restarting actor does: replay everything
             log.error("snapshot of old shard %d not restorable: %s", shard, exc, extra={"shard": shard})
             state, seq, raw_done = None, 0, NOWHERE
         if state is None:
-            state = ShardState.from_rules(await owned_rules(self.js, shard, self.old))
+            state = ShardState.from_rules(await owned_rules(self.js, shard, self.old), quotas=limits)
         items, raw_done = fresh(await self._work(shard, seq + 1, cut), raw_done)
         out = Output()
         for step in steps(items, 1, careful_through=cut):  # one item per engine call: poison stays isolated
@@ -220,10 +252,12 @@ class Rebalance:
     async def _drop_gone_shards(self, kv: KeyValue) -> None:
         """Shards beyond the new count: their snapshots and durable consumers go (a later grow starts clean)."""
         for shard in range(self.new, max(self.old, self.new)):
-            with contextlib.suppress(KeyNotFoundError):
-                await kv.purge(subjects.snapshot_key(shard))
+            await self._store(kv, subjects.snapshot_key(shard)).drop()
             with contextlib.suppress(NotFoundError):
                 await self.js.delete_consumer(subjects.WORK_STREAM, subjects.shard_consumer(shard))
+
+    def _store(self, kv: KeyValue, key: str) -> SnapshotStore:
+        return SnapshotStore.at(kv, key, self.part_bytes)
 
     def _staged_key(self, shard: int | None = None) -> str:
         return f"rebalance-{self.epoch}" if shard is None else f"rebalance-{self.epoch}-{shard}"

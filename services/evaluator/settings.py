@@ -28,4 +28,6 @@ class EvaluatorSettings(ServiceSettings):
             snapshot_interval=self.snapshot_interval,
             fetch_batch=self.fetch_batch,
             log_level=self.log_level,
+            series_per_rule=self.quota_series_per_rule,
+            series_per_tenant=self.quota_series_per_tenant,
         )

@@ -29,16 +29,23 @@ from services.common.logs import configure_logging
 from services.common.streams import ensure_streams
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.consumer import OutOfOrder, ShardConsumer
-from services.evaluator.dead_letters import publish_rule_failures, report_dropped, report_poison
+from services.evaluator.dead_letters import (
+    publish_rule_failures,
+    report_dropped,
+    report_poison,
+    report_series_refused,
+)
 from services.evaluator.metrics import ShardCounters
 from services.evaluator.options import ShardOptions
 from services.evaluator.processor import Actions, Output, ShardState
+from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_quotas, quota_book, stop_following
 from services.evaluator.snapshots import (
     ShardSnapshot,
     SnapshotStore,
     SnapshotTooLarge,
     Superseded,
     owned_rules,
+    part_size,
     snapshot_bucket,
 )
 from services.evaluator.work import (
@@ -98,6 +105,12 @@ class ShardActor:
         self.series = 0
         self.recent_poison: deque[dict[str, Any]] = deque(maxlen=20)
         self.error: str | None = None
+        self.snapshot_error: str | None = None  # why the latest snapshot was not written, until one is
+        # Each tenant's series quotas, from the quota bucket (watched from `start`), enforced by the engine.
+        self.quotas = quota_book(options.series_per_rule, options.series_per_tenant)
+        self.limits = BookLimits(self.quotas)
+        self.quota_task: asyncio.Task[None] | None = None
+        self.refusals = RefusalReports()
 
     # -- control calls ---------------------------------------------------------------------------------
     async def start(self, nats_url: str) -> dict[str, Any]:
@@ -108,8 +121,10 @@ class ShardActor:
                     self.nc = await bus.connect(nats_url, f"cep-shard-{self.shard}-{os.getpid()}")
                     self.js = self.nc.jetstream()
                     await ensure_streams(self.js)
-                    self.store = SnapshotStore(await snapshot_bucket(self.js), self.shard)
+                    parts = part_size(self.nc.max_payload)
+                    self.store = SnapshotStore(await snapshot_bucket(self.js), self.shard, parts)
                     self.consumer = ShardConsumer(self.js, self.shard, self.config.ack_wait)
+                    self.quota_task = await follow_quotas(self.js, self.quotas)  # before the replay uses them
                 self.stopping, self.error, self.recovery = False, None, None
                 async with self.lock:
                     await self._resume()
@@ -127,6 +142,7 @@ class ShardActor:
                 except Exception as exc:
                     log.warning("final snapshot failed: %s", exc, extra={"shard": self.shard})
         status = await self.status()
+        await stop_following(self.quota_task)
         if self.consumer is not None:
             await self.consumer.close()
         if self.nc is not None and not self.nc.is_closed:
@@ -142,6 +158,12 @@ class ShardActor:
         """The engine's anomaly status of one rule (KeyError: not held here; ValueError: not an anomaly rule)."""
         async with self.lock:
             return self.state.engine.anomaly_status(rule_id)
+
+    async def series_quota(self, tenant: str) -> dict[str, Any]:
+        """The tenant's series limits as this shard applies them, and the series its rules hold here."""
+        limits = self.limits.of(tenant)
+        held = self.state.engine.series_held(tenant)
+        return {"tenant": tenant, "per_rule": limits.per_rule, "per_tenant": limits.per_tenant, "held": held}
 
     async def status(self) -> dict[str, Any]:
         """Liveness, position and size figures for `ShardStatus`, readiness and metrics."""
@@ -166,6 +188,7 @@ class ShardActor:
             "poison": self.counters.poison,
             "recent_poison": list(self.recent_poison),
             "error": self.error,
+            "snapshot_error": self.snapshot_error,
             "counters": self.counters.as_dict() | self.state.refit_figures(),
         }
 
@@ -181,13 +204,14 @@ class ShardActor:
         state: ShardState | None = None
         if snapshot is not None:
             try:
-                state = ShardState.restore(snapshot.engine, snapshot.rule_models())
+                state = ShardState.restore(snapshot.engine, snapshot.rule_models(), quotas=self.limits)
             except (ValueError, KeyError, TypeError) as exc:
                 log.error(
                     "snapshot not restorable, replaying the whole work stream: %s", exc, extra={"shard": self.shard}
                 )
         if snapshot is None or state is None:
-            state, seq = ShardState.from_rules(await owned_rules(self.js, self.shard, self.config.shards)), 0
+            rules = await owned_rules(self.js, self.shard, self.config.shards)
+            state, seq = ShardState.from_rules(rules, quotas=self.limits), 0
             raw_done = NOWHERE
         else:
             seq, raw_done = snapshot.seq, snapshot.raw_done
@@ -195,7 +219,8 @@ class ShardActor:
         self.raw_done = raw_done
         _, data, series = self._encode_snapshot()
         async with self._save_lock:
-            await self.store.save(data)
+            await self.store.save(data, seq)
+            await self._sweep()
         self.snapshot_seq, self.series, self.snapshot_at = seq, series, time.monotonic()
         await self.consumer.reset(seq + 1)
         log.info("shard %d resumed after sequence %d with %d rules", self.shard, seq, state.rule_count)
@@ -210,6 +235,7 @@ class ShardActor:
                 msgs = await self.consumer.fetch(self.config.fetch_batch, self.config.fetch_timeout)
                 if msgs:
                     await self._process(msgs)
+                self._report_refusals()
                 if time.monotonic() - self.snapshot_at >= self.config.snapshot_interval:
                     await self._save_snapshot()
             except Superseded as exc:
@@ -264,6 +290,9 @@ class ShardActor:
             self.raw_done = raw_done
             await self._publish(out.alerts)
             await publish_rule_failures(self.js, self.shard, out.failures)  # dead letters, before the ack
+            for refused in out.refusals:
+                self.counters.refused(refused.tenant, refused.count)
+            self.refusals.add(out.refusals)
             self.done_seq = max(self.done_seq, max(msg.metadata.sequence.stream for msg in msgs))
         await self._ack(msgs, broken)
         await self._reply(out.replies)
@@ -319,6 +348,10 @@ class ShardActor:
             except Exception as exc:
                 log.warning("trigger answer to %s lost: %s", subject, exc, extra={"shard": self.shard})
 
+    def _report_refusals(self) -> None:
+        """Report the refused series on their rules: at once, then at most once a minute per rule and quota."""
+        report_series_refused(self.js, self.shard, self.refusals.due(time.monotonic()))
+
     def _record_poison(self, items: list[Work], poison: dict[ItemId, str]) -> None:
         """Count and log each poison item: the work sequence and index of the item, the error, its context."""
         if not poison:
@@ -358,12 +391,25 @@ class ShardActor:
             self.series, self.snapshot_at = series, time.monotonic() + max(0.0, SNAPSHOT_COST_FACTOR * cost)
             if seq > self.snapshot_seq:
                 try:
-                    await self.store.save(data)
+                    await self.store.save(data, seq)
                 except SnapshotTooLarge as exc:  # keep consuming: a restart only replays further back
+                    self.counters.snapshot_failures += 1
+                    self.snapshot_error = f"snapshot at sequence {seq} not written: {exc}"
                     log.error("shard %d, %d series: %s", self.shard, series, exc, extra={"shard": self.shard})
                     return self.snapshot_seq
-                self.snapshot_seq = seq
+                self.snapshot_seq, self.snapshot_error = seq, None
         return seq
+
+    async def _sweep(self) -> None:
+        """Remove the parts of snapshots a crash left without a manifest (best effort: they only take space)."""
+        assert self.store is not None
+        try:
+            removed = await self.store.sweep()
+        except Exception as exc:
+            log.warning("stale snapshot parts not swept: %s", exc, extra={"shard": self.shard})
+            return
+        if removed:
+            log.info("removed %d stale snapshot part(s)", removed, extra={"shard": self.shard})
 
 
 def _context(item: Work | None) -> dict[str, Any]:

@@ -1,8 +1,14 @@
-"""Shard snapshots in the `cep-snapshots` bucket, and the rules a shard owns when it has none (the rule bucket)."""
+"""Shard snapshots in the `cep-snapshots` bucket, and the rules a shard owns when it has none (the rule bucket).
+
+A snapshot larger than one value is split into parts under a manifest, written last: never dropped for its size.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +21,7 @@ from nats.js.kv import KeyValue
 from services.common import codec, subjects
 from services.common.domain.rules import Rule
 from services.common.domain.sharding import shard_for
+from services.common.streams import BUCKETS
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +29,11 @@ WATCH_SECONDS = 10.0
 # Snapshots are zlib-compressed JSON behind this marker (the JSON of many series repeats its keys: about a tenth
 # of the size), so a shard of ~50k series fits the bucket's 8 MiB value limit; plain JSON still decodes.
 _COMPRESSED = b"Z1"
+# A snapshot over one value is stored in parts behind a manifest that starts with this marker (snapshots.py).
+MANIFEST_MARKER = b"M1"
+VALUE_LIMIT = next(int(b.max_value_size or 0) for b in BUCKETS if b.bucket == subjects.SNAPSHOTS_BUCKET)
+PART_HEADROOM = 64 << 10  # room for a message's subject and headers under the payload limit
+DEFAULT_PART_BYTES = VALUE_LIMIT - PART_HEADROOM  # nats-server's max_payload as `cep up` and Kubernetes set it
 
 
 class Superseded(RuntimeError):
@@ -60,46 +72,185 @@ class ShardSnapshot:
 
 
 class SnapshotTooLarge(RuntimeError):
-    """The encoded snapshot is over the bucket's value limit (NATS max payload): it was not written."""
+    """A value of the snapshot (a part, or the manifest) is over NATS's payload limit: the snapshot was not written."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A snapshot stored in parts: the work-stream sequence it covers, its part keys in order, size and digest.
+
+    Written after every part, so a crash in between leaves the previous snapshot (manifest and parts) in place.
+    """
+
+    seq: int
+    parts: list[str]
+    size: int
+    digest: str  # sha256 of the encoded snapshot (the parts joined)
+
+    def encode(self) -> bytes:
+        body = {"seq": self.seq, "parts": self.parts, "size": self.size, "sha256": self.digest}
+        return MANIFEST_MARKER + codec.dumps(body)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Manifest:
+        body = codec.loads(data[len(MANIFEST_MARKER) :])
+        return cls(int(body["seq"]), [str(key) for key in body["parts"]], int(body["size"]), str(body["sha256"]))
+
+
+def part_size(max_payload: int) -> int:
+    """The largest part to write: under both the bucket's value limit and the connection's payload limit."""
+    return max(min(VALUE_LIMIT, max_payload) - PART_HEADROOM, 1024)
 
 
 class SnapshotStore:
-    """Reads and writes one shard's snapshot; writes are conditional on the revision last read or written.
+    """Reads and writes one snapshot key; writes are conditional on the revision last read or written.
 
     The condition fences off a stale incarnation: if another one wrote since, `save` raises Superseded.
+    A snapshot up to `part_bytes` is one value (as every earlier version wrote it); a larger one is written in
+    parts `<key>.part-<generation>-<n>` and then a manifest under the key. A generation is never reused, so no
+    writer ever touches the parts of a complete snapshot; those of the previous one go once the manifest is in.
     """
 
-    def __init__(self, kv: KeyValue, shard: int) -> None:
+    def __init__(
+        self, kv: KeyValue, shard: int, part_bytes: int = DEFAULT_PART_BYTES, *, key: str | None = None
+    ) -> None:
         self.kv = kv
-        self.key = subjects.snapshot_key(shard)
+        self.key = key or subjects.snapshot_key(shard)
+        self.part_bytes = part_bytes
         self.revision: int | None = None
+        self.parts: list[str] = []  # the parts of the snapshot last read or written: removed after the next one
+        self.manifest: Manifest | None = None  # the manifest last read (None: a single value, or nothing)
+
+    @classmethod
+    def at(cls, kv: KeyValue, key: str, part_bytes: int = DEFAULT_PART_BYTES) -> SnapshotStore:
+        """A store of another key than a shard's (the rebalance's staged snapshots)."""
+        return cls(kv, 0, part_bytes, key=key)
 
     async def load(self) -> ShardSnapshot | None:
         """The stored snapshot, or None when there is none (or it cannot be read: then we rebuild from the stream)."""
-        try:
-            entry = await self.kv.get(self.key)
-        except KeyNotFoundError:
-            self.revision = None
+        data = await self.load_data()
+        if data is None:
             return None
-        self.revision = entry.revision
         try:
-            return ShardSnapshot.decode(entry.value or b"")
+            snapshot = ShardSnapshot.decode(data)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("unreadable snapshot %s ignored: %s", self.key, exc)
             return None
+        if self.manifest is not None and self.manifest.seq != snapshot.seq:
+            log.error(
+                "snapshot %s covers sequence %d, its manifest %d: ignored", self.key, snapshot.seq, self.manifest.seq
+            )
+            return None
+        return snapshot
 
-    async def save(self, data: bytes) -> int:
-        """Write an encoded snapshot; returns the new revision."""
+    async def load_data(self) -> bytes | None:
+        """The encoded snapshot, its parts joined and checked against the manifest; None when absent or broken."""
         try:
-            if self.revision is None:
-                self.revision = await self.kv.create(self.key, data)
+            entry = await self.kv.get(self.key)
+        except KeyNotFoundError:
+            self.revision, self.parts, self.manifest = None, [], None
+            return None
+        self.revision = entry.revision
+        self.parts, self.manifest = [], None
+        value = entry.value or b""
+        if not value.startswith(MANIFEST_MARKER):
+            return value
+        try:
+            self.manifest = Manifest.decode(value)
+            self.parts = self.manifest.parts
+            return await self._join(self.manifest)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("snapshot %s not restorable from its parts, ignored: %s", self.key, exc)
+            return None
+
+    async def save(self, data: bytes, seq: int) -> int:
+        """Write an encoded snapshot covering work sequence `seq`, fenced by the revision; returns the new one."""
+        return await self._write(data, seq, fenced=True)
+
+    async def put(self, data: bytes, seq: int) -> int:
+        """Write an encoded snapshot whatever was there (the rebalance, before any actor runs), then sweep."""
+        revision = await self._write(data, seq, fenced=False)
+        await self.sweep()
+        return revision
+
+    async def sweep(self) -> int:
+        """Remove the parts under this key that the current snapshot does not use (a save cut short); how many."""
+        watcher = await self.kv.watch(f"{self.key}.*", ignore_deletes=True, meta_only=True)
+        found: list[str] = []
+        try:
+            while (entry := await watcher.updates(timeout=WATCH_SECONDS)) is not None:
+                found.append(entry.key)
+        except nats.errors.TimeoutError:
+            raise TimeoutError(f"listing the parts of snapshot {self.key} timed out") from None
+        finally:
+            await watcher.stop()
+        used = set(self.parts)
+        stale = [key for key in found if key not in used]
+        await self._purge(stale)
+        return len(stale)
+
+    async def drop(self) -> None:
+        """Remove the snapshot and every part under its key."""
+        with contextlib.suppress(KeyNotFoundError):
+            await self.kv.purge(self.key)
+        self.revision, self.parts, self.manifest = None, [], None
+        await self.sweep()
+
+    async def _write(self, data: bytes, seq: int, fenced: bool) -> int:
+        parts = await self._write_parts(data) if len(data) > self.part_bytes else []
+        value = data if not parts else Manifest(seq, parts, len(data), hashlib.sha256(data).hexdigest()).encode()
+        try:
+            if not fenced:
+                self.revision = await self.kv.put(self.key, value)
+            elif self.revision is None:
+                self.revision = await self.kv.create(self.key, value)
             else:
-                self.revision = await self.kv.update(self.key, data, last=self.revision)
+                self.revision = await self.kv.update(self.key, value, last=self.revision)
         except KeyWrongLastSequenceError as exc:
+            await self._purge(parts)
             raise Superseded(f"snapshot {self.key} was written by another incarnation") from exc
         except nats.errors.MaxPayloadError as exc:
-            raise SnapshotTooLarge(f"snapshot {self.key} is {len(data)} bytes, over the value limit") from exc
+            await self._purge(parts)
+            raise SnapshotTooLarge(f"snapshot {self.key} is {len(value)} bytes, over the value limit") from exc
+        previous, self.parts = self.parts, parts
+        await self._purge([key for key in previous if key not in parts])  # generations differ: all of them
         return self.revision
+
+    async def _write_parts(self, data: bytes) -> list[str]:
+        """Write the parts of a new generation (the manifest is not written yet); their keys, in order."""
+        generation = uuid.uuid4().hex[:12]
+        size = self.part_bytes
+        keys = [f"{self.key}.part-{generation}-{n}" for n in range((len(data) + size - 1) // size)]
+        try:
+            for n, key in enumerate(keys):
+                await self.kv.put(key, data[n * size : (n + 1) * size])
+        except nats.errors.MaxPayloadError as exc:
+            await self._purge(keys)
+            raise SnapshotTooLarge(f"a part of snapshot {self.key} is over the value limit ({size} bytes)") from exc
+        except Exception:
+            await self._purge(keys)
+            raise
+        return keys
+
+    async def _join(self, manifest: Manifest) -> bytes:
+        chunks: list[bytes] = []
+        for key in manifest.parts:
+            try:
+                chunks.append((await self.kv.get(key)).value or b"")
+            except KeyNotFoundError:
+                raise ValueError(f"part {key} is missing") from None
+        data = b"".join(chunks)
+        if len(data) != manifest.size or hashlib.sha256(data).hexdigest() != manifest.digest:
+            raise ValueError(f"the parts hold {len(data)} bytes that do not match the manifest's size and digest")
+        return data
+
+    async def _purge(self, keys: list[str]) -> None:
+        """Best effort: a part left behind only takes space until the next sweep."""
+        for key in keys:
+            try:
+                await self.kv.purge(key)
+            except Exception as exc:
+                log.warning("snapshot part %s not removed: %s", key, exc)
 
 
 async def snapshot_bucket(js: JetStreamContext) -> KeyValue:

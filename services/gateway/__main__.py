@@ -4,6 +4,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from services.common.logs import configure_logging
+from services.common.sealing import SecretsKeyError
 from services.gateway.app import create_app
 from services.gateway.readiness import SupervisorCollector, stack_checks
 from services.gateway.settings import GatewaySettings
@@ -14,7 +15,10 @@ def main() -> None:
     configure_logging("gateway", settings.log_level)
     REGISTRY.register(SupervisorCollector(settings.state_dir))
     checks = stack_checks(settings.peers, settings.state_dir)
-    app = create_app(settings, extra_ready_checks=checks)
+    try:
+        app = create_app(settings, extra_ready_checks=checks)
+    except SecretsKeyError as exc:
+        raise SystemExit(f"gateway: {exc}") from None
     config = uvicorn.Config(
         app, host=settings.bind_host, port=settings.gateway_port, log_config=None, access_log=False, lifespan="on"
     )

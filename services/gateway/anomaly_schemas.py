@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.domain.backtest import MAX_SAMPLES, MAX_VARIANTS
+from services.gateway.times import UtcTime
 
 
 class Baseline(BaseModel):
@@ -106,8 +106,8 @@ class BacktestBody(BaseModel):
     rule: dict[str, Any]
     variants: list[BacktestVariant] | None = Field(default=None, min_length=1, max_length=MAX_VARIANTS)
     series: list[SeriesPoint] | None = Field(default=None, min_length=1, max_length=MAX_SAMPLES)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcTime | None = None
+    until: UtcTime | None = None
 
 
 class ScoreDistribution(BaseModel):

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 from services.common.db.engine import open_database
 from services.common.db.migrate import upgrade_async
-from services.common.domain.rate_limit import RateLimiter
 from services.common.ops import Check, CheckResult, add_ops_routes
 from services.gateway.ack_sla import AckSlaCheck
 from services.gateway.auth import PLATFORM_TENANT
@@ -23,11 +22,15 @@ from services.gateway.daily_reports import DailyReports
 from services.gateway.dead_letter_recorder import DeadLetterRecorder
 from services.gateway.feed import Feed
 from services.gateway.limits import BodyLimitMiddleware
+from services.gateway.log_redaction import install_redaction
 from services.gateway.nats_auth import NatsAuthResponder
 from services.gateway.openapi import install_openapi
 from services.gateway.policies import tenant_sla
 from services.gateway.polling_publisher import PollingPublisher
 from services.gateway.problems import install_problem_handlers
+from services.gateway.producer_sessions import ProducerSessions
+from services.gateway.quota_limits import QuotaLimits
+from services.gateway.quota_publisher import QuotaPublisher
 from services.gateway.recorder import Recorder
 from services.gateway.routes import anomaly as anomaly_routes
 from services.gateway.routes import (
@@ -45,14 +48,18 @@ from services.gateway.routes import (
 )
 from services.gateway.routes import backtest as backtest_routes
 from services.gateway.routes import dead_letters as dead_letter_routes
+from services.gateway.routes import quotas as quota_routes
 from services.gateway.routes import scheduler as scheduler_routes
 from services.gateway.routes import settings as settings_routes
 from services.gateway.routes import stats as stats_routes
+from services.gateway.routes.ingest import IngestLimits
 from services.gateway.rule_changes import RuleHook, RuleWriter
 from services.gateway.rule_publisher import RulePublisher
 from services.gateway.run_recorder import RunRecorder
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.tokens import ensure_tenant
+from services.gateway.stream_slots import StreamSlots
+from services.gateway.stream_tickets import StreamTickets, ticket_key
 from services.gateway.ui import install_ui
 
 API_VERSION = "0.1.0"
@@ -84,7 +91,8 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         bus = GatewayBus(settings.nats_url)
         app.state.bus = bus
         publisher = RulePublisher(bus, db)
-        app.state.rule_writer = RuleWriter(db, [publisher, *app.state.rule_hooks])
+        app.state.quotas = QuotaLimits(db, settings.quota_defaults)  # each tenant's quotas in force
+        app.state.rule_writer = RuleWriter(db, [publisher, *app.state.rule_hooks], quotas=app.state.quotas)
         await bus.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(publisher.keep_reconciled(stop), name="rule-reconciler")]
@@ -93,12 +101,15 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         app.state.feed = feed
         app.state.recorder = Recorder(bus, db, feed)
         components: list[Component] = [app.state.recorder]
-        components.append(ChannelPublisher(bus, db))  # mirrors channels into their KV bucket, reconciles
+        # Mirrors channels into their KV bucket (secrets sealed), reconciles; re-seals stored secrets at start.
+        components.append(ChannelPublisher(bus, db, app.state.secret_box))
         app.state.run_recorder = RunRecorder(bus, db)  # schedule run records -> schedule_runs
         components.append(app.state.run_recorder)
         app.state.dead_letter_recorder = DeadLetterRecorder(bus, db)  # CEP_DEAD -> dead_letters, rule error state
         components.append(app.state.dead_letter_recorder)
         components.append(PollingPublisher(bus, db))  # mirrors polling targets into their KV bucket, reconciles
+        app.state.quota_publisher = QuotaPublisher(bus, db, settings.quota_defaults)  # tenants' quotas -> KV
+        components.append(app.state.quota_publisher)
         app.state.daily_reports = DailyReports(bus, db)  # answers the notifier's Daily Report requests from SQL
         components.append(app.state.daily_reports)
         if settings.ack_sla_policy.enabled:  # open events past their ACK SLA -> cep.ack.sla_breached
@@ -107,8 +118,12 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
             components.append(app.state.ack_sla)
         if settings.nats_auth_issuer_seed is not None:  # nats-server asks us about producers (auth callout)
             seed = settings.nats_auth_issuer_seed.get_secret_value()
-            app.state.nats_auth = NatsAuthResponder(bus, db, seed, settings.admin_token)
+            app.state.nats_auth = NatsAuthResponder(bus, db, seed, settings.admin_token, settings.max_body_bytes)
             components.append(app.state.nats_auth)
+        if settings.nats_system_url is not None:  # closes revoked and expired producers' connections
+            system_url = settings.nats_system_url.get_secret_value()
+            app.state.producer_sessions = ProducerSessions(system_url, db, settings.producer_sweep_seconds)
+            components.append(app.state.producer_sessions)
         for component in components:
             await component.start()
         try:
@@ -131,14 +146,17 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         redoc_url=None,
     )
     app.state.settings = settings
-    rate, burst = settings.ingest_rate, settings.ingest_burst
-    app.state.ingest_limiter = RateLimiter(rate, burst) if rate else None  # per-tenant POST /cep/ingest budget
+    app.state.secret_box = settings.secret_box()  # no key, no gateway: channel secrets are never stored in the clear
+    app.state.ingest_limits = IngestLimits()  # per-tenant POST /cep/ingest budgets (the ingest_rate quota)
+    app.state.stream_slots = StreamSlots()  # open SSE streams per tenant on this replica (the sse_streams quota)
+    app.state.stream_tickets = StreamTickets(ticket_key(settings), settings.stream_ticket_seconds)
+    install_redaction()  # no access_token or ticket query value in request logs
     hooks: list[RuleHook] = []
     app.state.rule_hooks = hooks
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Static paths (/cep/rules/preview, /form, /simulate) before the parameterised /cep/rules/{rule_id}.
-    # /cep/events/stream before /cep/events/{event_id} (both in events.router, in that order).
+    # /cep/events/stream and /cep/events/stream/ticket before /cep/events/{event_id}... (events.router, in order).
     app.include_router(backtest_routes.router)  # POST /cep/rules/backtest, static: before /cep/rules/{rule_id}
     app.include_router(anomaly_routes.router)  # /cep/rules/{rule_id}/anomaly-status, /precision
     for router in (rule_tools.router, rules.router, tokens.router, audit.router, ingest.router, events.router):
@@ -153,6 +171,7 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     app.include_router(templates.router)  # POST /cep/templates/preview
     app.include_router(stats_routes.router)  # /cep/stats/daily, /weekly: the operations dashboard
     app.include_router(settings_routes.router)  # /cep/settings: team policies
+    app.include_router(quota_routes.router)  # /cep/quotas, /cep/admin/quotas/{tenant}
     app.include_router(dead_letter_routes.router)  # /cep/dead-letters: list, read, replay, delete (admins)
     install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
 
@@ -179,6 +198,10 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         component = getattr(app.state, "nats_auth", None)
         return CheckResult(False, "not started") if component is None else await component.check()
 
+    async def producer_sessions() -> CheckResult:
+        component = getattr(app.state, "producer_sessions", None)
+        return CheckResult(False, "not started") if component is None else await component.check()
+
     checks = {
         "database": database,
         "nats": nats,
@@ -188,6 +211,8 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     }
     if settings.nats_auth_issuer_seed is not None:  # producers cannot connect until it answers
         checks["nats_auth"] = nats_auth
+    if settings.nats_system_url is not None:
+        checks["producer_sessions"] = producer_sessions
     add_ops_routes(app, service="gateway", checks=checks)
     install_openapi(app)
     return app

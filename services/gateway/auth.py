@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.gateway.problems import Problem
 from services.gateway.store import tokens as token_store
 from services.gateway.store.audit import Actor
+from services.gateway.stream_tickets import TicketError
 
 Role: TypeAlias = Literal["viewer", "editor", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
@@ -87,17 +88,44 @@ async def authenticate(request: Request, secret: str, now: datetime) -> Principa
     return Principal(row.tenant, role, row.token_id, row.name, expires_at=row.expires_at)
 
 
-def require(role: Role, *, allow_query_token: bool = False) -> Callable[..., Awaitable[Principal]]:
+async def redeem_ticket(request: Request, ticket: str, now: datetime) -> Principal:
+    """The caller a stream ticket stands for, or 401: the ticket must be genuine, unexpired and unused, and the
+    token that asked for it still valid (a revoked token's tickets stop at once)."""
+    try:
+        claims = request.app.state.stream_tickets.redeem(ticket, now)
+    except TicketError as exc:
+        raise unauthorized(str(exc)) from None
+    if claims.token_id == PLATFORM_ADMIN_ID:
+        return Principal(PLATFORM_TENANT, "admin", PLATFORM_ADMIN_ID, PLATFORM_ADMIN_ID, platform_admin=True)
+    async with request.app.state.db.read() as session:
+        row = await token_store.get_token(session, claims.token_id)
+    valid = row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+    if row is None or not valid or (row.tenant, row.role) != (claims.tenant, claims.role):
+        raise unauthorized("the token behind this stream ticket is no longer valid")
+    role: Role = row.role  # type: ignore[assignment]  # the column only ever holds a ROLES value
+    return Principal(row.tenant, role, row.token_id, row.name, expires_at=row.expires_at)
+
+
+def require(
+    role: Role, *, allow_query_token: bool = False, allow_ticket: bool = False
+) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the request and demands at least `role`.
 
-    `allow_query_token` also accepts `?access_token=` (EventSource cannot send headers); only routes that
-    opt in accept it, so tokens do not end up in ordinary access logs and browser histories.
+    `allow_query_token` also accepts `?access_token=` (EventSource cannot send headers), and `allow_ticket` a
+    short-lived `?ticket=` (services/gateway/stream_tickets.py); only routes that opt in accept them, so tokens
+    do not end up in ordinary access logs and browser histories. The header wins when several are sent.
     """
 
     async def dependency(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
     ) -> Principal:
         secret = credentials.credentials if credentials is not None else None
+        ticket = request.query_params.get("ticket") if allow_ticket and secret is None else None
+        if ticket:
+            principal = await redeem_ticket(request, ticket, datetime.now(UTC))
+            if not principal.has(role):
+                raise forbidden(f"this action needs the {role} role; the ticket has {principal.role}")
+            return principal
         if secret is None and allow_query_token:
             secret = request.query_params.get("access_token")
         if not secret:

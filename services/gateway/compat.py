@@ -35,7 +35,7 @@ def new_rule_row(spec: RuleSpec, *, rule_id: str, tenant: str, now: datetime) ->
 def rule_from_row(row: RuleRow) -> Rule:
     """The domain Rule a row stands for."""
     return make_rule(
-        parse_rule(row.spec),
+        parse_rule(row.spec, stored=True),
         rule_id=row.rule_id,
         tenant=row.tenant,
         version=row.version,

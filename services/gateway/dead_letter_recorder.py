@@ -67,7 +67,7 @@ class DeadLetterRecorder(ConsumerComponent):
         if not msg.subject.startswith(subjects.DEAD_PREFIX + "."):
             return None  # some other advisory: nothing to record
         letter = decode(msg.data, (msg.headers or {}).get(subjects.MSG_ID))
-        if letter.tenant != subjects.tenant_of(msg.subject):
+        if letter.tenant != subjects.owning_tenant(msg.subject):
             raise ValueError(f"dead letter of tenant {letter.tenant!r} on {msg.subject}")
         return letter
 
@@ -89,10 +89,9 @@ class DeadLetterRecorder(ConsumerComponent):
         origin["subject"] = subject
         headers = {k: v for k, v in (raw.headers or {}).items() if k != subjects.MSG_ID}
         body = _json_object(raw.data)
-        tenant = subjects.tenant_of(subject)
-        if not subjects.valid_tenant(tenant):
-            tenant = str(body.get("tenant") or PLATFORM_TENANT)
-        tenant = tenant if subjects.valid_tenant(tenant) else PLATFORM_TENANT
+        # Only a tenant's own subjects (or a work message naming one tenant) make a tenant's letter: the others,
+        # `cep.control.rules` and the like, are the platform's, whatever their last token spells.
+        tenant = subjects.owning_tenant(subject, body) or PLATFORM_TENANT
         found = body.get("transition")
         transition: dict[str, Any] = found if isinstance(found, dict) else {}
         rule_id = body.get("rule_id") or transition.get("rule_id")

@@ -5,17 +5,18 @@
 `$SYS.REQ.USER.AUTH`, which this component answers. A producer presents an API token as the NATS token
 (`nats.connect(url, token=...)`, or as the password with any user name). The token is resolved as the HTTP auth
 resolves a bearer token (hashed lookup, not revoked, not expired; CEP_ADMIN_TOKEN is the platform admin of the
-`default` tenant) and an editor or admin gets a user JWT that may only:
+`default` tenant) and an editor or admin gets a user JWT in the PRODUCERS account (not the platform's: see
+natsconf.py) that may only:
 
-- publish to `cep.ingest.<tenant>`;
-- subscribe to `_INBOX_<tenant>.>`: its own inboxes, where JetStream sends the PubAck (the producer connects
-  with `inbox_prefix="_INBOX_<tenant>"`). Not `_INBOX.>`: the platform's own replies (KV reads with channel
-  secrets, pulled messages of every tenant) travel on `_INBOX.` subjects.
+- publish to `cep.ingest.<tenant>`, which the account imports from the platform's ingest service;
+- subscribe to `_INBOX_<tenant>.>`: its own inboxes, where the PubAck arrives (the producer connects with
+  `inbox_prefix="_INBOX_<tenant>"`);
+- hold at most `MAX_SUBSCRIPTIONS` subscriptions and send messages of at most `max_payload` bytes.
 
 A producer never answers requests, so the user has no response permission. The user JWT expires when the token
-does, and no sooner: a periodic re-admission would be cleaner for revocation, but nats-py closes a connection
-for good on "User Authentication Expired" instead of reconnecting, so Python producers would silently stop. A
-revoked token is therefore refused at its next connect, and its open connections live on (docs: known gaps).
+does (nats-py closes a connection for good on "User Authentication Expired", so a shorter JWT renewed by
+reconnecting would drop honest producers, which the contract forbids); a revoked or expired token's open
+connections are closed by `ProducerSessions`, which sweeps the producers' connections every few seconds.
 Everything else gets an error answer, which the client sees as an "Authorization Violation". Tokens are never
 logged; the refusal reason is.
 """
@@ -43,6 +44,7 @@ from services.gateway.store import tokens as token_store
 log = logging.getLogger(__name__)
 
 PUBLISHING_ROLES = ("editor", "admin")
+MAX_SUBSCRIPTIONS = 100  # a producer needs one (its PubAck inbox); a few more for request helpers
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,11 @@ def admit(row: TokenRow | None, now: datetime) -> Producer | Refused:
 class NatsAuthResponder:
     """A gateway component: answers nats-server's auth callout requests (queue group, so replicas share them)."""
 
-    def __init__(self, bus: GatewayBus, db: Database, issuer_seed: str, admin_token: str | None) -> None:
+    def __init__(
+        self, bus: GatewayBus, db: Database, issuer_seed: str, admin_token: str | None, max_payload: int
+    ) -> None:
         self.bus = bus
+        self.max_payload = max_payload
         self.db = db
         self._issuer = nkeys.from_seed(issuer_seed.encode())
         self._admin_token = admin_token or None
@@ -148,6 +153,9 @@ class NatsAuthResponder:
                 permissions=producer_permissions(decision.tenant),
                 now=epoch,
                 expires=session_expiry(decision),
+                account=subjects.PRODUCERS_ACCOUNT,
+                max_subscriptions=MAX_SUBSCRIPTIONS,
+                max_payload=self.max_payload,
             )
             claims = nats_jwt.authorization_response(
                 user_nkey=ask.user_nkey,

@@ -9,15 +9,18 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from services.common.db.outages import outage_reason
 from services.common.domain.errors import FieldError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+DB_RETRY_AFTER = 5  # seconds a client waits before retrying after a database outage (a restart, a failover)
 _PARAM_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 
 
@@ -141,9 +144,19 @@ async def _on_crash(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(Problem(500, "internal error; the server log has the details", kind="internal"))
 
 
+async def _on_database(request: Request, exc: Exception) -> JSONResponse:
+    reason = outage_reason(exc)
+    if reason is None:  # a bug in a query, or a conflict no route turned into a 409: on to the 500 of _on_crash
+        raise exc
+    log.warning("database unavailable on %s %s: %s (%s)", request.method, request.url.path, reason, type(exc).__name__)
+    detail = f"the database is unavailable right now; retry after {DB_RETRY_AFTER} s"
+    return problem_response(Problem(503, detail, kind="unavailable", headers={"Retry-After": str(DB_RETRY_AFTER)}))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Route every error (ours, FastAPI's validation, Starlette's 404/405, crashes) to problem+json."""
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(SQLAlchemyError, _on_database)  # an outage is a 503 with Retry-After, a bug a 500
     app.add_exception_handler(Exception, _on_crash)

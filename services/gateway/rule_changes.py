@@ -19,6 +19,7 @@ from services.common.domain.rules import Rule, RuleSpec, parse_rule
 from services.gateway import compat
 from services.gateway.merge import merge_patch
 from services.gateway.problems import Problem, invalid, not_found, stale
+from services.gateway.quota_limits import QuotaLimits
 from services.gateway.store import audit
 from services.gateway.store import rules as store
 from services.gateway.store.audit import Actor
@@ -83,10 +84,14 @@ def patched(current: dict[str, Any], patch: dict[str, Any]) -> RuleSpec:
 
 @dataclass
 class RuleWriter:
-    """Every rule write of the gateway; hooks run after the commit (they publish rules to the services)."""
+    """Every rule write of the gateway; hooks run after the commit (they publish rules to the services).
+
+    With `quotas`, a create past the tenant's `rules` quota is refused (429), whichever route it came through.
+    """
 
     db: Database
     hooks: list[RuleHook] = field(default_factory=list)
+    quotas: QuotaLimits | None = None
 
     async def create(self, tenant: str, actor: Actor, spec: RuleSpec, now: datetime) -> Rule:
         """Store a new rule at version 1."""
@@ -96,6 +101,8 @@ class RuleWriter:
             async with self.db.write() as session:
                 if await store.name_taken(session, tenant, spec.name):
                     raise name_conflict(spec.name)
+                if self.quotas is not None:
+                    await self.quotas.require_room(session, tenant, "rules")
                 await store.insert_rule(session, row)
                 await self._record(session, rule, "created", actor, now, {"after": spec.canonical()})
         except IntegrityError:

@@ -1,6 +1,8 @@
-"""A rule's error state as the API shows it: how often it raised on an event, and the latest error.
+"""A rule's error state as the API shows it: how often it raised on an event or had new series refused, and the
+latest error.
 
-Counted by the dead-letter recorder from letters of source `rule_failure` (services/gateway/store/dead_letters.py).
+Counted by the dead-letter recorder from letters of source `rule_failure` and `series_refused` (the active-series
+quota: "series quota of N per rule reached: ...") in services/gateway/store/dead_letters.py.
 """
 
 from __future__ import annotations

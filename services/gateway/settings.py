@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nkeys
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.domain.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
+from services.common.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
 
 
@@ -19,10 +22,13 @@ class GatewaySettings(ServiceSettings):
     database_url: str | None = None
     admin_token: str | None = None
     max_body_bytes: int = 1_048_576
-    # Per-tenant ingest rate limit of this gateway replica, events per second (0: off), and the burst a tenant
-    # may send at once; past it POST /cep/ingest answers 429 with Retry-After (services/common/domain/rate_limit.py).
-    ingest_rate: float = Field(default=10_000.0, ge=0)
-    ingest_burst: int = Field(default=50_000, gt=0)
+    # POST /cep/ingest is limited per tenant by its quota (`ingest_rate`/`ingest_burst`, CEP_QUOTA_INGEST_RATE and
+    # _BURST or the platform admin's override), in each gateway replica: past it, 429 with Retry-After.
+    # SSE stream tickets (POST /cep/events/stream/ticket): how long one is valid, and the key that signs them,
+    # shared by every replica. Unset: derived from CEP_ADMIN_TOKEN (which every replica has), else a key file
+    # generated in the state dir (services/gateway/stream_tickets.py).
+    stream_ticket_seconds: float = Field(default=60.0, gt=0, le=600)
+    stream_ticket_key: SecretStr | None = None
     sse_keepalive_seconds: float = 10.0  # SSE keep-alive comment interval (the contract: at least every 15 s)
     gateway_port: int = 8080
     # The peers whose readiness makes the stack ready (`/readyz`); `cep up` sets them, so do compose and k8s.
@@ -36,10 +42,19 @@ class GatewaySettings(ServiceSettings):
     # The account nkey seed (`SA...`) that signs the users NATS producers get from the auth callout; set by
     # `cep up` (see services/gateway/nats_auth.py). Unset: no callout responder (a NATS without auth callout).
     nats_auth_issuer_seed: SecretStr | None = None
+    # The gateway's user in the NATS system account (`nats://cep-system:<password>@host:port`), set by `cep up`,
+    # compose and k8s: it closes the connections of producers whose token was revoked or expired, every
+    # `CEP_PRODUCER_SWEEP_SECONDS` (services/gateway/producer_sessions.py). Unset: open sessions are not swept.
+    nats_system_url: SecretStr | None = None
+    producer_sweep_seconds: float = Field(default=2.0, gt=0, le=300)
     # ACK SLA per priority (`P1=15m,P2=1h`; empty or `off`: none): an open event past it emits
     # `cep.ack.sla_breached` (services/gateway/ack_sla.py). The platform default; tenants may get their own later.
     ack_sla: str = DEFAULT_ACK_SLA
     ack_sla_sweep_seconds: float = Field(default=5.0, gt=0, le=3600)  # how often the check looks for breaches
+    # The Fernet key(s) sealing channel secrets at rest, comma-separated (the first seals, all open), or a file of
+    # them; one is required (services/common/sealing.py). `cep up` makes one; the notifier needs the same keys.
+    secrets_key: SecretStr | None = None
+    secrets_key_file: Path | None = None
 
     @field_validator("nats_auth_issuer_seed")
     @classmethod
@@ -66,6 +81,10 @@ class GatewaySettings(ServiceSettings):
     def ack_sla_policy(self) -> AckSla:
         """The platform's ACK SLA (`CEP_ACK_SLA`)."""
         return parse_ack_sla(self.ack_sla)
+
+    def secret_box(self) -> SecretBox:
+        """The box of `CEP_SECRETS_KEY` / `CEP_SECRETS_KEY_FILE`; SecretsKeyError (a clear message) without a key."""
+        return load_box(self.secrets_key, self.secrets_key_file)
 
     @property
     def peers(self) -> dict[str, str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.common.ops import Check, CheckResult
+from services.common.quota_book import QuotaBook
 from services.common.service import NatsService
+from services.ingest.producers import ProducerIngress
 from services.ingest.router import Router
 from services.ingest.settings import IngestSettings
 
@@ -19,6 +21,7 @@ class IngestService(NatsService):
         super().__init__(settings)
         self.ingest_settings = settings
         self.router: Router | None = None
+        self.producers: ProducerIngress | None = None
 
     async def start(self) -> None:
         await super().start()
@@ -31,16 +34,23 @@ class IngestService(NatsService):
             lease_seconds=settings.router_lease_seconds,
         )
         await self.router.start()
+        self.producers = ProducerIngress(self.nc, QuotaBook(settings.quota_defaults), settings.max_body_bytes)
+        await self.producers.start()
 
     async def stop(self) -> None:
+        if self.producers is not None:
+            await self.producers.stop()
         if self.router is not None:
             await self.router.stop()
         await super().stop()
 
     def checks(self) -> Mapping[str, Check]:
-        """Ready when connected to NATS and the router's consumer is bound and fetching."""
+        """Ready when connected to NATS, the router's consumer is bound and fetching, and producers are answered."""
 
         async def router() -> CheckResult:
             return CheckResult(False, "not started") if self.router is None else await self.router.check()
 
-        return {**super().checks(), "router": router}
+        async def producers() -> CheckResult:
+            return CheckResult(False, "not started") if self.producers is None else await self.producers.check()
+
+        return {**super().checks(), "router": router, "producers": producers}

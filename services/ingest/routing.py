@@ -105,12 +105,13 @@ def _events(message: Inbound, tenant: str, internal: bool, routed: Routed) -> li
     try:
         values = split_body(message.data, message.headers.get(subjects.CONTENT_TYPE))
     except NotJson as exc:
-        routed.dropped.append(Dropped(tenant, _base_id(message), str(exc)))
+        routed.dropped.append(Dropped(tenant, _base_id(message, tenant), str(exc)))
         return []
     received = _received_at(message)
     events: list[Event] = []
     for index, value in enumerate(values):
-        event_id = _base_id(message) if len(values) == 1 else f"{_base_id(message)}.{index}"
+        base_id = _base_id(message, tenant)
+        event_id = base_id if len(values) == 1 else f"{base_id}.{index}"
         item: Item | str = (
             value.error
             if isinstance(value, BadLine)
@@ -123,9 +124,16 @@ def _events(message: Inbound, tenant: str, internal: bool, routed: Routed) -> li
     return events
 
 
-def _base_id(message: Inbound) -> str:
-    """The producer's `Nats-Msg-Id`, else the stream sequence: the same on every replay."""
-    return message.headers.get(subjects.MSG_ID) or str(message.sequence)
+def _base_id(message: Inbound, tenant: str) -> str:
+    """The producer's `Nats-Msg-Id`, else the stream sequence: the same on every replay.
+
+    A NATS producer's id arrives scoped to its tenant (`<tenant>/<id>`, services/ingest/producers.py, so tenants
+    never de-duplicate each other's events); the event keeps the id the producer chose.
+    """
+    msg_id = message.headers.get(subjects.MSG_ID)
+    if not msg_id:
+        return str(message.sequence)
+    return msg_id.removeprefix(f"{tenant}/")
 
 
 def _received_at(message: Inbound) -> datetime:

@@ -18,3 +18,4 @@ class IngestSettings(ServiceSettings):
     shards: int = Field(default=2, ge=1, le=256)
     route_batch: int = Field(default=500, ge=1, le=10_000)
     router_lease_seconds: float = Field(default=10.0, gt=0)  # replicas: a standby takes over within this period
+    max_body_bytes: int = Field(default=1_048_576, gt=0)  # a NATS producer's message, as an HTTP body (the gateway)

@@ -51,6 +51,7 @@ class NotifierService(NatsService):
         for noisy in ("httpx", "httpcore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
         self.notifier_settings = settings
+        self.secret_box = settings.secret_box()  # opens channel secrets; no key, no notifier (SecretsKeyError)
         self.stopping = asyncio.Event()
         self.loops: dict[str, asyncio.Task[None]] = {}
         self.consuming: set[str] = set()
@@ -91,7 +92,7 @@ class NotifierService(NatsService):
                     max_deliver=DELIVERY_MAX_DELIVER,
                 )
                 self._pulls = [alerts, acks, deliveries]
-                directory = KvDirectory(js)
+                directory = KvDirectory(js, self.secret_box)
                 noise_kv = await js.key_value(subjects.NOISE_BUCKET)
                 noise, group_store = NoiseStore(noise_kv), GroupStore(noise_kv)
                 sent = await js.key_value(subjects.SENT_BUCKET)
@@ -108,7 +109,7 @@ class NotifierService(NatsService):
                 deliverer = Deliverer(
                     js, pipeline, sent, Digests(directory, noise), groups, settings.delivery_concurrency
                 )
-                self.channel_tests = ChannelTests(pipeline)
+                self.channel_tests = ChannelTests(pipeline, self.secret_box)
                 await self.nc.subscribe(
                     subjects.CHANNEL_TEST, queue=subjects.NOTIFIER_QUEUE, cb=self.channel_tests.on_request
                 )

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from nats.aio.msg import Msg
 
 from services.common import codec
+from services.common.channel_sealing import open_entry
 from services.common.codec import ChannelEntry
+from services.common.sealing import SecretBox, SecretsKeyError
 from services.notifier.metrics import CHANNEL_TESTS
 from services.notifier.pipeline import Pipeline
 
@@ -20,8 +22,9 @@ log = logging.getLogger(__name__)
 class ChannelTests:
     """Answers each test request in a task of its own: a slow endpoint must not hold up the next test."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, box: SecretBox) -> None:
         self.pipeline = pipeline
+        self.box = box  # the request carries the channel's secrets sealed, as the bucket does
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_request(self, msg: Msg) -> None:
@@ -32,7 +35,7 @@ class ChannelTests:
 
     async def answer(self, msg: Msg) -> None:
         try:
-            channel = ChannelEntry.decode(msg.data)
+            channel = open_entry(self.box, ChannelEntry.decode(msg.data))
             outcome = await self.pipeline.test(channel, datetime.now(UTC))
             answer = {
                 "ok": outcome.ok,
@@ -41,6 +44,10 @@ class ChannelTests:
                 "error": outcome.error_dict(),
             }
             CHANNEL_TESTS.labels(channel.type, str(outcome.ok).lower()).inc()
+        except SecretsKeyError:
+            log.error("a channel test's secrets open with none of the notifier's keys")
+            error = {"kind": "config", "detail": "the channel's secrets open with none of the notifier's keys"}
+            answer = {"ok": False, "status_code": None, "latency_ms": None, "error": error}
         except Exception as exc:
             log.warning("channel test failed to run: %s", type(exc).__name__)
             error = {"kind": "config", "detail": "the test request could not be run"}

@@ -7,7 +7,7 @@ render, each returning a reason when it stops a delivery (recorded as the result
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ from services.common.domain.rules import DAILY_REPORT
 from services.common.domain.templates import TemplateError
 from services.common.domain.transitions import Transition
 from services.common.egress import EgressRefused, resolve_allowed
+from services.common.template_pool import off_loop
 from services.notifier.channels import Sender, email, sender_for
 from services.notifier.channels.base import Delivery, Outcome, redact, secret_values
 from services.notifier.digests import digest_view
@@ -195,7 +196,7 @@ class Pipeline:
         action = job.action or {}
         rule_json = await self.directory.rule(job.tenant, job.rule_id)
         try:
-            lines = [message_of(action, event_view(m), rule_view(m, rule_json)) for m in members]
+            lines = await off_loop(_lines, action, members, rule_json)
         except TemplateError as exc:
             return Outcome.failure("template", redact(exc.detail, secret_values(channel)))
         if channel.type in INCIDENT_TYPES:  # one event per alert: the tool de-duplicates and resolves per alert
@@ -224,7 +225,7 @@ class Pipeline:
             event["report"] = report
         rule = rule_view(job.transition, await self.directory.rule(job.tenant, job.transition.rule_id))
         try:
-            message = message_of(job.action, event, rule)
+            message = await off_loop(message_of, job.action, event, rule)
         except TemplateError as exc:
             return Outcome.failure("template", redact(exc.detail, secret_values(channel)))
         return await self._dispatch(sender, Delivery(job.msg_id(), channel, event, message, attempt, rule=rule))
@@ -252,6 +253,11 @@ class Pipeline:
         }
         message = f"CEP channel test for {channel.name}"
         return await self._dispatch(sender, Delivery(str(event["event_id"]), channel, event, message, 1))
+
+
+def _lines(action: Mapping[str, Any], members: list[Transition], rule: Mapping[str, Any] | None) -> list[str]:
+    """Each member's message, for a batch (TemplateError when one cannot render)."""
+    return [message_of(action, event_view(m), rule_view(m, rule)) for m in members]
 
 
 def group_view(job: GroupJob, members: list[Transition]) -> dict[str, Any]:

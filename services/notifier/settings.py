@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 
 from services.common.domain.channels import MAX_ATTEMPTS_LIMIT
+from services.common.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
 from services.notifier.retry import RetryPolicy
 
@@ -25,6 +28,13 @@ class NotifierSettings(ServiceSettings):
     # Attempts in flight at once, so a slow endpoint does not hold up the others.
     delivery_concurrency: int = Field(default=64, ge=1, le=1000)
     alert_batch: int = 100  # alerts fetched per pull
+    # The gateway's channel-secret keys (the same CEP_SECRETS_KEY or CEP_SECRETS_KEY_FILE): they open what it seals.
+    secrets_key: SecretStr | None = None
+    secrets_key_file: Path | None = None
+
+    def secret_box(self) -> SecretBox:
+        """The box that opens channel secrets; SecretsKeyError (a clear message) without a key."""
+        return load_box(self.secrets_key, self.secrets_key_file)
 
     @property
     def retry_policy(self) -> RetryPolicy:

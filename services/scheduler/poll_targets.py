@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.common import codec, subjects
 from services.common.domain.polling import PollingValidationError, TargetSpec, parse_target
-from services.scheduler.bucket_mirror import BucketMirror
+from services.common.kv_mirror import BucketMirror
 
 log = logging.getLogger(__name__)
 

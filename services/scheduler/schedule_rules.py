@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from services.common import codec, subjects
 from services.common.domain.rules import Rule
-from services.scheduler.bucket_mirror import SKIP, BucketMirror, Skip
+from services.common.kv_mirror import SKIP, BucketMirror, Skip
 
 log = logging.getLogger(__name__)
 

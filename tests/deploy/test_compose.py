@@ -49,3 +49,8 @@ def test_compose_sets_only_variables_some_service_reads() -> None:
     cep = {name for name in names if name.startswith("CEP_")}
     assert cep and cep <= known_variables()
     assert {name for name in names - cep if not name.startswith(("POSTGRES_", "RAY_"))} == set()
+
+
+def test_only_the_gateway_and_the_notifier_get_the_channel_secrets_key() -> None:
+    holders = {n for n, s in compose()["services"].items() if "CEP_SECRETS_KEY" in (s.get("environment") or {})}
+    assert holders == {"gateway", "notifier"}  # they seal and open channel secrets; no key, no start

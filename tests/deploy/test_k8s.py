@@ -142,3 +142,20 @@ def test_the_raycluster_schema_refuses_what_kuberay_would() -> None:
     bad_pod = copy.deepcopy(ray)  # the pod templates are checked by Kubernetes' own PodTemplateSpec schema
     bad_pod["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 3
     assert schema_errors(bad_pod)
+
+
+def test_only_the_gateway_and_the_notifier_get_the_channel_secrets_key() -> None:
+    resources = build(BASE)
+    assert "CEP_SECRETS_KEY" in by_kind(resources, "Secret")["cep-channel-secrets"]["stringData"]
+    assert all(
+        "CEP_SECRETS_KEY" not in s.get("stringData", {})
+        for s in by_kind(resources, "Secret").values()
+        if s["metadata"]["name"] != "cep-channel-secrets"
+    )
+    holders = {
+        name
+        for name, deployment in by_kind(resources, "Deployment").items()
+        for container in _containers(deployment)
+        if any(ref.get("secretRef", {}).get("name") == "cep-channel-secrets" for ref in container.get("envFrom", []))
+    }
+    assert holders == {"gateway", "notifier"}

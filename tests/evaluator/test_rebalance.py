@@ -17,7 +17,7 @@ from services.common.domain.sharding import shard_for
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
 from services.evaluator.rebalance import ShardMap, rebalance, split_snapshots
-from services.evaluator.snapshots import ShardSnapshot
+from services.evaluator.snapshots import ShardSnapshot, SnapshotStore
 from services.ingest.router import Router
 from tests.evaluator.flow import publish_rule, publish_samples, router_done, stored_alerts
 from tests.evaluator.kit import connect, eventually, make_rule, read
@@ -170,6 +170,40 @@ async def test_a_rebalance_cut_short_is_finished_by_the_next_start(broker: NatsS
         with pytest.raises(KeyNotFoundError):
             await snapshots.get(key)
     assert not await rebalance(js, 1)  # nothing left to move
+    await nc.close()
+
+
+async def test_snapshots_in_parts_move_whole_and_leave_no_parts_behind(broker: NatsServer) -> None:
+    """Old shards' snapshots over one value are read from their parts; the new ones are written in parts."""
+    nc, js = await connect(broker.url)
+    control, snapshots = await js.key_value(subjects.CONTROL_BUCKET), await js.key_value(subjects.SNAPSHOTS_BUCKET)
+    rules = [avg_rule(rule_id, threshold) for rule_id, threshold in THRESHOLDS.items()]
+    now, part = datetime(2024, 5, 1, 12, tzinfo=UTC), 4096
+    before: dict[str, object] = {}
+    for shard in range(2):
+        engine, mine = RuleEngine(), [rule for rule in rules if shard_for(rule.rule_id, 2) == shard]
+        for rule in mine:
+            engine.upsert_rule(rule)
+        hosts = [f"host-{n}" for n in range(40)]
+        engine.on_events([Event(f"e{i}", TENANT, now, {"cpu_usage": 70, "host": h}) for i, h in enumerate(hosts)])
+        snapshot = ShardSnapshot(0, [rule.canonical() for rule in mine], engine.snapshot())
+        before.update(snapshot.engine["rules"])
+        await SnapshotStore(snapshots, shard, part).save(snapshot.encode(), 0)
+    await control.put(subjects.SHARD_MAP_KEY, ShardMap(2, 1, moving_from=2).encode())
+    await js.publish(subjects.WORK_EPOCH, codec.dumps({"epoch": 2, "shards": 1}))
+
+    assert await rebalance(js, 1, cut_wait=5, part_bytes=part)
+
+    store = SnapshotStore(snapshots, 0, part)
+    moved = await store.load()
+    assert moved is not None and len(store.parts) > 1
+    assert moved.engine["rules"] == before and len(moved.rules) == len(THRESHOLDS)
+    watcher = await snapshots.watchall(ignore_deletes=True, meta_only=True)
+    keys = []
+    while (entry := await watcher.updates(timeout=5)) is not None:
+        keys.append(entry.key)
+    await watcher.stop()
+    assert sorted(keys) == sorted([subjects.snapshot_key(0), *store.parts])  # no old, staged or stale parts
     await nc.close()
 
 

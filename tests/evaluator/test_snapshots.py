@@ -1,18 +1,32 @@
-"""Shard snapshots: compressed so large states fit the bucket, older plain-JSON snapshots still read, and one
-over the limit is refused with SnapshotTooLarge (never a NATS error the shard would rewind on)."""
+"""Shard snapshots: compressed, older plain-JSON and single-value snapshots still read, and one over the bucket's
+value limit written in parts under a manifest: restored only whole and matching its digest, never dropped."""
 
 from __future__ import annotations
 
 import base64
 import os
 import uuid
+from collections.abc import AsyncIterator
 
+import nats
 import pytest
+from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
 from services.common import codec
 from services.common.streams import ensure_streams
-from services.evaluator.snapshots import ShardSnapshot, SnapshotStore, SnapshotTooLarge, snapshot_bucket
+from services.evaluator.snapshots import (
+    DEFAULT_PART_BYTES,
+    MANIFEST_MARKER,
+    PART_HEADROOM,
+    VALUE_LIMIT,
+    ShardSnapshot,
+    SnapshotStore,
+    Superseded,
+    part_size,
+    snapshot_bucket,
+)
+from tests.support.nats import NatsServer
 
 
 def _many_series(count: int) -> dict[str, object]:
@@ -39,10 +53,97 @@ def test_a_corrupt_compressed_snapshot_is_a_value_error() -> None:
         ShardSnapshot.decode(b"Z1not zlib")
 
 
-async def test_a_snapshot_over_the_value_limit_is_refused_as_too_large(js: JetStreamContext) -> None:
+@pytest.fixture
+async def nats_client(nats_server: NatsServer) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_server.url)
+    yield client
+    await client.drain()
+
+
+def noise(size: int) -> str:
+    return base64.b64encode(os.urandom(size)).decode()  # does not compress
+
+
+async def store_of(js: JetStreamContext, part_bytes: int) -> SnapshotStore:
     await ensure_streams(js)
-    store = SnapshotStore(await snapshot_bucket(js), shard=int(uuid.uuid4().int % 100_000) + 1000)
-    noise = base64.b64encode(os.urandom(12 << 20)).decode()  # incompressible past 8 MiB
-    with pytest.raises(SnapshotTooLarge, match="over the value limit"):
-        await store.save(ShardSnapshot(1, [], {"noise": noise}).encode())
-    assert await store.load() is None  # nothing was written
+    return SnapshotStore(await snapshot_bucket(js), int(uuid.uuid4().int % 100_000) + 1000, part_bytes)
+
+
+async def parts_of(store: SnapshotStore) -> list[str]:
+    watcher = await store.kv.watch(f"{store.key}.*", ignore_deletes=True, meta_only=True)
+    found: list[str] = []
+    while (entry := await watcher.updates(timeout=5)) is not None:
+        found.append(entry.key)
+    await watcher.stop()
+    return sorted(found)
+
+
+def test_a_part_fits_the_bucket_and_the_connection() -> None:
+    assert part_size(1 << 20) == (1 << 20) - PART_HEADROOM  # this session's nats-server: 1 MiB payloads
+    assert part_size(64 << 20) == VALUE_LIMIT - PART_HEADROOM == DEFAULT_PART_BYTES  # the bucket's 8 MiB
+    assert VALUE_LIMIT == 8 << 20
+
+
+async def test_a_snapshot_over_the_value_limit_round_trips_in_parts(js: JetStreamContext, nats_client: Client) -> None:
+    store = await store_of(js, part_size(nats_client.max_payload))
+    big = ShardSnapshot(77, [{"rule_id": "rule-1"}], {"noise": noise(9 << 20)}, raw_done=(9, 1))
+    data = big.encode()
+    assert len(data) > 8 << 20  # over the bucket's value limit, let alone this server's 1 MiB payloads
+    await store.save(data, big.seq)
+    manifest = (await store.kv.get(store.key)).value or b""
+    assert manifest.startswith(MANIFEST_MARKER) and len(manifest) < 4096
+    body = codec.loads(manifest[len(MANIFEST_MARKER) :])
+    assert body["seq"] == 77 and body["size"] == len(data) and len(body["parts"]) == len(await parts_of(store)) > 8
+    fresh = SnapshotStore(store.kv, int(store.key.split("-")[1]))
+    assert await fresh.load() == big
+    # The next snapshot replaces the parts: the old ones go once its manifest is in; a small one is one value again.
+    small = ShardSnapshot(78, [], {"format": 1, "rules": {}})
+    await fresh.save(small.encode(), small.seq)
+    assert await parts_of(store) == [] and await SnapshotStore(store.kv, 0, key=store.key).load() == small
+
+
+async def test_a_save_cut_short_before_its_manifest_leaves_the_previous_snapshot(js: JetStreamContext) -> None:
+    store = await store_of(js, part_bytes=64 << 10)
+    first = ShardSnapshot(5, [], {"noise": noise(300 << 10)})
+    await store.save(first.encode(), first.seq)
+    kept = await parts_of(store)
+    # A crash after the parts of the next snapshot were written and before its manifest: parts without a manifest.
+    orphans = await store._write_parts(ShardSnapshot(6, [], {"noise": noise(300 << 10)}).encode())
+    reader = SnapshotStore.at(store.kv, store.key)
+    assert await reader.load() == first  # the previous complete snapshot is what restores
+    assert await reader.sweep() == len(orphans)  # a resuming shard removes what the crash left
+    assert await parts_of(store) == kept
+
+
+async def test_parts_that_do_not_match_the_manifest_are_not_restored(js: JetStreamContext) -> None:
+    store = await store_of(js, part_bytes=64 << 10)
+    snapshot = ShardSnapshot(5, [], {"noise": noise(300 << 10)})
+    await store.save(snapshot.encode(), snapshot.seq)
+    first, *_ = store.parts
+    await store.kv.put(first, b"x" * (64 << 10))  # same size, other bytes
+    assert await SnapshotStore.at(store.kv, store.key).load() is None  # the shard replays instead
+    await store.kv.purge(first)
+    assert await SnapshotStore.at(store.kv, store.key).load() is None
+
+
+async def test_an_older_single_value_snapshot_still_restores_and_is_replaced(js: JetStreamContext) -> None:
+    store = await store_of(js, part_bytes=64 << 10)
+    old = ShardSnapshot(3, [], {"format": 1, "rules": {}})
+    await store.kv.put(store.key, old.encode())  # as every earlier version wrote it
+    reader = SnapshotStore.at(store.kv, store.key, 64 << 10)
+    assert await reader.load() == old
+    big = ShardSnapshot(4, [], {"noise": noise(200 << 10)})
+    await reader.save(big.encode(), big.seq)
+    assert await SnapshotStore.at(store.kv, store.key).load() == big
+
+
+async def test_a_stale_writer_is_superseded_and_leaves_no_parts(js: JetStreamContext) -> None:
+    store = await store_of(js, part_bytes=64 << 10)
+    await store.save(ShardSnapshot(1, [], {}).encode(), 1)
+    stale = SnapshotStore.at(store.kv, store.key, 64 << 10)
+    await stale.load()
+    await store.save(ShardSnapshot(2, [], {}).encode(), 2)  # the newer incarnation writes first
+    with pytest.raises(Superseded):
+        await stale.save(ShardSnapshot(3, [], {"noise": noise(200 << 10)}).encode(), 3)
+    assert await parts_of(store) == []
+    assert (await SnapshotStore.at(store.kv, store.key).load()) == ShardSnapshot(2, [], {})

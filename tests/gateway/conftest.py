@@ -13,6 +13,7 @@ from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.common.db.fixtures import db_url, pg_url  # noqa: F401
 from tests.common.db.postgres import truncate
+from tests.conftest import TEST_SECRETS_KEY
 
 ADMIN_SECRET = "admin-secret"
 ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
@@ -29,7 +30,12 @@ CPU_RULE: dict[str, Any] = {
 def settings_for(state_dir: Path, database_url: str | None = None, **overrides: Any) -> GatewaySettings:
     """Settings of a test gateway (the platform admin token is `admin-secret`; no ACK SLA unless a test sets one:
     the tests' events fired long ago and would all have breached it)."""
-    values: dict[str, Any] = {"admin_token": ADMIN_SECRET, "ack_sla": "off", **overrides}
+    values: dict[str, Any] = {
+        "admin_token": ADMIN_SECRET,
+        "ack_sla": "off",
+        "secrets_key": TEST_SECRETS_KEY,  # explicit, so apps built at import (the fuzzer's) need no environment
+        **overrides,
+    }
     return GatewaySettings(state_dir=state_dir, database_url=database_url, **values)
 
 

@@ -54,3 +54,11 @@ async def test_concurrent_creates_of_one_name_yield_one_rule(http: httpx.AsyncCl
     responses = await asyncio.gather(*(http.post("/cep/rules", json=CPU_RULE) for _ in range(WRITERS)))
     assert Counter(r.status_code for r in responses) == {201: 1, 409: WRITERS - 1}
     assert (await http.get("/cep/rules")).json()["total"] == 1
+
+
+async def test_concurrent_creates_past_the_rules_quota_stop_exactly_at_it(http: httpx.AsyncClient) -> None:
+    assert (await http.put("/cep/admin/quotas/default", json={"rules": 3})).status_code == 200
+    creates = [http.post("/cep/rules", json={**CPU_RULE, "name": f"rule-{i}"}) for i in range(WRITERS)]
+    responses = await asyncio.gather(*creates)
+    assert Counter(r.status_code for r in responses) == {201: 3, 429: WRITERS - 3}
+    assert (await http.get("/cep/rules")).json()["total"] == 3

@@ -13,14 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StreamConfig
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
-from services.common.dead_letters import DeadLetter, rule_failure_letter
+from services.common.dead_letters import DeadLetter, rule_failure_letter, series_refused_letter
 from services.common.domain.events import Event
 from services.common.domain.rule_failures import RuleFailure
-from tests.gateway.conftest import CPU_RULE, is_problem
+from services.common.domain.series_quota import SeriesRefusals
+from services.gateway.auth import PLATFORM_TENANT
+from tests.gateway.conftest import ADMIN, CPU_RULE, is_problem
 from tests.gateway.live import LiveGateway, eventually, new_tenant, start_gateway
 
 AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -85,6 +87,25 @@ async def test_a_rule_failure_is_listed_and_counted_on_its_rule(gateway: LiveGat
         assert (await client.get("/cep/dead-letters", params={"rule_id": rule["rule_id"]})).json()["total"] == 2
         is_problem(await client.get("/cep/dead-letters", params={"source": "nope"}), 422)
         is_problem(await client.get("/cep/dead-letters", params={"cursor": "!!"}), 422)
+
+
+async def test_refused_series_count_on_their_rule_with_the_quota_and_how_to_raise_it(
+    gateway: LiveGateway, js: JetStreamContext
+) -> None:
+    tenant = new_tenant()
+    async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(tenant, "admin"), timeout=10) as client:
+        rule = (await client.post("/cep/rules", json=CPU_RULE)).json()
+        refused = SeriesRefusals(rule["rule_id"], tenant, "series_per_rule", 3, count=7, last_key="host=h9")
+        letter = series_refused_letter(refused, shard=1, at=AT)
+        await send(js, letter)
+        stored = await recorded(client, letter.id)
+        assert (stored["source"], stored["replay"], stored["event"]["refused"]) == ("series_refused", None, 7)
+        shown = (await client.get(f"/cep/rules/{rule['rule_id']}")).json()
+        assert shown["error_count"] == 1 and shown["last_error_at"] == "2026-11-26T12:00:00Z"
+        assert shown["last_error"].startswith("series quota of 3 per rule reached: 7 new group keys refused")
+        assert f"PUT /cep/admin/quotas/{tenant}" in shown["last_error"]
+        listed = (await client.get("/cep/dead-letters", params={"source": "series_refused"})).json()
+        assert [item["id"] for item in listed["items"]] == [letter.id]
 
 
 async def test_admins_only_and_tenant_scoped(gateway: LiveGateway, js: JetStreamContext) -> None:
@@ -165,28 +186,79 @@ async def test_the_notifiers_letters_are_listed_as_delivery_failures(
         assert letter["replay"]["subject"] == subjects.delivery_subject(tenant) and letter["replay"]["payload"] == job
 
 
-async def test_a_message_past_max_deliver_becomes_a_letter(gateway: LiveGateway, js: JetStreamContext) -> None:
-    tenant, name = new_tenant(), f"T_MAXDEL_{uuid.uuid4().hex[:8]}"
-    subject = f"test.maxdel.{tenant}"
+async def give_up(js: JetStreamContext, stream: str, subject: str, data: bytes) -> PubAck:
+    """Publish a message and have a consumer give up on it (max_deliver 1, never acked): CEP_DEAD gets the advisory."""
+    ack = await js.publish(subject, data, headers={subjects.MSG_ID: uuid.uuid4().hex, "X-Extra": "kept"})
+    durable = f"giver-upper-{uuid.uuid4().hex[:8]}"
+    config = ConsumerConfig(
+        durable_name=durable, ack_policy=AckPolicy.EXPLICIT, max_deliver=1, ack_wait=0.5, filter_subject=subject
+    )
+    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+    [msg] = await sub.fetch(1, timeout=5)  # never acknowledged: the consumer gives up after its ack wait
+    assert msg.data == data
+    await sub.unsubscribe()
+    return ack
+
+
+async def given_up(client: httpx.AsyncClient, stream: str, seq: int) -> list[dict[str, Any]]:
+    """The max_deliveries letters the client sees for one message (probed until at least one shows up)."""
+
+    async def listed() -> list[dict[str, Any]] | None:
+        items = (await client.get("/cep/dead-letters", params={"source": "max_deliveries"})).json()["items"]
+        return [i for i in items if (i["origin"]["stream"], i["origin"]["seq"]) == (stream, seq)] or None
+
+    return await eventually(listed, timeout=20)
+
+
+async def nothing_given_up(client: httpx.AsyncClient, stream: str, seq: int) -> None:
+    items = (await client.get("/cep/dead-letters", params={"source": "max_deliveries"})).json()["items"]
+    assert [i for i in items if (i["origin"]["stream"], i["origin"]["seq"]) == (stream, seq)] == []
+
+
+async def test_a_message_past_max_deliver_becomes_a_letter_of_its_tenant(
+    gateway: LiveGateway, js: JetStreamContext
+) -> None:
+    tenant = new_tenant()
+    subject = subjects.ingest_subject(tenant)
+    ack = await give_up(js, subjects.EVENTS_STREAM, subject, b'{"n": 1}')
+    async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(tenant, "admin"), timeout=10) as client:
+        [letter] = await given_up(client, subjects.EVENTS_STREAM, ack.seq)
+        assert letter["origin"]["subject"] == subject and letter["origin"]["consumer"].startswith("giver-upper-")
+        assert "gave up after 1 deliveries" in letter["error"]
+        assert letter["replay"]["payload"] == {"n": 1} and letter["replay"]["headers"] == {"X-Extra": "kept"}
+        replayed = (await client.post(f"/cep/dead-letters/{letter['id']}/replay")).json()["published"]
+        assert (replayed["subject"], replayed["stream"]) == (subject, subjects.EVENTS_STREAM)
+        assert replayed["seq"] > ack.seq
+
+
+async def test_a_platform_message_is_the_platforms_letter_whatever_its_last_token(
+    gateway: LiveGateway, js: JetStreamContext
+) -> None:
+    tenant, name = new_tenant(), f"T_CONTROL_{uuid.uuid4().hex[:8]}"
+    subject = f"test.control.{tenant}"  # like cep.control.rules: the last token is no tenant, even if it looks like one
     await js.add_stream(StreamConfig(name=name, subjects=[subject]))
     try:
-        ack = await js.publish(subject, b'{"n": 1}', headers={subjects.MSG_ID: "m-1", "X-Extra": "kept"})
-        config = ConsumerConfig(durable_name="giver-upper", ack_policy=AckPolicy.EXPLICIT, max_deliver=1, ack_wait=0.5)
-        sub = await js.pull_subscribe(subject, durable="giver-upper", stream=name, config=config)
-        [msg] = await sub.fetch(1, timeout=5)  # never acknowledged: the consumer gives up after its ack wait
-        assert msg.data == b'{"n": 1}'
-        admin = gateway.token(tenant, "admin")
-        async with httpx.AsyncClient(base_url=gateway.url, headers=admin, timeout=10) as client:
-
-            async def listed() -> list[dict[str, Any]]:
-                return (await client.get("/cep/dead-letters", params={"source": "max_deliveries"})).json()["items"]
-
-            [letter] = await eventually(listed, timeout=20)
-            assert letter["origin"] == {"stream": name, "seq": ack.seq, "consumer": "giver-upper", "subject": subject}
-            assert "gave up after 1 deliveries" in letter["error"]
-            assert letter["replay"]["payload"] == {"n": 1} and letter["replay"]["headers"] == {"X-Extra": "kept"}
-            replayed = (await client.post(f"/cep/dead-letters/{letter['id']}/replay")).json()["published"]
-            assert (replayed["stream"], replayed["seq"]) == (name, ack.seq + 1)
-        await sub.unsubscribe()
+        ack = await give_up(js, name, subject, b'{"op": "upsert"}')
+        async with httpx.AsyncClient(base_url=gateway.url, headers=ADMIN, timeout=10) as platform:
+            [letter] = await given_up(platform, name, ack.seq)
+            assert letter["tenant"] == PLATFORM_TENANT
+        tenant_admin = gateway.token(tenant, "admin")
+        async with httpx.AsyncClient(base_url=gateway.url, headers=tenant_admin, timeout=10) as client:
+            await nothing_given_up(client, name, ack.seq)
+            is_problem(await client.get(f"/cep/dead-letters/{letter['id']}"), 404)
     finally:
         await js.delete_stream(name)
+
+
+async def test_a_work_message_is_the_letter_of_the_tenant_it_names(gateway: LiveGateway, js: JetStreamContext) -> None:
+    tenant, other = new_tenant(), new_tenant()
+    subject = subjects.work_subject(9000 + uuid.uuid4().int % 1000)  # a shard no test runs
+    event = Event("ev-1", tenant, AT, {"cpu_usage": 1}, received_at=AT)
+    ack = await give_up(js, subjects.WORK_STREAM, subject, codec.work_trigger(event, "r-1", "cep.trigger.reply.x"))
+    async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(tenant, "admin"), timeout=10) as client:
+        [letter] = await given_up(client, subjects.WORK_STREAM, ack.seq)
+        assert letter["tenant"] == tenant and letter["rule_id"] == "r-1"
+        # Only the platform republishes to the work stream.
+        is_problem(await client.post(f"/cep/dead-letters/{letter['id']}/replay"), 409)
+    async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(other, "admin"), timeout=10) as client:
+        await nothing_given_up(client, subjects.WORK_STREAM, ack.seq)

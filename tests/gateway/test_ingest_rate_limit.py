@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.gateway.app import create_app
-from tests.gateway.conftest import is_problem, mint, settings_for
+from tests.gateway.conftest import ADMIN, is_problem, mint, settings_for
 
 
 @pytest.fixture
@@ -48,3 +48,20 @@ def test_bodies_without_valid_items_do_not_spend_the_budget(limited: TestClient)
         response = limited.post("/cep/ingest", headers=headers, json=["not an object"])
         assert response.status_code == 202 and response.json()["accepted"] == 0
     assert limited.post("/cep/ingest", headers=headers, json={"cpu_usage": 1}).status_code == 202
+
+
+def test_a_tenants_ingest_quota_override_limits_its_http_ingest(client: TestClient) -> None:
+    """The platform admin's `ingest_rate`/`ingest_burst` override of one tenant applies at once, to it alone."""
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    noisy, quiet = mint(client, tenant, "editor"), mint(client, f"t-{uuid.uuid4().hex[:12]}", "editor")
+    deadline = time.monotonic() + 10
+    while not client.app.state.bus.is_ready and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.02)
+    override = {"ingest_rate": 0.5, "ingest_burst": 3}
+    assert client.put(f"/cep/admin/quotas/{tenant}", headers=ADMIN, json=override).status_code == 200
+    assert client.post("/cep/ingest", headers=noisy, json=[{"n": n} for n in range(3)]).status_code == 202
+    problem = is_problem(client.post("/cep/ingest", headers=noisy, json={"n": 4}), 429)
+    assert "0.5 events/s" in problem["detail"] and "CEP_QUOTA_INGEST_RATE" in problem["detail"]
+    assert client.post("/cep/ingest", headers=quiet, json=[{"n": n} for n in range(10)]).status_code == 202
+    assert client.put(f"/cep/admin/quotas/{tenant}", headers=ADMIN, json={"ingest_rate": 0}).status_code == 200
+    assert client.post("/cep/ingest", headers=noisy, json=[{"n": n} for n in range(10)]).status_code == 202  # 0: none

@@ -21,11 +21,13 @@ import nkeys
 import pytest
 from fastapi.testclient import TestClient
 from nats.aio.client import Client
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
+from prometheus_client import REGISTRY
 
-from services.common import nats_jwt
+from services.common import nats_jwt, subjects
 from services.common.cli import natsconf
 from services.common.db.tables import TokenRow
+from services.common.quota_book import QuotaBook
 from services.gateway.app import create_app
 from services.gateway.nats_auth import (
     NatsAuthResponder,
@@ -35,6 +37,7 @@ from services.gateway.nats_auth import (
     producer_permissions,
     session_expiry,
 )
+from services.ingest.producers import ProducerIngress
 from tests.gateway.conftest import ADMIN, ADMIN_SECRET, settings_for
 from tests.support.nats import NatsServer, start_nats
 
@@ -103,18 +106,46 @@ def internal_url(server: NatsServer) -> str:
     return server.url.replace("nats://", f"nats://{AUTH.user}:{AUTH.password}@")
 
 
+def system_url(server: NatsServer) -> str:
+    return server.url.replace("nats://", f"nats://{AUTH.system_user}:{AUTH.password}@")
+
+
 @pytest.fixture(scope="module")
 def gateway(callout_nats: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """The gateway, connected as the internal user, answering the callout; ready when /readyz says so."""
+    """The gateway, connected as the internal user, answering the callout and sweeping producers' sessions (as
+    the system user); ready when /readyz says so. The producers' ingest service runs beside it, as in ingest."""
     settings = settings_for(
-        tmp_path_factory.mktemp("gateway"), nats_url=internal_url(callout_nats), nats_auth_issuer_seed=SEED
+        tmp_path_factory.mktemp("gateway"),
+        nats_url=internal_url(callout_nats),
+        nats_auth_issuer_seed=SEED,
+        nats_system_url=system_url(callout_nats),
+        producer_sweep_seconds=0.5,
+        max_body_bytes=256 * 1024,
     )
     with TestClient(create_app(settings)) as client:
         deadline = time.monotonic() + 30
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, client.get("/readyz").text
             time.sleep(0.05)
-        yield client
+        portal = client.portal
+        assert portal is not None
+        ingress = portal.call(start_ingress, internal_url(callout_nats))
+        try:
+            yield client
+        finally:
+            portal.call(stop_ingress, ingress)
+
+
+async def start_ingress(url: str) -> ProducerIngress:
+    """The ingest service's answer to producers, on its own internal connection (closed with it at stop)."""
+    ingress = ProducerIngress(await nats.connect(url), QuotaBook(), max_payload=256 * 1024)
+    await ingress.start()
+    return ingress
+
+
+async def stop_ingress(ingress: ProducerIngress) -> None:
+    await ingress.stop()
+    await ingress.nc.close()
 
 
 def mint(gateway: TestClient, tenant: str, role: str) -> dict[str, str]:
@@ -308,3 +339,137 @@ def test_no_callout_responder_without_the_seed(tmp_path: Path) -> None:
     with TestClient(create_app(settings_for(tmp_path))) as client:
         assert "nats_auth" not in client.get("/readyz").json()["checks"]
         assert not hasattr(client.app.state, "nats_auth")  # type: ignore[attr-defined]
+
+
+# -- isolation: what a producer names as a reply subject, its message ids and headers, its rate, its session ----
+async def test_a_reply_subject_forged_to_another_tenant_or_platform_state_changes_nothing(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer, producer: ProducerLink, internal: Client
+) -> None:
+    """JetStream answers a publish on its reply subject, which NATS never checks against publish permissions: in
+    the platform's account a forged reply would write a victim's events or a KV key. Producers live in their own
+    account, so the answer lands there, where nothing listens."""
+    js = internal.jetstream()
+    control = await js.key_value(subjects.CONTROL_BUCKET)
+    await control.put("shard-map", b'{"epoch": 1, "shards": 2}')
+    before = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages
+    client = await producer.connect(callout_nats, token=tokens["editor"])
+    forged = (
+        "cep.ingest.victim",
+        "cep.produce.victim",
+        f"$KV.{subjects.CONTROL_BUCKET}.shard-map",
+        f"$JS.API.STREAM.DELETE.{subjects.EVENTS_STREAM}",
+        "cep.control.rules",
+    )
+    for reply in forged:
+        await client.publish("cep.ingest.acme", b'{"forged": 1}', reply=reply)
+    await client.flush()
+    await asyncio.sleep(1.0)
+    assert await stored_on(internal, "cep.ingest.victim") is None
+    assert await stored_on(internal, "cep.control.rules") is None
+    assert (await control.get("shard-map")).value == b'{"epoch": 1, "shards": 2}'
+    after = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages  # the stream is still there
+    assert after == before + len(forged)  # each forged publish stored once, for acme, and nothing else
+    assert producer.errors == []
+
+
+async def test_message_ids_deduplicate_within_a_tenant_never_across_tenants(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer, internal: Client
+) -> None:
+    other = mint(gateway, "other-tenant", "editor")["token"]
+    msg_id = {"Nats-Msg-Id": f"shared-{secrets.token_hex(4)}"}
+    acme, rival = ProducerLink(), ProducerLink()
+    try:
+        first = (
+            await (await acme.connect(callout_nats, token=tokens["editor"]))
+            .jetstream()
+            .publish("cep.ingest.acme", b'{"n": 1}', headers=msg_id)
+        )
+        again = await acme.client.jetstream().publish("cep.ingest.acme", b'{"n": 1}', headers=msg_id)  # type: ignore[union-attr]
+        theirs = (
+            await (await rival.connect(callout_nats, tenant="other-tenant", token=other))
+            .jetstream()
+            .publish("cep.ingest.other-tenant", b'{"n": 2}', headers=msg_id)
+        )
+    finally:
+        for link in (acme, rival):
+            if link.client is not None:
+                await link.client.close()
+    assert not first.duplicate and again.duplicate and again.seq == first.seq
+    assert not theirs.duplicate and theirs.seq != first.seq
+    stored = await internal.jetstream().get_msg(subjects.EVENTS_STREAM, theirs.seq)
+    assert stored.headers is not None and stored.headers["Nats-Msg-Id"] == f"other-tenant/{msg_id['Nats-Msg-Id']}"
+
+
+async def test_a_producer_cannot_set_the_platforms_own_headers(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer, producer: ProducerLink, internal: Client
+) -> None:
+    client = await producer.connect(callout_nats, token=tokens["editor"])
+    headers = {subjects.TRIGGER_RULE: "rule-of-someone", subjects.RECEIVED_AT: "2000-01-01T00:00:00Z", "X-Mine": "1"}
+    ack = await client.jetstream().publish("cep.ingest.acme", b'{"n": 3}', headers=headers)
+    stored = await internal.jetstream().get_msg(subjects.EVENTS_STREAM, ack.seq)
+    assert not set(stored.headers or {}) & {subjects.TRIGGER_RULE, subjects.RECEIVED_AT, "X-Mine"}
+
+
+async def test_a_producer_over_its_tenants_rate_is_refused_and_counted(
+    gateway: TestClient, callout_nats: NatsServer, producer: ProducerLink, internal: Client
+) -> None:
+    token = mint(gateway, "slow-tenant", "editor")["token"]
+    quotas = await internal.jetstream().key_value(subjects.QUOTAS_BUCKET)
+    await quotas.put("slow-tenant", json.dumps({"ingest_rate": 1, "ingest_burst": 3}).encode())
+    await asyncio.sleep(0.5)  # the ingress's watch takes it in
+    refused_before = (
+        REGISTRY.get_sample_value("cep_ingest_nats_events_total", {"tenant": "slow-tenant", "result": "rate_limited"})
+        or 0.0
+    )
+    client = await producer.connect(callout_nats, tenant="slow-tenant", token=token)
+    js = client.jetstream()
+    assert (await js.publish("cep.ingest.slow-tenant", b'[{"n": 1}, {"n": 2}]')).seq > 0
+    with pytest.raises(APIError) as refused:
+        await js.publish("cep.ingest.slow-tenant", b'[{"n": 3}, {"n": 4}]')
+    assert refused.value.code == 429
+    assert "ingest rate of 1 events/s" in str(refused.value.description)
+    assert "CEP_QUOTA_INGEST_RATE" in str(refused.value.description)
+    refused_after = REGISTRY.get_sample_value(
+        "cep_ingest_nats_events_total", {"tenant": "slow-tenant", "result": "rate_limited"}
+    )
+    assert refused_after == refused_before + 2
+
+
+async def test_a_message_over_the_payload_limit_is_refused_and_never_stored(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer, producer: ProducerLink, internal: Client
+) -> None:
+    client = await producer.connect(callout_nats, token=tokens["editor"])
+    big = json.dumps({"blob": "x" * (300 * 1024)}).encode()  # the ingress's limit here is 256 KiB
+    with pytest.raises(APIError) as refused:
+        await client.jetstream().publish("cep.ingest.acme", big, timeout=2)
+    assert refused.value.code == 413 and "CEP_MAX_BODY_BYTES" in str(refused.value.description)
+    assert await stored_on(internal, "cep.ingest.acme") != big
+
+
+async def test_revoking_a_token_closes_its_open_connection_within_seconds(
+    gateway: TestClient, callout_nats: NatsServer
+) -> None:
+    minted = mint(gateway, "acme", "editor")
+    closed = asyncio.Event()
+
+    async def on_closed() -> None:
+        closed.set()
+
+    client = await nats.connect(
+        callout_nats.url,
+        token=minted["token"],
+        inbox_prefix="_INBOX_acme",
+        closed_cb=on_closed,
+        max_reconnect_attempts=2,
+        reconnect_time_wait=0.2,
+    )
+    try:
+        assert (await client.jetstream().publish("cep.ingest.acme", b"{}")).seq > 0
+        assert gateway.delete(f"/cep/auth/tokens/{minted['token_id']}", headers=ADMIN).status_code == 204
+        started = time.monotonic()
+        await asyncio.wait_for(closed.wait(), 10)  # kicked, then the callout refuses its reconnects
+        assert time.monotonic() - started < 10
+    finally:
+        if not client.is_closed:
+            await client.close()
+    assert gateway.get("/readyz").json()["checks"]["producer_sessions"]["detail"]["kicked"] >= 1

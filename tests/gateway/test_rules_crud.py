@@ -193,3 +193,14 @@ def test_unknown_and_malformed_ids_are_404(client: TestClient) -> None:
         is_problem(client.patch(f"/cep/rules/{rule_id}", headers=ADMIN, json={}), 404)
         is_problem(client.delete(f"/cep/rules/{rule_id}", headers=ADMIN), 404)
         is_problem(client.post(f"/cep/rules/{rule_id}/simulate", headers=ADMIN, json={"payload": {}}), 404)
+
+
+def test_a_cron_that_never_fires_is_a_422_naming_it(client: TestClient) -> None:
+    never = {"name": "leap", "trigger_type": "schedule", "trigger_spec": {"cron": "0 0 30 2 *"}}
+    problem = is_problem(client.post("/cep/rules", headers=ADMIN, json=never), 422)
+    assert [e["loc"] for e in problem["errors"]] == [["trigger_spec", "cron"]]
+    assert "never fires" in problem["errors"][0]["msg"]
+    rule = create_rule(client, ADMIN, name="monthly", trigger_type="schedule", trigger_spec={"cron": "0 0 1 * *"})
+    patch = {"trigger_spec": {"cron": "0 0 31 4 *"}}
+    problem = is_problem(client.patch(f"/cep/rules/{rule['rule_id']}", headers=ADMIN, json=patch), 422)
+    assert [e["loc"] for e in problem["errors"]] == [["trigger_spec", "cron"]]

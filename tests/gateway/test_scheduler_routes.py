@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from services.common.lease import SchedulerLease
 from services.common.run_records import RunRecord
 from services.common.streams import ensure_scheduler_live_bucket
 from services.scheduler.instances import beat
+from tests.gateway.conftest import ADMIN
 from tests.gateway.live import LiveGateway, eventually, new_tenant, start_gateway
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -76,14 +78,19 @@ async def test_runs_are_recorded_once_and_explained_by_the_status_figures(
         status = await eventually(all_recorded)
         assert (status["runs"], status["missed_runs"], status["late_runs"], status["caught_up_runs"]) == (4, 1, 2, 1)
         assert status["delay_ms"]["p50"] == 20.0 and status["delay_ms"]["p99"] == 65_000.0
-        assert status["runs_by_instance"] == {"sched-a": 3, "sched-b": 1}
+        # A tenant sees opaque, stable instance names, never the `host:pid` an instance id is made of.
+        by_instance = status["runs_by_instance"]
+        assert sorted(by_instance.values()) == [1, 3] and not {"sched-a", "sched-b"} & set(by_instance)
+        sched_a = next(name for name, count in by_instance.items() if count == 3)
+        assert sched_a.startswith("scheduler-")
 
         listed = (await client.get("/cep/scheduler/runs", params={"rule_id": "rule-a"})).json()
         assert listed["total"] == 4
         assert [r["status"] for r in listed["items"]] == ["fired", "caught_up", "missed", "fired"]  # newest first
         first = listed["items"][-1]
         assert set(first) >= {"rule_id", "scheduled_at", "started_at", "delay_ms", "instance", "status"}
-        assert (first["instance"], first["duplicates"], first["fencing"]) == ("sched-a", 1, 7)
+        assert (first["instance"], first["duplicates"], first["fencing"]) == (sched_a, 1, 7)
+        assert {r["instance"] for r in listed["items"]} == set(by_instance)
 
         page = (await client.get("/cep/scheduler/runs", params={"limit": 3})).json()
         rest = (await client.get("/cep/scheduler/runs", params={"limit": 3, "cursor": page["next_cursor"]})).json()
@@ -115,8 +122,7 @@ async def test_the_leader_and_live_instances_come_from_the_live_bucket(
     follower = SchedulerLease(live, f"{leader.instance}-b", 2.0)
     await beat(live, leader, NOW, 3)
     await beat(live, follower, NOW, 3)
-    headers = gateway.token(new_tenant(), "viewer")
-    async with httpx.AsyncClient(base_url=gateway.url, headers=headers) as client:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=ADMIN) as client:  # the platform admin sees all
         status = (await client.get("/cep/scheduler/status")).json()
         instances = (await client.get("/cep/scheduler/instances")).json()
     assert (status["leader"], status["leader_fencing"]) == (leader.instance, leader.fencing)
@@ -124,7 +130,38 @@ async def test_the_leader_and_live_instances_come_from_the_live_bucket(
     assert status["instances"] == len(status["instance_ids"]) >= 2
     marked = {i["instance"]: (i["leader"], i["role"]) for i in instances["items"]}
     assert marked[leader.instance] == (True, "leader") and marked[follower.instance] == (False, "follower")
+    assert {(i["host"], i["pid"]) for i in instances["items"]} >= {(os.uname().nodename, os.getpid())}
     assert instances["total"] == len(instances["items"])
+    await leader.release()
+
+
+async def test_a_tenant_never_sees_the_hosts_and_pids_of_the_scheduler(
+    gateway: LiveGateway, js: JetStreamContext
+) -> None:
+    live = await ensure_scheduler_live_bucket(js, 2.0)
+    leader = SchedulerLease(live, f"{os.uname().nodename}:{os.getpid()}-{new_tenant()}", 2.0)  # the default id shape
+
+    async def lead() -> bool:
+        return await leader.try_acquire()
+
+    await eventually(lead, timeout=10)
+    await beat(live, leader, NOW, 3)
+    for role in ("viewer", "admin"):
+        async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(new_tenant(), role)) as client:
+            status = await client.get("/cep/scheduler/status")
+            instances = await client.get("/cep/scheduler/instances")
+        for response in (status, instances):
+            assert response.status_code == 200, response.text
+            assert f"{os.uname().nodename}:{os.getpid()}" not in response.text, response.text
+        assert status.json()["instances"] == len(status.json()["instance_ids"]) >= 1
+        items = instances.json()["items"]
+        assert all((i["host"], i["pid"], i["rules"]) == (None, None, None) for i in items)
+        # The names are opaque but consistent: the leader of the status is the instance marked leader.
+        assert [i["instance"] for i in items if i["leader"]] == [status.json()["leader"]]
+        assert {i["instance"] for i in items} == set(status.json()["instance_ids"])
+        async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(new_tenant(), role)) as client:
+            daily = (await client.get("/cep/stats/daily")).json()
+        assert daily["scheduler"]["leader"] == status.json()["leader"]  # the daily stats name the leader alike
     await leader.release()
 
 

@@ -7,7 +7,7 @@ import uuid
 from fastapi.testclient import TestClient
 
 from services.common.domain.template_preview import SAMPLE_EVENT
-from tests.gateway.conftest import create_rule, is_problem, mint
+from tests.gateway.conftest import CPU_RULE, create_rule, is_problem, mint
 
 URL = "/cep/templates/preview"
 
@@ -87,3 +87,67 @@ def test_the_sample_is_the_documented_one_and_the_route_is_in_openapi(client: Te
     operation = document["paths"][URL]["post"]
     assert operation["requestBody"]["content"]["application/json"]["schema"]["required"] == ["template"]
     assert "200" in operation["responses"] and operation.get("security")
+
+
+NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+DOUBLING = "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}"
+SELF_CALLING = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"
+
+
+def test_a_template_over_its_budget_is_a_template_error(client: TestClient) -> None:
+    viewer = _viewer(client)
+    for template, detail in (
+        (NESTED_LOOPS, "template exceeded its budget of 100000 loop iterations"),
+        (DOUBLING, "a value larger than 1000000 characters or items"),
+        (SELF_CALLING, "recursion deeper than 50"),
+        ("{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}", "output larger than 1000000 characters"),
+        ("{% for i in range(100000) %}{{ range(100000) | sum }}{% endfor %}", "render took longer than 1 s"),
+    ):
+        answer = client.post(URL, headers=viewer, json={"template": template})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"ok": False, "error": {"kind": "template", "detail": detail}}
+
+
+def _rule_with(message: str) -> dict[str, object]:
+    return {**CPU_RULE, "action_spec": [{"type": "notify", "channel": "ops", "message": message}]}
+
+
+def test_saving_a_rule_whose_template_does_not_parse_or_is_over_budget_is_a_422_naming_the_field(
+    client: TestClient,
+) -> None:
+    editor = mint(client, f"t-{uuid.uuid4().hex[:10]}", "editor")
+    for message, detail in (("{% if %}", "syntax error at line 1"), (NESTED_LOOPS, "loop iterations")):
+        problem = is_problem(client.post("/cep/rules", headers=editor, json=_rule_with(message)), 422)
+        assert problem["errors"][0]["loc"] == ["action_spec", 0, "message"]
+        assert detail in problem["errors"][0]["msg"]
+    rule = create_rule(client, editor, **_rule_with("{{ payload.not_in_the_sample }} {{ nothing }}"))  # not an error
+    url = f"/cep/rules/{rule['rule_id']}"
+    replaced = client.put(url, headers=editor, json=_rule_with(DOUBLING))
+    assert is_problem(replaced, 422)["errors"][0]["loc"] == ["action_spec", 0, "message"]
+    patched = client.patch(url, headers=editor, json={"action_spec": [{"type": "notify", "message": SELF_CALLING}]})
+    assert is_problem(patched, 422)["errors"][0]["loc"] == ["action_spec", 0, "message"]
+    form = {
+        "name": "from-the-builder",
+        "trigger_type": "event",
+        "trigger": {"event_type": "deploy"},
+        "actions": [{"type": "notify", "channel": "ops", "message": NESTED_LOOPS}],
+    }
+    assert is_problem(client.post("/cep/rules/form", headers=editor, json=form), 422)["errors"][0]["loc"] == [
+        "action_spec",
+        0,
+        "message",
+    ]
+    assert client.get(url, headers=editor).json()["version"] == 1
+
+
+def test_saving_a_channel_whose_body_template_is_over_budget_is_a_422_naming_the_field(client: TestClient) -> None:
+    editor = mint(client, f"t-{uuid.uuid4().hex[:10]}", "editor")
+    channel = {"name": "incidents", "type": "api_call", "config": {"url": "https://example.com/incidents"}}
+    over = {**channel, "config": {**channel["config"], "method": "POST", "body": NESTED_LOOPS}}
+    problem = is_problem(client.post("/cep/channels", headers=editor, json=over), 422)
+    assert problem["errors"][0]["loc"] == ["config", "body"] and "loop iterations" in problem["errors"][0]["msg"]
+    fine = {**channel, "config": {**channel["config"], "method": "POST", "body": "{{ payload.not_in_the_sample }}"}}
+    created = client.post("/cep/channels", headers=editor, json=fine)
+    assert created.status_code == 201, created.text
+    replaced = client.put(f"/cep/channels/{created.json()['channel_id']}", headers=editor, json=over)
+    assert is_problem(replaced, 422)["errors"][0]["loc"] == ["config", "body"]

@@ -185,6 +185,24 @@ async def test_events_reach_exactly_the_shards_of_their_candidate_rules(
         await router.stop()
 
 
+async def test_an_out_of_range_timestamp_is_dropped_and_counted_not_fatal(
+    js: JetStreamContext, router_nc: Client
+) -> None:
+    on0 = rule_on_shard(0)
+    await put_rule(js, make_rule(metric("cpu"), on0, tenant=TENANT))
+    router = await running(Router(router_nc, default_shards=2, fetch_seconds=FETCH))
+    try:
+        items = [{"cpu": 1, "timestamp": "9999-12-31T23:59:59-12:00"}, {"cpu": 2}, {"cpu": 3, "timestamp": 1e20}]
+        await send(js, items, "a")
+        await send(js, {"cpu": 4}, "b")  # the router carries on with the next message
+        await routed(js)
+        assert ids(await work(js)) == {0: ["a.1:0", "b:0"]}
+        assert router.stats.dropped == 2
+        assert (await router.check()).ok
+    finally:
+        await router.stop()
+
+
 async def test_rule_changes_reach_the_owning_shard_in_order(js: JetStreamContext, router_nc: Client) -> None:
     rid = rule_on_shard(1)
     router = await running(Router(router_nc, default_shards=2, fetch_seconds=FETCH))

@@ -103,6 +103,19 @@ def test_ids_are_the_stream_sequence_when_the_producer_gives_none(table: RuleTab
     assert [event_ids(w) for _, _, w in sent(with_id, table)] == [["p.0", "p.1"]]
 
 
+@pytest.mark.parametrize(
+    ("msg_id", "event_id"),
+    [
+        ("acme/gt-01-0001", "gt-01-0001"),  # a NATS producer's id, scoped to its tenant by the ingress
+        ("gt-01-0001", "gt-01-0001"),  # an id stored before scoping, or from HTTP ingest
+        ("other/gt-01-0001", "other/gt-01-0001"),  # another tenant's prefix is not ours to strip
+    ],
+)
+def test_a_producers_id_keeps_the_id_it_chose(table: RuleTable, msg_id: str, event_id: str) -> None:
+    [(_, _, work)] = sent(inbound({"event_type": "deploy"}, headers={subjects.MSG_ID: msg_id}), table)
+    assert event_ids(work) == [event_id]
+
+
 def test_event_time_and_arrival(table: RuleTable) -> None:
     received = "2024-05-01T12:30:00Z"
     out = sent(
@@ -121,6 +134,20 @@ def test_refusals_are_dropped_and_reported(table: RuleTable) -> None:
     assert not not_json.batched and len(not_json.dropped) == 1 and not_json.dropped[0].tenant == "acme"
     bad_tenant = route(inbound({"cpu": 1}, subject="cep.ingest.ACME"), table, SHARDS, LIMIT)
     assert not bad_tenant.batched and "invalid tenant" in bad_tenant.dropped[0].error
+
+
+def test_an_out_of_range_timestamp_drops_that_item_only(table: RuleTable) -> None:
+    items = [{"cpu": 1, "timestamp": "9999-12-31T23:59:59-12:00"}, {"cpu": 2}, {"cpu": 3, "timestamp": 1e20}]
+    routed = route(inbound(items), table, SHARDS, LIMIT)
+    assert [event_ids(w) for _, _, w in sent(inbound(items), table)] == [["7.1"], ["7.1"]]
+    assert [d.event_id for d in routed.dropped] == ["7.0", "7.2"]
+    assert all("timestamp" in d.error for d in routed.dropped)
+
+
+def test_an_out_of_range_arrival_header_falls_back_to_the_stored_time(table: RuleTable) -> None:
+    message = inbound({"cpu": 1}, headers={subjects.RECEIVED_AT: "9999-12-31T23:59:59-12:00"})
+    work = sent(message, table)[0][2]
+    assert work["events"][0]["event"]["received_at"] == format_time(STORED)
 
 
 def test_internal_events_may_use_reserved_types(table: RuleTable) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
 import uuid
 from typing import Any
 
@@ -92,6 +95,25 @@ async def test_a_missing_variable_is_a_template_error_and_nothing_is_sent() -> N
         outcome = await _send(_delivery(api.url, method="POST", body="{{ payload.nope }} {{ nothing }}"))
         assert api.requests == []
     assert (outcome.ok, outcome.error_kind) == (False, "template") and "nope" in str(outcome.detail)
+
+
+async def test_a_body_over_its_budget_fails_with_kind_template_and_leaves_the_loop_free() -> None:
+    ticks: list[float] = []
+
+    async def heartbeat() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    beat = asyncio.create_task(heartbeat())
+    slow = "{% for i in range(100000) %}{{ range(100000) | sum }}{% endfor %}"
+    with http_sink() as api:
+        outcome = await _send(_delivery(api.url, method="POST", body=slow))
+        assert api.requests == []
+    beat.cancel()
+    assert (outcome.ok, outcome.error_kind) == (False, "template")
+    assert outcome.detail == "body: render took longer than 1 s"
+    assert max(later - earlier for earlier, later in itertools.pairwise(ticks)) < 0.5
 
 
 @pytest.mark.parametrize(("status", "kind"), [(401, "auth"), (404, "http"), (500, "http")])

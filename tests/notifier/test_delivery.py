@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
+from dataclasses import replace
 
 import pytest
+from pydantic import SecretStr
 from standardwebhooks import Webhook
 
+from services.common.channel_sealing import sealed_config
+from services.common.domain.channels import split_stored
 from services.common.ops import run_checks
+from services.common.sealing import load_box
 from services.notifier.channels.webhook import DELIVERY_HEADER, ID_HEADER
 from services.notifier.consumers import FETCH_WAIT
 from tests.notifier.running import RunningNotifier, running_notifier, tenant, transition, webhook
@@ -76,6 +83,24 @@ def test_a_channel_named_by_id_and_basic_auth(notifier: RunningNotifier) -> None
         request = hook.wait_for(1)[0]
     assert request.headers["Authorization"] == "Basic YWxpY2U6cHctU2VjcmV0LTk5"
     assert [r.status for r in results] == ["sent"] and results[0].channel == channel.channel_id
+
+
+def test_sealed_secrets_are_opened_for_the_attempt_only(notifier: RunningNotifier) -> None:
+    """The bucket holds the entry as the gateway seals it; the receiver still gets the real credentials."""
+    owner = tenant()
+    box = load_box(SecretStr(os.environ["CEP_SECRETS_KEY"]), None)
+    with receiver() as hook:
+        real = webhook(owner, hook.url, basic_user="alice", basic_password="pw-Secret-99", headers={"X-Key": "k-4711"})
+        public, secrets = split_stored("webhook", real.config, {"basic_password": "pw-Secret-99"})
+        sealed = replace(real, config=sealed_config(box, "webhook", public, secrets))
+        assert "pw-Secret-99" not in sealed.encode().decode() and "k-4711" not in sealed.encode().decode()
+        notifier.put_channel(sealed)
+        results = notifier.watch(owner)
+        notifier.publish_alert(transition(owner), [{"type": "webhook", "channel": "ops-hook"}])
+        notifier.wait_results(owner)
+        request = hook.wait_for(1)[0]
+    assert request.headers["Authorization"] == "Basic YWxpY2U6cHctU2VjcmV0LTk5" and request.headers["X-Key"] == "k-4711"
+    assert [r.status for r in results] == ["sent"]
 
 
 def test_500_then_200_retries_once(notifier: RunningNotifier) -> None:
@@ -160,6 +185,39 @@ def test_a_template_error_fails_at_once_with_kind_template(notifier: RunningNoti
         assert hook.requests == []
     [result] = results
     assert (result.status, result.error_kind, result.final) == ("failed", "template", True)
+
+
+NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+SLOW = "{% for i in range(100000) %}{{ range(100000) | sum }}{% endfor %}"  # under the loop budget: to the deadline
+
+
+@pytest.mark.parametrize(
+    ("message", "detail"),
+    [(NESTED_LOOPS, "loop iterations"), (SLOW, "render took longer than 1 s")],
+    ids=["nested-loops", "deadline"],
+)
+def test_a_template_over_its_budget_fails_at_once_with_kind_template(
+    notifier: RunningNotifier, message: str, detail: str
+) -> None:
+    """The render runs off the notifier's event loop: the loop answers at once while it runs."""
+    owner = tenant()
+    waits = []
+    with receiver() as hook:
+        notifier.put_channel(webhook(owner, hook.url))
+        results = notifier.watch(owner)
+        notifier.publish_alert(transition(owner), [{"type": "notify", "channel": "ops-hook", "message": message}])
+        deadline = time.monotonic() + 20
+        while not results and time.monotonic() < deadline:
+            started = time.monotonic()
+            notifier.run(asyncio.sleep(0))
+            waits.append(time.monotonic() - started)
+            time.sleep(0.02)
+        notifier.wait_results(owner)
+        assert hook.requests == []
+    [result] = results
+    assert (result.status, result.error_kind, result.final) == ("failed", "template", True)
+    assert detail in (result.error or ""), result.error
+    assert max(waits) < 0.5, f"the notifier's loop stalled for {max(waits):.2f} s"
 
 
 def test_an_unknown_channel_type_fails_with_kind_config(notifier: RunningNotifier) -> None:

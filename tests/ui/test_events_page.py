@@ -73,6 +73,8 @@ def test_an_ingested_event_shows_live_and_is_acknowledged(
         channel = {"name": "ops-hook", "type": "webhook", "config": {"url": f"{sink.url}/hook"}}
         assert api.post("/cep/channels", json=channel).status_code == 201
         assert api.post("/cep/rules", json=RULE).status_code == 201
+        stream_urls: list[str] = []
+        page.on("request", lambda r: stream_urls.append(r.url) if "/cep/events/stream?" in r.url else None)
         sign_in(page, gateway, token, "/cep-events")  # type: ignore[arg-type]
         expect(page.locator("#live")).to_have_text("Live")
         expect(page.locator("#event-count")).to_have_text("0 events")
@@ -116,6 +118,9 @@ def test_an_ingested_event_shows_live_and_is_acknowledged(
         expect(page.locator(f'#event-list tbody tr[data-id="{missed["event_id"]}"]')).to_have_count(1)
         expect(page.locator("#event-list tbody tr")).to_have_count(2)
         expect(page.locator("#event-count")).to_have_text("2 events")
+        # Every connection, the first and the reconnects, used a fresh short-lived ticket, never the API token.
+        assert len(stream_urls) >= 2 and len(set(stream_urls)) == len(stream_urls), stream_urls
+        assert all("ticket=" in url and "access_token" not in url for url in stream_urls), stream_urls
 
     stored = api.get("/cep/events", params={"acked": "true"}).json()["items"]
     assert [(e["rule_name"], e["history"][-1]["note"]) for e in stored] == [("critical_error_event", "looking into it")]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from services.common.cli import nab, rules
+from services.common.cli import nab, rules, secret_keys
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nab.add_parser(commands)
     rules.add_parser(commands)
+    secret_keys.add_parser(commands)
     return parser
 
 
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return nab.main(args)
     if args.command == "rules":
         return rules.main(args)
+    if args.command == "secrets":
+        return secret_keys.main(args)
     return 2
 
 

@@ -6,24 +6,30 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common import subjects
+
 # JetStream flushes to disk after every write: a 202 from ingest then survives a power cut, not only a
 # crashed process. It costs throughput on slow disks; a cluster deployment may relax it (docs/operations.md).
 SYNC_INTERVAL = "always"
 INTERNAL_USER = "cep-internal"
+SYSTEM_USER = "cep-system"  # the gateway's user in the system account: lists and closes producers' connections
 
 
 @dataclass(frozen=True)
 class NatsAuth:
     """Who may connect: the platform's own user (full permissions), and the callout that admits producers.
 
-    Every service connects as `user`/`password`; the server asks the auth callout (the gateway, connected as
-    that same user, which `auth_users` exempts from the callout) about every other client, and trusts the
-    user JWTs it answers with only when they are signed by `issuer` (an account public nkey, `A...`).
+    Every service connects as `user`/`password` into the platform account; the server asks the auth callout (the
+    gateway, connected as that same user, which `auth_users` exempts from the callout) about every other client,
+    and trusts the user JWTs it answers with only when they are signed by `issuer` (an account public nkey,
+    `A...`). Producers land in the producers' account, which can reach nothing of the platform's but the ingest
+    service it imports. `system_user` (same password) is the gateway's way into the system account.
     """
 
     password: str
     issuer: str
     user: str = INTERNAL_USER
+    system_user: str = SYSTEM_USER
 
     def __post_init__(self) -> None:
         if not self.password:
@@ -57,13 +63,49 @@ def render(
 
 
 def _authorization(auth: NatsAuth) -> list[str]:
-    user = json.dumps(auth.user)
+    """Three accounts (docs/security.md, "NATS isolation").
+
+    - CEP (the platform): every service, JetStream, and the one thing it exports: the producers' ingest service
+      `cep.produce.<tenant>`, answered by the ingest service.
+    - PRODUCERS: every producer the callout admits. It imports that service as `cep.ingest.<tenant>`, so a
+      producer's publish (allowed only on its own tenant's subject) reaches the platform as `cep.produce.<tenant>`,
+      and its reply subject lives in PRODUCERS: whatever a producer names there (another tenant's ingest subject, a
+      `$KV` or `$JS.API` subject) is not a platform subject, and PRODUCERS has no JetStream of its own.
+    - SYS: the server's system account, where the gateway closes the connections of revoked tokens.
+    """
+    user, system, password = json.dumps(auth.user), json.dumps(auth.system_user), json.dumps(auth.password)
+    produce, ingest = json.dumps(f"{subjects.PRODUCE_PREFIX}.*"), json.dumps(f"{subjects.INGEST_PREFIX}.$1")
     return [
+        "accounts {",
+        f"  {subjects.PLATFORM_ACCOUNT}: {{",
+        "    jetstream: enabled",
+        f"    users: [ {{ user: {user}, password: {password} }} ]",
+        f"    exports: [ {{ service: {produce} }} ]",
+        "  }",
+        f"  {subjects.PRODUCERS_ACCOUNT}: {{",
+        f"    imports: [ {{ service: {{ account: {subjects.PLATFORM_ACCOUNT}, subject: {produce} }}, to: {ingest} }} ]",
+        "  }",
+        f"  {subjects.SYSTEM_ACCOUNT}: {{ users: [ {{ user: {system}, password: {password} }} ] }}",
+        "}",
+        f"system_account: {subjects.SYSTEM_ACCOUNT}",
         "authorization {",
-        f"  users: [ {{ user: {user}, password: {json.dumps(auth.password)} }} ]",
         "  auth_callout {",
         f"    issuer: {json.dumps(auth.issuer)}",
-        f"    auth_users: [ {user} ]",
+        f"    auth_users: [ {user}, {system} ]",
+        f"    account: {subjects.PLATFORM_ACCOUNT}",
         "  }",
         "}",
     ]
+
+
+def move_global_account_store(store_dir: Path) -> bool:
+    """Carry JetStream data kept before accounts existed (`$G`, the global account) over to the platform account.
+
+    A state dir written by an earlier `cep up` holds its streams under `jetstream/$G`; with accounts they belong to
+    `jetstream/CEP`. Moved once, before the server starts; True when something was moved.
+    """
+    old, new = store_dir / "jetstream" / "$G", store_dir / "jetstream" / subjects.PLATFORM_ACCOUNT
+    if not old.is_dir() or new.exists():
+        return False
+    old.rename(new)
+    return True

@@ -59,7 +59,7 @@ def pack_form(canonical: Mapping[str, Any]) -> dict[str, Any]:
 def stored_spec(rule: Mapping[str, Any]) -> RuleSpec:
     """The writable part of a rule as the gateway returns it (server fields and list extras such as
     `firing_count` left out)."""
-    return parse_rule({key: value for key, value in rule.items() if key in RuleSpec.model_fields})
+    return parse_rule({key: value for key, value in rule.items() if key in RuleSpec.model_fields}, stored=True)
 
 
 def export_pack(rules: Sequence[Mapping[str, Any]]) -> str:

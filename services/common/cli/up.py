@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from services.common.cli import natsconf, procs
 from services.common.cli.natskeys import NatsKeys
 from services.common.cli.natskeys import generate as generate_nats_keys
-from services.common.statedir import database_file, ray_temp_dir, state_key
+from services.common.sealing import SecretsKeyError, new_key, parse_keys
+from services.common.statedir import database_file, ray_temp_dir, secrets_key_file, state_key
 
 SERVICES = ("ingest", "evaluator", "notifier", "scheduler", "gateway")
 # Ports every stack needs besides the gateway's: taken free, recorded, reused on the next start when still free.
@@ -99,6 +100,7 @@ class Supervisor:
         ports = self._ports()
         token = self._admin_token()
         auth, issuer_seed = self._nats_auth()
+        sealing = self._secrets_key_env()
         env = self._child_env(ports, token, auth)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -106,8 +108,10 @@ class Supervisor:
             self._start_nats(ports, auth)
             for name in SERVICES:
                 # Only the gateway answers the auth callout, so only it holds the issuer's seed.
-                own = {**env, "CEP_NATS_AUTH_ISSUER_SEED": issuer_seed} if name == "gateway" else env
+                own = {**env, **self._gateway_nats_env(ports, auth, issuer_seed)} if name == "gateway" else env
                 own = self._nats_port_override(name, own, auth)
+                if name in ("gateway", "notifier"):  # only they seal and open channel secrets
+                    own = {**own, **sealing}
                 self.children[name] = Child(name, [sys.executable, "-m", f"services.{name}"], own)
                 self._spawn(self.children[name])
             self._write_records()
@@ -186,6 +190,24 @@ class Supervisor:
             _write_private(path, json.dumps({"password": keys.password, "issuer_seed": keys.issuer_seed}, indent=2))
         return natsconf.NatsAuth(password=keys.password, issuer=keys.issuer), keys.issuer_seed
 
+    def _secrets_key_env(self) -> dict[str, str]:
+        """The channel-secret key of the gateway and the notifier: CEP_SECRETS_KEY or CEP_SECRETS_KEY_FILE from the
+        environment when set (the children get it as it is), else the key file made on the first start, 0600.
+
+        The file is never replaced: what it sealed cannot be opened without it. To rotate, put a new key
+        (`cep secrets new-key`) before the old one in the file, restart, then drop the old one (`cep secrets -h`).
+        """
+        if os.environ.get("CEP_SECRETS_KEY", "").strip() or os.environ.get("CEP_SECRETS_KEY_FILE", "").strip():
+            return {}
+        path = secrets_key_file(self.state_dir)
+        if not path.exists():
+            _write_private(path, new_key() + "\n")
+        try:
+            parse_keys(path.read_text(), str(path))
+        except (OSError, SecretsKeyError) as exc:
+            raise SystemExit(f"error: {exc}. Restore {path}: the stored channel secrets were sealed with it") from None
+        return {"CEP_SECRETS_KEY_FILE": str(path)}
+
     def _child_env(self, ports: dict[str, int], token: str, auth: natsconf.NatsAuth) -> dict[str, str]:
         base = f"http://{self.host}"
         env = dict(os.environ)
@@ -217,6 +239,11 @@ class Supervisor:
         env.setdefault("CEP_DATABASE_URL", f"sqlite:///{database_file(self.state_dir)}")
         return env
 
+    def _gateway_nats_env(self, ports: dict[str, int], auth: natsconf.NatsAuth, issuer_seed: str) -> dict[str, str]:
+        """The gateway alone signs producers' users (the issuer seed) and sweeps their sessions (the system user)."""
+        system_url = f"nats://{auth.system_user}:{auth.password}@{self.host}:{ports['nats']}"
+        return {"CEP_NATS_AUTH_ISSUER_SEED": issuer_seed, "CEP_NATS_SYSTEM_URL": system_url}
+
     def _nats_port_override(self, name: str, env: dict[str, str], auth: natsconf.NatsAuth) -> dict[str, str]:
         """Tests only: `CEP_UP_NATS_PORT_<SERVICE>=<port>` connects that one service to NATS through another port
         of this host (tests/chaos puts a connection-dropping TCP proxy there); every other process is unchanged."""
@@ -237,6 +264,7 @@ class Supervisor:
             auth=auth,
         )
         _write_private(config, text)  # it holds the internal user's password
+        natsconf.move_global_account_store(self.state_dir / "nats")
         child = Child("nats", [binary, "-c", str(config)], dict(os.environ))
         self.children["nats"] = child
         self._spawn(child)

@@ -332,3 +332,15 @@ class DeadLetterRow(SQLModel, table=True):
     replay_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0")))
     replayed_at: datetime | None = _at(nullable=True)
     replayed_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+
+
+class TenantQuotaRow(SQLModel, table=True):
+    """The platform admin's quota overrides of one tenant (services/common/domain/quotas.py); absent = defaults."""
+
+    __tablename__ = "tenant_quotas"
+
+    tenant: str = Field(sa_column=Column(String(63), ForeignKey("tenants.name"), primary_key=True))
+    overrides: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    updated_at: datetime = _at()
+    updated_by: str = Field(sa_column=Column(String(200), nullable=False))

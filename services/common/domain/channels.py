@@ -2,7 +2,9 @@
 
 Pure: the gateway validates bodies with it and lists it on `GET /cep/channels/types`; the notifier reads the
 same defaults. Secret fields are write-only: they are kept apart from the public config, never echoed in an
-error, and a write that leaves one out keeps the stored value (an explicit `null` clears it).
+error, and a write that leaves one out keeps the stored value (an explicit `null` clears it). Fields with a
+secret part (header values, URL credentials: `secret_parts`) are shown masked (channel_masks.py) and their
+real value is kept with the secrets.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from services.common.domain.channel_masks import mask_headers, mask_url, unmask_headers, unmask_url, url_secrets
 from services.common.domain.durations import parse_duration
 from services.common.domain.errors import FieldError
 from services.common.domain.signing import signing_key
@@ -39,6 +42,8 @@ class ConfigField:
     secret: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
+    # Which parts are secret in a field that is shown masked (`***` in their place); empty: none.
+    secret_parts: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -51,6 +56,8 @@ class ConfigField:
         }
         if self.choices:
             out["choices"] = list(self.choices)
+        if self.secret_parts:
+            out["secret_parts"] = self.secret_parts
         return out
 
 
@@ -72,6 +79,11 @@ class ChannelType:
     def secret_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields if f.secret)
 
+    @property
+    def sealed_names(self) -> frozenset[str]:
+        """The fields whose real value is kept with the secrets (sealed at rest): secret or with a secret part."""
+        return frozenset(f.name for f in self.fields if f.secret or f.secret_parts)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "type": self.name,
@@ -83,6 +95,25 @@ class ChannelType:
 
 def _timeout(default: str = "10s") -> ConfigField:
     return ConfigField("timeout", "duration", f"per-attempt timeout, at most {MAX_TIMEOUT_SECONDS:g}s", default=default)
+
+
+_URL_PARTS = "userinfo, and the values of query parameters named like a token, key, secret, password or signature"
+
+
+def _url_field(description: str, **extra: Any) -> ConfigField:
+    """A URL shown with its credentials masked: `https://***@host/in?api_key=***`."""
+    return ConfigField("url", "url", description, secret_parts=_URL_PARTS, **extra)
+
+
+def _headers_field() -> ConfigField:
+    return ConfigField(
+        "headers",
+        "headers",
+        "extra request headers; their values are write-only (shown as '***', which keeps the stored value)",
+        secret=True,
+        default={},
+        secret_parts="values",
+    )
 
 
 def _http_auth() -> tuple[ConfigField, ...]:
@@ -111,9 +142,9 @@ WEBHOOK = ChannelType(
     "webhook",
     "HTTP request with the event as JSON",
     (
-        ConfigField("url", "url", "http(s) URL the event is sent to", required=True),
+        _url_field("http(s) URL the event is sent to", required=True),
         ConfigField("method", "choice", "HTTP method", default="POST", choices=("POST", "PUT", "PATCH")),
-        ConfigField("headers", "headers", "extra request headers", default={}),
+        _headers_field(),
         *_http_auth(),
         ConfigField("secret", "string", _SIGNING, secret=True),
         _timeout(),
@@ -165,7 +196,7 @@ PAGERDUTY = ChannelType(
     "PagerDuty Events API v2",
     (
         ConfigField("routing_key", "string", "integration routing key", required=True, secret=True),
-        ConfigField("url", "url", "Events API v2 endpoint", default="https://events.pagerduty.com/v2/enqueue"),
+        _url_field("Events API v2 endpoint", default="https://events.pagerduty.com/v2/enqueue"),
         _timeout(),
         *RETRY_FIELDS,
     ),
@@ -175,11 +206,11 @@ API_CALL = ChannelType(
     "api_call",
     "HTTP request with a templated body",
     (
-        ConfigField("url", "url", "http(s) URL to call", required=True),
+        _url_field("http(s) URL to call", required=True),
         ConfigField(
             "method", "choice", "HTTP method", default="GET", choices=("GET", "POST", "PUT", "PATCH", "DELETE")
         ),
-        ConfigField("headers", "headers", "extra request headers", default={}),
+        _headers_field(),
         ConfigField("body", "template", "request body template (see Templates); not sent with GET or DELETE"),
         *_http_auth(),
         _timeout(),
@@ -198,7 +229,7 @@ class ChannelSpec:
     name: str
     type: str
     config: dict[str, Any]
-    secrets: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, Any] = field(default_factory=dict)  # strings; `headers` is a name -> value object
 
     @property
     def secrets_set(self) -> list[str]:
@@ -223,7 +254,7 @@ class ChannelValidationError(Exception):
 READ_ONLY = frozenset({"channel_id", "tenant", "version", "created_at", "updated_at", "secrets_set"})
 
 
-def parse_channel(body: Any, stored_secrets: Mapping[str, str] | None = None) -> ChannelSpec:
+def parse_channel(body: Any, stored_secrets: Mapping[str, Any] | None = None) -> ChannelSpec:
     """Validate a `{"name","type","config"}` body; `stored_secrets` are kept where the body leaves a secret out.
 
     Read-only fields of a channel as GET returns it are ignored, so a read-modify-write round trip works.
@@ -262,17 +293,19 @@ def _name(value: Any, errors: list[FieldError]) -> str:
 
 
 def _config(
-    channel_type: ChannelType, config: Mapping[str, Any], stored: Mapping[str, str], errors: list[FieldError]
-) -> tuple[dict[str, Any], dict[str, str]]:
+    channel_type: ChannelType, config: Mapping[str, Any], stored: Mapping[str, Any], errors: list[FieldError]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     public: dict[str, Any] = {}
-    secrets = {k: v for k, v in stored.items() if k in channel_type.secret_names}
+    secrets = {k: v for k, v in stored.items() if k in channel_type.sealed_names}
     for key in config:
         if channel_type.field(str(key)) is None:
             errors.append(FieldError(("config", str(key)), f"unknown field for type {channel_type.name}"))
     for spec in channel_type.fields:
         loc = ("config", spec.name)
         if spec.name not in config:
-            if spec.default is not None:
+            if spec.secret_parts and spec.name in secrets:
+                public[spec.name] = _mask(spec, secrets[spec.name])  # left out: kept, like a secret
+            elif spec.default is not None:
                 public[spec.name] = spec.default
             continue
         value = config[spec.name]
@@ -282,6 +315,8 @@ def _config(
         message = _check(spec, value)
         if message is not None:
             errors.append(FieldError(loc, message))
+        elif spec.secret_parts:
+            _masked(spec, _normal(spec, value), secrets, public, errors)
         elif spec.secret:
             secrets[spec.name] = value
         else:
@@ -296,8 +331,72 @@ def _config(
     return public, secrets
 
 
+def _masked(
+    spec: ConfigField, value: Any, secrets: dict[str, Any], public: dict[str, Any], errors: list[FieldError]
+) -> None:
+    """A field with a secret part: `***` takes the stored part; the real value goes with the secrets if it has one."""
+    try:
+        real = (
+            unmask_headers(value, secrets.get(spec.name))
+            if spec.kind == "headers"
+            else unmask_url(value, secrets.get(spec.name))
+        )
+    except ValueError as exc:
+        errors.append(FieldError(("config", spec.name), str(exc)))
+        return
+    public[spec.name] = shown = _mask(spec, real)
+    if shown != real:
+        secrets[spec.name] = real
+    else:
+        secrets.pop(spec.name, None)
+
+
+def _mask(spec: ConfigField, value: Any) -> Any:
+    if spec.kind == "headers":
+        return mask_headers(value) if isinstance(value, Mapping) else value
+    return mask_url(value) if isinstance(value, str) else value
+
+
+def public_view(type_name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored public config as the API shows it: fields with a secret part masked (a no-op once split)."""
+    channel_type = TYPES.get(type_name)
+    if channel_type is None:
+        return dict(config)
+    masked = {f.name: f for f in channel_type.fields if f.secret_parts}
+    return {k: _mask(masked[k], v) if k in masked else v for k, v in config.items()}
+
+
+def split_stored(
+    type_name: str, config: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(public config, secrets) of a stored channel, moving the real value of a field with a secret part out of a
+    config written before such fields were masked (its `headers`, a URL with credentials) into the secrets."""
+    public, kept = public_view(type_name, config), dict(secrets)
+    for name, value in config.items():
+        if public[name] != value and name not in kept:
+            kept[name] = value
+    return public, kept
+
+
+def secret_values(type_name: str, config: Mapping[str, Any]) -> list[str]:
+    """Every secret string of a full config (secrets included): what no error, log line or excerpt may show."""
+    channel_type = TYPES.get(type_name)
+    found: list[str] = []
+    for spec in channel_type.fields if channel_type else ():
+        value = config.get(spec.name)
+        if not value:
+            continue
+        if spec.kind == "headers" and isinstance(value, Mapping):
+            found += [str(v) for v in value.values()]
+        elif spec.secret:
+            found.append(str(value))
+        if spec.kind == "url" and isinstance(value, str):
+            found += url_secrets(value)
+    return found
+
+
 def _check_auth(
-    channel_type: ChannelType, public: Mapping[str, Any], secrets: Mapping[str, str], errors: list[FieldError]
+    channel_type: ChannelType, public: Mapping[str, Any], secrets: Mapping[str, Any], errors: list[FieldError]
 ) -> None:
     present = {*public, *secrets}
     for user, password in channel_type.pairs:
@@ -309,7 +408,7 @@ def _check_auth(
         errors.append(FieldError(("config", "auth_token"), "use either auth_token or basic auth, not both"))
 
 
-def _check_signing(secrets: Mapping[str, str], errors: list[FieldError]) -> None:
+def _check_signing(secrets: Mapping[str, Any], errors: list[FieldError]) -> None:
     if isinstance(secrets.get("secret"), str):
         try:
             signing_key(secrets["secret"])

@@ -14,8 +14,10 @@ Semantics (the evaluator, simulate, replay and the tests all call this module; t
   after converting the string; any other pair is None with a type-mismatch error.
 - `==` / `!=`: numbers compare numerically (`1 == 1.0`, but `true != 1`); anything else by JSON equality.
   `in` / `not_in`: membership in the rule's list, same equality. `contains`: substring for strings,
-  membership for lists, key for objects, else an error. `regex`: `re.search` on strings (patterns are
-  compiled once and cached); a non-string observed value is an error.
+  membership for lists, key for objects, else an error. `regex`: search anywhere in a string, as
+  `re.search` does, but on RE2 (services/common/domain/patterns.py: no backtracking, so no pattern can
+  stall a shard; compiled patterns are cached); a non-string observed value is an error, and so is a
+  pattern RE2 refuses (one saved before RE2) or a text too long for the pattern's cost cap.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
+from services.common.domain import patterns
 from services.common.domain.paths import MISSING, lookup
 from services.common.domain.rules import ConditionLeaf, ConditionNode
 
@@ -39,7 +41,8 @@ _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
     "<=": lambda a, b: a <= b,
 }
 _PLAIN_NUMBERS = frozenset({int, float})
-_NUMERIC_TEXT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+# Unambiguous (`\d+(\.\d*)?`, not `\d+\.?\d*`): the ambiguous form backtracks quadratically on a long digit run.
+_NUMERIC_TEXT = re.compile(r"^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$")
 _OP_TEXT = {"in": "in", "not_in": "not in", "contains": "contains", "regex": "=~"}
 
 
@@ -236,15 +239,11 @@ def _regex(op: str, observed: Any, expected: Any) -> Verdict:
     if not isinstance(expected, str):
         return None, "'regex' needs a pattern string"
     try:
-        pattern = _compiled(expected)
-    except re.error as exc:
-        return None, f"invalid regular expression: {exc}"
-    return pattern.search(observed) is not None, None
-
-
-@lru_cache(maxsize=2048)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+        return patterns.search(expected, observed), None
+    except patterns.PatternError as exc:
+        return None, str(exc)
+    except patterns.TextRefused as exc:
+        return None, f"'regex': {exc}"
 
 
 def _kind(value: Any) -> str:

@@ -28,6 +28,14 @@ from services.common.domain.events import SCHEDULE_EVENT_TYPE, Event, as_utc
 from services.common.domain.index import RuleIndex, receives_events
 from services.common.domain.rule_failures import RuleFailure, failure_of
 from services.common.domain.rules import AnomalyTrigger, Rule
+from services.common.domain.series_quota import (
+    Limits,
+    Refusal,
+    SeriesLedger,
+    SeriesQuotas,
+    SeriesRefusals,
+    refusal,
+)
 from services.common.domain.thresholds import ThresholdSeries
 from services.common.domain.transitions import Transition
 
@@ -65,12 +73,16 @@ class RuleEngine:
 
     `evaluations` counts series evaluations, so tests can check that cost follows matching rules.
     `failures` collects the rules that raised on an event (`on_events`); the caller drains it with `take_failures`.
+    `quotas` bounds the series a rule and a tenant may hold (series_quota.py); `ledger` counts what is held and
+    refused, and the caller drains the refusals with `take_refusals`.
     """
 
-    def __init__(self, executor: RefitExecutor | None = None) -> None:
+    def __init__(self, executor: RefitExecutor | None = None, quotas: Limits | None = None) -> None:
         self.evaluations = 0
         self.executor = executor  # runs anomaly model refits (a shard's thread pool); inline when None
         self.failures: list[RuleFailure] = []
+        self.quotas: Limits = quotas or SeriesQuotas()
+        self.ledger = SeriesLedger()
         self._plans: dict[str, CompiledRule] = {}
         self._index = RuleIndex()
         self._series: dict[str, dict[str, Series]] = {}
@@ -107,6 +119,7 @@ class RuleEngine:
         if plan is None:
             return []
         self._index.remove(plan)
+        self.ledger.forget_rule(rule_id)
         return self._close(plan, None if at is None else as_utc(at), "rule deleted")
 
     def rules(self) -> list[Rule]:
@@ -138,6 +151,14 @@ class RuleEngine:
         """The rule failures recorded since the last call, in order; the list is emptied."""
         taken, self.failures = self.failures, []
         return taken
+
+    def take_refusals(self) -> list[SeriesRefusals]:
+        """The new series refused since the last call, one entry per rule and quota; the totals stay in `ledger`."""
+        return self.ledger.take()
+
+    def series_held(self, tenant: str) -> int:
+        """How many series the tenant's rules hold here."""
+        return self.ledger.held.get(tenant, 0)
 
     def on_tick(self, now: datetime) -> list[Transition]:
         """Run the timers due at `now` (duration elapsed, resolve_after, no data), series by series."""
@@ -216,15 +237,22 @@ class RuleEngine:
         return {"format": SNAPSHOT_FORMAT, "rules": rules}
 
     @classmethod
-    def restore(cls, data: dict[str, Any], rules: Iterable[Rule], executor: RefitExecutor | None = None) -> RuleEngine:
+    def restore(
+        cls,
+        data: dict[str, Any],
+        rules: Iterable[Rule],
+        executor: RefitExecutor | None = None,
+        quotas: Limits | None = None,
+    ) -> RuleEngine:
         """An engine holding `rules` and the series of `snapshot()` output.
 
         Series of a rule that is absent, or whose trigger or conditions differ from the snapshot's, are
         dropped: restore with the rules as they were when the snapshot was taken, then upsert changes.
+        Every restored series is held and counted, even past a quota lowered since: state is never dropped here.
         """
         if data.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unknown snapshot format {data.get('format')!r}")
-        engine = cls(executor)
+        engine = cls(executor, quotas)
         for rule in rules:
             engine.upsert_rule(rule)
         for rule_id, entry in data["rules"].items():
@@ -237,10 +265,13 @@ class RuleEngine:
 
     def _learn(self, plan: CompiledRule, event: Event) -> None:
         key = group_key_for(plan, event.payload)
-        series = self._series.get(plan.rule_id, {}).get(key) or new_series(plan)
+        held = self._series.get(plan.rule_id, {}).get(key)
+        series = held if held is not None else new_series(plan)
         if isinstance(series, ThresholdSeries):
             self.evaluations += 1
             series.learn(plan, event)
+            if held is None and self._refused(plan, key, series):
+                return
             self._keep(plan, key, series)
 
     def _observe_into(self, out: list[Transition], plan: CompiledRule, event: Event) -> None:
@@ -250,15 +281,19 @@ class RuleEngine:
         stored again either way, so its next timer stays armed.
         """
         key = group_key_for(plan, event.payload)
-        series = self._series.get(plan.rule_id, {}).get(key)
-        if series is None:
-            series = new_series(plan)
+        held = self._series.get(plan.rule_id, {}).get(key)
+        series = held if held is not None else new_series(plan)
         out += series.advance(plan, key, event.time)
+        produced: list[Transition] = []
         try:
             self.evaluations += 1
-            out += series.observe(plan, key, event).transitions
+            produced = series.observe(plan, key, event).transitions
         finally:
-            self._keep(plan, key, series)
+            if held is None and self._refused(plan, key, series):
+                produced = []
+            else:
+                self._keep(plan, key, series)
+        out += produced
 
     def _repair(self, plan: CompiledRule, event: Event) -> list[Transition]:
         """After a rule raised on `event`: make its series what a restart would see (its own snapshot restored).
@@ -278,7 +313,8 @@ class RuleEngine:
             return []
         except Exception:
             by_key = self._series.get(plan.rule_id, {})
-            by_key.pop(key, None)
+            if by_key.pop(key, None) is not None:
+                self.ledger.release(plan.rule.tenant)
             if not by_key:
                 self._series.pop(plan.rule_id, None)
         try:
@@ -288,23 +324,43 @@ class RuleEngine:
 
     def _observe(self, plan: CompiledRule, event: Event) -> tuple[str, Observation]:
         key = group_key_for(plan, event.payload)
-        series = self._series.get(plan.rule_id, {}).get(key)
-        if series is None:
-            series = new_series(plan)
+        held = self._series.get(plan.rule_id, {}).get(key)
+        series = held if held is not None else new_series(plan)
         self.evaluations += 1
         observation = series.observe(plan, key, event)
+        why = None if held is not None else self._refused(plan, key, series)
+        if why is not None:
+            reason, errors = "series quota reached", [why.describe(plan.rule.tenant)]
+            return key, Observation(False, "no_match", None, observation.value, observation.explanation, errors, reason)
         self._keep(plan, key, series)
         return key, observation
+
+    def _refused(self, plan: CompiledRule, key: str, series: Series) -> Refusal | None:
+        """Whether a new series, just judged, is past a quota: then it is counted as refused and must not be kept.
+
+        Judged first, so only a series that would hold state counts (a schedule run, or an event that matched
+        nothing, takes no slot); its transitions are discarded with it. Two dict reads: no scan of the series.
+        """
+        if series.idle:
+            return None
+        tenant = plan.rule.tenant
+        why = refusal(len(self._series.get(plan.rule_id, ())), self.series_held(tenant), self.quotas.of(tenant))
+        if why is not None:
+            self.ledger.refuse(plan.rule_id, tenant, key, why)
+        return why
 
     def _keep(self, plan: CompiledRule, key: str, series: Series) -> None:
         """Store a series (or drop it when it holds nothing) and arm its next timer; its cached snapshot is stale."""
         self._snapshots.pop((plan.rule_id, key), None)
         by_key = self._series.setdefault(plan.rule_id, {})
         if series.idle:
-            by_key.pop(key, None)
+            if by_key.pop(key, None) is not None:
+                self.ledger.release(plan.rule.tenant)
             if not by_key:
                 del self._series[plan.rule_id]
             return
+        if key not in by_key:
+            self.ledger.hold(plan.rule.tenant)
         by_key[key] = series
         deadline = series.next_deadline(plan)
         if deadline is not None:
@@ -316,6 +372,7 @@ class RuleEngine:
         self, plan: CompiledRule, at: datetime | None, reason: str, keep_baselines: bool = False
     ) -> list[Transition]:
         by_key = self._series.pop(plan.rule_id, {})
+        self.ledger.release(plan.rule.tenant, len(by_key))
         out: list[Transition] = []
         for key in sorted(by_key):
             self._snapshots.pop((plan.rule_id, key), None)

@@ -70,7 +70,7 @@ _ORDERING_OPS = frozenset({">", ">=", "<", "<="})
 _CHANNEL_TYPES = frozenset({"notify", "webhook", "api_call", "slack", "email", "pagerduty"})
 _INTERNAL_EVENTS = frozenset({"cep.schedule", "cep.notification.failed", "cep.ack.sla_breached"})
 MIN_BASELINE_ADVICE = 10
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")  # unambiguous: linear on long digit runs
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,6 +17,7 @@ from pydantic import (
     PlainValidator,
     Tag,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -26,6 +26,7 @@ from pydantic import (
 from services.common.domain.durations import parse_duration
 from services.common.domain.errors import FieldError, RuleValidationError, from_pydantic
 from services.common.domain.paths import validate_path
+from services.common.domain.patterns import pattern_problem
 
 Operator: TypeAlias = Literal[">", ">=", "<", "<=", "==", "!="]
 Aggregation: TypeAlias = Literal["avg", "sum", "min", "max", "count", "p95", "rate"]
@@ -40,6 +41,11 @@ RESERVED_EVENT_PREFIX = "cep."
 HANDOVER_FIELDS: tuple[str, ...] = ("purpose", "deactivation_criterion", "runbook", "rollback")
 DAILY_REPORT = "daily_report"  # an action of schedule rules: a digest of the tenant's last day of events
 REPORT_MAX_SECONDS = 7 * 86400
+# A schedule must fire within this many years: croniter's own search bound, which the scheduler's next-fire search
+# uses too, so an accepted schedule always has a next run; it also bounds the work of the check (milliseconds).
+# The rarest real schedules (`0 0 * 2 1#5`, the 5th Monday of a February) fire every 28 to 40 years.
+CRON_SEARCH_YEARS = 50
+_CRON_SEARCH_FROM = datetime(2000, 1, 1)  # any fixed start will do (the calendar repeats); validation reads no clock
 
 
 def _duration(value: str) -> str:
@@ -126,13 +132,23 @@ class ScheduleTrigger(Frozen):
 
     @field_validator("cron")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
+    def _five_fields(cls, value: str, info: ValidationInfo) -> str:
         from croniter import croniter  # pure computation; imported lazily to keep import time low
+        from croniter.croniter import CroniterBadDateError
 
         if len(value.split()) != 5:
             raise ValueError("a cron expression has 5 fields: minute hour day-of-month month day-of-week")
         if not croniter.is_valid(value):
             raise ValueError(f"invalid cron expression {value!r}")
+        if not _from_client(info):
+            return value  # a rule saved before this check still loads (the scheduler finds no next run for it)
+        try:
+            croniter(value, _CRON_SEARCH_FROM, max_years_between_matches=CRON_SEARCH_YEARS).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError(
+                f"the cron expression {value!r} never fires: no date matches its day and month fields "
+                f"(like February 30th) within {CRON_SEARCH_YEARS} years"
+            ) from None
         return value
 
     @field_validator("timezone")
@@ -178,14 +194,20 @@ TRIGGER_MODELS: dict[str, type[Frozen]] = {
 
 
 class ConditionLeaf(Frozen):
-    """`{"field": "severity", "op": "==", "value": "critical"}`."""
+    """`{"field": "severity", "op": "==", "value": "critical"}`.
+
+    A `regex` pattern is checked against RE2 syntax and the caps of patterns.py only for a client's rule
+    (`parse_rule`, validation context `{"client_input": True}`). A rule read back from storage or the rule
+    bucket keeps a pattern saved before RE2: it loads, and its condition evaluates to an error naming the
+    problem until edited.
+    """
 
     field: FieldPath
     op: ConditionOp
     value: Any = None
 
     @model_validator(mode="after")
-    def _value_fits_op(self) -> ConditionLeaf:
+    def _value_fits_op(self, info: ValidationInfo) -> ConditionLeaf:
         if self.op in ("in", "not_in") and not isinstance(self.value, list):
             raise _field_error("value", f"'{self.op}' needs a list of values")
         if self.op in (">", ">=", "<", "<=") and (
@@ -195,10 +217,9 @@ class ConditionLeaf(Frozen):
         if self.op == "regex":
             if not isinstance(self.value, str):
                 raise _field_error("value", "'regex' needs a pattern string")
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise _field_error("value", f"invalid regular expression: {exc}") from exc
+            problem = pattern_problem(self.value) if _from_client(info) else None
+            if problem is not None:
+                raise _field_error("value", problem)
         if self.op == "exists" and self.value is not None and not isinstance(self.value, bool):
             raise _field_error("value", "'exists' takes true, false or nothing")
         if self.op not in ("exists",) and self.value is None and self.op not in ("==", "!="):
@@ -364,12 +385,14 @@ SERVER_FIELDS = frozenset(
 )
 
 
-def parse_rule(data: Any) -> RuleSpec:
+def parse_rule(data: Any, *, stored: bool = False) -> RuleSpec:
     """Validate a create/replace body into a RuleSpec; raise RuleValidationError naming every bad field.
 
     Server-assigned fields (`rule_id`, `version`, ...) are ignored so a client may send back what it read.
     `trigger_spec` is validated against the model of `trigger_type`, so errors read `trigger_spec.threshold`.
+    `stored=True` reads a rule saved earlier: a regex pattern is not refused for RE2 syntax (see ConditionLeaf).
     """
+    context = None if stored else {"client_input": True}
     if not isinstance(data, Mapping):
         raise RuleValidationError([FieldError((), "a rule is a JSON object")])
     body = {k: v for k, v in data.items() if k not in SERVER_FIELDS}
@@ -385,7 +408,7 @@ def parse_rule(data: Any) -> RuleSpec:
             errors.append(FieldError(("trigger_spec",), "trigger_spec is an object"))
         else:
             try:
-                trigger_spec = spec_model.model_validate(dict(trigger_spec))
+                trigger_spec = spec_model.model_validate(dict(trigger_spec), context=context)
             except ValidationError as exc:
                 errors.extend(from_pydantic(exc, prefix=("trigger_spec",)))
     try:
@@ -395,7 +418,7 @@ def parse_rule(data: Any) -> RuleSpec:
             rest["trigger_spec"] = trigger_spec
         elif checked:
             rest["trigger_spec"] = _placeholder(str(trigger_type))
-        spec = RuleSpec.model_validate(rest)
+        spec = RuleSpec.model_validate(rest, context=context)
     except ValidationError as exc:
         errors.extend(e for e in from_pydantic(exc) if not (checked and e.loc[:1] == ("trigger_spec",)))
         raise RuleValidationError(_dedupe(errors)) from None
@@ -422,6 +445,10 @@ def _dedupe(errors: list[FieldError]) -> list[FieldError]:
             seen.add((err.loc, err.msg))
             out.append(err)
     return out
+
+
+def _from_client(info: ValidationInfo) -> bool:
+    return isinstance(info.context, Mapping) and info.context.get("client_input") is True
 
 
 def _field_error(field: str, msg: str) -> ValueError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.common.domain.templates import TemplateError, render, template_context
+from services.common.domain.templates import TemplateError, check, over_budget, render, template_context
 
 SAMPLE_AT = "2026-01-01T12:00:00Z"
 SAMPLE_EVENT: dict[str, Any] = {
@@ -69,3 +69,14 @@ def preview(template: str, event: Mapping[str, Any], rule: Mapping[str, Any]) ->
         return {"ok": True, "rendered": render(template, template_context(event, rule))}
     except TemplateError as exc:
         return {"ok": False, "error": exc.as_dict()}
+
+
+def save_error(template: str) -> str | None:
+    """Why a template cannot be saved: a syntax error, or its budget spent against the sample event; else None.
+
+    A variable the sample lacks is no reason: it depends on the event, and reads as empty here.
+    """
+    problem = check(template)
+    if problem is not None:
+        return problem
+    return over_budget(template, template_context(SAMPLE_EVENT, preview_rule(SAMPLE_EVENT, None)))

@@ -1,15 +1,15 @@
-"""Message templates: sandboxed Jinja2, strict about missing variables, compiled once per text."""
+"""Message templates: sandboxed Jinja2 with a budget per render, strict about missing variables, compiled once."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+
+from services.common.domain.template_sandbox import BudgetedEnvironment, Limits, OverBudget
 
 # The Event fields the contract puts at the top level of every template context.
 EVENT_FIELDS: tuple[str, ...] = (
@@ -26,11 +26,26 @@ EVENT_FIELDS: tuple[str, ...] = (
 )
 MAX_SEQUENCE = 100_000  # longest string or list a template may build with `*` (the sandbox caps range() alike)
 MAX_OUTPUT = 1_000_000  # characters; a notification body larger than this is a template bug
+# Every render's budget (template_sandbox.py checks them while it renders, not after).
+MAX_ITERATIONS = 100_000  # loop iterations, all loops of a render together (nested loops multiply)
+MAX_VALUE = 1_000_000  # characters or items of any string or container a template builds (`~`, `+`, join, ...)
+MAX_DEPTH = 50  # calls within calls (a macro calling itself): about 300 Python frames, well under its 1000
+MAX_SECONDS = 1.0  # wall-clock time of one render
+MAX_TEMPLATE = 16_384  # characters of template text; compiling costs about 10 ms a kilobyte
+
+LIMITS = Limits(
+    iterations=MAX_ITERATIONS,
+    output=MAX_OUTPUT,
+    value=MAX_VALUE,
+    sequence=MAX_SEQUENCE,
+    depth=MAX_DEPTH,
+    seconds=MAX_SECONDS,
+)
 
 
 @dataclass
 class TemplateError(Exception):
-    """A template that cannot render: bad syntax, a missing variable or a sandbox violation."""
+    """A template that cannot render: bad syntax, a missing variable, a sandbox violation or its budget spent."""
 
     detail: str
     kind: str = "template"
@@ -43,46 +58,55 @@ class TemplateError(Exception):
         return {"kind": self.kind, "detail": self.detail}
 
 
-class _Environment(SandboxedEnvironment):
-    """The sandbox, plus a cap on `*` and `**` so `'x' * 10**10` cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, int) and abs(right) > 64 and isinstance(left, int) and abs(left) > 1:
-                raise jinja2.sandbox.SecurityError("exponent too large")
-            return operator.pow(left, right)
-        if _sequence_size(left, right) > MAX_SEQUENCE or _sequence_size(right, left) > MAX_SEQUENCE:
-            raise jinja2.sandbox.SecurityError(f"result longer than {MAX_SEQUENCE}")
-        return operator.mul(left, right)
+@dataclass
+class TemplateBudgetError(TemplateError):
+    """A render that went past its budget (loop iterations, sizes, call depth or time)."""
 
 
-def _sequence_size(sequence: Any, times: Any) -> int:
-    if isinstance(sequence, str | list | tuple) and isinstance(times, int):
-        return len(sequence) * times
-    return 0
-
-
-_ENV = _Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = BudgetedEnvironment(LIMITS, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# For the budget check when a template is saved: a variable the sample event lacks is empty, not an error.
+_TRIAL_ENV = BudgetedEnvironment(
+    LIMITS, undefined=jinja2.ChainableUndefined, autoescape=False, keep_trailing_newline=True
+)
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:
-    """Render a template against a context; raise TemplateError naming what went wrong."""
-    compiled = compile_template(template)
+    """Render a template against a context within its budget; raise TemplateError naming what went wrong."""
+    return _render(_ENV, template, context)
+
+
+def over_budget(template: str, context: Mapping[str, Any]) -> str | None:
+    """The budget a template exceeds against `context` (missing variables read as empty), else None.
+
+    Other render errors (a missing variable, `1 / 0`) depend on the event, so they are not reported here.
+    """
     try:
-        text = compiled.render(dict(context))
+        _render(_TRIAL_ENV, template, context)
+    except TemplateBudgetError as exc:
+        return exc.detail
+    except TemplateError:
+        return None
+    return None
+
+
+def _render(environment: BudgetedEnvironment, template: str, context: Mapping[str, Any]) -> str:
+    compiled = _compile(environment, template)
+    try:
+        return compiled.render(dict(context))
+    except OverBudget as exc:
+        raise TemplateBudgetError(str(exc)) from None
     except jinja2.UndefinedError as exc:
         raise TemplateError(str(exc.message)) from None
     except jinja2.sandbox.SecurityError as exc:
         raise TemplateError(f"not allowed in templates: {exc}") from None
     except jinja2.TemplateError as exc:
         raise TemplateError(str(exc)) from None
-    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise TemplateError("template nested too deeply: Python's recursion limit was reached") from None
+    except MemoryError:
+        raise TemplateError("template ran out of memory") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
         raise TemplateError(f"{type(exc).__name__}: {exc}") from None
-    if len(text) > MAX_OUTPUT:
-        raise TemplateError(f"rendered message longer than {MAX_OUTPUT} characters")
-    return text
 
 
 def check(template: str) -> str | None:
@@ -95,18 +119,27 @@ def check(template: str) -> str | None:
 
 
 def compile_template(template: str) -> jinja2.Template:
-    """The compiled template (cached); TemplateError for a syntax error."""
+    """The compiled template (cached); TemplateError for a syntax error or a template too large to compile."""
+    return _compile(_ENV, template)
+
+
+def _compile(environment: BudgetedEnvironment, template: str) -> jinja2.Template:
     if not isinstance(template, str):
         raise TemplateError("a template is a string")
+    if len(template) > MAX_TEMPLATE:
+        raise TemplateError(f"template longer than {MAX_TEMPLATE} characters")
     try:
-        return _compiled(template)
+        return _compiled(environment, template)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error at line {exc.lineno}: {exc.message}") from None
+    except (RecursionError, SyntaxError) as exc:  # Python's parser and compiler limit how deeply blocks nest
+        detail = exc.msg if isinstance(exc, SyntaxError) else "maximum recursion depth exceeded"
+        raise TemplateError(f"template nested too deeply: {detail}") from None
 
 
-@lru_cache(maxsize=1024)
-def _compiled(template: str) -> jinja2.Template:
-    return _ENV.from_string(template)
+@lru_cache(maxsize=512)
+def _compiled(environment: BudgetedEnvironment, template: str) -> jinja2.Template:
+    return environment.from_string(template)
 
 
 def template_context(event: Mapping[str, Any], rule: Mapping[str, Any]) -> dict[str, Any]:

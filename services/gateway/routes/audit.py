@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -14,6 +13,7 @@ from services.gateway.openapi import reply
 from services.gateway.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from services.gateway.schemas import AuditList
 from services.gateway.store import audit as store
+from services.gateway.times import UtcTime
 
 router = APIRouter(tags=["operations"])
 
@@ -24,13 +24,11 @@ async def list_audit(
     principal: Principal = Depends(viewer),
     resource: Annotated[str | None, Query(max_length=32, description="rule, channel, token, setting")] = None,
     resource_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: Annotated[datetime | None, Query(description="RFC 3339; entries at or after it")] = None,
+    since: Annotated[UtcTime | None, Query(description="RFC 3339; entries at or after it")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
     """The tenant's audit log, newest first, filtered by resource kind, resource id and time."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
     before = decode_cursor(cursor, (int,))[0] if cursor else None
     async with request.app.state.db.read() as session:
         rows, total = await store.list_audit(

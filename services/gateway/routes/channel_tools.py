@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common import codec, subjects
+from services.common.channel_sealing import sealed_config
 from services.common.db.tables import ChannelRow, EventRow
 from services.common.domain.channels import TYPES, timeout_seconds
 from services.common.domain.templates import TemplateError, render, template_context
+from services.common.template_pool import off_loop
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.bodies import read_object
 from services.gateway.channel_publisher import entry_of
@@ -148,12 +150,14 @@ async def test_channel(request: Request, principal: Principal = Depends(editor))
         if key not in _TEST_KEYS:
             raise invalid_field((str(key),), "unknown field")
     row = await _saved(request, principal, data) if "channel" in data else None
+    box = request.app.state.secret_box  # the request to the notifier carries the secrets sealed, as the bucket does
     if row is not None:
-        entry = entry_of(row)
+        entry = entry_of(row, box)
     else:
         spec = parse({"name": data.get("name") or "draft", "type": data.get("type"), "config": data.get("config")})
-        entry = codec.ChannelEntry(principal.tenant, "draft", spec.name, spec.type, spec.full_config(), 0)
-    answer = _render_check(data.get("message"), entry) or await _ask_notifier(request, entry)
+        config = sealed_config(box, spec.type, spec.config, spec.secrets)
+        entry = codec.ChannelEntry(principal.tenant, "draft", spec.name, spec.type, config, 0)
+    answer = await off_loop(_render_check, data.get("message"), entry) or await _ask_notifier(request, entry)
     if row is not None:
         async with request.app.state.db.write() as session:
             ok, error = bool(answer.get("ok")), answer.get("error")

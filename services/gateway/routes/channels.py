@@ -1,4 +1,5 @@
-"""Channels CRUD: list, create, read, replace, delete. Secret config fields are write-only (never returned)."""
+"""Channels CRUD: list, create, read, replace, delete. Secret config fields are write-only (never returned): header
+values and URL credentials show as `***`, and SQL holds every secret sealed (channel_secrets.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from services.common.db.tables import ChannelRow
-from services.common.domain.channels import TYPES, ChannelSpec, ChannelValidationError, parse_channel
+from services.common.domain.channels import TYPES, ChannelSpec, ChannelValidationError, parse_channel, split_stored
 from services.common.domain.errors import FieldError
+from services.common.sealing import SecretBox, SecretsKeyError
+from services.gateway import template_checks
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.bodies import read_json
 from services.gateway.channel_publisher import ChannelPublisher
+from services.gateway.channel_secrets import opened_secrets, seal_all
 from services.gateway.compat import rfc3339
 from services.gateway.merge import expected_versions
 from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
@@ -31,7 +35,10 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
 
 
 class ChannelBody(BaseModel):
-    """A create or replace body; a secret left out of a replace keeps its stored value, `null` clears it."""
+    """A create or replace body; a secret left out of a replace keeps its stored value, `null` clears it.
+
+    Header values and URL credentials are secret too: GET shows them as `***`, and `***` sent back keeps them.
+    """
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     type: str = Field(description=f"one of: {', '.join(TYPES)} (see GET /cep/channels/types)")
@@ -69,17 +76,14 @@ def channel_json(row: ChannelRow) -> dict[str, Any]:
     return {
         "channel_id": row.channel_id,
         "tenant": row.tenant,
-        "name": row.name,
-        "type": row.type,
-        "config": dict(row.config),
-        "secrets_set": sorted(row.secrets),
+        **_public(row),
         "version": row.version,
         "created_at": rfc3339(row.created_at),
         "updated_at": rfc3339(row.updated_at),
     }
 
 
-def parse(body: Any, stored_secrets: dict[str, str] | None = None) -> ChannelSpec:
+def parse(body: Any, stored_secrets: dict[str, Any] | None = None) -> ChannelSpec:
     """`parse_channel`, with its errors as a 422 problem naming each field (`config.url`)."""
     try:
         return parse_channel(body, stored_secrets)
@@ -115,12 +119,28 @@ def _row_with(row: ChannelRow, **values: Any) -> ChannelRow:
 
 
 def _public(row: ChannelRow) -> dict[str, Any]:
-    return {"name": row.name, "type": row.type, "config": dict(row.config), "secrets_set": sorted(row.secrets)}
+    """Name, type, the config as shown (masked, also for a row from before masking) and which secrets are set."""
+    config, secrets = split_stored(row.type, row.config, row.secrets)
+    return {"name": row.name, "type": row.type, "config": config, "secrets_set": sorted(secrets)}
+
+
+def _box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+def _opened(request: Request, row: ChannelRow) -> dict[str, Any]:
+    try:
+        return opened_secrets(_box(request), row)
+    except SecretsKeyError:
+        log.error("channel %s holds a secret none of the configured keys opens", row.channel_id)
+        detail = "a stored secret of this channel opens with none of the configured keys (CEP_SECRETS_KEY)"
+        raise Problem(503, detail, kind="unavailable") from None
 
 
 async def _mirror(request: Request, row: ChannelRow, previous_name: str | None = None) -> None:
     # The change is committed: a failing mirror must not turn it into an error; reconciliation repairs it.
-    publisher = ChannelPublisher(request.app.state.bus, request.app.state.db)
+    publisher = ChannelPublisher(request.app.state.bus, request.app.state.db, _box(request))
     try:
         await (publisher.publish(row, previous_name) if row.deleted_at is None else publisher.remove(row))
     except Exception as exc:
@@ -148,7 +168,9 @@ async def list_channels(
 )
 async def create_channel(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Create a channel; its name must be unused among the tenant's channels (409 naming `name`)."""
-    spec = parse(await read_json(request))
+    data = await read_json(request)
+    await template_checks.check_channel(data)
+    spec = parse(data)
     now = datetime.now(UTC)
     row = ChannelRow(
         channel_id=uuid.uuid4().hex,
@@ -156,7 +178,7 @@ async def create_channel(request: Request, principal: Principal = Depends(editor
         name=spec.name,
         type=spec.type,
         config=spec.config,
-        secrets=spec.secrets,
+        secrets=seal_all(_box(request), spec.secrets),
         version=1,
         created_at=now,
         updated_at=now,
@@ -195,21 +217,24 @@ async def replace_channel(
 ) -> Response:
     """Replace name, type and config; secrets left out are kept. `version` or `If-Match` make it conditional."""
     data = await read_json(request)
+    await template_checks.check_channel(data)
     now = datetime.now(UTC)
     try:
         async with request.app.state.db.write() as session:
             row = await _current(session, principal.tenant, channel_id, data, if_match)
-            spec = parse(data, row.secrets)
-            if (spec.name, spec.type, spec.config, spec.secrets) == (row.name, row.type, row.config, row.secrets):
+            stored = _opened(request, row)
+            spec = parse(data, stored)
+            shown = _public(row)["config"]
+            if (spec.name, spec.type, spec.config, spec.secrets) == (row.name, row.type, shown, stored):
                 return _response(row)  # nothing changed: no new version
             if spec.name != row.name and await store.name_taken(session, row.tenant, spec.name, row.channel_id):
                 raise name_conflict(spec.name)
             values: dict[str, Any] = {"name": spec.name, "type": spec.type, "config": spec.config}
-            values |= {"secrets": spec.secrets, "version": row.version + 1, "updated_at": now}
+            values |= {"secrets": seal_all(_box(request), spec.secrets), "version": row.version + 1, "updated_at": now}
             if not await store.update_channel(session, row.tenant, row.channel_id, row.version, values):
                 raise Problem(503, "the channel is being changed concurrently; retry", headers={"Retry-After": "1"})
             new = _row_with(row, **values)
-            await _audit(session, principal, new, "replaced", _change(row, new), now)
+            await _audit(session, principal, new, "replaced", _change(row, new, stored, spec.secrets), now)
     except IntegrityError:
         raise name_conflict(str(data.get("name"))) from None
     except SQLAlchemyError as exc:
@@ -227,7 +252,8 @@ async def delete_channel(
     now = datetime.now(UTC)
     async with request.app.state.db.write() as session:
         row = await _current(session, principal.tenant, channel_id, data, if_match)
-        values = {"version": row.version + 1, "updated_at": now, "deleted_at": now}
+        # A deleted channel's secrets are never used again: they are not kept.
+        values = {"version": row.version + 1, "updated_at": now, "deleted_at": now, "secrets": {}}
         if not await store.update_channel(session, row.tenant, row.channel_id, row.version, values):
             raise Problem(503, "the channel is being changed concurrently; retry", headers={"Retry-After": "1"})
         deleted = _row_with(row, **values)
@@ -247,14 +273,19 @@ async def _current(session: Any, tenant: str, channel_id: str, data: Any, if_mat
     return row
 
 
-def _change(before: ChannelRow, after: ChannelRow) -> dict[str, Any]:
-    """The audit diff: public fields by path, secrets by name only (which ones changed, never their values)."""
+def _change(
+    before: ChannelRow, after: ChannelRow, before_secrets: dict[str, Any], after_secrets: dict[str, Any]
+) -> dict[str, Any]:
+    """The audit diff: public fields by path, secrets by name only (which ones changed, never their values).
+
+    The secrets are compared in the clear: a sealed value differs at every sealing.
+    """
     change = audit.diff(
         {k: v for k, v in _public(before).items() if k != "secrets_set"},
         {k: v for k, v in _public(after).items() if k != "secrets_set"},
     )
-    names = sorted(set(before.secrets) | set(after.secrets))
-    changed = [n for n in names if before.secrets.get(n) != after.secrets.get(n)]
+    names = sorted(set(before_secrets) | set(after_secrets))
+    changed = [n for n in names if before_secrets.get(n) != after_secrets.get(n)]
     if changed:
         change["secrets_changed"] = changed
     change["version"] = {"before": before.version, "after": after.version}

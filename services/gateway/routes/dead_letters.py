@@ -26,7 +26,9 @@ from services.gateway.store import audit
 from services.gateway.store import dead_letters as store
 
 router = APIRouter(tags=["operations"])
-SourceFilter = Literal["rule_failure", "undecodable", "poison", "alert_dropped", "max_deliveries", "delivery_failed"]
+SourceFilter = Literal[
+    "rule_failure", "series_refused", "undecodable", "poison", "alert_dropped", "max_deliveries", "delivery_failed"
+]
 
 
 @router.get("/cep/dead-letters", responses={200: {"model": DeadLetterList, "description": "newest first"}})
@@ -81,7 +83,7 @@ async def replay_dead_letter(
             detail = f"dead letter {letter_id!r} was replayed at {compat.rfc3339(row.replayed_at)}; pass force=true"
             raise Problem(409, detail, kind="already-replayed")
         replay = Replay.from_dict(row.replay)
-        if subjects.tenant_of(replay.subject) != row.tenant and not principal.platform_admin:
+        if subjects.owning_tenant(replay.subject) != row.tenant and not principal.platform_admin:
             raise Problem(409, f"{replay.subject} is not a subject of tenant {row.tenant}", kind="not-replayable")
         msg_id = f"replay:{row.id}:{row.replay_count + 1}"
         ack = await request.app.state.bus.js.publish(

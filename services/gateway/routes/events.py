@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
 from services.common.domain.rules import Severity, TriggerType
 from services.gateway import compat
@@ -26,11 +28,14 @@ from services.gateway.feed import Feed
 from services.gateway.live import FeedReader
 from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
 from services.gateway.problems import invalid_field, not_found
+from services.gateway.quota_limits import over_quota
 from services.gateway.store import audit
 from services.gateway.store import events as store
+from services.gateway.times import UtcTime
 
 router = APIRouter(tags=["events"])
-stream_viewer = require("viewer", allow_query_token=True)
+stream_viewer = require("viewer", allow_query_token=True, allow_ticket=True)
+STREAM_RETRY_SECONDS = 5  # Retry-After of a stream refused over the tenant's quota
 _EVENT: dict[int | str, dict[str, Any]] = {200: {"model": EventRecord, "description": "the event"}}
 _STREAM: dict[int | str, dict[str, Any]] = {
     200: {
@@ -58,8 +63,8 @@ async def list_events(
     rule_id: Annotated[str | None, Query(max_length=64)] = None,
     severity: Severity | None = None,
     status: EventStatus | None = None,
-    since: Annotated[datetime | None, Query(description="RFC 3339; events fired at or after it")] = None,
-    until: Annotated[datetime | None, Query(description="RFC 3339; events fired at or before it")] = None,
+    since: Annotated[UtcTime | None, Query(description="RFC 3339; events fired at or after it")] = None,
+    until: Annotated[UtcTime | None, Query(description="RFC 3339; events fired at or before it")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     trigger_type: TriggerType | None = None,
@@ -97,25 +102,85 @@ def _start_after(header: str | None, query: str | None) -> int | None:
     return int(raw.strip())
 
 
+class StreamTicket(BaseModel):
+    """A single-use ticket for `GET /cep/events/stream?ticket=`, valid until `expires_at`."""
+
+    ticket: str
+    expires_at: str
+
+
+# Static, so before any parameterised /cep/events/{event_id}/... route that could take "stream" for an id.
+@router.post(
+    "/cep/events/stream/ticket", responses={200: {"model": StreamTicket, "description": "a ticket for one stream"}}
+)
+async def stream_ticket(request: Request, principal: Principal = Depends(viewer)) -> Response:
+    """A short-lived ticket that opens the caller's event stream once (`?ticket=`), so the EventSource URL, which
+    proxies log, never holds the API token. It carries the token's tenant and role; any role may ask for one."""
+    tickets = request.app.state.stream_tickets
+    ticket, expires_at = tickets.issue(principal.tenant, principal.role, principal.token_id, datetime.now(UTC))
+    return JSONResponse({"ticket": ticket, "expires_at": compat.rfc3339(expires_at)})
+
+
+class _CountedStream(EventSourceResponse):
+    """An event stream that gives its place back (the tenant's `sse_streams` quota) when it ends, however it ends."""
+
+    def __init__(self, content: AsyncIterator[ServerSentEvent], ping: float, give_back: Callable[[], None]) -> None:
+        super().__init__(content, ping=ping)
+        self._give_back = give_back
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._give_back()
+
+
+async def _stream_place(request: Request, tenant: str) -> Callable[[], None]:
+    """A place among the tenant's open streams on this replica, or 429 past its `sse_streams` quota."""
+    limit = (await request.app.state.quotas.of(tenant)).sse_streams
+    give_back = request.app.state.stream_slots.take(tenant, limit)
+    if give_back is None:
+        held = request.app.state.stream_slots.open(tenant)
+        detail = (
+            f"tenant {tenant!r} has {held} SSE streams open, its quota `sse_streams` is {limit} (counted per "
+            "gateway replica): close one, or retry later"
+        )
+        raise over_quota(tenant, "sse_streams", detail, {"Retry-After": str(STREAM_RETRY_SECONDS)})
+    return give_back
+
+
 @router.get("/cep/events/stream", response_class=EventSourceResponse, responses=_STREAM)
 async def stream_events(
     request: Request,
     principal: Principal = Depends(stream_viewer),
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
     last_event_id: Annotated[str | None, Query(max_length=32, description="like the Last-Event-ID header")] = None,
-    access_token: Annotated[str | None, Query(description="the bearer token, for EventSource clients")] = None,
+    ticket: Annotated[
+        str | None, Query(max_length=1024, description="a ticket from POST /cep/events/stream/ticket (EventSource)")
+    ] = None,
+    access_token: Annotated[
+        str | None, Query(description="the bearer token, for older EventSource clients: prefer `ticket`")
+    ] = None,
 ) -> EventSourceResponse:
-    """Live changes of the tenant's events; resume with `Last-Event-ID` (every later message, none before)."""
+    """Live changes of the tenant's events; resume with `Last-Event-ID` (every later message, none before).
+
+    At most the tenant's `sse_streams` quota of streams are open at once on each gateway replica (429 past it).
+    """
     after = _start_after(last_event_id_header, last_event_id)
-    reader = FeedReader(request.app.state.bus, _feed(request), principal.tenant, after)
-    await reader.open()  # before the response starts: a NATS outage is still a 503 problem
+    give_back = await _stream_place(request, principal.tenant)
+    try:
+        reader = FeedReader(request.app.state.bus, _feed(request), principal.tenant, after)
+        await reader.open()  # before the response starts: a NATS outage is still a 503 problem
+    except BaseException:
+        give_back()
+        raise
 
     async def messages() -> AsyncIterator[ServerSentEvent]:
         async for message in reader.messages():
             yield ServerSentEvent(data=message.data, event=message.kind, id=str(message.seq))
 
     keepalive = request.app.state.settings.sse_keepalive_seconds
-    return EventSourceResponse(messages(), ping=keepalive)
+    return _CountedStream(messages(), keepalive, give_back)
 
 
 @router.get("/cep/events/{event_id}", responses=_EVENT)

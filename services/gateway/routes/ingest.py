@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from services.common import subjects
 from services.common.domain.events import format_time
 from services.common.domain.intake import Intake, Item, NotJson, Reject, parse_body
+from services.common.domain.quotas import TenantQuotas, how_to_raise
 from services.common.domain.rate_limit import RateLimiter, retry_after_header
 from services.common.ingest_metrics import INGEST_EVENTS
 from services.common.publishing import Outgoing, PublishFailed, item_limit, publish_all
@@ -75,7 +76,7 @@ async def ingest(request: Request, principal: Principal = Depends(editor)) -> Re
         raise malformed(str(exc)) from None
     if not intake.items:
         return _reply(0, intake.rejected, [])
-    _admit(request, principal.tenant, len(intake.items))
+    await _admit(request, principal.tenant, len(intake.items))
     bus = request.app.state.bus
     if not bus.is_ready:  # just after start-up: give the connection a moment, then answer 503
         with contextlib.suppress(TimeoutError):
@@ -91,17 +92,34 @@ async def ingest(request: Request, principal: Principal = Depends(editor)) -> Re
     return _reply(len(outgoing), rejected, [m.msg_id for m in outgoing])
 
 
-def _admit(request: Request, tenant: str, count: int) -> None:
-    """The tenant's rate limit: the whole body passes, or nothing is ingested and the caller is told when to retry."""
-    limiter: RateLimiter | None = request.app.state.ingest_limiter
-    if limiter is None:
-        return
-    wait = limiter.take(tenant, count, time.monotonic())
+class IngestLimits:
+    """The token buckets of POST /cep/ingest in this replica: one limiter per distinct (rate, burst), so a tenant
+    whose quota changes moves to a fresh, full bucket at the new rate."""
+
+    def __init__(self) -> None:
+        self._limiters: dict[tuple[float, int], RateLimiter] = {}
+
+    def take(self, tenant: str, count: int, quotas: TenantQuotas, now: float) -> float:
+        """0.0 when `count` events of the tenant pass now, else the seconds to wait (a rate of 0: no limit)."""
+        if not quotas.ingest_rate:
+            return 0.0
+        key = (quotas.ingest_rate, quotas.ingest_burst)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = RateLimiter(*key)
+        return limiter.take(tenant, count, now)
+
+
+async def _admit(request: Request, tenant: str, count: int) -> None:
+    """The tenant's ingest quota: the whole body passes, or nothing is ingested and the caller is told when to retry."""
+    quotas = await request.app.state.quotas.of(tenant)
+    wait = request.app.state.ingest_limits.take(tenant, count, quotas, time.monotonic())
     if wait > 0:
         INGEST_EVENTS.labels("rate_limited").inc(count)
         detail = (
-            f"the tenant's ingest rate limit ({limiter.rate:g} events/s, bursts of {limiter.burst:g}) is exhausted; "
-            f"nothing of this body was ingested; retry after {retry_after_header(wait)} s"
+            f"the tenant's ingest rate limit ({quotas.ingest_rate:g} events/s, bursts of {quotas.ingest_burst}, "
+            f"quota `ingest_rate`) is exhausted; nothing of this body was ingested; retry after "
+            f"{retry_after_header(wait)} s; {how_to_raise('ingest_rate', tenant)}"
         )
         raise Problem(429, detail, kind="rate_limited", headers={"Retry-After": retry_after_header(wait)})
 

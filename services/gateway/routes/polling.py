@@ -242,6 +242,7 @@ async def create_target(request: Request, principal: Principal = Depends(editor)
         async with request.app.state.db.write() as session:
             if await store.name_taken(session, principal.tenant, spec.name):
                 raise name_conflict(spec.name)
+            await request.app.state.quotas.require_room(session, principal.tenant, "polling_targets")
             await store.insert_target(session, row)
             await _audit(session, principal, row, "created", {"after": row.spec}, now)
     except IntegrityError:

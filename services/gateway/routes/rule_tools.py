@@ -12,7 +12,8 @@ from services.common.domain import forms, simulate
 from services.common.domain.errors import RuleValidationError
 from services.common.domain.policies import simulation_basis
 from services.common.domain.rules import Rule
-from services.gateway import compat
+from services.common.template_pool import off_loop
+from services.gateway import compat, template_checks
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.bodies import parse_model, read_json, read_object
 from services.gateway.openapi import body, reply
@@ -37,7 +38,8 @@ router = APIRouter(tags=["rules"])
 async def preview_form(request: Request, _: Principal = Depends(viewer)) -> Response:
     """Preview a form body: the canonical rule, a summary, warnings and field errors (200 even when invalid)."""
     form = await read_object(request)
-    return JSONResponse(forms.preview(form).as_dict())
+    preview = await off_loop(forms.preview, form)  # it compiles every message template
+    return JSONResponse(preview.as_dict())
 
 
 @router.post(
@@ -51,6 +53,7 @@ async def save_form(request: Request, principal: Principal = Depends(editor)) ->
     except RuleValidationError as exc:
         raise invalid(exc.errors) from None
     spec = validate(rule_body)
+    await template_checks.check_rule(spec)
     await enforce_activation(request, principal.tenant, None, spec)
     rule = await writer(request).create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
@@ -64,7 +67,7 @@ async def simulate_draft(request: Request, principal: Principal = Depends(viewer
     request_body = parse_model(SimulateDraft, await read_json(request))
     payloads = _payloads(request_body.payload, request_body.payloads)
     spec = validate(request_body.rule, prefix=("rule",))
-    result = simulate.simulate(spec, payloads, datetime.now(UTC), tenant=principal.tenant)
+    result = await off_loop(simulate.simulate, spec, payloads, datetime.now(UTC), tenant=principal.tenant)
     return JSONResponse(result.as_dict())
 
 
@@ -83,7 +86,9 @@ async def simulate_stored(request: Request, rule_id: str, principal: Principal =
     payloads = _payloads(request_body.payload, request_body.payloads)
     rule = compat.rule_from_row(row)
     now = datetime.now(UTC)
-    result = simulate.simulate(rule.spec, payloads, now, rule_id=rule_id, tenant=rule.tenant, version=rule.version)
+    result = await off_loop(
+        simulate.simulate, rule.spec, payloads, now, rule_id=rule_id, tenant=rule.tenant, version=rule.version
+    )
     async with request.app.state.db.write() as session:
         await store.count_simulation(session, principal.tenant, rule_id, now, simulation_basis(row.spec))
     return JSONResponse(result.as_dict())

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from services.common.db.tables import RuleRow
 from services.common.domain.rules import Rule, RuleSpec, TriggerType
-from services.gateway import compat
+from services.gateway import compat, template_checks
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.bodies import read_json, read_object
 from services.gateway.merge import expected_versions
@@ -80,6 +80,7 @@ async def list_rules(
 async def create_rule(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Create a rule (201, version 1)."""
     spec = validate(await read_json(request))
+    await template_checks.check_rule(spec)
     await enforce_activation(request, principal.tenant, None, spec)
     rule = await writer(request).create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
@@ -106,6 +107,7 @@ async def replace_rule(
     data = await read_object(request)
     expected = expected_versions(data, if_match)
     spec = validate(data)
+    await template_checks.check_rule(spec)
     if await enforce_activation(request, principal.tenant, current, spec):
         expected = expected or [current.version]  # the policies judged this version
     rule = await writer(request).replace(principal.tenant, principal.actor, rule_id, spec, expected, datetime.now(UTC))
@@ -125,7 +127,9 @@ async def patch_rule(
     patch = await read_object(request)
     expected = expected_versions(patch, if_match)
     patch.pop("version", None)
-    if await enforce_activation(request, principal.tenant, current, patched(current.spec, patch)):
+    spec = patched(current.spec, patch)
+    await template_checks.check_rule(spec)
+    if await enforce_activation(request, principal.tenant, current, spec):
         expected = expected or [current.version]  # the policies judged this version
     rule = await writer(request).patch(principal.tenant, principal.actor, rule_id, patch, expected, datetime.now(UTC))
     return rule_response(rule, stored=current)  # a new version keeps the rule's error state

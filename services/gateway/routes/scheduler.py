@@ -1,11 +1,14 @@
 """Scheduler routes: status figures, live instances and the run list (viewer; runs are tenant-scoped).
 
+Instance ids are `host:pid`: only the platform admin sees them; every other caller sees opaque instance names.
+
 Runs and their figures come from SQL (the run recorder), the leader and the instances from the scheduler's live
 KV bucket; the gateway does not call the scheduler over gRPC for these.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -19,10 +22,12 @@ from services.common.domain.durations import parse_duration
 from services.common.domain.events import format_time
 from services.common.domain.schedules import LATE_AFTER_MS
 from services.gateway.auth import Principal, viewer
+from services.gateway.instance_names import naming
 from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
 from services.gateway.problems import Problem, invalid_field
 from services.gateway.scheduler_live import read_live
 from services.gateway.store import schedule_runs as store
+from services.gateway.times import UtcTime
 
 router = APIRouter(tags=["scheduler"])
 DEFAULT_WINDOW = "24h"
@@ -122,19 +127,20 @@ async def scheduler_status(
     async with request.app.state.db.read() as session:
         figures = await store.figures(session, principal.tenant, store.RunFilter(rule_id, since=since), late_ms)
     leader, instances = await _live(request)
+    name = naming(request, principal)
     body = {
-        "leader": leader.get("instance") if leader else None,
+        "leader": name(str(leader["instance"])) if leader and leader.get("instance") else None,
         "leader_fencing": leader.get("fencing") if leader else None,
         "leader_since": leader.get("since") if leader else None,
         "instances": len(instances),
-        "instance_ids": [str(i.get("instance")) for i in instances],
+        "instance_ids": [name(str(i.get("instance"))) for i in instances],
         "runs": figures.runs,
         "missed_runs": figures.missed_runs,
         "late_runs": figures.late_runs,
         "caught_up_runs": figures.caught_up_runs,
         "duplicate_runs": figures.duplicate_runs,
         "delay_ms": {"p50": figures.p50, "p99": figures.p99, "max": figures.max_delay},
-        "runs_by_instance": figures.runs_by_instance,
+        "runs_by_instance": _renamed(figures.runs_by_instance, name),
         "last_run_at": None if figures.last_run_at is None else format_time(figures.last_run_at),
         "window": window,
         "since": format_time(since),
@@ -145,10 +151,19 @@ async def scheduler_status(
 
 @router.get("/cep/scheduler/instances", responses={200: {"model": InstanceList, "description": "live replicas"}})
 async def scheduler_instances(request: Request, principal: Principal = Depends(viewer)) -> Response:
-    """The scheduler replicas alive now (a heartbeat within one lease period), the leader marked."""
+    """The scheduler replicas alive now (a heartbeat within one lease period), the leader marked.
+
+    Hosts, pids and rule counts are the platform's: only the platform admin sees them, and the instance ids they
+    are made of; anyone else gets opaque instance names (the ones the status and the runs use) and nulls.
+    """
     _, instances = await _live(request)
-    items = [SchedulerInstance.model_validate(i).model_dump() for i in instances if i.get("instance")]
-    return JSONResponse(Page(items, len(items), None).as_dict())
+    items = [SchedulerInstance.model_validate(i) for i in instances if i.get("instance")]
+    if not principal.platform_admin:
+        name = naming(request, principal)
+        items = [
+            i.model_copy(update={"instance": name(i.instance), "host": None, "pid": None, "rules": None}) for i in items
+        ]
+    return JSONResponse(Page([i.model_dump() for i in items], len(items), None).as_dict())
 
 
 @router.get("/cep/scheduler/runs", responses={200: {"model": RunList, "description": "runs, newest first"}})
@@ -157,8 +172,8 @@ async def scheduler_runs(
     principal: Principal = Depends(viewer),
     rule_id: Annotated[str | None, Query(max_length=64)] = None,
     status: RunStatusName | None = None,
-    since: Annotated[datetime | None, Query(description="RFC 3339; runs scheduled at or after it")] = None,
-    until: Annotated[datetime | None, Query(description="RFC 3339; runs scheduled at or before it")] = None,
+    since: Annotated[UtcTime | None, Query(description="RFC 3339; runs scheduled at or after it")] = None,
+    until: Annotated[UtcTime | None, Query(description="RFC 3339; runs scheduled at or before it")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
@@ -169,22 +184,30 @@ async def scheduler_runs(
         rows, total = await store.list_runs(session, principal.tenant, filters, limit, before)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.scheduled_at, last.rule_id) if last else None
-    return JSONResponse(Page([run_json(r) for r in rows], total, next_cursor).as_dict())
+    name = naming(request, principal)
+    return JSONResponse(Page([run_json(r, name) for r in rows], total, next_cursor).as_dict())
 
 
-def run_json(row: ScheduleRunRow) -> dict[str, Any]:
-    """A run as the API shows it."""
+def run_json(row: ScheduleRunRow, name: Callable[[str], str] = str) -> dict[str, Any]:
+    """A run as the API shows it; `name` is how the caller sees instance ids (see `naming`)."""
     return {
         "rule_id": row.rule_id,
         "rule_version": row.rule_version,
         "scheduled_at": format_time(row.scheduled_at),
         "started_at": None if row.started_at is None else format_time(row.started_at),
         "delay_ms": row.delay_ms,
-        "instance": row.instance,
+        "instance": name(row.instance),
         "status": row.status,
         "fencing": row.fencing,
         "duplicates": row.duplicates,
     }
+
+
+def _renamed(counts: dict[str, int], name: Callable[[str], str]) -> dict[str, int]:
+    renamed: dict[str, int] = {}
+    for instance, count in counts.items():
+        renamed[name(instance)] = renamed.get(name(instance), 0) + count
+    return renamed
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -16,17 +16,19 @@ from fastapi.responses import JSONResponse
 from services.common.domain.events import format_time
 from services.gateway import stats_report as report
 from services.gateway.auth import Principal, viewer
+from services.gateway.instance_names import naming
 from services.gateway.problems import Problem, invalid_field
 from services.gateway.scheduler_live import read_live
 from services.gateway.stats_schemas import DailyStats, Figure, WeeklyStats
 from services.gateway.store.event_filters import EventFilter
+from services.gateway.times import UtcTime
 
 router = APIRouter(tags=["stats"])
 DAILY_DAYS = 7
 WEEK = timedelta(days=7)
 MAX_RANGE = timedelta(days=366)
-Since = Annotated[datetime | None, Query(description="RFC 3339; events fired at or after it")]
-Until = Annotated[datetime | None, Query(description="RFC 3339; events fired at or before it (default: now)")]
+Since = Annotated[UtcTime | None, Query(description="RFC 3339; events fired at or after it")]
+Until = Annotated[UtcTime | None, Query(description="RFC 3339; events fired at or before it (default: now)")]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -55,12 +57,17 @@ def _days_before(end: datetime) -> datetime:
     return midnight - timedelta(days=DAILY_DAYS - 1)
 
 
-async def _live(request: Request) -> tuple[dict[str, Any] | None, int] | None:
-    """(leader, live replicas) of the scheduler, or None when its live bucket cannot be read now."""
+async def _live(request: Request, principal: Principal) -> tuple[dict[str, Any] | None, int] | None:
+    """(leader, live replicas) of the scheduler, or None when its live bucket cannot be read now.
+
+    The leader's instance id is `host:pid`: a tenant sees its opaque name instead, as on the scheduler routes.
+    """
     try:
         leader, instances = await read_live(request.app.state.bus.js)
     except (Problem, nats.errors.Error, TimeoutError):
         return None
+    if leader and leader.get("instance"):
+        leader = {**leader, "instance": naming(request, principal)(str(leader["instance"]))}
     return leader, len(instances)
 
 
@@ -75,7 +82,7 @@ async def daily_stats(
     """
     base = _range(since, until, _days_before)
     assert base.since is not None and base.until is not None
-    live = await _live(request)
+    live = await _live(request, principal)
     tenant = principal.tenant
     async with request.app.state.db.read() as session:
         days = await report.days(session, tenant, base)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.common.domain.template_preview import preview, preview_event, preview_rule
+from services.common.template_pool import off_loop
 from services.gateway import compat
 from services.gateway.auth import Principal, viewer
 from services.gateway.bodies import read_object
@@ -67,7 +68,7 @@ async def preview_template(request: Request, principal: Principal = Depends(view
         raise invalid_field(("event",), "an object of event fields")
     rule = await _rule(request, principal, data.get("rule_id"))
     event = preview_event(fields, rule, principal.tenant)
-    return JSONResponse(preview(template, event, preview_rule(event, rule)))
+    return JSONResponse(await off_loop(preview, template, event, preview_rule(event, rule)))
 
 
 async def _rule(request: Request, principal: Principal, rule_id: Any) -> dict[str, Any] | None:

@@ -92,3 +92,16 @@ async def record_test(
 async def all_channels(session: AsyncSession) -> list[ChannelRow]:
     """Every channel row of every tenant, deleted ones included (for reconciling the channels bucket)."""
     return list((await session.execute(select(ChannelRow))).scalars().all())
+
+
+async def replace_stored(
+    session: AsyncSession, channel_id: str, expected_version: int, config: dict[str, Any], secrets: dict[str, Any]
+) -> bool:
+    """Rewrite how a row (live or deleted) stores its config and secrets, same version, if still at that version."""
+    result = await session.execute(
+        update(ChannelRow)
+        .where(col(ChannelRow.channel_id) == channel_id, col(ChannelRow.version) == expected_version)
+        .values(config=config, secrets=secrets)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(cast(CursorResult[Any], result).rowcount)

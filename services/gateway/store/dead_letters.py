@@ -1,7 +1,7 @@
 """Dead letters in SQL: recorded once per id from CEP_DEAD, listed newest first, replay-marked, deleted.
 
-Recording a new letter of source `rule_failure` also counts it on its rule (`error_count`, `last_error`,
-`last_error_at`), in the same transaction: a redelivered letter counts once.
+Recording a new letter of source `rule_failure` or `series_refused` also counts it on its rule (`error_count`,
+`last_error`, `last_error_at`), in the same transaction: a redelivered letter counts once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from sqlmodel import col
 
 from services.common.db.tables import DeadLetterRow, RuleRow
 from services.common.dead_letters import DeadLetter
+
+ON_RULE = ("rule_failure", "series_refused")  # letters that count on their rule's error state
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ async def record(session: AsyncSession, letters: Sequence[DeadLetter], now: date
         known.add(letter.id)
         session.add(row_of(letter, now))
         new += 1
-        if letter.source == "rule_failure" and letter.rule_id is not None:
+        if letter.source in ON_RULE and letter.rule_id is not None:
             await _count_on_rule(session, letter)
     await session.flush()
     return new

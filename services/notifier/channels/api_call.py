@@ -16,6 +16,7 @@ import httpx
 from services.common import codec
 from services.common.domain.channels import timeout_seconds
 from services.common.domain.templates import TemplateError, render, template_context
+from services.common.template_pool import off_loop
 from services.notifier.channels.base import EXCERPT_BYTES, Delivery, Outcome, excerpt, redact, secret_values
 from services.notifier.channels.exchange import USER_AGENT, Answer, auth_header, classify, exchange
 
@@ -63,7 +64,7 @@ async def send(client: httpx.AsyncClient, delivery: Delivery) -> Outcome:
     hidden = secret_values(delivery.channel)
     method = str(config.get("method") or "GET").upper()
     try:
-        content = request_body(delivery, method)
+        content = await off_loop(request_body, delivery, method)
     except TemplateError as exc:
         return Outcome.failure("template", redact(f"body: {exc.detail}", hidden))
     headers = request_headers(config, content)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from services.common.codec import ChannelEntry
-from services.common.domain.channels import TYPES
+from services.common.domain.channels import secret_values as config_secrets
 
 ErrorKind = Literal["timeout", "auth", "network", "http", "config", "template", "egress"]
 _MIN_SECRET = 4  # shorter "secrets" would blank out ordinary words; validation keeps real ones longer
@@ -54,10 +54,8 @@ class Outcome:
 
 
 def secret_values(channel: ChannelEntry) -> list[str]:
-    """The values of the channel's secret fields (what must never appear in a result or a log line)."""
-    channel_type = TYPES.get(channel.type)
-    names = channel_type.secret_names if channel_type else frozenset()
-    return [str(channel.config[name]) for name in names if channel.config.get(name)]
+    """The channel's secret values, header values and URL credentials included (never in a result or a log line)."""
+    return config_secrets(channel.type, channel.config)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -20,7 +20,8 @@ NATS_SERVER = str(Path(sys.executable).parent / "nats-server")
 
 def compose_config(env: dict[str, str]) -> str:
     content = str(yaml.safe_load((ROOT / "compose.yaml").read_text())["configs"]["nats-conf"]["content"])
-    return re.sub(r"\$\{(\w+)(:\?[^}]*)?\}", lambda m: env[m.group(1)], content)  # compose's interpolation
+    # compose's interpolation: `${VAR}` and `${VAR:?message}` from the environment, `$$` a literal `$`
+    return re.sub(r"\$\$|\$\{(\w+)(:\?[^}]*)?\}", lambda m: "$" if m.group(0) == "$$" else env[m.group(1)], content)
 
 
 def test_cep_nats_keys_prints_a_matching_set() -> None:

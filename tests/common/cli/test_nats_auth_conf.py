@@ -42,14 +42,32 @@ def test_without_auth_there_is_no_authorization_block(tmp_path: Path) -> None:
     assert server_accepts(text, tmp_path).returncode == 0
 
 
-def test_with_auth_the_internal_user_is_the_only_user_and_exempt_from_the_callout(tmp_path: Path) -> None:
+def test_with_auth_the_platform_the_producers_and_the_system_have_accounts_of_their_own(tmp_path: Path) -> None:
     text = render(AUTH, tmp_path / "js")
+    accounts = text[text.index("accounts {") : text.index("system_account")]
+    platform = accounts[accounts.index("CEP: {") : accounts.index("PRODUCERS: {")]
+    assert "jetstream: enabled" in platform
+    assert 'users: [ { user: "cep-internal", password: "s3cret-pw" } ]' in platform
+    assert 'exports: [ { service: "cep.produce.*" } ]' in platform  # the platform exports the ingest service only
+    producers = accounts[accounts.index("PRODUCERS: {") : accounts.index("SYS: {")]
+    assert "jetstream" not in producers and "users" not in producers  # admitted by the callout only
+    assert 'imports: [ { service: { account: CEP, subject: "cep.produce.*" }, to: "cep.ingest.$1" } ]' in producers
+    assert 'SYS: { users: [ { user: "cep-system", password: "s3cret-pw" } ] }' in accounts
     block = text[text.index("authorization {") :]
-    assert 'users: [ { user: "cep-internal", password: "s3cret-pw" } ]' in block
     assert f'issuer: "{ISSUER}"' in block
-    assert 'auth_users: [ "cep-internal" ]' in block
+    assert 'auth_users: [ "cep-internal", "cep-system" ]' in block and "account: CEP" in block
     checked = server_accepts(text, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_streams_kept_before_accounts_move_to_the_platform_account_once(tmp_path: Path) -> None:
+    old = tmp_path / "nats" / "jetstream" / "$G" / "streams" / "CEP_EVENTS"
+    old.mkdir(parents=True)
+    (old / "meta.inf").write_text("kept")
+    assert natsconf.move_global_account_store(tmp_path / "nats") is True
+    assert (tmp_path / "nats" / "jetstream" / "CEP" / "streams" / "CEP_EVENTS" / "meta.inf").read_text() == "kept"
+    assert natsconf.move_global_account_store(tmp_path / "nats") is False  # nothing left to move
+    assert natsconf.move_global_account_store(tmp_path / "elsewhere") is False
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import yaml
 from services.common.cli import rules
 from services.common.cli.main import build_parser
 from services.common.cli.rules_pack import PackError, load_pack
+from tests.gateway.conftest import ADMIN
 from tests.gateway.live import LiveGateway, start_gateway
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -160,3 +161,19 @@ def test_bad_packs_and_refusals_are_reported(tenant: dict[str, str], tmp_path: P
     code, _, err = cep_here({**tenant, "CEP_URL": "http://127.0.0.1:9"}, "export")
     assert code == 2 and "cannot reach the gateway" in err
     assert cep_here({**tenant, "CEP_TOKEN": "wrong"}, "export")[2].startswith("cep rules: GET /cep/rules: 401")
+
+
+def test_apply_past_the_rules_quota_reports_the_limit_and_how_to_raise_it(
+    tenant: dict[str, str], tmp_path: Path, gateway: LiveGateway
+) -> None:
+    headers = {"Authorization": f"Bearer {tenant['CEP_TOKEN']}"}
+    name = httpx.get(f"{gateway.url}/cep/auth/whoami", headers=headers).json()["tenant"]
+    quota = httpx.put(f"{gateway.url}/cep/admin/quotas/{name}", headers=ADMIN, json={"rules": 2})
+    assert quota.status_code == 200, quota.text
+    rule = {"trigger_type": "event", "trigger_spec": {"event_type": "x"}}
+    pack = tmp_path / "three.yaml"
+    pack.write_text(yaml.safe_dump({"rules": [{**rule, "name": f"r{i}"} for i in range(3)]}))
+    code, out, _ = cep_here(tenant, "apply", "-f", str(pack), "--yes")
+    assert code == 1
+    assert re.search(r"FAILED to create r2: 429 .*rules.*\b2\b.*CEP_QUOTA_RULES", out), out
+    assert sorted(rules_of(tenant)) == ["r0", "r1"]

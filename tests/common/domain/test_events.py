@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.common.domain.events import Event, event_time, format_time, metric_value, parse_time
+from services.common.domain.events import Event, event_time, format_time, in_time_range, metric_value, parse_time
 from services.common.domain.paths import MISSING
 
 ARRIVAL = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -43,6 +43,54 @@ def test_event_time_without_timestamp_is_arrival_in_utc() -> None:
 def test_event_time_refuses_unparseable(timestamp: Any) -> None:
     with pytest.raises(ValueError):
         event_time({"timestamp": timestamp}, ARRIVAL)
+
+
+# Each overflows somewhere: the UTC conversion past year 9999 or before year 1, the float conversion of a huge
+# integer, or the evaluator's window and deadline arithmetic on an instant at datetime's own limits.
+OUT_OF_RANGE = [
+    "9999-12-31T23:59:59-12:00",
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "0999-12-31T23:59:59Z",
+    "9000-01-01T00:00:00Z",
+    1e20,
+    -1e20,
+    pytest.param(10**400, id="10**400"),
+    pytest.param(-(10**400), id="-10**400"),
+]
+
+
+@pytest.mark.parametrize("timestamp", OUT_OF_RANGE)
+def test_event_time_refuses_instants_out_of_range(timestamp: Any) -> None:
+    with pytest.raises(ValueError, match="timestamp"):
+        event_time({"timestamp": timestamp}, ARRIVAL)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("1000-01-01T00:00:00Z", datetime(1000, 1, 1, tzinfo=UTC)),
+        ("8999-12-31T23:59:59.999999Z", datetime(8999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        (-1e9, datetime(1938, 4, 24, 22, 13, 20, tzinfo=UTC)),
+    ],
+)
+def test_event_time_accepts_the_edges_of_the_range(timestamp: Any, expected: datetime) -> None:
+    assert event_time({"timestamp": timestamp}, ARRIVAL) == expected
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+05:00"])
+def test_parse_time_turns_an_overflow_into_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_time(text)
+
+
+def test_in_time_range_converts_to_utc_or_refuses() -> None:
+    assert in_time_range(datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))) == ARRIVAL
+    assert in_time_range(datetime(2024, 5, 1, 12, 0)) == ARRIVAL  # naive: UTC
+    for value in [datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-12))), datetime(999, 1, 1)]:
+        with pytest.raises(ValueError, match="out of range"):
+            in_time_range(value)
 
 
 def test_parse_and_format_round_trip() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.common.domain.errors import RuleValidationError
-from services.common.domain.rules import EventTrigger, MetricTrigger, Rule, RuleSpec, parse_rule
+from services.common.domain.rules import EventTrigger, MetricTrigger, Rule, RuleSpec, ScheduleTrigger, parse_rule
 
 METRIC = {"metric_name": "cpu_usage", "operator": ">", "threshold": 85, "duration": "5m"}
 EVENT = {"event_type": "error"}
@@ -107,6 +107,9 @@ BAD = [
     (body("event", {**EVENT, "cron": "* * * * *"}), ["trigger_spec.cron"]),
     (body("schedule", {"cron": "*/5 * * *"}), ["trigger_spec.cron"]),
     (body("schedule", {"cron": "61 * * * *"}), ["trigger_spec.cron"]),
+    (body("schedule", {"cron": "0 0 30 2 *"}), ["trigger_spec.cron"]),  # valid syntax, a day that never comes
+    (body("schedule", {"cron": "0 0 31 4 *"}), ["trigger_spec.cron"]),
+    (body("schedule", {"cron": "* * 31 2,4,6,9,11 *"}), ["trigger_spec.cron"]),
     (body("schedule", {**SCHEDULE, "timezone": "Mars/Olympus"}), ["trigger_spec.timezone"]),
     (body("schedule", {**SCHEDULE, "misfire": "never"}), ["trigger_spec.misfire"]),
     (body("anomaly", {**ANOMALY, "anomaly_method": "magic"}), ["trigger_spec.anomaly_method"]),
@@ -166,6 +169,20 @@ BAD = [
 @pytest.mark.parametrize(("data", "paths"), BAD)
 def test_errors_name_the_field(data: Any, paths: list[str]) -> None:
     assert error_paths(data) == paths
+
+
+@pytest.mark.parametrize("cron", ["0 0 30 2 *", "0 0 31 4 *"])
+def test_a_cron_that_never_fires_says_so(cron: str) -> None:
+    with pytest.raises(RuleValidationError) as caught:
+        parse_rule(body("schedule", {"cron": cron}))
+    [error] = caught.value.errors
+    assert error.path == "trigger_spec.cron" and "never fires" in error.msg, error
+
+
+# Rare is not never: a leap day, the 5th Monday of a February (2016, 2044, ...), a day-of-month OR a weekday.
+@pytest.mark.parametrize("cron", ["0 0 29 2 *", "0 0 * 2 1#5", "0 0 30 2 1", "0 0 L 2 *"])
+def test_a_rare_cron_is_accepted(cron: str) -> None:
+    assert parse_rule(body("schedule", {"cron": cron})).trigger_spec.cron == cron  # type: ignore[union-attr]
 
 
 def test_error_messages_read_well() -> None:
@@ -241,3 +258,10 @@ def test_stored_rule_canonical_and_spec() -> None:
     canonical = rule.canonical()
     assert (canonical["rule_id"], canonical["version"], canonical["created_at"]) == ("id1", 2, "2024-05-01T12:00:00Z")
     assert rule.spec == parse_rule(canonical)
+
+
+def test_a_stored_cron_that_never_fires_still_loads() -> None:
+    """Rules saved before the check are read back (the scheduler finds no next run for them)."""
+    stored = parse_rule(body("schedule", {"cron": "0 0 30 2 *"}), stored=True)
+    assert stored.trigger_spec.cron == "0 0 30 2 *"  # type: ignore[union-attr]
+    assert ScheduleTrigger.model_validate({"cron": "0 0 31 4 *"}).cron == "0 0 31 4 *"

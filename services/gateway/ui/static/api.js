@@ -103,11 +103,13 @@ export function clearProblem(target = document.getElementById("problem")) {
 }
 
 /**
- * Follow a server-sent-events route (EventSource, token in `?access_token=`). `kinds` are the `event:` names to
- * listen to; `onMessage(kind, data, id)` gets parsed JSON; `onState(state)` gets "connecting", "open" or
- * "reconnecting". On an error it reconnects with back-off (1 s doubling to 30 s) and resumes after the last
- * `id:` it saw (`last_event_id`); when the tab becomes visible again or the browser comes back online it reconnects at once.
- * Returns `{ close() }`.
+ * Follow a server-sent-events route (EventSource). EventSource cannot send headers, and a URL ends up in proxy
+ * logs and the browser's history, so each connection first asks for a short-lived single-use ticket
+ * (`POST <path>/ticket` with the bearer token) and opens `<path>?ticket=...`; the API token is never in a URL.
+ * `kinds` are the `event:` names to listen to; `onMessage(kind, data, id)` gets parsed JSON; `onState(state)` gets
+ * "connecting", "open" or "reconnecting". On an error it reconnects with back-off (1 s doubling to 30 s) and
+ * resumes after the last `id:` it saw (`last_event_id`); when the tab becomes visible again or the browser comes
+ * back online it reconnects at once. Returns `{ close() }`.
  */
 export function openStream(path, { kinds, onMessage, onState = () => {} }) {
   let source = null;
@@ -115,14 +117,36 @@ export function openStream(path, { kinds, onMessage, onState = () => {} }) {
   let delay = 1000;
   let timer = null;
   let closed = false;
+  let connecting = false;
 
-  function connect() {
-    clearTimeout(timer);
+  function retry() {
     if (closed) return;
-    const url = new URL(path, location.origin);
-    url.searchParams.set("access_token", getToken());
-    if (lastId !== null) url.searchParams.set("last_event_id", lastId);
+    onState("reconnecting");
+    timer = setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 30000);
+  }
+
+  async function connect() {
+    clearTimeout(timer);
+    if (closed || connecting) return;
+    connecting = true;
     onState("connecting");
+    let ticket;
+    try {
+      ticket = (await api(`${path}/ticket`, { method: "POST" })).ticket;
+    } catch {
+      ticket = null;
+    } finally {
+      connecting = false;
+    }
+    if (closed) return;
+    if (!ticket) {
+      retry();
+      return;
+    }
+    const url = new URL(path, location.origin);
+    url.searchParams.set("ticket", ticket);
+    if (lastId !== null) url.searchParams.set("last_event_id", lastId);
     source = new EventSource(url);
     source.onopen = () => {
       delay = 1000;
@@ -135,16 +159,14 @@ export function openStream(path, { kinds, onMessage, onState = () => {} }) {
       });
     }
     source.onerror = () => {
-      source.close();
-      if (closed) return;
-      onState("reconnecting");
-      timer = setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 30000);
+      source.close(); // a ticket opens one connection: the next one asks for a new ticket
+      retry();
     };
   }
 
   function onVisible() {
-    if (document.visibilityState === "visible" && source && source.readyState === EventSource.CLOSED) connect();
+    if (document.visibilityState !== "visible" || connecting) return;
+    if (source && source.readyState === EventSource.CLOSED) connect();
   }
 
   document.addEventListener("visibilitychange", onVisible);

@@ -1,4 +1,4 @@
-"""The scheduler's copy of the entries of one KV bucket it acts on (schedule rules, polling targets), kept
+"""A service's copy of the entries of one KV bucket it acts on (schedule rules, polling targets, quotas), kept
 current by a watch: `changed` is set on every change so the leader recomputes at once, `loaded` once the
 bucket's content at start has been read. A failed watch starts over from the bucket's content, and entries
 that vanished meanwhile are forgotten.

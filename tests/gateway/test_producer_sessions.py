@@ -1,0 +1,14 @@
+"""Producer sessions: reading the server's connection lists (the sweep itself runs in test_nats_auth.py)."""
+
+from __future__ import annotations
+
+from services.gateway.producer_sessions import ProducerConnection, connections_of
+
+
+def test_producer_connections_are_read_from_a_connz_answer() -> None:
+    answer = {
+        "server": {"id": "NSERVER"},
+        "data": {"connections": [{"cid": 7, "authorized_user": "tok_1"}, {"cid": "x"}, "junk"]},
+    }
+    assert connections_of(answer) == [ProducerConnection("NSERVER", 7, "tok_1")]
+    assert connections_of({"server": "?", "data": None}) == []
