@@ -48,6 +48,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    # These log SQL statement parameters (channel secrets among them) at DEBUG: never below INFO.
+    # SQLAlchemy logs every statement with its parameters (token hashes, payloads) at INFO and rows at DEBUG, and
+    # aiosqlite every call at DEBUG: warnings only, whatever the service's level.
     for name in ("aiosqlite", "sqlalchemy.engine"):
-        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -3,7 +3,9 @@
 The auth callout admits a producer once, at connect (services/gateway/nats_auth.py); its user JWT is named after
 the token's id. This component connects to the server's system account and, every `period` seconds, lists the
 producers' connections on every server (`$SYS.REQ.SERVER.PING.CONNZ`, account PRODUCERS) and asks the server
-that holds one to close it (`$SYS.REQ.SERVER.<id>.KICK`) when its token is revoked, expired or gone. A kicked
+that holds one to close it (`$SYS.REQ.SERVER.<id>.KICK`) when its token is revoked, expired or gone, or when it
+holds more than `MAX_SUBSCRIPTIONS` subscriptions (nats-server does not apply a callout-issued user JWT's
+subscription limit in config mode, so the platform does, within a sweep). A kicked
 nats-py client reconnects, and the callout refuses it: the session is over. Gateway replicas may all sweep; a
 second kick of the same connection is harmless.
 """
@@ -25,7 +27,7 @@ from services.common import bus, subjects
 from services.common.db.engine import Database
 from services.common.ops import CheckResult
 from services.gateway.auth import PLATFORM_ADMIN_ID
-from services.gateway.nats_auth import PUBLISHING_ROLES
+from services.gateway.nats_auth import MAX_SUBSCRIPTIONS, PUBLISHING_ROLES
 from services.gateway.store import tokens as token_store
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class ProducerConnection:
     server_id: str
     cid: int
     token_id: str
+    subscriptions: int = 0
 
 
 def connections_of(answer: dict[str, object]) -> list[ProducerConnection]:
@@ -52,7 +55,15 @@ def connections_of(answer: dict[str, object]) -> list[ProducerConnection]:
     found = []
     for conn in data.get("connections") or []:
         if isinstance(conn, dict) and isinstance(conn.get("cid"), int):
-            found.append(ProducerConnection(str(server.get("id")), conn["cid"], str(conn.get("authorized_user", ""))))
+            subscriptions = conn.get("subscriptions")
+            found.append(
+                ProducerConnection(
+                    str(server.get("id")),
+                    conn["cid"],
+                    str(conn.get("authorized_user", "")),
+                    subscriptions if isinstance(subscriptions, int) else 0,
+                )
+            )
     return found
 
 
@@ -103,6 +114,8 @@ class ProducerSessions:
         closed = 0
         for conn in connections:
             reason = ended.get(conn.token_id)
+            if reason is None and conn.subscriptions > MAX_SUBSCRIPTIONS:
+                reason = "subscriptions"
             if reason is None:
                 continue
             kick = json.dumps({"cid": conn.cid}).encode()

@@ -30,6 +30,7 @@ from services.common.db.tables import TokenRow
 from services.common.quota_book import QuotaBook
 from services.gateway.app import create_app
 from services.gateway.nats_auth import (
+    MAX_SUBSCRIPTIONS,
     NatsAuthResponder,
     Producer,
     Refused,
@@ -473,3 +474,28 @@ async def test_revoking_a_token_closes_its_open_connection_within_seconds(
         if not client.is_closed:
             await client.close()
     assert gateway.get("/readyz").json()["checks"]["producer_sessions"]["detail"]["kicked"] >= 1
+
+
+async def test_a_producer_holding_too_many_subscriptions_is_closed(
+    gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer
+) -> None:
+    closed = asyncio.Event()
+
+    async def on_closed() -> None:
+        closed.set()
+
+    client = await nats.connect(
+        callout_nats.url,
+        token=tokens["editor"],
+        inbox_prefix="_INBOX_acme",
+        closed_cb=on_closed,
+        allow_reconnect=False,
+    )
+    try:
+        for n in range(MAX_SUBSCRIPTIONS + 1):
+            await client.subscribe(f"_INBOX_acme.many.{n}")
+        await client.flush()
+        await asyncio.wait_for(closed.wait(), 10)
+    finally:
+        if not client.is_closed:
+            await client.close()

@@ -8,7 +8,7 @@ from services.gateway.producer_sessions import ProducerConnection, connections_o
 def test_producer_connections_are_read_from_a_connz_answer() -> None:
     answer = {
         "server": {"id": "NSERVER"},
-        "data": {"connections": [{"cid": 7, "authorized_user": "tok_1"}, {"cid": "x"}, "junk"]},
+        "data": {"connections": [{"cid": 7, "authorized_user": "tok_1", "subscriptions": 3}, {"cid": "x"}, "junk"]},
     }
-    assert connections_of(answer) == [ProducerConnection("NSERVER", 7, "tok_1")]
+    assert connections_of(answer) == [ProducerConnection("NSERVER", 7, "tok_1", 3)]
     assert connections_of({"server": "?", "data": None}) == []
