@@ -12,8 +12,9 @@ import logging
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
-from services.notifier.acks import Directory, ack_jobs
+from services.notifier.acks import ack_jobs
 from services.notifier.consumers import fetch
+from services.notifier.directory import Directory
 from services.notifier.groups import Groups
 
 log = logging.getLogger(__name__)

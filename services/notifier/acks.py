@@ -10,20 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from services.common import codec
-from services.common.codec import ChannelEntry, DeliveryJob
+from services.common.codec import DeliveryJob
 from services.common.domain.events import parse_time
 from services.common.domain.transitions import Transition
-
-INCIDENT_TYPES = frozenset({"pagerduty"})  # channel types that are told about ACKs
-
-
-class Directory(Protocol):
-    async def channel(self, tenant: str, ref: str) -> ChannelEntry | None: ...
-
-    async def rule(self, tenant: str, rule_id: str) -> dict[str, Any] | None: ...
+from services.notifier.channels import INCIDENT_TYPES
+from services.notifier.directory import Directory
 
 
 def ack_transition(event: Mapping[str, Any]) -> Transition:

@@ -1,9 +1,9 @@
-"""Alerts -> delivery jobs: the `notifier` consumer on CEP_ALERTS (`cep.alerts.*`) through the noise stage.
+"""Alerts -> delivery jobs: the `notifier` consumer on CEP_ALERTS (`cep.alerts.*`) through the stages.
 
-A batch of transitions goes through the noise stage (fanout.py: cooldown, storm budget); what passes becomes one
-job per action that names a channel, published to `cep.deliver.<tenant>` with `Nats-Msg-Id` = transition id +
-action index; what does not becomes a `suppressed` result, and a storm's first suppression a digest timer. The
-alerts are acked after the PubAcks.
+A batch of transitions goes through the stages (stages/multistage.py: cooldown, storm budget, grouping); what
+passes becomes one job per action that names a channel, published to `cep.deliver.<tenant>` with `Nats-Msg-Id` =
+transition id + action index; what a stage suppresses becomes a `suppressed` result, and the stages' timers
+(storm digests, group flushes) go to the delivery stream. The alerts are acked after the PubAcks.
 """
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
 from services.notifier.consumers import fetch
-from services.notifier.fanout import FanOut
 from services.notifier.metrics import SUPPRESSED
 from services.notifier.outputs import publish_jobs
+from services.notifier.stages.multistage import MultiStage
 
 log = logging.getLogger(__name__)
 
 
 class AlertIntake:
-    """Plans each batch of alerts with `fanout` and publishes what it decided."""
+    """Plans each batch of alerts through `stages` and publishes what they decided."""
 
-    def __init__(self, js: JetStreamContext, fanout: FanOut, batch: int) -> None:
+    def __init__(self, js: JetStreamContext, stages: MultiStage, batch: int) -> None:
         self.js = js
-        self.fanout = fanout
+        self.stages = stages
         self.batch = batch
 
     async def run(self, sub: JetStreamContext.PullSubscription, stopping: asyncio.Event, consuming: set[str]) -> None:
@@ -43,8 +43,8 @@ class AlertIntake:
         consuming.discard("alerts")
 
     async def fan_out(self, messages: list[Msg]) -> None:
-        """Plan a batch (noise stage), publish its jobs, results and timers concurrently, save the noise state,
-        then ack every alert; a failed publish naks the whole batch (re-publishing is de-duplicated)."""
+        """Plan a batch through the stages, publish its jobs, results and timers concurrently, save the stages'
+        state, then ack every alert; a failed publish naks the whole batch (re-publishing is de-duplicated)."""
         js = self.js
         alerts, taken = [], []
         for msg in messages:
@@ -54,7 +54,7 @@ class AlertIntake:
             except Exception as exc:
                 log.warning("dropping a malformed alert: %s", type(exc).__name__)
                 await msg.term()
-        plan = await self.fanout.plan(alerts)
+        plan = await self.stages.plan(alerts)
         publishes = [
             *(
                 js.publish(subjects.delivery_subject(j.tenant), j.encode(), headers={subjects.MSG_ID: j.msg_id()})
@@ -64,7 +64,7 @@ class AlertIntake:
                 js.publish(
                     subjects.results_subject(r.tenant), codec.dumps(r.as_dict()), headers={subjects.MSG_ID: r.msg_id()}
                 )
-                for r in plan.suppressed
+                for r in (s.result for s in plan.suppressed)
             ),
             *(
                 js.publish(subjects.delivery_subject(t.tenant), t.encode(), headers={subjects.MSG_ID: t.msg_id()})
@@ -82,11 +82,13 @@ class AlertIntake:
             for msg in taken:
                 await msg.nak(delay=1.0)
             return
-        await self.fanout.save(plan, lambda jobs: publish_jobs(js, jobs))
-        for result in plan.suppressed:
-            SUPPRESSED.labels("cooldown" if "cooldown" in (result.reason or "") else "storm").inc()
+        await self.stages.save(plan, lambda jobs: publish_jobs(js, jobs))
+        for suppression in plan.suppressed:
+            result = suppression.result
+            SUPPRESSED.labels(suppression.by).inc()
             log.info(
-                "notification suppressed: %s",
+                "notification suppressed by the %s stage: %s",
+                suppression.by,
                 result.reason,
                 extra={"tenant": result.tenant, "event_id": result.event_id, "channel": result.channel},
             )

@@ -1,7 +1,8 @@
-"""The notifier service shell: alerts -> noise stage -> delivery jobs -> attempts -> results, over NATS.
+"""The notifier service shell: alerts -> stages -> delivery jobs -> attempts -> results, over NATS.
 
 Three durable pull consumers (consumers.py), each a loop stopped by an Event:
-- `notifier` on CEP_ALERTS (`cep.alerts.*`): alerts through the noise stage into delivery jobs (alert_intake.py);
+- `notifier` on CEP_ALERTS (`cep.alerts.*`): alerts through the stages into delivery jobs (alert_intake.py,
+  stages/multistage.py);
 - `notifier-acks` on CEP_ALERTS (`cep.acks.*`): ACK notices into `acknowledge` jobs (ack_intake.py);
 - `deliverer` on CEP_DELIVERY: one attempt per delivery of a job, its result to `cep.results.<tenant>`
   (deliverer.py; storm digests and alert groups in digest_jobs.py and group_jobs.py).
@@ -31,11 +32,13 @@ from services.notifier.consumers import DELIVERY_ACK_WAIT, DELIVERY_MAX_DELIVER,
 from services.notifier.deliverer import Deliverer
 from services.notifier.digests import Digests
 from services.notifier.directory import KvDirectory
-from services.notifier.fanout import FanOut, NoiseStore
 from services.notifier.groups import Groups, GroupStore
 from services.notifier.pipeline import Pipeline
 from services.notifier.reports import NatsReports
 from services.notifier.settings import NotifierSettings
+from services.notifier.stages.cooldown import MarkStore
+from services.notifier.stages.multistage import MultiStage
+from services.notifier.stages.storm import StormStore
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ class NotifierService(NatsService):
                 self._pulls = [alerts, acks, deliveries]
                 directory = KvDirectory(js, self.secret_box)
                 noise_kv = await js.key_value(subjects.NOISE_BUCKET)
-                noise, group_store = NoiseStore(noise_kv), GroupStore(noise_kv)
+                storms, group_store = StormStore(noise_kv), GroupStore(noise_kv)
                 sent = await js.key_value(subjects.SENT_BUCKET)
                 groups = Groups(directory, group_store)
                 self.pipeline = pipeline = Pipeline(
@@ -104,10 +107,11 @@ class NotifierService(NatsService):
                     egress=settings.egress_policy,
                     reports=NatsReports(self.nc),
                 )
-                intake = AlertIntake(js, FanOut(directory, noise, group_store), settings.alert_batch)
+                stages = MultiStage(directory, MarkStore(noise_kv), storms, group_store)
+                intake = AlertIntake(js, stages, settings.alert_batch)
                 ack_intake = AckIntake(js, directory, groups)
                 deliverer = Deliverer(
-                    js, pipeline, sent, Digests(directory, noise), groups, settings.delivery_concurrency
+                    js, pipeline, sent, Digests(directory, storms), groups, settings.delivery_concurrency
                 )
                 self.channel_tests = ChannelTests(pipeline, self.secret_box)
                 await self.nc.subscribe(

@@ -29,7 +29,7 @@ from services.notifier.group_jobs import handle_group
 from services.notifier.groups import Groups
 from services.notifier.metrics import DELIVERIES
 from services.notifier.outputs import dead_letter, publish_result
-from services.notifier.pipeline import Attempted, Pipeline
+from services.notifier.pipeline import JobAttempt, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Deliverer:
                 await msg.ack_sync()
                 return
             async with working(msg):
-                attempted = await pipeline.attempt(job, attempt, datetime.now(UTC))
+                attempted = await pipeline.attempt_job(job, attempt, datetime.now(UTC))
             result = attempted.result
             if result.status == "sent":
                 await self._mark_sent(job)
@@ -128,7 +128,7 @@ def _sent_key(job: DeliveryJob) -> str:
     return job.msg_id().replace(":", ".")  # KV keys take dots, not colons
 
 
-def _log_attempt(attempted: Attempted, context: dict[str, str]) -> None:
+def _log_attempt(attempted: JobAttempt, context: dict[str, str]) -> None:
     result, decision = attempted.result, attempted.decision
     level = logging.INFO if result.status == "sent" else logging.WARNING
     log.log(

@@ -36,8 +36,8 @@ async def handle_digest(js: JetStreamContext, pipeline: Pipeline, digests: Diges
     try:
         async with working(msg):
             done = await pipeline.attempt_digest(job, attempt)
-        if done is not None and done[1].status == "failed":
-            last = {"status": "failed", "attempt": attempt, "error": done[0].error}
+        if done is not None and done.decision.status == "failed":
+            last = {"status": "failed", "attempt": attempt, "error": done.outcome.error}
             await dead_letter(js, job.tenant, job.msg_id(), msg.data, last)
     except Exception:
         log.exception("digest attempt %d could not complete; it comes back", attempt, extra=context)
@@ -46,7 +46,7 @@ async def handle_digest(js: JetStreamContext, pipeline: Pipeline, digests: Diges
     if done is None:
         await msg.ack_sync()
         return
-    outcome, decision = done
+    outcome, decision = done.outcome, done.decision
     DIGESTS.labels(decision.status).inc()
     level = logging.INFO if outcome.ok else logging.WARNING
     log.log(

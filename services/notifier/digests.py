@@ -19,14 +19,16 @@ from nats.js.errors import KeyWrongLastSequenceError
 from services.common.codec import DigestJob
 from services.common.domain.events import format_time
 from services.common.domain.noise import NoisePolicy, StormWindow, digest_text, take_digest
-from services.notifier.fanout import SAVE_TRIES, NoiseStore, Rules
+from services.notifier.compare_and_set import SAVE_TRIES
+from services.notifier.directory import Rules
+from services.notifier.stages.storm import StormStore
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 1.0  # a timer fires this long after its window ends, so the last counts of the window are in
 
 
 class Digests:
-    def __init__(self, rules: Rules, store: NoiseStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, rules: Rules, store: StormStore, clock: Callable[[], float] = time.time) -> None:
         self.rules = rules
         self.store = store
         self.clock = clock
@@ -37,7 +39,7 @@ class Digests:
 
     async def jobs(self, timer: DigestJob) -> list[DigestJob]:
         """The digest jobs of a due timer (none when there is nothing to report or nobody to tell)."""
-        state, _ = await self.store.storm(timer.tenant, timer.rule_id)
+        state, _ = await self.store.load(timer.tenant, timer.rule_id)
         window = take_digest(state, timer.start, self.clock(), _policy(timer))
         if window is None:
             return []
@@ -68,11 +70,11 @@ class Digests:
     async def mark_sent(self, timer: DigestJob) -> None:
         """Record that the window's digest went out (compare-and-set, retried on a concurrent change)."""
         for _ in range(SAVE_TRIES):
-            state, revision = await self.store.storm(timer.tenant, timer.rule_id)
+            state, revision = await self.store.load(timer.tenant, timer.rule_id)
             if take_digest(state, timer.start, self.clock(), _policy(timer)) is None:
                 return
             try:
-                await self.store.save_storm(timer.tenant, timer.rule_id, state, revision)
+                await self.store.save(timer.tenant, timer.rule_id, state, revision)
                 return
             except KeyWrongLastSequenceError:
                 continue

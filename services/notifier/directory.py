@@ -7,7 +7,7 @@ memory only, for the attempt.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
@@ -18,6 +18,18 @@ from services.common.codec import ChannelEntry
 from services.common.sealing import SecretBox
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class Rules(Protocol):
+    """Where rules are looked up (the rule bucket, in the service)."""
+
+    async def rule(self, tenant: str, rule_id: str) -> dict[str, Any] | None: ...
+
+
+class Directory(Rules, Protocol):
+    """Where channels and rules are looked up (their KV buckets, in the service)."""
+
+    async def channel(self, tenant: str, ref: str) -> ChannelEntry | None: ...
 
 
 class KvDirectory:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +21,11 @@ from nats.js.kv import KeyValue
 from services.common import codec
 from services.common.codec import GroupJob
 from services.common.domain.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
-from services.notifier.fanout import SAVE_TRIES, Rules
+from services.notifier.compare_and_set import SAVE_TRIES
+from services.notifier.directory import Rules
+from services.notifier.outputs import Publish
 
 log = logging.getLogger(__name__)
-Publish = Callable[[list[GroupJob]], Awaitable[None]]
 
 
 class GroupStore:

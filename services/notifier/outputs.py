@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
 from services.common.codec import DeliveryResult, GroupJob
+
+Publish = Callable[[list[GroupJob]], Awaitable[None]]  # publishes group timers or batches (publish_jobs, bound to js)
 
 
 async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str) -> None:

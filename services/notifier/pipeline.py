@@ -1,16 +1,18 @@
-"""The delivery pipeline, one attempt of one job: resolve the channel -> render -> send -> decide.
+"""Delivery attempts, one attempt of one job: find the action's channel -> render -> send -> decide what follows.
 
-The later stages of the full notifier (suppression, grouping, routing, escalation) slot in between resolve and
-render, each returning a reason when it stops a delivery (recorded as the result's status, e.g. `suppressed`).
+Every kind of job (a notification, a group batch, a storm digest) goes through `Pipeline.attempt`: the channel
+lookup, the failure when there is no such channel or no sender for its type, and the retry decision are there
+once. The stages before delivery (cooldown, storm budget, grouping) are in services/notifier/stages/.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import Any
 
 import httpx
 
@@ -23,28 +25,35 @@ from services.common.domain.templates import TemplateError
 from services.common.domain.transitions import Transition
 from services.common.egress import EgressRefused, resolve_allowed
 from services.common.template_pool import off_loop
-from services.notifier.channels import Sender, email, sender_for
+from services.notifier.channels import INCIDENT_TYPES, Sender, email, sender_for
 from services.notifier.channels.base import Delivery, Outcome, redact, secret_values
 from services.notifier.digests import digest_view
+from services.notifier.directory import Directory
 from services.notifier.jobs import event_view, message_of, rule_view
 from services.notifier.reports import ReportSource, report_for
+from services.notifier.results import channel_type, delivery_result
 from services.notifier.retry import Decision, RetryPolicy, decide
 
-# An incident tool de-duplicates by alert and pages on triggers: a digest of suppressed notifications means
-# nothing to it (its incidents are the alerts themselves).
-NO_DIGESTS = frozenset({"pagerduty"})
-
-
-class Directory(Protocol):
-    """Where channels and rules are looked up (the KV buckets, in the service)."""
-
-    async def channel(self, tenant: str, ref: str) -> ChannelEntry | None: ...
-
-    async def rule(self, tenant: str, rule_id: str) -> dict[str, Any] | None: ...
-
-
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
-INCIDENT_TYPES = frozenset({"pagerduty"})  # told about each alert of a batch on its own (they de-duplicate by alert)
+Send = Callable[[ChannelEntry, Sender], Awaitable[Outcome]]  # how one kind of job goes out through a sender
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a job: the channel (None when the tenant has none by that reference), how it went, and
+    what follows."""
+
+    channel: ChannelEntry | None
+    outcome: Outcome
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class JobAttempt:
+    """One attempt's result (to publish) and the decision (ack, or nak with its delay)."""
+
+    result: DeliveryResult
+    decision: Decision
 
 
 @dataclass(frozen=True)
@@ -57,12 +66,8 @@ class GroupAttempt:
     results: list[DeliveryResult]
 
 
-@dataclass(frozen=True)
-class Attempted:
-    """One attempt's result (to publish) and the decision (ack, or nak with its delay)."""
-
-    result: DeliveryResult
-    decision: Decision
+class Declined(Exception):
+    """The channel does not take this kind of job (a storm digest to an incident tool): nothing is sent."""
 
 
 class Pipeline:
@@ -84,6 +89,26 @@ class Pipeline:
         self.rand = rand
         self.egress = egress  # for non-HTTP channels (SMTP), checked here before the sender connects
 
+    async def attempt(self, tenant: str, action: Mapping[str, Any], number: int, send: Send) -> Attempt:
+        """Attempt `number` (1-based) of any job: its action's channel in the tenant, sent through its type's
+        sender by `send`, and the retry decision. No such channel fails with kind `config`, at once."""
+        ref = str(action.get("channel"))
+        channel = await self.directory.channel(tenant, ref)
+        if channel is None:
+            outcome = Outcome.failure("config", f"no channel {ref[:200]!r} in tenant {tenant}")
+        else:
+            outcome = await self._through_sender(channel, send)
+        policy = self.policy.for_channel(channel.config if channel else {})
+        return Attempt(channel, outcome, decide(outcome, number, policy, self.rand()))
+
+    async def _through_sender(self, channel: ChannelEntry, send: Send) -> Outcome:
+        """`send` with the channel type's sender. A type this build has no sender for (a channel written by a
+        newer gateway, or by hand) fails with kind `config`."""
+        sender = sender_for(channel.type)
+        if sender is None:
+            return Outcome.failure("config", f"channel type {channel.type} is not deliverable yet")
+        return await send(channel, sender)
+
     async def _dispatch(self, sender: Sender, delivery: Delivery) -> Outcome:
         """Run a sender; an SMTP channel first gets its host checked by the egress guard and connects to that IP."""
         channel = delivery.channel
@@ -100,99 +125,62 @@ class Pipeline:
             return Outcome.failure("network", f"cannot resolve {host}: {exc.strerror or type(exc).__name__}")
         return await email.send(self.client, delivery, connect_host=address)
 
-    async def attempt(self, job: DeliveryJob, attempt: int, now: datetime) -> Attempted:
-        """Deliver a job once (attempt `attempt`, 1-based) and decide what follows."""
-        ref = str(job.action.get("channel"))
-        channel = await self.directory.channel(job.tenant, ref)
-        if channel is None:
-            outcome = Outcome.failure("config", f"no channel {ref[:200]!r} in tenant {job.tenant}")
-        else:
-            outcome = await self._send(job, channel, attempt)
-        policy = self.policy.for_channel(channel.config if channel else {})
-        decision = decide(outcome, attempt, policy, self.rand())
-        result = DeliveryResult(
-            tenant=job.tenant,
-            event_id=job.transition.event_id,
-            transition_id=job.transition.transition_id,
-            action_index=job.index,
-            channel=ref,
-            channel_id=channel.channel_id if channel else None,
-            type=channel.type if channel else str(job.action.get("type") or "notify"),
+    async def attempt_job(self, job: DeliveryJob, number: int, now: datetime) -> JobAttempt:
+        """Deliver a notification job once and decide what follows."""
+        tried = await self.attempt(job.tenant, job.action, number, partial(self._send, job, number))
+        outcome, decision = tried.outcome, tried.decision
+        reason = decision.reason if not outcome.ok else None
+        result = delivery_result(
+            job,
+            tried.channel,
             status=decision.status,
-            attempt=attempt,
+            attempt=number,
             at=now,
-            latency_ms=outcome.latency_ms,
-            status_code=outcome.status_code,
-            error=outcome.error,
             final=decision.final,
-            error_kind=outcome.error_kind,
-            reason=decision.reason if not outcome.ok else None,
-            excerpt=outcome.excerpt,
+            reason=reason,
+            outcome=outcome,
         )
-        return Attempted(result, decision)
+        return JobAttempt(result, decision)
 
-    async def attempt_digest(self, job: DigestJob, attempt: int) -> tuple[Outcome, Decision] | None:
+    async def attempt_digest(self, job: DigestJob, number: int) -> Attempt | None:
         """Send a storm digest to its action's channel once; None when the channel does not take digests."""
-        ref = str((job.action or {}).get("channel"))
-        channel = await self.directory.channel(job.tenant, ref)
-        if channel is None:
-            outcome = Outcome.failure("config", f"no channel {ref[:200]!r} in tenant {job.tenant}")
-        elif channel.type in NO_DIGESTS:
-            return None
-        else:
-            sender = sender_for(channel.type)
-            if sender is None:
-                outcome = Outcome.failure("config", f"channel type {channel.type} is not deliverable yet")
-            else:
-                delivery = Delivery(job.msg_id(), channel, digest_view(job), job.text, attempt)
-                outcome = await self._dispatch(sender, delivery)
-        policy = self.policy.for_channel(channel.config if channel else {})
-        return outcome, decide(outcome, attempt, policy, self.rand())
 
-    async def attempt_group(self, job: GroupJob, attempt: int, now: datetime) -> GroupAttempt:
+        async def send(channel: ChannelEntry, sender: Sender) -> Outcome:
+            if channel.type in INCIDENT_TYPES:
+                raise Declined
+            return await self._dispatch(sender, Delivery(job.msg_id(), channel, digest_view(job), job.text, number))
+
+        try:
+            return await self.attempt(job.tenant, job.action or {}, number, send)
+        except Declined:
+            return None
+
+    async def attempt_group(self, job: GroupJob, number: int, now: datetime) -> GroupAttempt:
         """Send one batch of grouped notifications to its action's channel once, and decide what follows."""
-        ref = str((job.action or {}).get("channel"))
-        channel = await self.directory.channel(job.tenant, ref)
+        action = job.action or {}
         members = [Transition.from_dict(m) for m in job.members or []]
-        if channel is None:
-            outcome = Outcome.failure("config", f"no channel {ref[:200]!r} in tenant {job.tenant}")
-        else:
-            outcome = await self._send_group(job, channel, members, attempt)
-        decision = decide(outcome, attempt, self.policy.for_channel(channel.config if channel else {}), self.rand())
-        channel_type = channel.type if channel else str((job.action or {}).get("type") or "notify")
-        results = (
-            []
-            if job.repeat
-            else [
-                DeliveryResult(
-                    tenant=job.tenant,
-                    event_id=member.event_id,
-                    transition_id=member.transition_id,
-                    action_index=job.index,
-                    channel=ref,
-                    channel_id=channel.channel_id if channel else None,
-                    type=channel_type,
-                    status=decision.status,
-                    attempt=attempt,
-                    at=now,
-                    latency_ms=outcome.latency_ms,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    final=decision.final,
-                    error_kind=outcome.error_kind,
-                    reason=f"sent in a batch of {len(members) + job.dropped} for group {job.labels or '(all)'}",
-                )
-                for member in members
-            ]
-        )
-        return GroupAttempt(outcome, decision, channel_type, results)
+        tried = await self.attempt(job.tenant, action, number, partial(self._send_group, job, members, number))
+        decision = tried.decision
+        reason = f"sent in a batch of {len(members) + job.dropped} for group {job.labels or '(all)'}"
+        shared = replace(tried.outcome, excerpt=None)  # members record the batch's status and error, not its answer
+        results = [
+            delivery_result(
+                DeliveryJob(member, action, job.index),
+                tried.channel,
+                status=decision.status,
+                attempt=number,
+                at=now,
+                final=decision.final,
+                reason=reason,
+                outcome=shared,
+            )
+            for member in ([] if job.repeat else members)
+        ]
+        return GroupAttempt(tried.outcome, decision, channel_type(tried.channel, action), results)
 
     async def _send_group(
-        self, job: GroupJob, channel: ChannelEntry, members: list[Transition], attempt: int
+        self, job: GroupJob, members: list[Transition], attempt: int, channel: ChannelEntry, sender: Sender
     ) -> Outcome:
-        sender = sender_for(channel.type)
-        if sender is None:
-            return Outcome.failure("config", f"channel type {channel.type} is not deliverable yet")
         action = job.action or {}
         rule_json = await self.directory.rule(job.tenant, job.rule_id)
         try:
@@ -213,10 +201,7 @@ class Pipeline:
             text += f"\n- ... and {job.dropped} more"
         return await self._dispatch(sender, Delivery(job.msg_id(), channel, view, text, attempt))
 
-    async def _send(self, job: DeliveryJob, channel: ChannelEntry, attempt: int) -> Outcome:
-        sender = sender_for(channel.type)
-        if sender is None:
-            return Outcome.failure("config", f"channel type {channel.type} is not deliverable yet")
+    async def _send(self, job: DeliveryJob, attempt: int, channel: ChannelEntry, sender: Sender) -> Outcome:
         event = event_view(job.transition)
         if job.action.get("type") == DAILY_REPORT:
             report = await report_for(self.reports, job)
@@ -232,27 +217,30 @@ class Pipeline:
 
     async def test(self, channel: ChannelEntry, now: datetime) -> Outcome:
         """A channel test: one real send of a sample event, no retries."""
-        sender = sender_for(channel.type)
-        if sender is None:
-            return Outcome.failure("config", f"channel type {channel.type} is not deliverable yet")
-        stamp = format_time(now)
-        event: dict[str, Any] = {
-            "event_id": f"test-{int(now.timestamp() * 1000)}",
-            "kind": "test",
-            "tenant": channel.tenant,
-            "rule_id": None,
-            "rule_name": "channel test",
-            "severity": "info",
-            "status": "test",
-            "group_key": "",
-            "summary": f"test of channel {channel.name}",
-            "payload": {},
-            "fired_at": stamp,
-            "at": stamp,
-            "count": 1,
-        }
+        event = _test_event(channel, now)
         message = f"CEP channel test for {channel.name}"
-        return await self._dispatch(sender, Delivery(str(event["event_id"]), channel, event, message, 1))
+        delivery = Delivery(str(event["event_id"]), channel, event, message, 1)
+        return await self._through_sender(channel, lambda _, sender: self._dispatch(sender, delivery))
+
+
+def _test_event(channel: ChannelEntry, now: datetime) -> dict[str, Any]:
+    """The sample event a channel test sends."""
+    stamp = format_time(now)
+    return {
+        "event_id": f"test-{int(now.timestamp() * 1000)}",
+        "kind": "test",
+        "tenant": channel.tenant,
+        "rule_id": None,
+        "rule_name": "channel test",
+        "severity": "info",
+        "status": "test",
+        "group_key": "",
+        "summary": f"test of channel {channel.name}",
+        "payload": {},
+        "fired_at": stamp,
+        "at": stamp,
+        "count": 1,
+    }
 
 
 def _lines(action: Mapping[str, Any], members: list[Transition], rule: Mapping[str, Any] | None) -> list[str]:

@@ -21,6 +21,10 @@ SENDERS: dict[str, Sender] = {
     "api_call": api_call.send,
 }
 
+# Incident tools de-duplicate by alert: they are told about each alert of a group batch on its own, get no storm
+# digest (their incidents are the alerts themselves), and are the channels told about ACKs.
+INCIDENT_TYPES = frozenset({"pagerduty"})
+
 
 def sender_for(channel_type: str) -> Sender | None:
     """The sender of a channel type, or None while this build cannot deliver it."""

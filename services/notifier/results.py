@@ -1,0 +1,56 @@
+"""Delivery results: the one place a result of a (transition, action) is made, whatever recorded it.
+
+An attempt of a job, each member's share of a group batch, and a job a stage suppressed all record their result
+here, so every entry of an event's `notifications[]` names its channel and type the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from services.common.codec import ChannelEntry, DeliveryJob, DeliveryResult
+from services.notifier.channels.base import Outcome
+
+Status = Literal["sent", "retrying", "failed", "suppressed"]
+
+
+def channel_type(channel: ChannelEntry | None, action: Mapping[str, Any]) -> str:
+    """The channel's type; the action's type (default `notify`) when no channel was found."""
+    return channel.type if channel else str(action.get("type") or "notify")
+
+
+def delivery_result(
+    job: DeliveryJob,
+    channel: ChannelEntry | None,
+    *,
+    status: Status,
+    attempt: int,
+    at: datetime,
+    final: bool,
+    reason: str | None,
+    outcome: Outcome | None = None,
+) -> DeliveryResult:
+    """The result of a job: `channel` is None when none was found (or none was asked: a suppressed job), `outcome`
+    None when nothing was sent."""
+    sent = outcome or Outcome(True)
+    return DeliveryResult(
+        tenant=job.tenant,
+        event_id=job.transition.event_id,
+        transition_id=job.transition.transition_id,
+        action_index=job.index,
+        channel=str(job.action.get("channel")),
+        channel_id=channel.channel_id if channel else None,
+        type=channel_type(channel, job.action),
+        status=status,
+        attempt=attempt,
+        at=at,
+        latency_ms=sent.latency_ms,
+        status_code=sent.status_code,
+        error=sent.error,
+        final=final,
+        error_kind=sent.error_kind,
+        reason=reason,
+        excerpt=sent.excerpt,
+    )

@@ -1,0 +1,109 @@
+"""The one list of stages every alert notification passes, in order, and a batch of alerts run through it.
+
+A notification goes through the stages until one does not pass it: a `Suppressed` verdict records a `suppressed`
+result for each of its jobs, a `Grouped` one leaves it to its group's batch, and past the last stage its jobs go
+out. The service publishes the plan and only then saves the stages' state and acks the alerts, so a crash in
+between repeats the batch: jobs and results are de-duplicated by their message ids, and at worst a notification
+is counted twice in a storm window (never lost).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from services.common.domain.transitions import Transition
+from services.notifier.directory import Rules
+from services.notifier.groups import GroupStore
+from services.notifier.jobs import jobs_for
+from services.notifier.stages.base import (
+    Clock,
+    Notification,
+    Passed,
+    Plan,
+    Publish,
+    Stage,
+    Suppressed,
+    Suppression,
+    Verdict,
+    suppressed_result,
+)
+from services.notifier.stages.cooldown import Cooldown, MarkStore
+from services.notifier.stages.grouping import Grouping
+from services.notifier.stages.storm import StormBudget, StormStore
+
+Alert = tuple[Transition, list[dict[str, Any]]]  # a transition and its rule's actions, as CEP_ALERTS carries them
+
+
+class MultiStage:
+    """Plans batches of alerts through the stages and saves the stages' state after the plan is published."""
+
+    def __init__(
+        self, rules: Rules, marks: MarkStore, storms: StormStore, groups: GroupStore, clock: Clock = time.time
+    ) -> None:
+        self.rules = rules
+        self.marks = marks
+        self.storms = storms
+        self.groups = groups
+        self.clock = clock
+
+    def stages(self) -> list[Stage]:
+        """The stages, in the order a notification passes them; new ones for each batch (they hold its state)."""
+        return [
+            # The muting stages come first, so a muted notification is neither counted nor cooled: silences,
+            # inhibition, mute timings (each a module of this package).
+            Cooldown(self.marks),
+            StormBudget(self.storms),
+            Grouping(self.groups),
+        ]
+
+    async def plan(self, alerts: list[Alert]) -> Plan:
+        """What a batch of alerts publishes: jobs, suppressed results and timers (the stages hold its state)."""
+        now = self.clock()
+        plan = Plan(self.stages())
+        suppressions: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for transition, actions in alerts:
+            jobs = jobs_for(transition, actions)
+            if not jobs:
+                continue
+            if transition.trigger_type == "schedule":  # every run is its own event: never suppressed or grouped
+                plan.jobs.extend(jobs)
+                continue
+            suppression = await self._suppression(suppressions, transition)
+            await run_stages(plan, Notification(transition, jobs, suppression), now)
+        return plan
+
+    async def save(self, plan: Plan, publish: Publish) -> None:
+        """Save each stage's state, the last stage first: a save that keeps conflicting raises (the batch comes
+        back), and the stages before it then give the same verdicts again, their state not yet changed."""
+        for stage in reversed(plan.stages):
+            await stage.save(publish, self.clock)
+
+    async def _suppression(
+        self, known: dict[tuple[str, str], Mapping[str, Any]], transition: Transition
+    ) -> Mapping[str, Any]:
+        """The rule's `suppression` settings, read once per rule and batch."""
+        key = (transition.tenant, transition.rule_id)
+        if key not in known:
+            rule = await self.rules.rule(transition.tenant, transition.rule_id)
+            known[key] = (rule or {}).get("suppression") or {}
+        return known[key]
+
+
+async def run_stages(plan: Plan, notification: Notification, now: float) -> None:
+    """Pass one notification through the plan's stages and add what follows to the plan."""
+    verdict: Verdict = Passed("no stage")
+    for stage in plan.stages:
+        verdict = await stage.decide(notification, now)
+        plan.timers.extend(verdict.timers)
+        if not isinstance(verdict, Passed):
+            break
+    if isinstance(verdict, Suppressed):
+        for job in notification.jobs:
+            plan.suppressed.append(Suppression(verdict.by, suppressed_result(job, verdict.reason, now)))
+        return
+    for stage in plan.stages:
+        stage.notified(notification, now)
+    if isinstance(verdict, Passed):
+        plan.jobs.extend(notification.jobs)
