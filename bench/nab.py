@@ -20,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.common.nab.corpus import Corpus, CorpusError, default_root, parse_time
-from services.common.nab.runner import SHIPPED, MethodParams, RefitTimer, stream_scores
+from services.common.nab.detector_runner import SHIPPED, MethodParams, RefitTimer, stream_scores
 from services.common.nab.scorer import PROFILES, ProfileScore, score_corpus
 
 DAY = 86400.0

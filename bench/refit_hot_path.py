@@ -21,11 +21,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.common.domain.detectors.refit import RefitExecutor
-from services.common.domain.engine import RuleEngine
-from services.common.domain.events import Event
-from services.common.domain.rules import Rule, RuleSpec, parse_rule
-from services.common.nab.runner import RefitTimer
+from services.common.domain.anomaly.detectors.refit import RefitExecutor
+from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.events.model import Event
+from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
+from services.common.nab.detector_runner import RefitTimer
 from services.evaluator.refit_pool import RefitPool
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -24,7 +24,7 @@ from bench.pipeline.reference import Speed, local_rules, parsed_events
 from bench.pipeline.workload import Workload, batches
 from services.common.cli import natsconf
 from services.common.cli.procs import free_port
-from services.common.domain.engine import RuleEngine
+from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.ingest.routing import Inbound, route
 from services.ingest.rule_table import RuleTable
 

@@ -15,8 +15,8 @@ from bench.pipeline.reference import parsed_events, reference_run
 from bench.pipeline.scales import Scale
 from bench.pipeline.stack import BenchStack, create_rules, running_stack
 from bench.pipeline.workload import Workload
-from services.common.domain.rules import Rule
-from services.common.domain.sharding import shard_for
+from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.rules.model import Rule
 
 LATENCY_SHARES = (0.1, 0.5, 0.8)
 EVENT_TIME_LEAD_SECONDS = 1800  # event time starts this long before now (see workload.py)

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.pipeline.workload import RuleShape, Workload, sample_of
-from services.common.domain.engine import RuleEngine
-from services.common.domain.events import Event
-from services.common.domain.intake import Item, check_item, to_event
-from services.common.domain.rules import Rule
+from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.events.intake import Item, check_item, to_event
+from services.common.domain.events.model import Event
+from services.common.domain.rules.model import Rule
 
 TENANT = "default"  # the admin token's tenant under `cep up`
 _ARRIVAL = datetime(2026, 1, 1, tzinfo=UTC)  # unused by the rules: every event carries its own timestamp

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from bench.pipeline.workload import RuleShape
-from services.common.domain.rules import Rule
+from services.common.domain.rules.model import Rule
 from services.common.statedir import database_file
 from tests.support.stack import Stack, start_stack, stop_stack
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from services.common.codec import ChannelEntry
-from services.common.domain.channels import TYPES, split_stored
+from services.common.domain.notify.channels import TYPES, split_stored
 from services.common.sealing import SecretBox, is_sealed
 
 

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 import orjson
 
-from services.common.domain.events import Event, format_time, parse_time
-from services.common.domain.transitions import Transition
+from services.common.domain.events.model import Event, format_time, parse_time
+from services.common.domain.lifecycle.transitions import Transition
 
 WorkKind = Literal["events", "event", "rule", "tick", "trigger"]
 FeedType = Literal["fired", "updated", "acked", "resolved", "notification"]

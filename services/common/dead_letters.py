@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from services.common import codec, subjects
-from services.common.domain.events import format_time, parse_time
-from services.common.domain.rule_failures import RuleFailure
-from services.common.domain.series_quota import SeriesRefusals
+from services.common.domain.events.model import format_time, parse_time
+from services.common.domain.quotas.series_quota import SeriesRefusals
+from services.common.domain.rules.rule_failures import RuleFailure
 
 Source = Literal[
     "rule_failure", "series_refused", "undecodable", "poison", "alert_dropped", "max_deliveries", "delivery_failed"

@@ -20,7 +20,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from services.common.domain.egress import EgressPolicy, refusal
+from services.common.domain.notify.egress_policy import EgressPolicy, refusal
 
 MAX_REDIRECTS = 5
 _TRANSPORT_OPTIONS = frozenset({"verify", "http1", "http2", "limits", "retries", "local_address", "socket_options"})

@@ -30,7 +30,7 @@ from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequen
 from nats.js.kv import KeyValue
 
 from services.common import codec, subjects
-from services.common.domain.events import format_time
+from services.common.domain.events.model import format_time
 from services.common.streams import jetstream_replicas
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from services.common import codec, subjects
-from services.common.domain.quotas import TenantQuotas
+from services.common.domain.quotas.tenant_quotas import TenantQuotas
 from services.common.kv_mirror import SKIP, BucketMirror, Skip
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from services.common import codec, subjects
-from services.common.domain.events import SCHEDULE_EVENT_TYPE, format_time, parse_time
-from services.common.domain.schedules import RunStatus
+from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, format_time, parse_time
+from services.common.domain.schedules.cron import RunStatus
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("fired", "caught_up", "missed")
 

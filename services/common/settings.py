@@ -8,8 +8,8 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.domain import quotas
-from services.common.domain.egress import EgressPolicy, parse_allow
+from services.common.domain.notify.egress_policy import EgressPolicy, parse_allow
+from services.common.domain.quotas import tenant_quotas
 
 
 class ServiceSettings(BaseSettings):
@@ -23,15 +23,16 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     # Internal destinations outbound connections may reach anyway: comma-separated hosts, addresses and CIDRs.
     egress_allow: str = ""
-    # The platform's default per-tenant quotas (services/common/domain/quotas.py): `CEP_QUOTA_<NAME>`, read by every
-    # service that enforces one; the platform admin overrides them per tenant (PUT /cep/admin/quotas/{tenant}).
-    quota_rules: int = Field(default=quotas.DEFAULT_RULES, ge=1)
-    quota_series_per_rule: int = Field(default=quotas.DEFAULT_SERIES_PER_RULE, ge=1)
-    quota_series_per_tenant: int = Field(default=quotas.DEFAULT_SERIES_PER_TENANT, ge=1)
-    quota_polling_targets: int = Field(default=quotas.DEFAULT_POLLING_TARGETS, ge=1)
-    quota_sse_streams: int = Field(default=quotas.DEFAULT_SSE_STREAMS, ge=1)
-    quota_ingest_rate: float = Field(default=quotas.DEFAULT_INGEST_RATE, ge=0)
-    quota_ingest_burst: int = Field(default=quotas.DEFAULT_INGEST_BURST, ge=1)
+    # The platform's default per-tenant quotas (services/common/domain/quotas/tenant_quotas.py): `CEP_QUOTA_<NAME>`,
+    # read by every service that enforces one; the platform admin overrides them per tenant
+    # (PUT /cep/admin/quotas/{tenant}).
+    quota_rules: int = Field(default=tenant_quotas.DEFAULT_RULES, ge=1)
+    quota_series_per_rule: int = Field(default=tenant_quotas.DEFAULT_SERIES_PER_RULE, ge=1)
+    quota_series_per_tenant: int = Field(default=tenant_quotas.DEFAULT_SERIES_PER_TENANT, ge=1)
+    quota_polling_targets: int = Field(default=tenant_quotas.DEFAULT_POLLING_TARGETS, ge=1)
+    quota_sse_streams: int = Field(default=tenant_quotas.DEFAULT_SSE_STREAMS, ge=1)
+    quota_ingest_rate: float = Field(default=tenant_quotas.DEFAULT_INGEST_RATE, ge=0)
+    quota_ingest_burst: int = Field(default=tenant_quotas.DEFAULT_INGEST_BURST, ge=1)
     # Older names of the two ingest defaults (once the gateway's HTTP ingest limit): used where the CEP_QUOTA_ one
     # is not set, so a deployment that set them keeps its limit, now on HTTP and NATS alike.
     ingest_rate: float | None = Field(default=None, ge=0)
@@ -52,10 +53,10 @@ class ServiceSettings(BaseSettings):
         return self
 
     @property
-    def quota_defaults(self) -> quotas.TenantQuotas:
+    def quota_defaults(self) -> tenant_quotas.TenantQuotas:
         """The quotas of a tenant the platform admin has not overridden (`CEP_QUOTA_*`)."""
-        fields = quotas.TenantQuotas.model_fields
-        return quotas.TenantQuotas(**{name: getattr(self, f"quota_{name}") for name in fields})
+        fields = tenant_quotas.TenantQuotas.model_fields
+        return tenant_quotas.TenantQuotas(**{name: getattr(self, f"quota_{name}") for name in fields})
 
     @property
     def egress_policy(self) -> EgressPolicy:

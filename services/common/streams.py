@@ -66,7 +66,7 @@ BUCKETS = (
     KeyValueConfig(bucket=subjects.POLLING_BUCKET, history=5, storage=StorageType.FILE),  # polling targets
     # The latest snapshot per target, written by the scheduler leader after every poll.
     KeyValueConfig(bucket=subjects.POLLING_SNAPSHOTS_BUCKET, history=1, storage=StorageType.FILE),
-    # Each tenant's effective quotas (services/common/domain/quotas.py), mirrored from SQL by the gateway.
+    # Each tenant's effective quotas (services/common/domain/quotas/tenant_quotas.py), mirrored from SQL by the gateway.
     KeyValueConfig(bucket=subjects.QUOTAS_BUCKET, history=1, storage=StorageType.FILE),
 )
 

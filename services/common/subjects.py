@@ -81,7 +81,8 @@ ROUTER_LIVE_BUCKET = "cep-router-live"  # TTL = the router lease period: key `ro
 ROUTER_LEASE_KEY = "router"
 POLLING_BUCKET = "cep-polling"  # key <tenant>.<target_id>: a metric-polling target (mirrored from SQL by the gateway)
 POLLING_SNAPSHOTS_BUCKET = "cep-polling-snapshots"  # key <tenant>.<target_id>: the latest poll's snapshot
-QUOTAS_BUCKET = "cep-quotas"  # key <tenant>: the tenant's effective quotas (domain/quotas.py), from the gateway
+# key <tenant>: the tenant's effective quotas (domain/quotas/tenant_quotas.py), from the gateway
+QUOTAS_BUCKET = "cep-quotas"
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"

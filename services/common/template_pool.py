@@ -1,6 +1,6 @@
 """Template work off the event loop: renders run in a small pool of worker threads, so a service keeps serving.
 
-A render stops itself when its budget runs out (services/common/domain/templates.py: at most a second), but until
+A render stops itself when its budget runs out (services/common/domain/notify/templates.py: at most a second), but until
 then it holds a CPU: on the event loop it would stall every other client of the gateway or the notifier. Every
 async caller that renders, previews or save-checks a template goes through `off_loop`.
 """

@@ -1,7 +1,7 @@
 """Run the evaluator service: `python -m services.evaluator` (starts Ray, then the shard actors)."""
 
 from services.common.logs import configure_logging
-from services.common.runner import run
+from services.common.service_runner import run
 from services.evaluator.app import EvaluatorService
 from services.evaluator.ray_runtime import start_ray, stop_ray
 from services.evaluator.settings import EvaluatorSettings

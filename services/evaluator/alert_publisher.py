@@ -10,7 +10,7 @@ import nats.errors
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
-from services.common.domain.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition
 from services.evaluator.processor import Actions
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
 from services.common import codec, subjects
-from services.common.domain.sharding import shard_for
+from services.common.domain.evaluation.sharding import shard_for
 from services.common.ops import CheckResult
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.domain.quotas import DEFAULT_SERIES_PER_RULE, DEFAULT_SERIES_PER_TENANT
+from services.common.domain.quotas.tenant_quotas import DEFAULT_SERIES_PER_RULE, DEFAULT_SERIES_PER_TENANT
 
 
 @dataclass(frozen=True)

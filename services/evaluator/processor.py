@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.common import codec
-from services.common.domain.engine import RuleEngine
-from services.common.domain.rule_failures import RuleFailure
-from services.common.domain.rules import Rule
-from services.common.domain.series_quota import Limits, SeriesRefusals
-from services.common.domain.transitions import Transition
+from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.quotas.series_quota import Limits, SeriesRefusals
+from services.common.domain.rules.model import Rule
+from services.common.domain.rules.rule_failures import RuleFailure
 from services.evaluator.refit_pool import RefitFigures, RefitPool
 from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, Work
 

@@ -1,6 +1,6 @@
 """A shard's active-series quotas: each tenant's limits from the quota book, and its refusals reported on the rule.
 
-The engine enforces the limits (services/common/domain/series_quota.py); this shell reads them from the
+The engine enforces the limits (services/common/domain/quotas/series_quota.py); this shell reads them from the
 `cep-quotas` bucket as they change (`QuotaBook`) and turns what the engine refused into counters and rule errors.
 Each shard enforces the tenant's full limit on the series it holds itself: a tenant's rules spread over the shards
 by rule id, so a tenant below its limit is never refused, whatever the spread (its total across the shards stays
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from nats.js.client import JetStreamContext
 
-from services.common.domain.quotas import TenantQuotas
-from services.common.domain.series_quota import SeriesLimits, SeriesRefusals
+from services.common.domain.quotas.series_quota import SeriesLimits, SeriesRefusals
+from services.common.domain.quotas.tenant_quotas import TenantQuotas
 from services.common.quota_book import QuotaBook
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,8 @@ from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from services.common import codec, subjects
-from services.common.domain.sharding import shard_for
-from services.common.domain.transitions import Transition
+from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.lifecycle.transitions import Transition
 from services.common.quota_book import QuotaBook
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.processor import Output, ShardState

@@ -1,7 +1,7 @@
 """Anomaly model refits off a shard's hot path: a small bounded thread pool that also meters what refits cost.
 
 The shard state hands the pool to its engine as the `RefitExecutor` of every anomaly rule. The domain swaps a
-refit started at sample n in at exactly sample n + `refit_lag` (services/common/domain/detectors/refit.py), so
+refit started at sample n in at exactly sample n + `refit_lag` (services/common/domain/anomaly/detectors/refit.py), so
 the scores are those of inline refits however slow the pool is; the pool only moves the fitting out of the
 shard's loop. It counts refits run, seconds spent fitting (in its threads), and the waits: how often, and how
 long, the shard blocked on a refit not done by its sample (the only refit time left on the hot path).

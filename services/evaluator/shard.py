@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
 from services.common import bus
-from services.common.domain.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition
 from services.common.logs import configure_logging
 from services.common.streams import ensure_streams
 from services.evaluator.alert_publisher import publish_alerts

@@ -19,8 +19,8 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.common import codec, subjects
-from services.common.domain.rules import Rule
-from services.common.domain.sharding import shard_for
+from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.rules.model import Rule
 from services.common.streams import BUCKETS
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.common import codec
-from services.common.domain.events import Event, parse_time
-from services.common.domain.rules import Rule
+from services.common.domain.events.model import Event, parse_time
+from services.common.domain.rules.model import Rule
 
 
 class WorkError(ValueError):

@@ -15,7 +15,7 @@ import grpc
 from fastapi import FastAPI, Request
 
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
-from services.gateway.problems import Problem, not_found
+from services.gateway.rest.problems import Problem, not_found
 from services.gateway.store import rules as store
 
 STATUS_TIMEOUT_SECONDS = 8.0  # the driver gives its shard 5 s; the rest is the channel's connect

@@ -11,27 +11,31 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
-from services.common.db.engine import open_database
 from services.common.db.migrate import upgrade_async
+from services.common.db.sql_engine import open_database
 from services.common.ops import Check, CheckResult, add_ops_routes
 from services.gateway.ack_sla import AckSlaCheck
 from services.gateway.auth import PLATFORM_TENANT
-from services.gateway.bus import GatewayBus
-from services.gateway.channel_publisher import ChannelPublisher
 from services.gateway.daily_reports import DailyReports
-from services.gateway.dead_letter_recorder import DeadLetterRecorder
-from services.gateway.feed import Feed
-from services.gateway.limits import BodyLimitMiddleware
-from services.gateway.log_redaction import install_redaction
-from services.gateway.nats_auth import NatsAuthResponder
-from services.gateway.openapi import install_openapi
-from services.gateway.policies import tenant_sla
-from services.gateway.polling_publisher import PollingPublisher
-from services.gateway.problems import install_problem_handlers
-from services.gateway.producer_sessions import ProducerSessions
+from services.gateway.live.feed import Feed
+from services.gateway.live.stream_slots import StreamSlots
+from services.gateway.live.stream_tickets import StreamTickets, ticket_key
+from services.gateway.nats.auth_callout import NatsAuthResponder
+from services.gateway.nats.bus import GatewayBus
+from services.gateway.nats.producer_sessions import ProducerSessions
+from services.gateway.policy_checks import tenant_sla
+from services.gateway.publishers.channel_publisher import ChannelPublisher
+from services.gateway.publishers.polling_publisher import PollingPublisher
+from services.gateway.publishers.quota_publisher import QuotaPublisher
+from services.gateway.publishers.rule_publisher import RulePublisher
 from services.gateway.quota_limits import QuotaLimits
-from services.gateway.quota_publisher import QuotaPublisher
-from services.gateway.recorder import Recorder
+from services.gateway.recorders.dead_letter_recorder import DeadLetterRecorder
+from services.gateway.recorders.event_recorder import Recorder
+from services.gateway.recorders.run_recorder import RunRecorder
+from services.gateway.rest.limits import BodyLimitMiddleware
+from services.gateway.rest.log_redaction import install_redaction
+from services.gateway.rest.openapi import install_openapi
+from services.gateway.rest.problems import install_problem_handlers
 from services.gateway.routes import anomaly as anomaly_routes
 from services.gateway.routes import (
     audit,
@@ -48,18 +52,14 @@ from services.gateway.routes import (
 )
 from services.gateway.routes import backtest as backtest_routes
 from services.gateway.routes import dead_letters as dead_letter_routes
+from services.gateway.routes import policies as policy_routes
 from services.gateway.routes import quotas as quota_routes
 from services.gateway.routes import scheduler as scheduler_routes
-from services.gateway.routes import settings as settings_routes
 from services.gateway.routes import stats as stats_routes
 from services.gateway.routes.ingest import IngestLimits
 from services.gateway.rule_changes import RuleHook, RuleWriter
-from services.gateway.rule_publisher import RulePublisher
-from services.gateway.run_recorder import RunRecorder
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.tokens import ensure_tenant
-from services.gateway.stream_slots import StreamSlots
-from services.gateway.stream_tickets import StreamTickets, ticket_key
 from services.gateway.ui import install_ui
 
 API_VERSION = "0.1.0"
@@ -170,7 +170,7 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     app.include_router(polling.router)
     app.include_router(templates.router)  # POST /cep/templates/preview
     app.include_router(stats_routes.router)  # /cep/stats/daily, /weekly: the operations dashboard
-    app.include_router(settings_routes.router)  # /cep/settings: team policies
+    app.include_router(policy_routes.router)  # /cep/settings: team policies
     app.include_router(quota_routes.router)  # /cep/quotas, /cep/admin/quotas/{tenant}
     app.include_router(dead_letter_routes.router)  # /cep/dead-letters: list, read, replay, delete (admins)
     install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static

@@ -13,10 +13,10 @@ from typing import Literal, TypeAlias
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.gateway.problems import Problem
+from services.gateway.live.stream_tickets import TicketError
+from services.gateway.rest.problems import Problem
 from services.gateway.store import tokens as token_store
 from services.gateway.store.audit import Actor
-from services.gateway.stream_tickets import TicketError
 
 Role: TypeAlias = Literal["viewer", "editor", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
@@ -112,7 +112,7 @@ def require(
     """A dependency that authenticates the request and demands at least `role`.
 
     `allow_query_token` also accepts `?access_token=` (EventSource cannot send headers), and `allow_ticket` a
-    short-lived `?ticket=` (services/gateway/stream_tickets.py); only routes that opt in accept them, so tokens
+    short-lived `?ticket=` (services/gateway/live/stream_tickets.py); only routes that opt in accept them, so tokens
     do not end up in ordinary access logs and browser histories. The header wins when several are sent.
     """
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.db.engine import Database
+from services.common.db.sql_engine import Database
 from services.common.db.tables import ChannelRow
-from services.common.domain.channels import split_stored
+from services.common.domain.notify.channels import split_stored
 from services.common.sealing import SecretBox, SecretsKeyError
 from services.gateway.store import channels as store
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.db.engine import Database
-from services.common.domain.quotas import TenantQuotas, how_to_raise
-from services.gateway.problems import Problem
+from services.common.db.sql_engine import Database
+from services.common.domain.quotas.tenant_quotas import TenantQuotas, how_to_raise
+from services.gateway.rest.problems import Problem
 from services.gateway.store import quotas as store
 
 CACHE_SECONDS = 5.0

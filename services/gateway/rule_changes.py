@@ -12,14 +12,14 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.db.engine import Database
+from services.common.db.sql_engine import Database
 from services.common.db.tables import RuleRow, RuleVersionRow
-from services.common.domain.errors import FieldError, RuleValidationError
-from services.common.domain.rules import Rule, RuleSpec, parse_rule
-from services.gateway import compat
-from services.gateway.merge import merge_patch
-from services.gateway.problems import Problem, invalid, not_found, stale
+from services.common.domain.rules.errors import FieldError, RuleValidationError
+from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
+from services.gateway import row_codec
 from services.gateway.quota_limits import QuotaLimits
+from services.gateway.rest.merge import merge_patch
+from services.gateway.rest.problems import Problem, invalid, not_found, stale
 from services.gateway.store import audit
 from services.gateway.store import rules as store
 from services.gateway.store.audit import Actor
@@ -95,8 +95,8 @@ class RuleWriter:
 
     async def create(self, tenant: str, actor: Actor, spec: RuleSpec, now: datetime) -> Rule:
         """Store a new rule at version 1."""
-        row = compat.new_rule_row(spec, rule_id=uuid.uuid4().hex, tenant=tenant, now=now)
-        rule = compat.rule_from_row(row)
+        row = row_codec.new_rule_row(spec, rule_id=uuid.uuid4().hex, tenant=tenant, now=now)
+        rule = row_codec.rule_from_row(row)
         try:
             async with self.db.write() as session:
                 if await store.name_taken(session, tenant, spec.name):
@@ -129,7 +129,7 @@ class RuleWriter:
             async with self.db.write() as session:
                 row = await self._current(session, tenant, rule_id, expected)
                 version = row.version + 1
-                rule = compat.rule_from_row(row).model_copy(update={"version": version, "updated_at": now})
+                rule = row_codec.rule_from_row(row).model_copy(update={"version": version, "updated_at": now})
                 values = {"version": version, "deleted_at": now, "updated_at": now}
                 deleted = await store.update_rule(session, tenant, rule_id, row.version, values)
                 if deleted:
@@ -156,7 +156,7 @@ class RuleWriter:
                 row = await self._current(session, tenant, rule_id, expected)
                 spec = make_spec(row.spec)
                 if spec.canonical() == row.spec:
-                    return compat.rule_from_row(row)  # nothing changed: no new version
+                    return row_codec.rule_from_row(row)  # nothing changed: no new version
                 rule = await self._write(session, row, spec, kind, actor, now)
             if rule is None:
                 self._lost_race(attempt, expected, row.version)
@@ -171,13 +171,13 @@ class RuleWriter:
         """Write the new version if the row is still at the version read; None when another writer won."""
         if spec.name != row.name and await store.name_taken(session, row.tenant, spec.name, row.rule_id):
             raise name_conflict(spec.name)
-        values = {**compat.rule_columns(spec), "version": row.version + 1, "updated_at": now}
+        values = {**row_codec.rule_columns(spec), "version": row.version + 1, "updated_at": now}
         try:
             if not await store.update_rule(session, row.tenant, row.rule_id, row.version, values):
                 return None
         except IntegrityError:
             raise name_conflict(spec.name) from None
-        rule = compat.make_rule(
+        rule = row_codec.make_rule(
             spec,
             rule_id=row.rule_id,
             tenant=row.tenant,

@@ -8,7 +8,7 @@ quota: "series quota of N per rule reached: ...") in services/gateway/store/dead
 from __future__ import annotations
 
 from services.common.db.tables import RuleRow
-from services.gateway import compat
+from services.gateway import row_codec
 
 FIELDS = ("error_count", "last_error", "last_error_at")
 
@@ -20,5 +20,5 @@ def error_state(row: RuleRow | None) -> dict[str, object]:
     return {
         "error_count": row.error_count,
         "last_error": row.last_error,
-        "last_error_at": compat.rfc3339(row.last_error_at),
+        "last_error_at": row_codec.rfc3339(row.last_error_at),
     }

@@ -8,7 +8,7 @@ import nkeys
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.domain.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
+from services.common.domain.lifecycle.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
 from services.common.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
 
@@ -26,7 +26,7 @@ class GatewaySettings(ServiceSettings):
     # _BURST or the platform admin's override), in each gateway replica: past it, 429 with Retry-After.
     # SSE stream tickets (POST /cep/events/stream/ticket): how long one is valid, and the key that signs them,
     # shared by every replica. Unset: derived from CEP_ADMIN_TOKEN (which every replica has), else a key file
-    # generated in the state dir (services/gateway/stream_tickets.py).
+    # generated in the state dir (services/gateway/live/stream_tickets.py).
     stream_ticket_seconds: float = Field(default=60.0, gt=0, le=600)
     stream_ticket_key: SecretStr | None = None
     sse_keepalive_seconds: float = 10.0  # SSE keep-alive comment interval (the contract: at least every 15 s)
@@ -40,11 +40,11 @@ class GatewaySettings(ServiceSettings):
     notifier_grpc: str = "127.0.0.1:50052"
     scheduler_grpc: str = "127.0.0.1:50053"
     # The account nkey seed (`SA...`) that signs the users NATS producers get from the auth callout; set by
-    # `cep up` (see services/gateway/nats_auth.py). Unset: no callout responder (a NATS without auth callout).
+    # `cep up` (see services/gateway/nats/auth_callout.py). Unset: no callout responder (a NATS without auth callout).
     nats_auth_issuer_seed: SecretStr | None = None
     # The gateway's user in the NATS system account (`nats://cep-system:<password>@host:port`), set by `cep up`,
     # compose and k8s: it closes the connections of producers whose token was revoked or expired, every
-    # `CEP_PRODUCER_SWEEP_SECONDS` (services/gateway/producer_sessions.py). Unset: open sessions are not swept.
+    # `CEP_PRODUCER_SWEEP_SECONDS` (services/gateway/nats/producer_sessions.py). Unset: open sessions are not swept.
     nats_system_url: SecretStr | None = None
     producer_sweep_seconds: float = Field(default=2.0, gt=0, le=300)
     # ACK SLA per priority (`P1=15m,P2=1h`; empty or `off`: none): an open event past it emits

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common.db.tables import EventRow
-from services.common.domain.events import format_time
-from services.common.domain.schedules import LATE_AFTER_MS
-from services.gateway import stats_schemas as wire
+from services.common.domain.events.model import format_time
+from services.common.domain.schedules.cron import LATE_AFTER_MS
+from services.gateway.schemas import stats as wire
 from services.gateway.store import schedule_runs, stats
 from services.gateway.store.event_filters import EventFilter
 from services.gateway.store.feedback import rule_precision

@@ -20,10 +20,10 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.common import subjects
-from services.common.domain.events import parse_time
-from services.common.domain.intake import NotJson, parse_body
-from services.gateway.bus import GatewayBus
-from services.gateway.problems import Problem
+from services.common.domain.events.intake import NotJson, parse_body
+from services.common.domain.events.model import parse_time
+from services.gateway.nats.bus import GatewayBus
+from services.gateway.rest.problems import Problem
 
 BATCH = 500
 FETCH_SECONDS = 0.5  # an empty range answers after this wait per subject

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.common.domain.channels import TYPES
-from services.common.domain.errors import FieldError
-from services.common.domain.rules import RuleSpec
-from services.common.domain.template_preview import save_error
+from services.common.domain.notify.channels import TYPES
+from services.common.domain.notify.template_preview import save_error
+from services.common.domain.rules.errors import FieldError
+from services.common.domain.rules.model import RuleSpec
 from services.common.template_pool import off_loop
-from services.gateway.problems import invalid
+from services.gateway.rest.problems import invalid
 
 
 async def check_rule(spec: RuleSpec, prefix: Sequence[str | int] = ()) -> None:

@@ -1,6 +1,6 @@
 """Run the ingest service: `python -m services.ingest`."""
 
-from services.common.runner import run
+from services.common.service_runner import run
 from services.ingest.app import IngestService
 from services.ingest.settings import IngestSettings
 

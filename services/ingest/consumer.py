@@ -11,7 +11,7 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from services.common import codec, subjects
-from services.common.domain.rules import Rule
+from services.common.domain.rules.model import Rule
 from services.ingest.routing import rule_of
 from services.ingest.rule_table import RuleTable
 

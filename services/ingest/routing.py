@@ -11,10 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.common import codec, subjects
-from services.common.domain.events import Event, parse_time
-from services.common.domain.intake import BadLine, Item, NotJson, check_item, split_body, to_event
-from services.common.domain.rules import Rule
-from services.common.domain.sharding import shard_for as _shard_for
+from services.common.domain.evaluation.sharding import shard_for as _shard_for
+from services.common.domain.events.intake import BadLine, Item, NotJson, check_item, split_body, to_event
+from services.common.domain.events.model import Event, parse_time
+from services.common.domain.rules.model import Rule
 from services.common.publishing import Outgoing
 from services.ingest.rule_table import RuleTable
 

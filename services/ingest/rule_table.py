@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.common.domain.episodes import CompiledRule, compile_rule
-from services.common.domain.events import Event
-from services.common.domain.index import RuleIndex, receives_events
-from services.common.domain.rules import Rule
+from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
+from services.common.domain.events.model import Event
+from services.common.domain.lifecycle.episodes import CompiledRule, compile_rule
+from services.common.domain.rules.model import Rule
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 from services.common import codec
 from services.common.codec import DeliveryJob
-from services.common.domain.events import parse_time
-from services.common.domain.transitions import Transition
+from services.common.domain.events.model import parse_time
+from services.common.domain.lifecycle.transitions import Transition
 from services.notifier.channels import INCIDENT_TYPES
 from services.notifier.directory import Directory
 

@@ -20,7 +20,7 @@ from nats.js.kv import KeyValue
 
 from services.common import codec, subjects
 from services.common.codec import DeliveryJob, DeliveryResult, DigestJob, GroupJob
-from services.common.domain.events import format_time
+from services.common.domain.events.model import format_time
 from services.notifier.consumers import fetch, settle, working
 from services.notifier.digest_jobs import handle_digest
 from services.notifier.digests import Digests

@@ -17,8 +17,8 @@ from typing import Any
 from nats.js.errors import KeyWrongLastSequenceError
 
 from services.common.codec import DigestJob
-from services.common.domain.events import format_time
-from services.common.domain.noise import NoisePolicy, StormWindow, digest_text, take_digest
+from services.common.domain.events.model import format_time
+from services.common.domain.notify.noise import NoisePolicy, StormWindow, digest_text, take_digest
 from services.notifier.compare_and_set import SAVE_TRIES
 from services.notifier.directory import Rules
 from services.notifier.stages.storm import StormStore

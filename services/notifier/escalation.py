@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.common.codec import DeliveryJob, DeliveryResult
-from services.common.domain.events import format_time
+from services.common.domain.events.model import format_time
 
 FAILED_EVENT = "cep.notification.failed"
 

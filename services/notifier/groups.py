@@ -20,7 +20,7 @@ from nats.js.kv import KeyValue
 
 from services.common import codec
 from services.common.codec import GroupJob
-from services.common.domain.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
+from services.common.domain.notify.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
 from services.notifier.compare_and_set import SAVE_TRIES
 from services.notifier.directory import Rules
 from services.notifier.outputs import Publish

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.common.codec import DeliveryJob
-from services.common.domain.events import format_time
-from services.common.domain.reports import report_text
-from services.common.domain.templates import render, template_context
-from services.common.domain.transitions import Transition
+from services.common.domain.events.model import format_time
+from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.notify.reports import report_text
+from services.common.domain.notify.templates import render, template_context
 
 
 def jobs_for(transition: Transition, actions: list[dict[str, Any]]) -> list[DeliveryJob]:

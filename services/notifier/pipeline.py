@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 
 from services.common.codec import ChannelEntry, DeliveryJob, DeliveryResult, DigestJob, GroupJob
-from services.common.domain.channels import timeout_seconds
-from services.common.domain.egress import EgressPolicy
-from services.common.domain.events import format_time
-from services.common.domain.rules import DAILY_REPORT
-from services.common.domain.templates import TemplateError
-from services.common.domain.transitions import Transition
+from services.common.domain.events.model import format_time
+from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.notify.channels import timeout_seconds
+from services.common.domain.notify.egress_policy import EgressPolicy
+from services.common.domain.notify.templates import TemplateError
+from services.common.domain.rules.model import DAILY_REPORT
 from services.common.egress import EgressRefused, resolve_allowed
 from services.common.template_pool import off_loop
 from services.notifier.channels import INCIDENT_TYPES, Sender, email, sender_for

@@ -15,7 +15,7 @@ from nats.aio.client import Client
 
 from services.common import codec, subjects
 from services.common.codec import DeliveryJob
-from services.common.domain.reports import ReportWindow, window_seconds
+from services.common.domain.notify.reports import ReportWindow, window_seconds
 from services.notifier.channels.base import Outcome
 
 REQUEST_TIMEOUT_SECONDS = 10.0

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from services.common.domain.durations import parse_duration
+from services.common.domain.rules.durations import parse_duration
 from services.notifier.channels.base import Outcome
 
 # A broken channel config or template fails the same way on every attempt: retrying only delays the news. So do

@@ -1,6 +1,6 @@
 """Run the scheduler service: `python -m services.scheduler`."""
 
-from services.common.runner import run
+from services.common.service_runner import run
 from services.scheduler.app import SchedulerService
 from services.scheduler.settings import SchedulerSettings
 

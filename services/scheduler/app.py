@@ -24,8 +24,8 @@ from services.common.streams import ensure_scheduler_live_bucket, ensure_streams
 from services.scheduler.instances import beat
 from services.scheduler.poll_targets import PollTargets
 from services.scheduler.poller import Poller
-from services.scheduler.runner import LeaseLost, Runner
 from services.scheduler.schedule_rules import ScheduleRules
+from services.scheduler.schedule_runner import LeaseLost, Runner
 from services.scheduler.settings import SchedulerSettings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 from nats.js.kv import KeyValue
 
 from services.common import codec, subjects
-from services.common.domain.events import format_time
+from services.common.domain.events.model import format_time
 from services.common.lease import Lease
 
 

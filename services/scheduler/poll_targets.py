@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from services.common import codec, subjects
-from services.common.domain.polling import PollingValidationError, TargetSpec, parse_target
+from services.common.domain.schedules.polling import PollingValidationError, TargetSpec, parse_target
 from services.common.kv_mirror import BucketMirror
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,11 @@
 """The leader's metric polling: GET every active target on its interval, publish its samples as metric events.
 
 Only the lease holder polls (a second replica would double every sample). Each poll goes through the egress guard,
-its answer is read by the pure `services.common.domain.polling`, its samples go to `cep.internal.<tenant>` as JSON
-array bodies (the router splits an array into events; `Nats-Msg-Id` = `poll:<target_id>:<poll ms>:<batch>`), and
-its snapshot (values, time, latency, status code, error) is written to the `cep-polling-snapshots` bucket, where
-the gateway reads it. Polls stay on each target's interval grid; a target whose poll is still running when its
-next slot comes skips that slot instead of piling up.
+its answer is read by the pure `services.common.domain.schedules.polling`, its samples go to
+`cep.internal.<tenant>` as JSON array bodies (the router splits an array into events; `Nats-Msg-Id` =
+`poll:<target_id>:<poll ms>:<batch>`), and its snapshot (values, time, latency, status code, error) is written
+to the `cep-polling-snapshots` bucket, where the gateway reads it. Polls stay on each target's interval grid; a
+target whose poll is still running when its next slot comes skips that slot instead of piling up.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from nats.js.kv import KeyValue
 from prometheus_client import Counter, Histogram
 
 from services.common import codec, subjects
-from services.common.domain.events import format_time
-from services.common.domain.polling import (
+from services.common.domain.events.model import format_time
+from services.common.domain.schedules.polling import (
     MAX_BODY_BYTES,
     Reading,
     SourceError,

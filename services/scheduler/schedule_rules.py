@@ -7,7 +7,7 @@ import logging
 from pydantic import ValidationError
 
 from services.common import codec, subjects
-from services.common.domain.rules import Rule
+from services.common.domain.rules.model import Rule
 from services.common.kv_mirror import SKIP, BucketMirror, Skip
 
 log = logging.getLogger(__name__)

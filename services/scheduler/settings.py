@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from pydantic import Field, model_validator
 
-from services.common.domain.schedules import Misfire, MisfirePolicy
+from services.common.domain.schedules.cron import Misfire, MisfirePolicy
 from services.common.settings import ServiceSettings
 
 

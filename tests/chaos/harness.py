@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from services.common.domain.rules import Rule
+from services.common.domain.rules.model import Rule
 from tests.chaos.faults import Fault, Probe, backlog
 from tests.chaos.loader import Load
 from tests.chaos.observe import SHARDS, is_ready, shard_actor_pids, wait_ready

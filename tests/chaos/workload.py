@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.common.domain.engine import RuleEngine
-from services.common.domain.events import Event, event_time
-from services.common.domain.rules import Rule
+from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.events.model import Event, event_time
+from services.common.domain.rules.model import Rule
 
 Fingerprint = tuple[str, str]  # (rule_id, group_key)
 KEYS = 300  # distinct group keys over the whole workload

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.common.domain.quotas import TenantQuotas, setting_name
+from services.common.domain.quotas.tenant_quotas import TenantQuotas, setting_name
 from services.common.settings import ServiceSettings
 from services.gateway.settings import GatewaySettings
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from services.common.domain.rules import Rule
+from services.common.domain.rules.model import Rule
 from tests.chaos.observe import children, consumer_backlog, shard_actor_pids, wait_ready, work_unacked
 from tests.chaos.outcome import recorded_alerts
 from tests.chaos.workload import Fingerprint, expected_counts

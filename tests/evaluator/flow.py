@@ -9,7 +9,7 @@ from typing import Any
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
-from services.common.domain.rules import Rule
+from services.common.domain.rules.model import Rule
 from tests.evaluator.kit import read
 
 

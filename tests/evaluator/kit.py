@@ -15,9 +15,9 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
-from services.common.domain.engine import RuleEngine
-from services.common.domain.events import Event, parse_time
-from services.common.domain.rules import Rule, RuleSpec, parse_rule
+from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.events.model import Event, parse_time
+from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
 from services.common.streams import ensure_streams
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from services.common import codec, subjects
-from services.common.domain.events import Event
+from services.common.domain.events.model import Event
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions
 from tests.common.domain.kit import BY_HOST

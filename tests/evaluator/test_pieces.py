@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from services.common import codec
-from services.common.domain.events import Event
+from services.common.domain.events.model import Event
 from services.evaluator.metrics import ShardCollector, ShardCounters
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.work import (

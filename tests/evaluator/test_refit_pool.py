@@ -10,8 +10,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.common.domain.engine import RuleEngine
-from services.common.domain.events import Event
+from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.events.model import Event
 from services.evaluator.metrics import ShardCollector, ShardCounters
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.refit_pool import RefitPool

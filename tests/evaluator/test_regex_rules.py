@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from services.common import codec
-from services.common.domain.events import Event
+from services.common.domain.events.model import Event
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.work import EventWork, RuleWork, decode
 from tests.evaluator.kit import at, make_rule

@@ -10,8 +10,8 @@ from typing import Any
 
 from services.common import codec, subjects
 from services.common.dead_letters import decode
-from services.common.domain.events import Event
-from services.common.domain.quotas import TenantQuotas
+from services.common.domain.events.model import Event
+from services.common.domain.quotas.tenant_quotas import TenantQuotas
 from services.evaluator.options import ShardOptions
 from services.evaluator.snapshots import MANIFEST_MARKER
 from tests.evaluator.conftest import Actors

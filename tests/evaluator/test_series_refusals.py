@@ -7,8 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.common.domain.events import Event
-from services.common.domain.series_quota import SeriesLimits, SeriesQuotas, SeriesRefusals
+from services.common.domain.events.model import Event
+from services.common.domain.quotas.series_quota import SeriesLimits, SeriesQuotas, SeriesRefusals
 from services.evaluator.metrics import ShardCollector, ShardCounters
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.quota_watch import RefusalReports

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.common import codec, subjects
-from services.common.domain.events import Event
+from services.common.domain.events.model import Event
 from services.evaluator.options import ShardOptions
 from tests.evaluator.conftest import Actors
 from tests.evaluator.kit import (

@@ -9,8 +9,8 @@ import nats
 
 from services.common import codec, subjects
 from services.common.dead_letters import DeadLetter, decode
-from services.common.domain.events import Event
-from services.common.domain.rule_failures import RuleFailure
+from services.common.domain.events.model import Event
+from services.common.domain.rules.rule_failures import RuleFailure
 from services.common.streams import ensure_streams
 from services.evaluator.dead_letters import publish_rule_failures
 from services.evaluator.options import ShardOptions

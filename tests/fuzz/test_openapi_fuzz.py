@@ -27,7 +27,7 @@ from schemathesis.checks import (
 
 from services.gateway.app import create_app
 from tests.gateway.conftest import settings_for
-from tests.gateway.live import LiveGateway, start_gateway
+from tests.gateway.live_gateway import LiveGateway, start_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ CHECKS = [
 # The document is built from the routes alone (no database or bus needed), so it is read at collection time.
 with tempfile.TemporaryDirectory() as _scratch:
     SCHEMA = schemathesis.openapi.from_dict(create_app(settings_for(Path(_scratch))).openapi())
-# The SSE stream never ends: it is covered by tests/gateway/test_sse.py, not by a request-response fuzzer.
+# The SSE stream never ends: it is covered by tests/gateway/live/test_sse.py, not by a request-response fuzzer.
 SCHEMA = SCHEMA.exclude(path="/cep/events/stream")
 
 

@@ -21,9 +21,9 @@ from nats.js.client import JetStreamContext
 from pydantic import ValidationError
 
 from services.common import codec, subjects
-from services.common.domain.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition
 from services.gateway.settings import GatewaySettings
-from tests.gateway.live import (
+from tests.gateway.live_gateway import (
     T0,
     Episode,
     LiveGateway,

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from services.common import codec, subjects
 from services.common.cli.main import main as cep
-from services.common.domain.channel_masks import MASK
+from services.common.domain.notify.channel_masks import MASK
 from services.common.sealing import PREFIX, SecretBox, load_box, new_key
 from services.gateway.app import create_app
 from tests.gateway.conftest import is_problem, mint, settings_for

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from services.gateway.app import create_app
 from tests.gateway.conftest import ADMIN, CPU_RULE, settings_for
-from tests.gateway.test_rule_tools import LAB8_FORM
+from tests.gateway.routes.test_rule_tools import LAB8_FORM
 
 JUNK: list[Any] = [
     None,

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.gateway.conftest import ADMIN, is_problem
-from tests.gateway.live import LiveGateway, new_tenant, start_gateway
+from tests.gateway.live_gateway import LiveGateway, new_tenant, start_gateway
 
 EVIL = "(a+)+$"
 EVIL_TEXT = "a" * 34 + "b"  # Python's re backtracks through 2**34 splits of the a's: minutes of a blocked loop

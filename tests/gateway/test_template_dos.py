@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.live import LiveGateway, new_tenant, start_gateway
+from tests.gateway.live_gateway import LiveGateway, new_tenant, start_gateway
 
 PREVIEW = "/cep/templates/preview"
 NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}"

@@ -21,10 +21,10 @@ from nats.js.client import JetStreamContext
 
 from services.common import subjects
 from services.common.dead_letters import DeadLetter, rule_failure_letter
-from services.common.domain.events import Event
-from services.common.domain.rule_failures import RuleFailure
+from services.common.domain.events.model import Event
+from services.common.domain.rules.rule_failures import RuleFailure
 from tests.gateway.conftest import CPU_RULE
-from tests.gateway.live import (
+from tests.gateway.live_gateway import (
     T0,
     Episode,
     LiveGateway,

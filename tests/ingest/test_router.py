@@ -16,8 +16,8 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
-from services.common.domain.rules import Rule
-from services.common.domain.sharding import shard_for
+from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.rules.model import Rule
 from services.common.streams import ensure_streams
 from services.ingest.app import IngestService
 from services.ingest.consumer import bind_router_consumer

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.common.domain.events import Event
+from services.common.domain.events.model import Event
 from services.ingest.rule_table import RuleTable
 from tests.common.domain.kit import T0, make_rule, metric
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 
 from services.common import codec
-from services.common.domain.events import Event
+from services.common.domain.events.model import Event
 from services.common.publishing import Outgoing
 from services.ingest.routing import RoutedEvent
 from services.ingest.work_batches import WorkBatches, work_limit

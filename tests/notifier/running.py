@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from services.common import codec, subjects
 from services.common.cli.procs import free_port
 from services.common.codec import ChannelEntry, DeliveryResult
-from services.common.domain.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition
 from services.common.ops import run_checks
 from services.notifier.app import NotifierService
 from services.notifier.settings import NotifierSettings

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from services.gateway.app import create_app
 from tests.gateway.conftest import mint, settings_for
-from tests.gateway.live import Episode
+from tests.gateway.live_gateway import Episode
 from tests.notifier.running import RunningNotifier, running_notifier, tenant, transition, webhook
 from tests.support.receiver import receiver
 

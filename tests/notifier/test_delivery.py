@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from standardwebhooks import Webhook
 
 from services.common.channel_sealing import sealed_config
-from services.common.domain.channels import split_stored
+from services.common.domain.notify.channels import split_stored
 from services.common.ops import run_checks
 from services.common.sealing import load_box
 from services.notifier.channels.webhook import DELIVERY_HEADER, ID_HEADER

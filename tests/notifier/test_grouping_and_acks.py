@@ -8,8 +8,8 @@ from typing import Any
 
 from services.common import codec, subjects
 from services.common.codec import ChannelEntry
-from services.common.domain.events import format_time
-from services.common.domain.transitions import fingerprint
+from services.common.domain.events.model import format_time
+from services.common.domain.lifecycle.transitions import fingerprint
 from tests.notifier.running import FIRED_AT, RunningNotifier, tenant, transition, webhook
 from tests.notifier.test_noise_and_escalation import _put_rule
 from tests.support.receiver import receiver

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.codec import DeliveryJob
-from services.common.domain.templates import TemplateError
+from services.common.domain.notify.templates import TemplateError
 from services.notifier.jobs import event_view, jobs_for, message_of, rule_view
 from tests.notifier.running import transition
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.common import codec, subjects
 from services.common.codec import DeliveryJob
-from services.common.domain.transitions import fingerprint
+from services.common.domain.lifecycle.transitions import fingerprint
 from tests.notifier.running import RunningNotifier, tenant, transition, webhook
 from tests.support.receiver import receiver
 

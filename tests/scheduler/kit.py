@@ -20,7 +20,7 @@ from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
 from services.common.cli.procs import free_port
-from services.common.domain.rules import Rule
+from services.common.domain.rules.model import Rule
 from services.common.run_records import RunRecord
 from services.common.streams import ensure_streams
 

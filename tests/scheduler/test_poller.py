@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from services.common import codec, subjects
 from services.common.cli.procs import free_port
-from services.common.domain.polling import parse_target
+from services.common.domain.schedules.polling import parse_target
 from services.common.egress import guarded_client
 from services.common.lease import SchedulerLease
 from services.common.streams import ensure_streams

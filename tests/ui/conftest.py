@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.gateway.conftest import ADMIN
-from tests.gateway.live import LiveGateway, start_gateway
+from tests.gateway.live_gateway import LiveGateway, start_gateway
 from tests.support.nats import NatsServer
 
 CHROMIUM = "/usr/bin/chromium"

@@ -15,8 +15,8 @@ import httpx
 import nats
 
 from services.common.codec import DeliveryResult
-from services.common.domain.transitions import Transition
-from tests.gateway.live import publish_alert, publish_result
+from services.common.domain.lifecycle.transitions import Transition
+from tests.gateway.live_gateway import publish_alert, publish_result
 
 
 def tenant_of(api: httpx.Client) -> str:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.gateway.live import LiveGateway
+from tests.gateway.live_gateway import LiveGateway
 from tests.notifier.running import RunningNotifier, running_notifier
 from tests.support.http_sink import http_sink
 from tests.support.receiver import Received

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.gateway.live import Episode, LiveGateway, result_for
+from tests.gateway.live_gateway import Episode, LiveGateway, result_for
 from tests.support.nats import NatsServer
 from tests.ui.conftest import ARTIFACTS, LAPTOP, sign_in
 from tests.ui.recorded import publish, tenant_of, wait_listed

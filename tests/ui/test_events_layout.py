@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import FloatRect, Page, expect
 
 from services.common.codec import DeliveryResult
-from services.common.domain.transitions import Transition
-from tests.gateway.live import Episode, LiveGateway, result_for
+from services.common.domain.lifecycle.transitions import Transition
+from tests.gateway.live_gateway import Episode, LiveGateway, result_for
 from tests.support.nats import NatsServer
 from tests.ui.conftest import ARTIFACTS, DESKTOP, LAPTOP, sign_in
 from tests.ui.recorded import publish, tenant_of, wait_listed

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.gateway.live import LiveGateway
+from tests.gateway.live_gateway import LiveGateway
 from tests.ui.conftest import sign_in
 
 pytestmark = pytest.mark.ui

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.gateway.conftest import CPU_RULE
-from tests.gateway.live import LiveGateway
+from tests.gateway.live_gateway import LiveGateway
 from tests.support.labs import LAB5_CONDITIONS, LAB5_RULE, LAB8_FORM
 from tests.ui.conftest import sign_in
 from tests.ui.test_lab1_builder import fill_lab1_rule

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.gateway.conftest import ADMIN
-from tests.gateway.live import LiveGateway
+from tests.gateway.live_gateway import LiveGateway
 from tests.ui.conftest import ARTIFACTS, LAPTOP, sign_in
 
 pytestmark = pytest.mark.ui

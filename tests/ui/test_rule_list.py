@@ -11,11 +11,11 @@ import nats
 import pytest
 from playwright.sync_api import Page, expect
 
-from services.common.domain.events import Event
-from services.common.domain.rule_failures import RuleFailure
+from services.common.domain.events.model import Event
+from services.common.domain.rules.rule_failures import RuleFailure
 from services.evaluator.dead_letters import publish_rule_failures
 from tests.gateway.conftest import CPU_RULE
-from tests.gateway.live import Episode, LiveGateway, publish_alert
+from tests.gateway.live_gateway import Episode, LiveGateway, publish_alert
 from tests.support.nats import NatsServer
 from tests.ui.conftest import sign_in
 

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.gateway.conftest import ADMIN, CPU_RULE
-from tests.gateway.live import LiveGateway
+from tests.gateway.live_gateway import LiveGateway
 from tests.ui.conftest import sign_in
 
 pytestmark = pytest.mark.ui

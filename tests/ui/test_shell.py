@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from services.gateway.ui.pages import PAGES
-from tests.gateway.live import LiveGateway
+from tests.gateway.live_gateway import LiveGateway
 from tests.ui.conftest import sign_in
 
 pytestmark = pytest.mark.ui

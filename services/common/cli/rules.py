@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import httpx
 
 from services.common.cli.rules_pack import Change, PackError, describe, export_pack, load_pack, plan, summary
-from services.common.domain.errors import RuleValidationError
+from services.common.domain.rules.errors import RuleValidationError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT_SECONDS = 30.0

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 import yaml
 
-from services.common.domain.errors import RuleValidationError
-from services.common.domain.rules import HANDOVER_FIELDS, RuleSpec, parse_rule
+from services.common.domain.rules.errors import RuleValidationError
+from services.common.domain.rules.model import HANDOVER_FIELDS, RuleSpec, parse_rule
 
 # The order fields are written in: identity, routing, what runs, then the handover notes.
 FIELD_ORDER: tuple[str, ...] = (

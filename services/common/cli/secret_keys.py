@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _rotate(state_dir: Path | None) -> int:
-    from services.common.db.engine import open_database
+    from services.common.db.sql_engine import open_database
     from services.common.statedir import secrets_key_file
     from services.gateway.channel_secrets import reseal_channels
     from services.gateway.settings import GatewaySettings

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from services.common.db.engine import create_blocking_engine
+from services.common.db.sql_engine import create_blocking_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed 64-bit number: replicas starting together take turns instead of racing the same DDL.

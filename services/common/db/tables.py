@@ -99,7 +99,7 @@ class RuleRow(SQLModel, table=True):
     )
     last_simulated_at: datetime | None = _at(nullable=True)
     # The team policy counts simulations of the rule as it is: `basis_simulations` of the trigger, conditions and
-    # actions fingerprinted by `simulation_basis` (services/common/domain/policies.py).
+    # actions fingerprinted by `simulation_basis` (services/common/domain/rules/policies.py).
     simulation_basis: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     basis_simulations: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0"))
@@ -335,7 +335,10 @@ class DeadLetterRow(SQLModel, table=True):
 
 
 class TenantQuotaRow(SQLModel, table=True):
-    """The platform admin's quota overrides of one tenant (services/common/domain/quotas.py); absent = defaults."""
+    """The platform admin's quota overrides of one tenant; absent = defaults.
+
+    The quotas themselves are in services/common/domain/quotas/tenant_quotas.py.
+    """
 
     __tablename__ = "tenant_quotas"
 

@@ -1,1 +1,1 @@
-"""The pure domain core: rules, conditions, windows, alert lifecycle. No I/O, no clock reads."""
+"""The pure domain core, one package per noun (rules, conditions, windows, lifecycle, ...). No I/O, no clock reads."""

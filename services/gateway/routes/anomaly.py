@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.gateway.anomaly_schemas import AnomalyStatus, RulePrecisionOut
 from services.gateway.anomaly_status import fetch_anomaly_status
 from services.gateway.auth import Principal, viewer
-from services.gateway.problems import not_found
+from services.gateway.rest.problems import not_found
+from services.gateway.schemas.anomaly import AnomalyStatus, RulePrecisionOut
 from services.gateway.store import rules as rule_store
 from services.gateway.store.feedback import rule_precision
 

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.gateway import compat
+from services.gateway import row_codec
 from services.gateway.auth import Principal, viewer
-from services.gateway.openapi import reply
-from services.gateway.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
-from services.gateway.schemas import AuditList
+from services.gateway.rest.openapi import reply
+from services.gateway.rest.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from services.gateway.rest.times import UtcTime
+from services.gateway.schemas.core import AuditList
 from services.gateway.store import audit as store
-from services.gateway.times import UtcTime
 
 router = APIRouter(tags=["operations"])
 
@@ -41,4 +41,4 @@ async def list_audit(
             before_id=before,
         )
     next_cursor = encode_cursor([rows[-1].id]) if len(rows) == limit else None
-    return JSONResponse(Page([compat.audit_json(r) for r in rows], total, next_cursor).as_dict())
+    return JSONResponse(Page([row_codec.audit_json(r) for r in rows], total, next_cursor).as_dict())

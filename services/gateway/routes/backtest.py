@@ -1,6 +1,6 @@
 """`POST /cep/rules/backtest`: a draft rule, or several parameter sets of it, over a series or stored events.
 
-The work is `services/common/domain/backtest.py` (the evaluator's engine, through simulate); this route
+The work is `services/common/domain/anomaly/backtest.py` (the evaluator's engine, through simulate); this route
 validates the variants, gathers the samples and runs it off the event loop. Nothing is stored or sent.
 """
 
@@ -13,14 +13,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.common.domain import backtest as domain
-from services.common.domain.events import event_time
-from services.common.domain.rules import RuleSpec
-from services.gateway.anomaly_schemas import BacktestBody, BacktestReport, SeriesPoint
+from services.common.domain.anomaly import backtest as domain
+from services.common.domain.events.model import event_time
+from services.common.domain.rules.model import RuleSpec
 from services.gateway.auth import Principal, viewer
-from services.gateway.merge import merge_patch
-from services.gateway.problems import invalid_field
+from services.gateway.rest.merge import merge_patch
+from services.gateway.rest.problems import invalid_field
 from services.gateway.rule_changes import validate
+from services.gateway.schemas.anomaly import BacktestBody, BacktestReport, SeriesPoint
 from services.gateway.stored_events import TooManyEvents, read_stored_events
 
 router = APIRouter(tags=["rules"])

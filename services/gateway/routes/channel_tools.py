@@ -17,14 +17,14 @@ from sqlmodel import col
 from services.common import codec, subjects
 from services.common.channel_sealing import sealed_config
 from services.common.db.tables import ChannelRow, EventRow
-from services.common.domain.channels import TYPES, timeout_seconds
-from services.common.domain.templates import TemplateError, render, template_context
+from services.common.domain.notify.channels import TYPES, timeout_seconds
+from services.common.domain.notify.templates import TemplateError, render, template_context
 from services.common.template_pool import off_loop
 from services.gateway.auth import Principal, editor, viewer
-from services.gateway.bodies import read_object
-from services.gateway.channel_publisher import entry_of
-from services.gateway.paging import Limit
-from services.gateway.problems import Problem, invalid_field, not_found
+from services.gateway.publishers.channel_publisher import entry_of
+from services.gateway.rest.bodies import read_object
+from services.gateway.rest.paging import Limit
+from services.gateway.rest.problems import Problem, invalid_field, not_found
 from services.gateway.routes.channels import parse
 from services.gateway.store import channels as store
 

@@ -14,18 +14,24 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from services.common.db.tables import ChannelRow
-from services.common.domain.channels import TYPES, ChannelSpec, ChannelValidationError, parse_channel, split_stored
-from services.common.domain.errors import FieldError
+from services.common.domain.notify.channels import (
+    TYPES,
+    ChannelSpec,
+    ChannelValidationError,
+    parse_channel,
+    split_stored,
+)
+from services.common.domain.rules.errors import FieldError
 from services.common.sealing import SecretBox, SecretsKeyError
 from services.gateway import template_checks
 from services.gateway.auth import Principal, editor, viewer
-from services.gateway.bodies import read_json
-from services.gateway.channel_publisher import ChannelPublisher
 from services.gateway.channel_secrets import opened_secrets, seal_all
-from services.gateway.compat import rfc3339
-from services.gateway.merge import expected_versions
-from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
-from services.gateway.problems import Problem, invalid, not_found, stale
+from services.gateway.publishers.channel_publisher import ChannelPublisher
+from services.gateway.rest.bodies import read_json
+from services.gateway.rest.merge import expected_versions
+from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
+from services.gateway.rest.problems import Problem, invalid, not_found, stale
+from services.gateway.row_codec import rfc3339
 from services.gateway.store import audit
 from services.gateway.store import channels as store
 

@@ -1,8 +1,8 @@
 """Dead-letter routes (admins, tenant scoped): list, read, replay and delete what the platform could not process.
 
-Letters come from CEP_DEAD through the dead-letter recorder (services/gateway/dead_letter_recorder.py). A replay
-republishes the original to where it came from with a new message id (`replay:<id>:<n>`), records it, and is
-audited; a second replay is a 409 unless `force=true`.
+Letters come from CEP_DEAD through the dead-letter recorder (services/gateway/recorders/dead_letter_recorder.py).
+A replay republishes the original to where it came from with a new message id (`replay:<id>:<n>`), records it,
+and is audited; a second replay is a 409 unless `force=true`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from services.common import codec, subjects
 from services.common.db.tables import DeadLetterRow
 from services.common.dead_letters import Replay
-from services.gateway import compat
+from services.gateway import row_codec
 from services.gateway.auth import Principal, admin
-from services.gateway.dead_letter_schemas import DeadLetterList, DeadLetterRecord, DeadLetterReplayed
-from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
-from services.gateway.problems import Problem, not_found
+from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
+from services.gateway.rest.problems import Problem, not_found
+from services.gateway.schemas.dead_letters import DeadLetterList, DeadLetterRecord, DeadLetterReplayed
 from services.gateway.store import audit
 from services.gateway.store import dead_letters as store
 
@@ -80,7 +80,7 @@ async def replay_dead_letter(
         if row.replay is None:
             raise Problem(409, f"dead letter {letter_id!r} has nothing to replay ({row.source})", kind="not-replayable")
         if row.replay_count and not force:
-            detail = f"dead letter {letter_id!r} was replayed at {compat.rfc3339(row.replayed_at)}; pass force=true"
+            detail = f"dead letter {letter_id!r} was replayed at {row_codec.rfc3339(row.replayed_at)}; pass force=true"
             raise Problem(409, detail, kind="already-replayed")
         replay = Replay.from_dict(row.replay)
         if subjects.owning_tenant(replay.subject) != row.tenant and not principal.platform_admin:
@@ -136,13 +136,13 @@ def letter_json(row: DeadLetterRow) -> dict[str, Any]:
         "source": row.source,
         "rule_id": row.rule_id,
         "error": row.error,
-        "at": compat.rfc3339(row.at),
-        "recorded_at": compat.rfc3339(row.recorded_at),
+        "at": row_codec.rfc3339(row.at),
+        "recorded_at": row_codec.rfc3339(row.recorded_at),
         "event": row.event,
         "origin": row.origin,
         "replay": None if row.replay is None else _replay_json(Replay.from_dict(row.replay)),
         "replay_count": row.replay_count,
-        "replayed_at": compat.rfc3339(row.replayed_at),
+        "replayed_at": row_codec.rfc3339(row.replayed_at),
         "replayed_by": row.replayed_by,
     }
 

@@ -12,10 +12,16 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
-from services.common.domain.rules import Severity, TriggerType
-from services.gateway import compat
+from services.common.domain.rules.model import Severity, TriggerType
+from services.gateway import row_codec
 from services.gateway.auth import Principal, editor, require, viewer
-from services.gateway.event_schemas import (
+from services.gateway.live.feed import Feed
+from services.gateway.live.feed_reader import FeedReader
+from services.gateway.quota_limits import over_quota
+from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
+from services.gateway.rest.problems import invalid_field, not_found
+from services.gateway.rest.times import UtcTime
+from services.gateway.schemas.events import (
     AckBody,
     EventRecord,
     EventRecordList,
@@ -24,14 +30,8 @@ from services.gateway.event_schemas import (
     FeedbackFilter,
     NotificationStatus,
 )
-from services.gateway.feed import Feed
-from services.gateway.live import FeedReader
-from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
-from services.gateway.problems import invalid_field, not_found
-from services.gateway.quota_limits import over_quota
 from services.gateway.store import audit
 from services.gateway.store import events as store
-from services.gateway.times import UtcTime
 
 router = APIRouter(tags=["events"])
 stream_viewer = require("viewer", allow_query_token=True, allow_ticket=True)
@@ -90,7 +90,7 @@ async def list_events(
         rows, total = await store.list_events(session, principal.tenant, filters, limit, before)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.fired_at, last.event_id) if last else None
-    return JSONResponse(Page([compat.event_json(r) for r in rows], total, next_cursor).as_dict())
+    return JSONResponse(Page([row_codec.event_json(r) for r in rows], total, next_cursor).as_dict())
 
 
 def _start_after(header: str | None, query: str | None) -> int | None:
@@ -118,7 +118,7 @@ async def stream_ticket(request: Request, principal: Principal = Depends(viewer)
     proxies log, never holds the API token. It carries the token's tenant and role; any role may ask for one."""
     tickets = request.app.state.stream_tickets
     ticket, expires_at = tickets.issue(principal.tenant, principal.role, principal.token_id, datetime.now(UTC))
-    return JSONResponse({"ticket": ticket, "expires_at": compat.rfc3339(expires_at)})
+    return JSONResponse({"ticket": ticket, "expires_at": row_codec.rfc3339(expires_at)})
 
 
 class _CountedStream(EventSourceResponse):
@@ -190,7 +190,7 @@ async def get_event(request: Request, event_id: str, principal: Principal = Depe
         row = await store.get_event(session, principal.tenant, event_id)
     if row is None:
         raise not_found(f"event {event_id!r}")
-    return JSONResponse(compat.event_json(row))
+    return JSONResponse(row_codec.event_json(row))
 
 
 @router.post("/cep/events/{event_id}/ack", responses=_EVENT)
@@ -210,7 +210,7 @@ async def ack_event(
             raise not_found(f"event {event_id!r}")
         if item is not None:
             await feed.publish_quietly([item])  # committed either way; the recorder's sweep retries a failure
-    return JSONResponse(compat.event_json(row))
+    return JSONResponse(row_codec.event_json(row))
 
 
 @router.post("/cep/events/{event_id}/feedback", responses=_EVENT)
@@ -225,7 +225,7 @@ async def event_feedback(
             await _audit(session, principal, event_id, "feedback", {"label": body.label, "note": body.note}, now)
     if row is None:
         raise not_found(f"event {event_id!r}")
-    return JSONResponse(compat.event_json(row))
+    return JSONResponse(row_codec.event_json(row))
 
 
 async def _audit(

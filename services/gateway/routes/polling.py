@@ -20,16 +20,16 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from services.common import subjects
 from services.common.db.tables import PollingTargetRow
-from services.common.domain.errors import FieldError
-from services.common.domain.polling import FORMATS, PollingValidationError, TargetSpec, parse_target
+from services.common.domain.rules.errors import FieldError
+from services.common.domain.schedules.polling import FORMATS, PollingValidationError, TargetSpec, parse_target
 from services.gateway.auth import Principal, editor, viewer
-from services.gateway.bodies import read_json
-from services.gateway.compat import rfc3339
-from services.gateway.merge import expected_versions
-from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
-from services.gateway.polling_live import read_snapshots
-from services.gateway.polling_publisher import PollingPublisher
-from services.gateway.problems import Problem, invalid, not_found, stale
+from services.gateway.live.polling_snapshots import read_snapshots
+from services.gateway.publishers.polling_publisher import PollingPublisher
+from services.gateway.rest.bodies import read_json
+from services.gateway.rest.merge import expected_versions
+from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
+from services.gateway.rest.problems import Problem, invalid, not_found, stale
+from services.gateway.row_codec import rfc3339
 from services.gateway.store import audit
 from services.gateway.store import polling as store
 

@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common import subjects
 from services.common.db.tables import TenantQuotaRow
-from services.common.domain.errors import FieldError, from_pydantic
-from services.common.domain.quotas import TenantQuotas
-from services.gateway import compat
+from services.common.domain.quotas.tenant_quotas import TenantQuotas
+from services.common.domain.rules.errors import FieldError, from_pydantic
+from services.gateway import row_codec
 from services.gateway.auth import PLATFORM_TENANT, Principal, platform_admin, viewer
-from services.gateway.bodies import read_object
-from services.gateway.problems import invalid, invalid_field, not_found, stale
 from services.gateway.quota_limits import QuotaLimits, effective
+from services.gateway.rest.bodies import read_object
+from services.gateway.rest.problems import invalid, invalid_field, not_found, stale
 from services.gateway.store import audit
 from services.gateway.store import quotas as store
 
@@ -80,7 +80,7 @@ def _view(limits: QuotaLimits, tenant: str, row: TenantQuotaRow | None) -> dict[
         "overrides": overrides,
         "defaults": limits.defaults.model_dump(),
         "version": row.version if row is not None else 0,
-        "updated_at": compat.rfc3339(row.updated_at) if row is not None else None,
+        "updated_at": row_codec.rfc3339(row.updated_at) if row is not None else None,
         "updated_by": row.updated_by if row is not None else None,
     }
 

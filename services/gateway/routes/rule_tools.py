@@ -8,20 +8,21 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.common.domain import forms, simulate
-from services.common.domain.errors import RuleValidationError
-from services.common.domain.policies import simulation_basis
-from services.common.domain.rules import Rule
+from services.common.domain.evaluation import simulate
+from services.common.domain.rules import forms
+from services.common.domain.rules.errors import RuleValidationError
+from services.common.domain.rules.model import Rule
+from services.common.domain.rules.policies import simulation_basis
 from services.common.template_pool import off_loop
-from services.gateway import compat, template_checks
+from services.gateway import row_codec, template_checks
 from services.gateway.auth import Principal, editor, viewer
-from services.gateway.bodies import parse_model, read_json, read_object
-from services.gateway.openapi import body, reply
-from services.gateway.policies import enforce_activation
-from services.gateway.problems import invalid, invalid_field, not_found
+from services.gateway.policy_checks import enforce_activation
+from services.gateway.rest.bodies import parse_model, read_json, read_object
+from services.gateway.rest.openapi import body, reply
+from services.gateway.rest.problems import invalid, invalid_field, not_found
 from services.gateway.routes.rules import rule_response, writer
 from services.gateway.rule_changes import validate
-from services.gateway.schemas import (
+from services.gateway.schemas.core import (
     Preview,
     RuleForm,
     SimulateDraft,
@@ -84,7 +85,7 @@ async def simulate_stored(request: Request, rule_id: str, principal: Principal =
         raise not_found(f"rule {rule_id!r}")
     request_body = parse_model(SimulateStored, await read_json(request))
     payloads = _payloads(request_body.payload, request_body.payloads)
-    rule = compat.rule_from_row(row)
+    rule = row_codec.rule_from_row(row)
     now = datetime.now(UTC)
     result = await off_loop(
         simulate.simulate, rule.spec, payloads, now, rule_id=rule_id, tenant=rule.tenant, version=rule.version
@@ -106,7 +107,7 @@ async def simulation_stats(request: Request, rule_id: str, principal: Principal 
         {
             "rule_id": rule_id,
             "count": row.simulation_count,
-            "last_simulated_at": compat.rfc3339(row.last_simulated_at),
+            "last_simulated_at": row_codec.rfc3339(row.last_simulated_at),
             "since_last_change": current,
         }
     )

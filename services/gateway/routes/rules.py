@@ -9,18 +9,26 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.common.db.tables import RuleRow
-from services.common.domain.rules import Rule, RuleSpec, TriggerType
-from services.gateway import compat, template_checks
+from services.common.domain.rules.model import Rule, RuleSpec, TriggerType
+from services.gateway import row_codec, template_checks
 from services.gateway.auth import Principal, editor, viewer
-from services.gateway.bodies import read_json, read_object
-from services.gateway.merge import expected_versions
-from services.gateway.openapi import body, ref, reply
-from services.gateway.paging import Cursor, Limit, Page, decode_cursor, decode_time_cursor, encode_cursor, time_cursor
-from services.gateway.policies import enforce_activation
-from services.gateway.problems import not_found
+from services.gateway.policy_checks import enforce_activation
+from services.gateway.rest.bodies import read_json, read_object
+from services.gateway.rest.merge import expected_versions
+from services.gateway.rest.openapi import body, ref, reply
+from services.gateway.rest.paging import (
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    decode_time_cursor,
+    encode_cursor,
+    time_cursor,
+)
+from services.gateway.rest.problems import not_found
 from services.gateway.rule_changes import RuleWriter, patched, validate
 from services.gateway.rule_errors import error_state
-from services.gateway.schemas import RuleList, RulePatch, RuleReplace, RuleVersionList, StoredRule
+from services.gateway.schemas.core import RuleList, RulePatch, RuleReplace, RuleVersionList, StoredRule
 from services.gateway.store import rule_firings
 from services.gateway.store import rules as store
 
@@ -39,8 +47,8 @@ def rule_response(rule: Rule, status: int = 200, stored: RuleRow | None = None) 
 
 def _listed(row: RuleRow, fired: rule_firings.Firings) -> dict[str, object]:
     """A rule as listed: the Rule, its error state and its firing record (`firing_count`, `last_fired_at`)."""
-    rule = compat.rule_from_row(row)
-    fields = {"firing_count": fired.count, "last_fired_at": compat.rfc3339(fired.last_fired_at)}
+    rule = row_codec.rule_from_row(row)
+    fields = {"firing_count": fired.count, "last_fired_at": row_codec.rfc3339(fired.last_fired_at)}
     return {**rule.canonical(), **error_state(row), **fields}
 
 
@@ -93,7 +101,7 @@ async def get_rule(request: Request, rule_id: str, principal: Principal = Depend
         row = await store.get_rule(session, principal.tenant, rule_id)
     if row is None:
         raise not_found(f"rule {rule_id!r}")
-    return rule_response(compat.rule_from_row(row), stored=row)
+    return rule_response(row_codec.rule_from_row(row), stored=row)
 
 
 @router.put(
@@ -157,7 +165,7 @@ async def list_versions(
             raise not_found(f"rule {rule_id!r}")
         rows, total = await store.list_versions(session, principal.tenant, rule_id, limit, before)
     next_cursor = encode_cursor([rows[-1].version]) if len(rows) == limit else None
-    return JSONResponse(Page([compat.version_json(r) for r in rows], total, next_cursor).as_dict())
+    return JSONResponse(Page([row_codec.version_json(r) for r in rows], total, next_cursor).as_dict())
 
 
 async def _visible(request: Request, principal: Principal, rule_id: str) -> RuleRow:

@@ -18,16 +18,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.common.db.tables import ScheduleRunRow
-from services.common.domain.durations import parse_duration
-from services.common.domain.events import format_time
-from services.common.domain.schedules import LATE_AFTER_MS
+from services.common.domain.events.model import format_time
+from services.common.domain.rules.durations import parse_duration
+from services.common.domain.schedules.cron import LATE_AFTER_MS
 from services.gateway.auth import Principal, viewer
 from services.gateway.instance_names import naming
-from services.gateway.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
-from services.gateway.problems import Problem, invalid_field
-from services.gateway.scheduler_live import read_live
+from services.gateway.live.scheduler_replicas import read_live
+from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
+from services.gateway.rest.problems import Problem, invalid_field
+from services.gateway.rest.times import UtcTime
 from services.gateway.store import schedule_runs as store
-from services.gateway.times import UtcTime
 
 router = APIRouter(tags=["scheduler"])
 DEFAULT_WINDOW = "24h"

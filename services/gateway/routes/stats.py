@@ -13,15 +13,15 @@ import nats.errors
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.common.domain.events import format_time
+from services.common.domain.events.model import format_time
 from services.gateway import stats_report as report
 from services.gateway.auth import Principal, viewer
 from services.gateway.instance_names import naming
-from services.gateway.problems import Problem, invalid_field
-from services.gateway.scheduler_live import read_live
-from services.gateway.stats_schemas import DailyStats, Figure, WeeklyStats
+from services.gateway.live.scheduler_replicas import read_live
+from services.gateway.rest.problems import Problem, invalid_field
+from services.gateway.rest.times import UtcTime
+from services.gateway.schemas.stats import DailyStats, Figure, WeeklyStats
 from services.gateway.store.event_filters import EventFilter
-from services.gateway.times import UtcTime
 
 router = APIRouter(tags=["stats"])
 DAILY_DAYS = 7

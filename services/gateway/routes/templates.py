@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.common.domain.template_preview import preview, preview_event, preview_rule
+from services.common.domain.notify.template_preview import preview, preview_event, preview_rule
 from services.common.template_pool import off_loop
-from services.gateway import compat
+from services.gateway import row_codec
 from services.gateway.auth import Principal, viewer
-from services.gateway.bodies import read_object
-from services.gateway.problems import invalid_field, not_found
+from services.gateway.rest.bodies import read_object
+from services.gateway.rest.problems import invalid_field, not_found
 from services.gateway.store import rules as store
 
 router = APIRouter(tags=["templates"])
@@ -80,4 +80,4 @@ async def _rule(request: Request, principal: Principal, rule_id: Any) -> dict[st
         row = await store.get_rule(session, principal.tenant, rule_id)
     if row is None:
         raise not_found(f"rule {rule_id!r}")
-    return compat.rule_from_row(row).canonical()
+    return row_codec.rule_from_row(row).canonical()

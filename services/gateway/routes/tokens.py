@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.common.db.tables import TokenRow
-from services.common.domain.durations import parse_duration
-from services.gateway import compat
+from services.common.domain.rules.durations import parse_duration
+from services.gateway import row_codec
 from services.gateway.auth import (
     Principal,
     admin,
@@ -20,11 +20,19 @@ from services.gateway.auth import (
     platform_admin,
     viewer,
 )
-from services.gateway.bodies import parse_model, read_json
-from services.gateway.openapi import body, reply
-from services.gateway.paging import Cursor, Limit, Page, decode_cursor, decode_time_cursor, encode_cursor, time_cursor
-from services.gateway.problems import not_found
-from services.gateway.schemas import TenantList, TenantName, TokenCreate, TokenCreated, TokenList, Whoami
+from services.gateway.rest.bodies import parse_model, read_json
+from services.gateway.rest.openapi import body, reply
+from services.gateway.rest.paging import (
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    decode_time_cursor,
+    encode_cursor,
+    time_cursor,
+)
+from services.gateway.rest.problems import not_found
+from services.gateway.schemas.core import TenantList, TenantName, TokenCreate, TokenCreated, TokenList, Whoami
 from services.gateway.store import audit
 from services.gateway.store import tokens as store
 
@@ -59,7 +67,7 @@ async def mint_token(request: Request, principal: Principal = Depends(admin)) ->
     async with request.app.state.db.write() as session:
         await store.ensure_tenant(session, tenant, now)
         await store.add_token(session, row)
-        info = compat.token_json(row)
+        info = row_codec.token_json(row)
         await audit.record(
             session,
             tenant=tenant,
@@ -90,7 +98,7 @@ async def list_tokens(
     after = decode_time_cursor(cursor) if cursor else None
     async with request.app.state.db.read() as session:
         rows, total = await store.list_tokens(session, target, limit, after)
-    items = [compat.token_json(r) for r in rows]
+    items = [row_codec.token_json(r) for r in rows]
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.created_at, last.token_id) if last else None
     return _json(Page(items, total, next_cursor).as_dict())
@@ -112,7 +120,7 @@ async def revoke_token(request: Request, token_id: str, principal: Principal = D
                 kind="token",
                 resource_id=token_id,
                 action="revoked",
-                change={"revoked_at": {"before": None, "after": compat.rfc3339(now)}},
+                change={"revoked_at": {"before": None, "after": row_codec.rfc3339(now)}},
                 at=now,
             )
     return Response(status_code=204)
@@ -128,7 +136,7 @@ async def whoami(principal: Principal = Depends(viewer)) -> Response:
             "token_id": principal.token_id,
             "name": principal.name,
             "platform_admin": principal.platform_admin,
-            "expires_at": compat.rfc3339(principal.expires_at),
+            "expires_at": row_codec.rfc3339(principal.expires_at),
         }
     )
 
@@ -142,7 +150,7 @@ async def list_tenants(
     async with request.app.state.db.read() as session:
         rows, total = await store.list_tenants(session, limit, after)
     next_cursor = encode_cursor([rows[-1].name]) if len(rows) == limit else None
-    return _json(Page([compat.tenant_json(r) for r in rows], total, next_cursor).as_dict())
+    return _json(Page([row_codec.tenant_json(r) for r in rows], total, next_cursor).as_dict())
 
 
 def _json(data: object, status: int = 200) -> Response:

@@ -19,11 +19,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from services.common import codec, subjects
-from services.common.domain.events import event_time, format_time
+from services.common.domain.events.model import event_time, format_time
 from services.gateway.auth import Principal, editor
-from services.gateway.bodies import parse_model, read_json
-from services.gateway.bus import GatewayBus
-from services.gateway.problems import Problem, invalid_field, not_found
+from services.gateway.nats.bus import GatewayBus
+from services.gateway.rest.bodies import parse_model, read_json
+from services.gateway.rest.problems import Problem, invalid_field, not_found
 from services.gateway.store import rules as store
 
 router = APIRouter(tags=["rules"])

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common.db.tables import EventRow, TransitionRow
-from services.common.domain.ack_sla import SLA_EVENT, Watched
+from services.common.domain.lifecycle.ack_sla import SLA_EVENT, Watched
 
 
 async def event_tenants(session: AsyncSession) -> list[str]:

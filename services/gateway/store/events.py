@@ -14,9 +14,10 @@ from sqlmodel import col
 from services.common import codec
 from services.common.codec import DeliveryResult, FeedType
 from services.common.db.tables import EventRow, TransitionRow
-from services.common.domain import ack_sla
-from services.common.domain.transitions import Transition
-from services.gateway import compat, event_record
+from services.common.domain.lifecycle import ack_sla
+from services.common.domain.lifecycle.transitions import Transition
+from services.gateway import row_codec
+from services.gateway.recorders import event_record
 from services.gateway.store.event_filters import EventFilter, matching
 from services.gateway.store.portable import dialect_of
 
@@ -53,7 +54,7 @@ def feed_item(transition_id: str, kind: str, row: EventRow) -> FeedItem:
     """The feed message of a change, with the Event JSON as it stands now (encoded at once: later changes
     to the row must not leak into it)."""
     feed_kind = cast(FeedType, kind)
-    return FeedItem(transition_id, row.tenant, feed_kind, codec.feed(feed_kind, compat.event_json(row)))
+    return FeedItem(transition_id, row.tenant, feed_kind, codec.feed(feed_kind, row_codec.event_json(row)))
 
 
 async def _existing(session: AsyncSession, ids: Iterable[str]) -> dict[str, TransitionRow]:

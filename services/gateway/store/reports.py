@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common.db.tables import EventRow
-from services.common.domain.reports import EventCount, ReportWindow
+from services.common.domain.notify.reports import EventCount, ReportWindow
 
 
 async def event_counts(session: AsyncSession, window: ReportWindow) -> list[EventCount]:

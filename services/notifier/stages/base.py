@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from services.common.codec import DeliveryJob, DeliveryResult, DigestJob, GroupJob
-from services.common.domain.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition
 from services.notifier.outputs import Publish
 from services.notifier.results import delivery_result
 

@@ -1,5 +1,5 @@
 """The cooldown stage: a firing within the rule's `suppression.cooldown` after the last firing sent for the same
-alert is suppressed, and so is that episode's resolution (services/common/domain/noise.py: `cool`).
+alert is suppressed, and so is that episode's resolution (services/common/domain/notify/noise.py: `cool`).
 
 The marks (the last firing sent, per alert) live in the noise bucket, key `<tenant>.<rule_id>.<fingerprint>`. A
 firing that went out (now, or with its group) leaves a new mark, written when the batch is saved.
@@ -11,8 +11,8 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from services.common import codec
-from services.common.domain.noise import CooldownMark, NoisePolicy, cool
-from services.common.domain.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.notify.noise import CooldownMark, NoisePolicy, cool
 from services.notifier.stages.base import Clock, Notification, Passed, Publish, Suppressed, Verdict
 
 AlertKey = tuple[str, str, str]  # tenant, rule id, alert fingerprint

@@ -1,5 +1,5 @@
 """The grouping stage: a notification of a rule that groups (`suppression.group_by` or `group_wait`) joins its
-group instead of going out now (services/common/domain/grouping.py: `join`).
+group instead of going out now (services/common/domain/notify/grouping.py: `join`).
 
 A group's first member sets its flush timer (a GroupJob held in the delivery stream until due; groups.py takes
 the batch when it fires). Group states live in the noise bucket (groups.py: GroupStore), saved by
@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from services.common.codec import GroupJob
-from services.common.domain.grouping import GroupPolicy, GroupState, group_id, join
+from services.common.domain.notify.grouping import GroupPolicy, GroupState, group_id, join
 from services.notifier.compare_and_set import save_with_retries
 from services.notifier.groups import GroupStore
 from services.notifier.stages.base import Clock, Grouped, Notification, Passed, Publish, Verdict

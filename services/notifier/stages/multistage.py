@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from services.common.domain.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition
 from services.notifier.directory import Rules
 from services.notifier.groups import GroupStore
 from services.notifier.jobs import jobs_for

@@ -1,5 +1,5 @@
 """The storm budget stage: a rule sends at most `suppression.storm_budget` notifications per `storm_window`
-(services/common/domain/noise.py: `admit`); past it, notifications are suppressed and counted for the digest.
+(services/common/domain/notify/noise.py: `admit`); past it, notifications are suppressed and counted for the digest.
 
 A window's first suppression sets the digest timer (a DigestJob held in the delivery stream until the window
 ends; digests.py sends the digest). The storm state of a rule lives in the noise bucket, key `<tenant>.<rule_id>`,
@@ -17,7 +17,7 @@ from nats.js.kv import KeyValue
 
 from services.common import codec
 from services.common.codec import DigestJob
-from services.common.domain.noise import NoisePolicy, StormState, admit
+from services.common.domain.notify.noise import NoisePolicy, StormState, admit
 from services.notifier.compare_and_set import save_with_retries
 from services.notifier.stages.base import Clock, Notification, Passed, Publish, Suppressed, Verdict
 

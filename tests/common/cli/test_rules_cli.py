@@ -20,7 +20,7 @@ from services.common.cli import rules
 from services.common.cli.main import build_parser
 from services.common.cli.rules_pack import PackError, load_pack
 from tests.gateway.conftest import ADMIN
-from tests.gateway.live import LiveGateway, start_gateway
+from tests.gateway.live_gateway import LiveGateway, start_gateway
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "rulepack.yaml"

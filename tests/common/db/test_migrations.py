@@ -11,8 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import services.common.db.tables  # noqa: F401  (registers the tables)
-from services.common.db.engine import create_blocking_engine
 from services.common.db.migrate import current_revision, head_revision, upgrade, upgrade_async
+from services.common.db.sql_engine import create_blocking_engine
 from tests.common.db.postgres import fresh_database, unavailable_reason
 
 

@@ -11,8 +11,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.cli.procs import free_port
-from services.common.db.engine import create_engine
 from services.common.db.outages import outage_reason
+from services.common.db.sql_engine import create_engine
 
 
 async def raised(statement: str, url: str, **engine_options: object) -> SQLAlchemyError:

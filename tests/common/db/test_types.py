@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 
-from services.common.db.engine import open_database
+from services.common.db.sql_engine import open_database
 from services.common.db.tables import TenantRow
 
 SEOUL = timezone(timedelta(hours=9))

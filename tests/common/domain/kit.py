@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.common.domain.engine import RuleEngine
-from services.common.domain.events import Event
-from services.common.domain.rules import Rule, RuleSpec, parse_rule
-from services.common.domain.transitions import Transition
+from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.events.model import Event
+from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

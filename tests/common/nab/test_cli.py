@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.common.nab.corpus import Corpus, CorpusError, default_root
-from services.common.nab.runner import SHIPPED
+from services.common.nab.detector_runner import SHIPPED
 
 FILES = ["realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv", "realTraffic/speed_7578.csv"]
 

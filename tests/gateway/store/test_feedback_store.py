@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from services.common.db.engine import Database, open_database
-from services.gateway import event_record
+from services.common.db.sql_engine import Database, open_database
+from services.gateway.recorders import event_record
 from services.gateway.store.event_filters import EventFilter
 from services.gateway.store.feedback import rule_precision
 from services.gateway.store.tokens import ensure_tenant
-from tests.gateway.live import T0, Episode
+from tests.gateway.live_gateway import T0, Episode
 
 # (tenant, rule, labels of its events: None = not labelled)
 EVENTS = [

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from services.common.db.engine import Database, open_database
-from services.common.domain.rules import parse_rule
-from services.gateway import compat
+from services.common.db.sql_engine import Database, open_database
+from services.common.domain.rules.model import parse_rule
+from services.gateway import row_codec
 from services.gateway.store import rules as store
 from services.gateway.store.tokens import ensure_tenant
 
@@ -34,7 +34,7 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 async def _insert(db: Database, rule_id: str, name: str = "cpu", at: datetime = T0) -> None:
     spec = SPEC.model_copy(update={"name": name})
     async with db.write() as session:
-        await store.insert_rule(session, compat.new_rule_row(spec, rule_id=rule_id, tenant="acme", now=at))
+        await store.insert_rule(session, row_codec.new_rule_row(spec, rule_id=rule_id, tenant="acme", now=at))
 
 
 async def test_update_where_version_lets_exactly_one_concurrent_writer_win(db: Database) -> None:

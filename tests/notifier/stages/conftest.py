@@ -14,9 +14,9 @@ from nats.js.kv import KeyValue
 from pydantic import SecretStr
 
 from services.common import codec, subjects
-from services.common.domain.grouping import GroupState
-from services.common.domain.noise import StormState
-from services.common.domain.transitions import fingerprint
+from services.common.domain.lifecycle.transitions import fingerprint
+from services.common.domain.notify.grouping import GroupState
+from services.common.domain.notify.noise import StormState
 from services.common.sealing import load_box
 from services.common.streams import ensure_streams
 from services.notifier.directory import KvDirectory

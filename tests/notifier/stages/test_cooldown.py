@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nats.js.kv import KeyValue
 
-from services.common.domain.noise import CooldownMark
+from services.common.domain.notify.noise import CooldownMark
 from services.notifier.stages.base import Passed, Suppressed
 from services.notifier.stages.cooldown import Cooldown, MarkStore
 from tests.notifier.stages.conftest import NOON, notification

@@ -6,7 +6,7 @@ import pytest
 from nats.js.kv import KeyValue
 
 from services.common.codec import GroupJob
-from services.common.domain.grouping import group_id
+from services.common.domain.notify.grouping import group_id
 from services.notifier.compare_and_set import SAVE_TRIES, KeptChanging
 from services.notifier.groups import GroupStore
 from services.notifier.stages.base import Grouped, Passed

@@ -9,8 +9,8 @@ import pytest
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
-from services.common.domain.grouping import group_id
-from services.common.domain.noise import StormState
+from services.common.domain.notify.grouping import group_id
+from services.common.domain.notify.noise import StormState
 from services.notifier.compare_and_set import KeptChanging
 from services.notifier.directory import KvDirectory
 from services.notifier.groups import GroupStore

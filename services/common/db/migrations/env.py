@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import services.common.db.tables  # noqa: F401  (registers every table on the metadata)
-from services.common.db.engine import create_blocking_engine
+from services.common.db.sql_engine import create_blocking_engine
 
 target_metadata = SQLModel.metadata
 

@@ -1,0 +1,430 @@
+"""The shard state: rules, their series, and the one place events and ticks turn into alert transitions.
+
+A plain object in the bytewax style: feed it batches of events and ticks (`now` is always an input,
+never a clock read), take the transitions it returns, snapshot it, restore it and carry on. The
+evaluator's actors, simulate, trigger and replay all drive this class; there is no second evaluator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.common.domain.anomaly.detectors.refit import RefitExecutor
+from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
+from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event, as_utc
+from services.common.domain.lifecycle.episodes import (
+    CompiledRule,
+    Observation,
+    Series,
+    State,
+    compile_rule,
+    group_key_for,
+)
+from services.common.domain.lifecycle.series import new_series, restore_series
+from services.common.domain.lifecycle.thresholds import ThresholdSeries
+from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.quotas.series_quota import (
+    Limits,
+    Refusal,
+    SeriesLedger,
+    SeriesQuotas,
+    SeriesRefusals,
+    refusal,
+)
+from services.common.domain.rules.model import AnomalyTrigger, Rule
+from services.common.domain.rules.rule_failures import RuleFailure, failure_of
+
+SNAPSHOT_FORMAT = 1
+_MIN_TIMERS_CAP = 64
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How one rule judged one event: verdict, lifecycle state, the event opened or joined, and why."""
+
+    matched: bool
+    state: State
+    event_id: str | None
+    group_key: str
+    value: Any
+    explanation: list[dict[str, Any]]
+    errors: list[str]
+    reason: str
+    transitions: list[Transition] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready; transitions as their own `as_dict()`."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["transitions"] = [t.as_dict() for t in self.transitions]
+        return out
+
+
+class TriggerOutcome(Evaluation):
+    """The outcome of evaluating one rule for real (`RuleEngine.trigger`): its transitions are to be published."""
+
+
+class RuleEngine:
+    """Rules, their per-(rule, group key) series, and the timers those series arm.
+
+    `evaluations` counts series evaluations, so tests can check that cost follows matching rules.
+    `failures` collects the rules that raised on an event (`on_events`); the caller drains it with `take_failures`.
+    `quotas` bounds the series a rule and a tenant may hold (quotas/series_quota.py); `ledger` counts what is held and
+    refused, and the caller drains the refusals with `take_refusals`.
+    """
+
+    def __init__(self, executor: RefitExecutor | None = None, quotas: Limits | None = None) -> None:
+        self.evaluations = 0
+        self.executor = executor  # runs anomaly model refits (a shard's thread pool); inline when None
+        self.failures: list[RuleFailure] = []
+        self.quotas: Limits = quotas or SeriesQuotas()
+        self.ledger = SeriesLedger()
+        self._plans: dict[str, CompiledRule] = {}
+        self._index = RuleIndex()
+        self._series: dict[str, dict[str, Series]] = {}
+        self._timers: list[tuple[datetime, str, str]] = []  # (deadline, rule_id, group key); stale entries allowed
+        self._timers_cap = _MIN_TIMERS_CAP
+        # Each series' last snapshot, until the series is stored again (`_keep`, after every change): a snapshot
+        # re-encodes only the series changed since the previous one.
+        self._snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
+        """Add or replace a rule. Deactivating it, or changing what it matches, resolves its open episodes.
+
+        The resolutions happen at `at`, else at the rule's `updated_at` (never before an episode's last_seen).
+        A change of name, severity, actions or other metadata keeps the series and their episodes.
+        """
+        old = self._plans.get(rule.rule_id)
+        plan = compile_rule(rule, self.executor)
+        out: list[Transition] = []
+        if old is not None:
+            self._index.remove(old)
+            changed = old.semantics != plan.semantics or old.rule.tenant != rule.tenant
+            if not rule.active or changed:
+                reason = "rule deactivated" if not rule.active else "rule changed"
+                # A deactivated anomaly rule keeps learning: its episodes end, its baselines stay.
+                out = self._close(old, as_utc(at or rule.updated_at), reason, keep_baselines=not changed)
+        self._plans[rule.rule_id] = plan
+        if receives_events(rule):
+            self._index.add(plan)
+        return out
+
+    def remove_rule(self, rule_id: str, at: datetime | None = None) -> list[Transition]:
+        """Forget a rule; its open episodes resolve at `at`, else at their last_seen."""
+        plan = self._plans.pop(rule_id, None)
+        if plan is None:
+            return []
+        self._index.remove(plan)
+        self.ledger.forget_rule(rule_id)
+        return self._close(plan, None if at is None else as_utc(at), "rule deleted")
+
+    def rules(self) -> list[Rule]:
+        """Every rule held, active or not, by rule id."""
+        return [self._plans[rule_id].rule for rule_id in sorted(self._plans)]
+
+    def on_events(self, events: Sequence[Event]) -> list[Transition]:
+        """Evaluate each event, in input order, against every active candidate rule of its tenant.
+
+        An inactive anomaly rule learns from its candidates instead: its baseline grows, it never fires.
+        A rule that raises on an event is isolated: the failure goes to `failures`, the timers due by the event's
+        time still run for that rule's series, and every other rule still judges the event.
+        """
+        out: list[Transition] = []
+        for event in events:
+            for rule_id in sorted(self._index.candidates(event)):
+                plan = self._plans[rule_id]
+                try:
+                    if plan.rule.active:
+                        self._observe_into(out, plan, event)
+                    else:
+                        self._learn(plan, event)
+                except Exception as exc:
+                    self.failures.append(failure_of(rule_id, plan.rule.tenant, event, exc))
+                    out += self._repair(plan, event)
+        return out
+
+    def take_failures(self) -> list[RuleFailure]:
+        """The rule failures recorded since the last call, in order; the list is emptied."""
+        taken, self.failures = self.failures, []
+        return taken
+
+    def take_refusals(self) -> list[SeriesRefusals]:
+        """The new series refused since the last call, one entry per rule and quota; the totals stay in `ledger`."""
+        return self.ledger.take()
+
+    def series_held(self, tenant: str) -> int:
+        """How many series the tenant's rules hold here."""
+        return self.ledger.held.get(tenant, 0)
+
+    def on_tick(self, now: datetime) -> list[Transition]:
+        """Run the timers due at `now` (duration elapsed, resolve_after, no data), series by series."""
+        now = as_utc(now)
+        due: set[tuple[str, str]] = set()
+        while self._timers and self._timers[0][0] <= now:
+            _, rule_id, key = heapq.heappop(self._timers)
+            due.add((rule_id, key))
+        out: list[Transition] = []
+        for rule_id, key in sorted(due):
+            plan, series = self._plans.get(rule_id), self._series.get(rule_id, {}).get(key)
+            if plan is not None and series is not None:
+                out += series.advance(plan, key, now)
+                self._keep(plan, key, series)
+        return out
+
+    def trigger(self, rule_id: str, event: Event) -> TriggerOutcome:
+        """Evaluate one rule for real, active or not, against one occurrence; raise KeyError for an unknown rule.
+
+        An occurrence without an event type counts as one of the rule's own type (an event rule's
+        `event_type`, a run of a schedule rule), since the caller named the rule.
+        """
+        plan = self._plans[rule_id]
+        event = _as_occurrence_of(plan, event)
+        key, observation = self._observe(plan, event)
+        return TriggerOutcome(**_fields(key, observation))
+
+    def evaluate(self, rule: Rule, event: Event) -> Evaluation:
+        """What the rule would make of the event given the current state, without changing anything."""
+        plan = self._plans.get(rule.rule_id)
+        if plan is None or plan.rule != rule:
+            plan = compile_rule(rule)
+        key = group_key_for(plan, event.payload)
+        current = self._series.get(rule.rule_id, {}).get(key)
+        held = self._plans.get(rule.rule_id)
+        if current is not None and held is not None and held.semantics == plan.semantics:
+            series = restore_series(plan, current.snapshot())
+        else:
+            series = new_series(plan)
+        return Evaluation(**_fields(key, series.observe(plan, key, event)))
+
+    def anomaly_status(self, rule_id: str) -> dict[str, Any]:
+        """Baseline and latest verdict per group key of an anomaly rule; KeyError or ValueError otherwise."""
+        plan = self._plans[rule_id]
+        trigger = plan.rule.trigger_spec
+        if not isinstance(trigger, AnomalyTrigger):
+            raise ValueError(f"rule {rule_id} is a {plan.rule.trigger_type} rule, not an anomaly rule")
+        keys: dict[str, Any] = {}
+        for key, series in sorted(self._series.get(rule_id, {}).items()):
+            if isinstance(series, ThresholdSeries) and series.detector is not None:
+                keys[key] = {"baseline": series.detector.baseline(), "last": series.last_score}
+        ready = bool(keys) and all(entry["baseline"]["ready"] for entry in keys.values())
+        return {
+            "rule_id": rule_id,
+            "tenant": plan.rule.tenant,
+            "method": trigger.anomaly_method,
+            "active": plan.rule.active,
+            "ready": ready,
+            "detection": "enabled" if ready else "disabled",
+            "reason": _baseline_reason(keys, trigger.min_baseline),
+            "keys": keys,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state of every series (windows, pending timers, open episodes); not the rules."""
+        rules: dict[str, Any] = {}
+        cached, kept = self._snapshots, {}
+        for rule_id in sorted(self._series):
+            by_key = self._series[rule_id]
+            series: dict[str, Any] = {}
+            for key in sorted(by_key):
+                data = cached.get((rule_id, key))
+                series[key] = kept[rule_id, key] = by_key[key].snapshot() if data is None else data
+            rules[rule_id] = {"semantics": self._plans[rule_id].semantics, "series": series}
+        self._snapshots = kept  # series gone since are forgotten
+        return {"format": SNAPSHOT_FORMAT, "rules": rules}
+
+    @classmethod
+    def restore(
+        cls,
+        data: dict[str, Any],
+        rules: Iterable[Rule],
+        executor: RefitExecutor | None = None,
+        quotas: Limits | None = None,
+    ) -> RuleEngine:
+        """An engine holding `rules` and the series of `snapshot()` output.
+
+        Series of a rule that is absent, or whose trigger or conditions differ from the snapshot's, are
+        dropped: restore with the rules as they were when the snapshot was taken, then upsert changes.
+        Every restored series is held and counted, even past a quota lowered since: state is never dropped here.
+        """
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unknown snapshot format {data.get('format')!r}")
+        engine = cls(executor, quotas)
+        for rule in rules:
+            engine.upsert_rule(rule)
+        for rule_id, entry in data["rules"].items():
+            plan = engine._plans.get(rule_id)
+            if plan is None or plan.semantics != entry["semantics"]:
+                continue
+            for key, series_data in entry["series"].items():
+                engine._keep(plan, key, restore_series(plan, series_data))
+        return engine
+
+    def _learn(self, plan: CompiledRule, event: Event) -> None:
+        key = group_key_for(plan, event.payload)
+        held = self._series.get(plan.rule_id, {}).get(key)
+        series = held if held is not None else new_series(plan)
+        if isinstance(series, ThresholdSeries):
+            self.evaluations += 1
+            series.learn(plan, event)
+            if held is None and self._refused(plan, key, series):
+                return
+            self._keep(plan, key, series)
+
+    def _observe_into(self, out: list[Transition], plan: CompiledRule, event: Event) -> None:
+        """`_observe`, appending to `out`, with the series' due timers run first: a raise in the judgement loses none.
+
+        Transitions of the timers are appended before the judgement (they stand even if it raises); the series is
+        stored again either way, so its next timer stays armed.
+        """
+        key = group_key_for(plan, event.payload)
+        held = self._series.get(plan.rule_id, {}).get(key)
+        series = held if held is not None else new_series(plan)
+        out += series.advance(plan, key, event.time)
+        produced: list[Transition] = []
+        try:
+            self.evaluations += 1
+            produced = series.observe(plan, key, event).transitions
+        finally:
+            if held is None and self._refused(plan, key, series):
+                produced = []
+            else:
+                self._keep(plan, key, series)
+        out += produced
+
+    def _repair(self, plan: CompiledRule, event: Event) -> list[Transition]:
+        """After a rule raised on `event`: make its series what a restart would see (its own snapshot restored).
+
+        A series whose snapshot does not restore (the raise left it half-updated) is closed, its open episode
+        resolving at the event's time, and dropped: the rule starts that group key afresh.
+        """
+        try:
+            key = group_key_for(plan, event.payload)
+        except Exception:
+            return []  # raised before any series was touched
+        series = self._series.get(plan.rule_id, {}).get(key)
+        if series is None:
+            return []
+        try:
+            self._keep(plan, key, restore_series(plan, series.snapshot()))
+            return []
+        except Exception:
+            by_key = self._series.get(plan.rule_id, {})
+            if by_key.pop(key, None) is not None:
+                self.ledger.release(plan.rule.tenant)
+            if not by_key:
+                self._series.pop(plan.rule_id, None)
+        try:
+            return series.close(plan, key, event.time, "rule error: its state was reset")
+        except Exception:
+            return []
+
+    def _observe(self, plan: CompiledRule, event: Event) -> tuple[str, Observation]:
+        key = group_key_for(plan, event.payload)
+        held = self._series.get(plan.rule_id, {}).get(key)
+        series = held if held is not None else new_series(plan)
+        self.evaluations += 1
+        observation = series.observe(plan, key, event)
+        why = None if held is not None else self._refused(plan, key, series)
+        if why is not None:
+            reason, errors = "series quota reached", [why.describe(plan.rule.tenant)]
+            return key, Observation(False, "no_match", None, observation.value, observation.explanation, errors, reason)
+        self._keep(plan, key, series)
+        return key, observation
+
+    def _refused(self, plan: CompiledRule, key: str, series: Series) -> Refusal | None:
+        """Whether a new series, just judged, is past a quota: then it is counted as refused and must not be kept.
+
+        Judged first, so only a series that would hold state counts (a schedule run, or an event that matched
+        nothing, takes no slot); its transitions are discarded with it. Two dict reads: no scan of the series.
+        """
+        if series.idle:
+            return None
+        tenant = plan.rule.tenant
+        why = refusal(len(self._series.get(plan.rule_id, ())), self.series_held(tenant), self.quotas.of(tenant))
+        if why is not None:
+            self.ledger.refuse(plan.rule_id, tenant, key, why)
+        return why
+
+    def _keep(self, plan: CompiledRule, key: str, series: Series) -> None:
+        """Store a series (or drop it when it holds nothing) and arm its next timer; its cached snapshot is stale."""
+        self._snapshots.pop((plan.rule_id, key), None)
+        by_key = self._series.setdefault(plan.rule_id, {})
+        if series.idle:
+            if by_key.pop(key, None) is not None:
+                self.ledger.release(plan.rule.tenant)
+            if not by_key:
+                del self._series[plan.rule_id]
+            return
+        if key not in by_key:
+            self.ledger.hold(plan.rule.tenant)
+        by_key[key] = series
+        deadline = series.next_deadline(plan)
+        if deadline is not None:
+            heapq.heappush(self._timers, (deadline, plan.rule_id, key))
+            if len(self._timers) > self._timers_cap:
+                self._rebuild_timers()
+
+    def _close(
+        self, plan: CompiledRule, at: datetime | None, reason: str, keep_baselines: bool = False
+    ) -> list[Transition]:
+        by_key = self._series.pop(plan.rule_id, {})
+        self.ledger.release(plan.rule.tenant, len(by_key))
+        out: list[Transition] = []
+        for key in sorted(by_key):
+            self._snapshots.pop((plan.rule_id, key), None)
+            series = by_key[key]
+            out += series.close(plan, key, at, reason)
+            if keep_baselines and isinstance(series, ThresholdSeries) and series.detector is not None:
+                self._keep(plan, key, series.baseline_only(plan))
+        return out
+
+    def _rebuild_timers(self) -> None:
+        self._timers = []
+        for rule_id, by_key in self._series.items():
+            for key, series in by_key.items():
+                deadline = series.next_deadline(self._plans[rule_id])
+                if deadline is not None:
+                    self._timers.append((deadline, rule_id, key))
+        heapq.heapify(self._timers)
+        self._timers_cap = max(_MIN_TIMERS_CAP, 2 * len(self._timers))  # amortised: rebuild when it doubles
+
+
+def _as_occurrence_of(plan: CompiledRule, event: Event) -> Event:
+    if event.kind is not None:
+        return event
+    trigger = plan.rule.trigger_spec
+    if plan.rule.trigger_type == "event":
+        return dataclasses.replace(event, event_type=getattr(trigger, "event_type", None))
+    if plan.rule.trigger_type == "schedule":
+        payload = dict(event.payload)
+        payload.setdefault("rule_id", plan.rule_id)
+        return dataclasses.replace(event, event_type=SCHEDULE_EVENT_TYPE, payload=payload)
+    return event
+
+
+def _baseline_reason(keys: dict[str, Any], required: int) -> str:
+    """Why detection is enabled or disabled: `learning: 12 of 30 samples ...` (the fewest samples of any key)."""
+    samples = min((entry["baseline"]["samples"] for entry in keys.values()), default=0)
+    ready = sum(1 for entry in keys.values() if entry["baseline"]["ready"])
+    of_keys = f" ({ready} of {len(keys)} group keys ready)" if len(keys) > 1 else ""
+    if keys and ready == len(keys):
+        return f"baseline ready: {samples} samples, min_baseline {required}{of_keys}"
+    return f"learning: {samples} of {required} samples{of_keys}; anomaly detection disabled until the baseline is ready"
+
+
+def _fields(key: str, observation: Observation) -> dict[str, Any]:
+    return {
+        "matched": observation.matched,
+        "state": observation.state,
+        "event_id": observation.event_id,
+        "group_key": key,
+        "value": observation.value,
+        "explanation": observation.explanation,
+        "errors": observation.errors,
+        "reason": observation.reason,
+        "transitions": observation.transitions,
+    }

@@ -1,0 +1,83 @@
+"""Which rules may care about an event, so the cost of an event follows matching rules, not rule count."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event
+from services.common.domain.lifecycle.episodes import CompiledRule
+from services.common.domain.rules.model import Rule
+
+
+@dataclass
+class _TenantIndex:
+    by_path_head: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    by_metric: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    by_event_type: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    schedules: set[str] = field(default_factory=set)
+
+    def buckets(self, plan: CompiledRule) -> list[tuple[defaultdict[str, set[str]], str]]:
+        trigger = plan.rule.trigger_spec
+        path = getattr(trigger, "metric_name", None) or getattr(trigger, "value_path", None)
+        if path is not None:  # metric and anomaly: the payload path, or a `{"metric": name, "value": v}` event
+            return [(self.by_path_head, path.split(".", 1)[0]), (self.by_metric, path)]
+        event_type = getattr(trigger, "event_type", None)
+        if event_type is not None:
+            return [(self.by_event_type, event_type)]
+        return []
+
+
+def receives_events(rule: Rule) -> bool:
+    """Whether events reach a rule: active rules, and inactive anomaly rules (they learn a baseline, never fire)."""
+    return rule.active or rule.trigger_type == "anomaly"
+
+
+class RuleIndex:
+    """Rules that receive events, by tenant, keyed by the head of their payload path, metric name, event type or id.
+
+    A candidate may still not match (a deeper path may be missing, conditions may be false); a rule that
+    is not a candidate can never match.
+    """
+
+    def __init__(self) -> None:
+        self._tenants: dict[str, _TenantIndex] = {}
+
+    def add(self, plan: CompiledRule) -> None:
+        tenant = self._tenants.setdefault(plan.rule.tenant, _TenantIndex())
+        for bucket, name in tenant.buckets(plan):
+            bucket[name].add(plan.rule_id)
+        if plan.rule.trigger_type == "schedule":
+            tenant.schedules.add(plan.rule_id)
+
+    def remove(self, plan: CompiledRule) -> None:
+        tenant = self._tenants.get(plan.rule.tenant)
+        if tenant is None:
+            return
+        for bucket, name in tenant.buckets(plan):
+            bucket[name].discard(plan.rule_id)
+            if not bucket[name]:
+                del bucket[name]
+        tenant.schedules.discard(plan.rule_id)
+
+    def candidates(self, event: Event) -> set[str]:
+        """The ids of the active rules of the event's tenant that this event might match."""
+        tenant = self._tenants.get(event.tenant)
+        if tenant is None:
+            return set()
+        found: set[str] = set()
+        payload = event.payload
+        if tenant.by_path_head:
+            for key in payload:
+                ids = tenant.by_path_head.get(key)
+                if ids:
+                    found |= ids
+        metric = payload.get("metric")
+        if isinstance(metric, str) and metric in tenant.by_metric:
+            found |= tenant.by_metric[metric]
+        kind = event.kind
+        if kind is not None and kind in tenant.by_event_type:
+            found |= tenant.by_event_type[kind]
+        if kind == SCHEDULE_EVENT_TYPE and payload.get("rule_id") in tenant.schedules:
+            found.add(payload["rule_id"])
+        return found

@@ -1,0 +1,111 @@
+"""Alert transitions (fired, updated, resolved) with ids derived from their content, so replays reproduce them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from services.common.domain.events.model import format_time, parse_time
+
+# `acked` is never produced by the engine: the notifier builds it from an ACK notice, to tell channels that track
+# incidents (PagerDuty) that someone is on it.
+TransitionKind = Literal["fired", "updated", "resolved", "acked"]
+_TIME_FIELDS = ("at", "started_at", "last_seen")
+
+
+def _digest(*parts: Any) -> str:
+    # JSON of a list keeps the parts unambiguous ("a,b" + "c" never equals "a" + "b,c").
+    text = json.dumps([p if not isinstance(p, datetime) else format_time(p) for p in parts], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def fingerprint(tenant: str, rule_id: str, group_key: str) -> str:
+    """The identity of an alert series: one rule, one group key, in one tenant."""
+    return _digest("fingerprint", tenant, rule_id, group_key)
+
+
+def episode_id(tenant: str, rule_id: str, rule_version: int, group_key: str, started_at: datetime) -> str:
+    """The id of one episode (the event on /cep/events): the series plus the episode start in event time."""
+    return _digest("episode", tenant, rule_id, rule_version, group_key, started_at)
+
+
+def transition_id(
+    tenant: str,
+    rule_id: str,
+    rule_version: int,
+    group_key: str,
+    started_at: datetime,
+    kind: str,
+    sequence: int = 0,
+) -> str:
+    """The id of one transition of an episode; `sequence` tells the `updated` transitions of one episode apart."""
+    return _digest("transition", tenant, rule_id, rule_version, group_key, started_at, kind, sequence)
+
+
+def group_key_of(names: list[str] | None, values: list[Any]) -> str:
+    """`host=gt-01,region=eu` in group_by order; "" without group_by. Non-strings are written as JSON."""
+    if not names:
+        return ""
+    return ",".join(f"{name}={_label(value)}" for name, value in zip(names, values, strict=True))
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One change of an episode, as published on the alert stream.
+
+    `event_id` is the episode (the event on /cep/events); `at` is the event time of the change;
+    `notify` says whether the notifier should send it (a resolution of an event rule only with
+    `notify_resolved`; schedule runs resolve silently); `reason` says why it happened.
+    """
+
+    transition_id: str
+    kind: TransitionKind
+    tenant: str
+    rule_id: str
+    rule_version: int
+    rule_name: str
+    severity: str
+    trigger_type: str
+    event_id: str
+    fingerprint: str
+    group_key: str
+    at: datetime
+    started_at: datetime
+    count: int
+    last_seen: datetime
+    payload: Mapping[str, Any]
+    value: Any
+    explanation: list[dict[str, Any]]
+    summary: str
+    source_event_id: str | None
+    reason: str
+    notify: bool = True
+    priority: str = "P3"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; times as RFC 3339 'Z' strings."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _TIME_FIELDS:
+            out[name] = format_time(out[name])
+        out["payload"] = dict(self.payload)
+        out["explanation"] = list(self.explanation)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Transition:
+        """Rebuild a transition from `as_dict()` output (unknown keys are ignored, for forward compatibility)."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        for name in _TIME_FIELDS:
+            values[name] = parse_time(values[name])
+        return cls(**values)

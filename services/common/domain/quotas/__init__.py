@@ -1,0 +1,1 @@
+"""Quotas: what one tenant may hold or send, and the active-series quotas of a rule engine."""

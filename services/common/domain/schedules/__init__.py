@@ -1,0 +1,1 @@
+"""What the scheduler decides, pure: cron schedules in a time zone and metric-polling targets."""

@@ -1,0 +1,1 @@
+"""Sliding event-time windows and what a metric or anomaly rule measures over them."""

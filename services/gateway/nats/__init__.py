@@ -1,0 +1,1 @@
+"""The gateway's NATS side: its connection, pull consumers, queue subscriptions, auth callout, producer sessions."""

@@ -1,0 +1,1 @@
+"""Recorders: what arrives on JetStream (transitions, results, runs, dead letters) written into SQL."""

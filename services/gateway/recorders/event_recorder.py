@@ -1,0 +1,177 @@
+"""The recorder: alert transitions and delivery results from JetStream into SQL, then onto the tenant's feed.
+
+Per batch: one SQL write transaction applies every message not seen before (the transition id, or the
+result's message id, is the primary key of a transitions row), then the feed messages go out, the rows are
+marked fed, and only then is the batch acked. A crash at any point repeats work that is idempotent; changes
+committed but never fed are published by the sweep at start and every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from services.common import codec, subjects
+from services.common.codec import DeliveryResult
+from services.common.db.sql_engine import Database
+from services.common.ops import CheckResult
+from services.gateway.live.feed import Feed
+from services.gateway.nats.bus import GatewayBus
+from services.gateway.nats.pulling import DurableConsumer
+from services.gateway.store import events as store
+from services.gateway.store.events import Alert
+
+log = logging.getLogger(__name__)
+
+ACK_WAIT_SECONDS = 30.0
+RETRY_DELAY_SECONDS = 1.0
+SWEEP_SECONDS = 5.0
+# A result whose event never shows up (its alert was lost to retention, say) is dropped after this many tries.
+RESULT_MAX_WAITS = 150
+RESULT_MAX_DELAY_SECONDS = 30.0
+
+
+def _config(name: str, subject: str) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=name,
+        filter_subject=subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ACK_WAIT_SECONDS,
+        max_ack_pending=4096,
+    )
+
+
+def decode_alert(msg: Msg) -> Alert:
+    """An alert message, checked against the tenant of its subject."""
+    transition, actions = codec.alert_from(msg.data)
+    if subjects.tenant_of(msg.subject) != transition.tenant:
+        raise ValueError(f"alert for tenant {transition.tenant!r} on {msg.subject}")
+    return Alert(transition, actions)
+
+
+def decode_result(msg: Msg) -> DeliveryResult:
+    """A delivery result message, checked against the tenant of its subject."""
+    result = DeliveryResult.from_dict(codec.loads(msg.data))
+    if subjects.tenant_of(msg.subject) != result.tenant:
+        raise ValueError(f"result for tenant {result.tenant!r} on {msg.subject}")
+    return result
+
+
+async def _settle_bad(msg: Msg, exc: Exception) -> None:
+    log.error("dropping a malformed message on %s: %s", msg.subject, exc)
+    await msg.term()
+
+
+class Recorder:
+    """A gateway component: the durable consumers `recorder` (CEP_ALERTS) and `recorder-results` (CEP_RESULTS)."""
+
+    def __init__(self, bus: GatewayBus, db: Database, feed: Feed) -> None:
+        self.bus = bus
+        self.db = db
+        self.feed = feed
+        self.alerts = DurableConsumer(
+            bus,
+            subjects.ALERTS_STREAM,
+            _config(subjects.RECORDER_CONSUMER, f"{subjects.ALERTS_PREFIX}.>"),
+            self.on_alerts,
+        )
+        self.results = DurableConsumer(
+            bus,
+            subjects.RESULTS_STREAM,
+            _config(subjects.RESULTS_CONSUMER, f"{subjects.RESULTS_PREFIX}.>"),
+            self.on_results,
+        )
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Start consuming in the background (the bus may still be connecting)."""
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(self.alerts.run(self._stop), name="recorder-alerts"),
+            asyncio.create_task(self.results.run(self._stop), name="recorder-results"),
+            asyncio.create_task(self._sweep(), name="recorder-sweep"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop between batches (never cancelling a SQL write) and wait for the loops to end."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def check(self) -> CheckResult:
+        """Ready when both consumers are bound."""
+        bound = {self.alerts.name: self.alerts.bound, self.results.name: self.results.bound}
+        return CheckResult(all(bound.values()), {"consumers": bound})
+
+    async def on_alerts(self, msgs: list[Msg]) -> None:
+        """Record a batch of alert messages in one transaction, feed them, then ack."""
+        good: list[tuple[Msg, Alert]] = []
+        for msg in msgs:
+            try:
+                good.append((msg, decode_alert(msg)))
+            except (KeyError, TypeError, ValueError) as exc:
+                await _settle_bad(msg, exc)
+        try:
+            async with self.feed.lock:
+                async with self.db.write() as session:
+                    items = await store.record_alerts(session, [a for _, a in good], datetime.now(UTC))
+                await self.feed.publish(items)
+        except Exception as exc:
+            if len(good) > 1:  # one bad message must not hold the others back: try them one by one
+                log.warning("recording %d alerts failed (%s); retrying one at a time", len(good), exc)
+                for msg, _ in good:
+                    await self.on_alerts([msg])
+                return
+            log.error("recording an alert failed, it will be redelivered: %s", exc)
+            for msg, _ in good:
+                await msg.nak(delay=RETRY_DELAY_SECONDS)
+            return
+        for msg, _ in good:
+            await msg.ack()
+
+    async def on_results(self, msgs: list[Msg]) -> None:
+        """Fold a batch of delivery results into their events in one transaction, feed them, then ack."""
+        good: list[tuple[Msg, DeliveryResult]] = []
+        for msg in msgs:
+            try:
+                good.append((msg, decode_result(msg)))
+            except (KeyError, TypeError, ValueError) as exc:
+                await _settle_bad(msg, exc)
+        try:
+            async with self.feed.lock:
+                async with self.db.write() as session:
+                    items, waiting = await store.record_results(session, [r for _, r in good], datetime.now(UTC))
+                await self.feed.publish(items)
+        except Exception as exc:
+            log.error("recording %d delivery results failed, they will be redelivered: %s", len(good), exc)
+            for msg, _ in good:
+                await msg.nak(delay=RETRY_DELAY_SECONDS)
+            return
+        for index, (msg, result) in enumerate(good):
+            if index not in waiting:
+                await msg.ack()
+            elif msg.metadata.num_delivered >= RESULT_MAX_WAITS:
+                log.error("dropping the result %s: event %s never recorded", result.msg_id(), result.event_id)
+                await msg.term()
+            else:  # the alert is not recorded yet: wait for it, longer each time (~1 h in all before giving up)
+                await msg.nak(delay=min(float(msg.metadata.num_delivered), RESULT_MAX_DELAY_SECONDS))
+
+    async def _sweep(self) -> None:
+        # Feed what was committed but never published (a crash, a NATS outage, an ACK whose publish failed).
+        while not self._stop.is_set():
+            if self.bus.is_ready:
+                try:
+                    sent = await self.feed.publish_unfed()
+                    if sent:
+                        log.info("published %d change(s) missing from the feed", sent)
+                except Exception as exc:
+                    log.warning("feed sweep failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), SWEEP_SECONDS if self.bus.is_ready else 0.2)

@@ -1,0 +1,1 @@
+"""The REST edge's plumbing: problem+json, bodies, paging, merge patch, times, size limit, log redaction, OpenAPI."""

@@ -1,0 +1,1 @@
+"""Wire models of the routes, one module per route group as in routes/: bodies validated and answers documented."""
