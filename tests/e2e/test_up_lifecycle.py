@@ -13,7 +13,8 @@ import pytest
 
 from tests.support.stack import describe, stack_pids, start_stack, stop_stack
 
-pytestmark = pytest.mark.e2e
+# Each starts (and kills) its own `cep up`, about 50 s together: `make test-slow` keeps `make test` under 10 minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RULE = {
     "name": "cpu_high_alert",

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from services.common.db.tables import TenantSettingsRow
 from services.common.domain.rules.policies import TeamPolicies
+from services.gateway.store.versioned_rows import save_versioned
 
 
 async def get_settings(session: AsyncSession, tenant: str) -> TenantSettingsRow | None:
@@ -27,17 +25,5 @@ def policies_of(row: TenantSettingsRow | None) -> TeamPolicies:
 async def save_settings(
     session: AsyncSession, tenant: str, settings: dict[str, Any], read_version: int, by: str, now: datetime
 ) -> TenantSettingsRow | None:
-    """Store the settings as version `read_version + 1`: the first row (read_version 0) is inserted, a later one
-    replaces the row only if it is still at `read_version`. None when another writer got there first."""
-    row = TenantSettingsRow(tenant=tenant, settings=settings, version=read_version + 1, updated_at=now, updated_by=by)
-    if read_version == 0:
-        session.add(row)
-        await session.flush()  # a concurrent first write fails here (IntegrityError on the primary key)
-        return row
-    result = await session.execute(
-        update(TenantSettingsRow)
-        .where(col(TenantSettingsRow.tenant) == tenant, col(TenantSettingsRow.version) == read_version)
-        .values(settings=settings, version=row.version, updated_at=now, updated_by=by)
-        .execution_options(synchronize_session=False)
-    )
-    return row if cast(CursorResult[Any], result).rowcount else None
+    """Store the settings as version `read_version + 1`; None when another writer got there first."""
+    return await save_versioned(session, TenantSettingsRow, tenant, {"settings": settings}, read_version, by, now)

@@ -4,14 +4,14 @@ the gateway's quotas limit."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common.db.tables import PollingTargetRow, RuleRow, TenantQuotaRow, TenantRow
+from services.gateway.store.versioned_rows import save_versioned
 
 
 async def tenant_exists(session: AsyncSession, tenant: str, *, lock: bool = False) -> bool:
@@ -36,19 +36,8 @@ async def all_overrides(session: AsyncSession) -> list[TenantQuotaRow]:
 async def save_overrides(
     session: AsyncSession, tenant: str, overrides: dict[str, Any], read_version: int, by: str, now: datetime
 ) -> TenantQuotaRow | None:
-    """Store the overrides as version `read_version + 1` (inserted when 0); None when another writer got there first."""
-    row = TenantQuotaRow(tenant=tenant, overrides=overrides, version=read_version + 1, updated_at=now, updated_by=by)
-    if read_version == 0:
-        session.add(row)
-        await session.flush()  # a concurrent first write fails here (IntegrityError on the primary key)
-        return row
-    result = await session.execute(
-        update(TenantQuotaRow)
-        .where(col(TenantQuotaRow.tenant) == tenant, col(TenantQuotaRow.version) == read_version)
-        .values(overrides=overrides, version=row.version, updated_at=now, updated_by=by)
-        .execution_options(synchronize_session=False)
-    )
-    return row if cast(CursorResult[Any], result).rowcount else None
+    """Store the overrides as version `read_version + 1`; None when another writer got there first."""
+    return await save_versioned(session, TenantQuotaRow, tenant, {"overrides": overrides}, read_version, by, now)
 
 
 async def count_rules(session: AsyncSession, tenant: str) -> int:
