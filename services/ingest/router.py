@@ -27,6 +27,7 @@ from nats.js.kv import KeyValue
 from prometheus_client import Gauge, Histogram
 
 from services.common import codec, subjects
+from services.common.durable_consumer import Backoff, pause
 from services.common.ingest_metrics import INGEST_EVENTS
 from services.common.lease import RouterLease
 from services.common.lease import router_lease_bucket as lease_bucket
@@ -54,7 +55,6 @@ BATCH = 500
 FETCH_SECONDS = 1.0  # how long a fetch waits for messages; also how quickly a stop is noticed
 PENDING_EVERY_SECONDS = 5.0
 SHARD_MAP_SECONDS = 1.0
-RETRY_SECONDS = (0.2, 5.0)  # back-off after a failure: first, and at most
 
 
 class LeaseLost(RuntimeError):
@@ -141,14 +141,15 @@ class Router:
         return CheckResult(True, detail)
 
     async def _run(self) -> None:
-        delay = RETRY_SECONDS[0]
+        backoff = Backoff()  # the platform's one back-off policy (durable_consumer.py)
         while not self._stop.is_set():
             sub = None
             try:
                 if not await self._lead():
                     continue
                 sub = await self._setup()
-                self.running, delay = True, RETRY_SECONDS[0]
+                self.running = True
+                backoff.reset()
                 await self._consume(sub)
             except LeaseLost:
                 self.running = False
@@ -156,9 +157,9 @@ class Router:
                 self.running = False
                 self.stats.restarts += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                delay = backoff.next()
                 log.warning("router stopped: %s; restarting from the ack floor in %.1fs", exc, delay)
                 await self._sleep(delay)
-                delay = min(delay * 2, RETRY_SECONDS[1])
             finally:
                 if sub is not None:
                     with contextlib.suppress(Exception):
@@ -304,5 +305,4 @@ class Router:
             await self._sleep(PENDING_EVERY_SECONDS if self.running else 0.2)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+        await pause(self._stop, seconds)

@@ -6,18 +6,21 @@ group's repeats.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
+from services.common.durable_consumer import Bind, DurableConsumer
 from services.notifier.acks import ack_jobs
-from services.notifier.consumers import fetch
+from services.notifier.consumers import notifier_consumer
 from services.notifier.directory import Directory
 from services.notifier.groups import Groups
 
 log = logging.getLogger(__name__)
+
+BATCH = 50
 
 
 class AckIntake:
@@ -26,26 +29,28 @@ class AckIntake:
         self.directory = directory
         self.groups = groups
 
-    async def run(self, sub: JetStreamContext.PullSubscription, stopping: asyncio.Event, consuming: set[str]) -> None:
-        consuming.add("acks")
-        while not stopping.is_set():
-            for msg in await fetch(sub, 50):
-                try:
-                    jobs = await ack_jobs(self.directory, msg.data)
-                    await self.leave_groups(msg.data)
-                    for job in jobs:
-                        await self.js.publish(
-                            subjects.delivery_subject(job.tenant), job.encode(), headers={subjects.MSG_ID: job.msg_id()}
-                        )
-                    await msg.ack()
-                except Exception as exc:  # a malformed notice is dropped; NATS trouble brings it back
-                    if isinstance(exc, (KeyError, ValueError, TypeError)):
-                        log.warning("dropping a malformed ACK notice: %s", type(exc).__name__)
-                        await msg.term()
-                    else:
-                        log.warning("ACK notice not handled yet (%s); it comes back", exc)
-                        await msg.nak(delay=1.0)
-        consuming.discard("acks")
+    def consumer(self, bind: Bind) -> DurableConsumer:
+        """The `acks` loop, 50 notices a batch."""
+        return notifier_consumer("acks", bind, self.on_notices, BATCH)
+
+    async def on_notices(self, msgs: list[Msg]) -> None:
+        """Turn each notice into its jobs and ack it; a malformed notice is dropped, NATS trouble brings it back."""
+        for msg in msgs:
+            try:
+                jobs = await ack_jobs(self.directory, msg.data)
+                await self.leave_groups(msg.data)
+                for job in jobs:
+                    await self.js.publish(
+                        subjects.delivery_subject(job.tenant), job.encode(), headers={subjects.MSG_ID: job.msg_id()}
+                    )
+                await msg.ack()
+            except Exception as exc:
+                if isinstance(exc, (KeyError, ValueError, TypeError)):
+                    log.warning("dropping a malformed ACK notice: %s", type(exc).__name__)
+                    await msg.term()
+                else:
+                    log.warning("ACK notice not handled yet (%s); it comes back", exc)
+                    await msg.nak(delay=1.0)
 
     async def leave_groups(self, data: bytes) -> None:
         """An acknowledged alert leaves its group's repeats."""

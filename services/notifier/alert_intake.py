@@ -15,7 +15,8 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
 from services.common import codec, subjects
-from services.notifier.consumers import fetch
+from services.common.durable_consumer import Bind, DurableConsumer
+from services.notifier.consumers import notifier_consumer
 from services.notifier.metrics import SUPPRESSED
 from services.notifier.outputs import publish_jobs
 from services.notifier.stages.multistage import MultiStage
@@ -31,16 +32,9 @@ class AlertIntake:
         self.stages = stages
         self.batch = batch
 
-    async def run(self, sub: JetStreamContext.PullSubscription, stopping: asyncio.Event, consuming: set[str]) -> None:
-        consuming.add("alerts")
-        while not stopping.is_set():
-            messages = await fetch(sub, self.batch)
-            if messages:
-                try:
-                    await self.fan_out(messages)
-                except Exception:  # never let one bad batch stop the loop; unacked alerts come back
-                    log.exception("fanning out %d alert(s) failed", len(messages))
-        consuming.discard("alerts")
+    def consumer(self, bind: Bind) -> DurableConsumer:
+        """The `alerts` loop: a failed batch is logged, and its unacked alerts come back."""
+        return notifier_consumer("alerts", bind, self.fan_out, self.batch)
 
     async def fan_out(self, messages: list[Msg]) -> None:
         """Plan a batch through the stages, publish its jobs, results and timers concurrently, save the stages'

@@ -1,6 +1,6 @@
 """The notifier service shell: alerts -> stages -> delivery jobs -> attempts -> results, over NATS.
 
-Three durable pull consumers (consumers.py), each a loop stopped by an Event:
+Three durable pull consumers (consumers.py), each the common durable consumer loop stopped by an Event:
 - `notifier` on CEP_ALERTS (`cep.alerts.*`): alerts through the stages into delivery jobs (alert_intake.py,
   stages/multistage.py);
 - `notifier-acks` on CEP_ALERTS (`cep.acks.*`): ACK notices into `acknowledge` jobs (ack_intake.py);
@@ -12,15 +12,15 @@ Channel tests are core NATS requests answered by channel_tests.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Mapping
+from functools import partial
 from typing import Any
 
 import httpx
-from nats.js.client import JetStreamContext
 
 from services.common import subjects
+from services.common.durable_consumer import DurableConsumer, pause
 from services.common.egress import guarded_client
 from services.common.ops import Check, CheckResult
 from services.common.service import NatsService
@@ -42,6 +42,8 @@ from services.notifier.stages.storm import StormStore
 
 log = logging.getLogger(__name__)
 
+SETUP_RETRY_SECONDS = 0.5  # JetStream may still be starting
+
 
 class NotifierService(NatsService):
     """The notifier, started as its own process by `cep up` (its own Deployment on Kubernetes)."""
@@ -57,12 +59,11 @@ class NotifierService(NatsService):
         self.secret_box = settings.secret_box()  # opens channel secrets; no key, no notifier (SecretsKeyError)
         self.stopping = asyncio.Event()
         self.loops: dict[str, asyncio.Task[None]] = {}
-        self.consuming: set[str] = set()
+        self.consumers: dict[str, DurableConsumer] = {}
         self.http: httpx.AsyncClient | None = None
         self.pipeline: Pipeline | None = None
         self.channel_tests: ChannelTests | None = None
         self._setup: asyncio.Task[None] | None = None
-        self._pulls: list[JetStreamContext.PullSubscription] = []
 
     async def start(self) -> None:
         """Connect, then declare streams and consumers and run the loops in the background."""
@@ -80,21 +81,6 @@ class NotifierService(NatsService):
         while not self.stopping.is_set():
             try:
                 await ensure_streams(js)
-                alerts = await bind_consumer(
-                    js, subjects.ALERTS_STREAM, subjects.ALERTS_PREFIX, subjects.NOTIFIER_CONSUMER
-                )
-                acks = await bind_consumer(
-                    js, subjects.ALERTS_STREAM, subjects.ACKS_PREFIX, subjects.NOTIFIER_ACKS_CONSUMER
-                )
-                deliveries = await bind_consumer(
-                    js,
-                    subjects.DELIVERY_STREAM,
-                    subjects.DELIVERY_PREFIX,
-                    subjects.DELIVERY_CONSUMER,
-                    ack_wait=DELIVERY_ACK_WAIT,
-                    max_deliver=DELIVERY_MAX_DELIVER,
-                )
-                self._pulls = [alerts, acks, deliveries]
                 directory = KvDirectory(js, self.secret_box)
                 noise_kv = await js.key_value(subjects.NOISE_BUCKET)
                 storms, group_store = StormStore(noise_kv), GroupStore(noise_kv)
@@ -120,39 +106,50 @@ class NotifierService(NatsService):
                 break
             except Exception as exc:  # JetStream may still be starting; readiness says we are not consuming
                 log.warning("notifier setup failed (%s); retrying", exc)
-                await _sleep(self.stopping, 0.5)
+                await pause(self.stopping, SETUP_RETRY_SECONDS)
         else:
             return
-        stopping, consuming = self.stopping, self.consuming
+        bind = partial(bind_consumer, js)
+        alerts = intake.consumer(
+            partial(bind, subjects.ALERTS_STREAM, subjects.ALERTS_PREFIX, subjects.NOTIFIER_CONSUMER)
+        )
+        acks = ack_intake.consumer(
+            partial(bind, subjects.ALERTS_STREAM, subjects.ACKS_PREFIX, subjects.NOTIFIER_ACKS_CONSUMER)
+        )
+        deliveries = deliverer.consumer(
+            partial(
+                bind,
+                subjects.DELIVERY_STREAM,
+                subjects.DELIVERY_PREFIX,
+                subjects.DELIVERY_CONSUMER,
+                ack_wait=DELIVERY_ACK_WAIT,
+                max_deliver=DELIVERY_MAX_DELIVER,
+            )
+        )
+        self.consumers = {"alerts": alerts, "acks": acks, "deliveries": deliveries}
         self.loops = {
-            "alerts": asyncio.create_task(intake.run(alerts, stopping, consuming), name="notifier-alerts"),
-            "acks": asyncio.create_task(ack_intake.run(acks, stopping, consuming), name="notifier-acks"),
-            "deliveries": asyncio.create_task(
-                deliverer.run(deliveries, stopping, consuming), name="notifier-deliveries"
-            ),
+            "alerts": asyncio.create_task(alerts.run(self.stopping), name="notifier-alerts"),
+            "acks": asyncio.create_task(acks.run(self.stopping), name="notifier-acks"),
+            "deliveries": asyncio.create_task(deliverer.run(deliveries, self.stopping), name="notifier-deliveries"),
         }
 
     def checks(self) -> Mapping[str, Check]:
         return {**super().checks(), "consumers": self._check_consumers}
 
     async def _check_consumers(self) -> CheckResult:
-        running = sorted(name for name, task in self.loops.items() if not task.done() and name in self.consuming)
-        return CheckResult(running == ["acks", "alerts", "deliveries"], {"consuming": running})
+        running = sorted(name for name, task in self.loops.items() if not task.done() and self.consumers[name].bound)
+        if running == ["acks", "alerts", "deliveries"]:
+            return CheckResult(True, {"consuming": running})
+        why = {
+            name: c.check().detail.get("why", "stopped") for name, c in self.consumers.items() if name not in running
+        }
+        return CheckResult(False, {"consuming": running, "waiting": why or "setting up"})
 
     async def stop(self) -> None:
         self.stopping.set()
         waiting: list[Awaitable[Any]] = [t for t in (self._setup, *self.loops.values()) if t is not None]
         if waiting:
             await asyncio.wait([asyncio.ensure_future(w) for w in waiting], timeout=8)
-        for pull in self._pulls:
-            # nats-py 2.16: drain() waits its full 30 s timeout on a pull subscription whose last fetch timed out.
-            with contextlib.suppress(Exception):
-                await pull.unsubscribe()
         if self.http is not None:
             await self.http.aclose()
         await super().stop()
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

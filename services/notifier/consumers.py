@@ -1,17 +1,18 @@
-"""The notifier's durable pull consumers: binding them, fetching from them, and in-progress beats while working."""
+"""The notifier's durable pull consumers: binding them, fetching from them, in-progress beats while working."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
+from services.common.durable_consumer import Bind, DurableConsumer, Handler
 from services.notifier.retry import Decision
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,19 @@ async def bind_consumer(
 
 
 async def fetch(sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
-    """Up to `batch` messages, waiting at most FETCH_WAIT; none when there are none or NATS is reconnecting."""
+    """Up to `batch` messages, waiting at most FETCH_WAIT; none when there are none.
+
+    Other failures (NATS reconnecting) propagate: the durable consumer loop backs off and binds again.
+    """
     try:
         return await sub.fetch(batch, timeout=FETCH_WAIT)
     except nats.errors.TimeoutError:
         return []
-    except Exception as exc:  # NATS reconnecting: back off a little and try again
-        log.warning("fetch failed: %s", exc)
-        await asyncio.sleep(0.5)
-        return []
+
+
+def notifier_consumer(name: str, bind: Bind, handler: Handler, batch: int | Callable[[], int]) -> DurableConsumer:
+    """One of the notifier's consumers on the common durable consumer loop, fetching with `fetch`."""
+    return DurableConsumer(name, bind, fetch, handler, batch=batch)
 
 
 @contextlib.asynccontextmanager

@@ -21,7 +21,8 @@ from nats.js.kv import KeyValue
 from services.common import codec, subjects
 from services.common.codec import DeliveryJob, DeliveryResult, DigestJob, GroupJob
 from services.common.domain.events.model import format_time
-from services.notifier.consumers import fetch, settle, working
+from services.common.durable_consumer import Bind, DurableConsumer
+from services.notifier.consumers import notifier_consumer, settle, working
 from services.notifier.digest_jobs import handle_digest
 from services.notifier.digests import Digests
 from services.notifier.escalation import failure_event, failure_msg_id
@@ -32,6 +33,8 @@ from services.notifier.outputs import dead_letter, publish_result
 from services.notifier.pipeline import JobAttempt, Pipeline
 
 log = logging.getLogger(__name__)
+
+BATCH = 32  # the most jobs one fetch asks for
 
 
 class Deliverer:
@@ -52,22 +55,30 @@ class Deliverer:
         self.digests = digests
         self.groups = groups
         self.concurrency = concurrency
+        self.inflight: set[asyncio.Task[None]] = set()
 
-    async def run(self, sub: JetStreamContext.PullSubscription, stopping: asyncio.Event, consuming: set[str]) -> None:
-        consuming.add("deliveries")
-        limit = self.concurrency
-        inflight: set[asyncio.Task[None]] = set()
-        while not stopping.is_set():
-            if len(inflight) >= limit:
-                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            for msg in await fetch(sub, min(limit - len(inflight), 32)):
-                task = asyncio.create_task(self.deliver(msg))
-                inflight.add(task)
-                task.add_done_callback(inflight.discard)
-        consuming.discard("deliveries")
-        if inflight:  # let attempts in flight finish briefly; an unfinished one is redelivered after the ack wait
-            await asyncio.wait(inflight, timeout=5)
+    def consumer(self, bind: Bind) -> DurableConsumer:
+        """The `deliveries` loop: each fetch asks for no more jobs than there is room for (at most 32)."""
+        return notifier_consumer("deliveries", bind, self.start_attempts, self.room)
+
+    def room(self) -> int:
+        """How many more attempts may start now (at least one: `start_attempts` returns only below the limit)."""
+        return min(self.concurrency - len(self.inflight), BATCH)
+
+    async def start_attempts(self, msgs: list[Msg]) -> None:
+        """Start one attempt per job in the background; return once fewer than `concurrency` are in flight."""
+        for msg in msgs:
+            task = asyncio.create_task(self.deliver(msg))
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
+        while len(self.inflight) >= self.concurrency:
+            await asyncio.wait(self.inflight, return_when=asyncio.FIRST_COMPLETED)
+
+    async def run(self, consumer: DurableConsumer, stop: asyncio.Event) -> None:
+        """Run `consumer` until `stop`, then let attempts in flight finish briefly (an unfinished one comes back)."""
+        await consumer.run(stop)
+        if self.inflight:
+            await asyncio.wait(self.inflight, timeout=5)
 
     async def deliver(self, msg: Msg) -> None:
         js, pipeline = self.js, self.pipeline

@@ -1,12 +1,11 @@
-"""Pull consumers for the gateway: low-latency batch fetches, and a durable consumer loop stopped by an Event."""
+"""Pull consumers for the gateway: low-latency batch fetches, and its recorders on the common durable consumer loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Coroutine
+from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -14,14 +13,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 
+from services.common.durable_consumer import DurableConsumer, Handler
 from services.common.ops import CheckResult
 from services.gateway.nats.bus import GatewayBus
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-Handler = Callable[[list[Msg]], Awaitable[None]]
-RETRY_SECONDS = 0.5
 RECONNECT_POLL_SECONDS = 0.2
 
 
@@ -69,88 +64,21 @@ async def _unless_reconnected(nc: Client, fetch: Coroutine[Any, Any, list[Msg]])
                 await task
 
 
-async def until_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
-    """Run `work` unless `stop` is set first, in which case it is cancelled and None returned.
+def gateway_consumer(
+    bus: GatewayBus, stream: str, config: ConsumerConfig, handler: Handler, *, batch: int = 256, wait: float = 5.0
+) -> DurableConsumer:
+    """The common durable consumer loop on `stream`, bound once the bus is connected, fetching with `fetch_batch`."""
+    assert config.durable_name and config.filter_subject
+    name, subject = str(config.durable_name), str(config.filter_subject)
 
-    Only for NATS waits (fetches, connects): SQL work is never cancelled, aiosqlite can hang on it.
-    """
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        return None
-    finally:
-        stopper.cancel()
-        if not task.done():  # stopped, or we were cancelled ourselves: the work must not run on alone
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    async def bind() -> JetStreamContext.PullSubscription:
+        await bus.wait_ready()
+        return await bus.js.pull_subscribe(subject, durable=name, stream=stream, config=config)
 
+    async def fetch(sub: JetStreamContext.PullSubscription, size: int) -> list[Msg]:
+        return await fetch_batch(sub, bus.client, size, wait)
 
-class DurableConsumer:
-    """A durable pull consumer on `stream` handing batches to `handler` until stopped.
-
-    The handler acks (or naks) its own messages after its effect is durable; an exception in it is logged
-    and the loop goes on (unacked messages come back after the consumer's `ack_wait`).
-    """
-
-    def __init__(
-        self,
-        bus: GatewayBus,
-        stream: str,
-        config: ConsumerConfig,
-        handler: Handler,
-        *,
-        batch: int = 256,
-        wait: float = 5.0,
-    ) -> None:
-        assert config.durable_name and config.filter_subject
-        self.bus = bus
-        self.stream = stream
-        self.config = config
-        self.handler = handler
-        self.batch = batch
-        self.wait = wait
-        self.bound = False
-
-    @property
-    def name(self) -> str:
-        return str(self.config.durable_name)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Bind (again after failures) and consume until `stop` is set."""
-        while not stop.is_set():
-            sub: JetStreamContext.PullSubscription | None = None
-            try:
-                await until_stopped(stop, self.bus.wait_ready())
-                if stop.is_set():
-                    return
-                sub = await self._bind()
-                self.bound = True
-                await self._consume(sub, stop)
-            except Exception as exc:
-                log.warning("consumer %s on %s failed, rebinding: %s", self.name, self.stream, exc)
-                self.bound = False
-                await until_stopped(stop, asyncio.sleep(RETRY_SECONDS))
-            finally:
-                if sub is not None:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-        self.bound = False
-
-    async def _bind(self) -> JetStreamContext.PullSubscription:
-        js = self.bus.js
-        return await js.pull_subscribe(
-            str(self.config.filter_subject), durable=self.name, stream=self.stream, config=self.config
-        )
-
-    async def _consume(self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            msgs = await until_stopped(stop, fetch_batch(sub, self.bus.client, self.batch, self.wait))
-            if msgs:
-                await self.handler(msgs)  # never cancelled: it writes SQL
+    return DurableConsumer(name, bind, fetch, handler, batch=batch)
 
 
 def recorder_config(durable: str, filter_subject: str, ack_wait: float) -> ConsumerConfig:

@@ -22,7 +22,7 @@ from services.common.dead_letters import MAX_DELIVERIES_ADVISORY, DeadLetter, Re
 from services.common.domain.events.model import parse_time
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.nats.bus import GatewayBus
-from services.gateway.nats.pulling import ConsumerComponent, DurableConsumer, recorder_config
+from services.gateway.nats.pulling import ConsumerComponent, gateway_consumer, recorder_config
 from services.gateway.store import dead_letters as store
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class DeadLetterRecorder(ConsumerComponent):
         self.bus = bus
         self.db = db
         config = recorder_config(subjects.DEAD_LETTERS_CONSUMER, ">", ACK_WAIT_SECONDS)
-        super().__init__(DurableConsumer(bus, subjects.DEAD_STREAM, config, self.on_letters), "recorder-dead-letters")
+        super().__init__(gateway_consumer(bus, subjects.DEAD_STREAM, config, self.on_letters), "recorder-dead-letters")
 
     async def on_letters(self, msgs: list[Msg]) -> None:
         """Record a batch in one transaction, then ack; a malformed message is terminated, a failed batch nak'ed."""

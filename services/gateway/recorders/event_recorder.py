@@ -22,7 +22,7 @@ from services.common.db.sql_engine import Database
 from services.common.ops import CheckResult
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus
-from services.gateway.nats.pulling import DurableConsumer
+from services.gateway.nats.pulling import gateway_consumer
 from services.gateway.store import events as store
 from services.gateway.store.events import Alert
 
@@ -75,13 +75,13 @@ class Recorder:
         self.bus = bus
         self.db = db
         self.feed = feed
-        self.alerts = DurableConsumer(
+        self.alerts = gateway_consumer(
             bus,
             subjects.ALERTS_STREAM,
             _config(subjects.RECORDER_CONSUMER, f"{subjects.ALERTS_PREFIX}.>"),
             self.on_alerts,
         )
-        self.results = DurableConsumer(
+        self.results = gateway_consumer(
             bus,
             subjects.RESULTS_STREAM,
             _config(subjects.RESULTS_CONSUMER, f"{subjects.RESULTS_PREFIX}.>"),

@@ -16,7 +16,7 @@ from services.common import subjects
 from services.common.db.sql_engine import Database
 from services.common.run_records import RunRecord
 from services.gateway.nats.bus import GatewayBus
-from services.gateway.nats.pulling import ConsumerComponent, DurableConsumer, recorder_config
+from services.gateway.nats.pulling import ConsumerComponent, gateway_consumer, recorder_config
 from services.gateway.store import schedule_runs as store
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class RunRecorder(ConsumerComponent):
             subjects.SCHEDULE_RUNS_CONSUMER, f"{subjects.SCHEDULE_RUNS_PREFIX}.>", ACK_WAIT_SECONDS
         )
         super().__init__(
-            DurableConsumer(bus, subjects.SCHEDULE_RUNS_STREAM, config, self.on_runs), "recorder-schedule-runs"
+            gateway_consumer(bus, subjects.SCHEDULE_RUNS_STREAM, config, self.on_runs), "recorder-schedule-runs"
         )
 
     async def on_runs(self, msgs: list[Msg]) -> None:
