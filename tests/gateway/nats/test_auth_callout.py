@@ -6,11 +6,12 @@ Producers connect with API tokens minted over HTTP; the server enforces the perm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -447,55 +448,39 @@ async def test_a_message_over_the_payload_limit_is_refused_and_never_stored(
     assert await stored_on(internal, "cep.ingest.acme") != big
 
 
-async def test_revoking_a_token_closes_its_open_connection_within_seconds(
-    gateway: TestClient, callout_nats: NatsServer
-) -> None:
-    minted = mint(gateway, "acme", "editor")
+@contextlib.asynccontextmanager
+async def watched_producer(url: str, token: str, **options: Any) -> AsyncIterator[tuple[Client, asyncio.Event]]:
+    """A producer connection of tenant acme and an Event set when the connection is closed for good."""
     closed = asyncio.Event()
 
     async def on_closed() -> None:
         closed.set()
 
-    client = await nats.connect(
-        callout_nats.url,
-        token=minted["token"],
-        inbox_prefix="_INBOX_acme",
-        closed_cb=on_closed,
-        max_reconnect_attempts=2,
-        reconnect_time_wait=0.2,
-    )
+    client = await nats.connect(url, token=token, inbox_prefix="_INBOX_acme", closed_cb=on_closed, **options)
     try:
-        assert (await client.jetstream().publish("cep.ingest.acme", b"{}")).seq > 0
-        assert gateway.delete(f"/cep/auth/tokens/{minted['token_id']}", headers=ADMIN).status_code == 204
-        started = time.monotonic()
-        await asyncio.wait_for(closed.wait(), 10)  # kicked, then the callout refuses its reconnects
-        assert time.monotonic() - started < 10
+        yield client, closed
     finally:
         if not client.is_closed:
             await client.close()
+
+
+async def test_revoking_a_token_closes_its_open_connection_within_seconds(
+    gateway: TestClient, callout_nats: NatsServer
+) -> None:
+    minted = mint(gateway, "acme", "editor")
+    reconnecting = {"max_reconnect_attempts": 2, "reconnect_time_wait": 0.2}
+    async with watched_producer(callout_nats.url, minted["token"], **reconnecting) as (client, closed):
+        assert (await client.jetstream().publish("cep.ingest.acme", b"{}")).seq > 0
+        assert gateway.delete(f"/cep/auth/tokens/{minted['token_id']}", headers=ADMIN).status_code == 204
+        await asyncio.wait_for(closed.wait(), 10)  # kicked, then the callout refuses its reconnects
     assert gateway.get("/readyz").json()["checks"]["producer_sessions"]["detail"]["kicked"] >= 1
 
 
 async def test_a_producer_holding_too_many_subscriptions_is_closed(
     gateway: TestClient, tokens: dict[str, str], callout_nats: NatsServer
 ) -> None:
-    closed = asyncio.Event()
-
-    async def on_closed() -> None:
-        closed.set()
-
-    client = await nats.connect(
-        callout_nats.url,
-        token=tokens["editor"],
-        inbox_prefix="_INBOX_acme",
-        closed_cb=on_closed,
-        allow_reconnect=False,
-    )
-    try:
+    async with watched_producer(callout_nats.url, tokens["editor"], allow_reconnect=False) as (client, closed):
         for n in range(MAX_SUBSCRIPTIONS + 1):
             await client.subscribe(f"_INBOX_acme.many.{n}")
         await client.flush()
         await asyncio.wait_for(closed.wait(), 10)
-    finally:
-        if not client.is_closed:
-            await client.close()
