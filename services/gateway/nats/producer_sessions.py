@@ -27,7 +27,7 @@ from services.common import bus, subjects
 from services.common.db.sql_engine import Database
 from services.common.ops import CheckResult
 from services.gateway.auth import PLATFORM_ADMIN_ID
-from services.gateway.nats.auth_callout import MAX_SUBSCRIPTIONS, PUBLISHING_ROLES
+from services.gateway.nats.auth_callout import MAX_SUBSCRIPTIONS, Refused, admit
 from services.gateway.store import tokens as token_store
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 PAGE = 1024  # connections per CONNZ answer
 GATHER_SECONDS = 0.5  # how long the answers of every server of a cluster are collected for one ping
 
+# reason: token (revoked, expired, gone or no longer a publishing role) or subscriptions (more than allowed)
 KICKED = Counter("cep_gateway_producer_kicks", "Producer NATS connections closed by the gateway, by reason", ["reason"])
 
 
@@ -122,7 +123,7 @@ class ProducerSessions:
             with contextlib.suppress(Exception):
                 await self.nc.request(f"$SYS.REQ.SERVER.{conn.server_id}.KICK", kick, timeout=2)
                 closed += 1
-                KICKED.labels(reason).inc()
+                KICKED.labels("subscriptions" if reason == "subscriptions" else "token").inc()
                 log.info("closed producer connection %s of token %s: %s", conn.cid, conn.token_id, reason)
         self.sweeps += 1
         self.kicked += closed
@@ -164,22 +165,12 @@ class ProducerSessions:
             await subscription.unsubscribe()
 
     async def _ended(self, token_ids: Iterable[str], now: datetime) -> dict[str, str]:
-        """Why each of these tokens no longer admits a producer (tokens still valid are left out)."""
-        ended: dict[str, str] = {}
+        """Why each of these tokens no longer admits a producer, as the callout decides (valid ones left out)."""
+        wanted = sorted(set(token_ids) - {PLATFORM_ADMIN_ID})
         async with self.db.read() as session:
-            for token_id in token_ids:
-                if token_id == PLATFORM_ADMIN_ID:
-                    continue
-                row = await token_store.get_token(session, token_id)
-                if row is None:
-                    ended[token_id] = "unknown"
-                elif row.revoked_at is not None:
-                    ended[token_id] = "revoked"
-                elif row.expires_at is not None and _aware(row.expires_at) <= now:
-                    ended[token_id] = "expired"
-                elif row.role not in PUBLISHING_ROLES:
-                    ended[token_id] = "role"
-        return ended
+            rows = await token_store.get_tokens(session, wanted)
+        decisions = {token_id: admit(rows.get(token_id), now) for token_id in wanted}
+        return {token_id: d.reason for token_id, d in decisions.items() if isinstance(d, Refused)}
 
 
 def _more(answer: dict[str, object]) -> bool:
@@ -188,7 +179,3 @@ def _more(answer: dict[str, object]) -> bool:
         return False
     total, offset, limit = data.get("total", 0), data.get("offset", 0), data.get("limit", PAGE)
     return isinstance(total, int) and isinstance(offset, int) and isinstance(limit, int) and offset + limit < total
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

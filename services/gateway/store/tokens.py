@@ -43,6 +43,14 @@ async def get_token(session: AsyncSession, token_id: str) -> TokenRow | None:
     return await session.get(TokenRow, token_id)
 
 
+async def get_tokens(session: AsyncSession, token_ids: list[str]) -> dict[str, TokenRow]:
+    """The tokens of these ids that exist, by id (one query)."""
+    if not token_ids:
+        return {}
+    rows = (await session.execute(select(TokenRow).where(col(TokenRow.token_id).in_(token_ids)))).scalars()
+    return {row.token_id: row for row in rows}
+
+
 async def add_token(session: AsyncSession, row: TokenRow) -> None:
     """Insert a minted token."""
     session.add(row)
