@@ -20,7 +20,7 @@ from nats.js.client import JetStreamContext
 
 from bench.pipeline.stack import BenchStack
 from bench.pipeline.workload import Workload, batches
-from services.common import subjects
+from services.common.nats import subjects
 
 IN_FLIGHT = 64  # publishes awaiting their PubAck at once
 POLL_SECONDS = 0.25

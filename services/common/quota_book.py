@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.quotas.tenant_quotas import TenantQuotas
-from services.common.kv_mirror import SKIP, BucketMirror, Skip
+from services.common.nats import subjects
+from services.common.nats.kv_mirror import SKIP, BucketMirror, Skip
 
 log = logging.getLogger(__name__)
 

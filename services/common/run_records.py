@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, format_time, parse_time
 from services.common.domain.schedules.cron import RunStatus
+from services.common.nats import subjects
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("fired", "caught_up", "missed")
 

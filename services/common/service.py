@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from nats.aio.client import Client
 
-from services.common import bus
+from services.common.nats import bus
 from services.common.ops import Check, run_checks
 from services.common.pb.cep.v1 import ops_pb2, ops_pb2_grpc
 from services.common.settings import ServiceSettings

@@ -9,8 +9,9 @@ from collections.abc import Callable
 import nats.errors
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.nats import subjects
 from services.evaluator.processor import Actions
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from typing import Any
 import grpc
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from services.common.nats.streams import ensure_streams
 from services.common.ops import Check, CheckResult
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.common.service import NatsService, Registrar
-from services.common.streams import ensure_streams
 from services.evaluator.driver import ShardDriver
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.snapshots import part_size

@@ -12,7 +12,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from services.common import subjects
+from services.common.nats import subjects
 
 log = logging.getLogger(__name__)
 

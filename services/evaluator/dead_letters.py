@@ -15,11 +15,12 @@ from typing import Any
 
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
-from services.common.dead_letters import DeadLetter, Replay, letter_id, rule_failure_letter, series_refused_letter
+from services.common import codec
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.nats import subjects
+from services.common.nats.dead_letters import DeadLetter, Replay, letter_id, rule_failure_letter, series_refused_letter
 from services.evaluator.work import EventWork, RuleWork, TriggerWork, Work
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,9 @@ import ray.exceptions
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
+from services.common.nats import subjects
 from services.common.ops import CheckResult
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions

@@ -23,10 +23,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
-from services.common import bus
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.logs import configure_logging
-from services.common.streams import ensure_streams
+from services.common.nats import bus
+from services.common.nats.streams import ensure_streams
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.consumer import OutOfOrder, ShardConsumer
 from services.evaluator.dead_letters import (

@@ -4,7 +4,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from services.common.logs import configure_logging
-from services.common.sealing import SecretsKeyError
+from services.common.secrets.sealing import SecretsKeyError
 from services.gateway.app import create_app
 from services.gateway.readiness import SupervisorCollector, stack_checks
 from services.gateway.settings import GatewaySettings

@@ -1,6 +1,6 @@
 """Channel secrets in the gateway: opened to merge a change, sealed for SQL, re-sealed under the first key.
 
-SQL holds each secret as `enc:v1:<token>` (services/common/sealing.py). Rows from before sealing hold plaintext,
+SQL holds each secret as `enc:v1:<token>` (services/common/secrets/sealing.py). Rows from before sealing hold plaintext,
 and rows from before masking hold header values and URL credentials in the public config: both are read as they
 are and re-sealed by `reseal_channels`, which the gateway runs at start and `cep secrets rotate` on demand.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from services.common.db.sql_engine import Database
 from services.common.db.tables import ChannelRow
 from services.common.domain.notify.channels import split_stored
-from services.common.sealing import SecretBox, SecretsKeyError
+from services.common.secrets.sealing import SecretBox, SecretsKeyError
 from services.gateway.store import channels as store
 
 log = logging.getLogger(__name__)

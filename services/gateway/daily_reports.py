@@ -15,9 +15,10 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.db.sql_engine import Database
 from services.common.domain.notify.reports import ReportWindow, build_report
+from services.common.nats import subjects
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.queue_subscription import QueueSubscription
 from services.gateway.store.reports import event_counts

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.domain.lifecycle.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
-from services.common.sealing import SecretBox, load_box
+from services.common.secrets.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
 
 
@@ -52,7 +52,7 @@ class GatewaySettings(ServiceSettings):
     ack_sla: str = DEFAULT_ACK_SLA
     ack_sla_sweep_seconds: float = Field(default=5.0, gt=0, le=3600)  # how often the check looks for breaches
     # The Fernet key(s) sealing channel secrets at rest, comma-separated (the first seals, all open), or a file of
-    # them; one is required (services/common/sealing.py). `cep up` makes one; the notifier needs the same keys.
+    # them; one is required (services/common/secrets/sealing.py). `cep up` makes one; the notifier needs the same keys.
     secrets_key: SecretStr | None = None
     secrets_key_file: Path | None = None
 

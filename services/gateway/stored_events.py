@@ -19,9 +19,9 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from services.common import subjects
 from services.common.domain.events.intake import NotJson, parse_body
 from services.common.domain.events.model import parse_time
+from services.common.nats import subjects
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.rest.problems import Problem
 

@@ -35,9 +35,9 @@ from nats.aio.subscription import Subscription
 from nats.nuid import NUID
 from prometheus_client import Counter
 
-from services.common import subjects
 from services.common.domain.events.rate_limit import TokenBucket
 from services.common.domain.quotas.tenant_quotas import TenantQuotas, how_to_raise
+from services.common.nats import subjects
 from services.common.ops import CheckResult
 from services.common.quota_book import QuotaBook
 

@@ -26,14 +26,15 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import Gauge, Histogram
 
-from services.common import codec, subjects
-from services.common.durable_consumer import Backoff, pause
+from services.common import codec
 from services.common.ingest_metrics import INGEST_EVENTS
-from services.common.lease import RouterLease
-from services.common.lease import router_lease_bucket as lease_bucket
+from services.common.nats import subjects
+from services.common.nats.durable_consumer import Backoff, pause
+from services.common.nats.lease import RouterLease
+from services.common.nats.lease import router_lease_bucket as lease_bucket
+from services.common.nats.publishing import Outgoing, publish_all
+from services.common.nats.streams import ensure_streams
 from services.common.ops import CheckResult
-from services.common.publishing import Outgoing, publish_all
-from services.common.streams import ensure_streams
 from services.ingest.consumer import bind_router_consumer, load_rules
 from services.ingest.epochs import announce, last_announced
 from services.ingest.routing import Dropped, Inbound, Routed, route

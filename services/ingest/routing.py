@@ -10,12 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for as _shard_for
 from services.common.domain.events.intake import BadLine, Item, NotJson, check_item, split_body, to_event
 from services.common.domain.events.model import Event, parse_time
 from services.common.domain.rules.model import Rule
-from services.common.publishing import Outgoing
+from services.common.nats import subjects
+from services.common.nats.publishing import Outgoing
 from services.ingest.rule_table import RuleTable
 
 # sha256 per (rule, event) adds up at thousands of events per second; the answer never changes for a pair.

@@ -9,7 +9,7 @@ from services.common.settings import ServiceSettings
 
 class IngestSettings(ServiceSettings):
     """`CEP_INGEST_PORT` (ops HTTP: health, readiness, metrics), `CEP_SHARDS`, `CEP_ROUTE_BATCH`,
-    `CEP_ROUTER_LEASE_SECONDS` (one replica routes at a time, `services/common/lease.py`).
+    `CEP_ROUTER_LEASE_SECONDS` (one replica routes at a time, `services/common/nats/lease.py`).
 
     `CEP_SHARDS` is the evaluator's shard count, used until the evaluator driver publishes its shard map.
     """

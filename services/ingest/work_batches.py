@@ -12,8 +12,9 @@ raw positions as done and skip the earlier ones when the router replays them). M
 
 from __future__ import annotations
 
-from services.common import codec, subjects
-from services.common.publishing import Outgoing
+from services.common import codec
+from services.common.nats import subjects
+from services.common.nats.publishing import Outgoing
 from services.ingest.routing import RoutedEvent
 
 HEADER_ROOM = 512  # what the message id header and the protocol line take from the server's max payload

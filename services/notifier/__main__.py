@@ -1,6 +1,6 @@
 """Run the notifier service: `python -m services.notifier`."""
 
-from services.common.sealing import SecretsKeyError
+from services.common.secrets.sealing import SecretsKeyError
 from services.common.service_runner import run
 from services.notifier.app import NotifierService
 from services.notifier.settings import NotifierSettings

@@ -19,26 +19,26 @@ from typing import Any
 
 import httpx
 
-from services.common import subjects
-from services.common.durable_consumer import DurableConsumer, pause
 from services.common.egress import guarded_client
+from services.common.nats import subjects
+from services.common.nats.durable_consumer import DurableConsumer, pause
+from services.common.nats.streams import ensure_streams
 from services.common.ops import Check, CheckResult
 from services.common.service import NatsService
-from services.common.streams import ensure_streams
-from services.notifier.ack_intake import AckIntake
-from services.notifier.alert_intake import AlertIntake
-from services.notifier.channel_tests import ChannelTests
 from services.notifier.consumers import DELIVERY_ACK_WAIT, DELIVERY_MAX_DELIVER, bind_consumer
-from services.notifier.deliverer import Deliverer
-from services.notifier.digests import Digests
-from services.notifier.directory import KvDirectory
-from services.notifier.groups import Groups, GroupStore
-from services.notifier.pipeline import Pipeline
-from services.notifier.reports import NatsReports
+from services.notifier.delivery.attempts import Pipeline
+from services.notifier.delivery.deliverer import Deliverer
+from services.notifier.delivery.directory import KvDirectory
+from services.notifier.delivery.reports import NatsReports
+from services.notifier.intake.ack_intake import AckIntake
+from services.notifier.intake.alert_intake import AlertIntake
+from services.notifier.intake.channel_tests import ChannelTests
 from services.notifier.settings import NotifierSettings
 from services.notifier.stages.cooldown import MarkStore
 from services.notifier.stages.multistage import MultiStage
 from services.notifier.stages.storm import StormStore
+from services.notifier.timed_jobs.digests import Digests
+from services.notifier.timed_jobs.groups import Groups, GroupStore
 
 log = logging.getLogger(__name__)
 

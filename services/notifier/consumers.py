@@ -12,8 +12,8 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from services.common.durable_consumer import Bind, DurableConsumer, Handler
-from services.notifier.retry import Decision
+from services.common.nats.durable_consumer import Bind, DurableConsumer, Handler
+from services.notifier.delivery.retry import Decision
 
 log = logging.getLogger(__name__)
 

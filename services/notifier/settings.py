@@ -7,9 +7,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 
 from services.common.domain.notify.channels import MAX_ATTEMPTS_LIMIT
-from services.common.sealing import SecretBox, load_box
+from services.common.secrets.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
-from services.notifier.retry import RetryPolicy
+from services.notifier.delivery.retry import RetryPolicy
 
 
 class NotifierSettings(ServiceSettings):

@@ -16,11 +16,11 @@ from typing import Any
 from nats.js.kv import KeyValue
 from prometheus_client import Gauge
 
-from services.common import subjects
-from services.common.lease import Lease, SchedulerLease
+from services.common.nats import subjects
+from services.common.nats.lease import Lease, SchedulerLease
+from services.common.nats.streams import ensure_scheduler_live_bucket, ensure_streams
 from services.common.ops import Check, CheckResult
 from services.common.service import NatsService
-from services.common.streams import ensure_scheduler_live_bucket, ensure_streams
 from services.scheduler.instances import beat
 from services.scheduler.poll_targets import PollTargets
 from services.scheduler.poller import Poller

@@ -8,9 +8,10 @@ from typing import Any
 
 from nats.js.kv import KeyValue
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.events.model import format_time
-from services.common.lease import Lease
+from services.common.nats import subjects
+from services.common.nats.lease import Lease
 
 
 def heartbeat(lease: Lease, started_at: datetime, rules: int) -> dict[str, Any]:

@@ -6,9 +6,10 @@ import logging
 
 from pydantic import ValidationError
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.rules.model import Rule
-from services.common.kv_mirror import SKIP, BucketMirror, Skip
+from services.common.nats import subjects
+from services.common.nats.kv_mirror import SKIP, BucketMirror, Skip
 
 log = logging.getLogger(__name__)
 

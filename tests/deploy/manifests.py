@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.30.0"
 SCHEMAS = {("ray.io/v1", "RayCluster"): ROOT / "k8s" / "schemas" / "raycluster-ray-v1.json"}
 # CEP_* names that are no settings field: the NATS config's own (nats.conf reads them), and the stream replicas
-# read where streams are declared (services/common/streams.py).
+# read where streams are declared (services/common/nats/streams.py).
 NOT_SETTINGS = {"CEP_NATS_PASSWORD", "CEP_NATS_AUTH_ISSUER", "CEP_JETSTREAM_REPLICAS"}
 WORKLOADS = ("Deployment", "StatefulSet")
 Manifest = dict[str, Any]

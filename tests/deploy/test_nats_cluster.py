@@ -17,10 +17,10 @@ import nats
 import pytest
 import yaml
 
-from services.common import subjects
 from services.common.cli.natskeys import generate
 from services.common.cli.procs import free_port
-from services.common.streams import BUCKETS, STREAMS, ensure_bucket, ensure_stream
+from services.common.nats import subjects
+from services.common.nats.streams import BUCKETS, STREAMS, ensure_bucket, ensure_stream
 from tests.deploy.manifests import ROOT
 
 NATS_SERVER = str(Path(sys.executable).parent / "nats-server")

@@ -15,7 +15,7 @@ import nats.errors
 import nats.js.errors
 import pytest
 
-from services.common import subjects
+from services.common.nats import subjects
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,9 @@ from typing import Any
 
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.rules.model import Rule
+from services.common.nats import subjects
 from tests.evaluator.kit import read
 
 

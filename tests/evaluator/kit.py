@@ -14,11 +14,12 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.events.model import Event, parse_time
 from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
-from services.common.streams import ensure_streams
+from services.common.nats import subjects
+from services.common.nats.streams import ensure_streams
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.events.model import Event
+from services.common.nats import subjects
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions
 from tests.common.domain.kit import BY_HOST

@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.cli.procs import free_port
+from services.common.nats import subjects
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.evaluator.app import EvaluatorService
 from services.evaluator.settings import EvaluatorSettings

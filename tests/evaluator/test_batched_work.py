@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.events.model import Event
 from services.common.domain.rules.model import Rule
+from services.common.nats import subjects
 from services.evaluator.options import ShardOptions
 from tests.evaluator.conftest import Actors
 from tests.evaluator.kit import alerts, at, change, connect, eventually, make_rule, publish_in_order

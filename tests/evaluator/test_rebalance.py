@@ -9,11 +9,12 @@ import pytest
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.events.model import Event
 from services.common.domain.rules.model import Rule
+from services.common.nats import subjects
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
 from services.evaluator.rebalance import ShardMap, rebalance, split_snapshots

@@ -10,10 +10,11 @@ from typing import Any
 import ray
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.events.model import Event
 from services.common.domain.rules.model import Rule
+from services.common.nats import subjects
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
 from services.evaluator.snapshots import ShardSnapshot

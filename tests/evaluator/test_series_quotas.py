@@ -8,10 +8,11 @@ import base64
 import os
 from typing import Any
 
-from services.common import codec, subjects
-from services.common.dead_letters import decode
+from services.common import codec
 from services.common.domain.events.model import Event
 from services.common.domain.quotas.tenant_quotas import TenantQuotas
+from services.common.nats import subjects
+from services.common.nats.dead_letters import decode
 from services.evaluator.options import ShardOptions
 from services.evaluator.snapshots import MANIFEST_MARKER
 from tests.evaluator.conftest import Actors

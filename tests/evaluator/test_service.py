@@ -7,10 +7,11 @@ from pathlib import Path
 import grpc
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.cli.procs import free_port
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.events.model import Event
+from services.common.nats import subjects
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.evaluator.app import EvaluatorService
 from services.evaluator.driver import ShardDriver

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.events.model import Event
+from services.common.nats import subjects
 from services.evaluator.options import ShardOptions
 from tests.evaluator.conftest import Actors
 from tests.evaluator.kit import (

@@ -7,11 +7,12 @@ from typing import Any
 
 import nats
 
-from services.common import codec, subjects
-from services.common.dead_letters import DeadLetter, decode
+from services.common import codec
 from services.common.domain.events.model import Event
 from services.common.domain.rules.rule_failures import RuleFailure
-from services.common.streams import ensure_streams
+from services.common.nats import subjects
+from services.common.nats.dead_letters import DeadLetter, decode
+from services.common.nats.streams import ensure_streams
 from services.evaluator.dead_letters import publish_rule_failures
 from services.evaluator.options import ShardOptions
 from tests.evaluator.conftest import Actors

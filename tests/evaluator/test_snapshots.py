@@ -14,7 +14,7 @@ from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
 from services.common import codec
-from services.common.streams import ensure_streams
+from services.common.nats.streams import ensure_streams
 from services.evaluator.snapshots import (
     DEFAULT_PART_BYTES,
     MANIFEST_MARKER,

@@ -17,10 +17,11 @@ import uvicorn
 from fastapi import FastAPI
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.cli.procs import free_port
 from services.common.codec import DeliveryResult
 from services.common.domain.lifecycle.transitions import Transition, episode_id, fingerprint, transition_id
+from services.common.nats import subjects
 from services.gateway.app import create_app
 from tests.gateway.conftest import ADMIN, settings_for
 

@@ -20,10 +20,11 @@ from fastapi.testclient import TestClient
 from nats.js.errors import KeyNotFoundError
 from pydantic import SecretStr
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.cli.main import main as cep
 from services.common.domain.notify.channel_masks import MASK
-from services.common.sealing import PREFIX, SecretBox, load_box, new_key
+from services.common.nats import subjects
+from services.common.secrets.sealing import PREFIX, SecretBox, load_box, new_key
 from services.gateway.app import create_app
 from tests.gateway.conftest import is_problem, mint, settings_for
 from tests.notifier.running import running_notifier, transition

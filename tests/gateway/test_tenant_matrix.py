@@ -19,10 +19,10 @@ import httpx
 import pytest
 from nats.js.client import JetStreamContext
 
-from services.common import subjects
-from services.common.dead_letters import DeadLetter, rule_failure_letter
 from services.common.domain.events.model import Event
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.nats import subjects
+from services.common.nats.dead_letters import DeadLetter, rule_failure_letter
 from tests.gateway.conftest import CPU_RULE
 from tests.gateway.live_gateway import (
     T0,

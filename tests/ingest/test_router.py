@@ -15,10 +15,11 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.rules.model import Rule
-from services.common.streams import ensure_streams
+from services.common.nats import subjects
+from services.common.nats.streams import ensure_streams
 from services.ingest.app import IngestService
 from services.ingest.consumer import bind_router_consumer
 from services.ingest.router import Router

@@ -8,10 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.events.intake import RESERVED_ERROR
 from services.common.domain.events.model import format_time
+from services.common.nats import subjects
 from services.ingest.routing import Inbound, route
 from services.ingest.rule_table import RuleTable
 from services.ingest.work_batches import WorkBatches

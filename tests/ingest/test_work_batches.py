@@ -8,7 +8,7 @@ import orjson
 
 from services.common import codec
 from services.common.domain.events.model import Event
-from services.common.publishing import Outgoing
+from services.common.nats.publishing import Outgoing
 from services.ingest.routing import RoutedEvent
 from services.ingest.work_batches import WorkBatches, work_limit
 

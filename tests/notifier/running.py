@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.cli.procs import free_port
 from services.common.codec import ChannelEntry, DeliveryResult
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.nats import subjects
 from services.common.ops import run_checks
 from services.notifier.app import NotifierService
 from services.notifier.settings import NotifierSettings

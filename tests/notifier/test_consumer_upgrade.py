@@ -5,8 +5,8 @@ from __future__ import annotations
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.client import JetStreamContext
 
-from services.common import subjects
-from services.common.streams import ensure_streams
+from services.common.nats import subjects
+from services.common.nats.streams import ensure_streams
 from services.notifier.consumers import DELIVERY_ACK_WAIT, bind_consumer
 
 

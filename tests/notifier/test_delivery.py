@@ -12,10 +12,10 @@ import pytest
 from pydantic import SecretStr
 from standardwebhooks import Webhook
 
-from services.common.channel_sealing import sealed_config
 from services.common.domain.notify.channels import split_stored
 from services.common.ops import run_checks
-from services.common.sealing import load_box
+from services.common.secrets.channel_sealing import sealed_config
+from services.common.secrets.sealing import load_box
 from services.notifier.channels.webhook import DELIVERY_HEADER, ID_HEADER
 from services.notifier.consumers import FETCH_WAIT
 from tests.notifier.running import RunningNotifier, running_notifier, tenant, transition, webhook

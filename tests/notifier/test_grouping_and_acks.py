@@ -6,10 +6,11 @@ import time
 import uuid
 from typing import Any
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.codec import ChannelEntry
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle.transitions import fingerprint
+from services.common.nats import subjects
 from tests.notifier.running import FIRED_AT, RunningNotifier, tenant, transition, webhook
 from tests.notifier.test_noise_and_escalation import _put_rule
 from tests.support.receiver import receiver

@@ -7,9 +7,10 @@ import time
 import uuid
 from typing import Any
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.codec import DeliveryJob
 from services.common.domain.lifecycle.transitions import fingerprint
+from services.common.nats import subjects
 from tests.notifier.running import RunningNotifier, tenant, transition, webhook
 from tests.support.receiver import receiver
 

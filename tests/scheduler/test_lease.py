@@ -12,7 +12,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
-from services.common.lease import SchedulerLease, current_leader
+from services.common.nats.lease import SchedulerLease, current_leader
 
 PERIOD = 1.0
 

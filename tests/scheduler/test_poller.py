@@ -17,12 +17,13 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.cli.procs import free_port
 from services.common.domain.schedules.polling import parse_target
 from services.common.egress import guarded_client
-from services.common.lease import SchedulerLease
-from services.common.streams import ensure_streams
+from services.common.nats import subjects
+from services.common.nats.lease import SchedulerLease
+from services.common.nats.streams import ensure_streams
 from services.scheduler.poll_targets import PollTarget, PollTargets
 from services.scheduler.poller import Poller
 from services.scheduler.settings import SchedulerSettings

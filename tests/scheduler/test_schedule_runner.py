@@ -9,10 +9,11 @@ from nats.aio.client import Client
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.rules.model import Rule
-from services.common.lease import SchedulerLease
-from services.common.streams import ensure_streams
+from services.common.nats import subjects
+from services.common.nats.lease import SchedulerLease
+from services.common.nats.streams import ensure_streams
 from services.scheduler.schedule_rules import ScheduleRules
 from services.scheduler.schedule_runner import Runner
 from services.scheduler.settings import SchedulerSettings

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common import subjects
+from services.common.nats import subjects
 
 # JetStream flushes to disk after every write: a 202 from ingest then survives a power cut, not only a
 # crashed process. It costs throughput on slow disks; a cluster deployment may relax it (docs/operations.md).

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from services.common.sealing import SecretsKeyError, new_key
+from services.common.secrets.sealing import SecretsKeyError, new_key
 
 ROTATE_HELP = (
     "re-seal every stored channel secret under the first key of CEP_SECRETS_KEY (or CEP_SECRETS_KEY_FILE), "

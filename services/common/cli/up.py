@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from services.common.cli import natsconf, procs
 from services.common.cli.natskeys import NatsKeys
 from services.common.cli.natskeys import generate as generate_nats_keys
-from services.common.sealing import SecretsKeyError, new_key, parse_keys
+from services.common.secrets.sealing import SecretsKeyError, new_key, parse_keys
 from services.common.statedir import database_file, ray_temp_dir, secrets_key_file, state_key
 
 SERVICES = ("ingest", "evaluator", "notifier", "scheduler", "gateway")

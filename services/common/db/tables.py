@@ -314,7 +314,7 @@ class TenantSettingsRow(SQLModel, table=True):
 
 
 class DeadLetterRow(SQLModel, table=True):
-    """A dead letter from CEP_DEAD (services/common/dead_letters.py), one row per id; `replay`: what a replay sends."""
+    """A dead letter from CEP_DEAD (common/nats/dead_letters.py), one row per id; `replay`: what a replay sends."""
 
     __tablename__ = "dead_letters"
     __table_args__ = (Index("ix_dead_letters_tenant_at", "tenant", "at", "id"),)

@@ -15,9 +15,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from services.common import subjects
 from services.common.db.sql_engine import Database
-from services.common.streams import ensure_feed_stream
+from services.common.nats import subjects
+from services.common.nats.streams import ensure_feed_stream
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.store import events as store
 from services.gateway.store.events import FeedItem

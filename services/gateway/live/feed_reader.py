@@ -17,7 +17,8 @@ import anyio
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
+from services.common import codec
+from services.common.nats import subjects
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import fetch_batch

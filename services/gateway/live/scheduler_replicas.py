@@ -8,7 +8,8 @@ import nats.errors
 from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 
-from services.common import codec, subjects
+from services.common import codec
+from services.common.nats import subjects
 
 READ_SECONDS = 2.0
 

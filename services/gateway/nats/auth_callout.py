@@ -32,9 +32,9 @@ from typing import Any
 import nkeys
 from nats.aio.msg import Msg
 
-from services.common import nats_jwt, subjects
 from services.common.db.sql_engine import Database
 from services.common.db.tables import TokenRow
+from services.common.nats import nats_jwt, subjects
 from services.common.ops import CheckResult
 from services.gateway.auth import PLATFORM_ADMIN_ID, PLATFORM_TENANT, hash_secret
 from services.gateway.nats.bus import GatewayBus

@@ -10,9 +10,9 @@ import os
 from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
-from services.common import bus
+from services.common.nats import bus
+from services.common.nats.streams import ensure_streams
 from services.common.ops import CheckResult
-from services.common.streams import ensure_streams
 from services.gateway.rest.problems import Problem
 
 log = logging.getLogger(__name__)

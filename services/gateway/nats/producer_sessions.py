@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from nats.aio.client import Client
 from prometheus_client import Counter
 
-from services.common import bus, subjects
 from services.common.db.sql_engine import Database
+from services.common.nats import bus, subjects
 from services.common.ops import CheckResult
 from services.gateway.auth import PLATFORM_ADMIN_ID
 from services.gateway.nats.auth_callout import MAX_SUBSCRIPTIONS, Refused, admit

@@ -13,7 +13,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 
-from services.common.durable_consumer import DurableConsumer, Handler
+from services.common.nats.durable_consumer import DurableConsumer, Handler
 from services.common.ops import CheckResult
 from services.gateway.nats.bus import GatewayBus
 

@@ -18,12 +18,13 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.common import codec, subjects
-from services.common.channel_sealing import sealed_config
+from services.common import codec
 from services.common.db.sql_engine import Database
 from services.common.db.tables import ChannelRow
 from services.common.domain.notify.channels import split_stored
-from services.common.sealing import SecretBox, is_sealed
+from services.common.nats import subjects
+from services.common.secrets.channel_sealing import sealed_config
+from services.common.secrets.sealing import SecretBox, is_sealed
 from services.gateway.channel_secrets import reseal_channels
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.publishers.kv_publisher import RECONCILE_SECONDS, KvPublisher

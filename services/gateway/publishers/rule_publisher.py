@@ -15,8 +15,9 @@ import logging
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.db.sql_engine import Database
+from services.common.nats import subjects
 from services.gateway import row_codec
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.rule_changes import RuleChange

@@ -16,10 +16,11 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.db.sql_engine import Database
-from services.common.dead_letters import MAX_DELIVERIES_ADVISORY, DeadLetter, Replay, decode, letter_id
 from services.common.domain.events.model import parse_time
+from services.common.nats import subjects
+from services.common.nats.dead_letters import MAX_DELIVERIES_ADVISORY, DeadLetter, Replay, decode, letter_id
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import ConsumerComponent, gateway_consumer, recorder_config

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.codec import DeliveryResult
 from services.common.db.sql_engine import Database
+from services.common.nats import subjects
 from services.common.ops import CheckResult
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 
-from services.common import subjects
 from services.common.db.sql_engine import Database
+from services.common.nats import subjects
 from services.common.run_records import RunRecord
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import ConsumerComponent, gateway_consumer, recorder_config

@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.common import codec, subjects
-from services.common.channel_sealing import sealed_config
+from services.common import codec
 from services.common.db.tables import ChannelRow, EventRow
 from services.common.domain.notify.channels import TYPES, timeout_seconds
 from services.common.domain.notify.templates import TemplateError, render, template_context
+from services.common.nats import subjects
+from services.common.secrets.channel_sealing import sealed_config
 from services.common.template_pool import off_loop
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.publishers.channel_publisher import entry_of

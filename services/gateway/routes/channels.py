@@ -22,7 +22,7 @@ from services.common.domain.notify.channels import (
     split_stored,
 )
 from services.common.domain.rules.errors import FieldError
-from services.common.sealing import SecretBox, SecretsKeyError
+from services.common.secrets.sealing import SecretBox, SecretsKeyError
 from services.gateway import template_checks
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.channel_secrets import opened_secrets, seal_all

@@ -14,9 +14,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.db.tables import DeadLetterRow
-from services.common.dead_letters import Replay
+from services.common.nats import subjects
+from services.common.nats.dead_letters import Replay
 from services.gateway import row_codec
 from services.gateway.auth import Principal, admin
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor

@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.common import subjects
 from services.common.domain.events.intake import Intake, Item, NotJson, Reject, parse_body
 from services.common.domain.events.model import format_time
 from services.common.domain.events.rate_limit import RateLimiter, retry_after_header
 from services.common.domain.quotas.tenant_quotas import TenantQuotas, how_to_raise
 from services.common.ingest_metrics import INGEST_EVENTS
-from services.common.publishing import Outgoing, PublishFailed, item_limit, publish_all
+from services.common.nats import subjects
+from services.common.nats.publishing import Outgoing, PublishFailed, item_limit, publish_all
 from services.gateway.auth import Principal, editor
 from services.gateway.rest.problems import Problem, malformed
 

@@ -18,10 +18,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from services.common import subjects
 from services.common.db.tables import PollingTargetRow
 from services.common.domain.rules.errors import FieldError
 from services.common.domain.schedules.polling import FORMATS, PollingValidationError, TargetSpec, parse_target
+from services.common.nats import subjects
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.live.polling_snapshots import read_snapshots
 from services.gateway.publishers.polling_publisher import PollingPublisher

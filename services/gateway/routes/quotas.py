@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from services.common import subjects
 from services.common.db.tables import TenantQuotaRow
 from services.common.domain.quotas.tenant_quotas import TenantQuotas
 from services.common.domain.rules.errors import FieldError, from_pydantic
+from services.common.nats import subjects
 from services.gateway import row_codec
 from services.gateway.auth import PLATFORM_TENANT, Principal, platform_admin, viewer
 from services.gateway.quota_limits import QuotaLimits, effective

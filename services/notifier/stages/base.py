@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from services.common.codec import DeliveryJob, DeliveryResult, DigestJob, GroupJob
 from services.common.domain.lifecycle.transitions import Transition
-from services.notifier.outputs import Publish
-from services.notifier.results import delivery_result
+from services.notifier.delivery.outputs import Publish
+from services.notifier.delivery.results import delivery_result
 
 Timer = DigestJob | GroupJob
 Clock = Callable[[], float]

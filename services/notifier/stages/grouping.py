@@ -16,8 +16,8 @@ from typing import Any
 from services.common.codec import GroupJob
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, group_id, join
 from services.notifier.compare_and_set import save_with_retries
-from services.notifier.groups import GroupStore
 from services.notifier.stages.base import Clock, Grouped, Notification, Passed, Publish, Verdict
+from services.notifier.timed_jobs.groups import GroupStore
 
 
 @dataclass

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.common.domain.lifecycle.transitions import Transition
-from services.notifier.directory import Rules
-from services.notifier.groups import GroupStore
-from services.notifier.jobs import jobs_for
+from services.notifier.delivery.directory import Rules
+from services.notifier.delivery.jobs import jobs_for
 from services.notifier.stages.base import (
     Clock,
     Notification,
@@ -32,6 +31,7 @@ from services.notifier.stages.base import (
 from services.notifier.stages.cooldown import Cooldown, MarkStore
 from services.notifier.stages.grouping import Grouping
 from services.notifier.stages.storm import StormBudget, StormStore
+from services.notifier.timed_jobs.groups import GroupStore
 
 Alert = tuple[Transition, list[dict[str, Any]]]  # a transition and its rule's actions, as CEP_ALERTS carries them
 

@@ -13,9 +13,9 @@ import nats.errors
 import nkeys
 import pytest
 
-from services.common import nats_jwt
 from services.common.cli import natsconf
 from services.common.cli.up import PORT_NAMES, Supervisor
+from services.common.nats import nats_jwt
 from tests.support.nats import NatsServer, start_nats
 
 ISSUER = nats_jwt.public_key(nkeys.from_seed(nkeys.encode_seed(b"\x01" * 32, nkeys.PREFIX_BYTE_ACCOUNT)))

@@ -15,7 +15,7 @@ import nats
 import pytest
 from nats.js.client import JetStreamContext
 
-from services.common import subjects
+from services.common.nats import subjects
 from tests.gateway.conftest import is_problem
 from tests.gateway.live_gateway import (
     T0,

@@ -25,9 +25,9 @@ from nats.aio.client import Client
 from nats.js.errors import APIError, NotFoundError
 from prometheus_client import REGISTRY
 
-from services.common import nats_jwt, subjects
 from services.common.cli import natsconf
 from services.common.db.tables import TokenRow
+from services.common.nats import nats_jwt, subjects
 from services.common.quota_book import QuotaBook
 from services.gateway.app import create_app
 from services.gateway.nats.auth_callout import (

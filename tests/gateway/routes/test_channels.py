@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec, subjects
+from services.common import codec
+from services.common.nats import subjects
 from services.gateway.app import create_app
 from tests.gateway.conftest import is_problem, mint, settings_for
 from tests.notifier.running import RunningNotifier, running_notifier, transition

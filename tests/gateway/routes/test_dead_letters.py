@@ -16,11 +16,12 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StreamConfig
 from nats.js.client import JetStreamContext
 
-from services.common import codec, subjects
-from services.common.dead_letters import DeadLetter, rule_failure_letter, series_refused_letter
+from services.common import codec
 from services.common.domain.events.model import Event
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.nats import subjects
+from services.common.nats.dead_letters import DeadLetter, rule_failure_letter, series_refused_letter
 from services.gateway.auth import PLATFORM_TENANT
 from tests.gateway.conftest import ADMIN, CPU_RULE, is_problem
 from tests.gateway.live_gateway import LiveGateway, eventually, new_tenant, start_gateway

@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from services.common import subjects
 from services.common.domain.events.intake import RESERVED_ERROR
 from services.common.domain.events.model import parse_time
+from services.common.nats import subjects
 from services.gateway.app import create_app
 from tests.gateway.conftest import is_problem, mint, settings_for
 from tests.support.nats import NatsServer, start_nats

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.events.model import Event, event_time, parse_time
+from services.common.nats import subjects
 from services.evaluator.options import ShardOptions
 from services.evaluator.shard import ShardActor
 from services.gateway.app import create_app

@@ -13,17 +13,18 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from pydantic import SecretStr
 
-from services.common import codec, subjects
+from services.common import codec
 from services.common.domain.lifecycle.transitions import fingerprint
 from services.common.domain.notify.grouping import GroupState
 from services.common.domain.notify.noise import StormState
-from services.common.sealing import load_box
-from services.common.streams import ensure_streams
-from services.notifier.directory import KvDirectory
-from services.notifier.groups import GroupStore
-from services.notifier.jobs import jobs_for
+from services.common.nats import subjects
+from services.common.nats.streams import ensure_streams
+from services.common.secrets.sealing import load_box
+from services.notifier.delivery.directory import KvDirectory
+from services.notifier.delivery.jobs import jobs_for
 from services.notifier.stages.base import Notification
 from services.notifier.stages.storm import StormStore
+from services.notifier.timed_jobs.groups import GroupStore
 from tests.conftest import TEST_SECRETS_KEY
 from tests.notifier.running import transition
 

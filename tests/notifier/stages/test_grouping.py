@@ -8,9 +8,9 @@ from nats.js.kv import KeyValue
 from services.common.codec import GroupJob
 from services.common.domain.notify.grouping import group_id
 from services.notifier.compare_and_set import SAVE_TRIES, KeptChanging
-from services.notifier.groups import GroupStore
 from services.notifier.stages.base import Grouped, Passed
 from services.notifier.stages.grouping import Grouping
+from services.notifier.timed_jobs.groups import GroupStore
 from tests.notifier.stages.conftest import NOON, RacingGroupStore, notification
 
 BY_HOST = {"group_by": ["host"], "group_wait": "30s"}

@@ -12,11 +12,11 @@ from nats.js.kv import KeyValue
 from services.common.domain.notify.grouping import group_id
 from services.common.domain.notify.noise import StormState
 from services.notifier.compare_and_set import KeptChanging
-from services.notifier.directory import KvDirectory
-from services.notifier.groups import GroupStore
+from services.notifier.delivery.directory import KvDirectory
 from services.notifier.stages.cooldown import MarkStore
 from services.notifier.stages.multistage import MultiStage
 from services.notifier.stages.storm import StormStore
+from services.notifier.timed_jobs.groups import GroupStore
 from tests.notifier.stages.conftest import NOON, RacingGroupStore, notification, put_rule
 
 COOLDOWN = "cooldown of 600s: the same alert was notified 0s ago"

@@ -1,6 +1,6 @@
 """Template previews: a message template rendered against a sample event (or the caller's fields), no I/O.
 
-The sample has every field of the event the notifier renders against (see services/notifier/jobs.py
+The sample has every field of the event the notifier renders against (see services/notifier/delivery/jobs.py
 `event_view`), with fixed values so a preview is repeatable. Fields the caller gives replace the sample's;
 a stored rule (when one is named) supplies the rule fields and the template's `rule`.
 """

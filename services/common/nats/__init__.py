@@ -1,0 +1,1 @@
+"""The NATS side every service shares: the connection, subjects, streams and buckets, publishing, consumers, leases."""

@@ -1,0 +1,1 @@
+"""Secrets at rest and on the wire: Fernet sealing and the channel configs it protects."""

@@ -1,0 +1,1 @@
+"""What comes into the notifier: alerts, ACK notices and channel tests, each turned into delivery work."""

@@ -1,0 +1,61 @@
+"""ACK notices -> acknowledge jobs: the `notifier-acks` consumer on CEP_ALERTS (`cep.acks.*`).
+
+An acknowledged alert becomes an `acknowledge` job for each incident channel of its rule, and leaves its
+group's repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+
+from services.common import codec
+from services.common.nats import subjects
+from services.common.nats.durable_consumer import Bind, DurableConsumer
+from services.notifier.consumers import notifier_consumer
+from services.notifier.delivery.directory import Directory
+from services.notifier.intake.acks import ack_jobs
+from services.notifier.timed_jobs.groups import Groups
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+
+
+class AckIntake:
+    def __init__(self, js: JetStreamContext, directory: Directory, groups: Groups) -> None:
+        self.js = js
+        self.directory = directory
+        self.groups = groups
+
+    def consumer(self, bind: Bind) -> DurableConsumer:
+        """The `acks` loop, 50 notices a batch."""
+        return notifier_consumer("acks", bind, self.on_notices, BATCH)
+
+    async def on_notices(self, msgs: list[Msg]) -> None:
+        """Turn each notice into its jobs and ack it; a malformed notice is dropped, NATS trouble brings it back."""
+        for msg in msgs:
+            try:
+                jobs = await ack_jobs(self.directory, msg.data)
+                await self.leave_groups(msg.data)
+                for job in jobs:
+                    await self.js.publish(
+                        subjects.delivery_subject(job.tenant), job.encode(), headers={subjects.MSG_ID: job.msg_id()}
+                    )
+                await msg.ack()
+            except Exception as exc:
+                if isinstance(exc, (KeyError, ValueError, TypeError)):
+                    log.warning("dropping a malformed ACK notice: %s", type(exc).__name__)
+                    await msg.term()
+                else:
+                    log.warning("ACK notice not handled yet (%s); it comes back", exc)
+                    await msg.nak(delay=1.0)
+
+    async def leave_groups(self, data: bytes) -> None:
+        """An acknowledged alert leaves its group's repeats."""
+        event = codec.loads(data).get("event") or {}
+        await self.groups.acknowledge(
+            str(event["tenant"]), str(event["rule_id"]), str(event.get("fingerprint")), event.get("payload") or {}
+        )

@@ -1,0 +1,1 @@
+"""Timer jobs in the delivery stream: storm digest windows and alert group flushes and repeats."""

@@ -1,0 +1,181 @@
+"""The grouping stage's I/O: group states in the noise bucket, and what a flush or repeat timer does when due.
+
+A due timer takes its batch in two steps, so a crash loses nothing and sends nothing twice: (1) the batch moves
+from `pending` into `inflight[<flush number>]` (compare-and-set); (2) the batch's jobs (one per action channel,
+plus the next repeat timer) are published with ids derived from the flush number, then the inflight entry is
+removed. A timer redelivered after a crash finds its batch in `inflight` and publishes it again (the stream
+de-duplicates by id). ACKs take alerts out of the repeats (`acknowledge`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from services.common import codec
+from services.common.codec import GroupJob
+from services.common.domain.notify.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
+from services.notifier.compare_and_set import SAVE_TRIES
+from services.notifier.delivery.directory import Rules
+from services.notifier.delivery.outputs import Publish
+
+log = logging.getLogger(__name__)
+
+
+class GroupStore:
+    """Group states in the noise bucket, key `<tenant>.<rule_id>.grp.<group id>` (read with the revision)."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+
+    @staticmethod
+    def key(tenant: str, rule_id: str, group: str) -> str:
+        return f"{tenant}.{rule_id}.grp.{group}"
+
+    async def load(self, tenant: str, rule_id: str, group: str, labels: str = "") -> tuple[GroupState, int | None]:
+        try:
+            entry = await self.kv.get(self.key(tenant, rule_id, group))
+        except KeyNotFoundError:
+            return GroupState(labels), None
+        if not entry.value:
+            return GroupState(labels), entry.revision
+        return GroupState.from_dict(codec.loads(entry.value)), entry.revision
+
+    async def save(self, tenant: str, rule_id: str, group: str, state: GroupState, revision: int | None) -> None:
+        """Compare-and-set; raises KeyWrongLastSequenceError when another writer got there first."""
+        key, value = self.key(tenant, rule_id, group), codec.dumps(state.as_dict())
+        if revision is None:
+            await self.kv.create(key, value)
+        else:
+            await self.kv.update(key, value, last=revision)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch taken from a group: members (transitions as dicts), how many more, whether it is a repeat."""
+
+    number: int
+    members: list[dict[str, Any]]
+    dropped: int
+    repeat: bool
+    next_repeat: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Groups:
+    def __init__(self, rules: Rules, store: GroupStore, clock: Callable[[], float] = time.time) -> None:
+        self.rules = rules
+        self.store = store
+        self.clock = clock
+
+    async def policy(self, tenant: str, rule_id: str) -> tuple[GroupPolicy | None, list[Mapping[str, Any]]]:
+        rule = await self.rules.rule(tenant, rule_id) or {}
+        actions = [a for a in rule.get("action_spec") or [] if isinstance(a, Mapping)]
+        return GroupPolicy.of(rule.get("suppression")), actions
+
+    def wait(self, timer: GroupJob) -> float:
+        return max(0.0, timer.due - self.clock())
+
+    async def fire(self, timer: GroupJob, publish: Publish) -> int:
+        """Run a due flush or repeat timer; the number of batch jobs published (0 when it had nothing to do)."""
+        policy, actions = await self.policy(timer.tenant, timer.rule_id)
+        if policy is None:  # the rule stopped grouping (or is gone): flush what waits, without repeats
+            policy = GroupPolicy(())
+        batch = await self._take(timer, policy)
+        if batch is None:
+            return 0
+        jobs = [
+            GroupJob(
+                "group",
+                timer.tenant,
+                timer.rule_id,
+                timer.group,
+                timer.labels,
+                timer.due,
+                batch.number,
+                index=index,
+                action=dict(action),
+                members=batch.members,
+                dropped=batch.dropped,
+                repeat=batch.repeat,
+            )
+            for index, action in enumerate(actions)
+            if isinstance(action.get("channel"), str) and action["channel"]
+        ]
+        if batch.next_repeat is not None:
+            jobs.append(
+                GroupJob(
+                    "repeat-timer",
+                    timer.tenant,
+                    timer.rule_id,
+                    timer.group,
+                    timer.labels,
+                    batch.next_repeat,
+                    batch.number,
+                )
+            )
+        await publish(jobs)
+        await self._done(timer, batch.number)
+        return sum(job.kind == "group" for job in jobs)
+
+    async def _take(self, timer: GroupJob, policy: GroupPolicy) -> Batch | None:
+        """Move the timer's batch into `inflight` (or find it there after a crash); None when there is none."""
+        for _ in range(SAVE_TRIES):
+            state, revision = await self.store.load(timer.tenant, timer.rule_id, timer.group, timer.labels)
+            resumed = state.inflight.get(str(timer.flushes + 1))
+            if resumed is not None:
+                return Batch(**resumed)
+            if state.flushes != timer.flushes:
+                return None  # a later flush or repeat made this timer stale
+            now = self.clock()
+            if timer.kind == "group-timer":
+                members, dropped, next_repeat = flush(state, now, policy)
+                batch = Batch(state.flushes, members, dropped, False, next_repeat)
+            else:
+                members, next_repeat = repeat(state, timer.flushes, now, policy)
+                batch = Batch(state.flushes, members, 0, True, next_repeat)
+            if batch.members or batch.dropped:
+                state.inflight[str(batch.number)] = batch.as_dict()
+            try:
+                await self.store.save(timer.tenant, timer.rule_id, timer.group, state, revision)
+            except KeyWrongLastSequenceError:
+                continue
+            return batch if batch.members or batch.dropped else None
+        raise RuntimeError(f"group {timer.group} of rule {timer.rule_id} kept changing; the timer comes back")
+
+    async def _done(self, timer: GroupJob, number: int) -> None:
+        for _ in range(SAVE_TRIES):
+            state, revision = await self.store.load(timer.tenant, timer.rule_id, timer.group, timer.labels)
+            if state.inflight.pop(str(number), None) is None:
+                return
+            try:
+                await self.store.save(timer.tenant, timer.rule_id, timer.group, state, revision)
+                return
+            except KeyWrongLastSequenceError:
+                continue
+        log.warning("group %s of rule %s: batch %d stays in flight", timer.group, timer.rule_id, number)
+
+    async def acknowledge(self, tenant: str, rule_id: str, fingerprint: str, payload: Mapping[str, Any]) -> None:
+        """Take an acknowledged alert out of its group's repeats."""
+        policy, _ = await self.policy(tenant, rule_id)
+        if policy is None or policy.repeat is None:
+            return
+        labels = policy.labels(payload)
+        group = group_id(labels)
+        for _ in range(SAVE_TRIES):
+            state, revision = await self.store.load(tenant, rule_id, group, labels)
+            if revision is None or not acknowledge(state, fingerprint):
+                return
+            try:
+                await self.store.save(tenant, rule_id, group, state, revision)
+                return
+            except KeyWrongLastSequenceError:
+                continue
