@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.common.domain.notify.channels import TYPES
+from services.common.domain.notify.channel_types import TYPES
 from services.common.domain.notify.template_preview import save_error
 from services.common.domain.rules.errors import FieldError
 from services.common.domain.rules.model import RuleSpec

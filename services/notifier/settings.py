@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from services.common.domain.notify.channels import MAX_ATTEMPTS_LIMIT
+from services.common.domain.notify.channel_types import MAX_ATTEMPTS_LIMIT
 from services.common.secrets.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
 from services.notifier.delivery.retry import RetryPolicy

@@ -1,7 +1,7 @@
 """The leader's metric polling: GET every active target on its interval, publish its samples as metric events.
 
 Only the lease holder polls (a second replica would double every sample). Each poll goes through the egress guard,
-its answer is read by the pure `services.common.domain.schedules.polling`, its samples go to
+its answer is read by the pure `services.common.domain.schedules.poll_answers`, its samples go to
 `cep.internal.<tenant>` as JSON array bodies (the router splits an array into events; `Nats-Msg-Id` =
 `poll:<target_id>:<poll ms>:<batch>`), and its snapshot (values, time, latency, status code, error) is written
 to the `cep-polling-snapshots` bucket, where the gateway reads it. Polls stay on each target's interval grid; a
@@ -27,16 +27,16 @@ from prometheus_client import Counter, Histogram
 
 from services.common import codec
 from services.common.domain.events.model import format_time
-from services.common.domain.schedules.polling import (
+from services.common.domain.schedules.poll_answers import (
     MAX_BODY_BYTES,
     Reading,
     SourceError,
     batches,
-    next_due,
     read_samples,
     sample_events,
     snapshot,
 )
+from services.common.domain.schedules.polling import next_due
 from services.common.egress import EgressRefused, guarded_client
 from services.common.nats import subjects
 from services.common.nats.lease import Lease

@@ -13,7 +13,8 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from services.common.codec import ChannelEntry
-from services.common.domain.notify.channels import TYPES, ChannelValidationError, parse_channel
+from services.common.domain.notify.channel_types import TYPES
+from services.common.domain.notify.channels import ChannelValidationError, parse_channel
 from services.notifier.channels import SENDERS, sender_for
 from services.notifier.channels.base import Delivery, redact, secret_values
 from services.notifier.channels.webhook import body, classify, message_id, request_headers, send

@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from services.common import codec
 from services.common.db.tables import ChannelRow, EventRow
-from services.common.domain.notify.channels import TYPES, timeout_seconds
+from services.common.domain.notify.channel_types import TYPES, timeout_seconds
 from services.common.domain.notify.templates import TemplateError, render, template_context
 from services.common.nats import subjects
 from services.common.secrets.channel_sealing import sealed_config

@@ -14,13 +14,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from services.common.db.tables import ChannelRow
-from services.common.domain.notify.channels import (
-    TYPES,
-    ChannelSpec,
-    ChannelValidationError,
-    parse_channel,
-    split_stored,
-)
+from services.common.domain.notify.channel_types import TYPES
+from services.common.domain.notify.channels import ChannelSpec, ChannelValidationError, parse_channel, split_stored
 from services.common.domain.rules.errors import FieldError
 from services.common.secrets.sealing import SecretBox, SecretsKeyError
 from services.gateway import template_checks

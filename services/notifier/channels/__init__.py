@@ -11,7 +11,7 @@ from services.notifier.channels.base import Delivery, Outcome
 
 Sender = Callable[[httpx.AsyncClient, Delivery], Awaitable[Outcome]]
 
-# A new type: its module here, and `deliverable=True` in services/common/domain/notify/channels.py.
+# A new type: its module here, and `deliverable=True` in services/common/domain/notify/channel_types.py.
 # email.send also takes `connect_host` (the egress guard's vetted IP) as a keyword; the call here leaves it out.
 SENDERS: dict[str, Sender] = {
     "webhook": webhook.send,

@@ -19,7 +19,7 @@ import httpx
 from services.common.codec import ChannelEntry, DeliveryJob, DeliveryResult, DigestJob, GroupJob
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.domain.notify.channels import timeout_seconds
+from services.common.domain.notify.channel_types import timeout_seconds
 from services.common.domain.notify.egress_policy import EgressPolicy
 from services.common.domain.notify.templates import TemplateError
 from services.common.domain.rules.model import DAILY_REPORT

@@ -1,4 +1,7 @@
-"""Validation errors that name the offending field path, shared by every edge that parses rules."""
+"""Validation errors that name the offending field path, shared by every edge that parses rules.
+
+The display-name check that rule, channel and polling-target bodies share is here too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+NAME_MAX = 200
 _FIELD_TAG = re.compile(r"^\[(\w+)\] (.*)$", re.S)
 
 
@@ -35,6 +39,16 @@ class RuleValidationError(Exception):
 
     def __str__(self) -> str:
         return "; ".join(f"{e.path}: {e.msg}" for e in self.errors) or "invalid rule"
+
+
+def display_name(value: object, errors: list[FieldError], limit: int = NAME_MAX) -> str:
+    """The stripped `name` of a body; a missing, empty or unprintable one is added to `errors`."""
+    if not isinstance(value, str) or not value.strip():
+        errors.append(FieldError(("name",), "required: a non-empty string"))
+        return ""
+    if len(value) > limit or any(ord(c) < 32 for c in value):
+        errors.append(FieldError(("name",), f"at most {limit} printable characters"))
+    return value.strip()
 
 
 def from_pydantic(exc: ValidationError, prefix: Sequence[str | int] = ()) -> list[FieldError]:

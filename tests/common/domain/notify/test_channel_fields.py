@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.common.domain.notify.channels import TYPES, ChannelValidationError, parse_channel
+from services.common.domain.notify.channel_types import TYPES
+from services.common.domain.notify.channels import ChannelValidationError, parse_channel
 from services.common.domain.notify.signing import sign, signing_key
 from services.common.domain.notify.template_preview import SAMPLE_EVENT, preview, preview_event, preview_rule
 

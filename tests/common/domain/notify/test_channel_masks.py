@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from services.common.domain.notify.channel_masks import MASK, mask_url, unmask_headers, unmask_url, url_secrets
+from services.common.domain.notify.channel_types import TYPES
 from services.common.domain.notify.channels import (
-    TYPES,
     ChannelValidationError,
     parse_channel,
     public_view,

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from services.common.domain.notify.channels import TYPES, ChannelValidationError, parse_channel, timeout_seconds
+from services.common.domain.notify.channel_types import TYPES, timeout_seconds
+from services.common.domain.notify.channels import ChannelValidationError, parse_channel
 
 URL = "https://hooks.example.com/cep"
 

@@ -9,21 +9,23 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from services.common.domain.schedules.polling import (
+from services.common.domain.schedules.poll_answers import (
     MAX_SAMPLES,
-    JsonMetric,
-    PollingValidationError,
     Sample,
     SourceError,
-    TargetSpec,
     batches,
-    next_due,
-    parse_target,
     read_json,
     read_prometheus,
     read_samples,
     sample_events,
     snapshot,
+)
+from services.common.domain.schedules.polling import (
+    JsonMetric,
+    PollingValidationError,
+    TargetSpec,
+    next_due,
+    parse_target,
 )
 
 VARZ = {"name": "nats-varz", "url": "http://127.0.0.1:8222/varz", "interval": "5s", "metrics": [{"name": "mem"}]}
