@@ -26,7 +26,8 @@ from prometheus_client import Counter, Histogram
 
 from services.common import codec
 from services.common.domain.events.model import format_time, parse_time
-from services.common.domain.rules.model import Rule, ScheduleTrigger
+from services.common.domain.rules.model import Rule
+from services.common.domain.rules.triggers import ScheduleTrigger
 from services.common.domain.schedules.cron import (
     Due,
     MisfirePolicy,

@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
-from services.common.domain.rules.model import Severity, TriggerType
+from services.common.domain.rules.model import Severity
+from services.common.domain.rules.triggers import TriggerType
 from services.gateway import row_codec
 from services.gateway.auth import Principal, editor, require, viewer
 from services.gateway.live.feed import Feed

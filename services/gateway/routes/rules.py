@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.common.db.tables import RuleRow
-from services.common.domain.rules.model import Rule, RuleSpec, TriggerType
+from services.common.domain.rules.model import Rule, RuleSpec
+from services.common.domain.rules.triggers import TriggerType
 from services.gateway import row_codec, template_checks
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.policy_checks import enforce_activation

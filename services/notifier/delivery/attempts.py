@@ -22,7 +22,7 @@ from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.channel_types import timeout_seconds
 from services.common.domain.notify.egress_policy import EgressPolicy
 from services.common.domain.notify.templates import TemplateError
-from services.common.domain.rules.model import DAILY_REPORT
+from services.common.domain.rules.actions import DAILY_REPORT
 from services.common.egress import EgressRefused, resolve_allowed
 from services.common.template_pool import off_loop
 from services.notifier.channels import INCIDENT_TYPES, Sender, email, sender_for

@@ -36,8 +36,9 @@ from services.common.domain.quotas.series_quota import (
     SeriesRefusals,
     refusal,
 )
-from services.common.domain.rules.model import AnomalyTrigger, Rule
+from services.common.domain.rules.model import Rule
 from services.common.domain.rules.rule_failures import RuleFailure, failure_of
+from services.common.domain.rules.triggers import AnomalyTrigger
 
 SNAPSHOT_FORMAT = 1
 _MIN_TIMERS_CAP = 64

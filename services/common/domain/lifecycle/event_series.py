@@ -23,7 +23,7 @@ from services.common.domain.lifecycle.episodes import (
     make_transition,
 )
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.domain.rules.model import EventTrigger
+from services.common.domain.rules.triggers import EventTrigger
 
 
 class EventSeries:

@@ -36,7 +36,7 @@ from services.common.domain.lifecycle.episodes import (
     make_transition,
 )
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.domain.rules.model import AnomalyTrigger, MetricTrigger
+from services.common.domain.rules.triggers import AnomalyTrigger, MetricTrigger
 from services.common.domain.windows.measures import Measure, measure_anomaly, measure_metric
 from services.common.domain.windows.sliding import SlidingWindow
 

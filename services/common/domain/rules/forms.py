@@ -30,17 +30,9 @@ from typing import Any
 from services.common.domain.notify.templates import check
 from services.common.domain.rules.durations import parse_duration
 from services.common.domain.rules.errors import FieldError, RuleValidationError
-from services.common.domain.rules.model import (
-    HANDOVER_FIELDS,
-    AnomalyTrigger,
-    ConditionLeaf,
-    ConditionNode,
-    EventTrigger,
-    MetricTrigger,
-    RuleSpec,
-    parse_rule,
-)
+from services.common.domain.rules.model import HANDOVER_FIELDS, ConditionLeaf, ConditionNode, RuleSpec, parse_rule
 from services.common.domain.rules.summary import summarize
+from services.common.domain.rules.triggers import AnomalyTrigger, EventTrigger, MetricTrigger
 
 # The contract's form keys, plus `suppression` (the canonical object, passed through).
 FORM_FIELDS = frozenset(

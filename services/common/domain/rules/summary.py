@@ -16,15 +16,8 @@ Condition leaves use the very texts of `conditions.leaf_expr`, so a summary read
 from __future__ import annotations
 
 from services.common.domain.conditions.tree import leaf_expr, literal
-from services.common.domain.rules.model import (
-    AnomalyTrigger,
-    ConditionLeaf,
-    ConditionNode,
-    EventTrigger,
-    MetricTrigger,
-    RuleSpec,
-    ScheduleTrigger,
-)
+from services.common.domain.rules.model import ConditionLeaf, ConditionNode, RuleSpec
+from services.common.domain.rules.triggers import AnomalyTrigger, EventTrigger, MetricTrigger, ScheduleTrigger
 
 
 def summarize(spec: RuleSpec) -> str:

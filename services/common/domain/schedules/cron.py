@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from croniter.croniter import CroniterBadDateError
 
-from services.common.domain.rules.model import ScheduleTrigger
+from services.common.domain.rules.triggers import ScheduleTrigger
 from services.common.domain.windows.sliding import nearest_rank
 
 Misfire = Literal["catch_up", "skip"]

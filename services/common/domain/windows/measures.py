@@ -10,8 +10,8 @@ from typing import Any
 from services.common.domain.anomaly.scoring import Detector
 from services.common.domain.conditions.tree import Explanation, compare, literal
 from services.common.domain.events.model import Event, format_time, metric_value
-from services.common.domain.rules.model import AnomalyTrigger, MetricTrigger
 from services.common.domain.rules.paths import MISSING
+from services.common.domain.rules.triggers import AnomalyTrigger, MetricTrigger
 from services.common.domain.windows.sliding import SlidingWindow
 
 PATH = "trigger_spec"

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from services.common.domain.rules.errors import RuleValidationError
-from services.common.domain.rules.model import EventTrigger, MetricTrigger, Rule, RuleSpec, ScheduleTrigger, parse_rule
+from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
+from services.common.domain.rules.triggers import EventTrigger, MetricTrigger, ScheduleTrigger
 
 METRIC = {"metric_name": "cpu_usage", "operator": ">", "threshold": 85, "duration": "5m"}
 EVENT = {"event_type": "error"}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.common.domain.rules.model import ScheduleTrigger
+from services.common.domain.rules.triggers import ScheduleTrigger
 from services.common.domain.schedules.cron import (
     MisfirePolicy,
     Schedule,

@@ -10,8 +10,9 @@ from services.common.domain.anomaly.detectors.context_memory import CAPACITY, LE
 from services.common.domain.anomaly.detectors.contextual import CONTEXT_WEIGHT, Contextual
 from services.common.domain.anomaly.scoring import Detector
 from services.common.domain.lifecycle.thresholds import detector_for
-from services.common.domain.rules.model import AnomalyTrigger, parse_rule
+from services.common.domain.rules.model import parse_rule
 from services.common.domain.rules.summary import summarize
+from services.common.domain.rules.triggers import AnomalyTrigger
 
 PATTERN = [0.0, 0.0, 5.0, 10.0, 5.0, 0.0, 0.0, 10.0]  # a repeating curve: every value is a normal value
 

@@ -21,8 +21,9 @@ from services.common.domain.anomaly.detectors.stats import SlidingMax
 from services.common.domain.anomaly.scoring import Detector
 from services.common.domain.lifecycle.thresholds import detector_for
 from services.common.domain.rules.errors import RuleValidationError
-from services.common.domain.rules.model import AnomalyMethod, AnomalyTrigger, parse_rule
+from services.common.domain.rules.model import parse_rule
 from services.common.domain.rules.summary import summarize
+from services.common.domain.rules.triggers import AnomalyMethod, AnomalyTrigger
 
 # Small spans keep the property tests fast; the shapes are the shipped ones.
 SMALL: dict[str, dict[str, Any]] = {
