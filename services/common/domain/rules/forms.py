@@ -27,41 +27,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.domain.notify.templates import check
-from services.common.domain.rules.durations import parse_duration
 from services.common.domain.rules.errors import FieldError, RuleValidationError
-from services.common.domain.rules.model import HANDOVER_FIELDS, ConditionLeaf, ConditionNode, RuleSpec, parse_rule
+from services.common.domain.rules.model import HANDOVER_FIELDS, parse_rule
+from services.common.domain.rules.rule_warnings import warnings_for
 from services.common.domain.rules.summary import summarize
-from services.common.domain.rules.triggers import AnomalyTrigger, EventTrigger, MetricTrigger
 
-# The contract's form keys, plus `suppression` (the canonical object, passed through).
-FORM_FIELDS = frozenset(
-    [
-        "name",
-        "description",
-        "active",
-        "owner",
-        "backup_owner",
-        "priority",
-        "severity",
-        "trigger_type",
-        "trigger",
-        "logic",
-        "conditions",
-        "actions",
-        "suppression",
-        *HANDOVER_FIELDS,
-    ]
+# The form keys that go into the rule body as they are (coerced); the others are converted section by section.
+_PLAIN_FIELDS = (
+    "name",
+    "description",
+    "active",
+    "owner",
+    "backup_owner",
+    "priority",
+    "severity",
+    "trigger_type",
+    *HANDOVER_FIELDS,
 )
+# The contract's form keys, plus `suppression` (the canonical object, passed through).
+FORM_FIELDS = frozenset([*_PLAIN_FIELDS, "trigger", "logic", "conditions", "actions", "suppression"])
 _TRUE = frozenset({"true", "on", "yes", "1"})
 _FALSE = frozenset({"false", "off", "no", "0"})
 _BOOLEAN_FIELDS = frozenset({"active", "notify_resolved", "starttls"})
 _INTEGER_FIELDS = frozenset({"min_baseline", "storm_budget"})
 _LIST_FIELDS = frozenset({"group_by"})
 _ORDERING_OPS = frozenset({">", ">=", "<", "<="})
-_CHANNEL_TYPES = frozenset({"notify", "webhook", "api_call", "slack", "email", "pagerduty"})
-_INTERNAL_EVENTS = frozenset({"cep.schedule", "cep.notification.failed", "cep.ack.sla_breached"})
-MIN_BASELINE_ADVICE = 10
 _NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")  # unambiguous: linear on long digit runs
 
 
@@ -113,17 +103,7 @@ def _convert(form: Any) -> tuple[dict[str, Any], list[FieldError]]:
     errors = [FieldError((key,), "unknown form field") for key in form if key not in FORM_FIELDS]
     fields = {k: v for k, v in form.items() if k in FORM_FIELDS and not _unset(v)}
     body: dict[str, Any] = {}
-    for key in (
-        "name",
-        "description",
-        "active",
-        "owner",
-        "backup_owner",
-        "priority",
-        "severity",
-        "trigger_type",
-        *HANDOVER_FIELDS,
-    ):
+    for key in _PLAIN_FIELDS:
         if key in fields:
             body[key] = _coerce_field(key, fields[key])
     if "trigger" in fields:
@@ -232,90 +212,3 @@ def _unset(value: Any) -> bool:
 def _untouched(item: Any) -> bool:
     """A form row left empty: every value blank (a leaf with neither field nor value, an action without type)."""
     return isinstance(item, Mapping) and all(_unset(v) for k, v in item.items() if k not in ("op", "logic"))
-
-
-def warnings_for(spec: RuleSpec) -> list[str]:
-    """What is valid but probably not meant: each warning names the field and the consequence."""
-    found = _action_warnings(spec) + _owner_warnings(spec) + _trigger_warnings(spec)
-    if spec.conditions is not None:
-        found += _condition_warnings(spec.conditions, "conditions")
-    suppression = spec.suppression
-    grouping = suppression is not None and (suppression.group_by or suppression.group_wait)
-    if suppression is not None and not grouping and (suppression.group_interval or suppression.repeat_interval):
-        found.append(
-            "suppression: group_interval and repeat_interval apply to grouped notifications; "
-            "set group_by or group_wait to group them"
-        )
-    return found
-
-
-def _action_warnings(spec: RuleSpec) -> list[str]:
-    if not spec.action_spec:
-        return ["no actions: the rule will fire but notify nobody"]
-    found = []
-    for i, action in enumerate(spec.action_spec):
-        extra = action.model_extra or {}
-        if action.type in _CHANNEL_TYPES and not action.channel and not extra.get("url"):
-            found.append(f"action_spec.{i}.channel: a '{action.type}' action without a channel delivers nowhere")
-        problem = check(action.message) if action.message is not None else None
-        if problem is not None:
-            found.append(f"action_spec.{i}.message: template error: {problem}")
-    return found
-
-
-def _owner_warnings(spec: RuleSpec) -> list[str]:
-    if spec.priority != "P1":
-        return []
-    return [
-        f"{name}: a P1 rule needs an owner and a backup owner (team rule 3)"
-        for name in ("owner", "backup_owner")
-        if not getattr(spec, name)
-    ]
-
-
-def _trigger_warnings(spec: RuleSpec) -> list[str]:
-    trigger = spec.trigger_spec
-    found = []
-    if isinstance(trigger, MetricTrigger):
-        if trigger.duration and trigger.window and parse_duration(trigger.duration) < parse_duration(trigger.window):
-            found.append(
-                f"trigger_spec.duration: {trigger.duration} is shorter than the {trigger.window} window: "
-                "the alert can fire on a partly filled window"
-            )
-        if trigger.recover_threshold is not None and _recovers_wrong_side(trigger):
-            found.append(
-                f"trigger_spec.recover_threshold: {trigger.recover_threshold} does not leave the firing range "
-                f"'{trigger.operator} {trigger.threshold}': the alert cannot resolve by value"
-            )
-    if isinstance(trigger, AnomalyTrigger) and trigger.min_baseline < MIN_BASELINE_ADVICE:
-        found.append(
-            f"trigger_spec.min_baseline: {trigger.min_baseline} samples is a thin baseline "
-            f"(below {MIN_BASELINE_ADVICE}): expect false positives"
-        )
-    if (
-        isinstance(trigger, EventTrigger)
-        and trigger.event_type.startswith("cep.")
-        and (trigger.event_type not in _INTERNAL_EVENTS)
-    ):
-        found.append(f"trigger_spec.event_type: '{trigger.event_type}' is not an internal event type; it never occurs")
-    return found
-
-
-def _recovers_wrong_side(trigger: MetricTrigger) -> bool:
-    recover, threshold = trigger.recover_threshold, trigger.threshold
-    if trigger.operator in (">", ">="):
-        return bool(recover > threshold)
-    if trigger.operator in ("<", "<="):
-        return bool(recover < threshold)
-    return False
-
-
-def _condition_warnings(node: ConditionNode, path: str) -> list[str]:
-    if isinstance(node, ConditionLeaf):
-        if node.op in ("==", "!=") and node.value is None:
-            return [f"{path}.value: '{node.field} {node.op} null' compares with null; was the value left empty?"]
-        return []
-    found = []
-    for i, child in enumerate(node.conditions):
-        found += _condition_warnings(child, f"{path}.conditions.{i}")
-    return found
