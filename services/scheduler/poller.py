@@ -43,6 +43,7 @@ from services.common.nats.lease import Lease
 from services.common.nats.publishing import Outgoing, item_limit, publish_all
 from services.scheduler.poll_targets import PollTarget, PollTargets, TargetKey
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.waiting import sleep_until_due
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ LATENCY = Histogram(
     "how long a metric poll's HTTP request took",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-MAX_SLEEP_SECONDS = 1.0  # look at the lease and the targets at least this often
 POLLS_IN_FLIGHT = 32
 RESTART_SECONDS = 1.0
 _ACCEPT = {
@@ -140,19 +140,7 @@ class Poller:
 
     async def _sleep_until_due(self, stop: asyncio.Event) -> None:
         soonest = min((at for _, at in self.due.values()), default=None)
-        wait = MAX_SLEEP_SECONDS
-        if soonest is not None:
-            wait = min(wait, max((soonest - self.clock()).total_seconds(), 0.0))
-        if wait <= 0:
-            await asyncio.sleep(0)
-            return
-        changed = asyncio.ensure_future(self.targets.changed.wait())
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({changed, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            changed.cancel()
-            stopped.cancel()
+        await sleep_until_due(soonest, self.clock(), self.targets.changed, stop)
 
     async def _cancel_running(self) -> None:
         tasks = list(self.running.values())

@@ -20,12 +20,10 @@ from datetime import UTC, datetime
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from prometheus_client import Counter, Histogram
 
-from services.common import codec
-from services.common.domain.events.model import format_time, parse_time
+from services.common.domain.events.model import format_time
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.triggers import ScheduleTrigger
 from services.common.domain.schedules.cron import (
@@ -42,8 +40,10 @@ from services.common.nats import subjects
 from services.common.nats.lease import Lease
 from services.common.nats.publishing import Outgoing, publish_all
 from services.common.run_records import RunRecord
+from services.scheduler.cursors import Cursor, read_cursors, write_cursors
 from services.scheduler.schedule_rules import RuleKey, ScheduleRules
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.waiting import sleep_until_due
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +53,10 @@ DELAY = Histogram(
     "how late runs started after their scheduled time",
     buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
-MAX_SLEEP_SECONDS = 1.0  # re-check the lease and the rules at least this often
-CURSOR_WRITES = 64  # cursor writes in flight at once
 
 
 class LeaseLost(Exception):
     """The lease ran out (or went to another instance) before this tick's work was published."""
-
-
-@dataclass
-class Cursor:
-    """Where a rule's schedule stands: the newest scheduled time dealt with, for which rule version."""
-
-    last: datetime | None = None
-    version: int | None = None
-    revision: int | None = None  # of the cursor key, for compare-and-set (None: no key yet)
 
 
 @dataclass
@@ -105,7 +94,7 @@ class Runner:
     async def take_over(self) -> None:
         """Read every rule's cursor and last run record: continue exactly where the previous leader stopped."""
         self.tracked = {}
-        self.cursors = await self._read_cursors()
+        self.cursors = await read_cursors(self.state)
         for key, (last, version) in (await self._last_records()).items():
             cursor = self.cursors.setdefault(key, Cursor())
             if cursor.last is None or last > cursor.last:
@@ -162,18 +151,7 @@ class Runner:
 
     async def _sleep_until_due(self, stop: asyncio.Event) -> None:
         soonest = min((t.next_at for t in self.tracked.values() if t.next_at is not None), default=None)
-        wait = MAX_SLEEP_SECONDS
-        if soonest is not None:
-            wait = min(wait, max((soonest - self.clock()).total_seconds(), 0.0))
-        if wait <= 0:
-            return
-        changed = asyncio.ensure_future(self.rules.changed.wait())
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({changed, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            changed.cancel()
-            stopped.cancel()
+        await sleep_until_due(soonest, self.clock(), self.rules.changed, stop)
 
     # -- publishing --------------------------------------------------------------------------------------------
     async def _publish(self, lease: Lease, due: list[tuple[Tracked, Due]]) -> int:
@@ -202,7 +180,7 @@ class Runner:
         for tracked, plan in due:
             tracked.cursor.last = plan.cursor
             tracked.next_at = next_fire(tracked.schedule, plan.cursor)
-        await self._write_cursors([(t, lease.fencing) for t, _ in due])
+        await write_cursors(self.state, [((t.rule.tenant, t.rule.rule_id), t.cursor) for t, _ in due], lease.fencing)
         return len(records)
 
     def _record(self, rule: Rule, run: PlannedRun, fencing: int, started: datetime) -> RunRecord:
@@ -219,52 +197,7 @@ class Runner:
             delay_ms=delay_ms(run.scheduled_at, started) if fired else None,
         )
 
-    # -- cursors -----------------------------------------------------------------------------------------------
-    async def _write_cursors(self, items: list[tuple[Tracked, int]]) -> None:
-        limit = asyncio.Semaphore(CURSOR_WRITES)
-
-        async def write(tracked: Tracked, fencing: int) -> None:
-            async with limit:
-                await self._write_cursor(tracked, fencing)
-
-        await asyncio.gather(*(write(t, f) for t, f in items))
-
-    async def _write_cursor(self, tracked: Tracked, fencing: int) -> None:
-        rule, cursor = tracked.rule, tracked.cursor
-        key = subjects.scheduler_cursor_key(rule.tenant, rule.rule_id)
-        assert cursor.last is not None
-        value = codec.dumps({"last": format_time(cursor.last), "version": cursor.version, "fencing": fencing})
-        try:
-            if cursor.revision is None:
-                cursor.revision = await self.state.create(key, value)
-            else:
-                cursor.revision = await self.state.update(key, value, last=cursor.revision)
-        except KeyWrongLastSequenceError:
-            # Written by someone else since we read it: adopt its revision (and its newer time, if any).
-            with contextlib.suppress(KeyNotFoundError):
-                entry = await self.state.get(key)
-                cursor.revision = entry.revision
-                theirs = _cursor_of(entry.value)
-                if theirs is not None and theirs.last is not None and theirs.last > cursor.last:
-                    cursor.last = theirs.last
-
-    async def _read_cursors(self) -> dict[RuleKey, Cursor]:
-        cursors: dict[RuleKey, Cursor] = {}
-        watcher = await self.state.watch("cursor.>")
-        try:
-            while True:
-                entry = await watcher.updates(timeout=10)
-                if entry is None:
-                    break
-                _, tenant, rule_id = entry.key.split(".", 2)
-                cursor = _cursor_of(entry.value)
-                if cursor is not None:
-                    cursor.revision = entry.revision
-                    cursors[(tenant, rule_id)] = cursor
-        finally:
-            await watcher.stop()
-        return cursors
-
+    # -- the last run records -----------------------------------------------------------------------------
     async def _last_records(self) -> dict[RuleKey, tuple[datetime, int]]:
         """The newest run record of every rule still in the runs stream (one ephemeral LAST_PER_SUBJECT read)."""
         config = ConsumerConfig(
@@ -294,11 +227,3 @@ class Runner:
                 await sub.unsubscribe()
                 await self.js.delete_consumer(subjects.SCHEDULE_RUNS_STREAM, info.name)
         return found
-
-
-def _cursor_of(value: bytes | None) -> Cursor | None:
-    try:
-        body = codec.loads(value or b"null")
-        return Cursor(parse_time(body["last"]), int(body["version"]))
-    except (KeyError, TypeError, ValueError):
-        return None

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import httpx
 
+from services.common import codec
 from services.common.egress import EgressRefused
 from services.notifier.channels.base import ErrorKind, Outcome, redact
 
@@ -65,6 +66,28 @@ async def exchange(
         detail = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, hidden)
         return Outcome.failure("network", detail, latency_ms=since(started))
     return Answer(response.status_code, since(started), head)
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: Any,
+    *,
+    content_type: str,
+    timeout: float,
+    hidden: list[str],
+    keep: int,
+    classify: Callable[[int, bytes, float, list[str]], Outcome],
+) -> Outcome:
+    """POST `payload` as JSON and judge the answer with the channel's own `classify` (status, head, latency)."""
+    headers = {"Content-Type": content_type, "User-Agent": USER_AGENT}
+    content = codec.dumps(payload)
+    answer = await exchange(
+        client, "POST", url, headers=headers, content=content, timeout=timeout, hidden=hidden, keep=keep
+    )
+    if not isinstance(answer, Answer):
+        return answer
+    return classify(answer.status, answer.head, answer.latency_ms, hidden)
 
 
 async def _read_head(response: httpx.Response, keep: int) -> bytes:

@@ -15,7 +15,7 @@ import httpx
 from services.common import codec
 from services.common.domain.notify.channel_types import PAGERDUTY, timeout_seconds
 from services.notifier.channels.base import Delivery, ErrorKind, Outcome, redact, secret_values
-from services.notifier.channels.exchange import USER_AGENT, Answer, exchange, failed
+from services.notifier.channels.exchange import failed, post_json
 
 DEFAULT_URL = str(PAGERDUTY.field("url").default)  # type: ignore[union-attr]
 ACTIONS = {"fired": "trigger", "updated": "trigger", "acked": "acknowledge", "resolved": "resolve"}
@@ -69,20 +69,16 @@ async def send(client: httpx.AsyncClient, delivery: Delivery) -> Outcome:
     config = delivery.channel.config
     if not config.get("routing_key"):
         return Outcome.failure("config", "routing_key is not set")
-    hidden = secret_values(delivery.channel)
-    answer = await exchange(
+    return await post_json(
         client,
-        "POST",
         str(config.get("url") or DEFAULT_URL),
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-        content=codec.dumps(body(delivery)),
+        body(delivery),
+        content_type="application/json",
         timeout=timeout_seconds(config),
-        hidden=hidden,
+        hidden=secret_values(delivery.channel),
         keep=_HEAD,
+        classify=classify,
     )
-    if not isinstance(answer, Answer):
-        return answer
-    return classify(answer.status, answer.head, answer.latency_ms, hidden)
 
 
 def classify(status: int, head: bytes, latency_ms: float, hidden: list[str] | None = None) -> Outcome:

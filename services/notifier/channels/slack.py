@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from services.common import codec
 from services.common.domain.notify.channel_types import timeout_seconds
 from services.notifier.channels.base import Delivery, ErrorKind, Outcome, redact, secret_values
-from services.notifier.channels.exchange import USER_AGENT, Answer, exchange, failed
+from services.notifier.channels.exchange import failed, post_json
 
 # Slack's codes for a hook that no longer grants access (the hook, its app or its workspace is gone or barred).
 AUTH_CODES = frozenset(
@@ -80,21 +79,16 @@ async def send(client: httpx.AsyncClient, delivery: Delivery) -> Outcome:
     url = str(config.get("webhook_url") or "")
     if not url:
         return Outcome.failure("config", "webhook_url is not set")
-    hidden = [*secret_values(delivery.channel), url, *_url_parts(url)]
-    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
-    answer = await exchange(
+    return await post_json(
         client,
-        "POST",
         url,
-        headers=headers,
-        content=codec.dumps(body(delivery)),
+        body(delivery),
+        content_type="application/json; charset=utf-8",
         timeout=timeout_seconds(config),
-        hidden=hidden,
+        hidden=[*secret_values(delivery.channel), url, *_url_parts(url)],
         keep=_HEAD,
+        classify=classify,
     )
-    if not isinstance(answer, Answer):
-        return answer
-    return classify(answer.status, answer.head, answer.latency_ms, hidden)
 
 
 def classify(status: int, head: bytes, latency_ms: float, hidden: list[str] | None = None) -> Outcome:
