@@ -9,7 +9,8 @@ from typing import Any
 
 import jinja2
 
-from services.common.domain.notify.template_sandbox import BudgetedEnvironment, Limits, OverBudget
+from services.common.domain.notify.template_budget import Limits, OverBudget
+from services.common.domain.notify.template_sandbox import BudgetedEnvironment
 
 # The Event fields the contract puts at the top level of every template context.
 EVENT_FIELDS: tuple[str, ...] = (
