@@ -3,25 +3,28 @@
 A plain object in the bytewax style: feed it batches of events and ticks (`now` is always an input,
 never a clock read), take the transitions it returns, snapshot it, restore it and carry on. The
 evaluator's actors, simulate, trigger and replay all drive this class; there is no second evaluator.
+
+It is one class around one state (series, timers and the quota ledger change together), which is why it stays one
+module above 300 lines; the parts that stand alone are in evaluations.py, anomaly_status.py and timers.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
+from services.common.domain.evaluation.anomaly_status import anomaly_status
+from services.common.domain.evaluation.evaluations import Evaluation, TriggerOutcome
 from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
+from services.common.domain.evaluation.timers import Timers
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event, as_utc
 from services.common.domain.lifecycle.episodes import (
     CompiledRule,
     Observation,
     Series,
-    State,
     compile_rule,
     group_key_for,
 )
@@ -38,35 +41,8 @@ from services.common.domain.quotas.series_quota import (
 )
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.rule_failures import RuleFailure, failure_of
-from services.common.domain.rules.triggers import AnomalyTrigger
 
 SNAPSHOT_FORMAT = 1
-_MIN_TIMERS_CAP = 64
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """How one rule judged one event: verdict, lifecycle state, the event opened or joined, and why."""
-
-    matched: bool
-    state: State
-    event_id: str | None
-    group_key: str
-    value: Any
-    explanation: list[dict[str, Any]]
-    errors: list[str]
-    reason: str
-    transitions: list[Transition] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready; transitions as their own `as_dict()`."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["transitions"] = [t.as_dict() for t in self.transitions]
-        return out
-
-
-class TriggerOutcome(Evaluation):
-    """The outcome of evaluating one rule for real (`RuleEngine.trigger`): its transitions are to be published."""
 
 
 class RuleEngine:
@@ -87,8 +63,7 @@ class RuleEngine:
         self._plans: dict[str, CompiledRule] = {}
         self._index = RuleIndex()
         self._series: dict[str, dict[str, Series]] = {}
-        self._timers: list[tuple[datetime, str, str]] = []  # (deadline, rule_id, group key); stale entries allowed
-        self._timers_cap = _MIN_TIMERS_CAP
+        self._timers = Timers()
         # Each series' last snapshot, until the series is stored again (`_keep`, after every change): a snapshot
         # re-encodes only the series changed since the previous one.
         self._snapshots: dict[tuple[str, str], dict[str, Any]] = {}
@@ -164,12 +139,8 @@ class RuleEngine:
     def on_tick(self, now: datetime) -> list[Transition]:
         """Run the timers due at `now` (duration elapsed, resolve_after, no data), series by series."""
         now = as_utc(now)
-        due: set[tuple[str, str]] = set()
-        while self._timers and self._timers[0][0] <= now:
-            _, rule_id, key = heapq.heappop(self._timers)
-            due.add((rule_id, key))
         out: list[Transition] = []
-        for rule_id, key in sorted(due):
+        for rule_id, key in sorted(self._timers.due(now)):
             plan, series = self._plans.get(rule_id), self._series.get(rule_id, {}).get(key)
             if plan is not None and series is not None:
                 out += series.advance(plan, key, now)
@@ -185,7 +156,7 @@ class RuleEngine:
         plan = self._plans[rule_id]
         event = _as_occurrence_of(plan, event)
         key, observation = self._observe(plan, event)
-        return TriggerOutcome(**_fields(key, observation))
+        return TriggerOutcome.of(key, observation)
 
     def evaluate(self, rule: Rule, event: Event) -> Evaluation:
         """What the rule would make of the event given the current state, without changing anything."""
@@ -199,29 +170,11 @@ class RuleEngine:
             series = restore_series(plan, current.snapshot())
         else:
             series = new_series(plan)
-        return Evaluation(**_fields(key, series.observe(plan, key, event)))
+        return Evaluation.of(key, series.observe(plan, key, event))
 
     def anomaly_status(self, rule_id: str) -> dict[str, Any]:
         """Baseline and latest verdict per group key of an anomaly rule; KeyError or ValueError otherwise."""
-        plan = self._plans[rule_id]
-        trigger = plan.rule.trigger_spec
-        if not isinstance(trigger, AnomalyTrigger):
-            raise ValueError(f"rule {rule_id} is a {plan.rule.trigger_type} rule, not an anomaly rule")
-        keys: dict[str, Any] = {}
-        for key, series in sorted(self._series.get(rule_id, {}).items()):
-            if isinstance(series, ThresholdSeries) and series.detector is not None:
-                keys[key] = {"baseline": series.detector.baseline(), "last": series.last_score}
-        ready = bool(keys) and all(entry["baseline"]["ready"] for entry in keys.values())
-        return {
-            "rule_id": rule_id,
-            "tenant": plan.rule.tenant,
-            "method": trigger.anomaly_method,
-            "active": plan.rule.active,
-            "ready": ready,
-            "detection": "enabled" if ready else "disabled",
-            "reason": _baseline_reason(keys, trigger.min_baseline),
-            "keys": keys,
-        }
+        return anomaly_status(self._plans[rule_id], self._series.get(rule_id, {}))
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state of every series (windows, pending timers, open episodes); not the rules."""
@@ -364,10 +317,8 @@ class RuleEngine:
             self.ledger.hold(plan.rule.tenant)
         by_key[key] = series
         deadline = series.next_deadline(plan)
-        if deadline is not None:
-            heapq.heappush(self._timers, (deadline, plan.rule_id, key))
-            if len(self._timers) > self._timers_cap:
-                self._rebuild_timers()
+        if deadline is not None and self._timers.arm(deadline, plan.rule_id, key):
+            self._timers.rebuild(self._deadlines())
 
     def _close(
         self, plan: CompiledRule, at: datetime | None, reason: str, keep_baselines: bool = False
@@ -383,15 +334,12 @@ class RuleEngine:
                 self._keep(plan, key, series.baseline_only(plan))
         return out
 
-    def _rebuild_timers(self) -> None:
-        self._timers = []
+    def _deadlines(self) -> Iterator[tuple[datetime, str, str]]:
         for rule_id, by_key in self._series.items():
             for key, series in by_key.items():
                 deadline = series.next_deadline(self._plans[rule_id])
                 if deadline is not None:
-                    self._timers.append((deadline, rule_id, key))
-        heapq.heapify(self._timers)
-        self._timers_cap = max(_MIN_TIMERS_CAP, 2 * len(self._timers))  # amortised: rebuild when it doubles
+                    yield deadline, rule_id, key
 
 
 def _as_occurrence_of(plan: CompiledRule, event: Event) -> Event:
@@ -405,27 +353,3 @@ def _as_occurrence_of(plan: CompiledRule, event: Event) -> Event:
         payload.setdefault("rule_id", plan.rule_id)
         return dataclasses.replace(event, event_type=SCHEDULE_EVENT_TYPE, payload=payload)
     return event
-
-
-def _baseline_reason(keys: dict[str, Any], required: int) -> str:
-    """Why detection is enabled or disabled: `learning: 12 of 30 samples ...` (the fewest samples of any key)."""
-    samples = min((entry["baseline"]["samples"] for entry in keys.values()), default=0)
-    ready = sum(1 for entry in keys.values() if entry["baseline"]["ready"])
-    of_keys = f" ({ready} of {len(keys)} group keys ready)" if len(keys) > 1 else ""
-    if keys and ready == len(keys):
-        return f"baseline ready: {samples} samples, min_baseline {required}{of_keys}"
-    return f"learning: {samples} of {required} samples{of_keys}; anomaly detection disabled until the baseline is ready"
-
-
-def _fields(key: str, observation: Observation) -> dict[str, Any]:
-    return {
-        "matched": observation.matched,
-        "state": observation.state,
-        "event_id": observation.event_id,
-        "group_key": key,
-        "value": observation.value,
-        "explanation": observation.explanation,
-        "errors": observation.errors,
-        "reason": observation.reason,
-        "transitions": observation.transitions,
-    }

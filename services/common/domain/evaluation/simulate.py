@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.common.domain.evaluation.rule_engine import RuleEngine, TriggerOutcome
+from services.common.domain.evaluation.evaluations import TriggerOutcome
+from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.events.model import Event, as_utc, event_time, format_time
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.templates import TemplateError, render, template_context
