@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -19,24 +17,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from services.common.cli import natsconf, procs
-from services.common.cli.natskeys import NatsKeys
-from services.common.cli.natskeys import generate as generate_nats_keys
-from services.common.secrets.sealing import SecretsKeyError, new_key, parse_keys
-from services.common.statedir import database_file, ray_temp_dir, secrets_key_file, state_key
+from services.common.cli.stack_state import (
+    admin_token,
+    child_env,
+    gateway_nats_env,
+    nats_auth,
+    nats_port_override,
+    read_json,
+    secrets_key_env,
+    stack_ports,
+    write_json,
+    write_private,
+)
+from services.common.statedir import ray_temp_dir, state_key
 
 SERVICES = ("ingest", "evaluator", "notifier", "scheduler", "gateway")
-# Ports every stack needs besides the gateway's: taken free, recorded, reused on the next start when still free.
-PORT_NAMES = (
-    "nats",
-    "nats_monitor",
-    "ingest",
-    "evaluator",
-    "evaluator_grpc",
-    "notifier",
-    "notifier_grpc",
-    "scheduler",
-    "scheduler_grpc",
-)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 HEALTHY_AFTER = 60.0  # a child up this long has its back-off reset
 STOP_GRACE = 6.0  # SIGTERM, then SIGKILL: all children are gone well within the 10 s promise
@@ -97,19 +92,19 @@ class Supervisor:
         if not procs.port_is_free(self.port, self.host):
             self.say(f"error: port {self.port} on {self.host} is in use; choose another with --port")
             return 2
-        ports = self._ports()
-        token = self._admin_token()
-        auth, issuer_seed = self._nats_auth()
-        sealing = self._secrets_key_env()
-        env = self._child_env(ports, token, auth)
+        ports = stack_ports(self.state_dir, self.host, self.port)
+        token = admin_token(self.state_dir)
+        auth, issuer_seed = nats_auth(self.state_dir)
+        sealing = secrets_key_env(self.state_dir)
+        env = child_env(self.state_dir, self.host, ports, token, auth)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
             self._start_nats(ports, auth)
             for name in SERVICES:
                 # Only the gateway answers the auth callout, so only it holds the issuer's seed.
-                own = {**env, **self._gateway_nats_env(ports, auth, issuer_seed)} if name == "gateway" else env
-                own = self._nats_port_override(name, own, auth)
+                own = {**env, **gateway_nats_env(self.host, ports, auth, issuer_seed)} if name == "gateway" else env
+                own = nats_port_override(name, own, self.host, auth)
                 if name in ("gateway", "notifier"):  # only they seal and open channel secrets
                     own = {**own, **sealing}
                 self.children[name] = Child(name, [sys.executable, "-m", f"services.{name}"], own)
@@ -137,120 +132,13 @@ class Supervisor:
 
     def _reap_stragglers(self) -> None:
         """Kill what a killed earlier run left behind: its recorded children and its Ray processes."""
-        records = _read_json(self.state_dir / "supervisor.json").get("children", {})
+        records = read_json(self.state_dir / "supervisor.json").get("children", {})
         killed = procs.kill_recorded(records)
         killed += procs.kill_matching(str(ray_temp_dir(self.state_dir)))
         killed += procs.kill_with_env("CEP_STATE_DIR", str(self.state_dir))
         if killed:
             self.say(f"reaped {len(killed)} leftover process(es) of an earlier run: {sorted(set(killed))}")
             time.sleep(0.5)
-
-    def _ports(self) -> dict[str, int]:
-        recorded = _read_json(self.state_dir / "ports.json")
-        ports: dict[str, int] = {"gateway": self.port}
-        for name in PORT_NAMES:
-            old = recorded.get(name)
-            taken = set(ports.values())
-            if isinstance(old, int) and old not in taken and procs.port_is_free(old, self.host):
-                ports[name] = old
-            else:
-                port = procs.free_port(self.host)
-                while port in taken:
-                    port = procs.free_port(self.host)
-                ports[name] = port
-        _write_json(self.state_dir / "ports.json", ports)
-        return ports
-
-    def _admin_token(self) -> str:
-        """CEP_ADMIN_TOKEN when set; otherwise the token generated on the first start, kept in the state dir."""
-        from_env = os.environ.get("CEP_ADMIN_TOKEN", "").strip()
-        if from_env:
-            return from_env
-        path = self.state_dir / "admin-token"
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        token = "cep_admin_" + secrets.token_urlsafe(24)
-        path.write_text(token + "\n")
-        path.chmod(0o600)
-        return token
-
-    def _nats_auth(self) -> tuple[natsconf.NatsAuth, str]:
-        """The internal NATS user's password and the callout issuer's account seed: made once, kept 0600.
-
-        Every service connects with the password (inside CEP_NATS_URL); the gateway signs producers' NATS users
-        with the seed. Both survive restarts, so a producer's reconnect after a restart is admitted as before.
-        """
-        path = self.state_dir / "nats-auth.json"
-        kept = _read_json(path)
-        password, seed = kept.get("password"), kept.get("issuer_seed")
-        if isinstance(password, str) and password and isinstance(seed, str) and seed.startswith("SA"):
-            keys = NatsKeys(password, seed)
-        else:
-            keys = generate_nats_keys()
-            _write_private(path, json.dumps({"password": keys.password, "issuer_seed": keys.issuer_seed}, indent=2))
-        return natsconf.NatsAuth(password=keys.password, issuer=keys.issuer), keys.issuer_seed
-
-    def _secrets_key_env(self) -> dict[str, str]:
-        """The channel-secret key of the gateway and the notifier: CEP_SECRETS_KEY or CEP_SECRETS_KEY_FILE from the
-        environment when set (the children get it as it is), else the key file made on the first start, 0600.
-
-        The file is never replaced: what it sealed cannot be opened without it. To rotate, put a new key
-        (`cep secrets new-key`) before the old one in the file, restart, then drop the old one (`cep secrets -h`).
-        """
-        if os.environ.get("CEP_SECRETS_KEY", "").strip() or os.environ.get("CEP_SECRETS_KEY_FILE", "").strip():
-            return {}
-        path = secrets_key_file(self.state_dir)
-        if not path.exists():
-            _write_private(path, new_key() + "\n")
-        try:
-            parse_keys(path.read_text(), str(path))
-        except (OSError, SecretsKeyError) as exc:
-            raise SystemExit(f"error: {exc}. Restore {path}: the stored channel secrets were sealed with it") from None
-        return {"CEP_SECRETS_KEY_FILE": str(path)}
-
-    def _child_env(self, ports: dict[str, int], token: str, auth: natsconf.NatsAuth) -> dict[str, str]:
-        base = f"http://{self.host}"
-        env = dict(os.environ)
-        env.update(
-            {
-                "PYTHONUNBUFFERED": "1",
-                "CEP_STATE_DIR": str(self.state_dir),
-                "CEP_BIND_HOST": self.host,
-                "CEP_ADMIN_TOKEN": token,
-                "CEP_NATS_URL": f"nats://{auth.user}:{auth.password}@{self.host}:{ports['nats']}",
-                "CEP_NATS_MONITOR_URL": f"{base}:{ports['nats_monitor']}",
-                "CEP_GATEWAY_PORT": str(ports["gateway"]),
-                "CEP_INGEST_PORT": str(ports["ingest"]),
-                "CEP_EVALUATOR_PORT": str(ports["evaluator"]),
-                "CEP_EVALUATOR_GRPC_PORT": str(ports["evaluator_grpc"]),
-                "CEP_NOTIFIER_PORT": str(ports["notifier"]),
-                "CEP_NOTIFIER_GRPC_PORT": str(ports["notifier_grpc"]),
-                "CEP_SCHEDULER_PORT": str(ports["scheduler"]),
-                "CEP_SCHEDULER_GRPC_PORT": str(ports["scheduler_grpc"]),
-                "CEP_INGEST_URL": f"{base}:{ports['ingest']}",
-                "CEP_EVALUATOR_URL": f"{base}:{ports['evaluator']}",
-                "CEP_NOTIFIER_URL": f"{base}:{ports['notifier']}",
-                "CEP_SCHEDULER_URL": f"{base}:{ports['scheduler']}",
-                "CEP_EVALUATOR_GRPC": f"{self.host}:{ports['evaluator_grpc']}",
-                "CEP_NOTIFIER_GRPC": f"{self.host}:{ports['notifier_grpc']}",
-                "CEP_SCHEDULER_GRPC": f"{self.host}:{ports['scheduler_grpc']}",
-            }
-        )
-        env.setdefault("CEP_DATABASE_URL", f"sqlite:///{database_file(self.state_dir)}")
-        return env
-
-    def _gateway_nats_env(self, ports: dict[str, int], auth: natsconf.NatsAuth, issuer_seed: str) -> dict[str, str]:
-        """The gateway alone signs producers' users (the issuer seed) and sweeps their sessions (the system user)."""
-        system_url = f"nats://{auth.system_user}:{auth.password}@{self.host}:{ports['nats']}"
-        return {"CEP_NATS_AUTH_ISSUER_SEED": issuer_seed, "CEP_NATS_SYSTEM_URL": system_url}
-
-    def _nats_port_override(self, name: str, env: dict[str, str], auth: natsconf.NatsAuth) -> dict[str, str]:
-        """Tests only: `CEP_UP_NATS_PORT_<SERVICE>=<port>` connects that one service to NATS through another port
-        of this host (tests/chaos puts a connection-dropping TCP proxy there); every other process is unchanged."""
-        port = os.environ.get(f"CEP_UP_NATS_PORT_{name.upper()}", "").strip()
-        if not port:
-            return env
-        return {**env, "CEP_NATS_URL": f"nats://{auth.user}:{auth.password}@{self.host}:{int(port)}"}
 
     def _start_nats(self, ports: dict[str, int], auth: natsconf.NatsAuth) -> None:
         binary = _nats_server_binary()
@@ -263,7 +151,7 @@ class Supervisor:
             server_name=f"cep-{state_key(self.state_dir)}",
             auth=auth,
         )
-        _write_private(config, text)  # it holds the internal user's password
+        write_private(config, text)  # it holds the internal user's password
         natsconf.move_global_account_store(self.state_dir / "nats")
         child = Child("nats", [binary, "-c", str(config)], dict(os.environ))
         self.children["nats"] = child
@@ -347,7 +235,7 @@ class Supervisor:
 
     def _write_records(self) -> None:
         children = {name: child.record() for name, child in self.children.items()}
-        _write_json(self.state_dir / "supervisor.json", {"pid": os.getpid(), "children": children})
+        write_json(self.state_dir / "supervisor.json", {"pid": os.getpid(), "children": children})
 
     # -- stopping ---------------------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: object) -> None:
@@ -403,28 +291,3 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner may read (0600 from creation, never readable in between), atomically."""
-    tmp = path.with_suffix(".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)

@@ -14,7 +14,7 @@ import nkeys
 import pytest
 
 from services.common.cli import natsconf
-from services.common.cli.up import PORT_NAMES, Supervisor
+from services.common.cli.stack_state import PORT_NAMES, child_env, nats_auth
 from services.common.nats import nats_jwt
 from tests.support.nats import NatsServer, start_nats
 
@@ -112,21 +112,21 @@ async def test_the_internal_user_has_full_permissions(authed_nats: NatsServer) -
 
 
 def test_cep_up_makes_the_nats_secrets_once_and_keeps_them_owner_only(tmp_path: Path) -> None:
-    supervisor = Supervisor(state_dir=tmp_path, port=0)
-    auth, seed = supervisor._nats_auth()
+    auth, seed = nats_auth(tmp_path)
     kept = tmp_path / "nats-auth.json"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert seed.startswith("SA") and auth.issuer == nats_jwt.public_key(nkeys.from_seed(seed.encode()))
     assert len(auth.password) >= 32 and auth.user == "cep-internal"
-    assert supervisor._nats_auth() == (auth, seed)  # the same on the next start
+    assert nats_auth(tmp_path) == (auth, seed)  # the same on the next start
 
-    env = supervisor._child_env({name: 1000 + i for i, name in enumerate(("gateway", *PORT_NAMES))}, "tok", auth)
+    ports = {name: 1000 + i for i, name in enumerate(("gateway", *PORT_NAMES))}
+    env = child_env(tmp_path, "127.0.0.1", ports, "tok", auth)
     assert env["CEP_NATS_URL"] == f"nats://cep-internal:{auth.password}@127.0.0.1:1001"
     assert "CEP_NATS_AUTH_ISSUER_SEED" not in env  # only the gateway gets it (added in run())
 
 
 def test_a_damaged_secrets_file_is_replaced(tmp_path: Path) -> None:
     (tmp_path / "nats-auth.json").write_text('{"password": "", "issuer_seed": "nope"}')
-    auth, seed = Supervisor(state_dir=tmp_path, port=0)._nats_auth()
+    auth, seed = nats_auth(tmp_path)
     assert auth.password and seed.startswith("SA")
     assert stat.S_IMODE((tmp_path / "nats-auth.json").stat().st_mode) == 0o600

@@ -82,19 +82,18 @@ def test_gateway_and_notifier_refuse_to_start_without_a_key(monkeypatch: pytest.
 def test_cep_up_makes_the_key_once_owner_only_and_refuses_a_damaged_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from services.common.cli.up import Supervisor
+    from services.common.cli.stack_state import secrets_key_env
 
     monkeypatch.delenv("CEP_SECRETS_KEY", raising=False)
     monkeypatch.delenv("CEP_SECRETS_KEY_FILE", raising=False)
-    supervisor = Supervisor(state_dir=tmp_path, port=0)
-    env = supervisor._secrets_key_env()
+    env = secrets_key_env(tmp_path)
     path = Path(env["CEP_SECRETS_KEY_FILE"])
     assert path.parent == tmp_path and stat.S_IMODE(path.stat().st_mode) == 0o600
     first = path.read_text()
-    assert load_box(None, path) and supervisor._secrets_key_env() == env and path.read_text() == first
+    assert load_box(None, path) and secrets_key_env(tmp_path) == env and path.read_text() == first
     path.write_text("damaged")
     with pytest.raises(SystemExit, match="secrets-key"):
-        supervisor._secrets_key_env()
+        secrets_key_env(tmp_path)
     assert path.read_text() == "damaged"  # never replaced: the sealed values need it
     monkeypatch.setenv("CEP_SECRETS_KEY", NEW)
-    assert supervisor._secrets_key_env() == {}  # the environment's key wins (it reaches every child as it is)
+    assert secrets_key_env(tmp_path) == {}  # the environment's key wins (it reaches every child as it is)
