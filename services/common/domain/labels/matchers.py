@@ -50,6 +50,9 @@ class Matcher(BaseModel):
     def _check_pattern(self) -> Matcher:
         if self.type.is_regex:
             compile_pattern(anchored(self.value))  # PatternError (a ValueError) names the problem
+            problem = go_problem(self.value)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     def matches(self, value: str) -> bool:
@@ -76,6 +79,29 @@ def anchored(pattern: str) -> str:
 def escape(value: str) -> str:
     """OpenMetrics escaping of a matcher value: backslash, line feed and double quote."""
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def go_problem(pattern: str) -> str | None:
+    """Why Go's regexp (Alertmanager 0.25) refuses a pattern RE2 accepts: `\\C` and `(?<name>...)` groups."""
+    index, in_class = 0, False
+    while index < len(pattern):
+        if pattern[index] == "\\":
+            if pattern[index + 1 : index + 2] == "C":
+                return "\\C (any byte) is not supported (Alertmanager's regexp syntax)"
+            index += 2
+            continue
+        if pattern[index] == "[" and not in_class:
+            in_class = True
+            index += 1
+            index += pattern[index : index + 1] == "^"
+            index += pattern[index : index + 1] == "]"  # a `]` first in a class is literal
+            continue
+        if pattern[index] == "]":
+            in_class = False
+        elif not in_class and pattern.startswith("(?<", index) and not pattern.startswith(("(?<=", "(?<!"), index):
+            return "named groups are written (?P<name>...) (Alertmanager's regexp syntax)"
+        index += 1
+    return None
 
 
 def matches_all(matchers: Iterable[Matcher], labels: LabelSet) -> bool:

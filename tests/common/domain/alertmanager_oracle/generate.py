@@ -23,15 +23,21 @@ def label_set(rng: random.Random, **fixed: str) -> dict[str, str]:
     return {**labels, **fixed}
 
 
-def matcher(rng: random.Random, names: tuple[str, ...] = NAMES) -> Matcher:
+def matcher(rng: random.Random, kinds: tuple[MatchType, ...] = OPERATORS) -> Matcher:
     """A matcher on a vocabulary name: equality ones on the values, regex ones on the patterns."""
-    kind = rng.choice(OPERATORS)
+    kind = rng.choice(kinds)
     value = rng.choice(PATTERNS if kind.is_regex else VALUES)
-    return Matcher(name=rng.choice(names), type=kind, value=value)
+    return Matcher(name=rng.choice(NAMES), type=kind, value=value)
 
 
 def matchers(rng: random.Random, most: int = 3) -> list[Matcher]:
     return [matcher(rng) for _ in range(rng.randint(1, most))]
+
+
+def narrow_matchers(rng: random.Random) -> list[Matcher]:
+    """Two or three matchers, the first an equality on a non-empty value, so that most label sets escape them."""
+    first = Matcher(name=rng.choice(NAMES), type=MatchType.EQUAL, value=rng.choice([v for v in VALUES if v]))
+    return [first, *matchers(rng, 2)]
 
 
 def with_suite(rng: random.Random, found: list[Matcher], suite: str) -> tuple[Matcher, ...]:

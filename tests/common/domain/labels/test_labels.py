@@ -74,6 +74,17 @@ def test_a_regex_is_checked_by_re2_when_built() -> None:
         m("a", "!~", "(unclosed")
 
 
+@pytest.mark.parametrize("pattern", ["\\C", "x\\C", "(?<n>x)", "[\\]](?<a>x)"])
+def test_syntax_go_refuses_is_refused(pattern: str) -> None:
+    with pytest.raises(ValueError, match="Alertmanager's regexp syntax"):
+        m("a", "=~", pattern)
+
+
+@pytest.mark.parametrize("pattern", ["\\\\C", "[(?<]", "[]C]", "x(?P<n>y)"])
+def test_look_alikes_are_accepted(pattern: str) -> None:
+    assert m("a", "=~", pattern).type is MatchType.REGEX
+
+
 API = [
     ({"name": "a", "value": "b", "isRegex": False, "isEqual": True}, "="),
     ({"name": "a", "value": "b", "isRegex": False, "isEqual": False}, "!="),
