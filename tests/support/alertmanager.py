@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,13 @@ def routes_test(config_path: Path, labels: list[str]) -> str:
     argv = [AMTOOL, "config", "routes", "test", f"--config.file={config_path}", "--", *labels]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
     return done.stdout.strip()
+
+
+def stamp(moment: datetime) -> str:
+    """A UTC instant as the v2 API writes it (milliseconds, `Z`)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def instant(text: str) -> datetime:
+    """An instant from the v2 API's text."""
+    return datetime.fromisoformat(text)

@@ -13,7 +13,7 @@ from services.common.domain.labels.matchers import Matcher, MatchType
 
 NAMES = ("a", "b", "team", "env")
 VALUES = ("x", "y", "xy", "x.y", "X", "", "日本", "a b", 'q"t', "back\\slash", "line\nfeed", "x,y")
-PATTERNS = ("x", "x.*", "x|y", ".*", ".+", "[xy]+", "X|", "日.*", "(?i)x", "x\\.y", "a b", ".*y", "xy?", "q\"t")
+PATTERNS = ("x", "x.*", "x|y", ".*", ".+", "[xy]+", "X|", "日.*", "(?i)x", "x\\.y", "a b", ".*y", "xy?", 'q"t')
 OPERATORS = tuple(MatchType)
 
 

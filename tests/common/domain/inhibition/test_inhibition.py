@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.domain.inhibition.rules import InhibitRule, inhibited, parse_inhibit_rule
 from services.common.domain.labels.label_set import fingerprint
 from services.common.domain.labels.matchers import Matcher, MatchType
-from services.common.domain.inhibition.rules import InhibitRule, inhibited, parse_inhibit_rule
 
 CRITICAL = {"alertname": "NodeDown", "severity": "critical", "cluster": "eu"}
 WARNING = {"alertname": "HighLatency", "severity": "warning", "cluster": "eu"}

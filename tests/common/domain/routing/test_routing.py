@@ -56,7 +56,11 @@ def test_inheritance_and_defaults() -> None:
         timedelta(minutes=5),
         timedelta(hours=4),
     )
-    assert (db.group_by, db.group_wait, db.group_interval) == (("alertname",), timedelta(seconds=10), timedelta(minutes=5))
+    assert (db.group_by, db.group_wait, db.group_interval) == (
+        ("alertname",),
+        timedelta(seconds=10),
+        timedelta(minutes=5),
+    )
     assert pager.group_by_all and pager.group_wait == timedelta(seconds=10)
     assert second.receiver == "db" and second.repeat_interval == timedelta(hours=1)
     assert second.mute_time_intervals == ("n",) and pager.mute_time_intervals == ()  # not inherited
@@ -67,7 +71,11 @@ def test_inheritance_and_defaults() -> None:
 def test_tester_gives_receivers_grouping_and_timings() -> None:
     result = routes_for(ROOT, {"team": "db", "severity": "critical", "alertname": "Disk"})
     pager, db = result.routes
-    assert pager.group_by == ("...",) and pager.group_labels == {"team": "db", "severity": "critical", "alertname": "Disk"}
+    assert pager.group_by == ("...",) and pager.group_labels == {
+        "team": "db",
+        "severity": "critical",
+        "alertname": "Disk",
+    }
     assert (pager.group_wait, pager.group_interval, pager.repeat_interval) == ("10s", "5m", "4h")
     assert (db.receiver, db.group_labels, db.repeat_interval, db.mute_time_intervals) == (
         "db",

@@ -15,11 +15,13 @@ SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def weekly(timezone: str = "Europe/Berlin", **bounds: datetime) -> RecurringSilence:
-    window = parse_time_interval({"weekdays": ["saturday", "sunday"], "times": [{"start_time": "02:00", "end_time": "04:00"}]})
+    window = parse_time_interval(
+        {"weekdays": ["saturday", "sunday"], "times": [{"start_time": "02:00", "end_time": "04:00"}]}
+    )
+    span = {"starts_at": SINCE, **bounds}
     return RecurringSilence(
-        id="r1", matchers=DB, timezone=timezone, windows=(window,), created_by="a", comment="c",
-        starts_at=bounds.get("starts_at", SINCE), ends_at=bounds.get("ends_at"),
-    )  # fmt: skip
+        id="r1", matchers=DB, timezone=timezone, windows=(window,), created_by="a", comment="c", **span
+    )
 
 
 def nightly(cron: str = "0 22 * * *", hours: int = 8, timezone: str = "America/New_York") -> RecurringSilence:
@@ -63,8 +65,8 @@ def test_span_bounds_the_windows() -> None:
 def test_cron_windows(now: datetime, opened: datetime | None) -> None:
     found = occurrence(nightly(), now)
     assert (found.opened_at if found else None) == opened
-    if found is not None:
-        assert found.closes_at == opened + timedelta(hours=8) if opened else False
+    if found is not None and opened is not None:
+        assert found.closes_at == opened + timedelta(hours=8)
 
 
 def test_cron_duration_is_elapsed_time_across_a_dst_change() -> None:
