@@ -9,12 +9,13 @@ maps. The root must name a receiver and has no matchers and no time intervals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.domain.labels.label_set import is_valid_name
 from services.common.domain.labels.matchers import Matcher
 from services.common.domain.labels.parse import config_matchers
 from services.common.domain.routing.durations import parse_duration
@@ -86,14 +87,24 @@ def _build(raw: Mapping[str, Any], parent: Route | None, path: tuple[int, ...]) 
 
 
 def _group_by(names: Any) -> dict[str, Any]:
-    listed = [str(name) for name in names]
+    listed = [str(name) for name in names if str(name) != GROUP_BY_ALL]
+    wildcard = len(listed) < len(names)
+    for name in listed:
+        if not is_valid_name(name):
+            raise RouteError(f"invalid label name {name!r} in group_by list")
+    if listed and wildcard:
+        raise RouteError("cannot have wildcard group_by (`...`) and other labels at the same time")
     if len(set(listed)) != len(listed):
         raise RouteError(f"duplicated label in group_by: {listed}")
-    if GROUP_BY_ALL in listed:
-        if len(listed) > 1:
-            raise RouteError("cannot have wildcard group_by (`...`) and other labels at the same time")
-        return {"group_by": (), "group_by_all": True}
-    return {"group_by": tuple(listed), "group_by_all": False}
+    return {"group_by": tuple(listed), "group_by_all": wildcard}
+
+
+def check_receivers(root: Route, receivers: Collection[str]) -> None:
+    """Raise RouteError when a route names a receiver the configuration does not define."""
+    if root.receiver not in receivers:
+        raise RouteError(f"undefined receiver {root.receiver!r} used in route")
+    for child in root.routes:
+        check_receivers(child, receivers)
 
 
 def _duration(name: str, text: Any) -> timedelta:

@@ -29,6 +29,7 @@ MONTHS: tuple[str, ...] = (
     "october",
 )
 MONTHS += ("november", "december")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 _CLOCK = re.compile(r"(([01][0-9])|(2[0-3])):[0-5][0-9]|24:00")
 
 
@@ -69,7 +70,7 @@ class TimeInterval(BaseModel):
 
 def parse_time_interval(raw: Mapping[str, Any]) -> TimeInterval:
     """A time interval from its configuration form; TimeIntervalError naming what is wrong."""
-    location = str(raw.get("location", raw.get("time_zone", "UTC")))
+    location = str(raw.get("location") or "UTC")  # Go reads an empty location as UTC
     try:
         ZoneInfo(location)
     except (ZoneInfoNotFoundError, ValueError):
@@ -118,10 +119,10 @@ def _span(text: Any, member: Any) -> Span:
 
 
 def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise TimeIntervalError(f"{text} is not a number") from None
+    # Go's strconv.Atoi: an optional sign and digits, nothing else (Python's int() also takes spaces and `_`).
+    if _INTEGER.fullmatch(text) is None:
+        raise TimeIntervalError(f"{text!r} is not a number")
+    return int(text)
 
 
 def _weekdays(text: Any) -> Span:
@@ -152,10 +153,8 @@ def _days(text: Any) -> Span:
 
 def _months(text: Any) -> Span:
     def member(name: str) -> int:
-        number = MONTHS.index(name) + 1 if name in MONTHS else _integer(name)
-        if not 1 <= number <= 12:
-            raise TimeIntervalError(f"{name} is not a valid month")
-        return number
+        # Alertmanager 0.25 takes any integer here: a month outside 1-12 just never matches.
+        return MONTHS.index(name) + 1 if name in MONTHS else _integer(name)
 
     span = _span(text, member)
     if span.begin > span.end:

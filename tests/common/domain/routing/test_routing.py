@@ -85,6 +85,10 @@ def test_tester_gives_receivers_grouping_and_timings() -> None:
     )
 
 
+def test_a_repeated_wildcard_is_still_the_wildcard() -> None:
+    assert build_tree({"receiver": "r", "group_by": ["...", "..."]}).group_by_all  # as Alertmanager reads it
+
+
 def test_group_labels_skip_missing_names() -> None:
     assert group_labels(ROOT, {"team": "x"}) == {}
 
@@ -98,6 +102,7 @@ def test_group_labels_skip_missing_names() -> None:
         ({"receiver": "r", "continue": True}, "continue"),
         ({"receiver": "r", "group_by": ["...", "a"]}, "wildcard"),
         ({"receiver": "r", "group_by": ["a", "a"]}, "duplicated"),
+        ({"receiver": "r", "group_by": ["9x"]}, "invalid label name"),
         ({"receiver": "r", "group_wait": "5 minutes"}, "group_wait"),
         ({"receiver": "r", "routes": [{"group_interval": "0s"}]}, "group_interval cannot be zero"),
         ({"receiver": "r", "routes": [{"matchers": ["a=~("]}]}, "a=~("),

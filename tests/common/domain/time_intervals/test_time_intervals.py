@@ -45,7 +45,7 @@ def test_parse_reads_names_numbers_and_ranges() -> None:
         {"days_of_month": ["-3:5"]},
         {"days_of_month": ["10:-25"]},  # 10 to the 4th-from-last day is empty even in February (28 days)
         {"months": ["march:january"]},
-        {"months": ["13"]},
+        {"months": ["dec"]},  # month names are spelled out
         {"years": ["2025:2024"]},
         {"weekdays": ["monday:tuesday:friday"]},
         {"location": "Mars/Olympus"},
