@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.common.domain.labels.matchers import Matcher, MatchType
 from services.common.domain.labels.parse import MatcherSyntaxError, config_matchers, parse_matcher, parse_matchers
@@ -79,3 +81,14 @@ def test_config_blocks_list_old_maps_then_matchers() -> None:
         m("e", "!~", "z"),
     )
     assert config_matchers({"source_match": {"a": "1"}}, "source_") == (m("a", "=", "1"),)
+
+
+_NAMES = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,10}", fullmatch=True)
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)  # any Unicode but lone surrogates
+
+
+@given(name=_NAMES, kind=st.sampled_from([MatchType.EQUAL, MatchType.NOT_EQUAL]), value=_TEXT)
+def test_any_printed_matcher_parses_back(name: str, kind: MatchType, value: str) -> None:
+    matcher = Matcher(name=name, type=kind, value=value)
+    assert parse_matcher(str(matcher)) == matcher
+    assert parse_matchers("{" + str(matcher) + ", " + str(matcher) + "}") == [matcher, matcher]
