@@ -3,8 +3,11 @@
 A matcher compares one label's value; a label the set lacks reads as the empty string, so `team=""` and
 `team!~".+"` match a set without `team`. A regex matches the whole value (`db` does not match `mysql-db`), as
 Alertmanager compiles `^(?:pattern)$`. Patterns run on RE2 (Go's regexp speaks the same syntax) through the
-project's capped wrapper. The v2 API carries a matcher as `{name, value, isRegex, isEqual}` (`isEqual` defaults
-to true); `str()` prints the form amtool prints and parses (`name="value"` with `\\`, `\\n`, `\\"` escaped).
+project's capped wrapper; the two things RE2 accepts and Alertmanager 0.25's Go refuses (`\\C`, `(?<name>...)`)
+are refused too, so what is stored here Alertmanager would store.
+
+The v2 API carries a matcher as `{name, value, isRegex, isEqual}` (`isEqual` defaults to true);
+`str()` prints the form amtool prints and parses (`name="value"` with `\\`, `\\n`, `\\"` escaped).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Alertmanager's classic matcher syntax, as amtool 0.25 and the API's `filter` parameter read it.
+"""Alertmanager's classic matcher syntax, as amtool 0.25, the API's `filter` and the config's `matchers:` read it.
 
 One matcher is a label name, an operator (`=`, `!=`, `=~`, `!~`) and a value, with optional spaces around each.
 The value may be double-quoted; inside it `\\"` is a quote, `\\n` a line feed and `\\\\` a backslash, and any
