@@ -1,0 +1,1 @@
+"""Alertmanager's label sets, their fingerprints, and label matchers (`=`, `!=`, `=~`, `!~`) with their syntax."""

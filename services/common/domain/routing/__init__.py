@@ -1,0 +1,1 @@
+"""Alertmanager's routing tree: which routes a label set takes, with which receiver, grouping and timings."""

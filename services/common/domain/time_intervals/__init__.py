@@ -1,0 +1,1 @@
+"""Alertmanager's `time_intervals`: when a route is muted or active, and the windows of recurring silences."""
