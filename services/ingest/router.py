@@ -26,8 +26,8 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import Gauge, Histogram
 
-from services.common import codec
 from services.common.ingest_metrics import INGEST_EVENTS
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.durable_consumer import Backoff, pause
 from services.common.nats.lease import RouterLease

@@ -24,7 +24,6 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from prometheus_client import Counter, Histogram
 
-from services.common import codec
 from services.common.domain.events.model import format_time, parse_time
 from services.common.domain.rules.model import Rule, ScheduleTrigger
 from services.common.domain.schedules.cron import (
@@ -37,10 +36,11 @@ from services.common.domain.schedules.cron import (
     plan_due,
     start_cursor,
 )
+from services.common.messages import codec
+from services.common.messages.schedule import RunRecord
 from services.common.nats import subjects
 from services.common.nats.lease import Lease
 from services.common.nats.publishing import Outgoing, publish_all
-from services.common.run_records import RunRecord
 from services.scheduler.schedule_rules import RuleKey, ScheduleRules
 from services.scheduler.settings import SchedulerSettings
 

@@ -14,10 +14,12 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.events.model import Event, parse_time
 from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
+from services.common.messages import codec
+from services.common.messages.alerts import alert
+from services.common.messages.work import RuleChange, event_from_dict
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
 
@@ -36,9 +38,9 @@ def make_rule(body: dict[str, Any], rule_id: str, *, tenant: str = "acme", versi
     return Rule.model_validate({**values, "rule_id": rule_id, "tenant": tenant, "version": version} | stamps)
 
 
-def change(rule: Rule, op: str = "upsert") -> codec.RuleChange:
+def change(rule: Rule, op: str = "upsert") -> RuleChange:
     """The rule change the gateway publishes for this rule version."""
-    return codec.RuleChange(
+    return RuleChange(
         "delete" if op == "delete" else "upsert",
         rule.tenant,
         rule.rule_id,
@@ -128,7 +130,7 @@ def oracle(work: Sequence[tuple[int, bytes]]) -> list[dict[str, Any]]:
             produced = engine.trigger(*item).transitions
         for transition in produced:
             chosen = rule_actions if rule_actions is not None else actions.get(transition.rule_id, [])
-            out.append(codec.loads(codec.alert(transition, chosen)))
+            out.append(codec.loads(alert(transition, chosen)))
     return out
 
 
@@ -136,13 +138,13 @@ def _decode(data: bytes) -> tuple[str, Any]:
     body = codec.loads(data)
     kind = body["kind"]
     if kind == "event":
-        return kind, codec.event_from_dict(body["event"])
+        return kind, event_from_dict(body["event"])
     if kind == "tick":
         return kind, parse_time(body["now"])
     if kind == "rule":
-        return kind, codec.RuleChange.from_dict(body["change"])
+        return kind, RuleChange.from_dict(body["change"])
     if kind == "trigger":
-        return kind, (body["rule_id"], codec.event_from_dict(body["event"]))
+        return kind, (body["rule_id"], event_from_dict(body["event"]))
     raise ValueError(kind)
 
 

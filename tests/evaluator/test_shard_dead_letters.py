@@ -7,9 +7,10 @@ from typing import Any
 
 import nats
 
-from services.common import codec
 from services.common.domain.events.model import Event
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.messages import codec
+from services.common.messages.work import work_event, work_rule
 from services.common.nats import subjects
 from services.common.nats.dead_letters import DeadLetter, decode
 from services.common.nats.streams import ensure_streams
@@ -31,9 +32,9 @@ PLAIN: dict[str, Any] = {
 
 
 def work() -> list[bytes]:
-    out = [codec.work_rule(change(make_rule(MULTISCALE, "ms"))), codec.work_rule(change(make_rule(PLAIN, "plain")))]
+    out = [work_rule(change(make_rule(MULTISCALE, "ms"))), work_rule(change(make_rule(PLAIN, "plain")))]
     values = [50, 51, 52, 53, 54, 55, 1e308, 1e308, 60, 61]
-    out += [codec.work_event(Event(f"ev-{n}", "acme", at(n), {"cpu_usage": v})) for n, v in enumerate(values)]
+    out += [work_event(Event(f"ev-{n}", "acme", at(n), {"cpu_usage": v})) for n, v in enumerate(values)]
     out.insert(5, b"not json")
     return out
 

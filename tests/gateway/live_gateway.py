@@ -17,10 +17,11 @@ import uvicorn
 from fastapi import FastAPI
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.cli.procs import free_port
-from services.common.codec import DeliveryResult
 from services.common.domain.lifecycle.transitions import Transition, episode_id, fingerprint, transition_id
+from services.common.messages import codec
+from services.common.messages.alerts import alert
+from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
 from services.gateway.app import create_app
 from tests.gateway.conftest import ADMIN, settings_for
@@ -100,7 +101,7 @@ async def publish_alert(
 ) -> None:
     """Publish an alert as the evaluator does (dedupe=False: a second copy JetStream will not drop)."""
     headers = {subjects.MSG_ID: transition.transition_id} if dedupe else None
-    data = codec.alert(transition, HOOK if actions is None else actions)
+    data = alert(transition, HOOK if actions is None else actions)
     await js.publish(subjects.alerts_subject(transition.tenant), data, headers=headers)
 
 

@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from services.common import codec
 from services.common.cli.procs import free_port
-from services.common.codec import ChannelEntry, DeliveryResult
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages import codec
+from services.common.messages.alerts import alert
+from services.common.messages.channels import ChannelEntry
+from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
 from services.common.ops import run_checks
 from services.notifier.app import NotifierService
@@ -72,7 +74,7 @@ class RunningNotifier:
         """Publish an alert as the evaluator does (Nats-Msg-Id = transition id)."""
         subject = subjects.alerts_subject(transition.tenant)
         headers = {subjects.MSG_ID: transition.transition_id}
-        self.run(self.js.publish(subject, codec.alert(transition, actions), headers=headers))
+        self.run(self.js.publish(subject, alert(transition, actions), headers=headers))
 
     def put_channel(self, entry: ChannelEntry) -> None:
         """Write a channel into the bucket the way the gateway mirrors it (id key and name key)."""

@@ -7,9 +7,9 @@ import time
 import uuid
 from typing import Any
 
-from services.common import codec
-from services.common.codec import DeliveryJob
 from services.common.domain.lifecycle.transitions import fingerprint
+from services.common.messages import codec
+from services.common.messages.delivery import DeliveryJob
 from services.common.nats import subjects
 from tests.notifier.running import RunningNotifier, tenant, transition, webhook
 from tests.support.receiver import receiver

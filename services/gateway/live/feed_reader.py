@@ -17,7 +17,7 @@ import anyio
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from services.common import codec
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus

@@ -16,9 +16,9 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
-from services.common import codec
 from services.common.db.sql_engine import Database
 from services.common.domain.events.model import parse_time
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.dead_letters import MAX_DELIVERIES_ADVISORY, DeadLetter, Replay, decode, letter_id
 from services.gateway.auth import PLATFORM_TENANT

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from services.common import codec
 from services.common.domain.notify.channels import PAGERDUTY, timeout_seconds
+from services.common.messages import codec
 from services.notifier.channels.base import Delivery, ErrorKind, Outcome, redact, secret_values
 from services.notifier.channels.exchange import USER_AGENT, Answer, exchange, failed
 

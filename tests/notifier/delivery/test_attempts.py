@@ -11,7 +11,8 @@ import pytest
 from nats.js.client import JetStreamContext
 from pydantic import SecretStr
 
-from services.common.codec import ChannelEntry, DeliveryJob, DigestJob, GroupJob
+from services.common.messages.channels import ChannelEntry
+from services.common.messages.delivery import DeliveryJob, DigestJob, GroupJob
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
 from services.common.secrets.sealing import load_box

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.codec import DeliveryJob
 from services.common.domain.notify.templates import TemplateError
+from services.common.messages.delivery import DeliveryJob
 from services.notifier.delivery.jobs import event_view, jobs_for, message_of, rule_view
 from tests.notifier.running import transition
 

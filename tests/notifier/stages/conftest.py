@@ -13,10 +13,10 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from pydantic import SecretStr
 
-from services.common import codec
 from services.common.domain.lifecycle.transitions import fingerprint
 from services.common.domain.notify.grouping import GroupState
 from services.common.domain.notify.noise import StormState
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
 from services.common.secrets.sealing import load_box
