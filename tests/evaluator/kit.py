@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
 from nats.aio.client import Client
-from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.client import JetStreamContext
 
 from services.common.domain.evaluation.rule_engine import RuleEngine
@@ -22,6 +20,7 @@ from services.common.messages.alerts import alert
 from services.common.messages.work import RuleChange, event_from_dict
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
+from tests.support.nats import read
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -75,24 +74,6 @@ async def publish_in_order(js: JetStreamContext, subject: str, bodies: Sequence[
     return [(await js.publish(subject, body)).seq for body in bodies]
 
 
-async def read(js: JetStreamContext, stream: str, subject: str, through: int | None = None) -> list[tuple[int, bytes]]:
-    """Every message of a subject in stream order (up to sequence `through`), by a throwaway pull consumer."""
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    config = ConsumerConfig(durable_name=name, filter_subject=subject, ack_policy=AckPolicy.NONE)
-    await js.add_consumer(stream, config)
-    sub = await js.pull_subscribe_bind(name, stream=stream)
-    try:
-        total = (await js.consumer_info(stream, name)).num_pending or 0
-        out: list[tuple[int, bytes]] = []
-        while len(out) < total:
-            for msg in await sub.fetch(min(1000, total - len(out)), timeout=5):
-                out.append((msg.metadata.sequence.stream, msg.data))
-        return [(seq, data) for seq, data in out if through is None or seq <= through]
-    finally:
-        await sub.unsubscribe()
-        await js.delete_consumer(stream, name)
-
-
 async def alerts(js: JetStreamContext) -> list[dict[str, Any]]:
     """Every alert message on CEP_ALERTS (duplicates included), as JSON."""
     return [codec.loads(data) for _, data in await read(js, subjects.ALERTS_STREAM, f"{subjects.ALERTS_PREFIX}.>")]
@@ -142,7 +123,7 @@ def _decode(data: bytes) -> tuple[str, Any]:
     if kind == "tick":
         return kind, parse_time(body["now"])
     if kind == "rule":
-        return kind, RuleChange.from_dict(body["change"])
+        return kind, RuleChange.decode(body["change"])
     if kind == "trigger":
         return kind, (body["rule_id"], event_from_dict(body["event"]))
     raise ValueError(kind)

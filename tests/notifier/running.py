@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from services.common.cli.procs import free_port
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.messages import codec
 from services.common.messages.alerts import alert
 from services.common.messages.channels import ChannelEntry
 from services.common.messages.delivery import DeliveryResult
@@ -52,7 +51,7 @@ class RunningNotifier:
 
         async def subscribe() -> None:
             async def on_result(msg: Any) -> None:
-                found.append(DeliveryResult.from_dict(codec.loads(msg.data)))
+                found.append(DeliveryResult.decode(msg.data))
 
             assert self.service.nc is not None
             await self.service.nc.subscribe(subjects.results_subject(tenant), cb=on_result)

@@ -83,6 +83,11 @@ class DeliveryJob:
     def encode(self) -> bytes:
         return dumps({"transition": self.transition.as_dict(), "action": action_dict(self.action), "index": self.index})
 
+    @classmethod
+    def decode(cls, data: bytes | Mapping[str, Any]) -> DeliveryJob:
+        """A delivery job; MessageError naming the field when malformed."""
+        return decode(cls, data)
+
 
 DigestKind = Literal["digest-timer", "digest"]
 
@@ -154,7 +159,6 @@ def _job_body(job: DigestJob | GroupJob) -> dict[str, Any]:
 Job = DeliveryJob | DigestJob | GroupJob
 _DIGEST: TypeAdapter[DigestJob] = TypeAdapter(DigestJob)
 _GROUP: TypeAdapter[GroupJob] = TypeAdapter(GroupJob)
-_JOB: TypeAdapter[DeliveryJob] = TypeAdapter(DeliveryJob)
 
 
 def delivery_job_from(data: bytes | Mapping[str, Any]) -> Job:
@@ -166,7 +170,7 @@ def delivery_job_from(data: bytes | Mapping[str, Any]) -> Job:
         return decode(_DIGEST, body)
     if kind in ("group-timer", "repeat-timer", "group"):
         return decode(_GROUP, body)
-    return decode(_JOB, body)
+    return DeliveryJob.decode(body)
 
 
 def dead_letter(job: bytes, result: Mapping[str, Any]) -> bytes:
