@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from nats.js.client import JetStreamContext
 
 from services.common.messages import codec
@@ -23,16 +19,8 @@ from tests.gateway.live_gateway import (
     new_tenant,
     recorder_idle,
     result_for,
-    start_gateway,
 )
 from tests.support.nats import dead_letters
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[LiveGateway]:
-    live = start_gateway(tmp_path)
-    yield live
-    live.stop()
 
 
 async def test_malformed_alerts_results_and_run_records_become_dead_letters(
