@@ -16,6 +16,7 @@ from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.quotas.series_quota import Limits, SeriesRefusals
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.messages.alerts import action_dict
 from services.common.messages.work import trigger_reply
 from services.evaluator.refit_pool import RefitFigures, RefitPool
 from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, Work
@@ -127,5 +128,5 @@ class ShardState:
 
 
 def _actions(rule: Rule) -> Actions:
-    """The rule's action_spec as JSON (what the notifier acts on)."""
-    return [action.model_dump(mode="json", exclude_none=True) for action in rule.action_spec]
+    """The rule's action_spec as the alert carries it (what the notifier acts on)."""
+    return [action_dict(action) for action in rule.action_spec]

@@ -48,3 +48,17 @@ async def test_malformed_alerts_results_and_run_records_become_dead_letters(
     ]
     assert {letter.source for letter in letters} == {"undecodable"}
     assert await eventually(lambda: recorder_idle(js))  # acked, not coming back
+
+
+async def test_a_malformed_dead_letter_becomes_an_undecodable_letter(
+    gateway: LiveGateway, js: JetStreamContext
+) -> None:
+    tenant = new_tenant()
+    await js.publish(subjects.dead_subject(tenant), codec.dumps({"dead_letter": 1, "id": "dl-x", "tenant": tenant}))
+
+    async def reported() -> list[DeadLetter] | None:
+        found = [x for x in await dead_letters(js, tenant) if x.source == "undecodable"]
+        return found or None
+
+    (letter,) = await eventually(reported)
+    assert letter.error == "recorder-dead-letters: source: field required" and letter.tenant == tenant
