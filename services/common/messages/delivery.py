@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter
 
 from services.common.domain.events.model import format_time
-from services.common.domain.lifecycle.transitions import Transition
 from services.common.messages.alerts import Action, WireTransition, action_dict
 from services.common.messages.codec import Time, decode, dumps, loads, parsed
 
@@ -176,16 +175,3 @@ def delivery_job_from(data: bytes | Mapping[str, Any]) -> Job:
 def dead_letter(job: bytes, result: Mapping[str, Any]) -> bytes:
     """A dead letter: the job as it was queued and the last attempt's outcome."""
     return dumps({"job": loads(job), "result": dict(result)})
-
-
-__all__ = [
-    "DeliveryJob",
-    "DeliveryResult",
-    "DeliveryStatus",
-    "DigestJob",
-    "GroupJob",
-    "Job",
-    "Transition",
-    "dead_letter",
-    "delivery_job_from",
-]

@@ -1,5 +1,5 @@
-"""Feed messages (CEP_FEED_<tenant> `cep.feed.<tenant>`): what the live feed streams to SSE clients, and what the
-notifier reads on `cep.acks.<tenant>` (an `acked` feed message is the ACK notice).
+"""Feed messages (CEP_FEED_<tenant> `cep.feed.<tenant>`): what the live feed streams to SSE clients. The gateway
+sends an `acked` one on `cep.acks.<tenant>` too: the ACK notice the notifier reads (`alerts.AckNotice`).
 
 {"type": fired | updated | acked | resolved | notification, "event": the full Event JSON as GET /cep/events/{id}
 returns it}
