@@ -35,8 +35,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from bench.pipeline.latency import SseListener, percentile
 from bench.pipeline.stack import BenchStack, running_stack
 from bench.pipeline.workload import RuleShape
-from services.common.nats import subjects
 from services.common.cli.natsconf import INTERNAL_USER
+from services.common.nats import subjects
 from services.common.statedir import database_file
 
 TENANT = "default"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from services.common import codec
 from services.common.domain.quotas.tenant_quotas import TenantQuotas
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.kv_mirror import SKIP, BucketMirror, Skip
 

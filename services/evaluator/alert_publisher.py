@@ -9,8 +9,8 @@ from collections.abc import Callable
 import nats.errors
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages.alerts import alert as alert_message
 from services.common.nats import subjects
 from services.evaluator.processor import Actions
 
@@ -39,7 +39,7 @@ async def publish_alerts(
                 *(
                     js.publish(
                         subjects.alerts_subject(t.tenant),
-                        codec.alert(t, actions),
+                        alert_message(t, actions),
                         headers={subjects.MSG_ID: t.transition_id},
                     )
                     for t, actions in part

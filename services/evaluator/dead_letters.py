@@ -15,10 +15,11 @@ from typing import Any
 
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.messages import codec
+from services.common.messages.work import event_to_dict
 from services.common.nats import subjects
 from services.common.nats.dead_letters import DeadLetter, Replay, letter_id, rule_failure_letter, series_refused_letter
 from services.evaluator.work import EventWork, RuleWork, TriggerWork, Work
@@ -128,7 +129,7 @@ async def _poison(js: JetStreamContext | None, shard: int, seq: int, index: int,
         except Exception as exc:
             log.warning("work message %d not readable for its dead letter: %s", seq, exc, extra={"shard": shard})
     elif isinstance(item, EventWork | TriggerWork):
-        event = codec.event_to_dict(item.event)
+        event = event_to_dict(item.event)
         rule_id = item.rule_id if isinstance(item, TriggerWork) else None
     elif isinstance(item, RuleWork):
         tenant, rule_id = item.change.tenant, item.change.rule_id

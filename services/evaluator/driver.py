@@ -18,8 +18,9 @@ import ray.exceptions
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
+from services.common.messages import codec
+from services.common.messages.work import work_tick
 from services.common.nats import subjects
 from services.common.ops import CheckResult
 from services.evaluator.metrics import ShardCollector
@@ -119,7 +120,7 @@ class ShardDriver:
     async def tick(self, now: datetime | None = None) -> None:
         """Record one tick in every shard's input (ticks are input, so timers replay deterministically)."""
         assert self._js is not None
-        body = codec.work_tick(now or datetime.now(UTC))
+        body = work_tick(now or datetime.now(UTC))
         await asyncio.gather(*(self._js.publish(subjects.work_subject(shard), body) for shard in range(self.count)))
 
     async def status(self) -> list[dict[str, Any]]:

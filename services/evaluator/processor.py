@@ -11,12 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common import codec
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.quotas.series_quota import Limits, SeriesRefusals
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.messages.alerts import action_dict
+from services.common.messages.work import trigger_reply
 from services.evaluator.refit_pool import RefitFigures, RefitPool
 from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, Work
 
@@ -91,7 +92,7 @@ class ShardState:
     def failed(self, item: Work, error: str, out: Output) -> None:
         """A step that raised: a trigger still gets an answer, so its caller does not wait in vain."""
         if isinstance(item, TriggerWork):
-            body = codec.trigger_reply(False, None, "no_match", [], [], error=("failed", error))
+            body = trigger_reply(False, None, "no_match", [], [], error=("failed", error))
             out.replies.append((item.reply, body))
 
     def _rule(self, work: RuleWork, out: Output) -> None:
@@ -111,14 +112,12 @@ class ShardState:
         rule = self._rules.get(work.rule_id)
         if rule is None or rule.tenant != work.event.tenant:
             detail = f"rule {work.rule_id} is not held by this shard"
-            body = codec.trigger_reply(False, None, "no_match", [], [], error=("unknown_rule", detail))
+            body = trigger_reply(False, None, "no_match", [], [], error=("unknown_rule", detail))
             out.replies.append((work.reply, body))
             return
         outcome = self.engine.trigger(work.rule_id, work.event)
         self._emit(outcome.transitions, out)
-        body = codec.trigger_reply(
-            outcome.matched, outcome.event_id, outcome.state, outcome.explanation, outcome.errors
-        )
+        body = trigger_reply(outcome.matched, outcome.event_id, outcome.state, outcome.explanation, outcome.errors)
         out.replies.append((work.reply, body))
 
     def _emit(self, transitions: list[Transition], out: Output, actions: Actions | None = None) -> None:
@@ -129,5 +128,5 @@ class ShardState:
 
 
 def _actions(rule: Rule) -> Actions:
-    """The rule's action_spec as JSON (what the notifier acts on)."""
-    return [action.model_dump(mode="json", exclude_none=True) for action in rule.action_spec]
+    """The rule's action_spec as the alert carries it (what the notifier acts on)."""
+    return [action_dict(action) for action in rule.action_spec]

@@ -34,9 +34,9 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.quota_book import QuotaBook
 from services.evaluator.alert_publisher import publish_alerts

@@ -5,6 +5,10 @@ driver). Per batch, in input order: decode, apply to the state under the lock in
 loop between them so acks and heartbeats flow), publish every transition and await its PubAck, ack the
 input, then answer triggers. Snapshots record the stream sequence they cover; a restart restores the
 snapshot and replays everything after it, so transitions are at most re-published with the same ids.
+
+Longer than ~300 lines because the actor's state, its two locks and its recovery loop (resume, rewind,
+snapshots) only make sense together; what stands alone already lives apart: work decoding (work.py), the
+poison book (poison.py), the snapshot store (snapshots.py), dead letters and alert publishing.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import logging
 import os
 import time
 import uuid
-from collections import deque
 from typing import Any, Literal
 
 import ray
@@ -31,12 +34,11 @@ from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.consumer import OutOfOrder, ShardConsumer
 from services.evaluator.dead_letters import (
     publish_rule_failures,
-    report_dropped,
-    report_poison,
     report_series_refused,
 )
 from services.evaluator.metrics import ShardCounters
 from services.evaluator.options import ShardOptions
+from services.evaluator.poison import PoisonBook
 from services.evaluator.processor import Actions, Output, ShardState
 from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_quotas, quota_book, stop_following
 from services.evaluator.snapshots import (
@@ -52,7 +54,6 @@ from services.evaluator.work import (
     NOWHERE,
     ItemId,
     RawPosition,
-    TriggerWork,
     Work,
     WorkError,
     decode_message,
@@ -103,7 +104,7 @@ class ShardActor:
         self.snapshot_seq = 0
         self.snapshot_at = 0.0
         self.series = 0
-        self.recent_poison: deque[dict[str, Any]] = deque(maxlen=20)
+        self.poison = PoisonBook(shard, self.counters)
         self.error: str | None = None
         self.snapshot_error: str | None = None  # why the latest snapshot was not written, until one is
         # Each tenant's series quotas, from the quota bucket (watched from `start`), enforced by the engine.
@@ -186,7 +187,7 @@ class ShardActor:
             "pending": None if pending is None else pending.total,
             "ack_pending": None if pending is None else pending.ack_pending,
             "poison": self.counters.poison,
-            "recent_poison": list(self.recent_poison),
+            "recent_poison": list(self.poison.recent),
             "error": self.error,
             "snapshot_error": self.snapshot_error,
             "counters": self.counters.as_dict() | self.state.refit_figures(),
@@ -296,7 +297,7 @@ class ShardActor:
             self.done_seq = max(self.done_seq, max(msg.metadata.sequence.stream for msg in msgs))
         await self._ack(msgs, broken)
         await self._reply(out.replies)
-        self._record_poison(decoded, poison)
+        self.poison.record(self.js, decoded, poison)
         kinds = [transition.kind for transition, _ in out.alerts]
         self.counters.observe_batch(time.perf_counter() - started, out.events, kinds)
 
@@ -319,15 +320,7 @@ class ShardActor:
         await publish_alerts(self.js, alerts, self._drop, self.shard)
 
     def _drop(self, transition: Transition, error: Exception) -> None:
-        context = {
-            "tenant": transition.tenant,
-            "rule_id": transition.rule_id,
-            "transition_id": transition.transition_id,
-        }
-        log.error("alert not publishable, dropped: %s", error, extra={"shard": self.shard, **context})
-        self.recent_poison.append({"seq": self.done_seq, "error": f"alert dropped: {error}", **context})
-        self.counters.poison += 1
-        report_dropped(self.js, self.shard, self.done_seq, transition, error)
+        self.poison.dropped(self.js, self.done_seq, transition, error)
 
     async def _ack(self, msgs: list[Msg], broken: set[int]) -> None:
         """Acknowledge the batch (malformed messages with `term`: never redelivered); a lost ack is a redelivery.
@@ -351,20 +344,6 @@ class ShardActor:
     def _report_refusals(self) -> None:
         """Report the refused series on their rules: at once, then at most once a minute per rule and quota."""
         report_series_refused(self.js, self.shard, self.refusals.due(time.monotonic()))
-
-    def _record_poison(self, items: list[Work], poison: dict[ItemId, str]) -> None:
-        """Count and log each poison item: the work sequence and index of the item, the error, its context."""
-        if not poison:
-            return
-        by_id = {item_id(item): item for item in items}
-        for (seq, index), error in sorted(poison.items()):
-            context = _context(by_id.get((seq, index)))
-            log.error(
-                "poison work item %d at sequence %d: %s", index, seq, error, extra={"shard": self.shard, **context}
-            )
-            self.recent_poison.append({"seq": seq, "index": index, "error": error, **context})
-            self.counters.poison += 1
-            report_poison(self.js, self.shard, seq, index, error, by_id.get((seq, index)))
 
     # -- snapshots -------------------------------------------------------------------------------------
     def _encode_snapshot(self) -> tuple[int, bytes, int]:
@@ -410,19 +389,3 @@ class ShardActor:
             return
         if removed:
             log.info("removed %d stale snapshot part(s)", removed, extra={"shard": self.shard})
-
-
-def _context(item: Work | None) -> dict[str, Any]:
-    """Log context of a work item: tenant, event and rule ids where it has them."""
-    if item is None:
-        return {}
-    event = getattr(item, "event", None)
-    context: dict[str, Any] = {}
-    if event is not None:
-        context = {"tenant": event.tenant, "event_id": event.event_id}
-    if isinstance(item, TriggerWork):
-        context["rule_id"] = item.rule_id
-    change = getattr(item, "change", None)
-    if change is not None:
-        context = {"tenant": change.tenant, "rule_id": change.rule_id}
-    return context

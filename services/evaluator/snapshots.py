@@ -18,9 +18,9 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.streams import BUCKETS
 

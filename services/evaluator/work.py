@@ -1,4 +1,5 @@
-"""Work messages as a shard sees them: CEP_WORK payloads decoded into typed items (pure, no I/O).
+"""Work messages as a shard sees them: CEP_WORK payloads (`services/common/messages/work.py`)
+decoded into typed items (pure, no I/O).
 
 A work message holds one item, or (kind `events`) a router batch of events for the shard. Events and rule
 changes carry their position on the raw stream, `(raw sequence, index among that message's events)`; the
@@ -16,9 +17,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.common import codec
-from services.common.domain.events.model import Event, parse_time
+from services.common.domain.events.model import Event
 from services.common.domain.rules.model import Rule
+from services.common.messages.codec import MessageError, reason
+from services.common.messages.work import (
+    EventMessage,
+    EventsMessage,
+    RuleChange,
+    RuleMessage,
+    TickMessage,
+    TriggerMessage,
+    WorkMessage,
+    decode_work,
+    read_work_item,
+)
 
 
 class WorkError(ValueError):
@@ -45,7 +57,7 @@ class RuleWork:
     """A rule change; `rule` is the validated rule of an upsert (None for a delete)."""
 
     seq: int
-    change: codec.RuleChange
+    change: RuleChange
     rule: Rule | None
     raw: RawPosition | None = None
 
@@ -67,15 +79,12 @@ class TriggerWork:
 Work = EventWork | RuleWork | TickWork | TriggerWork
 
 
-_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, ValidationError)
-
-
 def item_id(item: Work) -> ItemId:
     return item.seq, item.index if isinstance(item, EventWork) else 0
 
 
 def decode(seq: int, data: bytes) -> Work:
-    """Decode a one-item work message (`codec.work_*`) found at stream sequence `seq`; WorkError when malformed."""
+    """Decode a one-item work message (`messages.work`) found at stream sequence `seq`; WorkError when malformed."""
     items, bad = decode_message(seq, data)
     if bad or len(items) != 1:
         raise WorkError(next(iter(bad.values()), "not a one-item work message"))
@@ -85,53 +94,45 @@ def decode(seq: int, data: bytes) -> Work:
 def decode_message(seq: int, data: bytes) -> tuple[list[Work], dict[int, str]]:
     """The items of the work message at stream sequence `seq`, and the malformed items of a batch by index.
 
-    WorkError when the message as a whole is malformed; one bad event of a batch leaves the others decoded.
+    WorkError (with the reason, naming the field) when the message as a whole is malformed; one bad event of a
+    batch leaves the others decoded.
     """
     try:
-        body = codec.loads(data)
-        if isinstance(body, dict) and body.get("kind") == "events":
-            return _events(seq, body["events"])
-        return [_decode(seq, body)], {}
-    except WorkError:
-        raise
-    except _MALFORMED as exc:
-        raise WorkError(f"malformed work message: {type(exc).__name__}: {exc}") from None
+        message = decode_work(data)
+        if isinstance(message, EventsMessage):
+            return _events(seq, message.events)
+        return [_item(seq, message)], {}
+    except MessageError as exc:
+        raise WorkError(f"malformed work message: {exc.reason}") from None
 
 
-def _events(seq: int, entries: Any) -> tuple[list[Work], dict[int, str]]:
-    if not isinstance(entries, list):
-        raise WorkError("`events` of a work message is a list")
+def _events(seq: int, entries: list[Any]) -> tuple[list[Work], dict[int, str]]:
     items: list[Work] = []
     bad: dict[int, str] = {}
     for index, entry in enumerate(entries):
         try:
-            raw = (int(entry["seq"]), int(entry["index"]))
-            items.append(EventWork(seq, codec.event_from_dict(entry["event"]), index, raw))
-        except _MALFORMED as exc:
-            bad[index] = f"malformed work item: {type(exc).__name__}: {exc}"
+            found = read_work_item(entry)
+            items.append(EventWork(seq, found.event, index, (found.seq, found.index)))
+        except MessageError as exc:
+            bad[index] = f"malformed work item: events.{index}.{exc.reason}"
     return items, bad
 
 
-def _raw(body: dict[str, Any]) -> RawPosition | None:
-    raw = body.get("raw")
-    return None if raw is None else (int(raw[0]), int(raw[1]))
-
-
-def _decode(seq: int, body: Any) -> Work:
-    if not isinstance(body, dict):
-        raise WorkError("a work message is a JSON object")
-    kind = body.get("kind")
-    if kind == "event":
-        return EventWork(seq, codec.event_from_dict(body["event"]))
-    if kind == "rule":
-        change = codec.RuleChange.from_dict(body["change"])
-        rule = None if change.op == "delete" else Rule.model_validate(change.rule)
-        return RuleWork(seq, change, rule, _raw(body))
-    if kind == "tick":
-        return TickWork(seq, parse_time(body["now"]))
-    if kind == "trigger":
-        return TriggerWork(seq, codec.event_from_dict(body["event"]), str(body["rule_id"]), str(body["reply"]))
-    raise WorkError(f"unknown work kind {kind!r}")
+def _item(seq: int, message: WorkMessage) -> Work:
+    if isinstance(message, EventMessage):
+        return EventWork(seq, message.event)
+    if isinstance(message, RuleMessage):
+        change = message.change
+        try:
+            rule = None if change.op == "delete" else Rule.model_validate(change.rule)
+        except ValidationError as exc:
+            raise MessageError(f"change.rule.{reason(exc)}") from None
+        return RuleWork(seq, change, rule, message.raw)
+    if isinstance(message, TickMessage):
+        return TickWork(seq, message.now)
+    if isinstance(message, TriggerMessage):
+        return TriggerWork(seq, message.event, message.rule_id, message.reply)
+    raise MessageError(f"kind: {message.kind!r} is not a one-item work message")
 
 
 def fresh(items: Sequence[Work], raw_done: RawPosition) -> tuple[list[Work], RawPosition]:

@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter
 
-from services.common import codec
 from services.common.db.sql_engine import Database
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle import ack_sla
 from services.common.domain.lifecycle.ack_sla import AckSla, Breach
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus

@@ -15,9 +15,9 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from services.common import codec
 from services.common.db.sql_engine import Database
 from services.common.domain.notify.reports import ReportWindow, build_report
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.queue_subscription import QueueSubscription

@@ -10,8 +10,8 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from services.common import codec
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.ingest.routing import rule_of
 from services.ingest.rule_table import RuleTable

@@ -12,7 +12,7 @@ import logging
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from services.common import codec
+from services.common.messages import codec
 from services.common.nats import subjects
 
 log = logging.getLogger(__name__)

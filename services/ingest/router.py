@@ -17,17 +17,14 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
-from prometheus_client import Gauge, Histogram
 
-from services.common import codec
-from services.common.ingest_metrics import INGEST_EVENTS
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.durable_consumer import Backoff, pause
 from services.common.nats.lease import RouterLease
@@ -37,20 +34,12 @@ from services.common.nats.streams import ensure_streams
 from services.common.ops import CheckResult
 from services.ingest.consumer import bind_router_consumer, load_rules
 from services.ingest.epochs import announce, last_announced
+from services.ingest.router_stats import CONSUMER_PENDING, ROUTE_BATCH, RouterStats
 from services.ingest.routing import Dropped, Inbound, Routed, route
 from services.ingest.rule_table import RuleTable
 from services.ingest.work_batches import WorkBatches, work_limit
 
 log = logging.getLogger(__name__)
-
-CONSUMER_PENDING = Gauge(
-    "cep_consumer_pending", "Messages a durable consumer has not been delivered yet", ["stream", "consumer"]
-)
-ROUTE_BATCH = Histogram(
-    "cep_route_batch_seconds",
-    "Time to route one batch of the raw stream (decode, publish work, confirm, ack)",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
 
 BATCH = 500
 FETCH_SECONDS = 1.0  # how long a fetch waits for messages; also how quickly a stop is noticed
@@ -60,21 +49,6 @@ SHARD_MAP_SECONDS = 1.0
 
 class LeaseLost(RuntimeError):
     """Another ingest replica routes now: this one goes back to standing by."""
-
-
-@dataclass
-class RouterStats:
-    """Counts since start, for status pages and tests."""
-
-    batches: int = 0
-    messages: int = 0
-    work_published: int = 0
-    work_duplicates: int = 0  # work messages JetStream had already stored (a replay)
-    dropped: int = 0
-    restarts: int = 0
-    last_error: str | None = None
-    pending: int | None = None
-    shards: int = 0
 
 
 class Router:
@@ -244,7 +218,7 @@ class Router:
                 self.stats.work_duplicates += int(bool(ack.duplicate))
         for msg in messages:
             await msg.ack()
-        self._account(outcomes, len(messages))
+        self.stats.account(outcomes, len(messages))
         ROUTE_BATCH.observe(time.perf_counter() - started)
 
     def _route_one(self, msg: Msg, shards: int, limit: int) -> Routed:
@@ -257,18 +231,6 @@ class Router:
             routed = Routed(dropped=[Dropped(None, None, f"routing failed: {exc}")])
         self.table.passed(meta.sequence.stream)
         return routed
-
-    def _account(self, outcomes: list[Routed], messages: int) -> None:
-        self.stats.batches += 1
-        self.stats.messages += messages
-        for routed in outcomes:
-            if routed.counted:
-                INGEST_EVENTS.labels("accepted").inc(routed.counted)
-            for dropped in routed.dropped:
-                self.stats.dropped += 1
-                INGEST_EVENTS.labels("rejected").inc()
-                extra = {"tenant": dropped.tenant, "event_id": dropped.event_id}
-                log.warning("dropped an event: %s", dropped.error, extra=extra)
 
     async def _shard_count(self) -> int:
         """The shard count of the evaluator's shard map, else the default (re-read every batch: one KV get).

@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for as _shard_for
 from services.common.domain.events.intake import BadLine, Item, NotJson, check_item, split_body, to_event
 from services.common.domain.events.model import Event, parse_time
 from services.common.domain.rules.model import Rule
+from services.common.messages.work import WORK_EVENTS_OVERHEAD, RuleChange, work_item, work_rule, work_trigger
 from services.common.nats import subjects
 from services.common.nats.publishing import Outgoing
 from services.ingest.rule_table import RuleTable
@@ -81,7 +81,7 @@ def route(message: Inbound, table: RuleTable, shards: int, max_bytes: int) -> Ro
         routed.events += 1
         trigger = message.headers.get(subjects.TRIGGER_RULE) if internal else None
         if trigger:  # a trigger request: only the rule it names, on that rule's shard, in a message of its own
-            body = codec.work_trigger(event, trigger, message.headers.get(subjects.TRIGGER_REPLY, ""))
+            body = work_trigger(event, trigger, message.headers.get(subjects.TRIGGER_REPLY, ""))
             if len(body) > max_bytes:
                 routed.dropped.append(Dropped(tenant, event.event_id, f"the work message is {len(body)} bytes"))
                 continue
@@ -91,8 +91,8 @@ def route(message: Inbound, table: RuleTable, shards: int, max_bytes: int) -> Ro
         owners = tuple(sorted({shard_for(rule_id, shards) for rule_id in table.candidates(event)}))
         if not owners:
             continue
-        item = codec.work_item(message.sequence, index, event)
-        if len(item) + codec.WORK_EVENTS_OVERHEAD > max_bytes:
+        item = work_item(message.sequence, index, event)
+        if len(item) + WORK_EVENTS_OVERHEAD > max_bytes:
             routed.dropped.append(Dropped(tenant, event.event_id, f"the work message is {len(item)} bytes"))
             continue
         routed.batched.append(RoutedEvent(message.sequence, index, item, owners))
@@ -149,7 +149,7 @@ def _received_at(message: Inbound) -> datetime:
 
 def _rule_change(message: Inbound, table: RuleTable, shards: int) -> Routed:
     try:
-        change = codec.RuleChange.from_dict(codec.loads(message.data))
+        change = RuleChange.decode(message.data)
         rule = None if change.op == "delete" or change.rule is None else rule_of(change.rule)
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
         return Routed(dropped=[Dropped(None, None, f"unreadable rule change at {message.sequence}: {exc}")])
@@ -158,7 +158,7 @@ def _rule_change(message: Inbound, table: RuleTable, shards: int) -> Routed:
     else:
         table.upsert(rule)
     shard = shard_for(change.rule_id, shards)
-    body = codec.work_rule(change, (message.sequence, 0))
+    body = work_rule(change, (message.sequence, 0))
     work = Outgoing(subjects.work_subject(shard), body, f"{change.msg_id()}:{shard}")
     return Routed(outgoing=[work], ordered=True)
 

@@ -12,7 +12,7 @@ raw positions as done and skip the earlier ones when the router replays them). M
 
 from __future__ import annotations
 
-from services.common import codec
+from services.common.messages.work import WORK_EVENTS_OVERHEAD, work_events
 from services.common.nats import subjects
 from services.common.nats.publishing import Outgoing
 from services.ingest.routing import RoutedEvent
@@ -38,11 +38,11 @@ class WorkBatches:
         """Add an event to the open batch of each shard it goes to (a full batch is closed first)."""
         for shard in event.shards:
             batch = self._open.setdefault(shard, [])
-            size = self._size.get(shard, codec.WORK_EVENTS_OVERHEAD)
+            size = self._size.get(shard, WORK_EVENTS_OVERHEAD)
             grown = size + len(event.item) + (1 if batch else 0)
             if batch and grown > self.max_bytes:
                 self._flush(shard)
-                batch, grown = self._open.setdefault(shard, []), codec.WORK_EVENTS_OVERHEAD + len(event.item)
+                batch, grown = self._open.setdefault(shard, []), WORK_EVENTS_OVERHEAD + len(event.item)
             batch.append(event)
             self._size[shard] = grown
 
@@ -67,5 +67,5 @@ class WorkBatches:
             return
         first, last = batch[0], batch[-1]
         msg_id = f"events:{first.seq}.{first.index}-{last.seq}.{last.index}:{shard}"
-        body = codec.work_events([event.item for event in batch])
+        body = work_events([event.item for event in batch])
         self._queued.setdefault(shard, []).append(Outgoing(subjects.work_subject(shard), body, msg_id))

@@ -14,8 +14,8 @@ from datetime import datetime
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.domain.events.model import format_time, parse_time
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.scheduler.schedule_rules import RuleKey
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.domain.events.model import format_time
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.lease import Lease
 

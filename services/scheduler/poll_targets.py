@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.common import codec
 from services.common.domain.schedules.polling import PollingValidationError, TargetSpec, parse_target
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.kv_mirror import BucketMirror
 

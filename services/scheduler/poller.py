@@ -25,7 +25,6 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from prometheus_client import Counter, Histogram
 
-from services.common import codec
 from services.common.domain.events.model import format_time
 from services.common.domain.schedules.poll_answers import (
     MAX_BODY_BYTES,
@@ -38,6 +37,7 @@ from services.common.domain.schedules.poll_answers import (
 )
 from services.common.domain.schedules.polling import next_due
 from services.common.egress import EgressRefused, guarded_client
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.lease import Lease
 from services.common.nats.publishing import Outgoing, item_limit, publish_all

@@ -6,8 +6,8 @@ import logging
 
 from pydantic import ValidationError
 
-from services.common import codec
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.kv_mirror import SKIP, BucketMirror, Skip
 

@@ -36,10 +36,10 @@ from services.common.domain.schedules.cron import (
     plan_due,
     start_cursor,
 )
+from services.common.messages.schedule import RunRecord
 from services.common.nats import subjects
 from services.common.nats.lease import Lease
 from services.common.nats.publishing import Outgoing, publish_all
-from services.common.run_records import RunRecord
 from services.scheduler.cursors import Cursor, read_cursors, write_cursors
 from services.scheduler.schedule_rules import RuleKey, ScheduleRules
 from services.scheduler.settings import SchedulerSettings

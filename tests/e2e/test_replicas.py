@@ -23,8 +23,8 @@ import httpx
 import nats
 import pytest
 
-from services.common import codec
 from services.common.cli.procs import free_port
+from services.common.messages import codec
 from services.common.nats import subjects
 from tests.e2e.test_pipeline_labs import eventually
 from tests.support.stack import Stack, start_stack, stop_stack

@@ -8,15 +8,16 @@ from typing import Any
 
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
+from services.common.messages.work import RuleChange
 from services.common.nats import subjects
 from tests.evaluator.kit import read
 
 
 async def publish_rule(js: JetStreamContext, rule: Rule) -> None:
     """As the gateway does: the change on the control subject, then the rule bucket."""
-    message = codec.RuleChange("upsert", rule.tenant, rule.rule_id, rule.version, rule.canonical(), rule.updated_at)
+    message = RuleChange("upsert", rule.tenant, rule.rule_id, rule.version, rule.canonical(), rule.updated_at)
     await js.publish(
         subjects.CONTROL_RULES, codec.dumps(message.as_dict()), headers={subjects.MSG_ID: message.msg_id()}
     )

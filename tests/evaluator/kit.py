@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
 from nats.aio.client import Client
-from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.events.model import Event, parse_time
 from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
+from services.common.messages import codec
+from services.common.messages.alerts import alert
+from services.common.messages.work import RuleChange, event_from_dict
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
+from tests.support.nats import read
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -36,9 +37,9 @@ def make_rule(body: dict[str, Any], rule_id: str, *, tenant: str = "acme", versi
     return Rule.model_validate({**values, "rule_id": rule_id, "tenant": tenant, "version": version} | stamps)
 
 
-def change(rule: Rule, op: str = "upsert") -> codec.RuleChange:
+def change(rule: Rule, op: str = "upsert") -> RuleChange:
     """The rule change the gateway publishes for this rule version."""
-    return codec.RuleChange(
+    return RuleChange(
         "delete" if op == "delete" else "upsert",
         rule.tenant,
         rule.rule_id,
@@ -71,24 +72,6 @@ async def publish(js: JetStreamContext, subject: str, bodies: Sequence[bytes], s
 async def publish_in_order(js: JetStreamContext, subject: str, bodies: Sequence[bytes]) -> list[int]:
     """Publish one at a time, so stream order is input order (rule changes before the events that need them)."""
     return [(await js.publish(subject, body)).seq for body in bodies]
-
-
-async def read(js: JetStreamContext, stream: str, subject: str, through: int | None = None) -> list[tuple[int, bytes]]:
-    """Every message of a subject in stream order (up to sequence `through`), by a throwaway pull consumer."""
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    config = ConsumerConfig(durable_name=name, filter_subject=subject, ack_policy=AckPolicy.NONE)
-    await js.add_consumer(stream, config)
-    sub = await js.pull_subscribe_bind(name, stream=stream)
-    try:
-        total = (await js.consumer_info(stream, name)).num_pending or 0
-        out: list[tuple[int, bytes]] = []
-        while len(out) < total:
-            for msg in await sub.fetch(min(1000, total - len(out)), timeout=5):
-                out.append((msg.metadata.sequence.stream, msg.data))
-        return [(seq, data) for seq, data in out if through is None or seq <= through]
-    finally:
-        await sub.unsubscribe()
-        await js.delete_consumer(stream, name)
 
 
 async def alerts(js: JetStreamContext) -> list[dict[str, Any]]:
@@ -128,7 +111,7 @@ def oracle(work: Sequence[tuple[int, bytes]]) -> list[dict[str, Any]]:
             produced = engine.trigger(*item).transitions
         for transition in produced:
             chosen = rule_actions if rule_actions is not None else actions.get(transition.rule_id, [])
-            out.append(codec.loads(codec.alert(transition, chosen)))
+            out.append(codec.loads(alert(transition, chosen)))
     return out
 
 
@@ -136,13 +119,13 @@ def _decode(data: bytes) -> tuple[str, Any]:
     body = codec.loads(data)
     kind = body["kind"]
     if kind == "event":
-        return kind, codec.event_from_dict(body["event"])
+        return kind, event_from_dict(body["event"])
     if kind == "tick":
         return kind, parse_time(body["now"])
     if kind == "rule":
-        return kind, codec.RuleChange.from_dict(body["change"])
+        return kind, RuleChange.decode(body["change"])
     if kind == "trigger":
-        return kind, (body["rule_id"], codec.event_from_dict(body["event"]))
+        return kind, (body["rule_id"], event_from_dict(body["event"]))
     raise ValueError(kind)
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.common import codec
 from services.common.domain.events.model import Event
+from services.common.messages.work import work_event, work_rule
 from services.common.nats import subjects
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions
@@ -44,7 +44,7 @@ def samples(first: int, count: int) -> list[bytes]:
     for n in range(first, first + count):
         for host, phase in (("a", 0.0), ("b", 1.0)):
             value = 50 + 8 * math.sin(n / 6 + phase) + (n * 37 % 7) / 3 + (45 if n % 70 == 69 else 0)
-            out.append(codec.work_event(Event(f"ev-{n}-{host}", "acme", at(n), {"v": value, "host": host})))
+            out.append(work_event(Event(f"ev-{n}-{host}", "acme", at(n), {"v": value, "host": host})))
     return out
 
 
@@ -52,9 +52,7 @@ async def test_refits_off_the_hot_path_keep_the_alerts_across_a_restart(broker: 
     nc, js = await connect(broker.url)
     subject = subjects.work_subject(0)
     options = ShardOptions(shards=1, snapshot_interval=3600, chunk=16)
-    first_half = await publish_in_order(
-        js, subject, [codec.work_rule(change(make_rule(HBOS, "hbos"))), *samples(0, 130)]
-    )
+    first_half = await publish_in_order(js, subject, [work_rule(change(make_rule(HBOS, "hbos"))), *samples(0, 130)])
     actor = actors.new(0, options)
     await actor.start.remote(broker.url)
 

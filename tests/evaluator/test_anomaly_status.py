@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.common import codec
 from services.common.cli.procs import free_port
+from services.common.messages import codec
+from services.common.messages.work import work_event
 from services.common.nats import subjects
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.evaluator.app import EvaluatorService
@@ -49,7 +50,7 @@ async def test_learning_status_over_grpc_and_through_the_gateway(
         await service.start()
         try:
             await eventually(lambda: _ready(service), "the shard consuming", timeout=60)
-            work = [codec.work_event(event(n, {"cpu_percent": 40 + n % 3}, at(n), tenant=tenant)) for n in range(6)]
+            work = [work_event(event(n, {"cpu_percent": 40 + n % 3}, at(n), tenant=tenant)) for n in range(6)]
             await publish_in_order(js, subjects.work_subject(0), work)
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = evaluator_pb2_grpc.EvaluatorStub(channel)

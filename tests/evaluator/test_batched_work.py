@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common import codec
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.events.model import Event
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
+from services.common.messages.work import event_to_dict, work_events, work_item, work_rule
 from services.common.nats import subjects
 from services.evaluator.options import ShardOptions
 from tests.evaluator.conftest import Actors
@@ -36,7 +37,7 @@ def load(raw: int) -> Event:
 
 def batch(raws: range, extra: list[bytes] | None = None) -> bytes:
     """A batched work message as the router builds it, for the events of raw sequences `raws`."""
-    return codec.work_events([codec.work_item(raw, 0, load(raw)) for raw in raws] + (extra or []))
+    return work_events([work_item(raw, 0, load(raw)) for raw in raws] + (extra or []))
 
 
 def expected(rule: Rule, raws: range) -> list[tuple[str, str]]:
@@ -63,14 +64,14 @@ async def test_a_replay_under_other_batch_boundaries_and_poison_items_change_no_
     nc, js = await connect(broker.url)
     rule = make_rule(LOAD, "load")
     # raw message 11 held three events: a good one, one the engine chokes on (a list payload), a malformed one
-    choking = {**codec.event_to_dict(load(11)), "event_id": "ev-11.1", "payload": [1, 2]}
+    choking = {**event_to_dict(load(11)), "event_id": "ev-11.1", "payload": [1, 2]}
     bad = [codec.dumps({"seq": 11, "index": 1, "event": choking}), codec.dumps({"seq": 11, "index": 2, "event": {}})]
     work = [
-        codec.work_rule(change(rule), (1, 0)),
+        work_rule(change(rule), (1, 0)),
         batch(range(2, 8)),
         batch(range(2, 12), bad),  # the router died after the first batch: 2..7 again
         batch(range(8, 18)),  # and once more, with other boundaries again
-        codec.work_rule(change(rule), (1, 0)),  # a rule change replayed outside the de-duplication window
+        work_rule(change(rule), (1, 0)),  # a rule change replayed outside the de-duplication window
     ]
     seqs = await publish_in_order(js, subjects.work_subject(0), work)
     actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600, chunk=50))
@@ -90,7 +91,7 @@ async def test_a_restarted_shard_still_knows_the_raw_positions_it_applied(broker
     nc, js = await connect(broker.url)
     rule = make_rule(LOAD, "load")
     subject = subjects.work_subject(0)
-    seqs = await publish_in_order(js, subject, [codec.work_rule(change(rule), (1, 0)), batch(range(2, 12))])
+    seqs = await publish_in_order(js, subject, [work_rule(change(rule), (1, 0)), batch(range(2, 12))])
     first = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600))
     await first.start.remote(broker.url)
     await done_through(first, seqs[-1])

@@ -7,8 +7,17 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.common import codec
 from services.common.domain.events.model import Event
+from services.common.messages import codec
+from services.common.messages.work import (
+    event_to_dict,
+    work_event,
+    work_events,
+    work_item,
+    work_rule,
+    work_tick,
+    work_trigger,
+)
 from services.evaluator.metrics import ShardCollector, ShardCounters
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.work import (
@@ -50,28 +59,28 @@ def test_malformed_work_is_a_work_error(data: bytes) -> None:
 
 def test_every_work_kind_decodes_with_its_sequence() -> None:
     rule = make_rule(ERRORS, "r")
-    assert decode(1, codec.work_event(occurrence(1))) == EventWork(1, occurrence(1))
-    assert decode(2, codec.work_rule(change(rule))) == RuleWork(2, change(rule), rule)
-    assert decode(3, codec.work_rule(change(rule, "delete"))) == RuleWork(3, change(rule, "delete"), None)
-    assert decode(4, codec.work_tick(at(9))) == TickWork(4, at(9))
-    assert decode(5, codec.work_trigger(occurrence(2), "r", "reply.x")) == TriggerWork(5, occurrence(2), "r", "reply.x")
+    assert decode(1, work_event(occurrence(1))) == EventWork(1, occurrence(1))
+    assert decode(2, work_rule(change(rule))) == RuleWork(2, change(rule), rule)
+    assert decode(3, work_rule(change(rule, "delete"))) == RuleWork(3, change(rule, "delete"), None)
+    assert decode(4, work_tick(at(9))) == TickWork(4, at(9))
+    assert decode(5, work_trigger(occurrence(2), "r", "reply.x")) == TriggerWork(5, occurrence(2), "r", "reply.x")
 
 
 def test_a_batch_of_events_decodes_item_by_item_and_one_bad_item_spares_the_others() -> None:
-    good = [codec.work_item(10, 0, occurrence(1)), codec.work_item(10, 1, occurrence(2))]
+    good = [work_item(10, 0, occurrence(1)), work_item(10, 1, occurrence(2))]
     bad = codec.dumps({"seq": 11, "index": 0, "event": {"bad": 1}})
-    items, broken = decode_message(7, codec.work_events([good[0], bad, good[1]]))
+    items, broken = decode_message(7, work_events([good[0], bad, good[1]]))
     assert items == [EventWork(7, occurrence(1), 0, (10, 0)), EventWork(7, occurrence(2), 2, (10, 1))]
     assert list(broken) == [1] and "malformed work item" in broken[1]
     assert [item_id(item) for item in items] == [(7, 0), (7, 2)]
     with pytest.raises(WorkError):
         decode_message(7, b'{"kind": "events", "events": 3}')
     with pytest.raises(WorkError):
-        decode(7, codec.work_events(good))  # two items: not a one-item message
+        decode(7, work_events(good))  # two items: not a one-item message
 
 
 def test_the_single_event_work_of_earlier_versions_still_decodes() -> None:
-    old = codec.dumps({"kind": "event", "event": codec.event_to_dict(occurrence(1))})
+    old = codec.dumps({"kind": "event", "event": event_to_dict(occurrence(1))})
     assert decode_message(3, old) == ([EventWork(3, occurrence(1))], {})
     rule = make_rule(ERRORS, "r")
     old_rule = codec.dumps({"kind": "rule", "change": change(rule).as_dict()})  # without its raw position

@@ -9,11 +9,12 @@ import pytest
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.events.model import Event
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
+from services.common.messages.work import event_from_dict
 from services.common.nats import subjects
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
@@ -140,7 +141,7 @@ async def _oracle(js: JetStreamContext) -> dict[str, tuple[str, str]]:
         for item in body.get("events", [body] if body.get("kind") == "event" else []):
             if item["event"]["event_id"] not in seen:
                 seen.add(item["event"]["event_id"])
-                events.append(codec.event_from_dict(item["event"]))
+                events.append(event_from_dict(item["event"]))
     return {t.transition_id: (t.rule_id, t.group_key) for t in engine.on_events(events) if t.kind == "fired"}
 
 

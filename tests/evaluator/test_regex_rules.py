@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from services.common import codec
 from services.common.domain.events.model import Event
+from services.common.messages.work import RuleChange, work_rule
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.work import EventWork, RuleWork, decode
 from tests.evaluator.kit import at, make_rule
@@ -36,7 +36,7 @@ def test_an_evil_pattern_does_not_stall_the_shard() -> None:
 def test_a_pattern_saved_before_re2_decodes_and_fails_alone() -> None:
     rule = make_rule(LOGS, "old", tenant="mallory")
     legacy = {**rule.canonical(), "conditions": {"field": "msg", "op": "regex", "value": r"(a)\1"}}
-    message = codec.work_rule(codec.RuleChange("upsert", "mallory", "old", 1, legacy, rule.updated_at))
+    message = work_rule(RuleChange("upsert", "mallory", "old", 1, legacy, rule.updated_at))
     work = decode(1, message)  # as the rule bucket holds it: not refused, or the shard would drop the rule
     assert isinstance(work, RuleWork) and work.rule is not None
     state, out = ShardState.from_rules([make_rule(ERRORS, "r")]), Output()

@@ -10,10 +10,11 @@ from typing import Any
 import ray
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.events.model import Event
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
+from services.common.messages.work import work_event, work_rule
 from services.common.nats import subjects
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
@@ -46,7 +47,7 @@ async def test_a_killed_actor_resumes_and_the_alerts_equal_the_pure_core(broker:
     nc, js = await connect(broker.url)
     rules = [event_rule(n) for n in range(RULES)]
     for rule in rules:
-        await publish_in_order(js, subjects.work_subject(shard_for(rule.rule_id, 2)), [codec.work_rule(change(rule))])
+        await publish_in_order(js, subjects.work_subject(shard_for(rule.rule_id, 2)), [work_rule(change(rule))])
     # Event times before the wall clock: the driver's (wall-clock) ticks resolve the episodes they pass, and the
     # later events open new ones, so the outcome depends on where the ticks fall in the input.
     base = datetime.now(UTC) - timedelta(minutes=10)
@@ -111,7 +112,7 @@ async def test_a_killed_actor_resumes_and_the_alerts_equal_the_pure_core(broker:
 def _occurrence(rules: list[Any], i: int, when: datetime) -> tuple[int, bytes]:
     rule = rules[i % RULES]
     item = Event(f"ev-{i}", "acme", when, {"key": f"k{i % KEYS}"}, f"type-{i % RULES}")
-    return shard_for(rule.rule_id, 2), codec.work_event(item)
+    return shard_for(rule.rule_id, 2), work_event(item)
 
 
 async def _publish(js: JetStreamContext, work: list[tuple[int, bytes]]) -> dict[int, int]:
@@ -136,7 +137,7 @@ async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, act
     )
 
     def occurrence(n: int) -> bytes:
-        return codec.work_event(Event(f"ev-{n}", "acme", at(n), {"service": "api"}, "error"))
+        return work_event(Event(f"ev-{n}", "acme", at(n), {"service": "api"}, "error"))
 
     actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600))
     await actor.start.remote(broker.url)
@@ -144,7 +145,7 @@ async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, act
     async def processed(seq: int) -> bool:
         return bool((await actor.status.remote())["last_seq"] >= seq)
 
-    seq = (await publish_in_order(js, subject, [codec.work_rule(change(errors)), occurrence(1)]))[-1]
+    seq = (await publish_in_order(js, subject, [work_rule(change(errors)), occurrence(1)]))[-1]
     await eventually(lambda: processed(seq), "the first occurrence")
     snapshot_seq = await actor.snapshot.remote()
     assert snapshot_seq == seq
@@ -210,9 +211,9 @@ async def test_without_a_snapshot_a_shard_loads_the_rules_it_owns_from_the_bucke
     actor = actors.new(1, ShardOptions(shards=2))
     status = await actor.start.remote(broker.url)
     assert status["rules"] == len(owned) and status["resumed_from"] == 0
-    seq = (
-        await publish_in_order(js, subjects.work_subject(1), [codec.work_event(Event("e", "acme", at(0), {}, "error"))])
-    )[-1]
+    seq = (await publish_in_order(js, subjects.work_subject(1), [work_event(Event("e", "acme", at(0), {}, "error"))]))[
+        -1
+    ]
     await eventually(lambda: fresh_processed(actor, seq), "the event")
     assert {a["rule_id"] for a in await alerts(js)} == owned
     await nc.close()

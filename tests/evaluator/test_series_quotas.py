@@ -8,9 +8,10 @@ import base64
 import os
 from typing import Any
 
-from services.common import codec
 from services.common.domain.events.model import Event
 from services.common.domain.quotas.tenant_quotas import TenantQuotas
+from services.common.messages import codec
+from services.common.messages.work import work_event, work_rule
 from services.common.nats import subjects
 from services.common.nats.dead_letters import decode
 from services.evaluator.options import ShardOptions
@@ -25,7 +26,7 @@ BLOBS = {"trigger_type": "event", "trigger_spec": {"event_type": "blob", "group_
 def blob(n: int, host: str, size: int = 520_000) -> bytes:
     """An occurrence whose payload does not compress: each open episode adds ~0.5 MB to the snapshot."""
     payload = {"host": host, "blob": base64.b64encode(os.urandom(size)).decode()}
-    return codec.work_event(Event(f"ev-{n}", "acme", at(n), payload, "blob"))
+    return work_event(Event(f"ev-{n}", "acme", at(n), payload, "blob"))
 
 
 async def processed(actor: Any, seq: int) -> bool:
@@ -41,7 +42,7 @@ async def test_a_quota_written_to_the_bucket_is_applied_and_a_large_state_surviv
     subject = subjects.work_subject(0)
     actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600))
     await actor.start.remote(broker.url)
-    work = [codec.work_rule(change(make_rule(BLOBS, "blobs")))] + [blob(n, h) for n, h in enumerate("abcd", 1)]
+    work = [work_rule(change(make_rule(BLOBS, "blobs")))] + [blob(n, h) for n, h in enumerate("abcd", 1)]
     seq = (await publish_in_order(js, subject, work))[-1]
     await eventually(lambda: processed(actor, seq), "the four occurrences")
     fired = sorted(a["group_key"] for a in await alerts(js) if a["kind"] == "fired")

@@ -7,10 +7,11 @@ from pathlib import Path
 import grpc
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.common import codec
 from services.common.cli.procs import free_port
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.events.model import Event
+from services.common.messages import codec
+from services.common.messages.work import work_event, work_rule
 from services.common.nats import subjects
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.evaluator.app import EvaluatorService
@@ -41,10 +42,8 @@ async def test_status_over_grpc_readiness_and_metrics(broker: NatsServer, ray_se
 
         rule = make_rule({"trigger_type": "event", "trigger_spec": {"event_type": "error"}}, "errors")
         owner = shard_for(rule.rule_id, 2)
-        occurrence = codec.work_event(Event("e1", "acme", at(0), {}, "error"))
-        seq = (await publish_in_order(js, subjects.work_subject(owner), [codec.work_rule(change(rule)), occurrence]))[
-            -1
-        ]
+        occurrence = work_event(Event("e1", "acme", at(0), {}, "error"))
+        seq = (await publish_in_order(js, subjects.work_subject(owner), [work_rule(change(rule)), occurrence]))[-1]
 
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = evaluator_pb2_grpc.EvaluatorStub(channel)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common import codec
 from services.common.domain.events.model import Event
+from services.common.messages import codec
+from services.common.messages.work import event_to_dict, work_event, work_rule, work_tick, work_trigger
 from services.common.nats import subjects
 from services.evaluator.options import ShardOptions
 from tests.evaluator.conftest import Actors
@@ -46,18 +47,18 @@ def scenario() -> list[bytes]:
     """Rules, 400 events over 400 s of event time, ticks, a rule change, a delete and two poison messages."""
     cpu, errors = make_rule(CPU, "cpu"), make_rule(ERRORS, "errors")
     quiet = make_rule(DEPLOYS, "quiet", active=False)
-    work = [codec.work_rule(change(r)) for r in (cpu, errors, quiet)]
+    work = [work_rule(change(r)) for r in (cpu, errors, quiet)]
     for i in range(400):
         if i % 2 == 0:
             payload: dict[str, Any] = {"cpu_usage": 80 + (i * 7) % 15, "host": f"h{i % 3}"}
-            work.append(codec.work_event(Event(f"ev-{i}", "acme", at(i), payload)))
+            work.append(work_event(Event(f"ev-{i}", "acme", at(i), payload)))
         else:
-            work.append(codec.work_event(Event(f"ev-{i}", "acme", at(i), {"service": f"s{i % 4}"}, "error")))
+            work.append(work_event(Event(f"ev-{i}", "acme", at(i), {"service": f"s{i % 4}"}, "error")))
         if i % 20 == 19:
-            work.append(codec.work_tick(at(i + 0.5)))
+            work.append(work_tick(at(i + 0.5)))
         if i == 200:
             work.append(
-                codec.work_rule(
+                work_rule(
                     change(
                         make_rule({**CPU, "trigger_spec": {**CPU["trigger_spec"], "threshold": 90}}, "cpu", version=2)
                     )
@@ -66,8 +67,8 @@ def scenario() -> list[bytes]:
         if i == 250:
             work += [b"not json", codec.dumps({"kind": "event", "event": {"bad": 1}})]
         if i == 300:
-            work.append(codec.work_rule(change(errors, "delete")))
-    work.append(codec.work_tick(at(1000)))
+            work.append(work_rule(change(errors, "delete")))
+    work.append(work_tick(at(1000)))
     return work
 
 
@@ -81,7 +82,7 @@ async def test_the_actor_publishes_what_the_pure_core_computes(broker: NatsServe
     assert status["consuming"] and status["resumed_from"] == 0
     reply = subjects.trigger_reply_subject("t1")
     answers = await nc.subscribe(reply)
-    trigger = codec.work_trigger(Event("ev-trigger", "acme", at(2000), {"service": "api"}), "quiet", reply)
+    trigger = work_trigger(Event("ev-trigger", "acme", at(2000), {"service": "api"}), "quiet", reply)
     last = (await publish_in_order(js, subject, [*work[200:], trigger]))[-1]
 
     async def caught_up() -> bool:
@@ -116,7 +117,7 @@ async def test_an_event_the_engine_chokes_on_is_isolated_by_a_careful_replay(
 ) -> None:
     nc, js = await connect(broker.url)
     subject = subjects.work_subject(0)
-    work = [codec.work_rule(change(make_rule(ERRORS, "errors")))]
+    work = [work_rule(change(make_rule(ERRORS, "errors")))]
     for i in range(120):
         payload: Any = [1, 2] if i == 37 else {"service": f"s{i % 3}"}  # a list payload: the engine raises on it
         work.append(
@@ -124,7 +125,7 @@ async def test_an_event_the_engine_chokes_on_is_isolated_by_a_careful_replay(
                 {
                     "kind": "event",
                     "event": {
-                        **codec.event_to_dict(Event(f"ev-{i}", "acme", at(i * 30), {})),
+                        **event_to_dict(Event(f"ev-{i}", "acme", at(i * 30), {})),
                         "event_type": "error",
                         "payload": payload,
                     },

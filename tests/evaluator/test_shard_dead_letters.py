@@ -7,9 +7,10 @@ from typing import Any
 
 import nats
 
-from services.common import codec
 from services.common.domain.events.model import Event
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.messages import codec
+from services.common.messages.work import work_event, work_events, work_item, work_rule
 from services.common.nats import subjects
 from services.common.nats.dead_letters import DeadLetter, decode
 from services.common.nats.streams import ensure_streams
@@ -31,9 +32,9 @@ PLAIN: dict[str, Any] = {
 
 
 def work() -> list[bytes]:
-    out = [codec.work_rule(change(make_rule(MULTISCALE, "ms"))), codec.work_rule(change(make_rule(PLAIN, "plain")))]
+    out = [work_rule(change(make_rule(MULTISCALE, "ms"))), work_rule(change(make_rule(PLAIN, "plain")))]
     values = [50, 51, 52, 53, 54, 55, 1e308, 1e308, 60, 61]
-    out += [codec.work_event(Event(f"ev-{n}", "acme", at(n), {"cpu_usage": v})) for n, v in enumerate(values)]
+    out += [work_event(Event(f"ev-{n}", "acme", at(n), {"cpu_usage": v})) for n, v in enumerate(values)]
     out.insert(5, b"not json")
     return out
 
@@ -97,3 +98,35 @@ async def test_a_rule_failure_letter_is_retried_until_stored(broker: NatsServer)
         assert (letter.source, letter.rule_id, letter.error) == ("rule_failure", "r1", "OverflowError: x")
     finally:
         await nc.close()
+
+
+async def test_work_with_a_wrong_field_is_dead_lettered_with_the_field_named(
+    broker: NatsServer, actors: Actors
+) -> None:
+    nc, js = await connect(broker.url)
+    good = codec.loads(work_item(1, 0, Event("ev-ok", "acme", at(1), {"cpu_usage": 90})))
+    bad_item = {**good, "seq": "first"}
+    messages = [
+        work_rule(change(make_rule(PLAIN, "plain"))),
+        codec.dumps({"kind": "tick", "now": 12}),  # wrong type
+        codec.dumps({"kind": "trigger", "event": good["event"], "reply": "r"}),  # rule_id missing
+        work_events([codec.dumps(good), codec.dumps(bad_item)]),
+    ]
+    seqs = await publish_in_order(js, subjects.work_subject(0), messages)
+    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600, chunk=4))
+    await actor.start.remote(broker.url)
+
+    async def reported() -> bool:
+        status = await actor.status.remote()
+        return status["last_seq"] >= seqs[-1] and len(await letters(js)) >= 3
+
+    await eventually(reported, "the shard to report three dead letters")
+    errors = sorted(letter.error for letter in await letters(js) if letter.source == "undecodable")
+    assert errors == [
+        "malformed work item: events.1.seq: expected an integer, got str",
+        "malformed work message: now: expected an RFC 3339 time string, got int",
+        "malformed work message: rule_id: Field required",
+    ]
+    stored = await alerts(js)  # the good event of the batch was applied all the same
+    assert [(a["rule_id"], a["source_event_id"]) for a in stored] == [("plain", "ev-ok")]
+    await nc.close()

@@ -13,7 +13,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
-from services.common import codec
+from services.common.messages import codec
 from services.common.nats.streams import ensure_streams
 from services.evaluator.snapshots import (
     DEFAULT_PART_BYTES,

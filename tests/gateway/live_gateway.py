@@ -17,16 +17,17 @@ import uvicorn
 from fastapi import FastAPI
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.cli.procs import free_port
-from services.common.codec import DeliveryResult
 from services.common.domain.lifecycle.transitions import Transition, episode_id, fingerprint, transition_id
+from services.common.messages import codec
+from services.common.messages.alerts import Action, action_dict, alert
+from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
 from services.gateway.app import create_app
 from tests.gateway.conftest import ADMIN, settings_for
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HOOK = [{"type": "webhook", "channel": "ops-hook", "message": "cpu {{ payload.cpu }}"}]
+HOOK = [Action(type="webhook", channel="ops-hook", message="cpu {{ payload.cpu }}")]
 T = TypeVar("T")
 
 
@@ -96,11 +97,11 @@ class Episode:
 
 
 async def publish_alert(
-    js: JetStreamContext, transition: Transition, actions: list[dict[str, Any]] | None = None, *, dedupe: bool = True
+    js: JetStreamContext, transition: Transition, actions: list[Action] | None = None, *, dedupe: bool = True
 ) -> None:
     """Publish an alert as the evaluator does (dedupe=False: a second copy JetStream will not drop)."""
     headers = {subjects.MSG_ID: transition.transition_id} if dedupe else None
-    data = codec.alert(transition, HOOK if actions is None else actions)
+    data = alert(transition, [action_dict(a) for a in (HOOK if actions is None else actions)])
     await js.publish(subjects.alerts_subject(transition.tenant), data, headers=headers)
 
 

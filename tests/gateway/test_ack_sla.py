@@ -20,8 +20,8 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 from pydantic import ValidationError
 
-from services.common import codec
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.settings import GatewaySettings
 from tests.gateway.live_gateway import (

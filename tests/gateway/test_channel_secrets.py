@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from nats.js.errors import KeyNotFoundError
 from pydantic import SecretStr
 
-from services.common import codec
 from services.common.cli.main import main as cep
 from services.common.domain.notify.channel_masks import MASK
+from services.common.messages.channels import ChannelEntry
 from services.common.nats import subjects
 from services.common.secrets.sealing import PREFIX, SecretBox, load_box, new_key
 from services.gateway.app import create_app
@@ -82,8 +82,8 @@ def _kv_history(server: NatsServer, key: str) -> list[bytes]:
     return asyncio.run(read())
 
 
-def _kv_entry(server: NatsServer, key: str) -> codec.ChannelEntry:
-    return codec.ChannelEntry.decode(_kv_history(server, key)[-1])
+def _kv_entry(server: NatsServer, key: str) -> ChannelEntry:
+    return ChannelEntry.decode(_kv_history(server, key)[-1])
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 15) -> None:
@@ -152,7 +152,7 @@ def test_a_round_trip_of_what_get_shows_keeps_the_stored_values(client: TestClie
     _no_secret_in(page.text)
 
 
-def _box_open(entry: codec.ChannelEntry) -> dict[str, Any]:
+def _box_open(entry: ChannelEntry) -> dict[str, Any]:
     box = _box()
     return {k: box.open(v) if isinstance(v, str) and v.startswith(PREFIX) else v for k, v in entry.config.items()}
 
@@ -254,7 +254,7 @@ def test_rotation_reseals_sql_and_the_bucket_then_the_old_key_can_go(
     with TestClient(create_app(settings_for(tmp_path, secrets_key=f"{new},{old}"))):
         _eventually(lambda: current(SecretBox([new])))
     for revision in _kv_history(nats_server, key):  # no revision under the old key is left behind
-        entry = codec.ChannelEntry.decode(revision)
+        entry = ChannelEntry.decode(revision)
         assert SecretBox([new]).open(entry.config["auth_token"]) == TOKEN
 
     # The old key dropped: everything still opens; a round trip keeps the values.
@@ -290,7 +290,7 @@ def test_plaintext_rows_from_before_are_shown_masked_and_sealed_at_start(
             "UPDATE channels SET config = ?, secrets = ? WHERE channel_id = ?",
             (json.dumps(legacy), json.dumps({"auth_token": TOKEN}), channel["channel_id"]),
         )
-    plain = codec.ChannelEntry(owner, channel["channel_id"], "ops-hook", "webhook", {**legacy, "auth_token": TOKEN}, 1)
+    plain = ChannelEntry(owner, channel["channel_id"], "ops-hook", "webhook", {**legacy, "auth_token": TOKEN}, 1)
 
     async def put_plain() -> None:
         nc = await nats.connect(nats_server.url)

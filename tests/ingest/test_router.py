@@ -15,9 +15,10 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
+from services.common.messages.work import RuleChange
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
 from services.ingest.app import IngestService
@@ -67,10 +68,10 @@ async def change(js: JetStreamContext, rule: Rule | None, *, rule_id: str = "", 
     """Publish a rule change the way the gateway does: the control subject, then the rule bucket."""
     kv = await js.key_value(subjects.RULES_BUCKET)
     if rule is None:
-        message = codec.RuleChange("delete", TENANT, rule_id, version, None, T0)
+        message = RuleChange("delete", TENANT, rule_id, version, None, T0)
         await kv.delete(subjects.rule_key(TENANT, rule_id))
     else:
-        message = codec.RuleChange("upsert", rule.tenant, rule.rule_id, rule.version, rule.canonical(), T0)
+        message = RuleChange("upsert", rule.tenant, rule.rule_id, rule.version, rule.canonical(), T0)
     headers = {subjects.MSG_ID: message.msg_id()}
     await js.publish(subjects.CONTROL_RULES, codec.dumps(message.as_dict()), headers=headers)
     if rule is not None:

@@ -8,10 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from services.common import codec
 from services.common.domain.evaluation.sharding import shard_for
 from services.common.domain.events.intake import RESERVED_ERROR
 from services.common.domain.events.model import format_time
+from services.common.messages import codec
+from services.common.messages.work import RuleChange
 from services.common.nats import subjects
 from services.ingest.routing import Inbound, route
 from services.ingest.rule_table import RuleTable
@@ -180,14 +181,14 @@ def test_a_trigger_goes_only_to_the_owning_shard_of_its_rule(table: RuleTable) -
 
 def test_a_rule_change_updates_the_table_and_goes_to_its_owner(table: RuleTable) -> None:
     new = make_rule(metric("memory"), R1, tenant="acme", version=2)
-    change = codec.RuleChange("upsert", "acme", R1, 2, new.canonical(), T0)
+    change = RuleChange("upsert", "acme", R1, 2, new.canonical(), T0)
     routed = route(Inbound(subjects.CONTROL_RULES, codec.dumps(change.as_dict()), {}, 9, STORED), table, SHARDS, LIMIT)
     assert routed.ordered
     assert [(o.subject, o.msg_id) for o in routed.outgoing] == [("cep.work.1", f"rule:{R1}:2:upsert:1")]
     assert orjson.loads(routed.outgoing[0].payload) == {"kind": "rule", "change": change.as_dict(), "raw": [9, 0]}
     assert [s for s, _, _ in sent(inbound({"memory": 1}), table)] == ["cep.work.1"]
     assert [s for s, _, _ in sent(inbound({"cpu": 1}), table)] == ["cep.work.0"]
-    delete = codec.RuleChange("delete", "acme", R1, 3, None, T0)
+    delete = RuleChange("delete", "acme", R1, 3, None, T0)
     route(Inbound(subjects.CONTROL_RULES, codec.dumps(delete.as_dict()), {}, 10, STORED), table, SHARDS, LIMIT)
     assert sent(inbound({"memory": 1}), table) == []
 

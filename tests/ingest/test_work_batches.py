@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from services.common import codec
 from services.common.domain.events.model import Event
+from services.common.messages.work import WORK_EVENTS_OVERHEAD, work_item
 from services.common.nats.publishing import Outgoing
 from services.ingest.routing import RoutedEvent
 from services.ingest.work_batches import WorkBatches, work_limit
@@ -17,7 +17,7 @@ AT = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
 def routed(seq: int, shards: tuple[int, ...], index: int = 0, blob: str = "") -> RoutedEvent:
     event = Event(f"e{seq}.{index}", "acme", AT, {"cpu": 1, "blob": blob})
-    return RoutedEvent(seq, index, codec.work_item(seq, index, event), shards)
+    return RoutedEvent(seq, index, work_item(seq, index, event), shards)
 
 
 def positions(message: Outgoing) -> list[tuple[int, int]]:
@@ -40,7 +40,7 @@ def test_one_message_per_shard_with_its_events_in_routing_order() -> None:
 
 def test_a_batch_is_split_only_to_stay_under_the_limit() -> None:
     events = [routed(seq, (0,), blob="x" * 300) for seq in range(1, 11)]
-    limit = codec.WORK_EVENTS_OVERHEAD + 3 * len(events[0].item) + 2  # exactly three items and their commas
+    limit = WORK_EVENTS_OVERHEAD + 3 * len(events[0].item) + 2  # exactly three items and their commas
     batches = WorkBatches(limit)
     for event in events:
         batches.add(event)

@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from services.common import codec
 from services.common.cli.procs import free_port
-from services.common.codec import ChannelEntry, DeliveryResult
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages.alerts import alert
+from services.common.messages.channels import ChannelEntry
+from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
 from services.common.ops import run_checks
 from services.notifier.app import NotifierService
@@ -50,7 +51,7 @@ class RunningNotifier:
 
         async def subscribe() -> None:
             async def on_result(msg: Any) -> None:
-                found.append(DeliveryResult.from_dict(codec.loads(msg.data)))
+                found.append(DeliveryResult.decode(msg.data))
 
             assert self.service.nc is not None
             await self.service.nc.subscribe(subjects.results_subject(tenant), cb=on_result)
@@ -72,7 +73,7 @@ class RunningNotifier:
         """Publish an alert as the evaluator does (Nats-Msg-Id = transition id)."""
         subject = subjects.alerts_subject(transition.tenant)
         headers = {subjects.MSG_ID: transition.transition_id}
-        self.run(self.js.publish(subject, codec.alert(transition, actions), headers=headers))
+        self.run(self.js.publish(subject, alert(transition, actions), headers=headers))
 
     def put_channel(self, entry: ChannelEntry) -> None:
         """Write a channel into the bucket the way the gateway mirrors it (id key and name key)."""

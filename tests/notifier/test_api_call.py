@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.codec import ChannelEntry
+from services.common.messages.channels import ChannelEntry
 from services.notifier.channels.api_call import send
 from services.notifier.channels.base import Delivery, Outcome, excerpt
 from tests.support.http_sink import http_sink

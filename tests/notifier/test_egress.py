@@ -16,10 +16,10 @@ import httpx
 import pytest
 import trustme
 
-from services.common import codec
-from services.common.codec import ChannelEntry
 from services.common.domain.notify.egress_policy import parse_allow
 from services.common.egress import EgressRefused, GuardedBackend, guarded_client, resolve_allowed
+from services.common.messages import codec
+from services.common.messages.channels import ChannelEntry
 from services.common.nats import subjects
 from tests.notifier.running import RunningNotifier, fast_settings, running_notifier, tenant, transition, webhook
 from tests.support.listeners import Listener, http_reply, listening

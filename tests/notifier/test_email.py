@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from services.common.cli.procs import free_port
-from services.common.codec import ChannelEntry
+from services.common.messages.channels import ChannelEntry
 from services.notifier.channels.base import Delivery, Outcome
 from services.notifier.channels.email import send, subject
 

@@ -6,10 +6,10 @@ import time
 import uuid
 from typing import Any
 
-from services.common import codec
-from services.common.codec import ChannelEntry
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle.transitions import fingerprint
+from services.common.messages.channels import ChannelEntry
+from services.common.messages.feed import feed
 from services.common.nats import subjects
 from tests.notifier.running import FIRED_AT, RunningNotifier, tenant, transition, webhook
 from tests.notifier.test_noise_and_escalation import _put_rule
@@ -49,7 +49,7 @@ def _ack_notice(notifier: RunningNotifier, fired: Any) -> None:
         "summary": fired.summary,
         "payload": dict(fired.payload),
     }
-    body = codec.feed("acked", event)
+    body = feed("acked", event)
     subject = subjects.acks_subject(fired.tenant)
     notifier.run(notifier.js.publish(subject, body, headers={subjects.MSG_ID: f"ack:{fired.event_id}"}))
 

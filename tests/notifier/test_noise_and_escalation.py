@@ -7,9 +7,10 @@ import time
 import uuid
 from typing import Any
 
-from services.common import codec
-from services.common.codec import DeliveryJob
 from services.common.domain.lifecycle.transitions import fingerprint
+from services.common.messages import codec
+from services.common.messages.alerts import Action
+from services.common.messages.delivery import DeliveryJob
 from services.common.nats import subjects
 from tests.notifier.running import RunningNotifier, tenant, transition, webhook
 from tests.support.receiver import receiver
@@ -149,7 +150,7 @@ def test_a_job_recorded_as_sent_is_not_sent_again(notifier: RunningNotifier) -> 
     with receiver() as hook:
         notifier.put_channel(webhook(owner, hook.url))
         results = notifier.watch(owner)
-        job = DeliveryJob(transition(owner), {"type": "notify", "channel": "ops-hook"}, 0)
+        job = DeliveryJob(transition(owner), Action(type="notify", channel="ops-hook"), 0)
         subject = subjects.delivery_subject(owner)
         notifier.run(notifier.js.publish(subject, job.encode(), headers={subjects.MSG_ID: "first"}))
         notifier.wait_results(owner)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.codec import ChannelEntry
+from services.common.messages.channels import ChannelEntry
 from services.notifier.channels.base import Delivery
 from services.notifier.channels.pagerduty import body, classify, send
 from tests.notifier.running import RunningNotifier, tenant, transition

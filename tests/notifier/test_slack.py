@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.codec import ChannelEntry
+from services.common.messages.channels import ChannelEntry
 from services.notifier.channels.base import Delivery
 from services.notifier.channels.slack import body, classify, send
 from tests.support.http_sink import http_sink

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from services.common.codec import ChannelEntry
 from services.common.domain.notify.channel_types import TYPES
 from services.common.domain.notify.channels import ChannelValidationError, parse_channel
+from services.common.messages.channels import ChannelEntry
 from services.notifier.channels import SENDERS, sender_for
 from services.notifier.channels.base import Delivery, redact, secret_values
 from services.notifier.channels.webhook import body, classify, message_id, request_headers, send

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.cli.procs import free_port
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
+from services.common.messages.schedule import RunRecord
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
-from services.common.run_records import RunRecord
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]

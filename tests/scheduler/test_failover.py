@@ -12,9 +12,9 @@ import pytest
 from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
-from services.common import codec
+from services.common.messages import codec
+from services.common.messages.schedule import RunRecord
 from services.common.nats import subjects
-from services.common.run_records import RunRecord
 from tests.scheduler.kit import (
     SchedulerProcess,
     delete_rule,

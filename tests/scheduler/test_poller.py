@@ -17,10 +17,10 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from services.common import codec
 from services.common.cli.procs import free_port
 from services.common.domain.schedules.polling import parse_target
 from services.common.egress import guarded_client
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.lease import SchedulerLease
 from services.common.nats.streams import ensure_streams

@@ -9,8 +9,8 @@ from nats.aio.client import Client
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.rules.model import Rule
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.lease import SchedulerLease
 from services.common.nats.streams import ensure_streams

@@ -7,11 +7,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.client import JetStreamContext
+
 from services.common.cli import natsconf
 from services.common.cli.procs import free_port
+from services.common.nats import subjects
+from services.common.nats.dead_letters import DeadLetter
+from services.common.nats.dead_letters import decode as decode_letter
 
 
 @dataclass
@@ -80,3 +87,26 @@ def start_nats(store: Path, auth: natsconf.NatsAuth | None = None) -> NatsServer
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
     return NatsServer(f"nats://127.0.0.1:{port}", monitor_url, store, port, proc, config)
+
+
+async def read(js: JetStreamContext, stream: str, subject: str, through: int | None = None) -> list[tuple[int, bytes]]:
+    """Every message of a subject in stream order (up to sequence `through`), by a throwaway pull consumer."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    config = ConsumerConfig(durable_name=name, filter_subject=subject, ack_policy=AckPolicy.NONE)
+    await js.add_consumer(stream, config)
+    sub = await js.pull_subscribe_bind(name, stream=stream)
+    try:
+        total = (await js.consumer_info(stream, name)).num_pending or 0
+        out: list[tuple[int, bytes]] = []
+        while len(out) < total:
+            for msg in await sub.fetch(min(1000, total - len(out)), timeout=5):
+                out.append((msg.metadata.sequence.stream, msg.data))
+        return [(seq, data) for seq, data in out if through is None or seq <= through]
+    finally:
+        await sub.unsubscribe()
+        await js.delete_consumer(stream, name)
+
+
+async def dead_letters(js: JetStreamContext, tenant: str) -> list[DeadLetter]:
+    """The tenant's dead letters on CEP_DEAD, in stream order."""
+    return [decode_letter(data) for _, data in await read(js, subjects.DEAD_STREAM, subjects.dead_subject(tenant))]

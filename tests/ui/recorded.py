@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import nats
 
-from services.common.codec import DeliveryResult
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages.delivery import DeliveryResult
 from tests.gateway.live_gateway import publish_alert, publish_result
 
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import FloatRect, Page, expect
 
-from services.common.codec import DeliveryResult
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages.delivery import DeliveryResult
 from tests.gateway.live_gateway import Episode, LiveGateway, result_for
 from tests.support.nats import NatsServer
 from tests.ui.conftest import ARTIFACTS, DESKTOP, LAPTOP, sign_in

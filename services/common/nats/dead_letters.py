@@ -5,8 +5,8 @@ One JSON envelope per letter, `Nats-Msg-Id` = its id (so a replayed shard report
      "origin": {"stream", "seq", "subject"} | null,
      "replay": {"subject", "data" (base64), "headers"} | null}   <- what a replay republishes, with a new msg id
 Sources: `rule_failure` (a rule raised on an event), `series_refused` (a rule's new group keys refused by the
-active-series quota: one letter per rule and quota at most every minute, with the count), `undecodable` (a work
-message that does not decode),
+active-series quota: one letter per rule and quota at most every minute, with the count), `undecodable` (a message a
+consumer could not decode: a work message, an alert, a job, a result, a feed message; the error names the field),
 `poison` (a work item the shard could not apply), `alert_dropped` (an alert that could not be published),
 `max_deliveries` (a message past its consumer's max_deliver, from JetStream's advisory) and `delivery_failed`
 (a notification job that failed for good: the notifier's `{"job", "result"}` letters, read as such).
@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from services.common import codec
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+
 from services.common.domain.events.model import format_time, parse_time
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.messages import codec
 from services.common.nats import subjects
 
 Source = Literal[
     "rule_failure", "series_refused", "undecodable", "poison", "alert_dropped", "max_deliveries", "delivery_failed"
 ]
+log = logging.getLogger(__name__)
 SOURCES: tuple[str, ...] = Source.__args__  # type: ignore[attr-defined]
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"  # .<stream>.<consumer>
 ERROR_LIMIT = 2000
@@ -175,3 +180,46 @@ def _delivery_letter(body: Mapping[str, Any], msg_id: str | None) -> DeadLetter:
 
 def _time(value: Any) -> datetime:
     return parse_time(str(value))
+
+
+PLATFORM_TENANT = "default"  # where a letter goes whose tenant its subject does not name
+
+
+def undecodable_letter(consumer: str, msg: Msg, reason: str, at: datetime) -> DeadLetter:
+    """A message a consumer could not decode (`reason` names the field): kept with its bytes, to look at or
+    replay once what reads it is fixed; one letter per stream message (the id holds its stream and sequence)."""
+    subject = str(msg.subject)
+    try:
+        stream, seq = msg.metadata.stream, msg.metadata.sequence.stream
+    except Exception:  # not a JetStream message
+        stream, seq = None, None
+    try:
+        body = codec.loads(msg.data or b"")
+    except ValueError:
+        body = None
+    data = msg.data or b""
+    shown: dict[str, Any] = {"subject": subject}
+    shown.update({"payload": body} if isinstance(body, dict) else {"text": data[:ERROR_LIMIT].decode(errors="replace")})
+    tenant = subjects.owning_tenant(subject, body if isinstance(body, dict) else None) or PLATFORM_TENANT
+    headers = {k: v for k, v in (msg.headers or {}).items() if k != subjects.MSG_ID}
+    return DeadLetter(
+        id=letter_id("undecodable", consumer, stream, seq, subject, data if seq is None else ""),
+        tenant=tenant,
+        source="undecodable",
+        error=f"{consumer}: {reason}",
+        at=at,
+        event=shown,
+        origin={"stream": stream, "seq": seq, "subject": subject, "consumer": consumer},
+        replay=Replay(subject, data, headers),
+    )
+
+
+async def dead_letter_undecodable(js: JetStreamContext, consumer: str, msg: Msg, reason: str) -> None:
+    """Report a message `consumer` could not decode to CEP_DEAD (msg id = letter id); a publish that fails is
+    logged and given up: the caller acks the message either way, so a bad message never comes back."""
+    letter = undecodable_letter(consumer, msg, reason, datetime.now(UTC))
+    log.warning("%s: dead-lettering an undecodable message on %s: %s", consumer, letter.origin, reason)
+    try:
+        await js.publish(letter.subject(), letter.encode(), headers={subjects.MSG_ID: letter.id}, timeout=2.0)
+    except Exception as exc:
+        log.error("%s: the dead letter of an undecodable message was not stored: %s", consumer, exc)

@@ -29,8 +29,8 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.domain.events.model import format_time
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.streams import jetstream_replicas
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from services.common.codec import ChannelEntry
 from services.common.domain.notify.channel_types import TYPES
 from services.common.domain.notify.channels import split_stored
+from services.common.messages.channels import ChannelEntry
 from services.common.secrets.sealing import SecretBox, is_sealed
 
 

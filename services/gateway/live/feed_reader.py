@@ -17,8 +17,10 @@ import anyio
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from services.common import codec
+from services.common.messages import codec
+from services.common.messages import feed as feed_messages
 from services.common.nats import subjects
+from services.common.nats.dead_letters import dead_letter_undecodable
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import fetch_batch
@@ -30,11 +32,12 @@ WAIT_SECONDS = 5.0
 RETRY_SECONDS = 0.5
 # A consumer whose gateway died without deleting it is removed by the server after this long.
 INACTIVE_SECONDS = 60.0
+READER = "feed-reader"  # the consumer a feed message that does not decode is dead-lettered as (once per message)
 
 
 @dataclass(frozen=True)
 class FeedMessage:
-    """One message of the feed as the SSE route sends it: `seq` is the `id:`, `kind` the `event:`."""
+    """One message of the feed (messages/feed.py) as the SSE route sends it: `seq` is the `id:`, `kind` the `event:`."""
 
     seq: int
     kind: str
@@ -87,8 +90,13 @@ class FeedReader:
                     if self.last is not None and seq <= self.last:
                         continue
                     self.last = seq
-                    body = codec.loads(msg.data)
-                    yield FeedMessage(seq, str(body["type"]), codec.dumps(body["event"]).decode())
+                    try:
+                        body = codec.loads(msg.data)
+                        wire = feed_messages.FeedMessage.decode(body)
+                    except ValueError as exc:  # MessageError names the field; not JSON at all is reported too
+                        await dead_letter_undecodable(self.bus.js, READER, msg, str(exc))
+                        continue
+                    yield FeedMessage(seq, wire.type, codec.dumps(body["event"]).decode())
         finally:
             with anyio.CancelScope(shield=True):  # the client is gone: clean up even though we are cancelled
                 await self.close()

@@ -10,7 +10,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.common import codec
+from services.common.messages import codec
 from services.common.nats import subjects
 
 READS_IN_FLIGHT = 32

@@ -8,7 +8,7 @@ import nats.errors
 from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 
-from services.common import codec
+from services.common.messages import codec
 from services.common.nats import subjects
 
 READ_SECONDS = 2.0

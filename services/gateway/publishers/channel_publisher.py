@@ -18,10 +18,10 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.db.sql_engine import Database
 from services.common.db.tables import ChannelRow
 from services.common.domain.notify.channels import split_stored
+from services.common.messages.channels import ChannelEntry
 from services.common.nats import subjects
 from services.common.secrets.channel_sealing import sealed_config
 from services.common.secrets.sealing import SecretBox, is_sealed
@@ -36,9 +36,9 @@ _CAS_TRIES = 5
 _WRONG_LAST_SEQUENCE = (10071, 10164)
 
 
-def entry_of(row: ChannelRow, box: SecretBox) -> codec.ChannelEntry:
+def entry_of(row: ChannelRow, box: SecretBox) -> ChannelEntry:
     """The bucket entry of a channel row: public config and sealed secrets together, for the notifier."""
-    return codec.ChannelEntry(
+    return ChannelEntry(
         tenant=row.tenant,
         channel_id=row.channel_id,
         name=row.name,
@@ -105,7 +105,7 @@ class ChannelPublisher(KvPublisher):
         pass after start, a deleted channel whose delete left older revisions behind."""
         try:
             found = await kv.get(subjects.channel_key(row.tenant, row.channel_id))
-            entry, gone = (codec.ChannelEntry.decode(found.value) if found.value else None), None
+            entry, gone = (ChannelEntry.decode(found.value) if found.value else None), None
         except KeyNotFoundError as missing:
             entry, gone = None, missing.op
         named = await _value(kv, subjects.channel_name_key(row.tenant, row.name))
@@ -128,7 +128,7 @@ async def _value(kv: KeyValue, key: str) -> str | None:
     return entry.value.decode() if entry.value else None
 
 
-async def _put_newer(js: JetStreamContext, kv: KeyValue, key: str, entry: codec.ChannelEntry) -> None:
+async def _put_newer(js: JetStreamContext, kv: KeyValue, key: str, entry: ChannelEntry) -> None:
     """Write the entry unless the bucket already holds a newer version (two writers may publish out of order).
 
     The same version is written again (a re-sealed entry), and every write rolls the key's older revisions up.
@@ -141,7 +141,7 @@ async def _put_newer(js: JetStreamContext, kv: KeyValue, key: str, entry: codec.
         try:
             if current is None or not current.value:
                 await _rollup(js, key, entry.encode())
-            elif codec.ChannelEntry.decode(current.value).version > entry.version:
+            elif ChannelEntry.decode(current.value).version > entry.version:
                 return
             else:
                 await _rollup(js, key, entry.encode(), last=current.revision)

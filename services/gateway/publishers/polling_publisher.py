@@ -15,8 +15,8 @@ from typing import Any
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.db.tables import PollingTargetRow
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.publishers.kv_publisher import KvPublisher
 from services.gateway.store import polling as store

@@ -15,9 +15,9 @@ import logging
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.db.sql_engine import Database
 from services.common.domain.quotas.tenant_quotas import TenantQuotas
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.publishers.kv_publisher import RECONCILE_SECONDS, KvPublisher

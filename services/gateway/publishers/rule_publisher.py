@@ -15,8 +15,8 @@ import logging
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.db.sql_engine import Database
+from services.common.messages import codec, work
 from services.common.nats import subjects
 from services.gateway import row_codec
 from services.gateway.nats.bus import GatewayBus
@@ -29,11 +29,11 @@ RECONCILE_SECONDS = 30.0
 PUBLISH_WAIT_SECONDS = 5.0
 
 
-def change_message(change: RuleChange) -> codec.RuleChange:
+def change_message(change: RuleChange) -> work.RuleChange:
     """The wire form of a committed change (a deletion carries no rule)."""
     rule = change.rule
     deleted = change.kind == "deleted"
-    return codec.RuleChange(
+    return work.RuleChange(
         op="delete" if deleted else "upsert",
         tenant=rule.tenant,
         rule_id=rule.rule_id,
@@ -53,7 +53,7 @@ class RulePublisher:
     async def __call__(self, change: RuleChange) -> None:
         await self.publish(change_message(change))
 
-    async def publish(self, message: codec.RuleChange) -> None:
+    async def publish(self, message: work.RuleChange) -> None:
         with contextlib.suppress(TimeoutError):
             await self.bus.wait_ready(timeout=PUBLISH_WAIT_SECONDS)  # just after start-up: wait, then 503
         js = self.bus.js
@@ -78,11 +78,11 @@ class RulePublisher:
             stored = await _kv_version(kv, subjects.rule_key(row.tenant, row.rule_id))
             if row.deleted_at is None and stored != row.version:
                 rule = row_codec.rule_from_row(row)
-                change = codec.RuleChange(
+                change = work.RuleChange(
                     "upsert", rule.tenant, rule.rule_id, rule.version, rule.canonical(), rule.updated_at
                 )
             elif row.deleted_at is not None and stored is not None:
-                change = codec.RuleChange("delete", row.tenant, row.rule_id, row.version, None, row.deleted_at)
+                change = work.RuleChange("delete", row.tenant, row.rule_id, row.version, None, row.deleted_at)
             else:
                 continue
             await self.publish(change)

@@ -16,11 +16,18 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
-from services.common import codec
 from services.common.db.sql_engine import Database
 from services.common.domain.events.model import parse_time
+from services.common.messages import codec
 from services.common.nats import subjects
-from services.common.nats.dead_letters import MAX_DELIVERIES_ADVISORY, DeadLetter, Replay, decode, letter_id
+from services.common.nats.dead_letters import (
+    MAX_DELIVERIES_ADVISORY,
+    DeadLetter,
+    Replay,
+    dead_letter_undecodable,
+    decode,
+    letter_id,
+)
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import ConsumerComponent, gateway_consumer, recorder_config
@@ -42,14 +49,16 @@ class DeadLetterRecorder(ConsumerComponent):
         super().__init__(gateway_consumer(bus, subjects.DEAD_STREAM, config, self.on_letters), "recorder-dead-letters")
 
     async def on_letters(self, msgs: list[Msg]) -> None:
-        """Record a batch in one transaction, then ack; a malformed message is terminated, a failed batch nak'ed."""
+        """Record a batch in one transaction, then ack; a malformed message becomes an `undecodable` letter of its
+        own (well-formed, so recorded next time round) and is acked; a failed batch is nak'ed."""
         good: list[tuple[Msg, DeadLetter | None]] = []
         for msg in msgs:
             try:
                 good.append((msg, await self._letter(msg)))
             except (KeyError, TypeError, ValueError) as exc:
-                log.error("dropping a malformed dead letter on %s: %s", msg.subject, exc)
-                await msg.term()
+                reason = f"{exc.args[0]}: field required" if isinstance(exc, KeyError) else str(exc)
+                await dead_letter_undecodable(self.bus.js, subjects.DEAD_LETTERS_CONSUMER, msg, reason)
+                await msg.ack()
         letters = [letter for _, letter in good if letter is not None]
         try:
             async with self.db.write() as session:

@@ -7,19 +7,21 @@ nothing and a transition that arrives before its `fired` one still leaves the ri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.common.codec import DeliveryResult
 from services.common.db.tables import EventRow
 from services.common.domain.events.model import format_time, parse_time
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages.alerts import Action, action_dict
+from services.common.messages.delivery import DeliveryResult
 
 SYSTEM = "system"
 FINAL_STATUSES = frozenset({"sent", "failed", "suppressed"})
 
 
-def open_event(transition: Transition, actions: list[dict[str, Any]]) -> EventRow:
+def open_event(transition: Transition, actions: Sequence[Action]) -> EventRow:
     """The record an episode starts as, from its first transition (normally `fired`)."""
     row = EventRow(
         event_id=transition.event_id,
@@ -47,7 +49,7 @@ def open_event(transition: Transition, actions: list[dict[str, Any]]) -> EventRo
     return row
 
 
-def apply_transition(row: EventRow, transition: Transition, actions: list[dict[str, Any]]) -> None:
+def apply_transition(row: EventRow, transition: Transition, actions: Sequence[Action]) -> None:
     """Apply one alert transition (fired, updated or resolved) to its event record."""
     _absorb(row, transition)
     if transition.notify and transition.kind != "updated":
@@ -69,12 +71,12 @@ def _absorb(row: EventRow, transition: Transition) -> None:
         row.summary = transition.summary
 
 
-def _with_pending(notifications: list[Any], kind: str, actions: list[dict[str, Any]]) -> list[Any]:
+def _with_pending(notifications: list[Any], kind: str, actions: Sequence[Action]) -> list[Any]:
     out = list(notifications)
     for index, action in enumerate(actions):
-        channel = str(action.get("channel") or "")
+        channel = action.channel or ""
         if _find(out, kind, index, channel) is None:
-            out.append(_pending(kind, index, channel, str(action.get("type") or "notify")))
+            out.append(_pending(kind, index, channel, action.type))
     return out
 
 
@@ -170,6 +172,6 @@ def _chronological(history: list[Any]) -> list[Any]:
     return sorted(history, key=lambda e: (e.get("status") != "open", parse_time(e["at"])))
 
 
-def alert_data(transition: Transition, actions: list[dict[str, Any]]) -> dict[str, Any]:
+def alert_data(transition: Transition, actions: Sequence[Action]) -> dict[str, Any]:
     """What a transitions row keeps of an alert: the message as received (for audits and replays)."""
-    return {**transition.as_dict(), "actions": actions}
+    return {**transition.as_dict(), "actions": [action_dict(a) for a in actions]}

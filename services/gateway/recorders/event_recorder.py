@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from services.common import codec
-from services.common.codec import DeliveryResult
 from services.common.db.sql_engine import Database
+from services.common.messages.alerts import Alert as AlertMessage
+from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
+from services.common.nats.dead_letters import dead_letter_undecodable
 from services.common.ops import CheckResult
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus
@@ -49,24 +50,20 @@ def _config(name: str, subject: str) -> ConsumerConfig:
 
 
 def decode_alert(msg: Msg) -> Alert:
-    """An alert message, checked against the tenant of its subject."""
-    transition, actions = codec.alert_from(msg.data)
+    """An alert message, checked against the tenant of its subject; MessageError (a ValueError) when malformed."""
+    alert = AlertMessage.decode(msg.data)
+    transition, actions = alert.transition, alert.actions
     if subjects.tenant_of(msg.subject) != transition.tenant:
         raise ValueError(f"alert for tenant {transition.tenant!r} on {msg.subject}")
     return Alert(transition, actions)
 
 
 def decode_result(msg: Msg) -> DeliveryResult:
-    """A delivery result message, checked against the tenant of its subject."""
-    result = DeliveryResult.from_dict(codec.loads(msg.data))
+    """A delivery result message, checked against the tenant of its subject; MessageError when malformed."""
+    result = DeliveryResult.decode(msg.data)
     if subjects.tenant_of(msg.subject) != result.tenant:
         raise ValueError(f"result for tenant {result.tenant!r} on {msg.subject}")
     return result
-
-
-async def _settle_bad(msg: Msg, exc: Exception) -> None:
-    log.error("dropping a malformed message on %s: %s", msg.subject, exc)
-    await msg.term()
 
 
 class Recorder:
@@ -118,7 +115,7 @@ class Recorder:
             try:
                 good.append((msg, decode_alert(msg)))
             except (KeyError, TypeError, ValueError) as exc:
-                await _settle_bad(msg, exc)
+                await self._settle_bad(subjects.RECORDER_CONSUMER, msg, exc)
         try:
             async with self.feed.lock:
                 async with self.db.write() as session:
@@ -144,7 +141,7 @@ class Recorder:
             try:
                 good.append((msg, decode_result(msg)))
             except (KeyError, TypeError, ValueError) as exc:
-                await _settle_bad(msg, exc)
+                await self._settle_bad(subjects.RESULTS_CONSUMER, msg, exc)
         try:
             async with self.feed.lock:
                 async with self.db.write() as session:
@@ -163,6 +160,11 @@ class Recorder:
                 await msg.term()
             else:  # the alert is not recorded yet: wait for it, longer each time (~1 h in all before giving up)
                 await msg.nak(delay=min(float(msg.metadata.num_delivered), RESULT_MAX_DELAY_SECONDS))
+
+    async def _settle_bad(self, consumer: str, msg: Msg, exc: Exception) -> None:
+        """A message that does not decode goes to the dead letters with the reason, and is acked."""
+        await dead_letter_undecodable(self.bus.js, consumer, msg, str(exc))
+        await msg.ack()
 
     async def _sweep(self) -> None:
         # Feed what was committed but never published (a crash, a NATS outage, an ACK whose publish failed).

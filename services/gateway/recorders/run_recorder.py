@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from nats.aio.msg import Msg
 
 from services.common.db.sql_engine import Database
+from services.common.messages.schedule import RunRecord
 from services.common.nats import subjects
-from services.common.run_records import RunRecord
+from services.common.nats.dead_letters import dead_letter_undecodable
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import ConsumerComponent, gateway_consumer, recorder_config
 from services.gateway.store import schedule_runs as store
@@ -37,6 +38,7 @@ class RunRecorder(ConsumerComponent):
     """A gateway component: the durable consumer of schedule run records."""
 
     def __init__(self, bus: GatewayBus, db: Database) -> None:
+        self.bus = bus
         self.db = db
         config = recorder_config(
             subjects.SCHEDULE_RUNS_CONSUMER, f"{subjects.SCHEDULE_RUNS_PREFIX}.>", ACK_WAIT_SECONDS
@@ -51,9 +53,9 @@ class RunRecorder(ConsumerComponent):
         for msg in msgs:
             try:
                 good.append((msg, decode_run(msg)))
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error("dropping a malformed run record on %s: %s", msg.subject, exc)
-                await msg.term()
+            except (KeyError, TypeError, ValueError) as exc:  # MessageError: the reason names the field
+                await dead_letter_undecodable(self.bus.js, subjects.SCHEDULE_RUNS_CONSUMER, msg, str(exc))
+                await msg.ack()
         try:
             async with self.db.write() as session:
                 result = await store.record_runs(session, [r for _, r in good], datetime.now(UTC))

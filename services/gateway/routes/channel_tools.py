@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.common import codec
 from services.common.db.tables import ChannelRow, EventRow
 from services.common.domain.notify.channel_types import TYPES, timeout_seconds
 from services.common.domain.notify.templates import TemplateError, render, template_context
+from services.common.messages import codec
+from services.common.messages.channels import ChannelEntry
 from services.common.nats import subjects
 from services.common.secrets.channel_sealing import sealed_config
 from services.common.template_pool import off_loop
@@ -157,7 +158,7 @@ async def test_channel(request: Request, principal: Principal = Depends(editor))
     else:
         spec = parse({"name": data.get("name") or "draft", "type": data.get("type"), "config": data.get("config")})
         config = sealed_config(box, spec.type, spec.config, spec.secrets)
-        entry = codec.ChannelEntry(principal.tenant, "draft", spec.name, spec.type, config, 0)
+        entry = ChannelEntry(principal.tenant, "draft", spec.name, spec.type, config, 0)
     answer = await off_loop(_render_check, data.get("message"), entry) or await _ask_notifier(request, entry)
     if row is not None:
         async with request.app.state.db.write() as session:
@@ -179,7 +180,7 @@ async def _saved(request: Request, principal: Principal, data: dict[str, Any]) -
     return row
 
 
-def _render_check(message: Any, entry: codec.ChannelEntry) -> dict[str, Any] | None:
+def _render_check(message: Any, entry: ChannelEntry) -> dict[str, Any] | None:
     """A failed answer of kind `template` when the message does not render against a sample event."""
     if message is None:
         return None
@@ -200,7 +201,7 @@ def _render_check(message: Any, entry: codec.ChannelEntry) -> dict[str, Any] | N
     return None
 
 
-async def _ask_notifier(request: Request, entry: codec.ChannelEntry) -> dict[str, Any]:
+async def _ask_notifier(request: Request, entry: ChannelEntry) -> dict[str, Any]:
     wait = timeout_seconds(entry.config) + 2.0
     try:
         reply = await request.app.state.bus.client.request(subjects.CHANNEL_TEST, entry.encode(), timeout=wait)

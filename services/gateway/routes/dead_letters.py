@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.common import codec
 from services.common.db.tables import DeadLetterRow
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.dead_letters import Replay
 from services.gateway import row_codec

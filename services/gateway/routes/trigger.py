@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from services.common import codec
 from services.common.domain.events.model import event_time, format_time
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.auth import Principal, editor
 from services.gateway.nats.bus import GatewayBus

@@ -11,11 +11,12 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.common import codec
-from services.common.codec import DeliveryResult, FeedType
 from services.common.db.tables import EventRow, TransitionRow
 from services.common.domain.lifecycle import ack_sla
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages.alerts import Action
+from services.common.messages.delivery import DeliveryResult
+from services.common.messages.feed import FeedType, feed
 from services.gateway import row_codec
 from services.gateway.recorders import event_record
 from services.gateway.store.event_filters import EventFilter, matching
@@ -27,12 +28,12 @@ class Alert:
     """A decoded alert message: the transition and the actions of the rule version that produced it."""
 
     transition: Transition
-    actions: list[dict[str, Any]]
+    actions: list[Action]
 
 
 @dataclass(frozen=True)
 class FeedItem:
-    """A feed message to publish for a recorded change: `message` is the encoded `codec.feed` body."""
+    """A feed message to publish for a recorded change: `message` is the encoded `feed` body."""
 
     transition_id: str
     tenant: str
@@ -54,7 +55,7 @@ def feed_item(transition_id: str, kind: str, row: EventRow) -> FeedItem:
     """The feed message of a change, with the Event JSON as it stands now (encoded at once: later changes
     to the row must not leak into it)."""
     feed_kind = cast(FeedType, kind)
-    return FeedItem(transition_id, row.tenant, feed_kind, codec.feed(feed_kind, row_codec.event_json(row)))
+    return FeedItem(transition_id, row.tenant, feed_kind, feed(feed_kind, row_codec.event_json(row)))
 
 
 async def _existing(session: AsyncSession, ids: Iterable[str]) -> dict[str, TransitionRow]:

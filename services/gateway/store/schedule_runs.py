@@ -15,7 +15,7 @@ from sqlmodel import col
 
 from services.common.db.tables import ScheduleRunRow
 from services.common.domain.schedules.cron import is_late, percentile
-from services.common.run_records import RunRecord
+from services.common.messages.schedule import RunRecord
 
 FIGURE_ROWS = 100_000  # the status figures read at most this many of the newest runs
 

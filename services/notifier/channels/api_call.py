@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from services.common import codec
 from services.common.domain.notify.channel_types import timeout_seconds
 from services.common.domain.notify.templates import TemplateError, render, template_context
+from services.common.messages import codec
 from services.common.template_pool import off_loop
 from services.notifier.channels.base import EXCERPT_BYTES, Delivery, Outcome, excerpt, redact, secret_values
 from services.notifier.channels.exchange import USER_AGENT, Answer, auth_header, classify, exchange

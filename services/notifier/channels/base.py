@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from services.common.codec import ChannelEntry
 from services.common.domain.notify.channels import secret_values as config_secrets
+from services.common.messages.channels import ChannelEntry
 
 ErrorKind = Literal["timeout", "auth", "network", "http", "config", "template", "egress"]
 _MIN_SECRET = 4  # shorter "secrets" would blank out ordinary words; validation keeps real ones longer

@@ -20,8 +20,8 @@ from typing import Any
 import aiosmtplib
 import httpx
 
-from services.common import codec
 from services.common.domain.notify.channel_types import timeout_seconds
+from services.common.messages import codec
 from services.notifier.channels.base import Delivery, ErrorKind, Outcome, redact, secret_values
 from services.notifier.channels.exchange import since
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from services.common import codec
 from services.common.egress import EgressRefused
+from services.common.messages import codec
 from services.notifier.channels.base import ErrorKind, Outcome, redact
 
 USER_AGENT = "cep-notifier/1"

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from services.common import codec
 from services.common.domain.notify.channel_types import PAGERDUTY, timeout_seconds
+from services.common.messages import codec
 from services.notifier.channels.base import Delivery, ErrorKind, Outcome, redact, secret_values
 from services.notifier.channels.exchange import failed, post_json
 

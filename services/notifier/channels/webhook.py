@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
-from services.common import codec
 from services.common.domain.notify.channel_types import timeout_seconds
 from services.common.domain.notify.signing import sign, signing_key
+from services.common.messages import codec
 from services.notifier.channels.base import Delivery, Outcome, secret_values
 from services.notifier.channels.exchange import USER_AGENT, Answer, auth_header, classify, exchange
 

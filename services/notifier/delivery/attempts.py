@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from services.common.codec import ChannelEntry, DeliveryJob, DeliveryResult, DigestJob, GroupJob
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.channel_types import timeout_seconds
@@ -24,6 +23,9 @@ from services.common.domain.notify.egress_policy import EgressPolicy
 from services.common.domain.notify.templates import TemplateError
 from services.common.domain.rules.actions import DAILY_REPORT
 from services.common.egress import EgressRefused, resolve_allowed
+from services.common.messages.alerts import Action
+from services.common.messages.channels import ChannelEntry
+from services.common.messages.delivery import DeliveryJob, DeliveryResult, DigestJob, GroupJob
 from services.common.template_pool import off_loop
 from services.notifier.channels import INCIDENT_TYPES, Sender, email, sender_for
 from services.notifier.channels.base import Delivery, Outcome, redact, secret_values
@@ -34,6 +36,7 @@ from services.notifier.delivery.results import channel_type, delivery_result
 from services.notifier.delivery.retry import Decision, RetryPolicy, decide
 from services.notifier.timed_jobs.digests import digest_view
 
+NO_ACTION = Action(type="notify")  # what a timed job without an action attempts: no channel, failing as `config`
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 Send = Callable[[ChannelEntry, Sender], Awaitable[Outcome]]  # how one kind of job goes out through a sender
 
@@ -89,10 +92,10 @@ class Pipeline:
         self.rand = rand
         self.egress = egress  # for non-HTTP channels (SMTP), checked here before the sender connects
 
-    async def attempt(self, tenant: str, action: Mapping[str, Any], number: int, send: Send) -> Attempt:
+    async def attempt(self, tenant: str, action: Action, number: int, send: Send) -> Attempt:
         """Attempt `number` (1-based) of any job: its action's channel in the tenant, sent through its type's
         sender by `send`, and the retry decision. No such channel fails with kind `config`, at once."""
-        ref = str(action.get("channel"))
+        ref = str(action.channel)
         channel = await self.directory.channel(tenant, ref)
         if channel is None:
             outcome = Outcome.failure("config", f"no channel {ref[:200]!r} in tenant {tenant}")
@@ -151,13 +154,13 @@ class Pipeline:
             return await self._dispatch(sender, Delivery(job.msg_id(), channel, digest_view(job), job.text, number))
 
         try:
-            return await self.attempt(job.tenant, job.action or {}, number, send)
+            return await self.attempt(job.tenant, job.action or NO_ACTION, number, send)
         except Declined:
             return None
 
     async def attempt_group(self, job: GroupJob, number: int, now: datetime) -> GroupAttempt:
         """Send one batch of grouped notifications to its action's channel once, and decide what follows."""
-        action = job.action or {}
+        action = job.action or NO_ACTION
         members = [Transition.from_dict(m) for m in job.members or []]
         tried = await self.attempt(job.tenant, action, number, partial(self._send_group, job, members, number))
         decision = tried.decision
@@ -181,7 +184,7 @@ class Pipeline:
     async def _send_group(
         self, job: GroupJob, members: list[Transition], attempt: int, channel: ChannelEntry, sender: Sender
     ) -> Outcome:
-        action = job.action or {}
+        action = job.action or NO_ACTION
         rule_json = await self.directory.rule(job.tenant, job.rule_id)
         try:
             lines = await off_loop(_lines, action, members, rule_json)
@@ -203,7 +206,7 @@ class Pipeline:
 
     async def _send(self, job: DeliveryJob, attempt: int, channel: ChannelEntry, sender: Sender) -> Outcome:
         event = event_view(job.transition)
-        if job.action.get("type") == DAILY_REPORT:
+        if job.action.type == DAILY_REPORT:
             report = await report_for(self.reports, job)
             if isinstance(report, Outcome):
                 return report
@@ -243,7 +246,7 @@ def _test_event(channel: ChannelEntry, now: datetime) -> dict[str, Any]:
     }
 
 
-def _lines(action: Mapping[str, Any], members: list[Transition], rule: Mapping[str, Any] | None) -> list[str]:
+def _lines(action: Action, members: list[Transition], rule: Mapping[str, Any] | None) -> list[str]:
     """Each member's message, for a batch (TemplateError when one cannot render)."""
     return [message_of(action, event_view(m), rule_view(m, rule)) for m in members]
 

@@ -18,10 +18,12 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.common import codec
-from services.common.codec import DeliveryJob, DeliveryResult, DigestJob, GroupJob
 from services.common.domain.events.model import format_time
+from services.common.messages import codec
+from services.common.messages.codec import MessageError
+from services.common.messages.delivery import DeliveryJob, DeliveryResult, DigestJob, GroupJob, delivery_job_from
 from services.common.nats import subjects
+from services.common.nats.dead_letters import dead_letter_undecodable
 from services.common.nats.durable_consumer import Bind, DurableConsumer
 from services.notifier.consumers import notifier_consumer, settle, working
 from services.notifier.delivery.attempts import JobAttempt, Pipeline
@@ -84,10 +86,10 @@ class Deliverer:
     async def deliver(self, msg: Msg) -> None:
         js, pipeline = self.js, self.pipeline
         try:
-            job = codec.delivery_job_from(msg.data)
-        except Exception as exc:
-            log.warning("dropping a malformed delivery job: %s", type(exc).__name__)
-            await msg.term()
+            job = delivery_job_from(msg.data)
+        except MessageError as exc:
+            await dead_letter_undecodable(js, subjects.DELIVERY_CONSUMER, msg, exc.reason)
+            await msg.ack()
             return
         if isinstance(job, DigestJob):
             await handle_digest(js, pipeline, self.digests, job, msg)

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec
-from services.common.codec import ChannelEntry
+from services.common.messages import codec
+from services.common.messages.channels import ChannelEntry
 from services.common.nats import subjects
 from services.common.secrets.channel_sealing import open_entry
 from services.common.secrets.sealing import SecretBox

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.codec import DeliveryJob, DeliveryResult
 from services.common.domain.events.model import format_time
+from services.common.messages.delivery import DeliveryJob, DeliveryResult
 
 FAILED_EVENT = "cep.notification.failed"
 

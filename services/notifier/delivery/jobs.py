@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.common.codec import DeliveryJob
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.reports import report_text
 from services.common.domain.notify.templates import render, template_context
+from services.common.messages.alerts import Action, channel_actions
+from services.common.messages.delivery import DeliveryJob
 
 
-def jobs_for(transition: Transition, actions: list[dict[str, Any]]) -> list[DeliveryJob]:
+def jobs_for(transition: Transition, actions: Sequence[Action]) -> list[DeliveryJob]:
     """One job per action that names a channel, for a transition that is to be notified (none otherwise)."""
     if not transition.notify:
         return []
-    return [
-        DeliveryJob(transition, dict(action), index)
-        for index, action in enumerate(actions)
-        if isinstance(action, Mapping) and isinstance(action.get("channel"), str) and action["channel"]
-    ]
+    return [DeliveryJob(transition, action, index) for index, action, _ in channel_actions(actions)]
 
 
 def event_view(transition: Transition) -> dict[str, Any]:
@@ -65,9 +62,9 @@ def rule_view(transition: Transition, stored: Mapping[str, Any] | None) -> dict[
     return {**known, **dict(stored)} if stored else known
 
 
-def message_of(action: Mapping[str, Any], event: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
+def message_of(action: Action, event: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
     """The action's `message` rendered against the event (TemplateError when it cannot); the summary without one."""
-    template = action.get("message")
+    template = action.message
     if template is None and isinstance(event.get("report"), Mapping):  # a Daily Report says what it counted
         return report_text(event["report"])
     if template is None:

@@ -7,8 +7,8 @@ from typing import Any
 
 from nats.js.client import JetStreamContext
 
-from services.common import codec
-from services.common.codec import DeliveryResult, GroupJob
+from services.common.messages import codec, delivery
+from services.common.messages.delivery import DeliveryResult, GroupJob
 from services.common.nats import subjects
 
 Publish = Callable[[list[GroupJob]], Awaitable[None]]  # publishes group timers or batches (publish_jobs, bound to js)
@@ -30,4 +30,4 @@ async def publish_jobs(js: JetStreamContext, jobs: list[GroupJob]) -> None:
 
 async def dead_letter(js: JetStreamContext, tenant: str, job_id: str, job: bytes, last: Mapping[str, Any]) -> None:
     """A job that failed for good, with its last outcome, to CEP_DEAD (once per job)."""
-    await publish(js, subjects.dead_subject(tenant), codec.dead_letter(job, last), f"dead:{job_id}")
+    await publish(js, subjects.dead_subject(tenant), delivery.dead_letter(job, last), f"dead:{job_id}")

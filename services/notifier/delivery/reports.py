@@ -13,9 +13,10 @@ from typing import Any, Protocol
 import nats.errors
 from nats.aio.client import Client
 
-from services.common import codec
-from services.common.codec import DeliveryJob
 from services.common.domain.notify.reports import ReportWindow, window_seconds
+from services.common.messages import codec
+from services.common.messages.alerts import action_dict
+from services.common.messages.delivery import DeliveryJob
 from services.common.nats import subjects
 from services.notifier.channels.base import Outcome
 
@@ -55,5 +56,7 @@ async def report_for(source: ReportSource | None, job: DeliveryJob) -> dict[str,
     if source is None:
         return Outcome.failure("config", "this notifier cannot fetch daily reports")
     transition = job.transition
-    window = ReportWindow(transition.tenant, transition.started_at, window_seconds(job.action), transition.rule_id)
+    window = ReportWindow(
+        transition.tenant, transition.started_at, window_seconds(action_dict(job.action)), transition.rule_id
+    )
     return await source.daily(window)

@@ -6,19 +6,20 @@ here, so every entry of an event's `notifications[]` names its channel and type 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from services.common.codec import ChannelEntry, DeliveryJob, DeliveryResult
+from services.common.messages.alerts import Action
+from services.common.messages.channels import ChannelEntry
+from services.common.messages.delivery import DeliveryJob, DeliveryResult
 from services.notifier.channels.base import Outcome
 
 Status = Literal["sent", "retrying", "failed", "suppressed"]
 
 
-def channel_type(channel: ChannelEntry | None, action: Mapping[str, Any]) -> str:
-    """The channel's type; the action's type (default `notify`) when no channel was found."""
-    return channel.type if channel else str(action.get("type") or "notify")
+def channel_type(channel: ChannelEntry | None, action: Action) -> str:
+    """The channel's type; the action's type when no channel was found."""
+    return channel.type if channel else action.type
 
 
 def delivery_result(
@@ -40,7 +41,7 @@ def delivery_result(
         event_id=job.transition.event_id,
         transition_id=job.transition.transition_id,
         action_index=job.index,
-        channel=str(job.action.get("channel")),
+        channel=str(job.action.channel),
         channel_id=channel.channel_id if channel else None,
         type=channel_type(channel, job.action),
         status=status,

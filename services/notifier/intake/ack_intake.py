@@ -11,8 +11,10 @@ import logging
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
-from services.common import codec
+from services.common.messages.alerts import AckNotice
+from services.common.messages.codec import MessageError
 from services.common.nats import subjects
+from services.common.nats.dead_letters import dead_letter_undecodable
 from services.common.nats.durable_consumer import Bind, DurableConsumer
 from services.notifier.consumers import notifier_consumer
 from services.notifier.delivery.directory import Directory
@@ -38,8 +40,14 @@ class AckIntake:
         """Turn each notice into its jobs and ack it; a malformed notice is dropped, NATS trouble brings it back."""
         for msg in msgs:
             try:
-                jobs = await ack_jobs(self.directory, msg.data)
-                await self.leave_groups(msg.data)
+                notice = AckNotice.decode(msg.data)
+            except MessageError as exc:
+                await dead_letter_undecodable(self.js, subjects.NOTIFIER_ACKS_CONSUMER, msg, exc.reason)
+                await msg.ack()
+                continue
+            try:
+                jobs = await ack_jobs(self.directory, notice)
+                await self.leave_groups(notice)
                 for job in jobs:
                     await self.js.publish(
                         subjects.delivery_subject(job.tenant), job.encode(), headers={subjects.MSG_ID: job.msg_id()}
@@ -53,9 +61,7 @@ class AckIntake:
                     log.warning("ACK notice not handled yet (%s); it comes back", exc)
                     await msg.nak(delay=1.0)
 
-    async def leave_groups(self, data: bytes) -> None:
+    async def leave_groups(self, notice: AckNotice) -> None:
         """An acknowledged alert leaves its group's repeats."""
-        event = codec.loads(data).get("event") or {}
-        await self.groups.acknowledge(
-            str(event["tenant"]), str(event["rule_id"]), str(event.get("fingerprint")), event.get("payload") or {}
-        )
+        event = notice.event
+        await self.groups.acknowledge(event.tenant, event.rule_id, str(event.fingerprint), event.payload or {})

@@ -14,8 +14,11 @@ import logging
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
-from services.common import codec
+from services.common.messages import codec
+from services.common.messages.alerts import Alert
+from services.common.messages.codec import MessageError
 from services.common.nats import subjects
+from services.common.nats.dead_letters import dead_letter_undecodable
 from services.common.nats.durable_consumer import Bind, DurableConsumer
 from services.notifier.consumers import notifier_consumer
 from services.notifier.delivery.outputs import publish_jobs
@@ -44,11 +47,13 @@ class AlertIntake:
         alerts, taken = [], []
         for msg in messages:
             try:
-                alerts.append(codec.alert_from(msg.data))
-                taken.append(msg)
-            except Exception as exc:
-                log.warning("dropping a malformed alert: %s", type(exc).__name__)
-                await msg.term()
+                alert = Alert.decode(msg.data)
+            except MessageError as exc:
+                await dead_letter_undecodable(js, subjects.NOTIFIER_CONSUMER, msg, exc.reason)
+                await msg.ack()
+                continue
+            alerts.append((alert.transition, alert.actions))
+            taken.append(msg)
         plan = await self.stages.plan(alerts)
         publishes = [
             *(

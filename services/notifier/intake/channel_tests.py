@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 
-from services.common import codec
-from services.common.codec import ChannelEntry
+from services.common.messages import codec
+from services.common.messages.channels import ChannelEntry
 from services.common.secrets.channel_sealing import open_entry
 from services.common.secrets.sealing import SecretBox, SecretsKeyError
 from services.notifier.delivery.attempts import Pipeline

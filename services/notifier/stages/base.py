@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from services.common.codec import DeliveryJob, DeliveryResult, DigestJob, GroupJob
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages.delivery import DeliveryJob, DeliveryResult, DigestJob, GroupJob
 from services.notifier.delivery.outputs import Publish
 from services.notifier.delivery.results import delivery_result
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.common import codec
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.noise import CooldownMark, NoisePolicy, cool
+from services.common.messages import codec
 from services.notifier.stages.base import Clock, Notification, Passed, Publish, Suppressed, Verdict
 
 AlertKey = tuple[str, str, str]  # tenant, rule id, alert fingerprint

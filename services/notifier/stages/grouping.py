@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from services.common.codec import GroupJob
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, group_id, join
+from services.common.messages.delivery import GroupJob
 from services.notifier.compare_and_set import save_with_retries
 from services.notifier.stages.base import Clock, Grouped, Notification, Passed, Publish, Verdict
 from services.notifier.timed_jobs.groups import GroupStore

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.messages.alerts import Action
 from services.notifier.delivery.directory import Rules
 from services.notifier.delivery.jobs import jobs_for
 from services.notifier.stages.base import (
@@ -33,7 +34,7 @@ from services.notifier.stages.grouping import Grouping
 from services.notifier.stages.storm import StormBudget, StormStore
 from services.notifier.timed_jobs.groups import GroupStore
 
-Alert = tuple[Transition, list[dict[str, Any]]]  # a transition and its rule's actions, as CEP_ALERTS carries them
+Alert = tuple[Transition, list[Action]]  # a transition and its rule's actions, as CEP_ALERTS carries them
 
 
 class MultiStage:

@@ -15,9 +15,9 @@ from functools import partial
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.common import codec
-from services.common.codec import DigestJob
 from services.common.domain.notify.noise import NoisePolicy, StormState, admit
+from services.common.messages import codec
+from services.common.messages.delivery import DigestJob
 from services.notifier.compare_and_set import save_with_retries
 from services.notifier.stages.base import Clock, Notification, Passed, Publish, Suppressed, Verdict
 

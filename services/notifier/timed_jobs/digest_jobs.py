@@ -8,7 +8,7 @@ import logging
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
-from services.common.codec import DigestJob
+from services.common.messages.delivery import DigestJob
 from services.common.nats import subjects
 from services.notifier.consumers import settle, working
 from services.notifier.delivery.attempts import Pipeline

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from nats.js.errors import KeyWrongLastSequenceError
 
-from services.common.codec import DigestJob
 from services.common.domain.events.model import format_time
 from services.common.domain.notify.noise import NoisePolicy, StormWindow, digest_text, take_digest
+from services.common.messages.alerts import actions_of, channel_actions
+from services.common.messages.delivery import DigestJob
 from services.notifier.compare_and_set import SAVE_TRIES
 from services.notifier.delivery.directory import Rules
 from services.notifier.stages.storm import StormStore
@@ -44,7 +45,7 @@ class Digests:
         if window is None:
             return []
         rule = await self.rules.rule(timer.tenant, timer.rule_id)
-        actions = [a for a in (rule or {}).get("action_spec") or [] if isinstance(a, Mapping)]
+        actions = actions_of(rule)
         name = str((rule or {}).get("name") or timer.rule_name)
         text = digest_text(name, window, _policy(timer))
         counts = _counts(window, timer)
@@ -59,12 +60,11 @@ class Digests:
                 timer.start,
                 timer.due,
                 index=index,
-                action=dict(action),
+                action=action,
                 text=text,
                 window=counts,
             )
-            for index, action in enumerate(actions)
-            if isinstance(action.get("channel"), str) and action["channel"]
+            for index, action, _ in channel_actions(actions)
         ]
 
     async def mark_sent(self, timer: DigestJob) -> None:

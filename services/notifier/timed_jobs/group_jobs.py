@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
-from services.common.codec import GroupJob
+from services.common.messages.delivery import GroupJob
 from services.notifier.consumers import settle, working
 from services.notifier.delivery.attempts import Pipeline
 from services.notifier.delivery.outputs import dead_letter, publish_jobs, publish_result

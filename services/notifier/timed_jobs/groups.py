@@ -18,9 +18,10 @@ from typing import Any
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.common import codec
-from services.common.codec import GroupJob
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
+from services.common.messages import codec
+from services.common.messages.alerts import Action, actions_of, channel_actions
+from services.common.messages.delivery import GroupJob
 from services.notifier.compare_and_set import SAVE_TRIES
 from services.notifier.delivery.directory import Rules
 from services.notifier.delivery.outputs import Publish
@@ -76,10 +77,9 @@ class Groups:
         self.store = store
         self.clock = clock
 
-    async def policy(self, tenant: str, rule_id: str) -> tuple[GroupPolicy | None, list[Mapping[str, Any]]]:
+    async def policy(self, tenant: str, rule_id: str) -> tuple[GroupPolicy | None, list[Action]]:
         rule = await self.rules.rule(tenant, rule_id) or {}
-        actions = [a for a in rule.get("action_spec") or [] if isinstance(a, Mapping)]
-        return GroupPolicy.of(rule.get("suppression")), actions
+        return GroupPolicy.of(rule.get("suppression")), actions_of(rule)
 
     def wait(self, timer: GroupJob) -> float:
         return max(0.0, timer.due - self.clock())
@@ -102,13 +102,12 @@ class Groups:
                 timer.due,
                 batch.number,
                 index=index,
-                action=dict(action),
+                action=action,
                 members=batch.members,
                 dropped=batch.dropped,
                 repeat=batch.repeat,
             )
-            for index, action in enumerate(actions)
-            if isinstance(action.get("channel"), str) and action["channel"]
+            for index, action, _ in channel_actions(actions)
         ]
         if batch.next_repeat is not None:
             jobs.append(

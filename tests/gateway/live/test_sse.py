@@ -15,6 +15,7 @@ import nats
 import pytest
 from nats.js.client import JetStreamContext
 
+from services.common.messages import codec
 from services.common.nats import subjects
 from tests.gateway.conftest import is_problem
 from tests.gateway.live_gateway import (
@@ -29,7 +30,7 @@ from tests.gateway.live_gateway import (
     sse_messages,
     start_gateway,
 )
-from tests.support.nats import start_nats
+from tests.support.nats import dead_letters, start_nats
 
 KEEPALIVE = 0.5
 
@@ -201,3 +202,20 @@ async def _try_fire(js: JetStreamContext, tenant: str, minute: int) -> Episode |
         return await _fire(js, tenant, minute)
     except Exception:
         return None  # still reconnecting
+
+
+async def test_a_feed_message_that_does_not_decode_is_skipped_and_dead_lettered(
+    gateway: LiveGateway, js: JetStreamContext
+) -> None:
+    tenant = new_tenant()
+    headers = gateway.token(tenant, "viewer")
+    await _fire(js, tenant, 0)
+    await _fed(js, tenant, 1)
+    await js.publish(subjects.feed_subject(tenant), codec.dumps({"type": "fired", "event": {"tenant": tenant}}))
+    later = await _fire(js, tenant, 1)
+    await _fed(js, tenant, 3)
+    async with stream(gateway, {**headers, "Last-Event-ID": "1"}) as (_, messages):
+        message = await next_message(messages)
+    assert (message.id, message.json()["event_id"]) == ("3", later.event_id)
+    letters = await eventually(lambda: dead_letters(js, tenant))
+    assert [(x.source, x.error) for x in letters] == [("undecodable", "feed-reader: event.event_id: Field required")]

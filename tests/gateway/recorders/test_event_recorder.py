@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,6 @@ from tests.gateway.live_gateway import (
     result_for,
     start_gateway,
 )
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[LiveGateway]:
-    live = start_gateway(tmp_path)
-    yield live
-    live.stop()
 
 
 async def _event(gateway: LiveGateway, headers: dict[str, str], event_id: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec
+from services.common.messages.channels import ChannelEntry
 from services.common.nats import subjects
 from services.gateway.app import create_app
 from tests.gateway.conftest import is_problem, mint, settings_for
@@ -207,7 +207,7 @@ def test_every_change_is_mirrored_into_the_bucket_before_the_response(
     editor = mint(client, owner, "editor")
     channel = _create(client, editor)
     key = subjects.channel_key(owner, channel["channel_id"])
-    entry = codec.ChannelEntry.decode(_kv(nats_server, key) or b"")
+    entry = ChannelEntry.decode(_kv(nats_server, key) or b"")
     assert entry.version == 1 and entry.name == "ops-hook"
     assert entry.config["auth_token"].startswith("enc:v1:")  # sealed: the notifier opens it (test_channel_secrets.py)
     assert TOKEN not in repr(entry) and TOKEN not in str(entry.config)
@@ -215,7 +215,7 @@ def test_every_change_is_mirrored_into_the_bucket_before_the_response(
 
     url = f"/cep/channels/{channel['channel_id']}"
     client.put(url, headers=editor, json={**HOOK, "name": "renamed"})
-    assert codec.ChannelEntry.decode(_kv(nats_server, key) or b"").version == 2
+    assert ChannelEntry.decode(_kv(nats_server, key) or b"").version == 2
     assert _kv(nats_server, subjects.channel_name_key(owner, "ops-hook")) is None
     assert _kv(nats_server, subjects.channel_name_key(owner, "renamed")) == channel["channel_id"].encode()
 
@@ -242,7 +242,7 @@ def test_the_bucket_is_reconciled_from_sql_at_start(tmp_path: Any, nats_server: 
             if _kv(nats_server, key) is not None:
                 break
             asyncio.run(asyncio.sleep(0.05))
-    assert codec.ChannelEntry.decode(_kv(nats_server, key) or b"").channel_id == channel["channel_id"]
+    assert ChannelEntry.decode(_kv(nats_server, key) or b"").channel_id == channel["channel_id"]
     assert _kv(nats_server, subjects.channel_name_key(owner, "ops-hook")) == channel["channel_id"].encode()
 
 

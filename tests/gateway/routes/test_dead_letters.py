@@ -16,10 +16,11 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StreamConfig
 from nats.js.client import JetStreamContext
 
-from services.common import codec
 from services.common.domain.events.model import Event
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.messages import codec
+from services.common.messages.work import work_trigger
 from services.common.nats import subjects
 from services.common.nats.dead_letters import DeadLetter, rule_failure_letter, series_refused_letter
 from services.gateway.auth import PLATFORM_TENANT
@@ -255,7 +256,7 @@ async def test_a_work_message_is_the_letter_of_the_tenant_it_names(gateway: Live
     tenant, other = new_tenant(), new_tenant()
     subject = subjects.work_subject(9000 + uuid.uuid4().int % 1000)  # a shard no test runs
     event = Event("ev-1", tenant, AT, {"cpu_usage": 1}, received_at=AT)
-    ack = await give_up(js, subjects.WORK_STREAM, subject, codec.work_trigger(event, "r-1", "cep.trigger.reply.x"))
+    ack = await give_up(js, subjects.WORK_STREAM, subject, work_trigger(event, "r-1", "cep.trigger.reply.x"))
     async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(tenant, "admin"), timeout=10) as client:
         [letter] = await given_up(client, subjects.WORK_STREAM, ack.seq)
         assert letter["tenant"] == tenant and letter["rule_id"] == "r-1"

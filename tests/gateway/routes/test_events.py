@@ -11,7 +11,7 @@ import httpx
 import pytest
 from nats.js.client import JetStreamContext
 
-from services.common import codec
+from services.common.messages import codec
 from services.common.nats import subjects
 from tests.gateway.conftest import is_problem
 from tests.gateway.live_gateway import (

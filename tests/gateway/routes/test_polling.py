@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec
 from services.common.domain.schedules.polling import parse_target
 from services.common.egress import guarded_client
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.scheduler.poll_targets import PollTarget, PollTargets
 from services.scheduler.poller import Poller

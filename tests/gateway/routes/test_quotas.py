@@ -13,8 +13,8 @@ import nats
 from fastapi.testclient import TestClient
 from nats.js.errors import KeyNotFoundError
 
-from services.common import codec
 from services.common.domain.quotas.tenant_quotas import TenantQuotas
+from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.app import create_app
 from tests.gateway.conftest import ADMIN, CPU_RULE, create_rule, is_problem, mint, settings_for

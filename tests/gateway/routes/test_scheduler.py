@@ -12,10 +12,10 @@ import httpx
 import pytest
 from nats.js.client import JetStreamContext
 
+from services.common.messages.schedule import RunRecord
 from services.common.nats import subjects
 from services.common.nats.lease import SchedulerLease
 from services.common.nats.streams import ensure_scheduler_live_bucket
-from services.common.run_records import RunRecord
 from services.scheduler.instances import beat
 from tests.gateway.conftest import ADMIN
 from tests.gateway.live_gateway import LiveGateway, eventually, new_tenant, start_gateway

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from services.common import codec
 from services.common.domain.events.model import Event, event_time, parse_time
+from services.common.messages import codec
+from services.common.messages.work import work_trigger
 from services.common.nats import subjects
 from services.evaluator.options import ShardOptions
 from services.evaluator.shard import ShardActor
@@ -73,7 +74,7 @@ async def forward_triggers(nc: Client, tenant: str) -> None:
         occurrence = Event(
             headers[subjects.MSG_ID], tenant, event_time(payload, received), payload, payload.get("event_type")
         )
-        work = codec.work_trigger(occurrence, headers[subjects.TRIGGER_RULE], headers[subjects.TRIGGER_REPLY])
+        work = work_trigger(occurrence, headers[subjects.TRIGGER_RULE], headers[subjects.TRIGGER_REPLY])
         await js.publish(subjects.work_subject(0), work)
 
     await nc.subscribe(subjects.internal_subject(tenant), cb=forward)

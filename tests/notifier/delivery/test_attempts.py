@@ -11,7 +11,9 @@ import pytest
 from nats.js.client import JetStreamContext
 from pydantic import SecretStr
 
-from services.common.codec import ChannelEntry, DeliveryJob, DigestJob, GroupJob
+from services.common.messages.alerts import Action
+from services.common.messages.channels import ChannelEntry
+from services.common.messages.delivery import DeliveryJob, DigestJob, GroupJob
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
 from services.common.secrets.sealing import load_box
@@ -39,7 +41,7 @@ async def _put_channel(js: JetStreamContext, entry: ChannelEntry) -> None:
 
 def _jobs(owner: str, ref: str) -> tuple[DeliveryJob, GroupJob, DigestJob]:
     fired = transition(owner)
-    action = {"type": "notify", "channel": ref}
+    action = Action(type="notify", channel=ref)
     group = GroupJob("group", owner, fired.rule_id, "g", "", 0.0, 1, 0, action, [fired.as_dict()])
     digest = DigestJob("digest", owner, fired.rule_id, "rule", 0.0, 60.0, index=0, action=action, text="digest")
     return DeliveryJob(fired, action, 0), group, digest

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.codec import DeliveryJob
 from services.common.domain.notify.templates import TemplateError
+from services.common.messages.alerts import Action
+from services.common.messages.delivery import DeliveryJob
 from services.notifier.delivery.jobs import event_view, jobs_for, message_of, rule_view
 from tests.notifier.running import transition
 
 ACTIONS = [
-    {"type": "notify", "channel": "slack-ops", "message": "hi"},
-    {"type": "api_call"},  # no channel: nothing to deliver
-    {"type": "webhook", "channel": "c0ffee"},
-    {"type": "notify", "channel": ""},
+    Action(type="notify", channel="slack-ops", message="hi"),
+    Action(type="api_call"),  # no channel: nothing to deliver
+    Action(type="webhook", channel="c0ffee"),
+    Action(type="notify", channel=""),
 ]
 
 
 def test_one_job_per_action_naming_a_channel_with_its_index() -> None:
     fired = transition("acme")
     jobs = jobs_for(fired, ACTIONS)
-    assert [(j.index, j.action["channel"]) for j in jobs] == [(0, "slack-ops"), (2, "c0ffee")]
+    assert [(j.index, j.action.channel) for j in jobs] == [(0, "slack-ops"), (2, "c0ffee")]
     assert [j.msg_id() for j in jobs] == [f"{fired.transition_id}:0", f"{fired.transition_id}:2"]
     assert jobs_for(transition("acme", kind="updated", notify=False), ACTIONS) == []
     again = DeliveryJob.decode(jobs[1].encode())
@@ -40,8 +41,8 @@ def test_messages_render_with_the_contract_context() -> None:
     event = event_view(fired)
     rule = rule_view(fired, {"name": "cpu_high_alert", "owner": "sre-team"})
     text = "{{ rule.owner }}: {{ payload.host }} {{ severity }} x{{ count }} {{ event.rule_name }}"
-    assert message_of({"message": text}, event, rule) == "sre-team: gt-01 high x1 cpu_high_alert"
-    assert message_of({}, event, rule) == "cpu_high_alert: cpu_usage > 85 for 5m"
+    assert message_of(Action(type="notify", message=text), event, rule) == "sre-team: gt-01 high x1 cpu_high_alert"
+    assert message_of(Action(type="notify"), event, rule) == "cpu_high_alert: cpu_usage > 85 for 5m"
     assert rule_view(fired, None)["rule_id"] == fired.rule_id
     with pytest.raises(TemplateError):
-        message_of({"message": "{{ missing }}"}, event, rule)
+        message_of(Action(type="notify", message="{{ missing }}"), event, rule)

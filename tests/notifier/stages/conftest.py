@@ -13,10 +13,11 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from pydantic import SecretStr
 
-from services.common import codec
 from services.common.domain.lifecycle.transitions import fingerprint
 from services.common.domain.notify.grouping import GroupState
 from services.common.domain.notify.noise import StormState
+from services.common.messages import codec
+from services.common.messages.alerts import Action
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
 from services.common.secrets.sealing import load_box
@@ -29,7 +30,7 @@ from tests.conftest import TEST_SECRETS_KEY
 from tests.notifier.running import transition
 
 NOON = 1_746_100_800.0  # 2025-05-01T12:00:00Z
-ACTIONS = [{"type": "notify", "channel": "ops-hook"}, {"type": "notify", "channel": "pager"}]
+ACTIONS = [Action(type="notify", channel="ops-hook"), Action(type="notify", channel="pager")]
 
 
 @pytest.fixture

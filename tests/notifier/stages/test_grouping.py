@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from nats.js.kv import KeyValue
 
-from services.common.codec import GroupJob
 from services.common.domain.notify.grouping import group_id
+from services.common.messages.delivery import GroupJob
 from services.notifier.compare_and_set import SAVE_TRIES, KeptChanging
 from services.notifier.stages.base import Grouped, Passed
 from services.notifier.stages.grouping import Grouping

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nats.js.kv import KeyValue
 
-from services.common.codec import DigestJob
+from services.common.messages.delivery import DigestJob
 from services.notifier.compare_and_set import SAVE_TRIES, KeptChanging
 from services.notifier.stages.base import Passed, Suppressed
 from services.notifier.stages.storm import StormBudget, StormStore

@@ -1,4 +1,4 @@
-"""Wire formats of the scheduler's messages: the `cep.schedule` run event and the run record (JSON via codec).
+"""The scheduler's messages: the `cep.schedule` run event and the run record.
 
 - run event   CEP_EVENTS `cep.internal.<tenant>`: what the evaluator turns into the run's own event;
               `Nats-Msg-Id` = `sched:<rule_id>:<scheduled_at>:<fencing>` (the event id), time = `scheduled_at`
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from services.common import codec
-from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, format_time, parse_time
+from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, format_time
 from services.common.domain.schedules.cron import RunStatus
+from services.common.messages.codec import Time, decode, dumps
 from services.common.nats import subjects
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("fired", "caught_up", "missed")
@@ -28,11 +27,11 @@ class RunRecord:
     tenant: str
     rule_id: str
     rule_version: int
-    scheduled_at: datetime
+    scheduled_at: Time
     status: RunStatus
     instance: str
     fencing: int
-    started_at: datetime | None = None
+    started_at: Time | None = None
     delay_ms: float | None = None
 
     @property
@@ -51,7 +50,7 @@ class RunRecord:
 
     def event_body(self) -> bytes:
         """The `cep.schedule` event of a run that starts (its event time is the scheduled time)."""
-        return codec.dumps(
+        return dumps(
             {
                 "event_type": SCHEDULE_EVENT_TYPE,
                 "rule_id": self.rule_id,
@@ -77,31 +76,9 @@ class RunRecord:
         }
 
     def encode(self) -> bytes:
-        return codec.dumps(self.as_dict())
+        return dumps(self.as_dict())
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
-        """Decode a record; KeyError, TypeError or ValueError name what is wrong."""
-        status = data["status"]
-        if status not in RUN_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
-        started = data.get("started_at")
-        delay = data.get("delay_ms")
-        return cls(
-            tenant=str(data["tenant"]),
-            rule_id=str(data["rule_id"]),
-            rule_version=int(data["rule_version"]),
-            scheduled_at=parse_time(data["scheduled_at"]),
-            status=cast(RunStatus, status),
-            instance=str(data["instance"]),
-            fencing=int(data["fencing"]),
-            started_at=None if started is None else parse_time(started),
-            delay_ms=None if delay is None else float(delay),
-        )
-
-    @classmethod
-    def decode(cls, data: bytes) -> RunRecord:
-        body = codec.loads(data)
-        if not isinstance(body, dict):
-            raise ValueError("a run record is a JSON object")
-        return cls.from_dict(body)
+    def decode(cls, data: bytes | Mapping[str, Any]) -> RunRecord:
+        """A run record; MessageError (a ValueError) naming the field when malformed."""
+        return decode(cls, data)
