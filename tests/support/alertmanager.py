@@ -18,6 +18,7 @@ import httpx
 import yaml
 
 from services.common.cli.procs import free_port
+from tests.support.processes import stop_process
 
 BINARY = "prometheus-alertmanager"
 AMTOOL = "amtool"
@@ -79,13 +80,7 @@ class Alertmanager:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_alertmanager(folder: Path, config: dict[str, Any]) -> Alertmanager:

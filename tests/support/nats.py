@@ -19,6 +19,7 @@ from services.common.cli.procs import free_port
 from services.common.nats import subjects
 from services.common.nats.dead_letters import DeadLetter
 from services.common.nats.dead_letters import decode as decode_letter
+from tests.support.processes import stop_process
 
 
 @dataclass
@@ -33,13 +34,7 @@ class NatsServer:
     config: Path | None = None  # the config file it runs with (`cep up`'s, with auth), or None: bare flags
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def restart(self) -> None:
         """Stop and start again on the same ports and store (a broker restart)."""
