@@ -29,6 +29,7 @@ from services.gateway.rest.problems import not_found
 from services.gateway.rule_changes import RuleWriter, patched, validate
 from services.gateway.rule_errors import error_state
 from services.gateway.schemas.core import RuleList, RulePatch, RuleReplace, RuleVersionList, StoredRule
+from services.gateway.state import state_of
 from services.gateway.store import rule_firings
 from services.gateway.store import rules as store
 
@@ -54,7 +55,7 @@ def _listed(row: RuleRow, fired: rule_firings.Firings) -> dict[str, object]:
 
 def writer(request: Request) -> RuleWriter:
     """The app's RuleWriter."""
-    return request.app.state.rule_writer
+    return state_of(request).rule_writer
 
 
 @router.get("/cep/rules", responses=reply(200, RuleList, "the tenant's rules, oldest first"))
@@ -70,7 +71,7 @@ async def list_rules(
     """List rules, filtered by `active`, `trigger_type` and `q`, in a stable order (creation, then id)."""
     after = decode_time_cursor(cursor) if cursor else None
     filters = store.RuleFilter(active=active, trigger_type=trigger_type, q=q)
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_rules(session, principal.tenant, filters, limit, after)
         fired = await rule_firings.firings(session, principal.tenant, [r.rule_id for r in rows])
     items = [_listed(r, fired.get(r.rule_id, rule_firings.Firings())) for r in rows]
@@ -97,10 +98,7 @@ async def create_rule(request: Request, principal: Principal = Depends(editor)) 
 @router.get("/cep/rules/{rule_id}", responses=reply(200, StoredRule, "the rule, with its error state"))
 async def get_rule(request: Request, rule_id: str, principal: Principal = Depends(viewer)) -> Response:
     """Read one rule."""
-    async with request.app.state.db.read() as session:
-        row = await store.get_rule(session, principal.tenant, rule_id)
-    if row is None:
-        raise not_found(f"rule {rule_id!r}")
+    row = await visible_rule(request, principal.tenant, rule_id)
     return rule_response(row_codec.rule_from_row(row), stored=row)
 
 
@@ -111,7 +109,7 @@ async def replace_rule(
     request: Request, rule_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
 ) -> Response:
     """Replace every writable field; `version` (body) or `If-Match` make it conditional (409 when stale)."""
-    current = await _visible(request, principal, rule_id)
+    current = await visible_rule(request, principal.tenant, rule_id)
     data = await read_object(request)
     expected = expected_versions(data, if_match)
     spec = validate(data)
@@ -131,7 +129,7 @@ async def patch_rule(
     request: Request, rule_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
 ) -> Response:
     """Apply a JSON merge patch to the rule; `version` (body) or `If-Match` make it conditional."""
-    current = await _visible(request, principal, rule_id)
+    current = await visible_rule(request, principal.tenant, rule_id)
     patch = await read_object(request)
     expected = expected_versions(patch, if_match)
     patch.pop("version", None)
@@ -160,7 +158,7 @@ async def list_versions(
 ) -> Response:
     """The rule's versions, newest first, each with the full rule JSON of that version."""
     before = decode_cursor(cursor, (int,))[0] if cursor else None
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         if await store.get_rule(session, principal.tenant, rule_id) is None:
             raise not_found(f"rule {rule_id!r}")
         rows, total = await store.list_versions(session, principal.tenant, rule_id, limit, before)
@@ -168,10 +166,11 @@ async def list_versions(
     return JSONResponse(Page([row_codec.version_json(r) for r in rows], total, next_cursor).as_dict())
 
 
-async def _visible(request: Request, principal: Principal, rule_id: str) -> RuleRow:
-    # An unknown id is a 404 before the body is judged: the client learns nothing about ids it cannot see.
-    async with request.app.state.db.read() as session:
-        row = await store.get_rule(session, principal.tenant, rule_id)
+async def visible_rule(request: Request, tenant: str, rule_id: str) -> RuleRow:
+    """The tenant's stored rule, or a 404. Routes read it before they judge a body: the client learns nothing
+    about ids it cannot see."""
+    async with state_of(request).db.read() as session:
+        row = await store.get_rule(session, tenant, rule_id)
     if row is None:
         raise not_found(f"rule {rule_id!r}")
     return row
