@@ -28,7 +28,13 @@ from services.common.secrets.channel_sealing import sealed_config
 from services.common.secrets.sealing import SecretBox, is_sealed
 from services.gateway.channel_secrets import reseal_channels
 from services.gateway.nats.bus import GatewayBus
-from services.gateway.publishers.kv_publisher import RECONCILE_SECONDS, KvPublisher, Mirrored, put_newer, stored_value
+from services.gateway.publishers.kv_publisher import (
+    RECONCILE_SECONDS,
+    KvPublisher,
+    SoftDeletedRows,
+    put_newer,
+    stored_value,
+)
 from services.gateway.store import channels as store
 
 log = logging.getLogger(__name__)
@@ -46,7 +52,7 @@ def entry_of(row: ChannelRow, box: SecretBox) -> codec.ChannelEntry:
     )
 
 
-class Channels(Mirrored[ChannelRow]):
+class Channels(SoftDeletedRows[ChannelRow]):
     """Channels: the entry (rolled up, secrets sealed) and the name key; a delete purges every revision."""
 
     bucket = subjects.CHANNELS_BUCKET
@@ -60,12 +66,6 @@ class Channels(Mirrored[ChannelRow]):
 
     def key(self, row: ChannelRow) -> str:
         return subjects.channel_key(row.tenant, row.channel_id)
-
-    def live(self, row: ChannelRow) -> bool:
-        return row.deleted_at is None
-
-    def version(self, row: ChannelRow) -> int:
-        return row.version
 
     def entry(self, row: ChannelRow) -> bytes:
         return entry_of(row, self.box).encode()

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
@@ -80,6 +81,29 @@ class Mirrored(Generic[Row]):
         """Remove a deleted row's key."""
         with contextlib.suppress(KeyNotFoundError):
             await kv.delete(self.key(row))
+
+
+class SoftDeleted(Protocol):
+    """A row with a version that a delete marks (`deleted_at`) rather than removes."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def deleted_at(self) -> datetime | None: ...
+
+
+Versioned = TypeVar("Versioned", bound=SoftDeleted)
+
+
+class SoftDeletedRows(Mirrored[Versioned]):
+    """Rules, channels and polling targets: a row's key exists while it is not deleted, its entry has its version."""
+
+    def live(self, row: Versioned) -> bool:
+        return row.deleted_at is None
+
+    def version(self, row: Versioned) -> int:
+        return row.version
 
 
 class KvPublisher(Generic[Row]):

@@ -20,11 +20,11 @@ from services.common.db.sql_engine import Database
 from services.common.db.tables import PollingTargetRow
 from services.common.nats import subjects
 from services.gateway.nats.bus import GatewayBus
-from services.gateway.publishers.kv_publisher import RECONCILE_SECONDS, KvPublisher, Mirrored, put_newer
+from services.gateway.publishers.kv_publisher import RECONCILE_SECONDS, KvPublisher, SoftDeletedRows, put_newer
 from services.gateway.store import polling as store
 
 
-class PollingTargets(Mirrored[PollingTargetRow]):
+class PollingTargets(SoftDeletedRows[PollingTargetRow]):
     """Polling targets: `<tenant>.<target_id>` holds the target's spec with its identity and version."""
 
     bucket = subjects.POLLING_BUCKET
@@ -35,12 +35,6 @@ class PollingTargets(Mirrored[PollingTargetRow]):
 
     def key(self, row: PollingTargetRow) -> str:
         return subjects.polling_key(row.tenant, row.target_id)
-
-    def live(self, row: PollingTargetRow) -> bool:
-        return row.deleted_at is None
-
-    def version(self, row: PollingTargetRow) -> int:
-        return row.version
 
     def entry(self, row: PollingTargetRow) -> bytes:
         return codec.dumps({**row.spec, "tenant": row.tenant, "target_id": row.target_id, "version": row.version})

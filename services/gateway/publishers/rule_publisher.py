@@ -20,7 +20,7 @@ from services.common.db.tables import RuleRow
 from services.common.nats import subjects
 from services.gateway import row_codec
 from services.gateway.nats.bus import GatewayBus
-from services.gateway.publishers.kv_publisher import RECONCILE_SECONDS, KvPublisher, Mirrored
+from services.gateway.publishers.kv_publisher import RECONCILE_SECONDS, KvPublisher, SoftDeletedRows
 from services.gateway.rule_changes import RuleChange
 from services.gateway.store import rules as store
 
@@ -59,7 +59,7 @@ async def send(js: JetStreamContext, kv: KeyValue, message: codec.RuleChange) ->
         await kv.put(key, codec.dumps(message.rule))
 
 
-class Rules(Mirrored[RuleRow]):
+class Rules(SoftDeletedRows[RuleRow]):
     """Rules: `<tenant>.<rule_id>` holds the canonical rule; every write also goes through the stream."""
 
     bucket = subjects.RULES_BUCKET
@@ -70,12 +70,6 @@ class Rules(Mirrored[RuleRow]):
 
     def key(self, row: RuleRow) -> str:
         return subjects.rule_key(row.tenant, row.rule_id)
-
-    def live(self, row: RuleRow) -> bool:
-        return row.deleted_at is None
-
-    def version(self, row: RuleRow) -> int:
-        return row.version
 
     async def put(self, js: JetStreamContext, kv: KeyValue, row: RuleRow, previous: RuleRow | None) -> None:
         await send(js, kv, row_message(row))
