@@ -15,7 +15,6 @@ from starlette.types import Receive, Scope, Send
 from services.common.domain.rules.model import Severity, TriggerType
 from services.gateway import row_codec
 from services.gateway.auth import Principal, editor, require, viewer
-from services.gateway.live.feed import Feed
 from services.gateway.live.feed_reader import FeedReader
 from services.gateway.quota_limits import over_quota
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
@@ -51,10 +50,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-def _feed(request: Request) -> Feed:
-    return state_of(request).feed
 
 
 @router.get("/cep/events", responses={200: {"model": EventRecordList, "description": "events, newest first"}})
@@ -170,7 +165,7 @@ async def stream_events(
     after = _start_after(last_event_id_header, last_event_id)
     give_back = await _stream_place(request, principal.tenant)
     try:
-        reader = FeedReader(state_of(request).bus, _feed(request), principal.tenant, after)
+        reader = FeedReader(state_of(request).bus, state_of(request).feed, principal.tenant, after)
         await reader.open()  # before the response starts: a NATS outage is still a 503 problem
     except BaseException:
         give_back()
@@ -201,7 +196,7 @@ async def ack_event(
     """Acknowledge an event: status `acked`, who and when, a history entry; a second ACK changes nothing."""
     note = body.note if body else None
     now = datetime.now(UTC)
-    feed = _feed(request)
+    feed = state_of(request).feed
     async with feed.lock:
         async with state_of(request).db.write() as session:
             row, item = await store.acknowledge(session, principal.tenant, event_id, principal.name, note, now)

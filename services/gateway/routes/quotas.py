@@ -69,10 +69,6 @@ def _overrides_body() -> dict[str, Any]:
     }
 
 
-def _limits(request: Request) -> QuotaLimits:
-    return state_of(request).quotas
-
-
 def _view(limits: QuotaLimits, tenant: str, row: TenantQuotaRow | None) -> dict[str, Any]:
     overrides = dict(row.overrides) if row is not None else {}
     return {
@@ -89,7 +85,7 @@ def _view(limits: QuotaLimits, tenant: str, row: TenantQuotaRow | None) -> dict[
 @router.get("/cep/quotas", responses={200: {"model": TenantQuotaView, "description": "the caller's tenant"}})
 async def my_quotas(request: Request, principal: Principal = Depends(viewer)) -> Response:
     """The caller's tenant: its quotas in force and how much of each it uses (SSE streams: on this replica)."""
-    limits = _limits(request)
+    limits = state_of(request).quotas
     async with state_of(request).db.read() as session:
         row = await store.get_overrides(session, principal.tenant)
         usage = await limits.usage(session, principal.tenant)
@@ -105,7 +101,7 @@ async def get_quotas(request: Request, tenant: TenantPath, _: Principal = Depend
         if not await store.tenant_exists(session, tenant):
             raise not_found(f"tenant {tenant!r}")
         row = await store.get_overrides(session, tenant)
-    return JSONResponse(_view(_limits(request), tenant, row))
+    return JSONResponse(_view(state_of(request).quotas, tenant, row))
 
 
 @router.put(
@@ -117,7 +113,7 @@ async def put_quotas(request: Request, tenant: TenantPath, principal: Principal 
     """Override some of a tenant's quotas (`{"rules": 500}`); `null` puts one back to the platform default."""
     _check_name(tenant)
     body = await read_object(request)
-    limits, now = _limits(request), datetime.now(UTC)
+    limits, now = state_of(request).quotas, datetime.now(UTC)
     try:
         async with state_of(request).db.write() as session:
             if not await store.tenant_exists(session, tenant, lock=True):

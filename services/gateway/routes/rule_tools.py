@@ -20,7 +20,7 @@ from services.gateway.policy_checks import enforce_activation
 from services.gateway.rest.bodies import parse_model, read_json, read_object
 from services.gateway.rest.openapi import body, reply
 from services.gateway.rest.problems import invalid, invalid_field
-from services.gateway.routes.rules import rule_response, visible_rule, writer
+from services.gateway.routes.rules import rule_response, visible_rule
 from services.gateway.rule_changes import validate
 from services.gateway.schemas.core import (
     Preview,
@@ -57,7 +57,7 @@ async def save_form(request: Request, principal: Principal = Depends(editor)) ->
     spec = validate(rule_body)
     await template_checks.check_rule(spec)
     await enforce_activation(request, principal.tenant, None, spec)
-    rule = await writer(request).create(principal.tenant, principal.actor, spec, datetime.now(UTC))
+    rule = await state_of(request).rule_writer.create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
 
 

@@ -26,7 +26,7 @@ from services.gateway.rest.paging import (
     time_cursor,
 )
 from services.gateway.rest.problems import not_found
-from services.gateway.rule_changes import RuleWriter, patched, validate
+from services.gateway.rule_changes import patched, validate
 from services.gateway.rule_errors import error_state
 from services.gateway.schemas.core import RuleList, RulePatch, RuleReplace, RuleVersionList, StoredRule
 from services.gateway.state import state_of
@@ -51,11 +51,6 @@ def _listed(row: RuleRow, fired: rule_firings.Firings) -> dict[str, object]:
     rule = row_codec.rule_from_row(row)
     fields = {"firing_count": fired.count, "last_fired_at": row_codec.rfc3339(fired.last_fired_at)}
     return {**rule.canonical(), **error_state(row), **fields}
-
-
-def writer(request: Request) -> RuleWriter:
-    """The app's RuleWriter."""
-    return state_of(request).rule_writer
 
 
 @router.get("/cep/rules", responses=reply(200, RuleList, "the tenant's rules, oldest first"))
@@ -91,7 +86,7 @@ async def create_rule(request: Request, principal: Principal = Depends(editor)) 
     spec = validate(await read_json(request))
     await template_checks.check_rule(spec)
     await enforce_activation(request, principal.tenant, None, spec)
-    rule = await writer(request).create(principal.tenant, principal.actor, spec, datetime.now(UTC))
+    rule = await state_of(request).rule_writer.create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
 
 
@@ -116,7 +111,9 @@ async def replace_rule(
     await template_checks.check_rule(spec)
     if await enforce_activation(request, principal.tenant, current, spec):
         expected = expected or [current.version]  # the policies judged this version
-    rule = await writer(request).replace(principal.tenant, principal.actor, rule_id, spec, expected, datetime.now(UTC))
+    rule = await state_of(request).rule_writer.replace(
+        principal.tenant, principal.actor, rule_id, spec, expected, datetime.now(UTC)
+    )
     return rule_response(rule, stored=current)  # a new version keeps the rule's error state
 
 
@@ -137,7 +134,9 @@ async def patch_rule(
     await template_checks.check_rule(spec)
     if await enforce_activation(request, principal.tenant, current, spec):
         expected = expected or [current.version]  # the policies judged this version
-    rule = await writer(request).patch(principal.tenant, principal.actor, rule_id, patch, expected, datetime.now(UTC))
+    rule = await state_of(request).rule_writer.patch(
+        principal.tenant, principal.actor, rule_id, patch, expected, datetime.now(UTC)
+    )
     return rule_response(rule, stored=current)  # a new version keeps the rule's error state
 
 
@@ -148,7 +147,7 @@ async def delete_rule(
     """Delete a rule (its history stays readable in the audit log); `If-Match` makes it conditional."""
     data = await read_json(request) if await request.body() else None
     expected = expected_versions(data if isinstance(data, dict) else None, if_match)
-    await writer(request).delete(principal.tenant, principal.actor, rule_id, expected, datetime.now(UTC))
+    await state_of(request).rule_writer.delete(principal.tenant, principal.actor, rule_id, expected, datetime.now(UTC))
     return Response(status_code=204)
 
 
