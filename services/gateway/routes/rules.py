@@ -108,9 +108,7 @@ async def replace_rule(
     data = await read_object(request)
     expected = expected_versions(data, if_match)
     spec = validate(data)
-    await template_checks.check_rule(spec)
-    if await enforce_activation(request, principal.tenant, current, spec):
-        expected = expected or [current.version]  # the policies judged this version
+    expected = await _judged(request, principal.tenant, current, spec, expected)
     rule = await state_of(request).rule_writer.replace(
         principal.tenant, principal.actor, rule_id, spec, expected, datetime.now(UTC)
     )
@@ -131,9 +129,7 @@ async def patch_rule(
     expected = expected_versions(patch, if_match)
     patch.pop("version", None)
     spec = patched(current.spec, patch)
-    await template_checks.check_rule(spec)
-    if await enforce_activation(request, principal.tenant, current, spec):
-        expected = expected or [current.version]  # the policies judged this version
+    expected = await _judged(request, principal.tenant, current, spec, expected)
     rule = await state_of(request).rule_writer.patch(
         principal.tenant, principal.actor, rule_id, patch, expected, datetime.now(UTC)
     )
@@ -163,6 +159,15 @@ async def list_versions(
         rows, total = await store.list_versions(session, principal.tenant, rule_id, limit, before)
     next_cursor = encode_cursor([rows[-1].version]) if len(rows) == limit else None
     return JSONResponse(Page([row_codec.version_json(r) for r in rows], total, next_cursor).as_dict())
+
+
+async def _judged(request: Request, tenant: str, current: RuleRow, spec: RuleSpec, expected: list[int]) -> list[int]:
+    """Check a new version's templates and the team policies; return the versions the write must find. A write
+    the policies judged is conditional on the version they judged, even without `If-Match` or `version`."""
+    await template_checks.check_rule(spec)
+    if await enforce_activation(request, tenant, current, spec):
+        return expected or [current.version]
+    return expected
 
 
 async def visible_rule(request: Request, tenant: str, rule_id: str) -> RuleRow:
