@@ -12,30 +12,29 @@ import math
 from typing import Any
 
 import grpc
-from fastapi import FastAPI, Request
 
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.gateway.rest.problems import Problem, not_found
+from services.gateway.state import GatewayState
 from services.gateway.store import rules as store
 
 STATUS_TIMEOUT_SECONDS = 8.0  # the driver gives its shard 5 s; the rest is the channel's connect
 
 
-async def fetch_anomaly_status(app_or_request: FastAPI | Request, tenant: str, rule_id: str) -> dict[str, Any]:
+async def fetch_anomaly_status(state: GatewayState, tenant: str, rule_id: str) -> dict[str, Any]:
     """The contract's anomaly status of one of the tenant's rules, with `detection` and `reason` added.
 
     Raises a problem: 404 for a rule the tenant does not have, 409 for a rule that is not an anomaly rule,
     503 (with the reason) when the evaluator cannot be reached or its shard does not answer. A rule that is
     stored but not yet held by its shard (just created) answers `ready: false` with that reason.
     """
-    app = app_or_request.app if isinstance(app_or_request, Request) else app_or_request
-    async with app.state.db.read() as session:
+    async with state.db.read() as session:
         row = await store.get_rule(session, tenant, rule_id)
     if row is None:
         raise not_found(f"rule {rule_id!r}")
     if row.trigger_type != "anomaly":
         raise Problem(409, f"rule {rule_id!r} is a {row.trigger_type} rule, not an anomaly rule", kind="not-anomaly")
-    target = app.state.settings.evaluator_grpc
+    target = state.settings.evaluator_grpc
     try:
         async with grpc.aio.insecure_channel(target) as channel:
             stub = evaluator_pb2_grpc.EvaluatorStub(channel)

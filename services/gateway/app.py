@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from fastapi import FastAPI
 
 from services.common.db.migrate import upgrade_async
-from services.common.db.sql_engine import open_database
+from services.common.db.sql_engine import Database, open_database
 from services.common.ops import Check, CheckResult, add_ops_routes
 from services.gateway.ack_sla import AckSlaCheck
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.daily_reports import DailyReports
+from services.gateway.instance_names import InstanceNames
 from services.gateway.live.feed import Feed
 from services.gateway.live.stream_slots import StreamSlots
 from services.gateway.live.stream_tickets import StreamTickets, ticket_key
@@ -59,6 +59,7 @@ from services.gateway.routes import stats as stats_routes
 from services.gateway.routes.ingest import IngestLimits
 from services.gateway.rule_changes import RuleHook, RuleWriter
 from services.gateway.settings import GatewaySettings
+from services.gateway.state import GatewayState, keep, started
 from services.gateway.store.tokens import ensure_tenant
 from services.gateway.ui import install_ui
 
@@ -73,12 +74,51 @@ class Component(Protocol):
     async def stop(self) -> None: ...
 
 
-def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Check] | None = None) -> FastAPI:
+class Checked(Protocol):
+    """A component the readiness probe asks."""
+
+    async def check(self) -> CheckResult: ...
+
+
+class OptionalParts(TypedDict, total=False):
+    """The components that run only when their setting is on."""
+
+    ack_sla: AckSlaCheck
+    nats_auth: NatsAuthResponder
+    producer_sessions: ProducerSessions
+
+
+def _optional_components(settings: GatewaySettings, bus: GatewayBus, db: Database, feed: Feed) -> OptionalParts:
+    optional = OptionalParts()
+    if settings.ack_sla_policy.enabled:  # open events past their ACK SLA -> cep.ack.sla_breached
+        sla = tenant_sla(db, settings.ack_sla_policy)  # a tenant's ack_sla policy overrides CEP_ACK_SLA
+        optional["ack_sla"] = AckSlaCheck(bus, db, feed, sla, settings.ack_sla_sweep_seconds)
+    if settings.nats_auth_issuer_seed is not None:  # nats-server asks us about producers (auth callout)
+        seed = settings.nats_auth_issuer_seed.get_secret_value()
+        optional["nats_auth"] = NatsAuthResponder(bus, db, seed, settings.admin_token, settings.max_body_bytes)
+    if settings.nats_system_url is not None:  # closes revoked and expired producers' connections
+        system_url = settings.nats_system_url.get_secret_value()
+        optional["producer_sessions"] = ProducerSessions(system_url, db, settings.producer_sweep_seconds)
+    return optional
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    extra_ready_checks: Mapping[str, Check] | None = None,
+    rule_hooks: Sequence[RuleHook] = (),
+) -> FastAPI:
     """Build the gateway app; the database is opened and migrated when the app starts (its lifespan).
 
-    `app.state.rule_hooks` is a list of async callables run after every committed rule change (before the
-    response returns), so listeners such as the rule KV publisher see each change in order.
+    `rule_hooks` are async callables run after every committed rule change (before the response returns), after
+    the rule publisher, so listeners see each change in order. The routes reach what the lifespan builds through
+    `state_of(request)` (state.py).
     """
+    secret_box = settings.secret_box()  # no key, no gateway: channel secrets are never stored in the clear
+    ingest_limits = IngestLimits()
+    stream_slots = StreamSlots()
+    stream_tickets = StreamTickets(ticket_key(settings), settings.stream_ticket_seconds)
+    instance_names = InstanceNames.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,43 +127,49 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         db = open_database(url)
         async with db.write() as session:
             await ensure_tenant(session, PLATFORM_TENANT, datetime.now(UTC))
-        app.state.db = db
         bus = GatewayBus(settings.nats_url)
-        app.state.bus = bus
-        publisher = RulePublisher(bus, db)
-        app.state.quotas = QuotaLimits(db, settings.quota_defaults)  # each tenant's quotas in force
-        app.state.rule_writer = RuleWriter(db, [publisher, *app.state.rule_hooks], quotas=app.state.quotas)
-        await bus.start()
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(publisher.keep_reconciled(stop), name="rule-reconciler")]
-        # Background parts, started in order after the database and the bus, stopped in reverse.
+        rule_publisher = RulePublisher(bus, db)
+        quotas = QuotaLimits(db, settings.quota_defaults)
         feed = Feed(bus, db)
-        app.state.feed = feed
-        app.state.recorder = Recorder(bus, db, feed)
-        components: list[Component] = [app.state.recorder]
-        # Mirrors channels into their KV bucket (secrets sealed), reconciles; re-seals stored secrets at start.
-        components.append(ChannelPublisher(bus, db, app.state.secret_box))
-        app.state.run_recorder = RunRecorder(bus, db)  # schedule run records -> schedule_runs
-        components.append(app.state.run_recorder)
-        app.state.dead_letter_recorder = DeadLetterRecorder(bus, db)  # CEP_DEAD -> dead_letters, rule error state
-        components.append(app.state.dead_letter_recorder)
-        components.append(PollingPublisher(bus, db))  # mirrors polling targets into their KV bucket, reconciles
-        app.state.quota_publisher = QuotaPublisher(bus, db, settings.quota_defaults)  # tenants' quotas -> KV
-        components.append(app.state.quota_publisher)
-        app.state.daily_reports = DailyReports(bus, db)  # answers the notifier's Daily Report requests from SQL
-        components.append(app.state.daily_reports)
-        if settings.ack_sla_policy.enabled:  # open events past their ACK SLA -> cep.ack.sla_breached
-            sla = tenant_sla(db, settings.ack_sla_policy)  # a tenant's ack_sla policy overrides CEP_ACK_SLA
-            app.state.ack_sla = AckSlaCheck(bus, db, feed, sla, settings.ack_sla_sweep_seconds)
-            components.append(app.state.ack_sla)
-        if settings.nats_auth_issuer_seed is not None:  # nats-server asks us about producers (auth callout)
-            seed = settings.nats_auth_issuer_seed.get_secret_value()
-            app.state.nats_auth = NatsAuthResponder(bus, db, seed, settings.admin_token, settings.max_body_bytes)
-            components.append(app.state.nats_auth)
-        if settings.nats_system_url is not None:  # closes revoked and expired producers' connections
-            system_url = settings.nats_system_url.get_secret_value()
-            app.state.producer_sessions = ProducerSessions(system_url, db, settings.producer_sweep_seconds)
-            components.append(app.state.producer_sessions)
+        optional = _optional_components(settings, bus, db, feed)
+        state = GatewayState(
+            settings=settings,
+            secret_box=secret_box,
+            ingest_limits=ingest_limits,
+            stream_slots=stream_slots,
+            stream_tickets=stream_tickets,
+            instance_names=instance_names,
+            db=db,
+            bus=bus,
+            quotas=quotas,
+            rule_writer=RuleWriter(db, [rule_publisher, *rule_hooks], quotas=quotas),
+            feed=feed,
+            recorder=Recorder(bus, db, feed),
+            run_recorder=RunRecorder(bus, db),  # schedule run records -> schedule_runs
+            dead_letter_recorder=DeadLetterRecorder(bus, db),  # CEP_DEAD -> dead_letters, rule error state
+            daily_reports=DailyReports(bus, db),  # answers the notifier's Daily Report requests from SQL
+            rule_publisher=rule_publisher,
+            # Channels with their secrets sealed; at start it re-seals stored secrets with the first key.
+            channel_publisher=ChannelPublisher(bus, db, secret_box),
+            polling_publisher=PollingPublisher(bus, db),
+            quota_publisher=QuotaPublisher(bus, db, settings.quota_defaults),  # tenants' effective quotas
+            **optional,
+        )
+        keep(app, state)
+        await bus.start()
+        # Background parts, started in order after the database and the bus, stopped in reverse.
+        components: list[Component] = [
+            state.rule_publisher,
+            state.recorder,
+            state.channel_publisher,
+            state.run_recorder,
+            state.dead_letter_recorder,
+            state.polling_publisher,
+            state.quota_publisher,
+            state.daily_reports,
+        ]
+        optional_parts: list[Component | None] = [state.ack_sla, state.nats_auth, state.producer_sessions]
+        components += [component for component in optional_parts if component is not None]
         for component in components:
             await component.start()
         try:
@@ -132,8 +178,6 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
             for component in reversed(components):
                 with contextlib.suppress(Exception):
                     await component.stop()
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)  # before the database closes under them
             await bus.stop()
             await db.dispose()
 
@@ -145,14 +189,7 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
         docs_url=None,
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.secret_box = settings.secret_box()  # no key, no gateway: channel secrets are never stored in the clear
-    app.state.ingest_limits = IngestLimits()  # per-tenant POST /cep/ingest budgets (the ingest_rate quota)
-    app.state.stream_slots = StreamSlots()  # open SSE streams per tenant on this replica (the sse_streams quota)
-    app.state.stream_tickets = StreamTickets(ticket_key(settings), settings.stream_ticket_seconds)
     install_redaction()  # no access_token or ticket query value in request logs
-    hooks: list[RuleHook] = []
-    app.state.rule_hooks = hooks
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Static paths (/cep/rules/preview, /form, /simulate) before the parameterised /cep/rules/{rule_id}.
@@ -176,32 +213,26 @@ def create_app(settings: GatewaySettings, *, extra_ready_checks: Mapping[str, Ch
     install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:
-        bus = getattr(app.state, "bus", None)
-        return CheckResult(False, "not started") if bus is None else await bus.check()
+        state = started(app)
+        return CheckResult(False, "not started") if state is None else await state.bus.check()
 
     async def database() -> CheckResult:
-        db = getattr(app.state, "db", None)
-        if db is None:
+        state = started(app)
+        if state is None:
             return CheckResult(False, "not started")
-        await db.ping()
+        await state.db.ping()
         return CheckResult(True)
 
-    async def recorder() -> CheckResult:
-        component = getattr(app.state, "recorder", None)
-        return CheckResult(False, "not started") if component is None else await component.check()
+    def component_check(name: str) -> Check:
+        async def check() -> CheckResult:
+            state = started(app)
+            component: Checked | None = getattr(state, name) if state is not None else None
+            return CheckResult(False, "not started") if component is None else await component.check()
 
-    async def run_recorder() -> CheckResult:
-        component = getattr(app.state, "run_recorder", None)
-        return CheckResult(False, "not started") if component is None else await component.check()
+        return check
 
-    async def nats_auth() -> CheckResult:
-        component = getattr(app.state, "nats_auth", None)
-        return CheckResult(False, "not started") if component is None else await component.check()
-
-    async def producer_sessions() -> CheckResult:
-        component = getattr(app.state, "producer_sessions", None)
-        return CheckResult(False, "not started") if component is None else await component.check()
-
+    recorder, run_recorder = component_check("recorder"), component_check("run_recorder")
+    nats_auth, producer_sessions = component_check("nats_auth"), component_check("producer_sessions")
     checks = {
         "database": database,
         "nats": nats,

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.live.stream_tickets import TicketError
 from services.gateway.rest.problems import Problem
+from services.gateway.state import state_of
 from services.gateway.store import tokens as token_store
 from services.gateway.store.audit import Actor
 
@@ -75,10 +76,10 @@ def forbidden(detail: str) -> Problem:
 
 async def authenticate(request: Request, secret: str, now: datetime) -> Principal:
     """Resolve a presented secret to a Principal, or raise 401 (never saying which part was wrong)."""
-    admin = request.app.state.settings.admin_token
+    admin = state_of(request).settings.admin_token
     if admin and hmac.compare_digest(secret.encode("utf-8", "surrogatepass"), admin.encode()):
         return Principal(PLATFORM_TENANT, "admin", PLATFORM_ADMIN_ID, PLATFORM_ADMIN_ID, platform_admin=True)
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         row = await token_store.find_by_hash(session, hash_secret(secret))
     if row is None or row.revoked_at is not None:
         raise unauthorized("invalid or revoked token")
@@ -92,12 +93,12 @@ async def redeem_ticket(request: Request, ticket: str, now: datetime) -> Princip
     """The caller a stream ticket stands for, or 401: the ticket must be genuine, unexpired and unused, and the
     token that asked for it still valid (a revoked token's tickets stop at once)."""
     try:
-        claims = request.app.state.stream_tickets.redeem(ticket, now)
+        claims = state_of(request).stream_tickets.redeem(ticket, now)
     except TicketError as exc:
         raise unauthorized(str(exc)) from None
     if claims.token_id == PLATFORM_ADMIN_ID:
         return Principal(PLATFORM_TENANT, "admin", PLATFORM_ADMIN_ID, PLATFORM_ADMIN_ID, platform_admin=True)
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         row = await token_store.get_token(session, claims.token_id)
     valid = row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
     if row is None or not valid or (row.tenant, row.role) != (claims.tenant, claims.role):

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from services.gateway.auth import Principal
 from services.gateway.settings import GatewaySettings
+from services.gateway.state import state_of
 
 PREFIX = "scheduler-"
 _DERIVATION = b"cep scheduler instance names v1"
@@ -44,8 +45,4 @@ def naming(request: Request, principal: Principal) -> Callable[[str], str]:
     """How `principal` sees instance ids: as they are for the platform admin, opaque names for everyone else."""
     if principal.platform_admin:
         return str
-    state = request.app.state
-    names: InstanceNames | None = getattr(state, "instance_names", None)
-    if names is None:  # built on first use: the key needs nothing but the settings
-        names = state.instance_names = InstanceNames.from_settings(state.settings)
-    return names.name
+    return state_of(request).instance_names.name

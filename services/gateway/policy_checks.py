@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
@@ -33,6 +32,7 @@ from services.common.domain.rules.policies import (
 from services.gateway.ack_sla import SlaSource
 from services.gateway.anomaly_status import fetch_anomaly_status
 from services.gateway.rest.problems import Problem
+from services.gateway.state import GatewayState, state_of
 from services.gateway.store import channels as channel_store
 from services.gateway.store import policies as store
 
@@ -78,8 +78,8 @@ async def enforce_activation(request: Request, tenant: str, before: RuleRow | No
     after = spec.canonical()
     if not is_activation(before.spec if before is not None else None, after):
         return False
-    db: Database = request.app.state.db
-    async with db.read() as session:
+    state = state_of(request)
+    async with state.db.read() as session:
         policies = await tenant_policies(session, tenant)
         if not policies.any_activation_policy:
             return False
@@ -88,7 +88,7 @@ async def enforce_activation(request: Request, tenant: str, before: RuleRow | No
             channel_tests=await _channel_tests(session, tenant, spec) if policies.require_channel_test else {},
         )
     if policies.anomaly_requires_ready_baseline and spec.trigger_type == "anomaly":
-        facts = ActivationFacts(facts.simulations, facts.channel_tests, await _baseline(request.app, tenant, before))
+        facts = ActivationFacts(facts.simulations, facts.channel_tests, await _baseline(state, tenant, before))
     violations = check_activation(policies, spec, facts)
     if violations:
         raise PolicyViolation(violations)
@@ -118,14 +118,14 @@ async def _channel_tests(session: AsyncSession, tenant: str, spec: RuleSpec) -> 
     return found
 
 
-async def _baseline(app: FastAPI, tenant: str, before: RuleRow | None) -> BaselineState:
+async def _baseline(state: GatewayState, tenant: str, before: RuleRow | None) -> BaselineState:
     """The evaluator's word on the stored rule's baseline (a rule not yet stored as anomaly rule has none)."""
     if before is None or before.trigger_type != "anomaly":
         return BaselineState(
             False, "a new anomaly rule has no baseline yet: save it inactive, let it learn, then activate it"
         )
     try:
-        status = await fetch_anomaly_status(app, tenant, before.rule_id)
+        status = await fetch_anomaly_status(state, tenant, before.rule_id)
     except Problem as exc:
         return BaselineState(False, f"the baseline could not be checked: {exc.detail}")
     if status.get("ready"):

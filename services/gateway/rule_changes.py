@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db.sql_engine import Database
 from services.common.db.tables import RuleRow, RuleVersionRow
-from services.common.domain.rules.errors import FieldError, RuleValidationError
+from services.common.domain.rules.errors import RuleValidationError
 from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
 from services.gateway import row_codec
 from services.gateway.quota_limits import QuotaLimits
 from services.gateway.rest.merge import merge_patch
-from services.gateway.rest.problems import Problem, invalid, not_found, stale
+from services.gateway.rest.problems import Problem, invalid, name_conflict, not_found, stale
 from services.gateway.store import audit
 from services.gateway.store import rules as store
 from services.gateway.store.audit import Actor
@@ -47,16 +47,6 @@ class RuleChange:
 
 
 RuleHook = Callable[[RuleChange], Awaitable[None]]
-
-
-def name_conflict(name: str) -> Problem:
-    """A 409 naming `name`: another live rule of the tenant already has it."""
-    return Problem(
-        409,
-        f"a rule named {name!r} already exists in this tenant",
-        errors=[FieldError(("name",), "already used by another rule")],
-        kind="name-conflict",
-    )
 
 
 def _busy() -> Problem:
@@ -100,13 +90,13 @@ class RuleWriter:
         try:
             async with self.db.write() as session:
                 if await store.name_taken(session, tenant, spec.name):
-                    raise name_conflict(spec.name)
+                    raise name_conflict("rule", spec.name)
                 if self.quotas is not None:
                     await self.quotas.require_room(session, tenant, "rules")
                 await store.insert_rule(session, row)
                 await self._record(session, rule, "created", actor, now, {"after": spec.canonical()})
         except IntegrityError:
-            raise name_conflict(spec.name) from None
+            raise name_conflict("rule", spec.name) from None
         await self._notify(RuleChange("created", rule))
         return rule
 
@@ -170,13 +160,13 @@ class RuleWriter:
     ) -> Rule | None:
         """Write the new version if the row is still at the version read; None when another writer won."""
         if spec.name != row.name and await store.name_taken(session, row.tenant, spec.name, row.rule_id):
-            raise name_conflict(spec.name)
+            raise name_conflict("rule", spec.name)
         values = {**row_codec.rule_columns(spec), "version": row.version + 1, "updated_at": now}
         try:
             if not await store.update_rule(session, row.tenant, row.rule_id, row.version, values):
                 return None
         except IntegrityError:
-            raise name_conflict(spec.name) from None
+            raise name_conflict("rule", spec.name) from None
         rule = row_codec.make_rule(
             spec,
             rule_id=row.rule_id,

@@ -24,6 +24,7 @@ from services.common.messages.alerts import Action, action_dict, alert
 from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
 from services.gateway.app import create_app
+from services.gateway.state import started
 from tests.gateway.conftest import ADMIN, settings_for
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -211,8 +212,8 @@ def start_gateway(state_dir: Path, database_url: str | None = None, **overrides:
 
 
 def _recorder_bound(app: FastAPI) -> bool:
-    recorder = getattr(app.state, "recorder", None)
-    return bool(recorder and recorder.alerts.bound and recorder.results.bound)
+    state = started(app)
+    return bool(state and state.recorder.alerts.bound and state.recorder.results.bound)
 
 
 @dataclass

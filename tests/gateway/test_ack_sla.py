@@ -24,6 +24,7 @@ from services.common.domain.lifecycle.transitions import Transition
 from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.settings import GatewaySettings
+from services.gateway.state import state_of
 from tests.gateway.live_gateway import (
     T0,
     Episode,
@@ -50,7 +51,7 @@ async def get_event(gateway: LiveGateway, headers: dict[str, str], event_id: str
 
 async def wait_sweeps(gateway: LiveGateway, more: int) -> None:
     """Wait until the gateway's ACK-SLA check has finished `more` further sweeps."""
-    check = gateway.app.state.ack_sla
+    check = state_of(gateway.app).ack_sla
     target = check.sweeps + more
     await eventually(lambda: _true(check.sweeps >= target))
 
@@ -235,7 +236,7 @@ async def test_a_breach_published_before_a_crash_is_not_published_twice(
 def test_without_an_sla_no_check_runs(tmp_path: Path) -> None:
     gateway = start_gateway(tmp_path, ack_sla="off")
     try:
-        assert getattr(gateway.app.state, "ack_sla", None) is None
+        assert state_of(gateway.app).ack_sla is None
     finally:
         gateway.stop()
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.gateway.state import state_of
 from tests.gateway.conftest import CPU_RULE, create_rule, is_problem, mint
 
 OUT_OF_RANGE: list[Any] = ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59Z", 1e20]
@@ -18,7 +19,7 @@ OUT_OF_RANGE: list[Any] = ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+05:
 def ready(client: TestClient) -> TestClient:
     """The gateway, connected to the session's NATS (it connects in the background at start)."""
     deadline = time.monotonic() + 10
-    while not client.app.state.bus.is_ready and time.monotonic() < deadline:  # type: ignore[attr-defined]
+    while not state_of(client.app).bus.is_ready and time.monotonic() < deadline:
         time.sleep(0.02)
     return client
 

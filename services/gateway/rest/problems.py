@@ -107,6 +107,16 @@ def stale(current: int, expected: int) -> Problem:
     )
 
 
+def name_conflict(noun: str, name: str) -> Problem:
+    """A 409 naming `name`: another live `noun` (rule, channel, ...) of the tenant already has it."""
+    return Problem(
+        409,
+        f"a {noun} named {name!r} already exists in this tenant",
+        errors=[FieldError(("name",), f"already used by another {noun}")],
+        kind="name-conflict",
+    )
+
+
 def _strip_source(loc: Sequence[Any]) -> tuple[str | int, ...]:
     parts = [p if isinstance(p, int) else str(p) for p in loc]
     if parts and parts[0] in _PARAM_SOURCES:

@@ -13,6 +13,7 @@ from services.gateway.rest.openapi import reply
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from services.gateway.rest.times import UtcTime
 from services.gateway.schemas.core import AuditList
+from services.gateway.state import state_of
 from services.gateway.store import audit as store
 
 router = APIRouter(tags=["operations"])
@@ -30,7 +31,7 @@ async def list_audit(
 ) -> Response:
     """The tenant's audit log, newest first, filtered by resource kind, resource id and time."""
     before = decode_cursor(cursor, (int,))[0] if cursor else None
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_audit(
             session,
             principal.tenant,

@@ -21,6 +21,7 @@ from services.gateway.rest.merge import merge_patch
 from services.gateway.rest.problems import invalid_field
 from services.gateway.rule_changes import validate
 from services.gateway.schemas.anomaly import BacktestBody, BacktestReport, SeriesPoint
+from services.gateway.state import state_of
 from services.gateway.stored_events import TooManyEvents, read_stored_events
 
 router = APIRouter(tags=["rules"])
@@ -90,7 +91,7 @@ async def _stored_points(
     if until <= since:
         raise invalid_field(("until",), "until must be after since")
     try:
-        stored = await read_stored_events(request.app.state.bus, tenant, since, until, domain.MAX_SAMPLES * 4)
+        stored = await read_stored_events(state_of(request).bus, tenant, since, until, domain.MAX_SAMPLES * 4)
     except TooManyEvents:
         raise invalid_field(("since",), "the range holds too many events: narrow since/until") from None
     points = []

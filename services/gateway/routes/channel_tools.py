@@ -28,6 +28,7 @@ from services.gateway.rest.bodies import read_object
 from services.gateway.rest.paging import Limit
 from services.gateway.rest.problems import Problem, invalid_field, not_found
 from services.gateway.routes.channels import parse
+from services.gateway.state import state_of
 from services.gateway.store import channels as store
 
 router = APIRouter(tags=["channels"])
@@ -90,7 +91,7 @@ async def channel_status(
     start = since or datetime.now(UTC) - STATUS_WINDOW
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         channels, total = await store.list_channels(session, principal.tenant, limit, None)
         counts = await _delivery_counts(session, principal.tenant, start)
     items = [_status(row, counts) for row in channels]
@@ -152,7 +153,7 @@ async def test_channel(request: Request, principal: Principal = Depends(editor))
         if key not in _TEST_KEYS:
             raise invalid_field((str(key),), "unknown field")
     row = await _saved(request, principal, data) if "channel" in data else None
-    box = request.app.state.secret_box  # the request to the notifier carries the secrets sealed, as the bucket does
+    box = state_of(request).secret_box  # the request to the notifier carries the secrets sealed, as the bucket does
     if row is not None:
         entry = entry_of(row, box)
     else:
@@ -161,7 +162,7 @@ async def test_channel(request: Request, principal: Principal = Depends(editor))
         entry = ChannelEntry(principal.tenant, "draft", spec.name, spec.type, config, 0)
     answer = await off_loop(_render_check, data.get("message"), entry) or await _ask_notifier(request, entry)
     if row is not None:
-        async with request.app.state.db.write() as session:
+        async with state_of(request).db.write() as session:
             ok, error = bool(answer.get("ok")), answer.get("error")
             await store.record_test(session, row.tenant, row.channel_id, datetime.now(UTC), ok, error)
     return JSONResponse(answer)
@@ -173,7 +174,7 @@ async def _saved(request: Request, principal: Principal, data: dict[str, Any]) -
         raise invalid_field(("channel",), "a channel id or name")
     if "type" in data or "config" in data:
         raise invalid_field(("channel",), "name a saved channel, or give type and config: not both")
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         row = await store.find_channel(session, principal.tenant, ref)
     if row is None:
         raise not_found(f"channel {ref!r}")
@@ -204,7 +205,7 @@ def _render_check(message: Any, entry: ChannelEntry) -> dict[str, Any] | None:
 async def _ask_notifier(request: Request, entry: ChannelEntry) -> dict[str, Any]:
     wait = timeout_seconds(entry.config) + 2.0
     try:
-        reply = await request.app.state.bus.client.request(subjects.CHANNEL_TEST, entry.encode(), timeout=wait)
+        reply = await state_of(request).bus.client.request(subjects.CHANNEL_TEST, entry.encode(), timeout=wait)
     except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
         raise Problem(
             503, "the notifier did not answer; is it running?", kind="unavailable", headers={"Retry-After": "1"}

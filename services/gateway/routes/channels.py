@@ -11,28 +11,32 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from services.common.db.tables import ChannelRow
 from services.common.domain.notify.channel_types import TYPES
-from services.common.domain.notify.channels import ChannelSpec, ChannelValidationError, parse_channel, split_stored
-from services.common.domain.rules.errors import FieldError
-from services.common.secrets.sealing import SecretBox, SecretsKeyError
+from services.common.domain.notify.channels import (
+    ChannelSpec,
+    ChannelValidationError,
+    parse_channel,
+    split_stored,
+)
+from services.common.secrets.sealing import SecretsKeyError
 from services.gateway import template_checks
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.channel_secrets import opened_secrets, seal_all
-from services.gateway.publishers.channel_publisher import ChannelPublisher
 from services.gateway.rest.bodies import read_json
-from services.gateway.rest.merge import expected_versions
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
-from services.gateway.rest.problems import Problem, invalid, not_found, stale
+from services.gateway.rest.problems import Problem, invalid
+from services.gateway.routes.versioned import Resource, name_in, row_with
 from services.gateway.row_codec import rfc3339
+from services.gateway.state import state_of
 from services.gateway.store import audit
 from services.gateway.store import channels as store
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["channels"])
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
+CHANNEL = Resource(noun="channel", short="channel", kind="channel", base="/cep/channels")
 
 
 class ChannelBody(BaseModel):
@@ -92,31 +96,9 @@ def parse(body: Any, stored_secrets: dict[str, Any] | None = None) -> ChannelSpe
         raise invalid(exc.errors) from None
 
 
-def name_conflict(name: str) -> Problem:
-    """A 409 naming `name`: another live channel of the tenant already has it."""
-    return Problem(
-        409,
-        f"a channel named {name!r} already exists in this tenant",
-        errors=[FieldError(("name",), "already used by another channel")],
-        kind="name-conflict",
-    )
-
-
-def _storage_problem(exc: SQLAlchemyError) -> Problem:
-    # SQLAlchemy's message lists the statement's parameters, secrets included: log the class, never the text.
-    log.error("storing a channel failed: %s", type(exc).__name__)
-    return Problem(503, "the channel could not be stored; retry", kind="unavailable", headers={"Retry-After": "1"})
-
-
 def _response(row: ChannelRow, status: int = 200) -> JSONResponse:
-    headers = {"ETag": f'"{row.version}"'}
-    if status == 201:
-        headers["Location"] = f"/cep/channels/{row.channel_id}"
+    headers = CHANNEL.headers(row.version, row.channel_id, created=status == 201)
     return JSONResponse(channel_json(row), status_code=status, headers=headers)
-
-
-def _row_with(row: ChannelRow, **values: Any) -> ChannelRow:
-    return ChannelRow(**{**{name: getattr(row, name) for name in ChannelRow.model_fields}, **values})
 
 
 def _public(row: ChannelRow) -> dict[str, Any]:
@@ -125,27 +107,17 @@ def _public(row: ChannelRow) -> dict[str, Any]:
     return {"name": row.name, "type": row.type, "config": config, "secrets_set": sorted(secrets)}
 
 
-def _box(request: Request) -> SecretBox:
-    box: SecretBox = request.app.state.secret_box
-    return box
-
-
 def _opened(request: Request, row: ChannelRow) -> dict[str, Any]:
     try:
-        return opened_secrets(_box(request), row)
+        return opened_secrets(state_of(request).secret_box, row)
     except SecretsKeyError:
         log.error("channel %s holds a secret none of the configured keys opens", row.channel_id)
         detail = "a stored secret of this channel opens with none of the configured keys (CEP_SECRETS_KEY)"
         raise Problem(503, detail, kind="unavailable") from None
 
 
-async def _mirror(request: Request, row: ChannelRow, previous_name: str | None = None) -> None:
-    # The change is committed: a failing mirror must not turn it into an error; reconciliation repairs it.
-    publisher = ChannelPublisher(request.app.state.bus, request.app.state.db, _box(request))
-    try:
-        await (publisher.publish(row, previous_name) if row.deleted_at is None else publisher.remove(row))
-    except Exception as exc:
-        log.warning("mirroring channel %s into the bucket failed (%s)", row.channel_id, type(exc).__name__)
+async def _mirror(request: Request, row: ChannelRow, previous: ChannelRow | None = None) -> None:
+    await CHANNEL.mirror(state_of(request).channel_publisher, row, row.channel_id, previous)
 
 
 @router.get("/cep/channels", responses={200: {"model": ChannelList, "description": "the tenant's channels"}})
@@ -154,7 +126,7 @@ async def list_channels(
 ) -> Response:
     """List channels, oldest first."""
     after = decode_time_cursor(cursor) if cursor else None
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_channels(session, principal.tenant, limit, after)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.created_at, last.channel_id) if last else None
@@ -179,21 +151,17 @@ async def create_channel(request: Request, principal: Principal = Depends(editor
         name=spec.name,
         type=spec.type,
         config=spec.config,
-        secrets=seal_all(_box(request), spec.secrets),
+        secrets=seal_all(state_of(request).secret_box, spec.secrets),
         version=1,
         created_at=now,
         updated_at=now,
     )
-    try:
-        async with request.app.state.db.write() as session:
+    with CHANNEL.storing(spec.name):
+        async with state_of(request).db.write() as session:
             if await store.name_taken(session, principal.tenant, spec.name):
-                raise name_conflict(spec.name)
+                raise CHANNEL.name_conflict(spec.name)
             await store.insert_channel(session, row)
             await _audit(session, principal, row, "created", {"after": _public(row)}, now)
-    except IntegrityError:
-        raise name_conflict(spec.name) from None
-    except SQLAlchemyError as exc:
-        raise _storage_problem(exc) from None
     await _mirror(request, row)
     return _response(row, 201)
 
@@ -201,10 +169,10 @@ async def create_channel(request: Request, principal: Principal = Depends(editor
 @router.get("/cep/channels/{channel_id}", responses={200: {"model": Channel, "description": "the channel"}})
 async def get_channel(request: Request, channel_id: str, principal: Principal = Depends(viewer)) -> Response:
     """Read one channel (without its secret values)."""
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         row = await store.get_channel(session, principal.tenant, channel_id)
     if row is None:
-        raise not_found(f"channel {channel_id!r}")
+        raise CHANNEL.not_found(channel_id)
     return _response(row)
 
 
@@ -220,8 +188,8 @@ async def replace_channel(
     data = await read_json(request)
     await template_checks.check_channel(data)
     now = datetime.now(UTC)
-    try:
-        async with request.app.state.db.write() as session:
+    with CHANNEL.storing(name_in(data)):
+        async with state_of(request).db.write() as session:
             row = await _current(session, principal.tenant, channel_id, data, if_match)
             stored = _opened(request, row)
             spec = parse(data, stored)
@@ -229,18 +197,15 @@ async def replace_channel(
             if (spec.name, spec.type, spec.config, spec.secrets) == (row.name, row.type, shown, stored):
                 return _response(row)  # nothing changed: no new version
             if spec.name != row.name and await store.name_taken(session, row.tenant, spec.name, row.channel_id):
-                raise name_conflict(spec.name)
+                raise CHANNEL.name_conflict(spec.name)
             values: dict[str, Any] = {"name": spec.name, "type": spec.type, "config": spec.config}
-            values |= {"secrets": seal_all(_box(request), spec.secrets), "version": row.version + 1, "updated_at": now}
+            box = state_of(request).secret_box
+            values |= {"secrets": seal_all(box, spec.secrets), "version": row.version + 1, "updated_at": now}
             if not await store.update_channel(session, row.tenant, row.channel_id, row.version, values):
-                raise Problem(503, "the channel is being changed concurrently; retry", headers={"Retry-After": "1"})
-            new = _row_with(row, **values)
+                raise CHANNEL.busy()
+            new = row_with(row, **values)
             await _audit(session, principal, new, "replaced", _change(row, new, stored, spec.secrets), now)
-    except IntegrityError:
-        raise name_conflict(str(data.get("name"))) from None
-    except SQLAlchemyError as exc:
-        raise _storage_problem(exc) from None
-    await _mirror(request, new, previous_name=row.name)
+    await _mirror(request, new, previous=row)
     return _response(new)
 
 
@@ -251,13 +216,13 @@ async def delete_channel(
     """Delete a channel: deliveries naming it fail with a `config` error from now on; its name is free again."""
     data = await read_json(request) if await request.body() else None
     now = datetime.now(UTC)
-    async with request.app.state.db.write() as session:
+    async with state_of(request).db.write() as session:
         row = await _current(session, principal.tenant, channel_id, data, if_match)
         # A deleted channel's secrets are never used again: they are not kept.
         values = {"version": row.version + 1, "updated_at": now, "deleted_at": now, "secrets": {}}
         if not await store.update_channel(session, row.tenant, row.channel_id, row.version, values):
-            raise Problem(503, "the channel is being changed concurrently; retry", headers={"Retry-After": "1"})
-        deleted = _row_with(row, **values)
+            raise CHANNEL.busy()
+        deleted = row_with(row, **values)
         await _audit(session, principal, deleted, "deleted", {"before": _public(row)}, now)
     await _mirror(request, deleted)
     return Response(status_code=204)
@@ -266,12 +231,7 @@ async def delete_channel(
 async def _current(session: Any, tenant: str, channel_id: str, data: Any, if_match: str | None) -> ChannelRow:
     """The live row, locked for this write; 404 when the tenant has no such channel, 409 when a version is stale."""
     row = await store.get_channel(session, tenant, channel_id, for_update=True)
-    if row is None:
-        raise not_found(f"channel {channel_id!r}")
-    for version in expected_versions(data if isinstance(data, dict) else None, if_match):
-        if version != row.version:
-            raise stale(row.version, version)
-    return row
+    return CHANNEL.current(row, channel_id, data, if_match)
 
 
 def _change(
@@ -296,13 +256,4 @@ def _change(
 async def _audit(
     session: Any, principal: Principal, row: ChannelRow, action: str, change: dict[str, Any], at: datetime
 ) -> None:
-    await audit.record(
-        session,
-        tenant=row.tenant,
-        actor=principal.actor,
-        kind="channel",
-        resource_id=row.channel_id,
-        action=action,
-        change=change,
-        at=at,
-    )
+    await CHANNEL.audit(session, principal, (row.tenant, row.channel_id), action, change, at)

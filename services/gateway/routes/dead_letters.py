@@ -23,6 +23,7 @@ from services.gateway.auth import Principal, admin
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
 from services.gateway.rest.problems import Problem, not_found
 from services.gateway.schemas.dead_letters import DeadLetterList, DeadLetterRecord, DeadLetterReplayed
+from services.gateway.state import state_of
 from services.gateway.store import audit
 from services.gateway.store import dead_letters as store
 
@@ -43,7 +44,7 @@ async def list_dead_letters(
 ) -> Response:
     """The tenant's dead letters, newest first (by `at`), filtered by source and rule."""
     before = decode_time_cursor(cursor) if cursor else None
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_letters(
             session, principal.tenant, store.LetterFilter(source, rule_id), limit, before
         )
@@ -55,7 +56,7 @@ async def list_dead_letters(
 @router.get("/cep/dead-letters/{letter_id}", responses={200: {"model": DeadLetterRecord, "description": "one"}})
 async def get_dead_letter(request: Request, letter_id: str, principal: Principal = Depends(admin)) -> Response:
     """One dead letter of the tenant (404 for any other id)."""
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         row = await store.get_letter(session, principal.tenant, letter_id)
     if row is None:
         raise not_found(f"dead letter {letter_id!r}")
@@ -74,7 +75,7 @@ async def replay_dead_letter(
 ) -> Response:
     """Republish the original message to where it came from, with a new message id; 409 when already replayed."""
     now = datetime.now(UTC)
-    async with request.app.state.db.write() as session:
+    async with state_of(request).db.write() as session:
         row = await store.get_letter(session, principal.tenant, letter_id)
         if row is None:
             raise not_found(f"dead letter {letter_id!r}")
@@ -87,7 +88,7 @@ async def replay_dead_letter(
         if subjects.owning_tenant(replay.subject) != row.tenant and not principal.platform_admin:
             raise Problem(409, f"{replay.subject} is not a subject of tenant {row.tenant}", kind="not-replayable")
         msg_id = f"replay:{row.id}:{row.replay_count + 1}"
-        ack = await request.app.state.bus.js.publish(
+        ack = await state_of(request).bus.js.publish(
             replay.subject, replay.data, headers={**replay.headers, subjects.MSG_ID: msg_id}
         )
         await store.mark_replayed(session, row, principal.name, now)
@@ -110,7 +111,7 @@ async def replay_dead_letter(
 async def delete_dead_letter(request: Request, letter_id: str, principal: Principal = Depends(admin)) -> Response:
     """Forget a dead letter (its message stays in CEP_DEAD until the stream's retention drops it)."""
     now = datetime.now(UTC)
-    async with request.app.state.db.write() as session:
+    async with state_of(request).db.write() as session:
         row = await store.get_letter(session, principal.tenant, letter_id)
         if row is None:
             raise not_found(f"dead letter {letter_id!r}")

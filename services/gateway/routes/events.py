@@ -16,7 +16,6 @@ from services.common.domain.rules.model import Severity
 from services.common.domain.rules.triggers import TriggerType
 from services.gateway import row_codec
 from services.gateway.auth import Principal, editor, require, viewer
-from services.gateway.live.feed import Feed
 from services.gateway.live.feed_reader import FeedReader
 from services.gateway.quota_limits import over_quota
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
@@ -31,6 +30,7 @@ from services.gateway.schemas.events import (
     FeedbackFilter,
     NotificationStatus,
 )
+from services.gateway.state import state_of
 from services.gateway.store import audit
 from services.gateway.store import events as store
 
@@ -51,10 +51,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-def _feed(request: Request) -> Feed:
-    return request.app.state.feed
 
 
 @router.get("/cep/events", responses={200: {"model": EventRecordList, "description": "events, newest first"}})
@@ -87,7 +83,7 @@ async def list_events(
     filters = store.EventFilter(
         rule_id, severity, status, _utc(since), _utc(until), trigger_type, acked, feedback, notification_status, channel
     )
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_events(session, principal.tenant, filters, limit, before)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.fired_at, last.event_id) if last else None
@@ -117,7 +113,7 @@ class StreamTicket(BaseModel):
 async def stream_ticket(request: Request, principal: Principal = Depends(viewer)) -> Response:
     """A short-lived ticket that opens the caller's event stream once (`?ticket=`), so the EventSource URL, which
     proxies log, never holds the API token. It carries the token's tenant and role; any role may ask for one."""
-    tickets = request.app.state.stream_tickets
+    tickets = state_of(request).stream_tickets
     ticket, expires_at = tickets.issue(principal.tenant, principal.role, principal.token_id, datetime.now(UTC))
     return JSONResponse({"ticket": ticket, "expires_at": row_codec.rfc3339(expires_at)})
 
@@ -138,10 +134,10 @@ class _CountedStream(EventSourceResponse):
 
 async def _stream_place(request: Request, tenant: str) -> Callable[[], None]:
     """A place among the tenant's open streams on this replica, or 429 past its `sse_streams` quota."""
-    limit = (await request.app.state.quotas.of(tenant)).sse_streams
-    give_back = request.app.state.stream_slots.take(tenant, limit)
+    limit = (await state_of(request).quotas.of(tenant)).sse_streams
+    give_back = state_of(request).stream_slots.take(tenant, limit)
     if give_back is None:
-        held = request.app.state.stream_slots.open(tenant)
+        held = state_of(request).stream_slots.open(tenant)
         detail = (
             f"tenant {tenant!r} has {held} SSE streams open, its quota `sse_streams` is {limit} (counted per "
             "gateway replica): close one, or retry later"
@@ -170,7 +166,7 @@ async def stream_events(
     after = _start_after(last_event_id_header, last_event_id)
     give_back = await _stream_place(request, principal.tenant)
     try:
-        reader = FeedReader(request.app.state.bus, _feed(request), principal.tenant, after)
+        reader = FeedReader(state_of(request).bus, state_of(request).feed, principal.tenant, after)
         await reader.open()  # before the response starts: a NATS outage is still a 503 problem
     except BaseException:
         give_back()
@@ -180,14 +176,14 @@ async def stream_events(
         async for message in reader.messages():
             yield ServerSentEvent(data=message.data, event=message.kind, id=str(message.seq))
 
-    keepalive = request.app.state.settings.sse_keepalive_seconds
+    keepalive = state_of(request).settings.sse_keepalive_seconds
     return _CountedStream(messages(), keepalive, give_back)
 
 
 @router.get("/cep/events/{event_id}", responses=_EVENT)
 async def get_event(request: Request, event_id: str, principal: Principal = Depends(viewer)) -> Response:
     """One event of the tenant (404 for any other id)."""
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         row = await store.get_event(session, principal.tenant, event_id)
     if row is None:
         raise not_found(f"event {event_id!r}")
@@ -201,9 +197,9 @@ async def ack_event(
     """Acknowledge an event: status `acked`, who and when, a history entry; a second ACK changes nothing."""
     note = body.note if body else None
     now = datetime.now(UTC)
-    feed = _feed(request)
+    feed = state_of(request).feed
     async with feed.lock:
-        async with request.app.state.db.write() as session:
+        async with state_of(request).db.write() as session:
             row, item = await store.acknowledge(session, principal.tenant, event_id, principal.name, note, now)
             if item is not None and row is not None:
                 await _audit(session, principal, event_id, "ack", {"status": row.status, "note": note}, now)
@@ -220,7 +216,7 @@ async def event_feedback(
 ) -> Response:
     """Label an event a true or false positive (the latest label counts)."""
     now = datetime.now(UTC)
-    async with request.app.state.db.write() as session:
+    async with state_of(request).db.write() as session:
         row = await store.set_feedback(session, principal.tenant, event_id, body.label, body.note, principal.name, now)
         if row is not None:
             await _audit(session, principal, event_id, "feedback", {"label": body.label, "note": body.note}, now)

@@ -22,6 +22,7 @@ from services.common.nats import subjects
 from services.common.nats.publishing import Outgoing, PublishFailed, item_limit, publish_all
 from services.gateway.auth import Principal, editor
 from services.gateway.rest.problems import Problem, malformed
+from services.gateway.state import state_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
@@ -77,7 +78,7 @@ async def ingest(request: Request, principal: Principal = Depends(editor)) -> Re
     if not intake.items:
         return _reply(0, intake.rejected, [])
     await _admit(request, principal.tenant, len(intake.items))
-    bus = request.app.state.bus
+    bus = state_of(request).bus
     if not bus.is_ready:  # just after start-up: give the connection a moment, then answer 503
         with contextlib.suppress(TimeoutError):
             await bus.wait_ready(timeout=STARTUP_WAIT_SECONDS)
@@ -112,8 +113,8 @@ class IngestLimits:
 
 async def _admit(request: Request, tenant: str, count: int) -> None:
     """The tenant's ingest quota: the whole body passes, or nothing is ingested and the caller is told when to retry."""
-    quotas = await request.app.state.quotas.of(tenant)
-    wait = request.app.state.ingest_limits.take(tenant, count, quotas, time.monotonic())
+    quotas = await state_of(request).quotas.of(tenant)
+    wait = state_of(request).ingest_limits.take(tenant, count, quotas, time.monotonic())
     if wait > 0:
         INGEST_EVENTS.labels("rate_limited").inc(count)
         detail = (

@@ -20,6 +20,7 @@ from services.gateway.auth import Principal, admin, viewer
 from services.gateway.rest.bodies import parse_model, read_object
 from services.gateway.rest.merge import if_match_version, merge_patch
 from services.gateway.rest.problems import invalid_field, stale
+from services.gateway.state import state_of
 from services.gateway.store import audit
 from services.gateway.store import policies as store
 
@@ -50,7 +51,7 @@ class Settings(BaseModel):
 @router.get("/cep/settings", responses={200: {"model": Settings, "description": "the tenant's settings"}})
 async def get_settings(request: Request, principal: Principal = Depends(viewer)) -> Response:
     """The tenant's settings (team policies) and the ACK SLA in force."""
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         row = await store.get_settings(session, principal.tenant)
     return JSONResponse(_json(request, principal.tenant, row))
 
@@ -105,7 +106,7 @@ async def _write(
     """Read, check the asserted versions, change, store as the next version and audit, in one transaction."""
     tenant, now = principal.tenant, datetime.now(UTC)
     try:
-        async with request.app.state.db.write() as session:
+        async with state_of(request).db.write() as session:
             row = await store.get_settings(session, tenant)
             version = row.version if row is not None else 0
             for wanted in expected:
@@ -138,8 +139,8 @@ async def _write(
 def _json(request: Request, tenant: str, row: TenantSettingsRow | None) -> dict[str, Any]:
     policies = store.policies_of(row)
     own = policies.ack_sla_policy()
-    sla = own if own is not None else request.app.state.settings.ack_sla_policy
-    if getattr(request.app.state, "ack_sla", None) is None:  # the check runs only when CEP_ACK_SLA is not off
+    sla = own if own is not None else state_of(request).settings.ack_sla_policy
+    if state_of(request).ack_sla is None:  # the check runs only when CEP_ACK_SLA is not off
         sla = AckSla()
     return {
         "tenant": tenant,

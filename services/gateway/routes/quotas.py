@@ -21,6 +21,7 @@ from services.gateway.auth import PLATFORM_TENANT, Principal, platform_admin, vi
 from services.gateway.quota_limits import QuotaLimits, effective
 from services.gateway.rest.bodies import read_object
 from services.gateway.rest.problems import invalid, invalid_field, not_found, stale
+from services.gateway.state import state_of
 from services.gateway.store import audit
 from services.gateway.store import quotas as store
 
@@ -68,10 +69,6 @@ def _overrides_body() -> dict[str, Any]:
     }
 
 
-def _limits(request: Request) -> QuotaLimits:
-    return request.app.state.quotas
-
-
 def _view(limits: QuotaLimits, tenant: str, row: TenantQuotaRow | None) -> dict[str, Any]:
     overrides = dict(row.overrides) if row is not None else {}
     return {
@@ -88,11 +85,11 @@ def _view(limits: QuotaLimits, tenant: str, row: TenantQuotaRow | None) -> dict[
 @router.get("/cep/quotas", responses={200: {"model": TenantQuotaView, "description": "the caller's tenant"}})
 async def my_quotas(request: Request, principal: Principal = Depends(viewer)) -> Response:
     """The caller's tenant: its quotas in force and how much of each it uses (SSE streams: on this replica)."""
-    limits = _limits(request)
-    async with request.app.state.db.read() as session:
+    limits = state_of(request).quotas
+    async with state_of(request).db.read() as session:
         row = await store.get_overrides(session, principal.tenant)
         usage = await limits.usage(session, principal.tenant)
-    usage["sse_streams"] = request.app.state.stream_slots.open(principal.tenant)
+    usage["sse_streams"] = state_of(request).stream_slots.open(principal.tenant)
     return JSONResponse({**_view(limits, principal.tenant, row), "usage": usage})
 
 
@@ -100,11 +97,11 @@ async def my_quotas(request: Request, principal: Principal = Depends(viewer)) ->
 async def get_quotas(request: Request, tenant: TenantPath, _: Principal = Depends(platform_admin)) -> Response:
     """A tenant's quotas in force, its overrides and the platform defaults (the platform admin only)."""
     _check_name(tenant)
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         if not await store.tenant_exists(session, tenant):
             raise not_found(f"tenant {tenant!r}")
         row = await store.get_overrides(session, tenant)
-    return JSONResponse(_view(_limits(request), tenant, row))
+    return JSONResponse(_view(state_of(request).quotas, tenant, row))
 
 
 @router.put(
@@ -116,9 +113,9 @@ async def put_quotas(request: Request, tenant: TenantPath, principal: Principal 
     """Override some of a tenant's quotas (`{"rules": 500}`); `null` puts one back to the platform default."""
     _check_name(tenant)
     body = await read_object(request)
-    limits, now = _limits(request), datetime.now(UTC)
+    limits, now = state_of(request).quotas, datetime.now(UTC)
     try:
-        async with request.app.state.db.write() as session:
+        async with state_of(request).db.write() as session:
             if not await store.tenant_exists(session, tenant, lock=True):
                 raise not_found(f"tenant {tenant!r}")
             row = await store.get_overrides(session, tenant)
@@ -177,6 +174,6 @@ async def _audit(session: Any, principal: Principal, tenant: str, change: dict[s
 async def _mirror(request: Request, tenant: str) -> None:
     # The change is committed: a failing mirror must not turn it into an error; reconciliation repairs it.
     try:
-        await request.app.state.quota_publisher.publish(tenant)
+        await state_of(request).quota_publisher.publish_tenant(tenant)
     except Exception as exc:
         log.warning("mirroring the quotas of %s into the bucket failed (%s)", tenant, type(exc).__name__)

@@ -19,8 +19,8 @@ from services.gateway.auth import Principal, editor, viewer
 from services.gateway.policy_checks import enforce_activation
 from services.gateway.rest.bodies import parse_model, read_json, read_object
 from services.gateway.rest.openapi import body, reply
-from services.gateway.rest.problems import invalid, invalid_field, not_found
-from services.gateway.routes.rules import rule_response, writer
+from services.gateway.rest.problems import invalid, invalid_field
+from services.gateway.routes.rules import rule_response, visible_rule
 from services.gateway.rule_changes import validate
 from services.gateway.schemas.core import (
     Preview,
@@ -30,6 +30,7 @@ from services.gateway.schemas.core import (
     Simulation,
     SimulationStats,
 )
+from services.gateway.state import state_of
 from services.gateway.store import rules as store
 
 router = APIRouter(tags=["rules"])
@@ -56,7 +57,7 @@ async def save_form(request: Request, principal: Principal = Depends(editor)) ->
     spec = validate(rule_body)
     await template_checks.check_rule(spec)
     await enforce_activation(request, principal.tenant, None, spec)
-    rule = await writer(request).create(principal.tenant, principal.actor, spec, datetime.now(UTC))
+    rule = await state_of(request).rule_writer.create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
 
 
@@ -79,10 +80,7 @@ async def simulate_draft(request: Request, principal: Principal = Depends(viewer
 )
 async def simulate_stored(request: Request, rule_id: str, principal: Principal = Depends(viewer)) -> Response:
     """Simulate a stored rule (active or not) over `payload` or `payloads`; counts toward its simulation record."""
-    async with request.app.state.db.read() as session:
-        row = await store.get_rule(session, principal.tenant, rule_id)
-    if row is None:
-        raise not_found(f"rule {rule_id!r}")
+    row = await visible_rule(request, principal.tenant, rule_id)
     request_body = parse_model(SimulateStored, await read_json(request))
     payloads = _payloads(request_body.payload, request_body.payloads)
     rule = row_codec.rule_from_row(row)
@@ -90,7 +88,7 @@ async def simulate_stored(request: Request, rule_id: str, principal: Principal =
     result = await off_loop(
         simulate.simulate, rule.spec, payloads, now, rule_id=rule_id, tenant=rule.tenant, version=rule.version
     )
-    async with request.app.state.db.write() as session:
+    async with state_of(request).db.write() as session:
         await store.count_simulation(session, principal.tenant, rule_id, now, simulation_basis(row.spec))
     return JSONResponse(result.as_dict())
 
@@ -98,10 +96,7 @@ async def simulate_stored(request: Request, rule_id: str, principal: Principal =
 @router.get("/cep/rules/{rule_id}/simulations", responses=reply(200, SimulationStats, "the simulation record"))
 async def simulation_stats(request: Request, rule_id: str, principal: Principal = Depends(viewer)) -> Response:
     """How often a rule was simulated, and when last (team policy: simulate at least 3 times before deploying)."""
-    async with request.app.state.db.read() as session:
-        row = await store.get_rule(session, principal.tenant, rule_id)
-    if row is None:
-        raise not_found(f"rule {rule_id!r}")
+    row = await visible_rule(request, principal.tenant, rule_id)
     current = row.basis_simulations if row.simulation_basis == simulation_basis(row.spec) else 0
     return JSONResponse(
         {

@@ -27,9 +27,10 @@ from services.gateway.rest.paging import (
     time_cursor,
 )
 from services.gateway.rest.problems import not_found
-from services.gateway.rule_changes import RuleWriter, patched, validate
+from services.gateway.rule_changes import patched, validate
 from services.gateway.rule_errors import error_state
 from services.gateway.schemas.core import RuleList, RulePatch, RuleReplace, RuleVersionList, StoredRule
+from services.gateway.state import state_of
 from services.gateway.store import rule_firings
 from services.gateway.store import rules as store
 
@@ -53,11 +54,6 @@ def _listed(row: RuleRow, fired: rule_firings.Firings) -> dict[str, object]:
     return {**rule.canonical(), **error_state(row), **fields}
 
 
-def writer(request: Request) -> RuleWriter:
-    """The app's RuleWriter."""
-    return request.app.state.rule_writer
-
-
 @router.get("/cep/rules", responses=reply(200, RuleList, "the tenant's rules, oldest first"))
 async def list_rules(
     request: Request,
@@ -71,7 +67,7 @@ async def list_rules(
     """List rules, filtered by `active`, `trigger_type` and `q`, in a stable order (creation, then id)."""
     after = decode_time_cursor(cursor) if cursor else None
     filters = store.RuleFilter(active=active, trigger_type=trigger_type, q=q)
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_rules(session, principal.tenant, filters, limit, after)
         fired = await rule_firings.firings(session, principal.tenant, [r.rule_id for r in rows])
     items = [_listed(r, fired.get(r.rule_id, rule_firings.Firings())) for r in rows]
@@ -91,17 +87,14 @@ async def create_rule(request: Request, principal: Principal = Depends(editor)) 
     spec = validate(await read_json(request))
     await template_checks.check_rule(spec)
     await enforce_activation(request, principal.tenant, None, spec)
-    rule = await writer(request).create(principal.tenant, principal.actor, spec, datetime.now(UTC))
+    rule = await state_of(request).rule_writer.create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
 
 
 @router.get("/cep/rules/{rule_id}", responses=reply(200, StoredRule, "the rule, with its error state"))
 async def get_rule(request: Request, rule_id: str, principal: Principal = Depends(viewer)) -> Response:
     """Read one rule."""
-    async with request.app.state.db.read() as session:
-        row = await store.get_rule(session, principal.tenant, rule_id)
-    if row is None:
-        raise not_found(f"rule {rule_id!r}")
+    row = await visible_rule(request, principal.tenant, rule_id)
     return rule_response(row_codec.rule_from_row(row), stored=row)
 
 
@@ -112,14 +105,14 @@ async def replace_rule(
     request: Request, rule_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
 ) -> Response:
     """Replace every writable field; `version` (body) or `If-Match` make it conditional (409 when stale)."""
-    current = await _visible(request, principal, rule_id)
+    current = await visible_rule(request, principal.tenant, rule_id)
     data = await read_object(request)
     expected = expected_versions(data, if_match)
     spec = validate(data)
-    await template_checks.check_rule(spec)
-    if await enforce_activation(request, principal.tenant, current, spec):
-        expected = expected or [current.version]  # the policies judged this version
-    rule = await writer(request).replace(principal.tenant, principal.actor, rule_id, spec, expected, datetime.now(UTC))
+    expected = await _judged(request, principal.tenant, current, spec, expected)
+    rule = await state_of(request).rule_writer.replace(
+        principal.tenant, principal.actor, rule_id, spec, expected, datetime.now(UTC)
+    )
     return rule_response(rule, stored=current)  # a new version keeps the rule's error state
 
 
@@ -132,15 +125,15 @@ async def patch_rule(
     request: Request, rule_id: str, if_match: IfMatch = None, principal: Principal = Depends(editor)
 ) -> Response:
     """Apply a JSON merge patch to the rule; `version` (body) or `If-Match` make it conditional."""
-    current = await _visible(request, principal, rule_id)
+    current = await visible_rule(request, principal.tenant, rule_id)
     patch = await read_object(request)
     expected = expected_versions(patch, if_match)
     patch.pop("version", None)
     spec = patched(current.spec, patch)
-    await template_checks.check_rule(spec)
-    if await enforce_activation(request, principal.tenant, current, spec):
-        expected = expected or [current.version]  # the policies judged this version
-    rule = await writer(request).patch(principal.tenant, principal.actor, rule_id, patch, expected, datetime.now(UTC))
+    expected = await _judged(request, principal.tenant, current, spec, expected)
+    rule = await state_of(request).rule_writer.patch(
+        principal.tenant, principal.actor, rule_id, patch, expected, datetime.now(UTC)
+    )
     return rule_response(rule, stored=current)  # a new version keeps the rule's error state
 
 
@@ -151,7 +144,7 @@ async def delete_rule(
     """Delete a rule (its history stays readable in the audit log); `If-Match` makes it conditional."""
     data = await read_json(request) if await request.body() else None
     expected = expected_versions(data if isinstance(data, dict) else None, if_match)
-    await writer(request).delete(principal.tenant, principal.actor, rule_id, expected, datetime.now(UTC))
+    await state_of(request).rule_writer.delete(principal.tenant, principal.actor, rule_id, expected, datetime.now(UTC))
     return Response(status_code=204)
 
 
@@ -161,7 +154,7 @@ async def list_versions(
 ) -> Response:
     """The rule's versions, newest first, each with the full rule JSON of that version."""
     before = decode_cursor(cursor, (int,))[0] if cursor else None
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         if await store.get_rule(session, principal.tenant, rule_id) is None:
             raise not_found(f"rule {rule_id!r}")
         rows, total = await store.list_versions(session, principal.tenant, rule_id, limit, before)
@@ -169,10 +162,20 @@ async def list_versions(
     return JSONResponse(Page([row_codec.version_json(r) for r in rows], total, next_cursor).as_dict())
 
 
-async def _visible(request: Request, principal: Principal, rule_id: str) -> RuleRow:
-    # An unknown id is a 404 before the body is judged: the client learns nothing about ids it cannot see.
-    async with request.app.state.db.read() as session:
-        row = await store.get_rule(session, principal.tenant, rule_id)
+async def _judged(request: Request, tenant: str, current: RuleRow, spec: RuleSpec, expected: list[int]) -> list[int]:
+    """Check a new version's templates and the team policies; return the versions the write must find. A write
+    the policies judged is conditional on the version they judged, even without `If-Match` or `version`."""
+    await template_checks.check_rule(spec)
+    if await enforce_activation(request, tenant, current, spec):
+        return expected or [current.version]
+    return expected
+
+
+async def visible_rule(request: Request, tenant: str, rule_id: str) -> RuleRow:
+    """The tenant's stored rule, or a 404. Routes read it before they judge a body: the client learns nothing
+    about ids it cannot see."""
+    async with state_of(request).db.read() as session:
+        row = await store.get_rule(session, tenant, rule_id)
     if row is None:
         raise not_found(f"rule {rule_id!r}")
     return row

@@ -27,6 +27,7 @@ from services.gateway.live.scheduler_replicas import read_live
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
 from services.gateway.rest.problems import Problem, invalid_field
 from services.gateway.rest.times import UtcTime
+from services.gateway.state import state_of
 from services.gateway.store import schedule_runs as store
 
 router = APIRouter(tags=["scheduler"])
@@ -98,7 +99,7 @@ class RunList(BaseModel):
 
 
 async def _live(request: Request) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    js = request.app.state.bus.js  # a 503 problem while NATS is down
+    js = state_of(request).bus.js  # a 503 problem while NATS is down
     try:
         return await read_live(js)
     except (nats.errors.Error, TimeoutError) as exc:
@@ -124,7 +125,7 @@ async def scheduler_status(
 ) -> Response:
     """Leader, live instances, and the tenant's runs, missed and late runs, delay p50/p99 and runs per instance."""
     since = datetime.now(UTC) - _window(window)
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         figures = await store.figures(session, principal.tenant, store.RunFilter(rule_id, since=since), late_ms)
     leader, instances = await _live(request)
     name = naming(request, principal)
@@ -180,7 +181,7 @@ async def scheduler_runs(
     """The tenant's schedule runs, newest scheduled time first, by rule, status and time."""
     before = decode_time_cursor(cursor) if cursor else None
     filters = store.RunFilter(rule_id, status, _utc(since), _utc(until))
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_runs(session, principal.tenant, filters, limit, before)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.scheduled_at, last.rule_id) if last else None

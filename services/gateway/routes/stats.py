@@ -21,6 +21,7 @@ from services.gateway.live.scheduler_replicas import read_live
 from services.gateway.rest.problems import Problem, invalid_field
 from services.gateway.rest.times import UtcTime
 from services.gateway.schemas.stats import DailyStats, Figure, WeeklyStats
+from services.gateway.state import state_of
 from services.gateway.store.event_filters import EventFilter
 
 router = APIRouter(tags=["stats"])
@@ -63,7 +64,7 @@ async def _live(request: Request, principal: Principal) -> tuple[dict[str, Any] 
     The leader's instance id is `host:pid`: a tenant sees its opaque name instead, as on the scheduler routes.
     """
     try:
-        leader, instances = await read_live(request.app.state.bus.js)
+        leader, instances = await read_live(state_of(request).bus.js)
     except (Problem, nats.errors.Error, TimeoutError):
         return None
     if leader and leader.get("instance"):
@@ -84,7 +85,7 @@ async def daily_stats(
     assert base.since is not None and base.until is not None
     live = await _live(request, principal)
     tenant = principal.tenant
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         days = await report.days(session, tenant, base)
         fired = sum(d.events.events for d in days)
         body = DailyStats(
@@ -114,7 +115,7 @@ async def weekly_stats(
     """
     base = _range(since, until, lambda end: end - WEEK)
     assert base.since is not None and base.until is not None
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         figures = await report.weekly(session, principal.tenant, base, top)
     body = WeeklyStats(since=format_time(base.since), until=format_time(base.until), **figures)
     return JSONResponse(body.model_dump())

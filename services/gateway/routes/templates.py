@@ -13,8 +13,8 @@ from services.common.template_pool import off_loop
 from services.gateway import row_codec
 from services.gateway.auth import Principal, viewer
 from services.gateway.rest.bodies import read_object
-from services.gateway.rest.problems import invalid_field, not_found
-from services.gateway.store import rules as store
+from services.gateway.rest.problems import invalid_field
+from services.gateway.routes.rules import visible_rule
 
 router = APIRouter(tags=["templates"])
 _KEYS = frozenset({"template", "event", "rule_id"})
@@ -76,8 +76,5 @@ async def _rule(request: Request, principal: Principal, rule_id: Any) -> dict[st
         return None
     if not isinstance(rule_id, str) or not rule_id:
         raise invalid_field(("rule_id",), "a rule id")
-    async with request.app.state.db.read() as session:
-        row = await store.get_rule(session, principal.tenant, rule_id)
-    if row is None:
-        raise not_found(f"rule {rule_id!r}")
+    row = await visible_rule(request, principal.tenant, rule_id)
     return row_codec.rule_from_row(row).canonical()

@@ -33,6 +33,7 @@ from services.gateway.rest.paging import (
 )
 from services.gateway.rest.problems import not_found
 from services.gateway.schemas.core import TenantList, TenantName, TokenCreate, TokenCreated, TokenList, Whoami
+from services.gateway.state import state_of
 from services.gateway.store import audit
 from services.gateway.store import tokens as store
 
@@ -64,7 +65,7 @@ async def mint_token(request: Request, principal: Principal = Depends(admin)) ->
         created_by=principal.token_id,
         expires_at=expires_at,
     )
-    async with request.app.state.db.write() as session:
+    async with state_of(request).db.write() as session:
         await store.ensure_tenant(session, tenant, now)
         await store.add_token(session, row)
         info = row_codec.token_json(row)
@@ -96,7 +97,7 @@ async def list_tokens(
     if target != principal.tenant and not principal.platform_admin:
         raise forbidden("a tenant admin lists only its own tenant's tokens")
     after = decode_time_cursor(cursor) if cursor else None
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_tokens(session, target, limit, after)
     items = [row_codec.token_json(r) for r in rows]
     last = rows[-1] if len(rows) == limit else None
@@ -108,7 +109,7 @@ async def list_tokens(
 async def revoke_token(request: Request, token_id: str, principal: Principal = Depends(admin)) -> Response:
     """Revoke a token of the caller's tenant (the platform admin: of any tenant). Revoking twice is fine."""
     now = datetime.now(UTC)
-    async with request.app.state.db.write() as session:
+    async with state_of(request).db.write() as session:
         row = await store.get_token(session, token_id)
         if row is None or (row.tenant != principal.tenant and not principal.platform_admin):
             raise not_found(f"token {token_id!r}")
@@ -147,7 +148,7 @@ async def list_tenants(
 ) -> Response:
     """List tenants, by name."""
     after = decode_cursor(cursor, (str,))[0] if cursor else None
-    async with request.app.state.db.read() as session:
+    async with state_of(request).db.read() as session:
         rows, total = await store.list_tenants(session, limit, after)
     next_cursor = encode_cursor([rows[-1].name]) if len(rows) == limit else None
     return _json(Page([row_codec.tenant_json(r) for r in rows], total, next_cursor).as_dict())

@@ -25,7 +25,8 @@ from services.gateway.auth import Principal, editor
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.rest.bodies import parse_model, read_json
 from services.gateway.rest.problems import Problem, invalid_field, not_found
-from services.gateway.store import rules as store
+from services.gateway.routes.rules import visible_rule
+from services.gateway.state import state_of
 
 router = APIRouter(tags=["rules"])
 
@@ -64,17 +65,14 @@ _REPLY: dict[int | str, dict[str, Any]] = {
 @router.post("/cep/rules/{rule_id}/trigger", status_code=202, openapi_extra=_DOC, responses=_REPLY)
 async def trigger_rule(request: Request, rule_id: str, principal: Principal = Depends(editor)) -> Response:
     """Evaluate this rule only (active or not), for real, in its shard: 202 with matched, event_id and state."""
-    async with request.app.state.db.read() as session:
-        row = await store.get_rule(session, principal.tenant, rule_id)
-    if row is None:
-        raise not_found(f"rule {rule_id!r}")
+    await visible_rule(request, principal.tenant, rule_id)  # a 404 before the body is judged
     body = parse_model(TriggerBody, await read_json(request))
     now = datetime.now(UTC)
     try:
         event_time(body.payload, now)  # the router would drop it: say why here instead of timing out
     except ValueError as exc:
         raise invalid_field(("payload", "timestamp"), str(exc)) from None
-    answer = await ask_shard(request.app.state.bus, principal.tenant, rule_id, body.payload, now)
+    answer = await ask_shard(state_of(request).bus, principal.tenant, rule_id, body.payload, now)
     error = answer.get("error")
     if error is not None:
         if error.get("kind") == "unknown_rule":

@@ -47,8 +47,8 @@ class TokenCreate(Strict):
     expires_in: Annotated[str, AfterValidator(_duration)] | None = None
 
 
-class TokenInfo(BaseModel):
-    """A token as listed: never the secret."""
+class TokenFields(BaseModel):
+    """What every answer about a token shows of it (never its hash)."""
 
     token_id: str
     tenant: str
@@ -56,20 +56,19 @@ class TokenInfo(BaseModel):
     name: str
     created_at: str
     expires_at: str | None
+
+
+class TokenInfo(TokenFields):
+    """A token as listed: never the secret."""
+
     revoked_at: str | None = None
     created_by: str | None = None
 
 
-class TokenCreated(BaseModel):
+class TokenCreated(TokenFields):
     """The answer of a mint: the only time the secret `token` is shown."""
 
     token: str
-    token_id: str
-    tenant: str
-    role: str
-    name: str
-    created_at: str
-    expires_at: str | None
 
 
 class TokenList(BaseModel):

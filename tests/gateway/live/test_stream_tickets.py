@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from services.common.cli.procs import free_port
 from services.gateway.app import create_app
 from services.gateway.live.stream_tickets import StreamTickets, TicketError, ticket_key
+from services.gateway.state import state_of
 from tests.gateway.conftest import ADMIN, ADMIN_SECRET, is_problem, settings_for
 from tests.gateway.live_gateway import T0, Episode, LiveGateway, new_tenant, publish_alert, sse_messages, start_gateway
 
@@ -116,7 +117,7 @@ async def test_an_expired_ticket_is_refused(gateway: LiveGateway) -> None:
     tenant = new_tenant()
     headers = gateway.token(tenant, "viewer")
     whoami = httpx.get(f"{gateway.url}/cep/auth/whoami", headers=headers, timeout=10).json()
-    tickets = gateway.app.state.stream_tickets  # the app's own signer, with its own key
+    tickets = state_of(gateway.app).stream_tickets  # the app's own signer, with its own key
     old, expires_at = tickets.issue(tenant, "viewer", whoami["token_id"], datetime.now(UTC) - timedelta(seconds=61))
     assert expires_at < datetime.now(UTC)
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:

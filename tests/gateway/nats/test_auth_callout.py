@@ -32,13 +32,13 @@ from services.common.quota_book import QuotaBook
 from services.gateway.app import create_app
 from services.gateway.nats.auth_callout import (
     MAX_SUBSCRIPTIONS,
-    NatsAuthResponder,
     Producer,
     Refused,
     admit,
     producer_permissions,
     session_expiry,
 )
+from services.gateway.state import state_of
 from services.ingest.producers import ProducerIngress
 from tests.gateway.conftest import ADMIN, ADMIN_SECRET, settings_for
 from tests.support.nats import NatsServer, start_nats
@@ -330,7 +330,8 @@ async def test_readiness_counts_decisions_and_never_shows_the_internal_password(
 
 
 async def test_a_request_not_signed_by_a_server_gets_no_answer(gateway: TestClient) -> None:
-    responder: NatsAuthResponder = gateway.app.state.nats_auth  # type: ignore[attr-defined]
+    responder = state_of(gateway.app).nats_auth
+    assert responder is not None
     account = nkeys.from_seed(SEED.encode())
     not_a_server = nats_jwt.encode({"nats": {"type": "authorization_request"}}, account).encode()
     for request in (b"garbage", not_a_server):
@@ -340,7 +341,7 @@ async def test_a_request_not_signed_by_a_server_gets_no_answer(gateway: TestClie
 def test_no_callout_responder_without_the_seed(tmp_path: Path) -> None:
     with TestClient(create_app(settings_for(tmp_path))) as client:
         assert "nats_auth" not in client.get("/readyz").json()["checks"]
-        assert not hasattr(client.app.state, "nats_auth")  # type: ignore[attr-defined]
+        assert state_of(client.app).nats_auth is None
 
 
 # -- isolation: what a producer names as a reply subject, its message ids and headers, its rate, its session ----

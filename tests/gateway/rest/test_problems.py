@@ -147,13 +147,12 @@ def test_extra_ready_checks_are_merged(tmp_path: Path) -> None:
 
 
 def test_rule_hooks_see_every_committed_change_in_order(tmp_path: Path) -> None:
-    app = create_app(settings_for(tmp_path))
     seen: list[tuple[str, int]] = []
 
     async def hook(change) -> None:  # type: ignore[no-untyped-def]
         seen.append((change.kind, change.rule.version))
 
-    app.state.rule_hooks.append(hook)
+    app = create_app(settings_for(tmp_path), rule_hooks=[hook])
     with TestClient(app) as client:
         rule = create_rule(client, ADMIN)
         url = f"/cep/rules/{rule['rule_id']}"

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from services.common.cli.procs import free_port
 from services.common.domain.anomaly import backtest as domain
 from services.gateway.app import create_app
+from services.gateway.state import state_of
 from tests.gateway.conftest import create_rule, is_problem, mint, settings_for
 
 LAB4: dict[str, Any] = {
@@ -33,7 +34,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = settings_for(tmp_path_factory.mktemp("gateway"), evaluator_grpc=f"127.0.0.1:{free_port()}")
     with TestClient(create_app(settings)) as client:
         deadline = time.monotonic() + 10
-        while not client.app.state.bus.is_ready and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        while not state_of(client.app).bus.is_ready and time.monotonic() < deadline:
             time.sleep(0.02)
         yield client
 

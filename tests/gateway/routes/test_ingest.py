@@ -21,6 +21,7 @@ from services.common.domain.events.intake import RESERVED_ERROR
 from services.common.domain.events.model import parse_time
 from services.common.nats import subjects
 from services.gateway.app import create_app
+from services.gateway.state import state_of
 from tests.gateway.conftest import is_problem, mint, settings_for
 from tests.support.nats import NatsServer, start_nats
 
@@ -32,7 +33,7 @@ def _tenant() -> str:
 def _ready(client: TestClient) -> TestClient:
     """Wait until the gateway holds its NATS connection (it connects in the background at start)."""
     deadline = time.monotonic() + 10
-    while not client.app.state.bus.is_ready and time.monotonic() < deadline:  # type: ignore[attr-defined]
+    while not state_of(client.app).bus.is_ready and time.monotonic() < deadline:
         time.sleep(0.02)
     return client
 

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.gateway.app import create_app
+from services.gateway.state import state_of
 from tests.gateway.conftest import ADMIN, is_problem, mint, settings_for
 
 
@@ -19,7 +20,7 @@ def limited(tmp_path: Path) -> Iterator[TestClient]:
     """A gateway allowing each tenant 1 event/s with bursts of 5."""
     with TestClient(create_app(settings_for(tmp_path, ingest_rate=1, ingest_burst=5))) as client:
         deadline = time.monotonic() + 10
-        while not client.app.state.bus.is_ready and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        while not state_of(client.app).bus.is_ready and time.monotonic() < deadline:
             time.sleep(0.02)
         yield client
 
@@ -55,7 +56,7 @@ def test_a_tenants_ingest_quota_override_limits_its_http_ingest(client: TestClie
     tenant = f"t-{uuid.uuid4().hex[:12]}"
     noisy, quiet = mint(client, tenant, "editor"), mint(client, f"t-{uuid.uuid4().hex[:12]}", "editor")
     deadline = time.monotonic() + 10
-    while not client.app.state.bus.is_ready and time.monotonic() < deadline:  # type: ignore[attr-defined]
+    while not state_of(client.app).bus.is_ready and time.monotonic() < deadline:
         time.sleep(0.02)
     override = {"ingest_rate": 0.5, "ingest_burst": 3}
     assert client.put(f"/cep/admin/quotas/{tenant}", headers=ADMIN, json=override).status_code == 200

@@ -6,6 +6,7 @@ import uuid
 
 from fastapi.testclient import TestClient
 
+from services.gateway.state import state_of
 from tests.gateway.conftest import is_problem, mint
 
 OFF = {
@@ -103,6 +104,6 @@ def test_a_tenant_ack_sla_overrides_the_platform_one(tmp_path) -> None:  # type:
         assert client.get("/cep/settings", headers=admin).json()["ack_sla"] == {"P1": "15m", "P2": "1h"}
         client.patch("/cep/settings", headers=admin, json={"policies": {"ack_sla": {"P1": "5m", "P3": "2h"}}})
         assert client.get("/cep/settings", headers=admin).json()["ack_sla"] == {"P1": "5m", "P3": "2h"}
-        source = client.app.state.ack_sla.sla_for  # type: ignore[attr-defined]
+        source = state_of(client.app).ack_sla.sla_for
         assert client.portal.call(source, tenant).limits == {"P1": 300.0, "P3": 7200.0}  # type: ignore[union-attr]
         assert client.portal.call(source, "default").limits == {"P1": 900.0, "P2": 3600.0}  # type: ignore[union-attr]
