@@ -19,9 +19,10 @@ from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
 from services.common.messages import codec
+from services.common.messages.dead_letters import DeadLetter, Replay, letter_id
 from services.common.messages.work import event_to_dict
 from services.common.nats import subjects
-from services.common.nats.dead_letters import DeadLetter, Replay, letter_id, rule_failure_letter, series_refused_letter
+from services.common.nats.dead_letters import rule_failure_letter, series_refused_letter
 from services.evaluator.work import EventWork, RuleWork, TriggerWork, Work
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,6 @@ from services.common.logs import configure_logging
 from services.common.nats import bus
 from services.common.nats.streams import ensure_streams
 from services.evaluator.alert_publisher import publish_alerts
-from services.evaluator.consumer import OutOfOrder, ShardConsumer
 from services.evaluator.dead_letters import (
     publish_rule_failures,
     report_series_refused,
@@ -61,6 +60,7 @@ from services.evaluator.work import (
     item_id,
     steps,
 )
+from services.evaluator.work_consumer import OutOfOrder, ShardConsumer
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from services.common.nats.lease import router_lease_bucket as lease_bucket
 from services.common.nats.publishing import Outgoing, publish_all
 from services.common.nats.streams import ensure_streams
 from services.common.ops import CheckResult
-from services.ingest.consumer import bind_router_consumer, load_rules
 from services.ingest.epochs import announce, last_announced
+from services.ingest.router_consumer import bind_router_consumer, load_rules
 from services.ingest.router_stats import CONSUMER_PENDING, ROUTE_BATCH, RouterStats
 from services.ingest.routing import Dropped, Inbound, Routed, route
 from services.ingest.rule_table import RuleTable

@@ -11,9 +11,9 @@ from typing import Any
 from services.common.domain.events.model import Event
 from services.common.domain.quotas.tenant_quotas import TenantQuotas
 from services.common.messages import codec
+from services.common.messages.dead_letters import decode
 from services.common.messages.work import work_event, work_rule
 from services.common.nats import subjects
-from services.common.nats.dead_letters import decode
 from services.evaluator.options import ShardOptions
 from services.evaluator.snapshots import MANIFEST_MARKER
 from tests.evaluator.conftest import Actors

@@ -10,9 +10,9 @@ import nats
 from services.common.domain.events.model import Event
 from services.common.domain.rules.rule_failures import RuleFailure
 from services.common.messages import codec
+from services.common.messages.dead_letters import DeadLetter, decode
 from services.common.messages.work import work_event, work_events, work_item, work_rule
 from services.common.nats import subjects
-from services.common.nats.dead_letters import DeadLetter, decode
 from services.common.nats.streams import ensure_streams
 from services.evaluator.dead_letters import publish_rule_failures
 from services.evaluator.options import ShardOptions

@@ -21,8 +21,9 @@ from nats.js.client import JetStreamContext
 
 from services.common.domain.events.model import Event
 from services.common.domain.rules.rule_failures import RuleFailure
+from services.common.messages.dead_letters import DeadLetter
 from services.common.nats import subjects
-from services.common.nats.dead_letters import DeadLetter, rule_failure_letter
+from services.common.nats.dead_letters import rule_failure_letter
 from tests.gateway.conftest import CPU_RULE
 from tests.gateway.live_gateway import (
     T0,

@@ -22,8 +22,8 @@ from services.common.messages.work import RuleChange
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
 from services.ingest.app import IngestService
-from services.ingest.consumer import bind_router_consumer
 from services.ingest.router import Router
+from services.ingest.router_consumer import bind_router_consumer
 from services.ingest.settings import IngestSettings
 from tests.common.domain.kit import T0, make_rule, metric
 from tests.support.nats import NatsServer, start_nats

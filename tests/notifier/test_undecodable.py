@@ -6,10 +6,10 @@ import time
 
 from services.common.messages import codec
 from services.common.messages.alerts import Action, action_dict, alert
+from services.common.messages.dead_letters import DeadLetter
 from services.common.messages.delivery import DeliveryJob
 from services.common.messages.feed import feed
 from services.common.nats import subjects
-from services.common.nats.dead_letters import DeadLetter
 from tests.notifier.running import RunningNotifier, tenant, transition
 from tests.support.nats import dead_letters
 

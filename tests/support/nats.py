@@ -16,9 +16,9 @@ from nats.js.client import JetStreamContext
 
 from services.common.cli import natsconf
 from services.common.cli.procs import free_port
+from services.common.messages.dead_letters import DeadLetter
+from services.common.messages.dead_letters import decode as decode_letter
 from services.common.nats import subjects
-from services.common.nats.dead_letters import DeadLetter
-from services.common.nats.dead_letters import decode as decode_letter
 from tests.support.processes import stop_process
 
 

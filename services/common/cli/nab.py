@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.common.nab.corpus import Corpus, CorpusError, default_root
 from services.common.nab.detector_runner import SHIPPED, run_method
-from services.common.nab.results import detector_dirs, format_table, score_results
+from services.common.nab.result_files import detector_dirs, format_table, score_results
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -19,15 +19,9 @@ from nats.js.errors import NotFoundError
 from services.common.db.sql_engine import Database
 from services.common.domain.events.model import parse_time
 from services.common.messages import codec
+from services.common.messages.dead_letters import DeadLetter, Replay, decode, letter_id
 from services.common.nats import subjects
-from services.common.nats.dead_letters import (
-    MAX_DELIVERIES_ADVISORY,
-    DeadLetter,
-    Replay,
-    dead_letter_undecodable,
-    decode,
-    letter_id,
-)
+from services.common.nats.dead_letters import MAX_DELIVERIES_ADVISORY, dead_letter_undecodable
 from services.gateway.auth import PLATFORM_TENANT
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import ConsumerComponent, gateway_consumer, recorder_config

@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 
 from services.common.db.tables import DeadLetterRow
 from services.common.messages import codec
+from services.common.messages.dead_letters import Replay
 from services.common.nats import subjects
-from services.common.nats.dead_letters import Replay
 from services.gateway import row_codec
 from services.gateway.auth import Principal, admin
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict
 
 from services.common.domain.events.model import event_time, format_time
 from services.common.messages import codec
+from services.common.messages.codec import MessageError
+from services.common.messages.work import TriggerReply
 from services.common.nats import subjects
 from services.gateway.auth import Principal, editor
 from services.gateway.nats.bus import GatewayBus
@@ -73,20 +75,19 @@ async def trigger_rule(request: Request, rule_id: str, principal: Principal = De
     except ValueError as exc:
         raise invalid_field(("payload", "timestamp"), str(exc)) from None
     answer = await ask_shard(state_of(request).bus, principal.tenant, rule_id, body.payload, now)
-    error = answer.get("error")
-    if error is not None:
-        if error.get("kind") == "unknown_rule":
+    if answer.error is not None:
+        if answer.error.kind == "unknown_rule":
             raise not_found(f"rule {rule_id!r}")
         raise Problem(
-            500, f"the rule's shard could not evaluate the occurrence: {error.get('detail')}", kind="internal"
+            500, f"the rule's shard could not evaluate the occurrence: {answer.error.detail}", kind="internal"
         )
-    result = {"matched": bool(answer["matched"]), "event_id": answer.get("event_id"), "state": answer["state"]}
-    if answer.get("errors"):  # why it could not be judged, e.g. "anomaly detection disabled: baseline 3 of 30"
-        result["errors"] = answer["errors"]
+    result: dict[str, Any] = {"matched": answer.matched, "event_id": answer.event_id, "state": answer.state}
+    if answer.errors:  # why it could not be judged, e.g. "anomaly detection disabled: baseline 3 of 30"
+        result["errors"] = answer.errors
     return JSONResponse(result, status_code=202)
 
 
-async def ask_shard(bus: GatewayBus, tenant: str, rule_id: str, payload: dict[str, Any], now: datetime) -> Any:
+async def ask_shard(bus: GatewayBus, tenant: str, rule_id: str, payload: dict[str, Any], now: datetime) -> TriggerReply:
     """Publish the occurrence for the rule's shard and wait for its answer (504 problem when none comes)."""
     client, js = bus.client, bus.js  # 503 problems while NATS is down
     reply = subjects.trigger_reply_subject(uuid.uuid4().hex)
@@ -108,7 +109,10 @@ async def ask_shard(bus: GatewayBus, tenant: str, rule_id: str, payload: dict[st
             msg = await sub.next_msg(timeout=TRIGGER_TIMEOUT_SECONDS)
         except (nats.errors.TimeoutError, TimeoutError):
             raise Problem(504, f"the shard of rule {rule_id!r} did not answer in time", kind="timeout") from None
-        return codec.loads(msg.data)
+        try:
+            return TriggerReply.decode(msg.data)
+        except MessageError as exc:
+            raise Problem(500, f"the rule's shard answered what cannot be read: {exc}", kind="internal") from None
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()

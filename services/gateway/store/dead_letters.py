@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common.db.tables import DeadLetterRow, RuleRow
-from services.common.nats.dead_letters import DeadLetter
+from services.common.messages.dead_letters import DeadLetter
 
 ON_RULE = ("rule_failure", "series_refused")  # letters that count on their rule's error state
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.common.nab.corpus import Corpus, CorpusError, default_root
-from services.common.nab.results import load_results, score_results
+from services.common.nab.result_files import load_results, score_results
 from services.common.nab.scorer import PROFILES, score_corpus
 
 

@@ -6,10 +6,10 @@ from nats.js.client import JetStreamContext
 
 from services.common.messages import codec
 from services.common.messages.alerts import action_dict, alert
+from services.common.messages.dead_letters import DeadLetter
+from services.common.messages.dead_letters import decode as decode_letter
 from services.common.messages.schedule import RunRecord
 from services.common.nats import subjects
-from services.common.nats.dead_letters import DeadLetter
-from services.common.nats.dead_letters import decode as decode_letter
 from tests.gateway.live_gateway import (
     HOOK,
     T0,
@@ -62,4 +62,4 @@ async def test_a_malformed_dead_letter_becomes_an_undecodable_letter(
         return [decode_letter(codec.dumps(x)) for x in stored if x.get("source") == "undecodable"] or None
 
     (letter,) = await eventually(reported)
-    assert letter.error == "recorder-dead-letters: source: field required" and letter.tenant == tenant
+    assert letter.error == "recorder-dead-letters: source: Field required (and 1 more)" and letter.tenant == tenant

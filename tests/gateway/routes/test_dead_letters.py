@@ -20,9 +20,10 @@ from services.common.domain.events.model import Event
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
 from services.common.messages import codec
+from services.common.messages.dead_letters import DeadLetter
 from services.common.messages.work import work_trigger
 from services.common.nats import subjects
-from services.common.nats.dead_letters import DeadLetter, rule_failure_letter, series_refused_letter
+from services.common.nats.dead_letters import rule_failure_letter, series_refused_letter
 from services.gateway.auth import PLATFORM_TENANT
 from tests.gateway.conftest import ADMIN, CPU_RULE, is_problem
 from tests.gateway.live_gateway import LiveGateway, eventually, new_tenant, start_gateway

@@ -22,7 +22,7 @@ from services.common.domain.anomaly.detectors.classic import (
     MAX_CAPACITY,
 )
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
-from services.common.domain.anomaly.detectors.stats import Moments
+from services.common.domain.anomaly.detectors.running_stats import Moments
 
 __all__ = [
     "DEFAULT_CAPACITY",

@@ -17,9 +17,9 @@ from typing import Any
 
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
 from services.common.domain.evaluation.anomaly_status import anomaly_status
+from services.common.domain.evaluation.deadline_heap import Timers
 from services.common.domain.evaluation.evaluations import Evaluation, TriggerOutcome
 from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
-from services.common.domain.evaluation.timers import Timers
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event, as_utc
 from services.common.domain.lifecycle.episodes import (
     CompiledRule,

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from services.common.domain.inhibition.rules import InhibitRule, parse_inhibit_rule
+from services.common.domain.inhibition.inhibit_rules import InhibitRule, parse_inhibit_rule
 from services.common.domain.routing.timing import check_interval_names
 from services.common.domain.routing.tree import Route, RouteError, build_tree, check_receivers
 from services.common.domain.time_intervals.model import TimeInterval, parse_time_interval

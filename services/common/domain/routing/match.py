@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.common.domain.labels.label_set import LabelSet
 from services.common.domain.labels.matchers import matches_all
-from services.common.domain.routing.durations import format_duration
+from services.common.domain.routing.prometheus_durations import format_duration
 from services.common.domain.routing.tree import GROUP_BY_ALL, Route
 
 

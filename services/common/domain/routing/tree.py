@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.common.domain.labels.label_set import is_valid_name
 from services.common.domain.labels.matchers import Matcher
 from services.common.domain.labels.parse import config_matchers
-from services.common.domain.routing.durations import parse_duration
+from services.common.domain.routing.prometheus_durations import parse_duration
 
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
 DEFAULT_GROUP_INTERVAL = timedelta(minutes=5)

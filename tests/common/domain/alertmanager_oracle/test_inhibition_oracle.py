@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.common.domain.inhibition.rules import inhibited, parse_inhibit_rule
+from services.common.domain.inhibition.inhibit_rules import inhibited, parse_inhibit_rule
 from services.common.domain.labels.label_set import normalize
 from tests.common.domain.alertmanager_oracle.generate import config, inhibit_rule, label_set
 from tests.support.alertmanager import Alertmanager, stamp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.domain.inhibition.rules import InhibitRule, inhibited, parse_inhibit_rule
+from services.common.domain.inhibition.inhibit_rules import InhibitRule, inhibited, parse_inhibit_rule
 from services.common.domain.labels.label_set import fingerprint
 from services.common.domain.labels.matchers import Matcher, MatchType
 

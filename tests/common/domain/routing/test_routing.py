@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.common.domain.routing.durations import format_duration, parse_duration
 from services.common.domain.routing.match import group_labels, match, routes_for
+from services.common.domain.routing.prometheus_durations import format_duration, parse_duration
 from services.common.domain.routing.timing import check_interval_names, time_muted
 from services.common.domain.routing.tree import RouteError, build_tree
 from services.common.domain.time_intervals.model import parse_time_interval

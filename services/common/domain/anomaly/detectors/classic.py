@@ -19,7 +19,7 @@ import math
 from collections import deque
 from typing import Any
 
-from services.common.domain.anomaly.detectors.stats import Moments, quantile, ratio
+from services.common.domain.anomaly.detectors.running_stats import Moments, quantile, ratio
 
 DEFAULT_CAPACITY = 500
 MAX_CAPACITY = 5000

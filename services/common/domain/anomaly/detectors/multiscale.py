@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from services.common.domain.anomaly.detectors.stats import SlidingMax, SlidingStats
+from services.common.domain.anomaly.detectors.running_stats import SlidingMax, SlidingStats
 
 SCALES = (1, 8, 32)
 DEFAULT_BASELINE_SPAN = 2000

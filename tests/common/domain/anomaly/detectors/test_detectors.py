@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from services.common.domain.anomaly.detectors import METHODS, build_model
 from services.common.domain.anomaly.detectors.multiscale import MultiScale
 from services.common.domain.anomaly.detectors.pyod_window import PyodWindow
-from services.common.domain.anomaly.detectors.stats import SlidingMax
+from services.common.domain.anomaly.detectors.running_stats import SlidingMax
 from services.common.domain.anomaly.scoring import Detector
 from services.common.domain.lifecycle.thresholds import detector_for
 from services.common.domain.rules.errors import RuleValidationError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.common.domain.evaluation.timers import Timers
+from services.common.domain.evaluation.deadline_heap import Timers
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
