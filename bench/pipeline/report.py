@@ -36,7 +36,8 @@ def tables(result: dict[str, Any]) -> str:
         "| target | figure | met |",
         "|---|---:|---|",
         *(
-            f"| `{name}` | {_num(t['value'], 3)} | {'met' if t['met'] else '**NOT met**'} |"
+            f"| `{name}` | {_num(t['value'], 1 if name.startswith('p9') else 3)} "
+            f"| {'met' if t['met'] else '**NOT met**'} |"
             for name, t in result["targets"].items()
         ),
         "",
