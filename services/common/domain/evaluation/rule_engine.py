@@ -1,8 +1,9 @@
 """The shard state: rules, their series, and the one place events and ticks turn into alert transitions.
 
 A plain object in the bytewax style: feed it batches of events and ticks (`now` is always an input,
-never a clock read), take the transitions it returns, snapshot it, restore it and carry on. The
-evaluator's actors, simulate, trigger and replay all drive this class; there is no second evaluator.
+never a clock read), take the transitions it returns, snapshot it, restore it and carry on. Simulate, trigger
+and replay drive this class; the evaluator's shards run its subclass in compiled/ (a faster `on_events` with the
+same transitions): this is the reference it is tested against, and it imports nothing from there.
 
 It is one class around one state (series, timers and the quota ledger change together), which is why it stays one
 module above 300 lines; the parts that stand alone are in evaluations.py, anomaly_status.py and timers.py.
