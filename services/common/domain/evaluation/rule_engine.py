@@ -12,7 +12,7 @@ module above 300 lines; the parts that stand alone are in evaluations.py, anomal
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -239,16 +239,25 @@ class RuleEngine:
         held = self._series.get(plan.rule_id, {}).get(key)
         series = held if held is not None else new_series(plan)
         out += series.advance(plan, key, event.time)
+        out += self._judged(plan, key, held, series, lambda: series.observe(plan, key, event).transitions)
+
+    def _judged(
+        self, plan: CompiledRule, key: str, held: Series | None, series: Series, judge: Callable[[], list[Transition]]
+    ) -> list[Transition]:
+        """`judge()`'s transitions, the series stored after it even if it raises; a new series past a quota is not.
+
+        Counts one evaluation. A refused series' transitions are dropped with it.
+        """
         produced: list[Transition] = []
         try:
             self.evaluations += 1
-            produced = series.observe(plan, key, event).transitions
+            produced = judge()
         finally:
             if held is None and self._refused(plan, key, series):
                 produced = []
             else:
                 self._keep(plan, key, series)
-        out += produced
+        return produced
 
     def _repair(self, plan: CompiledRule, event: Event) -> list[Transition]:
         """After a rule raised on `event`: make its series what a restart would see (its own snapshot restored).

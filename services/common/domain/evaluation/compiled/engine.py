@@ -106,13 +106,4 @@ class CompiledEngine(RuleEngine):
             series = FastThresholdSeries.adopt(plan, held)
         if series.newest is not None or series.episode is not None:
             out += series.advance(plan, key, event.time)
-        produced: list[Transition] = []
-        try:
-            self.evaluations += 1
-            produced = series.judge_sample(plan, key, event, sample)
-        finally:
-            if held is None and self._refused(plan, key, series):
-                produced = []
-            else:
-                self._keep(plan, key, series)
-        out += produced
+        out += self._judged(plan, key, held, series, lambda: series.judge_sample(plan, key, event, sample))
