@@ -3,6 +3,8 @@
 The actor feeds it work items in stream order and publishes what comes out: alert transitions with the
 actions of the rule that produced them, and the replies to triggers. Anomaly model refits run on a refit
 pool (refit_pool.py: the process's own unless one is given), off the hot path, with the same scores.
+Shards run the compiled engine (domain/evaluation/compiled/: the reference's transitions, faster); `ENGINE` is the
+switch, the reference `RuleEngine` being the other choice.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.domain.evaluation.compiled.engine import CompiledEngine
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.quotas.series_quota import Limits, SeriesRefusals
@@ -22,6 +25,7 @@ from services.evaluator.refit_pool import RefitFigures, RefitPool
 from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, Work
 
 Actions = list[dict[str, Any]]
+ENGINE: type[RuleEngine] = CompiledEngine  # the engine a shard builds, fresh or restored
 
 
 @dataclass
@@ -49,7 +53,7 @@ class ShardState:
         cls, rules: Iterable[Rule], pool: RefitPool | None = None, quotas: Limits | None = None
     ) -> ShardState:
         """A fresh state holding `rules` (what the rule bucket says when there is no snapshot), within `quotas`."""
-        engine = RuleEngine(pool or RefitPool.for_process(), quotas)
+        engine = ENGINE(pool or RefitPool.for_process(), quotas)
         for rule in rules:
             engine.upsert_rule(rule)
         return cls(engine)
@@ -59,7 +63,7 @@ class ShardState:
         cls, engine: dict[str, Any], rules: Iterable[Rule], pool: RefitPool | None = None, quotas: Limits | None = None
     ) -> ShardState:
         """The state of a snapshot: the rules as they were then, and the engine's series (refits on `pool`)."""
-        return cls(RuleEngine.restore(engine, rules, pool or RefitPool.for_process(), quotas))
+        return cls(ENGINE.restore(engine, rules, pool or RefitPool.for_process(), quotas))
 
     @property
     def rule_count(self) -> int:
