@@ -90,7 +90,7 @@ def test_a_resolution_recorded_after_a_long_stop_cancels_the_breach(tmp_path: Pa
             sent = api.post("/cep/ingest", json=events)
             assert sent.status_code == 202, sent.text
             for rule_id in (resolves, stays):
-                opened = eventually(lambda r=rule_id: only_event(api, r), f"the event of {rule_id}")
+                opened = eventually(_event_of(api, rule_id), f"the event of {rule_id}")
                 assert opened["status"] == "open" and parse_time(opened["fired_at"]) == fired
             time.sleep(HELD_SECONDS)
             for rule_id in (resolves, stays):
@@ -108,12 +108,17 @@ def test_a_resolution_recorded_after_a_long_stop_cancels_the_breach(tmp_path: Pa
             assert statuses(late) == ["open", "sla_breached"]
             time.sleep(3.0)  # sweeps enough to see a second breach or a breach of the resolved one
             resolved = only_event(api, resolves)
-            assert resolved is not None and "sla_breached" not in statuses(resolved), statuses(resolved)
+            assert resolved is not None, "the resolved event went away"
+            assert "sla_breached" not in statuses(resolved), statuses(resolved)
             breaches = api.get("/cep/events", params={"rule_id": escalation}).json()["items"]
             assert [b["payload"]["event_id"] for b in breaches] == [late["event_id"]]
             assert breaches[0]["count"] == 1
     finally:
         stop_stack(restarted)
+
+
+def _event_of(api: httpx.Client, rule_id: str) -> Callable[[], dict[str, Any] | None]:
+    return lambda: only_event(api, rule_id)
 
 
 def _status(api: httpx.Client, rule_id: str, status: str) -> dict[str, Any] | None:
