@@ -26,6 +26,7 @@ import pytest
 from services.common.domain.events.model import format_time, parse_time
 from tests.chaos.conftest import start_chaos_stack
 from tests.chaos.observe import children, wait_ready
+from tests.e2e.test_ack_sla_e2e import event_rule, eventually
 from tests.support.stack import kill_everything, stop_stack
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
@@ -34,28 +35,6 @@ TENANT = "chaos-sla-stop"
 STOPPED = timedelta(minutes=50)
 SWEEP = {"CEP_ACK_SLA": "P1=15m", "CEP_ACK_SLA_SWEEP_SECONDS": "0.5"}
 HELD_SECONDS = 6.0  # sweeps while the evaluator is stopped: twelve chances to judge too early
-
-
-def eventually(probe: Callable[[], Any], what: str, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def rule(api: httpx.Client, name: str, event_type: str, resolve_after: str, **spec: Any) -> str:
-    body = {
-        "name": name,
-        "active": True,
-        "priority": "P1",
-        "trigger_type": "event",
-        "trigger_spec": {"event_type": event_type, "group_by": ["host"], "resolve_after": resolve_after, **spec},
-    }
-    created = api.post("/cep/rules", json=body)
-    assert created.status_code == 201, created.text
-    return str(created.json()["rule_id"])
 
 
 def only_event(api: httpx.Client, rule_id: str) -> dict[str, Any] | None:
@@ -76,9 +55,9 @@ def test_a_resolution_recorded_after_a_long_stop_cancels_the_breach(tmp_path: Pa
     assert minted.status_code == 201, minted.text
     token = minted.json()["token"]
     with stack.client(token) as api:
-        resolves = rule(api, "disk_full", "disk.full", "5m")
-        stays = rule(api, "disk_slow", "disk.slow", "2h")
-        escalation = rule(api, "ack_sla_escalation", "cep.ack.sla_breached", "6h", group_by=["alert_fingerprint"])
+        resolves = event_rule(api, "disk_full", "disk.full", "P1", group_by=["host"], resolve_after="5m")
+        stays = event_rule(api, "disk_slow", "disk.slow", "P1", group_by=["host"], resolve_after="2h")
+        escalation = event_rule(api, "ack_sla_escalation", "cep.ack.sla_breached", "P1", group_by=["alert_fingerprint"])
         wait_ready(stack)
         driver = children(state_dir)["evaluator"]["pid"]
         os.kill(driver, signal.SIGSTOP)  # the driver only: its clock stops, its shard actors keep consuming
@@ -90,7 +69,7 @@ def test_a_resolution_recorded_after_a_long_stop_cancels_the_breach(tmp_path: Pa
             sent = api.post("/cep/ingest", json=events)
             assert sent.status_code == 202, sent.text
             for rule_id in (resolves, stays):
-                opened = eventually(_event_of(api, rule_id), f"the event of {rule_id}")
+                opened = eventually(_event_of(api, rule_id), 90, f"the event of {rule_id}")
                 assert opened["status"] == "open" and parse_time(opened["fired_at"]) == fired
             time.sleep(HELD_SECONDS)
             for rule_id in (resolves, stays):
@@ -102,9 +81,9 @@ def test_a_resolution_recorded_after_a_long_stop_cancels_the_breach(tmp_path: Pa
     restarted = start_chaos_stack(state_dir, **SWEEP)
     try:
         with restarted.client(token) as api:
-            done = eventually(lambda: _status(api, resolves, "resolved"), "the resolution after the restart")
+            done = eventually(lambda: _status(api, resolves, "resolved"), 90, "the resolution after the restart")
             assert parse_time(done["resolved_at"]) == fired + timedelta(minutes=5)
-            late = eventually(lambda: _breached(api, stays), "the breach of the event nobody resolved")
+            late = eventually(lambda: _breached(api, stays), 90, "the breach of the event nobody resolved")
             assert statuses(late) == ["open", "sla_breached"]
             time.sleep(3.0)  # sweeps enough to see a second breach or a breach of the resolved one
             resolved = only_event(api, resolves)
