@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from services.common.domain.evaluation.compiled.engine import CompiledEngine
@@ -47,6 +48,7 @@ class ShardState:
         self.pool = engine.executor if isinstance(engine.executor, RefitPool) else None
         self._rules: dict[str, Rule] = {rule.rule_id: rule for rule in engine.rules()}
         self._actions: dict[str, Actions] = {rule_id: _actions(rule) for rule_id, rule in self._rules.items()}
+        self.clock: datetime | None = None  # the latest tick applied (the gateway's catch-up horizon reads it)
 
     @classmethod
     def from_rules(
@@ -89,6 +91,7 @@ class ShardState:
             self._rule(first, out)
         elif isinstance(first, TickWork):
             self._emit(self.engine.on_tick(first.now), out)
+            self.clock = first.now if self.clock is None else max(self.clock, first.now)
         elif isinstance(first, TriggerWork):
             self._trigger(first, out)
         out.refusals += self.engine.take_refusals()

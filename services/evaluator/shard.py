@@ -19,6 +19,7 @@ import logging
 import os
 import time
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 import ray
@@ -26,6 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
+from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.logs import configure_logging
 from services.common.nats import bus
@@ -97,6 +99,7 @@ class ShardActor:
         self.stopping = False
         self.recovery: Literal["rewind", "resume"] | None = None
         self.done_seq = 0  # the last work-stream sequence whose effects are published and acknowledged
+        self.clock: datetime | None = None  # the latest tick of those (services/common/domain/lifecycle/catch_up.py)
         self.raw_done: RawPosition = NOWHERE  # the last raw position applied (later copies are router replays)
         self.careful_through = 0  # replay events one per engine call up to here (after an engine failure)
         self.dirty = False  # the engine failed mid-run: the state is half-applied until `_resume` rebuilds it
@@ -182,6 +185,7 @@ class ShardActor:
             "rules": self.state.rule_count,
             "series": self.series,
             "last_seq": self.done_seq,
+            "clock": None if self.clock is None else format_time(self.clock),
             "snapshot_seq": self.snapshot_seq,
             "resumed_from": self.resumed_from,
             "pending": None if pending is None else pending.total,
@@ -295,6 +299,7 @@ class ShardActor:
                 self.counters.refused(refused.tenant, refused.count)
             self.refusals.add(out.refusals)
             self.done_seq = max(self.done_seq, max(msg.metadata.sequence.stream for msg in msgs))
+            self.clock = self.state.clock  # its ticks' alerts are published: the gateway may count on them
         await self._ack(msgs, broken)
         await self._reply(out.replies)
         self.poison.record(self.js, decoded, poison)

@@ -9,6 +9,11 @@ events past their cutoff that were not reported yet, and for each breach:
 2. then records it: a transitions row with that id and a `sla_breached` history entry on the event, one
    transaction, then the feed's `updated` message (commit-then-publish, under the feed lock).
 
+It judges only as far as the pipeline has caught up (services/gateway/catch_up.py): an event breaches once the
+horizon has passed its deadline and the moment the sweep first saw it open, so a resolution the evaluator has
+still to make or to record (after a start, behind a backlog) cancels the breach as it should, by its own time.
+A gateway without an evaluator (`CEP_ACK_SLA_CATCH_UP=false`) judges by the wall clock alone.
+
 A crash between 1 and 2 publishes again on the next sweep with the same id, which JetStream drops within its
 duplicate window; a second gateway racing on the same event records it once (the row id is the key).
 """
@@ -26,9 +31,10 @@ from prometheus_client import Counter
 from services.common.db.sql_engine import Database
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle import ack_sla
-from services.common.domain.lifecycle.ack_sla import AckSla, Breach
+from services.common.domain.lifecycle.ack_sla import AckSla, Breach, NoBreach, Watched
 from services.common.messages import codec
 from services.common.nats import subjects
+from services.gateway.catch_up import PipelineCatchUp
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.store import ack_sla as queries
@@ -64,6 +70,7 @@ class AckSlaCheck:
         feed: Feed,
         sla_for: SlaSource,
         every: float,
+        catch_up: PipelineCatchUp | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.bus = bus
@@ -71,8 +78,10 @@ class AckSlaCheck:
         self.feed = feed
         self.sla_for = sla_for
         self.every = every
+        self.catch_up = catch_up
         self.clock = clock
         self.sweeps = 0
+        self._seen: dict[str, dict[str, datetime]] = {}  # per tenant: overdue open event -> when first seen
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -102,24 +111,26 @@ class AckSlaCheck:
 
     async def sweep(self) -> int:
         """One pass over every tenant; return how many breaches were published and recorded."""
+        horizon = await self.catch_up.update() if self.catch_up is not None else None
         async with self.db.read() as session:
             tenants = await queries.event_tenants(session)
         reported = 0
         for tenant in tenants:
             if self._stop.is_set():
                 break
-            reported += await self.sweep_tenant(tenant)
+            reported += await self.sweep_tenant(tenant, horizon)
         return reported
 
-    async def sweep_tenant(self, tenant: str) -> int:
-        """Report the tenant's open events past their SLA (at most BATCH of them)."""
+    async def sweep_tenant(self, tenant: str, horizon: datetime | None) -> int:
+        """Report the tenant's open events past their SLA that the pipeline has caught up with (at most BATCH)."""
         sla = await self.sla_for(tenant)
         if not sla.enabled:
             return 0
         now = self.clock()
         async with self.db.read() as session:
             candidates = await queries.overdue_events(session, tenant, sla.cutoffs(now), BATCH)
-        breaches = [verdict for event in candidates if isinstance(verdict := ack_sla.check(sla, event, now), Breach)]
+        verdicts = self._judge(tenant, sla, candidates, now, horizon)
+        breaches = [verdict for verdict in verdicts if isinstance(verdict, Breach)]
         if not breaches:
             return 0
         await self._publish(breaches, now)
@@ -131,6 +142,16 @@ class AckSlaCheck:
             BREACHES.labels(breach.event.priority).inc()
             log.info("event %s of %s: %s", breach.event.event_id, tenant, breach.note)
         return len(breaches)
+
+    def _judge(
+        self, tenant: str, sla: AckSla, candidates: Sequence[Watched], now: datetime, horizon: datetime | None
+    ) -> list[Breach | NoBreach]:
+        """Each candidate's verdict; remember when each was first seen (forgetting those no longer candidates)."""
+        before = self._seen.get(tenant, {})
+        seen = self._seen[tenant] = {event.event_id: before.get(event.event_id, now) for event in candidates}
+        if self.catch_up is None:
+            return [ack_sla.check(sla, event, now) for event in candidates]
+        return [ack_sla.judge(sla, event, now, horizon, seen[event.event_id]) for event in candidates]
 
     async def _publish(self, breaches: Sequence[Breach], now: datetime) -> None:
         """Publish the breach events (pipelined, one wait for every PubAck); raise when NATS fails."""

@@ -15,6 +15,7 @@ from services.common.db.sql_engine import Database, open_database
 from services.common.ops import Check, CheckResult, add_ops_routes
 from services.gateway.ack_sla import AckSlaCheck
 from services.gateway.auth import PLATFORM_TENANT
+from services.gateway.catch_up import PipelineCatchUp
 from services.gateway.daily_reports import DailyReports
 from services.gateway.instance_names import InstanceNames
 from services.gateway.live.feed import Feed
@@ -92,7 +93,8 @@ def _optional_components(settings: GatewaySettings, bus: GatewayBus, db: Databas
     optional = OptionalParts()
     if settings.ack_sla_policy.enabled:  # open events past their ACK SLA -> cep.ack.sla_breached
         sla = tenant_sla(db, settings.ack_sla_policy)  # a tenant's ack_sla policy overrides CEP_ACK_SLA
-        optional["ack_sla"] = AckSlaCheck(bus, db, feed, sla, settings.ack_sla_sweep_seconds)
+        catch_up = PipelineCatchUp(bus, settings.evaluator_url) if settings.ack_sla_catch_up else None
+        optional["ack_sla"] = AckSlaCheck(bus, db, feed, sla, settings.ack_sla_sweep_seconds, catch_up)
     if settings.nats_auth_issuer_seed is not None:  # nats-server asks us about producers (auth callout)
         seed = settings.nats_auth_issuer_seed.get_secret_value()
         optional["nats_auth"] = NatsAuthResponder(bus, db, seed, settings.admin_token, settings.max_body_bytes)

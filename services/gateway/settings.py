@@ -51,6 +51,9 @@ class GatewaySettings(ServiceSettings):
     # `cep.ack.sla_breached` (services/gateway/ack_sla.py). The platform default; tenants may get their own later.
     ack_sla: str = DEFAULT_ACK_SLA
     ack_sla_sweep_seconds: float = Field(default=5.0, gt=0, le=3600)  # how often the check looks for breaches
+    # Judge only as far as the pipeline has caught up (services/gateway/catch_up.py); false only for a gateway
+    # that runs without an evaluator and a router (tests of the gateway alone): then the wall clock decides.
+    ack_sla_catch_up: bool = True
     # The Fernet key(s) sealing channel secrets at rest, comma-separated (the first seals, all open), or a file of
     # them; one is required (services/common/secrets/sealing.py). `cep up` makes one; the notifier needs the same keys.
     secrets_key: SecretStr | None = None

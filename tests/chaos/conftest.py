@@ -33,6 +33,7 @@ COLUMNS = (
     ("lost", "lost"),
     ("duplicated", "duplicated"),
     ("alerts missing", "missing_alerts"),
+    ("series wrong", "series_wrong"),
     ("webhooks (repeats, same id)", "deliveries"),
     ("schedule runs", "schedule_runs"),
     ("recovery s (budget)", "recovery"),

@@ -8,6 +8,7 @@ docs/reliability.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -23,14 +24,24 @@ from services.common.domain.rules.model import Rule
 from tests.chaos.faults import Fault, Probe, backlog
 from tests.chaos.loader import Load
 from tests.chaos.observe import SHARDS, is_ready, shard_actor_pids, wait_ready
-from tests.chaos.outcome import Deliveries, Verdict, judge, recorded_alerts, schedule_gaps
-from tests.chaos.workload import Fingerprint, Workload, expected_counts, make_workload
+from tests.chaos.outcome import (
+    Deliveries,
+    Verdict,
+    judge,
+    judge_series,
+    recorded_alerts,
+    recorded_series,
+    schedule_gaps,
+)
+from tests.chaos.workload import Fingerprint, Workload, expected, make_workload
 from tests.support.http_sink import http_sink
 from tests.support.stack import Stack
 
 EVENTS = int(os.environ.get("CHAOS_EVENTS", "20000"))
 RULES = int(os.environ.get("CHAOS_RULES", "200"))
 SEED = int(os.environ.get("CHAOS_SEED", "20261126"))
+TENANTS = 3
+SERIES_HOSTS = int(os.environ.get("CHAOS_SERIES_HOSTS", "48"))  # per tenant: 40 samples each
 WEBHOOK_RULES = 10
 IN_FLIGHT_TIMEOUT = 20.0  # the fault waits this long at most for the work it must hit
 CONVERGE_TIMEOUT = 400.0
@@ -54,6 +65,7 @@ class Row:
     lost: int
     duplicated: int
     missing_alerts: int
+    series_wrong: int  # metric/anomaly fingerprints whose episodes differ from the reference engine's
     deliveries: int  # fingerprints whose webhook arrived
     repeated_deliveries: int  # requests repeating a webhook-id already received
     schedule_runs: int
@@ -76,23 +88,23 @@ def run_fault(stack: Stack, fault: Fault) -> Row:
     seed = zlib.crc32(f"{SEED}:{fault.name}".encode())
     rng = random.Random(seed)
     wait_ready(stack)
-    tenant = f"chaos-{uuid.uuid4().hex[:8]}"
-    with stack.client() as admin:
-        minted = admin.post("/cep/auth/tokens", json={"tenant": tenant, "role": "editor", "name": "chaos"})
-        assert minted.status_code == 201, minted.text
-    token = minted.json()["token"]
-    workload = make_workload(seed, EVENTS, RULES, CHANNEL, WEBHOOK_RULES)
-    with http_sink(lambda _: (200, b"{}")) as sink, stack.client(token) as api:
+    run = f"chaos-{uuid.uuid4().hex[:8]}"
+    tenants = [f"{run}-{n}" for n in range(TENANTS)]
+    tokens = [_token(stack, tenant) for tenant in tenants]
+    workload = make_workload(seed, EVENTS, RULES, CHANNEL, WEBHOOK_RULES, TENANTS, SERIES_HOSTS)
+    with http_sink(lambda _: (200, b"{}")) as sink, contextlib.ExitStack() as clients:
+        apis = [clients.enter_context(stack.client(token)) for token in tokens]
         config = {"url": sink.url, "secret": HOOK_SECRET, "retry_initial": "200ms", "retry_max": "1s"}
-        created = api.post("/cep/channels", json={"name": CHANNEL, "type": "webhook", "config": config})
-        assert created.status_code == 201, created.text
+        for api in apis:
+            created = api.post("/cep/channels", json={"name": CHANNEL, "type": "webhook", "config": config})
+            assert created.status_code == 201, created.text
         with ThreadPoolExecutor(4) as pool:
-            rules = list(pool.map(lambda body: _create(api, body), workload.rules))
-        ticker = _create(api, _EVERY_SECOND)
-        load = Load(stack.url, token, workload.batches)
+            rules = list(pool.map(lambda owned: _create(apis[owned[0]], owned[1]), workload.rules))
+        ticker = _create(apis[0], _EVERY_SECOND)
+        load = Load(stack.url, tokens, workload.batches)
         try:
             load.start()
-            say(f"{len(rules)} rules; loading {workload.events} events")
+            say(f"{len(rules)} rules in {TENANTS} tenants; loading {workload.events} events")
             load.wait_batches(rng.randint(len(workload.batches) // 4, max(1, len(workload.batches) * 3 // 5)))
             hit = _await_in_flight(stack, fault)
             say(f"striking after {load.done_batches} batches; in flight: {hit}")
@@ -103,16 +115,15 @@ def run_fault(stack: Stack, fault: Fault) -> Row:
             load.join()
             loaded = time.monotonic()
             say(f"load done: {len(load.accepted)} accepted, {len(load.uncertain)} uncertain, retries {load.retries}")
-            outcome, matched_at = _converge(stack, api, workload, rules, tenant, load, sink.requests)
+            outcome, matched_at = _converge(stack, apis, workload, rules, tenants, load, sink.requests)
             converged = matched_at - loaded
             say(f"outcome {'matched' if outcome[0].exact else 'did NOT match'} after {converged:.1f}s")
-            canary = _canary_seconds(api, rules[0].rule_id, workload, not_before=fault_over + CANARY_AFTER)
+            canary = _canary_seconds(apis[0], rules[0].rule_id, workload, not_before=fault_over + CANARY_AFTER)
             say(f"a canary batch sent after the fault was alerted on in {canary:.1f}s")
-            runs, schedule_problems = schedule_gaps(api, ticker.rule_id)
+            runs, schedule_problems = schedule_gaps(apis[0], ticker.rule_id)
         finally:
             load.stop()
-            with ThreadPoolExecutor(4) as pool:
-                list(pool.map(lambda rule: api.delete(f"/cep/rules/{rule.rule_id}"), [*rules, ticker]))
+            _delete(apis, [*rules, ticker], [t for t, _ in workload.rules] + [0])
     verdict, deliveries, webhooks_missing, webhooks_unexpected = outcome
     row = Row(
         fault.name,
@@ -122,6 +133,7 @@ def run_fault(stack: Stack, fault: Fault) -> Row:
         verdict.lost,
         verdict.duplicated,
         verdict.missing_alerts,
+        verdict.series_wrong,
         len(deliveries.ids),
         deliveries.repeats(),
         runs,
@@ -148,6 +160,18 @@ _EVERY_SECOND = {  # the stack runs with CEP_SCHEDULER_CRON_SECONDS: the minute 
     "active": True,
     "trigger_spec": {"cron": "* * * * *", "timezone": "UTC"},
 }
+
+
+def _delete(apis: list[httpx.Client], rules: list[Rule], owners: list[int]) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: apis[owners[n]].delete(f"/cep/rules/{rules[n].rule_id}"), range(len(rules))))
+
+
+def _token(stack: Stack, tenant: str) -> str:
+    with stack.client() as admin:
+        minted = admin.post("/cep/auth/tokens", json={"tenant": tenant, "role": "editor", "name": "chaos"})
+    assert minted.status_code == 201, minted.text
+    return str(minted.json()["token"])
 
 
 def _create(api: httpx.Client, body: dict[str, Any]) -> Rule:
@@ -182,8 +206,8 @@ def _canary_seconds(api: httpx.Client, rule_id: str, workload: Workload, not_bef
     """Ingest CANARY_EVENTS events for the first rule under a fresh key; seconds until its alert counts them all
     (CANARY_TIMEOUT + 1 when it never does)."""
     time.sleep(max(0.0, not_before - time.monotonic()))
-    first = workload.batches[0][0]
-    canary = {**first, "event_type": "t-0", "key": "canary", "level": 0, "n": -1}  # rule 0: type t-0, level < 5
+    first = next(item for _, batch in workload.batches for item in batch if item.get("event_type") == "t-0")
+    canary = {**first, "key": "canary", "level": 0, "n": -1}  # rule 0 (tenant 0): type t-0, level < 5
     sent = api.post("/cep/ingest", json=[canary] * CANARY_EVENTS)
     assert sent.status_code == 202, sent.text
     began = time.monotonic()
@@ -211,23 +235,32 @@ def _drain(stack: Stack, deadline: float) -> None:
 
 
 def _converge(
-    stack: Stack, api: httpx.Client, workload: Workload, rules: list[Rule], tenant: str, load: Load, requests: Any
+    stack: Stack,
+    apis: list[httpx.Client],
+    workload: Workload,
+    rules: list[Rule],
+    tenants: list[str],
+    load: Load,
+    requests: Any,
 ) -> tuple[Outcome, float]:
     """Poll until the alerts and deliveries match the oracle (or time runs out), then judge once more after a
     pause, so late duplicates are caught too; return the outcome and when it first matched."""
-    low = expected_counts(rules, tenant, load.accepted)
-    high = expected_counts(rules, tenant, load.accepted + load.uncertain)
-    hooked = {r.rule_id for r, body in zip(rules, workload.rules, strict=True) if body.get("action_spec")}
-    must_deliver = {key for key in low if key[0] in hooked}
+    low = expected(rules, tenants, load.accepted)
+    high = expected(rules, tenants, load.accepted + load.uncertain).counts
+    uncertain_hosts = {str(item["host"]) for _, item in load.uncertain if "host" in item}
+    hooked = {r.rule_id for r, (_, body) in zip(rules, workload.rules, strict=True) if body.get("action_spec")}
+    must_deliver = {key for key in low.counts if key[0] in hooked}
     may_deliver = {key for key in high if key[0] in hooked}
-    rule_ids = {r.rule_id for r in rules}
+    event_rules = {r.rule_id for r in rules if r.trigger_type == "event"}
+    series_rules = {r.rule_id for r in rules} - event_rules
     deadline = time.monotonic() + CONVERGE_TIMEOUT
     _drain(stack, deadline)
     matched_at: float | None = None
     progress = (-1, time.monotonic())  # (recorded total, when it last changed)
     while True:
-        got, repeated = recorded_alerts(api, rule_ids)
-        verdict = judge(low, high, got, repeated)
+        got, repeated = recorded_alerts(apis, event_rules)
+        verdict = judge(low.counts, high, got, repeated)
+        verdict = judge_series(verdict, low, recorded_series(apis, series_rules), uncertain_hosts)
         deliveries = Deliveries.of(requests)
         done = verdict.exact and not deliveries.missing(must_deliver)
         now = time.monotonic()

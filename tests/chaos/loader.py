@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from tests.chaos.workload import Entry
+
 SENDERS = 2  # concurrent producers: enough to outpace the pipeline, so faults find work in flight
 GIVE_UP_AFTER = 240.0
 
@@ -23,10 +25,10 @@ class Load:
     """Progress and outcome of one background ingest."""
 
     url: str
-    token: str
-    batches: list[list[dict[str, Any]]]
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    uncertain: list[dict[str, Any]] = field(default_factory=list)
+    tokens: list[str]  # per tenant index
+    batches: list[tuple[int, list[dict[str, Any]]]]  # (tenant index, items)
+    accepted: list[Entry] = field(default_factory=list)
+    uncertain: list[Entry] = field(default_factory=list)
     retries: dict[int, int] = field(default_factory=dict)  # status (0: connection) -> retried attempts
     done_batches: int = 0
     errors: list[str] = field(default_factory=list)
@@ -59,7 +61,7 @@ class Load:
         assert not self.errors, self.errors
         assert self.done_batches == len(self.batches), f"{self.done_batches} of {len(self.batches)} batches"
 
-    def _take(self) -> list[dict[str, Any]] | None:
+    def _take(self) -> tuple[int, list[dict[str, Any]]] | None:
         with self._lock:
             if self._next >= len(self.batches) or self.errors:
                 return None
@@ -67,20 +69,22 @@ class Load:
             return self.batches[self._next - 1]
 
     def _sender(self) -> None:
-        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30) as api:
-            while (batch := self._take()) is not None:
+        with httpx.Client(base_url=self.url, timeout=30) as api:
+            while (taken := self._take()) is not None:
                 try:
-                    self._send(api, batch)
+                    self._send(api, *taken)
                 except AssertionError as exc:
                     with self._lock:
                         self.errors.append(str(exc))
                     return
 
-    def _send(self, api: httpx.Client, batch: list[dict[str, Any]]) -> None:
+    def _send(self, api: httpx.Client, tenant: int, items: list[dict[str, Any]]) -> None:
         deadline = time.monotonic() + GIVE_UP_AFTER
+        batch = [(tenant, item) for item in items]
+        headers = {"Authorization": f"Bearer {self.tokens[tenant]}"}
         while time.monotonic() < deadline:
             try:
-                answer = api.post("/cep/ingest", json=batch)
+                answer = api.post("/cep/ingest", json=items, headers=headers)
             except httpx.ConnectError:  # refused before anything was sent: nothing stored
                 self._retried(0, [], 0.3)
                 continue
@@ -100,7 +104,7 @@ class Load:
             self._retried(answer.status_code, batch if answer.status_code == 503 else [], wait)
         raise AssertionError(f"a batch was not accepted within {GIVE_UP_AFTER}s")
 
-    def _retried(self, status: int, maybe_stored: list[dict[str, Any]], wait: float) -> None:
+    def _retried(self, status: int, maybe_stored: list[Entry], wait: float) -> None:
         with self._lock:
             self.retries[status] = self.retries.get(status, 0) + 1
             self.uncertain += maybe_stored

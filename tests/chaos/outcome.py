@@ -10,29 +10,53 @@ from typing import Any
 
 import httpx
 
-from tests.chaos.workload import Fingerprint
+from services.common.domain.events.model import parse_time
+from tests.chaos.workload import Episode, Expected, Fingerprint
 from tests.support.receiver import Received
 
+Series = dict[Fingerprint, tuple[list[Episode], str]]  # recorded episodes (sorted) and the series' host
 
-def recorded_alerts(api: httpx.Client, rule_ids: set[str]) -> tuple[dict[Fingerprint, int], int]:
-    """`/cep/events` of the given rules: count per fingerprint, and how many rows repeat a fingerprint."""
+
+def recorded_alerts(apis: list[httpx.Client], rule_ids: set[str]) -> tuple[dict[Fingerprint, int], int]:
+    """`/cep/events` of the given rules in every tenant: count per fingerprint, and how many rows repeat one."""
     counts: dict[Fingerprint, int] = {}
-    repeated, cursor = 0, None
-    while True:
-        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-        page = api.get("/cep/events", params=params)
-        assert page.status_code == 200, page.text
-        body = page.json()
-        for event in body["items"]:
-            key = (event["rule_id"], event["group_key"])
-            if event["rule_id"] not in rule_ids:
-                continue
-            if key in counts:
-                repeated += 1
-            counts[key] = counts.get(key, 0) + event["count"]
-        cursor = body.get("next_cursor")
-        if not cursor:
-            return counts, repeated
+    repeated = 0
+    for event in _events(apis):
+        key = (event["rule_id"], event["group_key"])
+        if event["rule_id"] not in rule_ids:
+            continue
+        if key in counts:
+            repeated += 1
+        counts[key] = counts.get(key, 0) + event["count"]
+    return counts, repeated
+
+
+def recorded_series(apis: list[httpx.Client], rule_ids: set[str]) -> Series:
+    """`/cep/events` of the given metric and anomaly rules: per fingerprint its episodes and host."""
+    found: Series = {}
+    for event in _events(apis):
+        if event["rule_id"] not in rule_ids:
+            continue
+        episodes, _ = found.setdefault((event["rule_id"], event["group_key"]), ([], str(event["payload"].get("host"))))
+        resolved = event.get("resolved_at")
+        episodes.append((parse_time(event["fired_at"]), parse_time(resolved) if resolved else None))
+    return {key: (sorted(episodes), host) for key, (episodes, host) in found.items()}
+
+
+def _events(apis: list[httpx.Client]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for api in apis:
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+            page = api.get("/cep/events", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            items += body["items"]
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+    return items
 
 
 @dataclass
@@ -43,11 +67,12 @@ class Verdict:
     lost: int = 0
     duplicated: int = 0
     missing_alerts: int = 0
+    series_wrong: int = 0  # metric/anomaly fingerprints whose recorded episodes differ from the reference's
     examples: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.missing_alerts == 0
+        return self.lost == 0 and self.duplicated == 0 and self.missing_alerts == 0 and self.series_wrong == 0
 
 
 def judge(
@@ -68,6 +93,26 @@ def judge(
         if len(verdict.examples) < 5:
             verdict.examples.append(f"{key}: counted {have}, expected {need}..{allowed}")
     return verdict
+
+
+def judge_series(verdict: Verdict, oracle: Expected, got: Series, uncertain_hosts: set[str]) -> Verdict:
+    """Every metric and anomaly fingerprint must have exactly the reference's episodes (fired_at, resolved_at),
+    one row each; series a failed attempt may have stored in part or twice are not judged."""
+    for key in set(oracle.episodes) | set(got):
+        host = oracle.hosts.get(key) or got[key][1]
+        if host in uncertain_hosts:
+            continue
+        want, have = sorted(oracle.episodes.get(key, [])), got.get(key, ([], host))[0]
+        if want == have:
+            continue
+        verdict.series_wrong += 1
+        if len(verdict.examples) < 5:
+            verdict.examples.append(f"{key}: recorded {_show(have)}, the reference {_show(want)}")
+    return verdict
+
+
+def _show(episodes: list[Episode]) -> str:
+    return ", ".join(f"{a:%H:%M:%S.%f}-{f'{b:%H:%M:%S.%f}' if b else 'open'}" for a, b in episodes) or "none"
 
 
 @dataclass

@@ -54,7 +54,7 @@ class Scenario:
 
     def recorded(self) -> dict[Fingerprint, int]:
         with self.stack.client(self.token) as api:
-            counts, repeated = recorded_alerts(api, {r.rule_id for r in self.rules})
+            counts, repeated = recorded_alerts([api], {r.rule_id for r in self.rules})
         assert repeated == 0, "two events for one fingerprint"
         return counts
 

@@ -147,3 +147,16 @@ def test_metric_totals_never_go_down_when_an_actor_restarts() -> None:
         and 'cep_eval_batch_seconds_bucket{le="0.0025"} 0.0' in text
     )
     assert 'cep_consumer_pending{consumer="shard-1",stream="CEP_WORK"} 5.0' in text
+
+
+def test_the_state_keeps_the_latest_tick_it_applied() -> None:
+    """The clock the shard reports (the gateway's catch-up horizon waits for it); a late tick never moves it back."""
+    state, out = ShardState.from_rules([make_rule(ERRORS, "r")]), Output()
+    assert state.clock is None
+    state.run([TickWork(1, at(60))], out)
+    state.run([EventWork(2, occurrence(2))], out)
+    assert state.clock == at(60)
+    state.run([TickWork(3, at(30))], out)
+    assert state.clock == at(60)
+    state.run([TickWork(4, at(61))], out)
+    assert state.clock == at(61)

@@ -36,7 +36,7 @@ from tests.gateway.live_gateway import (
 )
 from tests.support.nats import NatsServer
 
-SLA = {"ack_sla": "P1=1s", "ack_sla_sweep_seconds": 0.1}
+SLA = {"ack_sla": "P1=1s", "ack_sla_sweep_seconds": 0.1, "ack_sla_catch_up": False}  # no evaluator here
 
 
 def p1(transition: Transition, priority: str = "P1") -> Transition:

@@ -74,4 +74,6 @@ def watched(row: EventRow) -> Watched:
         group_key=row.group_key,
         summary=row.summary,
         event_type=event_type if isinstance(event_type, str) else None,
+        acked_at=row.acked_at,
+        resolved_at=row.resolved_at,
     )

@@ -105,9 +105,11 @@ class Watched:
     group_key: str
     summary: str
     event_type: str | None = None
+    acked_at: datetime | None = None
+    resolved_at: datetime | None = None  # in event time: when the episode ended, not when that was recorded
 
 
-NoBreachReason = Literal["acked", "resolved", "no_sla", "not_due", "sla_event"]
+NoBreachReason = Literal["acked", "resolved", "no_sla", "not_due", "sla_event", "catching_up"]
 
 
 @dataclass(frozen=True)
@@ -167,20 +169,47 @@ class Breach:
 def check(sla: AckSla, event: Watched, now: datetime) -> Breach | NoBreach:
     """Whether an event has breached its ACK SLA at `now`, and if not, why.
 
-    An event about a breach itself never breaches: an unacknowledged escalation would otherwise raise a new
-    breach, and a new escalation, every SLA period for as long as nobody answers.
+    An event breaches only if it was neither acked nor resolved at or before its deadline. A resolution counts by
+    its own time (event time), so one recorded late, after the deadline, still cancels the breach. An event about
+    a breach itself never breaches: an unacknowledged escalation would otherwise raise a new breach, and a new
+    escalation, every SLA period for as long as nobody answers.
     """
-    if event.status != "open":
-        return NoBreach("acked" if event.status == "acked" else "resolved")
     if event.event_type == SLA_EVENT:
         return NoBreach("sla_event")
     limit = sla.limit(event.priority)
     if limit is None:
         return NoBreach("no_sla")
     due_at = event.fired_at + timedelta(seconds=limit)
+    closed = _closed_by(event, due_at)
+    if closed is not None:
+        return NoBreach(closed)
     if now < due_at:
         return NoBreach("not_due", due_at)
     return Breach(event, limit, due_at, round((now - due_at).total_seconds(), 3))
+
+
+def judge(sla: AckSla, event: Watched, now: datetime, horizon: datetime | None, seen_at: datetime) -> Breach | NoBreach:
+    """`check`, once the pipeline has caught up with this event (services/common/domain/lifecycle/catch_up.py).
+
+    A breach stands only when the horizon has passed both the deadline (every resolution up to it is recorded)
+    and `seen_at`, when the sweep first saw the event open (the event that raised it was stored before then, so
+    its own timers ran through the horizon too). Until then: `catching_up`, with the deadline.
+    """
+    verdict = check(sla, event, now)
+    if isinstance(verdict, Breach) and (horizon is None or horizon < max(verdict.due_at, seen_at)):
+        return NoBreach("catching_up", verdict.due_at)
+    return verdict
+
+
+def _closed_by(event: Watched, due_at: datetime) -> Literal["acked", "resolved"] | None:
+    """Whether the event was acked or resolved at or before `due_at`; a closed event of unknown time counts."""
+    if event.acked_at is not None and event.acked_at <= due_at:
+        return "acked"
+    if event.resolved_at is not None and event.resolved_at <= due_at:
+        return "resolved"
+    if event.status != "open" and event.acked_at is None and event.resolved_at is None:
+        return "acked" if event.status == "acked" else "resolved"
+    return None
 
 
 def with_entry(history: Sequence[Any], entry: Mapping[str, Any]) -> list[Any]:

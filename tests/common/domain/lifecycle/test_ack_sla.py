@@ -17,6 +17,7 @@ from services.common.domain.lifecycle.ack_sla import (
     Watched,
     ack_sla_from,
     check,
+    judge,
     parse_ack_sla,
     with_entry,
 )
@@ -100,6 +101,67 @@ def test_a_tenant_policy_names_its_own_setting() -> None:
 )
 def test_no_breach_says_why(event: Watched, now: datetime, expected: NoBreach) -> None:
     assert check(DEFAULT, event, now) == expected
+
+
+M = timedelta(minutes=1)
+DUE = T0 + 15 * M  # the P1 deadline of EVENT
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        # The 50-minute stop: resolved by resolve_after at fired+5m, recorded only at fired+51m.
+        (replace(EVENT, status="resolved", resolved_at=T0 + 5 * M), NoBreach("resolved")),
+        (replace(EVENT, status="resolved", resolved_at=DUE), NoBreach("resolved")),  # at the deadline: in time
+        (replace(EVENT, status="acked", acked_at=T0 + 14 * M), NoBreach("acked")),
+        (replace(EVENT, status="resolved", acked_at=DUE, resolved_at=DUE + M), NoBreach("acked")),
+        (replace(EVENT, status="resolved", acked_at=DUE + M, resolved_at=T0 + M), NoBreach("resolved")),
+    ],
+)
+def test_a_close_at_or_before_the_deadline_cancels_the_breach_whenever_recorded(
+    event: Watched, expected: NoBreach
+) -> None:
+    assert check(DEFAULT, event, T0 + 51 * M) == expected
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        replace(EVENT, status="resolved", resolved_at=DUE + timedelta(seconds=1)),
+        replace(EVENT, status="acked", acked_at=DUE + 5 * M),
+        replace(EVENT, status="resolved", acked_at=DUE + M, resolved_at=DUE + 2 * M),
+    ],
+)
+def test_a_close_after_the_deadline_does_not_undo_the_breach(event: Watched) -> None:
+    verdict = check(DEFAULT, event, T0 + 51 * M)
+    assert isinstance(verdict, Breach) and verdict.due_at == DUE
+
+
+@pytest.mark.parametrize(
+    ("horizon", "seen_at", "breached"),
+    [
+        (None, T0 + 51 * M, False),  # not caught up since the start
+        (T0 + 50 * M, T0 + 51 * M, False),  # caught up with the deadline, not with when the event was seen
+        (DUE - timedelta(seconds=1), T0 + 14 * M, False),  # the pipeline has not reached the deadline
+        (DUE, T0 + 14 * M, True),
+        (T0 + 51 * M, T0 + 51 * M, True),
+    ],
+)
+def test_judge_waits_until_the_pipeline_has_caught_up(
+    horizon: datetime | None, seen_at: datetime, breached: bool
+) -> None:
+    verdict = judge(DEFAULT, EVENT, T0 + 52 * M, horizon, seen_at)
+    assert isinstance(verdict, Breach) is breached
+    if not breached:
+        assert verdict == NoBreach("catching_up", DUE)
+
+
+def test_judge_keeps_the_other_reasons() -> None:
+    late = T0 + 52 * M
+    assert judge(DEFAULT, replace(EVENT, status="resolved", resolved_at=T0 + 5 * M), late, None, late) == NoBreach(
+        "resolved"
+    )
+    assert judge(DEFAULT, EVENT, T0 + M, T0 + M, T0 + M) == NoBreach("not_due", DUE)
 
 
 @pytest.mark.parametrize(
