@@ -54,7 +54,10 @@ def _created(client: TestClient, nats_server: NatsServer) -> tuple[GatewayState,
     assert client.put(f"/cep/admin/quotas/{tenant}", headers=ADMIN, json={"rules": 7}).status_code == 200
     rule_key = subjects.rule_key(tenant, rule["rule_id"])
     target_key = subjects.polling_key(tenant, created.json()["target_id"])
-    return state_of(client.app), rule_key, target_key, tenant, editor
+    state = state_of(client.app)
+    for publisher in (state.rule_publisher, state.polling_publisher, state.quota_publisher):
+        client.portal.call(publisher.stop)  # no background pass may fix what a test breaks before it reconciles
+    return state, rule_key, target_key, tenant, editor
 
 
 def test_missing_and_stale_entries_are_put_back(client: TestClient, nats_server: NatsServer) -> None:
