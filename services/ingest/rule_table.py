@@ -76,6 +76,11 @@ class RuleTable:
         """The ids of the rules this event may match (any version indexed now)."""
         return self.index.candidates(event)
 
+    def candidate_plans(self, event: Event) -> list[CompiledRule]:
+        """Every indexed version of the rules this event may match: where the event goes is decided for each."""
+        indexed = self._indexed
+        return [plan for rule_id in self.index.candidates(event) for plan in indexed.get(rule_id, ())]
+
     def _apply(self, rule_id: str, version: int, plan: CompiledRule | None) -> bool:
         held = self._held.get(rule_id)
         if held is None or version >= held.version:

@@ -81,3 +81,16 @@ def test_rules_of_other_tenants_are_not_candidates() -> None:
     table.upsert(make_rule(metric("cpu"), "r1", tenant="acme"))
     assert candidates(table, cpu=1) == set()
     assert table.candidates(Event("e", "acme", T0, {"cpu": 1})) == {"r1"}
+
+
+def test_while_catching_up_an_event_is_placed_under_every_indexed_version() -> None:
+    """A version's group_by decides where its series live: the router sends the event to the shards of each."""
+    by_host = make_rule(metric("cpu", group_by=["host"]), "r1", version=1)
+    by_region = make_rule(metric("cpu", group_by=["region"]), "r1", version=2)
+    table = RuleTable()
+    table.load("r1", [by_host, by_region])
+    table.catch_up_to = 100
+    event = Event("e", "default", T0, {"cpu": 1, "host": "h1", "region": "eu"})
+    assert [plan.group_by for plan in table.candidate_plans(event)] == [("host",), ("region",)]
+    table.passed(100)
+    assert [plan.group_by for plan in table.candidate_plans(event)] == [("region",)]
