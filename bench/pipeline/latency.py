@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,12 +28,21 @@ class Latency:
     """Percentiles (ms) of publish -> SSE for the alerts fired during one phase."""
 
     rate: float
+    seconds: float
     alerts: int
     p50_ms: float | None
     p99_ms: float | None
+    p999_ms: float | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rate_eps": round(self.rate, 1), "alerts": self.alerts, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms}
+        return {
+            "rate_eps": round(self.rate, 1),
+            "seconds": round(self.seconds, 1),
+            "alerts": self.alerts,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "p999_ms": self.p999_ms,
+        }
 
 
 def percentile(values: list[float], percent: float) -> float | None:
@@ -40,7 +50,7 @@ def percentile(values: list[float], percent: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, -(-int(percent * len(ordered)) // 100))
+    rank = max(1, math.ceil(round(percent * len(ordered) / 100, 9)))
     return ordered[min(rank, len(ordered)) - 1]
 
 
@@ -111,5 +121,5 @@ async def measure(producer: Producer, rate: float, seconds: float, drain_timeout
         await drained(producer.bench, drain_timeout)
         await asyncio.sleep(0.5)  # the feed message follows the recorder's commit
     values = latencies(published, listener.arrivals, producer.batch)
-    p50, p99 = percentile(values, 50), percentile(values, 99)
-    return Latency(rate, len(values), None if p50 is None else round(p50, 1), None if p99 is None else round(p99, 1))
+    p50, p99, p999 = (percentile(values, q) for q in (50, 99, 99.9))
+    return Latency(rate, seconds, len(values), *(None if p is None else round(p, 1) for p in (p50, p99, p999)))

@@ -1,18 +1,18 @@
-"""The offline reference (the product's pure engine over the same events) and the bare Python loop (the CPU limit)."""
+"""The offline reference: the product's pure engine over the same events, and the check that a part matches it."""
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.pipeline.workload import RuleShape, Workload, sample_of
+from bench.pipeline.workload import Workload
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.events.intake import Item, check_item, to_event
 from services.common.domain.events.model import Event
+from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.rules.model import Rule
 
 TENANT = "default"  # the admin token's tenant under `cep up`
@@ -51,46 +51,33 @@ def parsed_events(payloads: Sequence[dict[str, Any]], first: int = 0) -> list[Ev
     return out
 
 
-def reference_run(rules: Sequence[Rule], events: Sequence[Event], chunk: int = 100) -> tuple[set[str], Speed]:
-    """The transition ids the pure engine produces over `events` (in chunks, as a shard feeds it), and its speed."""
+def reference_run(rules: Sequence[Rule], events: Sequence[Event], chunk: int = 100) -> tuple[list[Transition], Speed]:
+    """The transitions the pure engine produces over `events` (in chunks, as a shard feeds it), and its speed."""
     engine = RuleEngine()
     for rule in rules:
         engine.upsert_rule(rule)
-    ids: set[str] = set()
+    out: list[Transition] = []
     started = time.perf_counter()
     for first in range(0, len(events), chunk):
-        ids.update(t.transition_id for t in engine.on_events(events[first : first + chunk]))
-    return ids, Speed(len(events), time.perf_counter() - started)
+        out += engine.on_events(events[first : first + chunk])
+    return out, Speed(len(events), time.perf_counter() - started)
 
 
-def bare_loop(shapes: Sequence[RuleShape], workload: Workload, payloads: Sequence[dict[str, Any]]) -> tuple[int, Speed]:
-    """The same rules in the plainest Python: per (rule, host) a phase and, for windows, a deque and a sum.
+def as_flips(transitions: Iterable[Transition], rules: Sequence[Rule]) -> list[tuple[int, str, str, float]]:
+    """Fired and resolved transitions as the peer writes them: (rule index in `rules`, host, kind, event time)."""
+    index_of = {rule.rule_id: index for index, rule in enumerate(rules)}
+    return [
+        (index_of[t.rule_id], str(t.payload["host"]), t.kind, t.at.timestamp())
+        for t in transitions
+        if t.kind in ("fired", "resolved")
+    ]
 
-    Returns the transitions (fired + resolved) it counted, to check it against the engine, and its speed.
-    """
-    by_metric: dict[str, list[tuple[int, float, float | None]]] = {}
-    for index, shape in enumerate(shapes):
-        by_metric.setdefault(shape.metric, []).append((index, shape.threshold, shape.window_seconds))
-    state: dict[tuple[int, str], list[Any]] = {}
-    transitions = 0
-    started = time.perf_counter()
-    for payload in payloads:
-        metric, host, at, value = sample_of(workload, payload)
-        for index, threshold, length in by_metric.get(metric, ()):
-            entry = state.get((index, host))
-            if entry is None:
-                entry = state[(index, host)] = [False, deque(), 0.0]
-            if length is None:
-                measured = value
-            else:
-                window, total = entry[1], entry[2] + value
-                window.append((at, value))
-                while window[0][0] <= at - length:
-                    total -= window.popleft()[1]
-                entry[2] = total
-                measured = total / len(window)
-            firing = measured > threshold
-            if firing != entry[0]:
-                entry[0] = firing
-                transitions += 1
-    return transitions, Speed(len(payloads), time.perf_counter() - started)
+
+def check_same(name: str, got: Sequence[tuple[Any, ...]], expected: Sequence[tuple[Any, ...]]) -> None:
+    """Fail the run loudly when `name`'s transitions differ from the reference's (order aside)."""
+    if sorted(got) != sorted(expected):
+        missing, extra = set(expected) - set(got), set(got) - set(expected)
+        raise AssertionError(
+            f"{name}: {len(got)} transitions, the reference {len(expected)}; "
+            f"missing e.g. {sorted(missing)[:3]}, extra e.g. {sorted(extra)[:3]}"
+        )

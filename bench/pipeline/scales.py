@@ -18,12 +18,13 @@ class Scale:
     probe_seconds: float
     sustain_seconds: float
     sustain_shares: tuple[float, ...]  # of the probed capacity, tried in order until one is kept up with
-    latency_seconds: float  # per load level; longer (up to latency_max_seconds) until latency_min_events are sent
-    latency_min_events: int
+    latency_seconds: float  # per load level; longer (up to latency_max_seconds) to see latency_min_alerts alerts
+    latency_min_alerts: int
     latency_max_seconds: float
     shard_counts: tuple[int, ...]  # the main stack runs the default (2); the others start their own stack
-    peer_events: int
-    bare_events: int
+    engine_rule_counts: tuple[int, ...]  # the engine against the one-process peer, in memory
+    engine_curve_events: int
+    engine_shard_events: int  # engine-only capacity with 1, 2, 4 shards (one process each)
     nats_core_messages: int
     nats_js_messages: int
     rule_counts: tuple[int, ...]
@@ -42,11 +43,12 @@ FULL = Scale(
     sustain_seconds=30.0,
     sustain_shares=(0.8, 0.6, 0.4, 0.25),
     latency_seconds=10.0,
-    latency_min_events=1500,
-    latency_max_seconds=30.0,
+    latency_min_alerts=1000,
+    latency_max_seconds=150.0,
     shard_counts=(1, 2, 4),
-    peer_events=2000,
-    bare_events=50_000,
+    engine_rule_counts=(10, 10_000),
+    engine_curve_events=30_000,
+    engine_shard_events=30_000,
     nats_core_messages=100_000,
     nats_js_messages=5000,
     rule_counts=(10, 1000, 10_000),
@@ -65,11 +67,12 @@ TINY = Scale(
     sustain_seconds=3.0,
     sustain_shares=(0.5,),
     latency_seconds=2.0,
-    latency_min_events=0,
+    latency_min_alerts=0,
     latency_max_seconds=2.0,
     shard_counts=(2,),
-    peer_events=200,
-    bare_events=2000,
+    engine_rule_counts=(10, 100),
+    engine_curve_events=2000,
+    engine_shard_events=2000,
     nats_core_messages=2000,
     nats_js_messages=200,
     rule_counts=(10, 100),
@@ -90,11 +93,12 @@ MEDIUM = Scale(
     sustain_seconds=15.0,
     sustain_shares=(0.8, 0.6, 0.4, 0.25),
     latency_seconds=5.0,
-    latency_min_events=500,
+    latency_min_alerts=300,
     latency_max_seconds=15.0,
     shard_counts=(2,),
-    peer_events=2000,
-    bare_events=10_000,
+    engine_rule_counts=(10, 10_000),
+    engine_curve_events=10_000,
+    engine_shard_events=10_000,
     nats_core_messages=20_000,
     nats_js_messages=1000,
     rule_counts=(10, 1000),

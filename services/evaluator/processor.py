@@ -3,6 +3,8 @@
 The actor feeds it work items in stream order and publishes what comes out: alert transitions with the
 actions of the rule that produced them, and the replies to triggers. Anomaly model refits run on a refit
 pool (refit_pool.py: the process's own unless one is given), off the hot path, with the same scores.
+Shards run the compiled engine (domain/evaluation/compiled/: the reference's transitions, faster); `ENGINE` is the
+switch, the reference `RuleEngine` being the other choice.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.domain.evaluation.compiled.engine import CompiledEngine
 from services.common.domain.evaluation.rule_engine import RuleEngine, SeriesElsewhere
 from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.lifecycle.transitions import Transition
@@ -23,6 +26,7 @@ from services.evaluator.refit_pool import RefitFigures, RefitPool
 from services.evaluator.work import EventWork, RuleWork, TickWork, TriggerWork, Work
 
 Actions = list[dict[str, Any]]
+ENGINE: type[RuleEngine] = CompiledEngine  # the engine a shard builds, fresh or restored
 
 
 @dataclass
@@ -55,7 +59,7 @@ class ShardState:
     ) -> ShardState:
         """A fresh state holding `rules` (what the rule bucket says when there is no snapshot), within `quotas`,
         keeping the series `owns` says are this shard's (all when None)."""
-        engine = RuleEngine(pool or RefitPool.for_process(), quotas, owns)
+        engine = ENGINE(pool or RefitPool.for_process(), quotas, owns)
         for rule in rules:
             engine.upsert_rule(rule)
         return cls(engine)
@@ -70,7 +74,7 @@ class ShardState:
         owns: SeriesOwner | None = None,
     ) -> ShardState:
         """The state of a snapshot: the rules as they were then, and the engine's series (refits on `pool`)."""
-        return cls(RuleEngine.restore(engine, rules, pool or RefitPool.for_process(), quotas, owns))
+        return cls(ENGINE.restore(engine, rules, pool or RefitPool.for_process(), quotas, owns))
 
     @property
     def rule_count(self) -> int:

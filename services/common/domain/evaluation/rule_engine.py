@@ -1,8 +1,9 @@
 """The shard state: rules, their series, and the one place events and ticks turn into alert transitions.
 
 A plain object in the bytewax style: feed it batches of events and ticks (`now` is always an input,
-never a clock read), take the transitions it returns, snapshot it, restore it and carry on. The
-evaluator's actors, simulate, trigger and replay all drive this class; there is no second evaluator.
+never a clock read), take the transitions it returns, snapshot it, restore it and carry on. Simulate, trigger
+and replay drive this class; the evaluator's shards run its subclass in compiled/ (a faster `on_events` with the
+same transitions): this is the reference it is tested against, and it imports nothing from there.
 
 It is one class around one state (series, timers and the quota ledger change together), which is why it stays one
 module above 300 lines; the parts that stand alone are in evaluations.py, anomaly_status.py and timers.py.
@@ -11,7 +12,7 @@ module above 300 lines; the parts that stand alone are in evaluations.py, anomal
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -256,16 +257,25 @@ class RuleEngine:
         held = self._series.get(plan.rule_id, {}).get(key)
         series = held if held is not None else new_series(plan)
         out += series.advance(plan, key, event.time)
+        out += self._judged(plan, key, held, series, lambda: series.observe(plan, key, event).transitions)
+
+    def _judged(
+        self, plan: CompiledRule, key: str, held: Series | None, series: Series, judge: Callable[[], list[Transition]]
+    ) -> list[Transition]:
+        """`judge()`'s transitions, the series stored after it even if it raises; a new series past a quota is not.
+
+        Counts one evaluation. A refused series' transitions are dropped with it.
+        """
         produced: list[Transition] = []
         try:
             self.evaluations += 1
-            produced = series.observe(plan, key, event).transitions
+            produced = judge()
         finally:
             if held is None and self._refused(plan, key, series):
                 produced = []
             else:
                 self._keep(plan, key, series)
-        out += produced
+        return produced
 
     def _repair(self, plan: CompiledRule, event: Event) -> list[Transition]:
         """After a rule raised on `event`: make its series what a restart would see (its own snapshot restored).

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.common.domain.evaluation.compiled.engine import CompiledEngine
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.rule_index import RuleIndex
 from services.common.domain.evaluation.sharding import (
@@ -93,8 +94,10 @@ def concrete(raw: list[tuple[Any, ...]]) -> list[tuple[str, Any]]:
     return steps
 
 
-def engine(rules: list[Rule], placement: Placement | None = None, shard: int = 0) -> RuleEngine:
-    built = RuleEngine(owns=None if placement is None else placement.owner(shard))
+def engine(
+    rules: list[Rule], placement: Placement | None = None, shard: int = 0, kind: type[RuleEngine] = RuleEngine
+) -> RuleEngine:
+    built = kind(owns=None if placement is None else placement.owner(shard))
     for rule in rules:
         built.upsert_rule(rule)
     return built
@@ -109,17 +112,18 @@ def by_series(transitions: list[Transition]) -> dict[tuple[str, str, str], list[
 
 
 @settings(max_examples=150, deadline=None)
-@given(raw=raw_steps, shards=st.integers(min_value=1, max_value=4))
+@given(raw=raw_steps, shards=st.integers(min_value=1, max_value=4), kind=st.sampled_from([RuleEngine, CompiledEngine]))
 def test_engines_sharded_by_series_give_exactly_the_transitions_of_one_engine(
-    raw: list[tuple[Any, ...]], shards: int
+    raw: list[tuple[Any, ...]], shards: int, kind: type[RuleEngine]
 ) -> None:
+    """The reference engine alone against shards of the reference engine or of the compiled one the shards run."""
     steps = concrete(raw)
     placement = Placement(shards, SERIES)
     index, plans = RuleIndex(), {}
     for rule in RULES:
         plans[rule.rule_id] = compile_rule(rule)
         index.add(plans[rule.rule_id])
-    one, sharded = engine(RULES), [engine(RULES, placement, n) for n in range(shards)]
+    one, sharded = engine(RULES), [engine(RULES, placement, n, kind) for n in range(shards)]
     expected: list[Transition] = []
     got: list[Transition] = []
     for kind, item in steps:

@@ -1,0 +1,82 @@
+"""The engine the shards run, timed in memory on one core, and set against the peer at 10 and 10,000 rules.
+
+The engine is built through the factory a shard uses (`ShardState.from_rules`, with the platform's default
+series quotas) and fed steps of `EventWork` as the shard's consume loop feeds it, so this figure follows
+whatever engine the shard builds. Events are parsed before the clock starts, as they are for the peer.
+Every run's transitions are checked against the reference (and the peer's against the same reference):
+a mismatch fails the bench run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.pipeline import peer
+from bench.pipeline.peer_step import Flip
+from bench.pipeline.reference import Speed, as_flips, check_same, local_rules, parsed_events, reference_run
+from bench.pipeline.workload import Workload
+from services.common.domain.events.model import Event
+from services.common.domain.quotas.series_quota import SeriesQuotas
+from services.common.domain.rules.model import Rule
+from services.evaluator.processor import Output, ShardState
+from services.evaluator.work import EventWork
+
+STEP_EVENTS = 100  # events per engine call: one router batch's events for a shard
+
+
+def shard_engine_run(
+    rules: Sequence[Rule], events: Sequence[Event], ready: Callable[[], object] | None = None
+) -> tuple[list[Flip], Speed]:
+    """The shard's engine over `events`, one step of STEP_EVENTS at a time: its transitions and speed.
+
+    `ready` is called once everything is built, just before the clock starts (a barrier, for parallel shards).
+    """
+    state = ShardState.from_rules(rules, quotas=SeriesQuotas())
+    steps = [
+        [EventWork(seq, event) for seq, event in enumerate(events[first : first + STEP_EVENTS], first)]
+        for first in range(0, len(events), STEP_EVENTS)
+    ]
+    out = Output()
+    if ready is not None:
+        ready()
+    started = time.perf_counter()
+    for step in steps:
+        state.run(step, out)
+    speed = Speed(len(events), time.perf_counter() - started)
+    if out.failures or out.refusals:
+        raise AssertionError(f"the engine refused or failed: {out.failures[:3]} {out.refusals[:3]}")
+    return as_flips((transition for transition, _ in out.alerts), rules), speed
+
+
+def curve_workload(rules: int) -> Workload:
+    """`rules` rules of which the same 10 match every event (one metric over 100 hosts), the rest on metrics no
+    event carries: the rule-count curve's workload (limits.py), so a series sees many samples at any count."""
+    return Workload(hosts=100, metrics=1, idle_rules=rules - 10)
+
+
+def engine_vs_peer(rule_counts: Sequence[int], events: int, workdir: Path) -> dict[str, dict[str, Any]]:
+    """Per rule count: the engine's and the one-process peer's events/s over the same events, both checked."""
+    out: dict[str, dict[str, Any]] = {}
+    for count in rule_counts:
+        workload = curve_workload(count)
+        rules = local_rules(workload)
+        parsed = parsed_events(workload.events(0, events))
+        reference, _ = reference_run(rules, parsed)
+        expected = as_flips(reference, rules)
+        flips, engine = shard_engine_run(rules, parsed)
+        check_same(f"engine at {count} rules", flips, expected)
+        ran = peer.run(workload, events, workdir, processes=1)
+        check_same(f"bytewax peer at {count} rules", ran.pop("flips"), expected)
+        out[str(count)] = {
+            "rules": count,
+            "hosts": workload.hosts,
+            "events": events,
+            "transitions": len(expected),
+            "engine_eps": round(engine.eps, 1),
+            "bytewax_eps": round(ran["eps"], 1),
+            "ratio": round(engine.eps / ran["eps"], 3) if ran["eps"] else None,
+        }
+    return out
