@@ -63,7 +63,7 @@ def split_snapshots(old: Sequence[ShardSnapshot], count: int, seq: int) -> list[
     Their `raw_done` is the latest of the old shards': a raw position routed before the cut and routed again
     after it (a router replay across the cut) is a copy for every new shard. Known gap (as with the per-event
     ids before): a router that failed mid-batch just before the cut, having stored that batch's work for some
-    old shards only, replays it after the cut, and the new owners of the other old shards' rules skip it.
+    old shards only, replays it after the cut, and the new owners of the other old shards' series skip it.
     """
     formats = {snapshot.engine.get("format") for snapshot in old}
     if len(formats) > 1:

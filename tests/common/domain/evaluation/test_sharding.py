@@ -41,7 +41,7 @@ def errors(**extra: Any) -> dict[str, Any]:
 
 RULES: list[Rule] = [
     *(
-        make_rule(metric("cpu", threshold=t, group_by=["host"], resolve_after="2m"), f"cpu-{t}", tenant=tenant)
+        make_rule(metric("cpu", threshold=t, group_by=["host"], resolve_after="2m"), f"cpu-{t}-{tenant}", tenant=tenant)
         for t in (50, 80)
         for tenant in ("acme", "beta")
     ),
@@ -171,6 +171,7 @@ def test_the_same_series_lands_on_the_same_shard_in_every_process() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"}
     )
     grouped, whole = RULES[0], RULES[7]  # other rule ids, the same tenant, group key and topic
+    assert (grouped.tenant, whole.tenant, whole.rule_id) == ("acme", "acme", "whole")
     here = [str([Placement(7).series_shard(grouped, f"host=h{n}") for n in range(50)])]
     assert other.stdout.splitlines() == [*here, str(Placement(7).series_shard(whole, ""))]
 
