@@ -94,3 +94,19 @@ def test_while_catching_up_an_event_is_placed_under_every_indexed_version() -> N
     assert [plan.group_by for plan in table.candidate_plans(event)] == [("host",), ("region",)]
     table.passed(100)
     assert [plan.group_by for plan in table.candidate_plans(event)] == [("region",)]
+
+
+def test_candidates_remembered_by_event_shape_are_forgotten_when_a_rule_changes() -> None:
+    table = RuleTable()
+    event = Event("e", "default", T0, {"cpu": 1})
+    assert table.candidate_plans(event) == []
+    table.upsert(rule(1, "cpu"))
+    assert [plan.rule.version for plan in table.candidate_plans(event)] == [1]
+    table.upsert(rule(2, "cpu"))
+    assert [plan.rule.version for plan in table.candidate_plans(Event("f", "default", T0, {"cpu": 9}))] == [2]
+    table.delete("r1", 3)
+    assert table.candidate_plans(event) == []
+    run = Event("s", "default", T0, {"rule_id": "cron"}, "cep.schedule")  # a schedule run: by the rule it names
+    table.upsert(make_rule({"trigger_type": "schedule", "trigger_spec": {"cron": "* * * * *"}}, "cron"))
+    assert [plan.rule_id for plan in table.candidate_plans(run)] == ["cron"]
+    assert table.candidate_plans(Event("t", "default", T0, {"rule_id": "other"}, "cep.schedule")) == []
