@@ -16,10 +16,8 @@ from typing import Any
 import ray
 import ray.exceptions
 from nats.js.client import JetStreamContext
-from nats.js.errors import KeyNotFoundError
 
-from services.common.domain.evaluation.sharding import shard_for
-from services.common.messages import codec
+from services.common.domain.evaluation.anomaly_status import merged_status
 from services.common.messages.work import work_tick
 from services.common.nats import subjects
 from services.common.ops import CheckResult
@@ -28,6 +26,7 @@ from services.evaluator.options import ShardOptions
 from services.evaluator.quota_watch import quota_book
 from services.evaluator.rebalance import rebalance
 from services.evaluator.shard import ShardActor
+from services.evaluator.shard_map import ShardMap, read_shard_map
 from services.evaluator.snapshots import DEFAULT_PART_BYTES
 
 log = logging.getLogger(__name__)
@@ -103,18 +102,13 @@ class ShardDriver:
         self.actors = []
         return final
 
-    async def publish_shard_map(self, js: JetStreamContext) -> dict[str, int]:
-        """Write `{"epoch", "shards"}`; the epoch moves on only when the shard count changes."""
+    async def publish_shard_map(self, js: JetStreamContext) -> ShardMap:
+        """Write the map of `count` shards under series placement; the epoch moves on only when either changes."""
         kv = await js.key_value(subjects.CONTROL_BUCKET)
-        epoch = 1
-        try:
-            entry = await kv.get(subjects.SHARD_MAP_KEY)
-            current = codec.loads(entry.value or b"{}")
-            epoch = int(current.get("epoch", 0)) + (0 if current.get("shards") == self.count else 1)
-        except KeyNotFoundError:
-            pass
-        shard_map = {"epoch": max(epoch, 1), "shards": self.count}
-        await kv.put(subjects.SHARD_MAP_KEY, codec.dumps(shard_map))
+        current = await read_shard_map(kv)
+        epoch = 1 if current is None else current.epoch + (0 if current.settled(self.count) else 1)
+        shard_map = ShardMap(max(epoch, 1), self.count)
+        await kv.put(subjects.SHARD_MAP_KEY, shard_map.encode())
         return shard_map
 
     async def tick(self, now: datetime | None = None) -> None:
@@ -147,21 +141,26 @@ class ShardDriver:
         return CheckResult(ready, {"shards": brief})
 
     async def anomaly_status(self, tenant: str, rule_id: str) -> dict[str, Any]:
-        """Ask the shard that owns the rule: KeyError when it holds no such rule of this tenant, ValueError when
-        the rule is not an anomaly rule, TimeoutError when the shard does not answer in time."""
+        """Ask every shard (each holds the rule and the series it owns) and merge their answers: KeyError when no
+        such rule of this tenant is held, ValueError when the rule is not an anomaly rule, TimeoutError when a
+        shard does not answer in time."""
         if not self.actors:
             raise TimeoutError("the shard actors are not started")
-        actor = self.actors[shard_for(rule_id, self.count)]
-        try:
+
+        async def one(actor: Any) -> dict[str, Any]:
             call = _await(actor.anomaly_status.remote(rule_id))
             result: dict[str, Any] = await asyncio.wait_for(call, timeout=STATUS_TIMEOUT_SECONDS)
+            return result
+
+        try:
+            parts = await asyncio.gather(*(one(actor) for actor in self.actors))
         except ray.exceptions.RayTaskError as exc:  # the actor's own exception, carried by Ray
             if isinstance(exc.cause, KeyError | ValueError):
                 raise exc.cause from None
             raise
-        if result.get("tenant") != tenant:
+        if any(part.get("tenant") != tenant for part in parts):
             raise KeyError(rule_id)  # another tenant's rule is not found, as on every route
-        return result
+        return merged_status(list(parts))
 
     def _start_actor(self, shard: int) -> None:
         """Call `start()` on an actor in the background, once at a time per shard."""

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from services.common.domain.evaluation.compiled.engine import CompiledEngine
-from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.evaluation.rule_engine import RuleEngine, SeriesElsewhere
+from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.quotas.series_quota import Limits, SeriesRefusals
 from services.common.domain.rules.model import Rule
@@ -52,20 +53,30 @@ class ShardState:
 
     @classmethod
     def from_rules(
-        cls, rules: Iterable[Rule], pool: RefitPool | None = None, quotas: Limits | None = None
+        cls,
+        rules: Iterable[Rule],
+        pool: RefitPool | None = None,
+        quotas: Limits | None = None,
+        owns: SeriesOwner | None = None,
     ) -> ShardState:
-        """A fresh state holding `rules` (what the rule bucket says when there is no snapshot), within `quotas`."""
-        engine = ENGINE(pool or RefitPool.for_process(), quotas)
+        """A fresh state holding `rules` (what the rule bucket says when there is no snapshot), within `quotas`,
+        keeping the series `owns` says are this shard's (all when None)."""
+        engine = ENGINE(pool or RefitPool.for_process(), quotas, owns)
         for rule in rules:
             engine.upsert_rule(rule)
         return cls(engine)
 
     @classmethod
     def restore(
-        cls, engine: dict[str, Any], rules: Iterable[Rule], pool: RefitPool | None = None, quotas: Limits | None = None
+        cls,
+        engine: dict[str, Any],
+        rules: Iterable[Rule],
+        pool: RefitPool | None = None,
+        quotas: Limits | None = None,
+        owns: SeriesOwner | None = None,
     ) -> ShardState:
         """The state of a snapshot: the rules as they were then, and the engine's series (refits on `pool`)."""
-        return cls(ENGINE.restore(engine, rules, pool or RefitPool.for_process(), quotas))
+        return cls(ENGINE.restore(engine, rules, pool or RefitPool.for_process(), quotas, owns))
 
     @property
     def rule_count(self) -> int:
@@ -122,7 +133,11 @@ class ShardState:
             body = trigger_reply(False, None, "no_match", [], [], error=("unknown_rule", detail))
             out.replies.append((work.reply, body))
             return
-        outcome = self.engine.trigger(work.rule_id, work.event)
+        try:
+            outcome = self.engine.trigger(work.rule_id, work.event)
+        except SeriesElsewhere as exc:  # routed with another version of the rule (a rule change raced it)
+            out.replies.append((work.reply, trigger_reply(False, None, "no_match", [], [], error=("failed", str(exc)))))
+            return
         self._emit(outcome.transitions, out)
         body = trigger_reply(outcome.matched, outcome.event_id, outcome.state, outcome.explanation, outcome.errors)
         out.replies.append((work.reply, body))

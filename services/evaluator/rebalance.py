@@ -1,16 +1,19 @@
-"""Changing the shard count: every (rule, group key) series moves to the rule's new shard, nothing is lost.
+"""Changing the placement: every (rule, group key) series moves to its new shard, nothing is lost.
 
-The shard count changes when the evaluator starts with another `CEP_SHARDS` than the shard map names. Before
-any actor starts, the driver:
+The placement changes when the evaluator starts with another `CEP_SHARDS` than the shard map names, or finds a
+map of an earlier version (rules placed by rule id: no `placement` in it; sharding.py). Before any actor starts,
+the driver:
 
-1. writes the shard map `{epoch: E + 1, shards: N, from: M}`; the router switches to N shards at its next
-   batch and first marks the switch on `cep.work.epoch` (`services/ingest/epochs.py`): every work message
-   routed with M shards precedes that marker, every one routed with N follows it (the cut);
+1. writes the shard map `{epoch: E + 1, shards: N, placement: "series", from: M, from_placement: P}`; the
+   router switches to the new placement at its next batch and first marks the switch on `cep.work.epoch`
+   (`services/ingest/epochs.py`): every work message routed with the old placement precedes that marker,
+   every one routed with the new one follows it (the cut);
 2. brings each old shard's state up to the cut: its snapshot, plus its work stream replayed from the
    snapshot's sequence to the cut (transitions are published with their ids, as a restarted actor would);
-3. splits the series by the rule's new owner (`split_snapshots`), stages the new snapshots (`rebalance-E-<n>`
-   keys, then a `rebalance-E` marker), copies them to `shard-<n>` with the cut as their sequence, and drops
-   the keys and consumers of shards that no longer exist;
+3. moves series, not rules: every new shard holds every rule, and each series goes to the shard that owns it
+   now (`split_snapshots`); stages the new snapshots (`rebalance-E-<n>` keys, then a `rebalance-E` marker),
+   copies them to `shard-<n>` with the cut as their sequence, and drops the keys and consumers of shards that
+   no longer exist;
 4. the driver then writes the map without `from` and starts N actors, which resume after the cut.
 
 A crash anywhere is finished by the next start: the map still says `from`, the old snapshots are untouched
@@ -26,7 +29,6 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -34,14 +36,16 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.evaluation.sharding import SERIES, Placement
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.rules.model import Rule
 from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.quota_book import QuotaBook
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.quota_watch import BookLimits, follow_quotas, stop_following
+from services.evaluator.shard_map import ShardMap, read_shard_map
 from services.evaluator.snapshots import DEFAULT_PART_BYTES, ShardSnapshot, SnapshotStore, owned_rules
 from services.evaluator.work import NOWHERE, Work, WorkError, decode_message, fresh, steps
 
@@ -51,59 +55,50 @@ CUT_WAIT_SECONDS = 120.0  # how long to wait for the router to mark the new epoc
 FETCH = 500
 
 
-@dataclass(frozen=True)
-class ShardMap:
-    """The `shard-map` value: the epoch, the shard count, and the old count while a rebalance is under way."""
-
-    epoch: int
-    shards: int
-    moving_from: int | None = None
-
-    def encode(self) -> bytes:
-        body: dict[str, Any] = {"epoch": self.epoch, "shards": self.shards}
-        if self.moving_from is not None:
-            body["from"] = self.moving_from
-        return codec.dumps(body)
-
-
 def split_snapshots(old: Sequence[ShardSnapshot], count: int, seq: int) -> list[ShardSnapshot]:
-    """The snapshots of `count` shards holding the rules and series of `old`, each rule on its new owner (pure).
+    """The snapshots of `count` shards under series placement holding the rules and series of `old` (pure).
+
+    Every new shard holds every rule (the newest version any old shard held); each series goes to its owner.
 
     Their `raw_done` is the latest of the old shards': a raw position routed before the cut and routed again
     after it (a router replay across the cut) is a copy for every new shard. Known gap (as with the per-event
     ids before): a router that failed mid-batch just before the cut, having stored that batch's work for some
-    old shards only, replays it after the cut, and the new owners of the other old shards' rules skip it.
+    old shards only, replays it after the cut, and the new owners of the other old shards' series skip it.
     """
     formats = {snapshot.engine.get("format") for snapshot in old}
     if len(formats) > 1:
         raise ValueError(f"old snapshots in several formats: {sorted(map(str, formats))}")
-    rules: list[list[dict[str, Any]]] = [[] for _ in range(count)]
-    series: list[dict[str, Any]] = [{} for _ in range(count)]
+    placement = Placement(count, SERIES)
+    rules: dict[str, dict[str, Any]] = {}
     for snapshot in old:
         for rule in snapshot.rules:
-            owner = shard_for(str(rule["rule_id"]), count)
-            rules[owner].append(rule)
-            entry = snapshot.engine["rules"].get(rule["rule_id"])
-            if entry is not None:
-                series[owner][rule["rule_id"]] = entry
+            held = rules.get(str(rule["rule_id"]))
+            if held is None or int(rule["version"]) > int(held["version"]):
+                rules[str(rule["rule_id"])] = rule
+    models = {rule_id: Rule.model_validate(rule) for rule_id, rule in rules.items()}
+    series: list[dict[str, Any]] = [{} for _ in range(count)]
+    for snapshot in old:
+        for rule_id, entry in snapshot.engine["rules"].items():
+            model = models.get(rule_id)
+            if model is None:
+                continue  # series of a rule no old shard holds: a restore would drop them too
+            for key, data in entry["series"].items():
+                moved = series[placement.series_shard(model, key)].setdefault(
+                    rule_id, {"semantics": entry["semantics"], "series": {}}
+                )
+                moved["series"][key] = data
     fmt = formats.pop() if formats else None
     raw_done = max((snapshot.raw_done for snapshot in old), default=NOWHERE)
-    return [
-        ShardSnapshot(
-            seq, sorted(rules[n], key=lambda r: str(r["rule_id"])), {"format": fmt, "rules": series[n]}, raw_done
-        )
-        for n in range(count)
-    ]
+    every = [rules[rule_id] for rule_id in sorted(rules)]
+    return [ShardSnapshot(seq, every, {"format": fmt, "rules": _sorted(series[n])}, raw_done) for n in range(count)]
 
 
-async def read_shard_map(kv: KeyValue) -> ShardMap | None:
-    try:
-        entry = await kv.get(subjects.SHARD_MAP_KEY)
-    except KeyNotFoundError:
-        return None
-    body = codec.loads(entry.value or b"{}")
-    moving = body.get("from")
-    return ShardMap(int(body.get("epoch") or 0), int(body["shards"]), None if moving is None else int(moving))
+def _sorted(rules: dict[str, Any]) -> dict[str, Any]:
+    """Rules and their series by id and key, as the engine's own snapshot orders them."""
+    return {
+        rule_id: {"semantics": entry["semantics"], "series": dict(sorted(entry["series"].items()))}
+        for rule_id, entry in sorted(rules.items())
+    }
 
 
 async def rebalance(
@@ -114,7 +109,8 @@ async def rebalance(
     part_bytes: int = DEFAULT_PART_BYTES,
     quotas: QuotaBook | None = None,
 ) -> bool:
-    """Move the series to `count` shards if the shard map names another count (or a rebalance to finish).
+    """Move the series to `count` shards under series placement if the shard map names another count or
+    placement (or a rebalance to finish).
 
     True when something moved. The caller then publishes the shard map without `from` and starts the actors.
     Snapshots are written in parts of at most `part_bytes`; the replays to the cut apply the series quotas of
@@ -124,32 +120,34 @@ async def rebalance(
     moved = False
     while True:
         current = await read_shard_map(control)
-        if current is None or (current.moving_from is None and current.shards == count):
+        if current is None or current.settled(count):
             return moved
         if current.moving_from is None:  # start a new one
-            current = ShardMap(current.epoch + 1, count, current.shards)
+            current = ShardMap(current.epoch + 1, count, current.shards, SERIES, current.placement)
             await control.put(subjects.SHARD_MAP_KEY, current.encode())
         assert current.moving_from is not None
-        move = Rebalance(js, current.moving_from, current.shards, current.epoch, part_bytes, quotas)
+        old = Placement(current.moving_from, current.from_placement)
+        move = Rebalance(js, old, current.shards, current.epoch, part_bytes, quotas)
         await move.run(cut_wait)
         await control.put(subjects.SHARD_MAP_KEY, ShardMap(current.epoch, current.shards).encode())
         moved = True
 
 
 class Rebalance:
-    """One move of the series from `old` shards to `new` shards under shard-map epoch `epoch`."""
+    """One move of the series from the `old` placement to `new` shards (series placement) under epoch `epoch`."""
 
     def __init__(
         self,
         js: JetStreamContext,
-        old: int,
+        old: Placement,
         new: int,
         epoch: int,
         part_bytes: int = DEFAULT_PART_BYTES,
         quotas: QuotaBook | None = None,
     ) -> None:
         self.js = js
-        self.old = old
+        self.placement = old
+        self.old = old.shards
         self.new = new
         self.epoch = epoch
         self.part_bytes = part_bytes
@@ -202,15 +200,18 @@ class Rebalance:
         """Old shard `shard`'s snapshot brought forward to the cut by replaying its work stream."""
         snapshot = await self._store(kv, subjects.snapshot_key(shard)).load()  # None: absent or not restorable
         state, seq, raw_done = None, 0, NOWHERE
+        owns = self.placement.owner(shard)  # what the old shard evaluated, as it would have
         try:
             if snapshot is not None:
-                state, seq = ShardState.restore(snapshot.engine, snapshot.rule_models(), quotas=limits), snapshot.seq
+                rules = snapshot.rule_models()
+                state, seq = ShardState.restore(snapshot.engine, rules, quotas=limits, owns=owns), snapshot.seq
                 raw_done = snapshot.raw_done
         except (ValueError, KeyError, TypeError) as exc:  # as a restarting actor does: replay everything
             log.error("snapshot of old shard %d not restorable: %s", shard, exc, extra={"shard": shard})
             state, seq, raw_done = None, 0, NOWHERE
         if state is None:
-            state = ShardState.from_rules(await owned_rules(self.js, shard, self.old), quotas=limits)
+            rules = await owned_rules(self.js, shard, self.old, self.placement.scheme)
+            state = ShardState.from_rules(rules, quotas=limits, owns=owns)
         items, raw_done = fresh(await self._work(shard, seq + 1, cut), raw_done)
         out = Output()
         for step in steps(items, 1, careful_through=cut):  # one item per engine call: poison stays isolated

@@ -27,6 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
+from services.common.domain.evaluation.sharding import Placement
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.logs import configure_logging
@@ -113,6 +114,7 @@ class ShardActor:
         # Each tenant's series quotas, from the quota bucket (watched from `start`), enforced by the engine.
         self.quotas = quota_book(options.series_per_rule, options.series_per_tenant)
         self.limits = BookLimits(self.quotas)
+        self.owns = Placement(options.shards).owner(shard)  # the series this shard evaluates (sharding.py)
         self.quota_task: asyncio.Task[None] | None = None
         self.refusals = RefusalReports()
 
@@ -209,14 +211,14 @@ class ShardActor:
         state: ShardState | None = None
         if snapshot is not None:
             try:
-                state = ShardState.restore(snapshot.engine, snapshot.rule_models(), quotas=self.limits)
+                state = ShardState.restore(snapshot.engine, snapshot.rule_models(), quotas=self.limits, owns=self.owns)
             except (ValueError, KeyError, TypeError) as exc:
                 log.error(
                     "snapshot not restorable, replaying the whole work stream: %s", exc, extra={"shard": self.shard}
                 )
         if snapshot is None or state is None:
             rules = await owned_rules(self.js, self.shard, self.config.shards)
-            state, seq = ShardState.from_rules(rules, quotas=self.limits), 0
+            state, seq = ShardState.from_rules(rules, quotas=self.limits, owns=self.owns), 0
             raw_done = NOWHERE
         else:
             seq, raw_done = snapshot.seq, snapshot.raw_done

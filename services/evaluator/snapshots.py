@@ -18,7 +18,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.evaluation.sharding import SERIES, Placement, Scheme
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
 from services.common.nats import subjects
@@ -258,8 +258,9 @@ async def snapshot_bucket(js: JetStreamContext) -> KeyValue:
     return await js.key_value(subjects.SNAPSHOTS_BUCKET)
 
 
-async def owned_rules(js: JetStreamContext, shard: int, shards: int) -> list[Rule]:
-    """Every rule of the rule bucket that this shard owns, active or not (one watch, not a request per key)."""
+async def owned_rules(js: JetStreamContext, shard: int, shards: int, scheme: Scheme = SERIES) -> list[Rule]:
+    """Every rule of the rule bucket that this shard holds, active or not (one watch, not a request per key)."""
+    placement = Placement(shards, scheme)
     kv = await js.key_value(subjects.RULES_BUCKET)
     watcher = await kv.watchall(ignore_deletes=True)
     rules: list[Rule] = []
@@ -272,7 +273,7 @@ async def owned_rules(js: JetStreamContext, shard: int, shards: int) -> list[Rul
             if entry is None:
                 break
             rule_id = entry.key.split(".", 1)[-1]
-            if not entry.value or shard_for(rule_id, shards) != shard:
+            if not entry.value or not placement.holds(rule_id, shard):
                 continue
             try:
                 rules.append(Rule.model_validate(codec.loads(entry.value)))

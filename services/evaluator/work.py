@@ -1,7 +1,9 @@
 """Work messages as a shard sees them: CEP_WORK payloads (`services/common/messages/work.py`)
 decoded into typed items (pure, no I/O).
 
-A work message holds one item, or (kind `events`) a router batch of events for the shard. Events and rule
+A work message holds one item, or a router batch of events for the shard: a raw batch (the raw messages as
+stored, read here as the router read them: `services/common/messages/raw_batches.py`) or, from earlier versions
+and for messages too large to forward raw, a JSON `events` batch. Events and rule
 changes carry their position on the raw stream, `(raw sequence, index among that message's events)`; the
 router routes in raw order, so a shard that remembers the last position it applied (`raw_done`) recognises
 the copies a router replay publishes again under other batch boundaries (`fresh`). An item is known by
@@ -17,9 +19,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.common.domain.events.model import Event
+from services.common.domain.events.model import Event, parse_time
+from services.common.domain.events.raw_messages import RawMessage, read_events
 from services.common.domain.rules.model import Rule
 from services.common.messages.codec import MessageError, reason
+from services.common.messages.raw_batches import RawRow, decode_raw_batch, is_raw_batch
 from services.common.messages.work import (
     EventMessage,
     EventsMessage,
@@ -31,6 +35,7 @@ from services.common.messages.work import (
     decode_work,
     read_work_item,
 )
+from services.common.nats import subjects
 
 
 class WorkError(ValueError):
@@ -98,6 +103,8 @@ def decode_message(seq: int, data: bytes) -> tuple[list[Work], dict[int, str]]:
     batch leaves the others decoded.
     """
     try:
+        if is_raw_batch(data):
+            return _raw_rows(seq, decode_raw_batch(data))
         message = decode_work(data)
         if isinstance(message, EventsMessage):
             return _events(seq, message.events)
@@ -116,6 +123,53 @@ def _events(seq: int, entries: list[Any]) -> tuple[list[Work], dict[int, str]]:
         except MessageError as exc:
             bad[index] = f"malformed work item: events.{index}.{exc.reason}"
     return items, bad
+
+
+def _raw_rows(seq: int, rows: list[RawRow]) -> tuple[list[Work], dict[int, str]]:
+    """The picked events of a raw batch's messages, numbered in order; a pick that cannot be read is poison."""
+    items: list[Work] = []
+    bad: dict[int, str] = {}
+    seen: dict[str, Any] = {}  # subjects and stamps read once per batch
+    index = 0
+    for row in rows:
+        events, problem = _row_events(row, seen)
+        for pick in row.picks:
+            if problem is None and pick < len(events):
+                items.append(EventWork(seq, events[pick], index, (row.seq, pick)))
+            else:
+                why = problem or f"it holds {len(events)} event(s)"
+                bad[index] = f"malformed work item: event {pick} of raw message {row.seq}: {why}"
+            index += 1
+    return items, bad
+
+
+def _row_events(row: RawRow, seen: dict[str, Any]) -> tuple[list[Event], str | None]:
+    """The events of one raw message of a batch, read as the router read them; or why they cannot be."""
+    source = seen.get(row.subject)
+    if source is None:
+        source = seen[row.subject] = _source(row.subject)
+    if isinstance(source, str):
+        return [], source
+    tenant, internal = source
+    received = seen.get(row.stamp)
+    if received is None:
+        try:
+            received = seen[row.stamp] = parse_time(row.stamp)
+        except ValueError as exc:
+            return [], f"stamp: {exc}"
+    try:
+        events, _ = read_events(RawMessage(row.seq, tenant, internal, row.data, row.content_type, row.msg_id, received))
+    except Exception as exc:  # the router read the same bytes: only a damaged message gets here
+        return [], f"{type(exc).__name__}: {exc}"
+    return events, None
+
+
+def _source(subject: str) -> tuple[str, bool] | str:
+    """The tenant of an event subject and whether it is the platform's own; or why it is no event subject."""
+    prefix, _, tenant = subject.rpartition(".")
+    if not subjects.valid_tenant(tenant) or prefix not in (subjects.INGEST_PREFIX, subjects.INTERNAL_PREFIX):
+        return f"subject {subject!r} is not an event subject"
+    return tenant, prefix == subjects.INTERNAL_PREFIX
 
 
 def _item(seq: int, message: WorkMessage) -> Work:

@@ -12,6 +12,7 @@ import logging
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from services.common.domain.evaluation.sharding import Placement
 from services.common.messages import codec
 from services.common.nats import subjects
 
@@ -30,9 +31,9 @@ async def last_announced(js: JetStreamContext) -> int | None:
         return None
 
 
-async def announce(js: JetStreamContext, epoch: int, shards: int) -> int:
+async def announce(js: JetStreamContext, epoch: int, placement: Placement) -> int:
     """Publish the marker of `epoch` (idempotent by id within the duplicate window); its stream sequence."""
-    body = codec.dumps({"epoch": epoch, "shards": shards})
+    body = codec.dumps({"epoch": epoch, "shards": placement.shards, "placement": placement.scheme})
     ack = await js.publish(subjects.WORK_EPOCH, body, headers={subjects.MSG_ID: f"epoch-{epoch}"})
-    log.info("routing with shard map epoch %d (%d shards) from work sequence %d", epoch, shards, ack.seq)
+    log.info("routing with shard map epoch %d (%s) from work sequence %d", epoch, placement, ack.seq)
     return int(ack.seq)

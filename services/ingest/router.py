@@ -1,9 +1,11 @@
 """The router: a durable consumer of the raw event stream that sends each event only to the shards that need it.
 
-Order is the contract: rule changes and events are handled in stream order, a rule change's work message is a
-barrier (nothing after it is published before its PubAck), and a batch is acked only after every work message
-of it is confirmed. Between rule changes, each shard gets one work message with all the batch's events it
-needs (`work_batches.py`), so the work stream takes a few writes per batch, not one per (event, shard).
+Where an event goes is the shard map's placement (services/common/domain/evaluation/sharding.py): the shards
+owning a series it touches, usually one. Order is the contract: rule changes and events are handled in stream
+order, a rule change's work messages (one per shard holding the rule) are a barrier (nothing after them is
+published before their PubAcks), and a batch is acked only after every work message of it is confirmed. Between
+rule changes, each shard gets one work message with all the batch's events it needs, the raw messages forwarded
+as stored (`work_batches.py`), so the work stream takes a few writes per batch, not one per (event, shard).
 After a failure or a crash the consumer restarts from its ack floor; rule changes and triggers carry
 deterministic ids (`<change id>:<shard>`, `<event id>:<shard>`), and every event carries its raw position,
 so a shard applies a replayed event once even when the replay's batch boundaries (hence ids) differ.
@@ -24,6 +26,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from services.common.domain.evaluation.sharding import BY_RULE, SERIES, Placement, scheme_of
 from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.durable_consumer import Backoff, pause
@@ -73,6 +76,7 @@ class Router:
         self.batch = batch
         self.fetch_seconds = fetch_seconds
         self.stats = RouterStats(shards=default_shards)
+        self.placement = Placement(default_shards, SERIES)  # the shard map's, re-read every batch
         self.running = False
         self.table = RuleTable()
         self._stop = asyncio.Event()
@@ -187,7 +191,7 @@ class Router:
             except TimeoutError:
                 if not self.nc.is_connected:
                     raise ConnectionError("NATS is not connected") from None
-                await self._shard_count()  # idle: a new shard map is still announced (the evaluator waits for it)
+                await self._placement()  # idle: a new shard map is still announced (the evaluator waits for it)
                 continue
             await self._keep_lease()  # a batch fetched after losing the lease is left to the new holder
             await self.handle(messages)
@@ -195,17 +199,17 @@ class Router:
     async def handle(self, messages: list[Msg]) -> None:
         """Route one batch in stream order, publish its work, await every PubAck, then ack the batch."""
         started = time.perf_counter()
-        shards = await self._shard_count()
+        placement = await self._placement()
         limit = work_limit(self.nc.max_payload)
         segments: list[list[Outgoing]] = []  # each stored before the next is sent
-        batches = WorkBatches(limit)
+        batches = WorkBatches(limit, placement.shards)
         outcomes: list[Routed] = []
         for msg in messages:
-            routed = self._route_one(msg, shards, limit)
+            routed = self._route_one(msg, placement, limit)
             outcomes.append(routed)
             if routed.ordered:  # a rule change: a segment of its own, published between the others
                 segments += [*batches.close(), routed.outgoing]
-                batches = WorkBatches(limit)
+                batches = WorkBatches(limit, placement.shards)
                 continue
             for event in routed.batched:
                 batches.add(event)
@@ -221,41 +225,43 @@ class Router:
         self.stats.account(outcomes, len(messages))
         ROUTE_BATCH.observe(time.perf_counter() - started)
 
-    def _route_one(self, msg: Msg, shards: int, limit: int) -> Routed:
+    def _route_one(self, msg: Msg, placement: Placement, limit: int) -> Routed:
         meta = msg.metadata
         inbound = Inbound(msg.subject, msg.data, dict(msg.headers or {}), meta.sequence.stream, meta.timestamp)
         try:
-            routed = route(inbound, self.table, shards, limit)
+            routed = route(inbound, self.table, placement, limit)
         except Exception as exc:  # a bug must not stall the stream: log it, drop the message
             log.exception("routing failed at sequence %d", meta.sequence.stream, extra={"subject": msg.subject})
             routed = Routed(dropped=[Dropped(None, None, f"routing failed: {exc}")])
         self.table.passed(meta.sequence.stream)
         return routed
 
-    async def _shard_count(self) -> int:
-        """The shard count of the evaluator's shard map, else the default (re-read every batch: one KV get).
+    async def _placement(self) -> Placement:
+        """The placement of the evaluator's shard map, else the default (re-read every batch: one KV get).
 
-        A new epoch is announced on the work stream before anything is routed with it (`epochs.announce`).
+        A map without a `placement` is one of an earlier version: its rules are placed by rule id (`rule`) until
+        the evaluator moves the series. A new epoch is announced on the work stream before anything is routed
+        with it (`epochs.announce`).
         """
         if self._control is None:
-            return self.stats.shards
+            return self.placement
         epoch = 0
         try:
             entry = await asyncio.wait_for(self._control.get(subjects.SHARD_MAP_KEY), SHARD_MAP_SECONDS)
             shard_map = codec.loads(entry.value or b"{}")
             count, epoch = int(shard_map["shards"]), int(shard_map.get("epoch") or 0)
-            if count >= 1:
-                self.stats.shards = count
+            self.placement = Placement(count, scheme_of(shard_map.get("placement", BY_RULE)))
         except KeyNotFoundError:
-            self.stats.shards = self.default_shards
+            self.placement = Placement(self.default_shards, SERIES)
         except (KeyError, TypeError, ValueError) as exc:
-            log.warning("unreadable shard map (%s); keeping %d shard(s)", exc, self.stats.shards)
-        except TimeoutError:  # NATS is failing: the publishes will say so; keep the last known count
-            log.warning("reading the shard map timed out; keeping %d shard(s)", self.stats.shards)
+            log.warning("unreadable shard map (%s); keeping %s", exc, self.placement)
+        except TimeoutError:  # NATS is failing: the publishes will say so; keep the last known placement
+            log.warning("reading the shard map timed out; keeping %s", self.placement)
+        self.stats.shards = self.placement.shards
         if epoch and epoch != self.announced:  # every batch routed with the old map is stored: this is the cut
-            await announce(self.js, epoch, self.stats.shards)  # a failure restarts the router, which retries
+            await announce(self.js, epoch, self.placement)  # a failure restarts the router, which retries
             self.announced = epoch
-        return self.stats.shards
+        return self.placement
 
     async def _watch_pending(self) -> None:
         gauge = CONSUMER_PENDING.labels(subjects.EVENTS_STREAM, self.durable)

@@ -1,8 +1,14 @@
-"""What one message of the raw stream becomes on the shard work stream: the router's decisions, without I/O."""
+"""What one message of the raw stream becomes on the shard work stream: the router's decisions, without I/O.
+
+Where an event goes is the placement's answer (services/common/domain/evaluation/sharding.py): under the
+`series` scheme, the shards owning a series the event touches, and the message travels as stored, in a raw batch
+naming the events each shard takes (`RoutedRaw`); under the `rule` scheme of earlier versions, each event is
+encoded as a JSON work item for the shards of its candidate rules (`RoutedEvent`), which the evaluators of those
+versions read.
+"""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,17 +16,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.common.domain.evaluation.sharding import shard_for as _shard_for
-from services.common.domain.events.intake import BadLine, Item, NotJson, check_item, split_body, to_event
-from services.common.domain.events.model import Event, parse_time
+from services.common.domain.evaluation.sharding import SERIES, Placement
+from services.common.domain.events.model import Event, format_time, parse_time
+from services.common.domain.events.raw_messages import RawMessage, read_events
 from services.common.domain.rules.model import Rule
+from services.common.messages.raw_batches import RAW_BATCH_OVERHEAD, RawRow, picks_cost, shared_cost
 from services.common.messages.work import WORK_EVENTS_OVERHEAD, RuleChange, work_item, work_rule, work_trigger
 from services.common.nats import subjects
 from services.common.nats.publishing import Outgoing
 from services.ingest.rule_table import RuleTable
-
-# sha256 per (rule, event) adds up at thousands of events per second; the answer never changes for a pair.
-shard_for = functools.lru_cache(maxsize=1 << 16)(_shard_for)
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,21 @@ class Dropped:
 
 @dataclass(frozen=True)
 class RoutedEvent:
-    """An event for the shards that need it: its raw position (sequence, index) and its encoded work item."""
+    """An event for the shards that need it: its raw position (sequence, index) and its encoded JSON work item."""
 
     seq: int
     index: int
     item: bytes
     shards: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RoutedRaw:
+    """A raw message as stored, for each shard that needs some of its events: the row naming them and its cost
+    (`row_cost`: at most the bytes it adds to that shard's raw batch)."""
+
+    seq: int
+    rows: dict[int, tuple[RawRow, int]]
 
 
 @dataclass
@@ -59,95 +72,113 @@ class Routed:
     (`outgoing`: triggers, a rule change); `ordered` ones (rule changes) must not overtake or be overtaken."""
 
     outgoing: list[Outgoing] = field(default_factory=list)
-    batched: list[RoutedEvent] = field(default_factory=list)
+    batched: list[RoutedEvent | RoutedRaw] = field(default_factory=list)
     ordered: bool = False
     events: int = 0  # valid events decoded (routed or not)
     counted: int = 0  # of those, the ones counted as accepted here (not already counted by the HTTP route)
     dropped: list[Dropped] = field(default_factory=list)
 
 
-def route(message: Inbound, table: RuleTable, shards: int, max_bytes: int) -> Routed:
-    """Route one message: a rule change updates the table and goes to its owning shard; events to candidates."""
+def route(message: Inbound, table: RuleTable, placement: Placement, max_bytes: int) -> Routed:
+    """Route one message: a rule change updates the table and goes to the shards holding the rule; events to the
+    shards owning a series they touch."""
     if message.subject == subjects.CONTROL_RULES:
-        return _rule_change(message, table, shards)
+        return _rule_change(message, table, placement)
     internal = message.subject.startswith(subjects.INTERNAL_PREFIX + ".")
     if not internal and not message.subject.startswith(subjects.INGEST_PREFIX + "."):
         return Routed(dropped=[Dropped(None, None, f"unexpected subject {message.subject!r}")])
     tenant = subjects.tenant_of(message.subject)
     if not subjects.valid_tenant(tenant):
         return Routed(dropped=[Dropped(None, None, f"invalid tenant name {tenant!r} in {message.subject!r}")])
-    routed = Routed()
-    for index, event in enumerate(_events(message, tenant, internal, routed)):
-        routed.events += 1
-        trigger = message.headers.get(subjects.TRIGGER_RULE) if internal else None
-        if trigger:  # a trigger request: only the rule it names, on that rule's shard, in a message of its own
-            body = work_trigger(event, trigger, message.headers.get(subjects.TRIGGER_REPLY, ""))
-            if len(body) > max_bytes:
-                routed.dropped.append(Dropped(tenant, event.event_id, f"the work message is {len(body)} bytes"))
-                continue
-            shard = shard_for(trigger, shards)
-            routed.outgoing.append(Outgoing(subjects.work_subject(shard), body, f"{event.event_id}:{shard}"))
-            continue
-        owners = tuple(sorted({shard_for(rule_id, shards) for rule_id in table.candidates(event)}))
-        if not owners:
-            continue
-        item = work_item(message.sequence, index, event)
-        if len(item) + WORK_EVENTS_OVERHEAD > max_bytes:
-            routed.dropped.append(Dropped(tenant, event.event_id, f"the work message is {len(item)} bytes"))
-            continue
-        routed.batched.append(RoutedEvent(message.sequence, index, item, owners))
+    received, stamp = _received_at(message)
+    raw = RawMessage(
+        message.sequence,
+        tenant,
+        internal,
+        message.data,
+        message.headers.get(subjects.CONTENT_TYPE),
+        message.headers.get(subjects.MSG_ID),
+        received,
+    )
+    events, refused = read_events(raw)
+    routed = Routed(events=len(events), dropped=[Dropped(tenant, r.event_id, r.error) for r in refused])
+    trigger = message.headers.get(subjects.TRIGGER_RULE) if internal else None
+    if trigger:  # a trigger request: only the rule it names, on the shard of its series, in a message of its own
+        reply = message.headers.get(subjects.TRIGGER_REPLY, "")
+        for event in events:
+            _trigger(event, trigger, reply, table, placement, routed, max_bytes)
+    else:
+        picks: dict[int, list[int]] = {}
+        for index, event in enumerate(events):
+            for shard in placement.event_shards(table.candidate_plans(event), event):
+                picks.setdefault(shard, []).append(index)
+        if picks:
+            _batch(raw, message.subject, stamp, events, picks, placement, routed, max_bytes)
     if not internal and subjects.RECEIVED_AT not in message.headers:
         routed.counted = routed.events  # from a NATS producer: the HTTP route has not counted these
     return routed
 
 
-def _events(message: Inbound, tenant: str, internal: bool, routed: Routed) -> list[Event]:
-    """The valid events of a message (an object, an array or NDJSON); refused items go to `routed.dropped`."""
-    try:
-        values = split_body(message.data, message.headers.get(subjects.CONTENT_TYPE))
-    except NotJson as exc:
-        routed.dropped.append(Dropped(tenant, _base_id(message, tenant), str(exc)))
-        return []
-    received = _received_at(message)
-    events: list[Event] = []
-    for index, value in enumerate(values):
-        base_id = _base_id(message, tenant)
-        event_id = base_id if len(values) == 1 else f"{base_id}.{index}"
-        item: Item | str = (
-            value.error
-            if isinstance(value, BadLine)
-            else check_item(value, received, index=index, allow_reserved=internal)
-        )
-        if isinstance(item, str):
-            routed.dropped.append(Dropped(tenant, event_id, item))
+def _trigger(
+    event: Event, rule_id: str, reply: str, table: RuleTable, placement: Placement, routed: Routed, max_bytes: int
+) -> None:
+    body = work_trigger(event, rule_id, reply)
+    if len(body) > max_bytes:
+        routed.dropped.append(Dropped(event.tenant, event.event_id, f"the work message is {len(body)} bytes"))
+        return
+    held = table.held(rule_id)
+    plan = held.plan if held is not None and held.plan is not None and held.plan.rule.tenant == event.tenant else None
+    shard = placement.trigger_shard(plan, rule_id, event)
+    routed.outgoing.append(Outgoing(subjects.work_subject(shard), body, f"{event.event_id}:{shard}"))
+
+
+def _batch(
+    raw: RawMessage,
+    subject: str,
+    stamp: str,
+    events: list[Event],
+    picks: dict[int, list[int]],
+    placement: Placement,
+    routed: Routed,
+    max_bytes: int,
+) -> None:
+    """The message's events for their shards: forwarded as stored (series scheme), else as JSON work items."""
+    if placement.scheme == SERIES:  # the evaluators of this release read raw batches
+        rows = {
+            shard: RawRow(raw.seq, subject, stamp, raw.content_type, raw.msg_id, raw.data, tuple(indexes))
+            for shard, indexes in sorted(picks.items())
+        }
+        shared = shared_cost(next(iter(rows.values())))
+        costs = {shard: (row, shared + picks_cost(row.picks)) for shard, row in rows.items()}
+        if RAW_BATCH_OVERHEAD + max(cost for _, cost in costs.values()) <= max_bytes:
+            routed.batched.append(RoutedRaw(raw.seq, costs))
+            return
+    # Earlier evaluators, or a message too large to forward whole: each event on its own.
+    shards_of: dict[int, list[int]] = {}
+    for shard, indexes in picks.items():
+        for index in indexes:
+            shards_of.setdefault(index, []).append(shard)
+    for index in sorted(shards_of):
+        event = events[index]
+        item = work_item(raw.seq, index, event)
+        if len(item) + WORK_EVENTS_OVERHEAD > max_bytes:
+            routed.dropped.append(Dropped(event.tenant, event.event_id, f"the work message is {len(item)} bytes"))
             continue
-        events.append(to_event(item, event_id=event_id, tenant=tenant, received_at=received))
-    return events
+        routed.batched.append(RoutedEvent(raw.seq, index, item, tuple(sorted(shards_of[index]))))
 
 
-def _base_id(message: Inbound, tenant: str) -> str:
-    """The producer's `Nats-Msg-Id`, else the stream sequence: the same on every replay.
-
-    A NATS producer's id arrives scoped to its tenant (`<tenant>/<id>`, services/ingest/producers.py, so tenants
-    never de-duplicate each other's events); the event keeps the id the producer chose.
-    """
-    msg_id = message.headers.get(subjects.MSG_ID)
-    if not msg_id:
-        return str(message.sequence)
-    return msg_id.removeprefix(f"{tenant}/")
-
-
-def _received_at(message: Inbound) -> datetime:
+def _received_at(message: Inbound) -> tuple[datetime, str]:
+    """When the message arrived (the header, else its stored time), and that time as the shard will read it."""
     stamp = message.headers.get(subjects.RECEIVED_AT)
     if stamp:
         try:
-            return parse_time(stamp)
+            return parse_time(stamp), stamp
         except ValueError:
             pass
-    return message.stored_at
+    return message.stored_at, format_time(message.stored_at)
 
 
-def _rule_change(message: Inbound, table: RuleTable, shards: int) -> Routed:
+def _rule_change(message: Inbound, table: RuleTable, placement: Placement) -> Routed:
     try:
         change = RuleChange.decode(message.data)
         rule = None if change.op == "delete" or change.rule is None else rule_of(change.rule)
@@ -157,10 +188,12 @@ def _rule_change(message: Inbound, table: RuleTable, shards: int) -> Routed:
         table.delete(change.rule_id, change.version)
     else:
         table.upsert(rule)
-    shard = shard_for(change.rule_id, shards)
     body = work_rule(change, (message.sequence, 0))
-    work = Outgoing(subjects.work_subject(shard), body, f"{change.msg_id()}:{shard}")
-    return Routed(outgoing=[work], ordered=True)
+    work = [
+        Outgoing(subjects.work_subject(shard), body, f"{change.msg_id()}:{shard}")
+        for shard in placement.rule_shards(change.rule_id)
+    ]
+    return Routed(outgoing=work, ordered=True)
 
 
 def rule_of(data: Any) -> Rule:

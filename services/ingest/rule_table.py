@@ -6,9 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
-from services.common.domain.events.model import Event
+from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event
 from services.common.domain.lifecycle.episodes import CompiledRule, compile_rule
 from services.common.domain.rules.model import Rule
+
+Shape = tuple[str, tuple[str, ...], str | None, str | None]  # what decides an event's candidates but a schedule's
+SHAPES_HELD = 4096  # event shapes whose candidates are remembered; past that the memory starts afresh
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class RuleTable:
         self._held: dict[str, Held] = {}
         self._older: dict[str, list[CompiledRule]] = {}
         self._indexed: dict[str, list[CompiledRule]] = {}
+        self._shapes: dict[Shape, list[CompiledRule]] = {}  # candidate plans by event shape, until the index changes
         self.catch_up_to = 0  # stream sequence until which older versions stay indexed
 
     def __len__(self) -> int:
@@ -76,6 +80,28 @@ class RuleTable:
         """The ids of the rules this event may match (any version indexed now)."""
         return self.index.candidates(event)
 
+    def candidate_plans(self, event: Event) -> list[CompiledRule]:
+        """Every indexed version of the rules this event may match: where the event goes is decided for each.
+
+        The candidates depend only on the event's tenant, payload keys, `metric` and type (and, for a schedule
+        run, the rule it names), so they are remembered by that shape until the index changes.
+        """
+        kind = event.kind
+        if kind == SCHEDULE_EVENT_TYPE:
+            return self._plans_of(event)
+        metric = event.payload.get("metric")
+        shape = (event.tenant, tuple(event.payload), metric if isinstance(metric, str) else None, kind)
+        found = self._shapes.get(shape)
+        if found is None:
+            if len(self._shapes) >= SHAPES_HELD:
+                self._shapes.clear()
+            found = self._shapes[shape] = self._plans_of(event)
+        return found
+
+    def _plans_of(self, event: Event) -> list[CompiledRule]:
+        indexed = self._indexed
+        return [plan for rule_id in sorted(self.index.candidates(event)) for plan in indexed.get(rule_id, ())]
+
     def _apply(self, rule_id: str, version: int, plan: CompiledRule | None) -> bool:
         held = self._held.get(rule_id)
         if held is None or version >= held.version:
@@ -90,6 +116,7 @@ class RuleTable:
 
     def _reindex(self, rule_id: str) -> None:
         # The index is keyed by rule id: remove every plan of the rule, then add back the ones that count now.
+        self._shapes.clear()
         for plan in self._indexed.pop(rule_id, []):
             self.index.remove(plan)
         held = self._held.get(rule_id)

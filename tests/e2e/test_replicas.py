@@ -24,8 +24,8 @@ import nats
 import pytest
 
 from services.common.cli.procs import free_port
-from services.common.messages import codec
 from services.common.nats import subjects
+from services.evaluator.work import EventWork, decode_message
 from tests.e2e.test_pipeline_labs import eventually
 from tests.support.stack import Stack, start_stack, stop_stack
 
@@ -170,7 +170,8 @@ def _all_events(client: httpx.Client, rule_id: str, expected: int) -> list[dict[
 
 async def _routed_event_ids(stack: Stack) -> list[str]:
     """The event ids of the work a shard applies from CEP_WORK (one rule: one shard each): the events of batched
-    work messages, without the copies a router replay stored again (at or before a raw position already seen)."""
+    work messages, read as a shard reads them, without the copies a router replay stored again (at or before a raw
+    position already seen)."""
     nc = await nats.connect(_service_env(stack, "ingest")["CEP_NATS_URL"])  # as the platform's own user
     try:
         js = nc.jetstream()
@@ -182,12 +183,12 @@ async def _routed_event_ids(stack: Stack) -> list[str]:
             for msg in await sub.fetch(min(left, 500), timeout=5):
                 left = msg.metadata.num_pending
                 await msg.ack()
-                body = codec.loads(msg.data)
-                for item in body.get("events", []) if isinstance(body, dict) else []:
-                    raw = (item["seq"], item["index"])
-                    if raw > done.get(msg.subject, (0, 0)):
-                        done[msg.subject] = raw
-                        ids.append(item["event"]["event_id"])
+                if msg.subject == subjects.WORK_EPOCH:
+                    continue
+                for item in decode_message(msg.metadata.sequence.stream, msg.data)[0]:  # as the shard reads it
+                    if isinstance(item, EventWork) and item.raw and item.raw > done.get(msg.subject, (0, 0)):
+                        done[msg.subject] = item.raw
+                        ids.append(item.event.event_id)
         await sub.unsubscribe()
         return ids
     finally:

@@ -1,13 +1,15 @@
-"""A shard actor on batched work messages: router replays under other batch boundaries, poison items, restarts."""
+"""A shard actor on batched work messages (raw batches, and the JSON batches of earlier versions): router replays
+under other batch boundaries, poison items, restarts."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.common.domain.evaluation.rule_engine import RuleEngine
-from services.common.domain.events.model import Event
+from services.common.domain.events.model import Event, format_time
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
+from services.common.messages.raw_batches import RawRow, encode_raw_batch
 from services.common.messages.work import event_to_dict, work_events, work_item, work_rule
 from services.common.nats import subjects
 from services.evaluator.options import ShardOptions
@@ -38,6 +40,19 @@ def load(raw: int) -> Event:
 def batch(raws: range, extra: list[bytes] | None = None) -> bytes:
     """A batched work message as the router builds it, for the events of raw sequences `raws`."""
     return work_events([work_item(raw, 0, load(raw)) for raw in raws] + (extra or []))
+
+
+def raw_batch(raws: range, extra: list[RawRow] | None = None) -> bytes:
+    """A raw batch as the router builds it: raw message `raw` as a producer stored it (id `ev-<raw>`)."""
+    rows = [
+        RawRow(raw, "cep.ingest.acme", format_time(at(0)), None, f"ev-{raw}", codec.dumps(load_payload(raw)), (0,))
+        for raw in raws
+    ]
+    return encode_raw_batch(rows + (extra or []))
+
+
+def load_payload(raw: int) -> dict[str, Any]:
+    return {"load": 1, "host": "h0", "timestamp": format_time(at(raw))}
 
 
 def expected(rule: Rule, raws: range) -> list[tuple[str, str]]:
@@ -104,4 +119,29 @@ async def test_a_restarted_shard_still_knows_the_raw_positions_it_applied(broker
 
     assert await stored(js) == expected(rule, range(2, 18))
     assert (await second.status.remote())["counters"]["events"] == 6
+    await nc.close()
+
+
+async def test_raw_batches_replayed_under_other_boundaries_apply_each_event_once(
+    broker: NatsServer, actors: Actors
+) -> None:
+    nc, js = await connect(broker.url)
+    rule = make_rule(LOAD, "load")
+    stamp = format_time(at(0))
+    missing = RawRow(11, "cep.ingest.acme", stamp, None, "ev-11", codec.dumps(load_payload(11)), (0, 4))
+    work = [
+        work_rule(change(rule), (1, 0)),
+        raw_batch(range(2, 8)),
+        raw_batch(range(2, 11), [missing]),  # the router died after the first batch: 2..7 again; no event 4 in 11
+        raw_batch(range(8, 18)),  # and once more, with other boundaries again
+    ]
+    seqs = await publish_in_order(js, subjects.work_subject(0), work)
+    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600, chunk=50))
+    await actor.start.remote(broker.url)
+    await done_through(actor, seqs[-1])
+
+    assert await stored(js) == expected(rule, range(2, 18))
+    status = await actor.status.remote()
+    assert status["counters"]["events"] == 16 and status["poison"] == 1
+    assert [(p["seq"], p["index"]) for p in status["recent_poison"]] == [(seqs[2], 10)]  # 2..10, then 11's picks
     await nc.close()

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from services.common.domain.evaluation.sharding import Placement
 from services.common.domain.events.model import Event
 from services.common.messages import codec
+from services.common.messages.raw_batches import RawRow, encode_raw_batch
 from services.common.messages.work import (
     event_to_dict,
     work_event,
@@ -85,6 +87,44 @@ def test_the_single_event_work_of_earlier_versions_still_decodes() -> None:
     rule = make_rule(ERRORS, "r")
     old_rule = codec.dumps({"kind": "rule", "change": change(rule).as_dict()})  # without its raw position
     assert decode_message(4, old_rule) == ([RuleWork(4, change(rule), rule)], {})
+
+
+def test_a_raw_batch_decodes_into_the_events_of_its_picks_and_a_bad_pick_spares_the_others() -> None:
+    stamp = "2024-05-01T12:00:00Z"
+    array = codec.dumps([{"service": "api", "event_type": "error"}, 5, {"service": "db", "event_type": "error"}])
+    rows = [
+        RawRow(10, "cep.ingest.acme", stamp, None, "acme/p1", array, (0, 1, 2)),  # item 1 is not an event: 2 exist
+        RawRow(11, "cep.internal.acme", stamp, None, None, codec.dumps({"event_type": "cep.x"}), (0,)),
+        RawRow(12, "cep.other.acme", stamp, None, None, b"{}", (0,)),  # not an event subject
+    ]
+    items, bad = decode_message(7, encode_raw_batch(rows))
+
+    def arrived(event_id: str, payload: dict[str, Any]) -> Event:
+        return Event(event_id, "acme", at(0), payload, payload["event_type"], at(0))
+
+    assert items == [
+        EventWork(7, arrived("p1.0", {"service": "api", "event_type": "error"}), 0, (10, 0)),
+        EventWork(7, arrived("p1.2", {"service": "db", "event_type": "error"}), 1, (10, 1)),
+        EventWork(7, arrived("11", {"event_type": "cep.x"}), 3, (11, 0)),  # `cep.*` allowed on the internal subject
+    ]
+    assert sorted(bad) == [2, 4] and "holds 2 event(s)" in bad[2] and "not an event subject" in bad[4]
+    with pytest.raises(WorkError, match=r"rows\.1\.size"):
+        decode_message(7, encode_raw_batch(rows)[:-3])  # the bytes end before the sizes say
+
+
+def test_a_shard_evaluates_only_the_series_it_owns_and_refuses_a_trigger_for_another() -> None:
+    rule = make_rule(ERRORS, "r")
+    placement = Placement(2)
+    owner = placement.series_shard(rule, "service=api")
+    mine, other = (ShardState.from_rules([rule], owns=placement.owner(n)) for n in (owner, 1 - owner))
+    out_mine, out_other = Output(), Output()
+    mine.run([EventWork(1, occurrence(1))], out_mine)
+    other.run([EventWork(1, occurrence(1))], out_other)
+    assert [t.kind for t, _ in out_mine.alerts] == ["fired"] and not out_other.alerts
+    other.run([TriggerWork(2, occurrence(2), "r", "reply.x")], out_other)
+    answer = codec.loads(out_other.replies[0][1])
+    assert answer["error"]["kind"] == "failed" and "held by another shard" in answer["error"]["detail"]
+    assert not out_other.alerts and other.snapshot()[1]["rules"] == {}
 
 
 def test_fresh_leaves_out_what_a_router_replay_sent_again() -> None:

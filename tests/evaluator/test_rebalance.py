@@ -1,4 +1,5 @@
-"""Changing the shard count: window state built with 2 shards moves to the rules' new shards, nothing is lost."""
+"""Changing the shard count or placement: window state built with 2 shards moves with its series to their new
+shards, nothing is lost; a map of an earlier version (rules placed by id) moves to series placement."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
 from services.common.domain.evaluation.rule_engine import RuleEngine
-from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.evaluation.sharding import SERIES, Placement, shard_for
 from services.common.domain.events.model import Event
+from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
-from services.common.messages.work import event_from_dict
 from services.common.nats import subjects
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
-from services.evaluator.rebalance import ShardMap, rebalance, split_snapshots
+from services.evaluator.rebalance import rebalance, split_snapshots
+from services.evaluator.shard_map import ShardMap
 from services.evaluator.snapshots import ShardSnapshot, SnapshotStore
+from services.evaluator.work import EventWork, decode_message
 from services.ingest.router import Router
 from tests.evaluator.flow import publish_rule, publish_samples, router_done, stored_alerts
 from tests.evaluator.kit import connect, eventually, make_rule, read
@@ -45,29 +48,78 @@ def avg_rule(rule_id: str, threshold: float) -> Rule:
     return make_rule({"trigger_type": "metric", "trigger_spec": trigger}, rule_id, tenant=TENANT)
 
 
-def test_split_puts_every_rule_and_its_series_on_its_new_owner() -> None:
+def samples(hosts: tuple[str, ...] | list[str], second: int, value: float) -> list[Event]:
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC) + timedelta(seconds=second)
+    return [Event(f"e{second}-{h}", TENANT, now, {"cpu_usage": value, "host": h}) for h in hosts]
+
+
+def test_split_gives_every_new_shard_every_rule_and_each_series_to_its_owner() -> None:
     rules = [avg_rule(rule_id, threshold) for rule_id, threshold in THRESHOLDS.items()]
-    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    hosts = [f"h{n}" for n in range(12)]
     old: list[ShardSnapshot] = []
-    for shard in range(2):
+    for shard in range(2):  # placed by rule id, as earlier versions did
         engine = RuleEngine()
         mine = [rule for rule in rules if shard_for(rule.rule_id, 2) == shard]
         for rule in mine:
             engine.upsert_rule(rule)
-        engine.on_events([Event(f"e{i}", TENANT, now, {"cpu_usage": 70, "host": h}) for i, h in enumerate(HOSTS)])
+        engine.on_events(samples(hosts, 0, 70))
         old.append(ShardSnapshot(7, [rule.canonical() for rule in mine], engine.snapshot()))
 
     new = split_snapshots(old, 3, seq=42)
 
     assert [snapshot.seq for snapshot in new] == [42, 42, 42]
+    every = sorted(rule.canonical()["rule_id"] for rule in rules)
+    assert all([rule["rule_id"] for rule in snapshot.rules] == every for snapshot in new)
+    placement, by_id = Placement(3), {rule.rule_id: rule for rule in rules}
+    moved: dict[tuple[str, str], object] = {}
     for shard, snapshot in enumerate(new):
-        assert all(shard_for(rule["rule_id"], 3) == shard for rule in snapshot.rules)
-        assert set(snapshot.engine["rules"]) == {rule["rule_id"] for rule in snapshot.rules}
-    moved = {rule_id: entry for snapshot in new for rule_id, entry in snapshot.engine["rules"].items()}
-    before = {rule_id: entry for snapshot in old for rule_id, entry in snapshot.engine["rules"].items()}
-    assert moved == before and len(moved) == len(THRESHOLDS)
-    assert {shard_for(rule_id, 3) for rule_id in THRESHOLDS} == {0, 1, 2}  # the third shard gets some
-    assert split_snapshots(new, 2, seq=42) == [ShardSnapshot(42, o.rules, o.engine) for o in old]  # and back
+        for rule_id, entry in snapshot.engine["rules"].items():
+            for key, series in entry["series"].items():
+                assert placement.series_shard(by_id[rule_id], key) == shard
+                moved[rule_id, key] = series
+    before = {(r, k): v for o in old for r, e in o.engine["rules"].items() for k, v in e["series"].items()}
+    assert moved == before and len(moved) == len(THRESHOLDS) * len(hosts)
+    assert all(snapshot.engine["rules"] for snapshot in new)  # every new shard got some series
+
+
+def test_series_moved_by_a_split_carry_on_as_one_engine_would() -> None:
+    """Engines sharded by series over 2 shards, split to 3 mid-stream and restored there: one engine's output."""
+    rules = [avg_rule(rule_id, threshold) for rule_id, threshold in THRESHOLDS.items()]
+    hosts = [f"h{n}" for n in range(12)]
+    one, expected, got = RuleEngine(), list[Transition](), list[Transition]()
+    for rule in rules:
+        one.upsert_rule(rule)
+
+    def sharded(placement: Placement, snapshots: list[ShardSnapshot] | None = None) -> list[RuleEngine]:
+        if snapshots is None:
+            engines = [RuleEngine(owns=placement.owner(n)) for n in range(placement.shards)]
+            for engine in engines:
+                for rule in rules:
+                    engine.upsert_rule(rule)
+            return engines
+        models = [Rule.model_validate(rule) for rule in snapshots[0].rules]
+        return [RuleEngine.restore(s.engine, models, owns=placement.owner(n)) for n, s in enumerate(snapshots)]
+
+    def feed(engines: list[RuleEngine], placement: Placement, second: int, value: float) -> None:
+        nonlocal expected, got
+        for event in samples(hosts, second, value):
+            expected += one.on_events([event])
+            owner = placement.series_shard(rules[0], f"host={event.payload['host']}")
+            got += engines[owner].on_events([event])
+
+    two = Placement(2)
+    engines = sharded(two)
+    for second in range(20):
+        feed(engines, two, second, 70)
+    rules_json = [rule.canonical() for rule in rules]
+    three = Placement(3)
+    split = split_snapshots([ShardSnapshot(5, rules_json, e.snapshot()) for e in engines], 3, 9)
+    engines = sharded(three, split)
+    feed(engines, three, 20, 100)
+    assert sorted(t.as_dict()["transition_id"] for t in got) == sorted(t.transition_id for t in expected)
+    assert [t for t in got if t.kind == "fired"] and {t.as_dict()["rule_id"] for t in got} == {
+        r for r, t in THRESHOLDS.items() if t == 71
+    }
 
 
 def test_split_snapshots_take_the_latest_raw_position_of_the_old_shards() -> None:
@@ -100,12 +152,11 @@ async def test_window_state_survives_a_restart_with_three_shards(broker: NatsSer
         await eventually(lambda: _settled(js, driver), "three shards consuming")
         statuses = await driver.status()
         kv = await js.key_value(subjects.CONTROL_BUCKET)
-        assert codec.loads((await kv.get(subjects.SHARD_MAP_KEY)).value or b"") == {"epoch": 2, "shards": 3}
+        assert ShardMap.decode((await kv.get(subjects.SHARD_MAP_KEY)).value) == ShardMap(2, 3)
         marker = await js.get_last_msg(subjects.WORK_STREAM, subjects.WORK_EPOCH)
-        assert codec.loads(marker.data or b"") == {"epoch": 2, "shards": 3}
+        assert codec.loads(marker.data or b"") == {"epoch": 2, "shards": 3, "placement": SERIES}
         assert [s["resumed_from"] for s in statuses] == [marker.seq] * 3  # every new shard starts at the cut
-        owned = [sum(1 for r in THRESHOLDS if shard_for(r, 3) == shard) for shard in range(3)]
-        assert [s["rules"] for s in statuses] == owned
+        assert [s["rules"] for s in statuses] == [len(THRESHOLDS)] * 3  # every shard holds every rule
         assert sum(s["series"] for s in statuses) == len(THRESHOLDS) * len(HOSTS)  # every window moved
 
         await publish_samples(js, TENANT, HOSTS, base, [20], 100)
@@ -136,12 +187,13 @@ async def _oracle(js: JetStreamContext) -> dict[str, tuple[str, str]]:
         engine.upsert_rule(avg_rule(rule_id, threshold))
     seen: set[str] = set()
     events: list[Event] = []
-    for _, data in await read(js, subjects.WORK_STREAM, f"{subjects.WORK_PREFIX}.*"):
-        body = codec.loads(data)
-        for item in body.get("events", [body] if body.get("kind") == "event" else []):
-            if item["event"]["event_id"] not in seen:
-                seen.add(item["event"]["event_id"])
-                events.append(event_from_dict(item["event"]))
+    for seq, data in await read(js, subjects.WORK_STREAM, f"{subjects.WORK_PREFIX}.*"):
+        if data.startswith(b'{"epoch"'):
+            continue  # the router's epoch marker
+        for item in decode_message(seq, data)[0]:
+            if isinstance(item, EventWork) and item.event.event_id not in seen:
+                seen.add(item.event.event_id)
+                events.append(item.event)
     return {t.transition_id: (t.rule_id, t.group_key) for t in engine.on_events(events) if t.kind == "fired"}
 
 
@@ -165,7 +217,7 @@ async def test_a_rebalance_cut_short_is_finished_by_the_next_start(broker: NatsS
 
     assert await rebalance(js, 1, cut_wait=5)
 
-    assert codec.loads((await control.get(subjects.SHARD_MAP_KEY)).value or b"") == {"epoch": 4, "shards": 1}
+    assert ShardMap.decode((await control.get(subjects.SHARD_MAP_KEY)).value) == ShardMap(4, 1)
     assert ShardSnapshot.decode((await snapshots.get(subjects.snapshot_key(0))).value or b"") == staged
     assert len(staged.rules) == len(THRESHOLDS)
     for key in (subjects.snapshot_key(1), subjects.snapshot_key(2), "rebalance-4-0", "rebalance-4"):
@@ -218,6 +270,37 @@ async def test_without_a_router_the_evaluator_does_not_guess_the_cut(broker: Nat
     assert codec.loads((await control.get(subjects.SHARD_MAP_KEY)).value or b"") == {
         "epoch": 2,
         "shards": 3,
+        "placement": "series",
         "from": 2,
+        "from_placement": "series",
     }  # left for the next start to finish
+    await nc.close()
+
+
+async def test_a_map_of_an_earlier_version_moves_to_series_placement_at_the_same_count(broker: NatsServer) -> None:
+    """Rules placed by id on 2 shards (no placement in the map): the next start moves the series, not the count."""
+    nc, js = await connect(broker.url)
+    control, snapshots = await js.key_value(subjects.CONTROL_BUCKET), await js.key_value(subjects.SNAPSHOTS_BUCKET)
+    rules = [avg_rule(rule_id, threshold) for rule_id, threshold in THRESHOLDS.items()]
+    hosts = [f"host-{n}" for n in range(10)]
+    for shard in range(2):
+        engine, mine = RuleEngine(), [rule for rule in rules if shard_for(rule.rule_id, 2) == shard]
+        for rule in mine:
+            engine.upsert_rule(rule)
+        engine.on_events(samples(hosts, 0, 70))
+        snapshot = ShardSnapshot(0, [rule.canonical() for rule in mine], engine.snapshot())
+        await SnapshotStore(snapshots, shard, 1 << 20).save(snapshot.encode(), 0)
+    await control.put(subjects.SHARD_MAP_KEY, codec.dumps({"epoch": 1, "shards": 2}))  # an earlier version's map
+    await js.publish(subjects.WORK_EPOCH, codec.dumps({"epoch": 2, "shards": 2, "placement": "series"}))  # router
+
+    assert await rebalance(js, 2, cut_wait=5)
+
+    assert ShardMap.decode((await control.get(subjects.SHARD_MAP_KEY)).value) == ShardMap(2, 2)
+    placement = Placement(2)
+    for shard in range(2):
+        moved = await SnapshotStore(snapshots, shard, 1 << 20).load()
+        assert moved is not None and len(moved.rules) == len(THRESHOLDS)
+        keys = {key for entry in moved.engine["rules"].values() for key in entry["series"]}
+        assert keys and all(placement.series_shard(rules[0], key) == shard for key in keys)
+    assert not await rebalance(js, 2)  # settled
     await nc.close()

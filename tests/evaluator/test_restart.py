@@ -10,7 +10,7 @@ from typing import Any
 import ray
 from nats.js.client import JetStreamContext
 
-from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.evaluation.sharding import Placement
 from services.common.domain.events.model import Event
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
@@ -36,6 +36,7 @@ from tests.evaluator.kit import (
 from tests.support.nats import NatsServer
 
 RULES, KEYS, EVENTS, BACKLOG = 6, 30, 12_000, 8_000
+TWO = Placement(2)
 
 
 def event_rule(n: int) -> Rule:
@@ -46,8 +47,9 @@ def event_rule(n: int) -> Rule:
 async def test_a_killed_actor_resumes_and_the_alerts_equal_the_pure_core(broker: NatsServer, ray_session: None) -> None:
     nc, js = await connect(broker.url)
     rules = [event_rule(n) for n in range(RULES)]
-    for rule in rules:
-        await publish_in_order(js, subjects.work_subject(shard_for(rule.rule_id, 2)), [work_rule(change(rule))])
+    for rule in rules:  # every shard holds every rule
+        for shard in (0, 1):
+            await publish_in_order(js, subjects.work_subject(shard), [work_rule(change(rule))])
     # Event times before the wall clock: the driver's (wall-clock) ticks resolve the episodes they pass, and the
     # later events open new ones, so the outcome depends on where the ticks fall in the input.
     base = datetime.now(UTC) - timedelta(minutes=10)
@@ -110,9 +112,10 @@ async def test_a_killed_actor_resumes_and_the_alerts_equal_the_pure_core(broker:
 
 
 def _occurrence(rules: list[Any], i: int, when: datetime) -> tuple[int, bytes]:
+    """An occurrence on the shard owning its series (the rules group by key: placed by key)."""
     rule = rules[i % RULES]
     item = Event(f"ev-{i}", "acme", when, {"key": f"k{i % KEYS}"}, f"type-{i % RULES}")
-    return shard_for(rule.rule_id, 2), work_event(item)
+    return TWO.series_shard(rule, f"key=k{i % KEYS}"), work_event(item)
 
 
 async def _publish(js: JetStreamContext, work: list[tuple[int, bytes]]) -> dict[int, int]:
@@ -198,22 +201,26 @@ async def fresh_processed(actor: Any, seq: int) -> bool:
     return bool((await actor.status.remote())["last_seq"] >= seq)
 
 
-async def test_without_a_snapshot_a_shard_loads_the_rules_it_owns_from_the_bucket(
+async def test_without_a_snapshot_a_shard_loads_every_rule_from_the_bucket_and_evaluates_its_series(
     broker: NatsServer, actors: Actors
 ) -> None:
     nc, js = await connect(broker.url)
     kv = await js.key_value(subjects.RULES_BUCKET)
-    rules = [make_rule({"trigger_type": "event", "trigger_spec": {"event_type": "error"}}, f"r-{n}") for n in range(12)]
+    rules = [
+        make_rule({"trigger_type": "event", "trigger_spec": {"event_type": "error", "group_by": ["host"]}}, f"r-{n}")
+        for n in range(12)
+    ]
     for rule in rules:
         await kv.put(subjects.rule_key(rule.tenant, rule.rule_id), codec.dumps(rule.canonical()))
     await kv.delete(subjects.rule_key("acme", "r-0"))
-    owned = {r.rule_id for r in rules[1:] if shard_for(r.rule_id, 2) == 1}
     actor = actors.new(1, ShardOptions(shards=2))
     status = await actor.start.remote(broker.url)
-    assert status["rules"] == len(owned) and status["resumed_from"] == 0
-    seq = (await publish_in_order(js, subjects.work_subject(1), [work_event(Event("e", "acme", at(0), {}, "error"))]))[
-        -1
-    ]
-    await eventually(lambda: fresh_processed(actor, seq), "the event")
-    assert {a["rule_id"] for a in await alerts(js)} == owned
+    assert status["rules"] == len(rules) - 1 and status["resumed_from"] == 0
+    mine, theirs = (next(f"h{n}" for n in range(99) if TWO.series_shard(rules[1], f"host=h{n}") == s) for s in (1, 0))
+    occurrences = [work_event(Event(f"e-{host}", "acme", at(0), {"host": host}, "error")) for host in (theirs, mine)]
+    seq = (await publish_in_order(js, subjects.work_subject(1), occurrences))[-1]
+    await eventually(lambda: fresh_processed(actor, seq), "the events")
+    assert {(a["rule_id"], a["group_key"]) for a in await alerts(js)} == {
+        (rule.rule_id, f"host={mine}") for rule in rules[1:]
+    }  # the series of another shard (sent here by mistake) are not evaluated
     await nc.close()

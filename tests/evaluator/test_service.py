@@ -8,7 +8,7 @@ import grpc
 from prometheus_client import CollectorRegistry, generate_latest
 
 from services.common.cli.procs import free_port
-from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.evaluation.sharding import Placement
 from services.common.domain.events.model import Event
 from services.common.messages import codec
 from services.common.messages.work import work_event, work_rule
@@ -18,6 +18,7 @@ from services.evaluator.app import EvaluatorService
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
 from services.evaluator.settings import EvaluatorSettings
+from services.evaluator.shard_map import ShardMap
 from tests.evaluator.kit import at, change, connect, eventually, make_rule, publish_in_order
 from tests.support.nats import NatsServer
 
@@ -38,11 +39,16 @@ async def test_status_over_grpc_readiness_and_metrics(broker: NatsServer, ray_se
 
         await eventually(ready, "every shard consuming", timeout=60)
         kv = await js.key_value(subjects.CONTROL_BUCKET)
-        assert codec.loads((await kv.get(subjects.SHARD_MAP_KEY)).value or b"") == {"epoch": 1, "shards": 2}
+        assert codec.loads((await kv.get(subjects.SHARD_MAP_KEY)).value or b"") == {
+            "epoch": 1,
+            "shards": 2,
+            "placement": "series",
+        }
 
         rule = make_rule({"trigger_type": "event", "trigger_spec": {"event_type": "error"}}, "errors")
-        owner = shard_for(rule.rule_id, 2)
+        owner = Placement(2).series_shard(rule, "")
         occurrence = work_event(Event("e1", "acme", at(0), {}, "error"))
+        await publish_in_order(js, subjects.work_subject(1 - owner), [work_rule(change(rule))])
         seq = (await publish_in_order(js, subjects.work_subject(owner), [work_rule(change(rule)), occurrence]))[-1]
 
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -56,7 +62,7 @@ async def test_status_over_grpc_readiness_and_metrics(broker: NatsServer, ray_se
             reply = await stub.ShardStatus(evaluator_pb2.ShardStatusRequest())
         assert [s.shard for s in reply.shards] == [0, 1]
         assert all(s.alive and s.consuming and s.pending >= 0 and s.poison == 0 and not s.error for s in reply.shards)
-        assert reply.shards[owner].rules == 1 and reply.shards[1 - owner].rules == 0
+        assert reply.shards[owner].rules == 1 and reply.shards[1 - owner].rules == 1  # every shard holds every rule
 
         await service.driver.status()  # the collector shows the statuses the driver saw last
         text = generate_latest(registry).decode()
@@ -75,11 +81,5 @@ async def test_the_shard_map_epoch_moves_only_when_the_shard_count_changes(broke
     maps = [
         await ShardDriver(ShardOptions(shards=count), broker.url).publish_shard_map(js) for count in (2, 2, 3, 3, 2)
     ]
-    assert maps == [
-        {"epoch": 1, "shards": 2},
-        {"epoch": 1, "shards": 2},
-        {"epoch": 2, "shards": 3},
-        {"epoch": 2, "shards": 3},
-        {"epoch": 3, "shards": 2},
-    ]
+    assert maps == [ShardMap(1, 2), ShardMap(1, 2), ShardMap(2, 3), ShardMap(2, 3), ShardMap(3, 2)]
     await nc.close()

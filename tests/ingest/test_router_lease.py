@@ -11,8 +11,7 @@ import nats
 from nats.js.client import JetStreamContext
 
 from services.ingest.router import Router
-from tests.common.domain.kit import make_rule, metric
-from tests.ingest.test_router import TENANT, broker, change, ids, js, routed, rule_on_shard, send, work
+from tests.ingest.test_router import CPU, broker, change, ids, js, on, routed, send, work
 from tests.support.nats import NatsServer
 
 __all__ = ["broker", "js"]  # the fixtures, shared with the router tests
@@ -21,8 +20,7 @@ LEASE = 1.0
 
 
 async def test_one_replica_routes_and_the_standby_takes_over(broker: NatsServer, js: JetStreamContext) -> None:
-    rid = rule_on_shard(0)
-    await change(js, make_rule(metric("cpu"), rid, tenant=TENANT))
+    await change(js, CPU)
     clients = [await nats.connect(broker.url) for _ in range(2)]
     first, second = (Router(nc, default_shards=2, fetch_seconds=0.2, lease_seconds=LEASE) for nc in clients)
     try:
@@ -42,8 +40,9 @@ async def test_one_replica_routes_and_the_standby_takes_over(broker: NatsServer,
         for n in range(50):
             await send(js, {"cpu": n}, f"b{n}")
         await routed(js)
-        counts = Counter(ids(await work(js))[0])
-        assert all(counts[f"{p}{n}:0"] == 1 for p in "ab" for n in range(50))
+        shard = on(CPU)
+        counts = Counter(ids(await work(js))[shard])
+        assert all(counts[f"{p}{n}:{shard}"] == 1 for p in "ab" for n in range(50))
         assert first.stats.messages > 0 and second.stats.messages > 0  # each routed its share, nothing twice
     finally:
         await second.stop()

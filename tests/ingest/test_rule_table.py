@@ -81,3 +81,32 @@ def test_rules_of_other_tenants_are_not_candidates() -> None:
     table.upsert(make_rule(metric("cpu"), "r1", tenant="acme"))
     assert candidates(table, cpu=1) == set()
     assert table.candidates(Event("e", "acme", T0, {"cpu": 1})) == {"r1"}
+
+
+def test_while_catching_up_an_event_is_placed_under_every_indexed_version() -> None:
+    """A version's group_by decides where its series live: the router sends the event to the shards of each."""
+    by_host = make_rule(metric("cpu", group_by=["host"]), "r1", version=1)
+    by_region = make_rule(metric("cpu", group_by=["region"]), "r1", version=2)
+    table = RuleTable()
+    table.load("r1", [by_host, by_region])
+    table.catch_up_to = 100
+    event = Event("e", "default", T0, {"cpu": 1, "host": "h1", "region": "eu"})
+    assert [plan.group_by for plan in table.candidate_plans(event)] == [("host",), ("region",)]
+    table.passed(100)
+    assert [plan.group_by for plan in table.candidate_plans(event)] == [("region",)]
+
+
+def test_candidates_remembered_by_event_shape_are_forgotten_when_a_rule_changes() -> None:
+    table = RuleTable()
+    event = Event("e", "default", T0, {"cpu": 1})
+    assert table.candidate_plans(event) == []
+    table.upsert(rule(1, "cpu"))
+    assert [plan.rule.version for plan in table.candidate_plans(event)] == [1]
+    table.upsert(rule(2, "cpu"))
+    assert [plan.rule.version for plan in table.candidate_plans(Event("f", "default", T0, {"cpu": 9}))] == [2]
+    table.delete("r1", 3)
+    assert table.candidate_plans(event) == []
+    run = Event("s", "default", T0, {"rule_id": "cron"}, "cep.schedule")  # a schedule run: by the rule it names
+    table.upsert(make_rule({"trigger_type": "schedule", "trigger_spec": {"cron": "* * * * *"}}, "cron"))
+    assert [plan.rule_id for plan in table.candidate_plans(run)] == ["cron"]
+    assert table.candidate_plans(Event("t", "default", T0, {"rule_id": "other"}, "cep.schedule")) == []

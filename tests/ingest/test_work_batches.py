@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 import orjson
 
 from services.common.domain.events.model import Event
+from services.common.messages.raw_batches import RAW_BATCH_OVERHEAD, RawRow, decode_raw_batch, row_cost
 from services.common.messages.work import WORK_EVENTS_OVERHEAD, work_item
 from services.common.nats.publishing import Outgoing
-from services.ingest.routing import RoutedEvent
+from services.ingest.routing import RoutedEvent, RoutedRaw
 from services.ingest.work_batches import WorkBatches, work_limit
 
 AT = datetime(2024, 5, 1, 12, tzinfo=UTC)
+STAMP = "2024-05-01T12:00:00Z"
 
 
 def routed(seq: int, shards: tuple[int, ...], index: int = 0, blob: str = "") -> RoutedEvent:
@@ -61,3 +63,42 @@ def test_a_trigger_follows_the_events_routed_to_its_shard_before_it() -> None:
     batches.add(routed(2, (1,)))
     waves = [[m.msg_id for m in wave] for wave in batches.close()]
     assert waves == [["events:1.0-1.0:0", "events:1.0-1.0:1"], ["t1:1"], ["events:2.0-2.0:1"]]
+
+
+def raw(seq: int, picks: dict[int, tuple[int, ...]], blob: str = "") -> RoutedRaw:
+    data = orjson.dumps([{"cpu": 1, "blob": blob}, {"cpu": 2}])
+    rows = {
+        s: RawRow(seq, "cep.ingest.acme", "2024-05-01T12:00:00Z", None, f"m{seq}", data, p) for s, p in picks.items()
+    }
+    return RoutedRaw(seq, {shard: (row, row_cost(row)) for shard, row in rows.items()})
+
+
+def test_raw_messages_go_whole_with_each_shards_picks_and_the_shard_count_in_the_id() -> None:
+    batches = WorkBatches(1 << 20, shards=2)
+    batches.add(raw(1, {0: (0,), 1: (1,)}))
+    batches.add(raw(2, {1: (0, 1)}))
+    [out] = batches.close()
+    assert [(m.subject, m.msg_id) for m in out] == [
+        ("cep.work.0", "raw:1.0-1.0:0/2"),
+        ("cep.work.1", "raw:1.1-2.1:1/2"),  # from the first message's second event to the second's
+    ]
+    rows = decode_raw_batch(out[1].payload)
+    assert [(row.seq, row.msg_id, row.picks) for row in rows] == [(1, "m1", (1,)), (2, "m2", (0, 1))]
+    assert (
+        rows[0].data == orjson.dumps([{"cpu": 1, "blob": ""}, {"cpu": 2}]) and rows[0].stamp == "2024-05-01T12:00:00Z"
+    )
+    assert len(out[1].payload) <= RAW_BATCH_OVERHEAD + sum(row_cost(row) for row in rows)
+
+
+def test_raw_batches_split_under_the_limit_and_never_mix_with_json_items() -> None:
+    entries = [raw(seq, {0: (0, 1)}, blob="x" * 300) for seq in range(1, 8)]
+    cost = entries[0].rows[0][1]
+    batches = WorkBatches(RAW_BATCH_OVERHEAD + 3 * cost, shards=1)
+    for entry in entries[:4]:
+        batches.add(entry)
+    batches.add(routed(5, (0,), index=5))  # a message too large to forward whole went as JSON items
+    for entry in entries[5:]:
+        batches.add(entry)
+    out = [m for wave in batches.close() for m in wave]
+    assert [m.msg_id for m in out] == ["raw:1.0-3.1:0/1", "raw:4.0-4.1:0/1", "events:5.5-5.5:0", "raw:6.0-7.1:0/1"]
+    assert all(len(m.payload) <= RAW_BATCH_OVERHEAD + 3 * cost for m in out)

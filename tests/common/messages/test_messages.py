@@ -22,6 +22,14 @@ from services.common.messages.delivery import (
     delivery_job_from,
 )
 from services.common.messages.feed import FeedMessage, feed
+from services.common.messages.raw_batches import (
+    RAW_BATCH_MARK,
+    RAW_BATCH_OVERHEAD,
+    RawRow,
+    decode_raw_batch,
+    encode_raw_batch,
+    row_cost,
+)
 from services.common.messages.schedule import RunRecord
 from services.common.messages.work import (
     WORK_EVENTS_OVERHEAD,
@@ -263,3 +271,41 @@ def test_run_record_round_trip() -> None:
     assert record.event_msg_id() == "sched:r1:2025-05-01T12:00:00Z:7"
     with pytest.raises(MessageError, match=r"^status: "):
         RunRecord.decode({**record.as_dict(), "status": "late"})
+
+
+# -- raw batches -------------------------------------------------------------------------------------------
+def test_a_raw_batch_keeps_the_bytes_as_stored_and_shares_its_tables() -> None:
+    rows = [
+        RawRow(seq, "cep.ingest.acme", "2024-05-01T12:00:00Z", None, f"id-{seq}", b'{"cpu": %d}' % seq, (0,))
+        for seq in (1, 2)
+    ] + [RawRow(3, "cep.internal.acme", "2024-05-01T12:00:01Z", "application/x-ndjson", None, b"{}\n{}", (0, 1))]
+    data = encode_raw_batch(rows)
+    assert decode_raw_batch(data) == rows and data.endswith(b'{"cpu": 1}{"cpu": 2}{}\n{}')
+    head = codec.loads(data[len(RAW_BATCH_MARK) : data.index(b"\n", len(RAW_BATCH_MARK))])
+    assert head["subjects"] == ["cep.ingest.acme", "cep.internal.acme"] and len(head["stamps"]) == 2
+    assert len(data) <= RAW_BATCH_OVERHEAD + sum(row_cost(row) for row in rows)
+    with pytest.raises(MessageError, match="not a raw batch"):
+        decode_raw_batch(b'{"kind": "tick"}')  # the JSON work messages of earlier versions are told apart
+
+
+def head_with(rows: str, after: str = "") -> str:
+    return '{"subjects": ["s"], "stamps": ["t"], "types": [], "rows": ' + rows + "}\n" + after
+
+
+@pytest.mark.parametrize(
+    ("head", "field"),
+    [
+        ("no newline", "head: no end of line"),
+        ("[1]\n", "head: expected an object"),
+        ('{"subjects": [], "stamps": [], "types": []}\n', "rows: expected a list"),
+        (head_with("[[1, 0, 0, null, null, 2]]"), "rows.0.expected a list of 7"),
+        (head_with("[[1, 1, 0, null, null, 0, []]]"), "rows.0.subject"),
+        (head_with("[[1, 0, 0, null, 5, 0, []]]"), "rows.0.msg_id"),
+        (head_with("[[1, 0, 0, null, null, 0, [-1]]]"), "rows.0.picks"),
+        (head_with("[]", "left over"), "rows: the sizes cover"),
+    ],
+)
+def test_a_malformed_raw_batch_names_the_field(head: str, field: str) -> None:
+    with pytest.raises(MessageError) as error:
+        decode_raw_batch(RAW_BATCH_MARK + head.encode())
+    assert error.value.reason.startswith(field)

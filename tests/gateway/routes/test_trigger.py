@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from services.common.domain.evaluation.sharding import Placement
 from services.common.domain.events.model import Event, event_time, parse_time
 from services.common.messages import codec
 from services.common.messages.work import work_trigger
@@ -22,6 +23,7 @@ from services.evaluator.options import ShardOptions
 from services.evaluator.shard import ShardActor
 from services.gateway.app import create_app
 from services.gateway.routes import trigger
+from tests.common.domain.kit import make_rule, metric
 from tests.evaluator.kit import alerts, connect, eventually
 from tests.gateway.conftest import create_rule, is_problem, mint, settings_for
 from tests.support.nats import NatsServer, start_nats
@@ -152,7 +154,7 @@ async def test_the_full_path_through_the_router(
     monkeypatch.setenv("CEP_SHARDS", "1")
     nc, js = await connect(broker.url)
     kv = await js.key_value(subjects.CONTROL_BUCKET)
-    await kv.put(subjects.SHARD_MAP_KEY, codec.dumps({"epoch": 1, "shards": 1}))
+    await kv.put(subjects.SHARD_MAP_KEY, codec.dumps({"epoch": 1, "shards": 1, "placement": "series"}))
     await shard.start.remote(broker.url)  # before the rule exists: the rule reaches it through the stream
     ingest = IngestService(IngestSettings())
     await ingest.start()
@@ -170,4 +172,49 @@ async def test_the_full_path_through_the_router(
         await eventually(recorded, "the fired transition")
     finally:
         await ingest.stop()
+        await nc.close()
+
+
+@pytest.mark.skipif(not ROUTER.exists(), reason="the router (services/ingest/router.py) is not there yet")
+async def test_with_two_shards_the_shard_of_the_series_answers(
+    gateway: TestClient, tenant: tuple[str, dict[str, str]], broker: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule groups by service: each occurrence is judged where its series lives, and the other shard never
+    holds that series (a second trigger of the same service is absorbed by the same episode)."""
+    from services.ingest.app import IngestService
+    from services.ingest.settings import IngestSettings
+
+    monkeypatch.setenv("CEP_NATS_URL", broker.url)
+    nc, js = await connect(broker.url)
+    kv = await js.key_value(subjects.CONTROL_BUCKET)
+    await kv.put(subjects.SHARD_MAP_KEY, codec.dumps({"epoch": 1, "shards": 2, "placement": "series"}))
+    actors = [ShardActor.options(max_restarts=0).remote(n, ShardOptions(shards=2)) for n in range(2)]  # type: ignore[attr-defined]
+    ingest = IngestService(IngestSettings(shards=2))
+    try:
+        for actor in actors:
+            await actor.start.remote(broker.url)
+        await ingest.start()
+        name, editor = tenant
+        rule = create_rule(gateway, editor, **LAB2)
+        path = f"/cep/rules/{rule['rule_id']}/trigger"
+        by_service = make_rule(metric(group_by=["service"]), "any", tenant=name)  # series placed as LAB2's
+        services = {Placement(2).series_shard(by_service, f"service=s{n}"): f"s{n}" for n in range(20)}
+        assert sorted(services) == [0, 1]
+        answers = {}
+        for shard, service in services.items():
+            body = {"payload": {"severity": "critical", "service": service}}
+            first, again = [(await post(gateway, path, editor, body)).json() for _ in range(2)]
+            assert (first["matched"], first["state"]) == (True, "firing") and again == first
+            answers[shard] = first["event_id"]
+
+        async def recorded() -> bool:
+            return {a["event_id"] for a in await alerts(js) if a["kind"] == "fired"} == set(answers.values())
+
+        await eventually(recorded, "one fired transition per service")
+        for actor in actors:  # each shard judged its own service's occurrences, and only those
+            assert (await actor.status.remote())["counters"]["transitions"] == {"fired": 1, "updated": 1}
+    finally:
+        await ingest.stop()
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
         await nc.close()

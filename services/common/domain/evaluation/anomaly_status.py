@@ -32,6 +32,22 @@ def anomaly_status(plan: CompiledRule, series: Mapping[str, Series]) -> dict[str
     }
 
 
+def merged_status(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One anomaly status from those of the shards holding the rule, each over the series it owns (sharding.py)."""
+    first = parts[0]
+    keys = {key: entry for part in parts for key, entry in part["keys"].items()}
+    if not keys:
+        return first
+    ready = all(entry["baseline"]["ready"] for entry in keys.values())
+    required = int(next(iter(keys.values()))["baseline"]["required"])
+    return first | {
+        "ready": ready,
+        "detection": "enabled" if ready else "disabled",
+        "reason": _baseline_reason(keys, required),
+        "keys": dict(sorted(keys.items())),
+    }
+
+
 def _baseline_reason(keys: dict[str, Any], required: int) -> str:
     """Why detection is enabled or disabled: `learning: 12 of 30 samples ...` (the fewest samples of any key)."""
     samples = min((entry["baseline"]["samples"] for entry in keys.values()), default=0)

@@ -21,6 +21,7 @@ from services.common.domain.evaluation.anomaly_status import anomaly_status
 from services.common.domain.evaluation.deadline_heap import Timers
 from services.common.domain.evaluation.evaluations import Evaluation, TriggerOutcome
 from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
+from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event, as_utc
 from services.common.domain.lifecycle.episodes import (
     CompiledRule,
@@ -46,6 +47,10 @@ from services.common.domain.rules.rule_failures import RuleFailure, failure_of
 SNAPSHOT_FORMAT = 1
 
 
+class SeriesElsewhere(LookupError):
+    """A trigger for a series this engine does not own (another shard's): nothing was evaluated."""
+
+
 class RuleEngine:
     """Rules, their per-(rule, group key) series, and the timers those series arm.
 
@@ -53,10 +58,15 @@ class RuleEngine:
     `failures` collects the rules that raised on an event (`on_events`); the caller drains it with `take_failures`.
     `quotas` bounds the series a rule and a tenant may hold (quotas/series_quota.py); `ledger` counts what is held and
     refused, and the caller drains the refusals with `take_refusals`.
+    `owns` says which series this engine keeps when it is one shard of several (sharding.py): an event's
+    judgement for a series owned elsewhere is skipped here. None: every series.
     """
 
-    def __init__(self, executor: RefitExecutor | None = None, quotas: Limits | None = None) -> None:
+    def __init__(
+        self, executor: RefitExecutor | None = None, quotas: Limits | None = None, owns: SeriesOwner | None = None
+    ) -> None:
         self.evaluations = 0
+        self.owns = owns
         self.executor = executor  # runs anomaly model refits (a shard's thread pool); inline when None
         self.failures: list[RuleFailure] = []
         self.quotas: Limits = quotas or SeriesQuotas()
@@ -152,10 +162,13 @@ class RuleEngine:
         """Evaluate one rule for real, active or not, against one occurrence; raise KeyError for an unknown rule.
 
         An occurrence without an event type counts as one of the rule's own type (an event rule's
-        `event_type`, a run of a schedule rule), since the caller named the rule.
+        `event_type`, a run of a schedule rule), since the caller named the rule. SeriesElsewhere when the
+        series it touches is owned by another shard.
         """
         plan = self._plans[rule_id]
         event = _as_occurrence_of(plan, event)
+        if self.owns is not None and not self.owns(plan.rule, group_key_for(plan, event.payload)):
+            raise SeriesElsewhere(f"the series of rule {rule_id} for this occurrence is held by another shard")
         key, observation = self._observe(plan, event)
         return TriggerOutcome.of(key, observation)
 
@@ -198,8 +211,9 @@ class RuleEngine:
         rules: Iterable[Rule],
         executor: RefitExecutor | None = None,
         quotas: Limits | None = None,
+        owns: SeriesOwner | None = None,
     ) -> RuleEngine:
-        """An engine holding `rules` and the series of `snapshot()` output.
+        """An engine holding `rules` and the series of `snapshot()` output (`owns`: as in the constructor).
 
         Series of a rule that is absent, or whose trigger or conditions differ from the snapshot's, are
         dropped: restore with the rules as they were when the snapshot was taken, then upsert changes.
@@ -207,7 +221,7 @@ class RuleEngine:
         """
         if data.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unknown snapshot format {data.get('format')!r}")
-        engine = cls(executor, quotas)
+        engine = cls(executor, quotas, owns)
         for rule in rules:
             engine.upsert_rule(rule)
         for rule_id, entry in data["rules"].items():
@@ -220,6 +234,8 @@ class RuleEngine:
 
     def _learn(self, plan: CompiledRule, event: Event) -> None:
         key = group_key_for(plan, event.payload)
+        if self.owns is not None and not self.owns(plan.rule, key):
+            return
         held = self._series.get(plan.rule_id, {}).get(key)
         series = held if held is not None else new_series(plan)
         if isinstance(series, ThresholdSeries):
@@ -236,6 +252,8 @@ class RuleEngine:
         stored again either way, so its next timer stays armed.
         """
         key = group_key_for(plan, event.payload)
+        if self.owns is not None and not self.owns(plan.rule, key):
+            return  # another shard's series
         held = self._series.get(plan.rule_id, {}).get(key)
         series = held if held is not None else new_series(plan)
         out += series.advance(plan, key, event.time)

@@ -16,6 +16,7 @@ from typing import Any
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
 from services.common.domain.evaluation.compiled.fast_thresholds import FastThresholdSeries
 from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event
 from services.common.domain.lifecycle.episodes import CompiledRule, group_key_for
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
@@ -32,8 +33,10 @@ _SHAPES_HELD = 4096  # distinct event shapes cached; past that the cache starts 
 class CompiledEngine(RuleEngine):
     """A `RuleEngine` whose `on_events` takes the compiled path; everything else is the reference's own code."""
 
-    def __init__(self, executor: RefitExecutor | None = None, quotas: Limits | None = None) -> None:
-        super().__init__(executor, quotas)
+    def __init__(
+        self, executor: RefitExecutor | None = None, quotas: Limits | None = None, owns: SeriesOwner | None = None
+    ) -> None:
+        super().__init__(executor, quotas, owns)
         self._shapes: dict[Shape, tuple[str, ...]] = {}
 
     def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
@@ -91,6 +94,8 @@ class CompiledEngine(RuleEngine):
         key = keys.get(plan.group_by)
         if key is None:
             key = keys[plan.group_by] = group_key_for(plan, event.payload)
+        if self.owns is not None and not self.owns(plan.rule, key):
+            return  # another shard's series (sharding.py)
         path = plan.rule.trigger_spec.metric_name  # type: ignore[union-attr]  # a metric rule's
         sample = sampled.get(path)
         if sample is None:
