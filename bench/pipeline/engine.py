@@ -18,6 +18,7 @@ from bench.pipeline import peer
 from bench.pipeline.peer_step import Flip
 from bench.pipeline.reference import Speed, as_flips, check_same, local_rules, parsed_events, reference_run
 from bench.pipeline.workload import Workload
+from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.events.model import Event
 from services.common.domain.quotas.series_quota import SeriesQuotas
 from services.common.domain.rules.model import Rule
@@ -28,13 +29,17 @@ STEP_EVENTS = 100  # events per engine call: one router batch's events for a sha
 
 
 def shard_engine_run(
-    rules: Sequence[Rule], events: Sequence[Event], ready: Callable[[], object] | None = None
+    rules: Sequence[Rule],
+    events: Sequence[Event],
+    ready: Callable[[], object] | None = None,
+    owns: SeriesOwner | None = None,
 ) -> tuple[list[Flip], Speed]:
     """The shard's engine over `events`, one step of STEP_EVENTS at a time: its transitions and speed.
 
-    `ready` is called once everything is built, just before the clock starts (a barrier, for parallel shards).
+    `ready` is called once everything is built, just before the clock starts (a barrier, for parallel shards);
+    `owns` is the shard's share of the series (`Placement(n).owner(k)`; all of them when None).
     """
-    state = ShardState.from_rules(rules, quotas=SeriesQuotas())
+    state = ShardState.from_rules(rules, quotas=SeriesQuotas(), owns=owns)
     steps = [
         [EventWork(seq, event) for seq, event in enumerate(events[first : first + STEP_EVENTS], first)]
         for first in range(0, len(events), STEP_EVENTS)

@@ -25,6 +25,7 @@ from bench.pipeline.workload import Workload, batches
 from services.common.cli import natsconf
 from services.common.cli.procs import free_port
 from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.evaluation.sharding import Placement
 from services.ingest.routing import Inbound, route
 from services.ingest.rule_table import RuleTable
 
@@ -111,9 +112,10 @@ def rules_curve(counts: tuple[int, ...], events: int, batch: int, shards: int) -
             Inbound("cep.ingest.default", body, {"Nats-Msg-Id": f"b{first}"}, first // batch + 1, stored)
             for first, body in batches(workload, 0, events, batch)
         ]
+        placement = Placement(shards)
         started = time.perf_counter()
         for message in messages:
-            route(message, table, shards, 8 << 20)
+            route(message, table, placement, 8 << 20)
         routing = Speed(events, time.perf_counter() - started)
         engine = RuleEngine()
         for rule in rules:

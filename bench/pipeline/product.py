@@ -12,16 +12,17 @@ from typing import Any
 from bench.pipeline.drive import Producer, capacity, drained, kept_up, sustain
 from bench.pipeline.latency import measure
 from bench.pipeline.peer_step import bare_loop
-from bench.pipeline.reference import as_flips, parsed_events, reference_run
+from bench.pipeline.reference import TENANT, as_flips, parsed_events, reference_run
 from bench.pipeline.scales import Scale
 from bench.pipeline.stack import BenchStack, create_rules, running_stack
 from bench.pipeline.workload import Workload
-from services.common.domain.evaluation.sharding import shard_for
+from services.common.domain.evaluation.sharding import shards_per_event
 from services.common.domain.rules.model import Rule
 
 LATENCY_SHARES = (0.1, 0.5, 0.8)
 ALERT_MARGIN = 1.15  # incidents are spread unevenly over the stream: run a phase a little past the estimate
 EVENT_TIME_LEAD_SECONDS = 1800  # event time starts this long before now (see workload.py)
+FANOUT_SAMPLE_EVENTS = 20_000  # the events `shards_per_event` is averaged over
 
 
 def fired_per_event(workload: Workload, events: int = 20_000) -> float:
@@ -31,15 +32,13 @@ def fired_per_event(workload: Workload, events: int = 20_000) -> float:
     return sum(1 for flip in flips if flip[2] == "fired") / events
 
 
-def work_fanout(rules: Sequence[Rule], workload: Workload, shards: int) -> float:
-    """Shards per event: the number of shards owning a rule of the event's metric, averaged over metrics (each
-    evaluates the event once; the router batches the events per shard into few work messages)."""
-    owners: dict[str, set[int]] = {}
-    for rule in rules:
-        metric = getattr(rule.trigger_spec, "metric_name", "")
-        owners.setdefault(metric, set()).add(shard_for(rule.rule_id, shards))
-    counts = [len(owners.get(workload.metric_name(j), ())) for j in range(workload.metrics)]
-    return sum(counts) / len(counts)
+def work_fanout(rules: Sequence[Rule], workload: Workload, shards: int, sample: int = FANOUT_SAMPLE_EVENTS) -> float:
+    """Shards per event: how many shards the router sends an event to (those owning a series it touches, as
+    `events_by_shard` places them), averaged over the first `sample` events of the stream (each shard evaluates
+    the event once; the router batches the events per shard into few work messages)."""
+    tenant = rules[0].tenant if rules else TENANT  # the events must carry the rules' tenant
+    events = parsed_events(workload.events(0, sample), tenant=tenant)
+    return shards_per_event(rules, events, shards)
 
 
 async def run_product(scale: Scale, workdir: Path, shards: int, full: bool) -> dict[str, Any]:

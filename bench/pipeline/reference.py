@@ -41,13 +41,14 @@ def local_rules(workload: Workload) -> list[Rule]:
     ]
 
 
-def parsed_events(payloads: Sequence[dict[str, Any]], first: int = 0) -> list[Event]:
-    """Domain events through the same intake checks the router applies (ids differ; transition ids do not use them)."""
+def parsed_events(payloads: Sequence[dict[str, Any]], first: int = 0, tenant: str = TENANT) -> list[Event]:
+    """Domain events of `tenant` through the same intake checks the router applies (ids differ; transition ids
+    do not use them)."""
     out = []
     for offset, payload in enumerate(payloads):
         item = check_item(payload, _ARRIVAL)
         assert isinstance(item, Item), item
-        out.append(to_event(item, event_id=str(first + offset), tenant=TENANT, received_at=_ARRIVAL))
+        out.append(to_event(item, event_id=str(first + offset), tenant=tenant, received_at=_ARRIVAL))
     return out
 
 

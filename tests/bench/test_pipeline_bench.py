@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.pipeline import report
+from bench.pipeline import engine_shards, report
 from bench.pipeline.drive import Progress, Sample, events_behind, kept_up
 from bench.pipeline.engine import shard_engine_run
 from bench.pipeline.latency import percentile
@@ -85,6 +85,22 @@ def test_the_shard_engine_run_makes_the_reference_transitions() -> None:
     transitions, _ = reference_run(rules, parsed_events(payloads))
     flips, speed = shard_engine_run(rules, parsed_events(payloads))
     assert sorted(flips) == sorted(as_flips(transitions, rules)) and speed.events == 1000
+
+
+@pytest.mark.parametrize("shards", [2, 4])
+def test_the_engine_shards_hold_every_rule_and_together_make_the_reference_transitions(shards: int) -> None:
+    workload = Workload(hosts=8, metrics=3)
+    events = parsed_events(workload.events(0, 1200))
+    rules = local_rules(workload)
+    transitions, _ = reference_run(rules, events)
+    routed = engine_shards.receivers(rules, events, shards)
+    flips = []
+    for shard in range(shards):
+        owns = engine_shards.placement(shards).owner(shard)
+        flips += shard_engine_run(rules, routed[shard], owns=owns)[0]
+    assert sum(map(len, routed)) == len(events) and sum(1 for mine in routed if mine) > 1  # one shard each, spread
+    check_same(f"{shards} engine shards", flips, as_flips(transitions, rules))
+    assert flips and engine_shards.shards_per_event(workload, 1200, shards) == 1.0
 
 
 def test_each_target_is_reported_with_its_figure_and_a_missing_figure_is_not_met() -> None:
