@@ -102,6 +102,8 @@ function newRule({ keepUrl = false } = {}) {
 async function openById(ruleId) {
   try {
     const rule = await api(`/cep/rules/${encodeURIComponent(ruleId)}`);
+    // A second start (the token announced after the page opened the rule) never wipes an edit under way.
+    if (dirty && current && current.rule_id === rule.rule_id) return;
     await opened(rule);
     $("f-name").focus();
   } catch (err) {
