@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
-from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event
+from services.common.domain.evaluation.rule_index import RuleIndex, ShapeMemo, receives_events
+from services.common.domain.events.model import Event
 from services.common.domain.lifecycle.episodes import CompiledRule, compile_rule
 from services.common.domain.rules.model import Rule
-
-Shape = tuple[str, tuple[str, ...], str | None, str | None]  # what decides an event's candidates but a schedule's
-SHAPES_HELD = 4096  # event shapes whose candidates are remembered; past that the memory starts afresh
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class RuleTable:
         self._held: dict[str, Held] = {}
         self._older: dict[str, list[CompiledRule]] = {}
         self._indexed: dict[str, list[CompiledRule]] = {}
-        self._shapes: dict[Shape, list[CompiledRule]] = {}  # candidate plans by event shape, until the index changes
+        self._shapes: ShapeMemo[list[CompiledRule]] = ShapeMemo()  # candidate plans by shape, until the index changes
         self.catch_up_to = 0  # stream sequence until which older versions stay indexed
 
     def __len__(self) -> int:
@@ -86,17 +83,7 @@ class RuleTable:
         The candidates depend only on the event's tenant, payload keys, `metric` and type (and, for a schedule
         run, the rule it names), so they are remembered by that shape until the index changes.
         """
-        kind = event.kind
-        if kind == SCHEDULE_EVENT_TYPE:
-            return self._plans_of(event)
-        metric = event.payload.get("metric")
-        shape = (event.tenant, tuple(event.payload), metric if isinstance(metric, str) else None, kind)
-        found = self._shapes.get(shape)
-        if found is None:
-            if len(self._shapes) >= SHAPES_HELD:
-                self._shapes.clear()
-            found = self._shapes[shape] = self._plans_of(event)
-        return found
+        return self._shapes.get(event, self._plans_of)
 
     def _plans_of(self, event: Event) -> list[CompiledRule]:
         indexed = self._indexed

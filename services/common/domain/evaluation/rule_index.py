@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event
 from services.common.domain.lifecycle.episodes import CompiledRule
 from services.common.domain.rules.model import Rule
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,4 +84,34 @@ class RuleIndex:
             found |= tenant.by_event_type[kind]
         if kind == SCHEDULE_EVENT_TYPE and payload.get("rule_id") in tenant.schedules:
             found.add(payload["rule_id"])
+        return found
+
+
+Shape = tuple[str, tuple[str, ...], str | None, str | None]  # what decides an event's candidates (but a schedule's)
+SHAPES_HELD = 4096  # event shapes whose candidates are remembered; past that the memory starts afresh
+
+
+class ShapeMemo(Generic[T]):
+    """What an event's candidates come to (candidate ids, plans), remembered by the event's shape: its tenant,
+    payload keys, `metric` and type. A schedule run's candidates depend on the rule it names: never remembered.
+    Bounded (`SHAPES_HELD`): a stream of ever new shapes only costs the lookup it would cost uncached."""
+
+    def __init__(self) -> None:
+        self._held: dict[Shape, T] = {}
+
+    def clear(self) -> None:
+        """Forget everything (the index changed)."""
+        self._held.clear()
+
+    def get(self, event: Event, compute: Callable[[Event], T]) -> T:
+        kind = event.kind
+        if kind == SCHEDULE_EVENT_TYPE:
+            return compute(event)
+        metric = event.payload.get("metric")
+        shape = (event.tenant, tuple(event.payload), metric if isinstance(metric, str) else None, kind)
+        found = self._held.get(shape)
+        if found is None:
+            if len(self._held) >= SHAPES_HELD:
+                self._held.clear()
+            found = self._held[shape] = compute(event)
         return found

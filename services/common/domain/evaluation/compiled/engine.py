@@ -16,8 +16,9 @@ from typing import Any
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
 from services.common.domain.evaluation.compiled.fast_thresholds import FastThresholdSeries
 from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.evaluation.rule_index import ShapeMemo
 from services.common.domain.evaluation.sharding import SeriesOwner
-from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event
+from services.common.domain.events.model import Event
 from services.common.domain.lifecycle.episodes import CompiledRule, group_key_for
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
 from services.common.domain.lifecycle.transitions import Transition
@@ -25,9 +26,6 @@ from services.common.domain.quotas.series_quota import Limits
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.rule_failures import failure_of
 from services.common.domain.windows.measures import sample_of
-
-Shape = tuple[str, tuple[str, ...], str | None, str | None]
-_SHAPES_HELD = 4096  # distinct event shapes cached; past that the cache starts afresh
 
 
 class CompiledEngine(RuleEngine):
@@ -37,7 +35,7 @@ class CompiledEngine(RuleEngine):
         self, executor: RefitExecutor | None = None, quotas: Limits | None = None, owns: SeriesOwner | None = None
     ) -> None:
         super().__init__(executor, quotas, owns)
-        self._shapes: dict[Shape, tuple[str, ...]] = {}
+        self._shapes: ShapeMemo[tuple[str, ...]] = ShapeMemo()
 
     def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
         self._shapes.clear()
@@ -69,18 +67,7 @@ class CompiledEngine(RuleEngine):
         return out
 
     def _candidates(self, event: Event) -> tuple[str, ...]:
-        payload = event.payload
-        metric = payload.get("metric")
-        kind = event.kind
-        if kind == SCHEDULE_EVENT_TYPE:
-            return tuple(sorted(self._index.candidates(event)))  # depends on the payload's rule_id: not cached
-        shape = (event.tenant, tuple(payload), metric if isinstance(metric, str) else None, kind)
-        found = self._shapes.get(shape)
-        if found is None:
-            if len(self._shapes) >= _SHAPES_HELD:
-                self._shapes.clear()
-            found = self._shapes[shape] = tuple(sorted(self._index.candidates(event)))
-        return found
+        return self._shapes.get(event, lambda e: tuple(sorted(self._index.candidates(e))))
 
     def _judge_into(
         self,
