@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.stack import Stack, start_stack, stop_stack
 
-pytestmark = pytest.mark.e2e
+# Each needs its own stack (20-25 s): `make test-slow` keeps `make test` under 10 minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TENANT = "sla-e2e"
 
 

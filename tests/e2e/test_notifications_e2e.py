@@ -193,6 +193,7 @@ def test_escalation_rule_fires_once_for_an_alert_whose_notifications_keep_failin
         assert len(pager.requests) == 1  # one page, not one per failure
 
 
+@pytest.mark.slow  # long (a stack or a kill and recovery): `make test-slow` keeps `make test` under 10 min
 def test_sigkill_of_the_notifier_mid_delivery_loses_no_notification(stack: Stack, api: httpx.Client) -> None:
     seen: Counter[str] = Counter()
     lock = threading.Lock()

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import ray
 from nats.js.client import JetStreamContext
 
@@ -44,6 +45,7 @@ def event_rule(n: int) -> Rule:
     return make_rule({"trigger_type": "event", "trigger_spec": trigger}, f"rule-{n}")
 
 
+@pytest.mark.slow  # long (a stack or a kill and recovery): `make test-slow` keeps `make test` under 10 min
 async def test_a_killed_actor_resumes_and_the_alerts_equal_the_pure_core(broker: NatsServer, ray_session: None) -> None:
     nc, js = await connect(broker.url)
     rules = [event_rule(n) for n in range(RULES)]

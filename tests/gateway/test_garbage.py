@@ -103,6 +103,7 @@ def test_non_object_bodies(shared: TestClient, rule_id: str) -> None:
             assert response.status_code in (400, 422), (path, raw, response.text)
 
 
+@pytest.mark.slow  # long (a stack or a kill and recovery): `make test-slow` keeps `make test` under 10 min
 def test_wrong_types_in_every_field(shared: TestClient, rule_id: str) -> None:
     for method, path, body in _routes(rule_id):
         for field_path in _paths(body):

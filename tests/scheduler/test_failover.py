@@ -52,6 +52,7 @@ def _fired(records: list[RunRecord]) -> list[RunRecord]:
     return [r for r in records if r.status != "missed"]
 
 
+@pytest.mark.slow  # long (a stack or a kill and recovery): `make test-slow` keeps `make test` under 10 min
 async def test_killing_the_leader_loses_and_doubles_no_run(
     js: JetStreamContext, replicas: dict[str, SchedulerProcess]
 ) -> None:

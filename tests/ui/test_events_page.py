@@ -66,6 +66,7 @@ def ingest(api: httpx.Client, **payload: str) -> None:
     assert response.status_code == 202 and response.json()["accepted"] == 1, response.text
 
 
+@pytest.mark.slow  # long (a stack or a kill and recovery): `make test-slow` keeps `make test` under 10 min
 def test_an_ingested_event_shows_live_and_is_acknowledged(
     page: Page, gateway: StackGateway, token: str, api: httpx.Client
 ) -> None:
