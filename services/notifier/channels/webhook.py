@@ -1,5 +1,8 @@
 """The webhook channel: the event as JSON over HTTP, with bearer or basic auth, signed per Standard Webhooks.
 
+`format: alertmanager` sends Alertmanager's webhook body (version 4) instead of the event JSON
+(services/common/domain/notify/alertmanager_webhook.py), so receivers written for Alertmanager work unchanged.
+
 With a `secret`, every request carries `webhook-id` (the transition id: the same on every attempt, so a
 receiver de-duplicates with it), `webhook-timestamp` (unix seconds) and `webhook-signature`
 (`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`): any Standard Webhooks verifier checks it.
@@ -12,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from services.common.domain.notify import alertmanager_webhook
 from services.common.domain.notify.channel_types import timeout_seconds
 from services.common.domain.notify.signing import sign, signing_key
 from services.common.messages import codec
@@ -24,11 +28,14 @@ SIGNATURE_HEADER = "webhook-signature"
 DELIVERY_HEADER = "X-Cep-Delivery"  # transition id + action index: the same on every attempt
 ATTEMPT_HEADER = "X-Cep-Attempt"
 
-__all__ = ["body", "classify", "message_id", "request_headers", "send"]
+__all__ = ["alertmanager_body", "body", "classify", "message_id", "request_headers", "send"]
 
 
 def body(delivery: Delivery) -> dict[str, Any]:
-    """The JSON body: every event field, the rendered message, and which channel and attempt this is."""
+    """The JSON body: every event field, the rendered message, and which channel and attempt this is; or, with
+    `format: alertmanager`, Alertmanager's webhook body for the event or the batch."""
+    if delivery.channel.config.get("format") == "alertmanager":
+        return alertmanager_body(delivery)
     return {
         "id": delivery.delivery_id,
         **delivery.event,
@@ -36,6 +43,24 @@ def body(delivery: Delivery) -> dict[str, Any]:
         "channel": delivery.channel.name,
         "attempt": delivery.attempt,
     }
+
+
+def alertmanager_body(delivery: Delivery) -> dict[str, Any]:
+    """Alertmanager's webhook body: a batch's members as its alerts, or the one event with its rendered message."""
+    event, config = delivery.event, delivery.channel.config
+    external_url = str(config.get("external_url") or "")
+    members = event.get("alerts")
+    if event.get("kind") == "group" and isinstance(members, list):
+        return alertmanager_webhook.body(
+            members,
+            receiver=delivery.channel.name,
+            group_names=alertmanager_webhook.group_names_of(event.get("group_key")),
+            external_url=external_url,
+            truncated=int(event.get("dropped") or 0),
+        )
+    return alertmanager_webhook.body(
+        [event], receiver=delivery.channel.name, messages=[delivery.message], external_url=external_url
+    )
 
 
 def message_id(delivery: Delivery) -> str:

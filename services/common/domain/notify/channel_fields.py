@@ -100,7 +100,7 @@ def _template(spec: ConfigField, value: Any) -> str | None:
 
 
 def _choice(spec: ConfigField, value: Any) -> str | None:
-    if not isinstance(value, str) or value.upper() not in spec.choices:
+    if not isinstance(value, str) or value.upper() not in {choice.upper() for choice in spec.choices}:
         return f"must be one of: {', '.join(spec.choices)}"
     return None
 

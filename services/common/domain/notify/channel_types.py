@@ -134,6 +134,17 @@ WEBHOOK = ChannelType(
         _headers_field(),
         *_http_auth(),
         ConfigField("secret", "string", _SIGNING, secret=True),
+        ConfigField(
+            "format",
+            "choice",
+            "body format: 'cep' (the event JSON; when absent) or 'alertmanager' (Alertmanager's webhook body, v4)",
+            choices=("cep", "alertmanager"),
+        ),
+        ConfigField(
+            "external_url",
+            "url",
+            "the product's URL as users open it: the 'alertmanager' format's externalURL and each alert's generatorURL",
+        ),
         _timeout(),
         *RETRY_FIELDS,
     ),
