@@ -75,9 +75,10 @@ def main(
         if verb == "list":
             params = {"active": args.active, "trigger_type": args.trigger_type, "q": args.query}
             return show_list(gateway, "/cep/rules", params, args, COLUMNS, out, err)
+        payload = read_payload(args.payload) if verb == "simulate" else None  # a bad one sends nothing
         response = find_rule(gateway, args.rule)
         if verb == "simulate":
-            response = _simulate(gateway, response.json()["rule_id"], args.payload)
+            response = _simulate(gateway, response.json()["rule_id"], payload)
         elif verb in ("activate", "deactivate"):
             response = _set_active(gateway, response, verb == "activate", err)
         if args.output == "json":
@@ -102,8 +103,7 @@ def find_rule(gateway: Gateway, ref: str) -> httpx.Response:
         return gateway.get(f"/cep/rules/{segment(named[0]['rule_id'])}")
 
 
-def _simulate(gateway: Gateway, rule_id: str, payload: str) -> httpx.Response:
-    data = read_payload(payload)
+def _simulate(gateway: Gateway, rule_id: str, data: Any) -> httpx.Response:
     body = {"payloads": data} if isinstance(data, list) else {"payload": data}
     return gateway.post(f"/cep/rules/{segment(rule_id)}/simulate", body)
 
