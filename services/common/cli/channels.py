@@ -38,11 +38,12 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.s
             return show_list(gateway, "/cep/channels", {}, args, COLUMNS, out, err)
         response = gateway.post("/cep/channels/test", {"channel": args.channel})
         result = response.json()
+        ok = result["ok"]  # required: a body without it is not the API's answer
         if args.output == "json":
             print_body(response, out)
         else:
             print(describe_test(result), file=out)
-        if not result.get("ok"):
+        if ok is not True:
             print(f"cep channels test: the test of {args.channel} failed", file=err)
             return EXIT_API
         return EXIT_OK

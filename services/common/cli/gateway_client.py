@@ -26,6 +26,7 @@ EXIT_API = 1  # the gateway answered with an error (or a channel test failed)
 EXIT_USAGE = 2  # bad arguments, a payload that is not JSON, no token configured (argparse uses 2 as well)
 EXIT_UNREACHABLE = 3  # no connection to the gateway, or no answer within the timeout
 EXIT_AUTH = 4  # 401 (missing, invalid, revoked or expired token) or 403 (the token's role may not do this)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 EXIT_CODES_HELP = """\
 configuration: --url/--token, else $CEP_URL/$CEP_TOKEN, else the TOML file $CEP_CONFIG
@@ -166,10 +167,15 @@ def run(name: str, args: argparse.Namespace, command: Callable[[Gateway], int], 
     """Run one command against the configured gateway; a `CliError` becomes its message on stderr and exit code."""
     try:
         with Gateway(resolve_target(args)) as gateway:
-            return command(gateway)
+            try:
+                return command(gateway)
+            except (ValueError, KeyError, TypeError) as exc:  # a 2xx body that is not the API's (another server?)
+                raise CliError(f"{gateway.url} answered with something that is not the CEP API's ({exc!r})") from None
     except CliError as exc:
         print(f"{name}: {exc}", file=err)
         return exc.code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
 
 
 def segment(value: str) -> str:
@@ -190,10 +196,11 @@ def describe_problem(status: int, problem: Mapping[str, Any]) -> str:
 
 
 def _problem_body(response: httpx.Response) -> dict[str, Any]:
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
     try:
         body = response.json()
     except ValueError:
-        return {"detail": response.text[:200].strip() or None}
+        return {"detail": f"a {kind} answer, not the CEP API's"}
     return body if isinstance(body, dict) else {"detail": str(body)[:200]}
 
 

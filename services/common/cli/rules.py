@@ -80,7 +80,7 @@ def main(
         if verb == "simulate":
             response = _simulate(gateway, response.json()["rule_id"], payload)
         elif verb in ("activate", "deactivate"):
-            response = _set_active(gateway, response, verb == "activate", err)
+            response = activate_from(gateway, response, verb == "activate", err)
         if args.output == "json":
             print_body(response, out)
         else:
@@ -126,7 +126,7 @@ def read_payload(value: str) -> Any:
     return data
 
 
-def _set_active(gateway: Gateway, current: httpx.Response, active: bool, err: TextIO) -> httpx.Response:
+def activate_from(gateway: Gateway, current: httpx.Response, active: bool, err: TextIO) -> httpx.Response:
     """PATCH `active` on the version just read; a 409 says whether the rule changed meanwhile or a policy refused."""
     rule = current.json()
     if rule.get("active") is active:

@@ -8,11 +8,14 @@ JetStream as the evaluator publishes them; channel tests go through the real not
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
+from services.common.cli import rules
+from services.common.cli.gateway_client import CliError, Gateway, Target
 from services.common.domain.rules.model import Severity
 from tests.common.cli.cep_process import Cep, cep, cep_in_process, cep_json, operator
 from tests.gateway.conftest import CPU_RULE
@@ -137,6 +140,11 @@ def test_exit_codes_and_where_the_url_and_token_come_from(gateway: LiveGateway, 
     forbidden = run(viewer, "events", "ack", "any-event")  # a viewer may read, not acknowledge
     assert forbidden.returncode == 4 and "403" in forbidden.stderr
 
+    with receiver() as stranger:  # a real HTTP server that is not a gateway: no traceback, exit 1
+        elsewhere = {**env, "CEP_URL": stranger.url.removesuffix("/hook")}
+        for other in (run(elsewhere, "channels", "test", "x"), run(elsewhere, "events", "list")):
+            assert other.returncode == 1 and "not the CEP API's" in other.stderr and other.stdout == ""
+
     config = tmp_path / "config.toml"
     config.write_text(f'url = "{gateway.url}"\ntoken = "{env["CEP_TOKEN"]}"\n')
     assert run({"CEP_CONFIG": str(config)}, "rules", "list").returncode == 0  # the file alone is enough
@@ -167,3 +175,15 @@ def test_the_cli_as_its_own_process(gateway: LiveGateway, tmp_path: Path) -> Non
     missing = cep(env, "events", "show", "no-such-event")
     assert missing.returncode == 1 and missing.stderr.startswith("cep events show: 404 Not Found")
     assert cep({"CEP_CONFIG": str(config)}, "events", "list").returncode == 3
+
+
+def test_a_stale_activation_says_the_rule_changed_since_it_was_read(gateway: LiveGateway) -> None:
+    env, api = operator(gateway)
+    rule = api.post("/cep/rules", json={**CPU_RULE, "active": False}).json()
+    with Gateway(Target(env["CEP_URL"], env["CEP_TOKEN"])) as client:
+        read = rules.find_rule(client, "cpu_high_alert")
+        api.patch(f"/cep/rules/{rule['rule_id']}", json={"description": "edited meanwhile"})  # someone else's edit
+        with pytest.raises(CliError, match="the rule changed after it was read \\(version 1\\)") as refused:
+            rules.activate_from(client, read, True, io.StringIO())
+    assert refused.value.code == 1 and "409 Conflict: version 1 is stale" in str(refused.value)
+    assert api.get(f"/cep/rules/{rule['rule_id']}").json()["active"] is False
