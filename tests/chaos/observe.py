@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from services.common.cli.procs import cmdline
 from tests.support.stack import Stack, stack_pids
 
 SHARDS = 2  # CEP_SHARDS' default: the shard actors every ready stack runs
@@ -44,14 +45,7 @@ def children(state_dir: Path) -> dict[str, dict[str, Any]]:
 
 def shard_actor_pids(state_dir: Path) -> list[int]:
     """The Ray worker processes of this stack's shard actors."""
-    pids = []
-    for pid in stack_pids(state_dir):
-        try:
-            if b"ShardActor" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(pid)
-        except OSError:
-            continue
-    return pids
+    return [pid for pid in stack_pids(state_dir) if "ShardActor" in cmdline(pid)]
 
 
 def is_ready(stack: Stack) -> bool:

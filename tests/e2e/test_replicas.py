@@ -21,9 +21,10 @@ from typing import Any
 
 import httpx
 import nats
+import psutil
 import pytest
 
-from services.common.cli.procs import free_port
+from services.common.cli.procs import cmdline, environ, free_port
 from services.common.nats import subjects
 from services.evaluator.work import EventWork, decode_message
 from tests.e2e.test_pipeline_labs import eventually
@@ -118,22 +119,14 @@ def _ports(stack: Stack) -> dict[str, int]:
 def _service_env(stack: Stack, name: str) -> dict[str, str]:
     """The environment the supervisor started a service with: the settings a second replica shares."""
     pid = json.loads((stack.state_dir / "supervisor.json").read_text())["children"][name]["pid"]
-    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
+    return environ(int(pid))
 
 
 def _pid_on_port(port: int) -> int:
     """The pid of the replica serving `port` (ours, or the supervisor's child)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            environ = (entry / "environ").read_bytes()
-            if (
-                f"CEP_INGEST_PORT={port}".encode() in environ.split(b"\0")
-                and b"services.ingest" in (entry / "cmdline").read_bytes()
-            ):
-                return int(entry.name)
+    for process in psutil.process_iter():
+        if environ(process.pid).get("CEP_INGEST_PORT") == str(port) and "services.ingest" in cmdline(process.pid):
+            return process.pid
     raise AssertionError(f"no ingest process serves port {port}")
 
 

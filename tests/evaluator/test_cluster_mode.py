@@ -26,9 +26,10 @@ import grpc
 import httpx
 import nats
 import orjson
+import psutil
 import pytest
 
-from services.common.cli.procs import free_port
+from services.common.cli.procs import free_port, kill_matching
 from services.common.pb.cep.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.ingest.router import Router
 from tests.evaluator.flow import publish_rule, publish_samples, stored_alerts
@@ -154,28 +155,14 @@ def _env() -> dict[str, str]:
     return env | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN}
 
 
-def _cmdline(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    return ""
-
-
 def _ancestors(pid: int) -> list[int]:
     """The parent chain of a process, from its parent up to init."""
-    chain = []
-    while pid > 1:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            break
-        chain.append(pid)
-    return chain
+    with contextlib.suppress(psutil.Error):
+        return [parent.pid for parent in psutil.Process(pid).parents()]
+    return []
 
 
 def _kill_naming(text: str) -> None:
     """SIGKILL every process whose command line names `text` (the head's temp dir), this test's leftovers."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid() and text in _cmdline(int(entry.name)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
+    kill_matching(text)
     time.sleep(0.2)

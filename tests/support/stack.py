@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
-from services.common.cli.procs import cmdline, free_port
+from services.common.cli.procs import alive, cmdline, environ, free_port
 from services.common.statedir import ray_temp_dir
 
 READY_TIMEOUT = 150.0
@@ -86,18 +87,15 @@ def stop_stack(stack: Stack, sig: signal.Signals = signal.SIGTERM, timeout: floa
 def stack_pids(state_dir: Path) -> list[int]:
     """Every live process of a stack: children carry CEP_STATE_DIR, nats-server and Ray name its paths."""
     state = str(state_dir.resolve())
-    needles = (f"CEP_STATE_DIR={state}".encode(), state.encode(), str(ray_temp_dir(state_dir)).encode())
+    needles = (f"CEP_STATE_DIR={state}", state, str(ray_temp_dir(state_dir)))
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for process in psutil.process_iter():
+        if process.pid == os.getpid() or not alive(process.pid):
             continue
-        try:
-            blob = (entry / "environ").read_bytes() + b"\0" + (entry / "cmdline").read_bytes()
-            status = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if status != "Z" and any(n in blob for n in needles):
-            found.append(int(entry.name))
+        env = environ(process.pid)
+        blob = "\0".join([*(f"{k}={v}" for k, v in env.items()), cmdline(process.pid)])
+        if any(n in blob for n in needles):
+            found.append(process.pid)
     return found
 
 

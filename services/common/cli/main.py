@@ -1,4 +1,4 @@
-"""The `cep` command: `cep up` runs the stack; more commands join as the product grows."""
+"""The `cep` command: `cep up` runs the stack; `cep <noun> <verb>` (events, rules, channels) talks to a gateway."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from services.common.cli import nab, rules, secret_keys
+from services.common.cli import channels, events, nab, rules, secret_keys
+from services.common.cli.gateway_client import EXIT_CODES_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cep", description="Complex event processing and alerting.")
+    parser = argparse.ArgumentParser(
+        prog="cep",
+        description="Complex event processing and alerting.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the whole stack on this machine (nats-server, services, Ray)")
     up.add_argument("--port", type=int, default=8080, help="the gateway's HTTP port (default 8080)")
@@ -21,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nab.add_parser(commands)
     rules.add_parser(commands)
+    events.add_parser(commands)
+    channels.add_parser(commands)
     secret_keys.add_parser(commands)
     return parser
 
@@ -41,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         return nab.main(args)
     if args.command == "rules":
         return rules.main(args)
+    if args.command == "events":
+        return events.main(args)
+    if args.command == "channels":
+        return channels.main(args)
     if args.command == "secrets":
         return secret_keys.main(args)
     return 2

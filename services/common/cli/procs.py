@@ -1,4 +1,7 @@
-"""Process helpers for the supervisor: free ports, process identity, and reaping stragglers of a killed run."""
+"""Process helpers for the supervisor: free ports, process identity, and reaping stragglers of a killed run.
+
+Processes are inspected through psutil, so `cep up` behaves the same on Linux and macOS.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,12 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Collection
-from pathlib import Path
+from collections.abc import Collection, Iterator
+
+import psutil
+
+# A process that vanished, or that we may not look into, is simply skipped.
+_GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -29,39 +36,38 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (field 22 of /proc/PID/stat): with the pid, its identity."""
+    """When a process started, as the kernel reports it: with the pid, its identity (a recycled pid differs)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return repr(psutil.Process(pid).create_time())
+    except _GONE:
         return None
-    # The command name (field 2) may contain spaces and parentheses: split after its closing one.
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def cmdline(pid: int) -> str:
-    """A process's command line with NULs as spaces, or '' when it is gone."""
+    """A process's command line joined by spaces, or '' when it is gone or hidden from us."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except _GONE:
         return ""
+
+
+def _others() -> Iterator[psutil.Process]:
+    """Every process but this one."""
+    me = os.getpid()
+    return (process for process in psutil.process_iter() if process.pid != me)
 
 
 def pids_matching(needle: str) -> list[int]:
     """Pids (other than ours) whose command line contains `needle`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid() and needle in cmdline(int(entry.name)):
-            found.append(int(entry.name))
-    return found
+    return [process.pid for process in _others() if needle in cmdline(process.pid)]
 
 
 def alive(pid: int) -> bool:
     """Whether a pid exists and is not a zombie."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except _GONE:
         return False
-    return state != "Z"
 
 
 def kill_group(pid: int, sig: signal.Signals) -> None:
@@ -92,20 +98,17 @@ def kill_matching(needle: str) -> list[int]:
     return pids
 
 
+def environ(pid: int) -> dict[str, str]:
+    """A process's environment, or {} when it is gone or hidden from us (another user's process)."""
+    try:
+        return dict(psutil.Process(pid).environ())
+    except _GONE:
+        return {}
+
+
 def pids_with_env(name: str, value: str) -> list[int]:
     """Pids (other than ours) whose environment holds `name=value`: everything a child started inherits it."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
+    return [process.pid for process in _others() if environ(process.pid).get(name) == value]
 
 
 def kill_with_env(name: str, value: str, keep: Collection[int] = ()) -> list[int]:

@@ -1,148 +1,179 @@
-"""`cep rules export` and `cep rules apply`: a tenant's rules as a YAML pack, applied over the gateway's REST API."""
+"""`cep rules ...`: list, show, simulate, activate and deactivate a tenant's rules; export and apply rule packs."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
 
-from services.common.cli.rules_pack import Change, PackError, describe, export_pack, load_pack, plan, summary
-from services.common.domain.rules.errors import RuleValidationError
+from services.common.cli import rules_pack_commands
+from services.common.cli.gateway_client import (
+    EXIT_OK,
+    ApiError,
+    CliError,
+    Gateway,
+    UsageError,
+    common_options,
+    output_option,
+    run,
+    segment,
+)
+from services.common.cli.listing import paging_options, show_list
+from services.common.cli.output import Column, field, pairs, print_body, short_time, table
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-TIMEOUT_SECONDS = 30.0
-
-
-class GatewayError(RuntimeError):
-    """The gateway refused or could not be reached; the message says what it answered."""
+COLUMNS = (
+    field("rule_id", 40),
+    field("name", 40),
+    Column("TYPE", lambda r: r.get("trigger_type")),
+    field("active"),
+    field("severity"),
+    field("version"),
+    Column("FIRINGS", lambda r: r.get("firing_count")),
+    Column("LAST FIRED", lambda r: short_time(r.get("last_fired_at"))),
+)
+CONDITION_COLUMNS = (field("expr", 70), field("result"), field("value", 40))
+ACTION_COLUMNS = (field("type"), field("channel", 32), Column("MESSAGE", lambda a: a.get("rendered_message"), 70))
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    rules = commands.add_parser("rules", help="a tenant's rules as code: export them to YAML, apply a YAML rule pack")
-    actions = rules.add_subparsers(dest="rules_command", required=True)
-    export = actions.add_parser("export", help="write the tenant's rules as a rule pack (YAML, sorted by name)")
-    export.add_argument("-o", "--output", type=Path, help="the file to write (default: standard output)")
-    apply = actions.add_parser("apply", help="make the tenant's rules match a pack (by name); shows the diff first")
-    apply.add_argument("-f", "--file", type=Path, required=True, help="the rule pack (YAML)")
-    apply.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
-    apply.add_argument("--yes", action="store_true", help="apply without asking")
-    for sub in (export, apply):
-        sub.add_argument("--url", default=None, help=f"the gateway (default $CEP_URL or {DEFAULT_URL})")
-        sub.add_argument("--token", default=None, help="an API token of the tenant (default $CEP_TOKEN)")
+    rules = commands.add_parser("rules", help="the tenant's rules: list, show, simulate, (de)activate, export, apply")
+    verbs = rules.add_subparsers(dest="rules_command", required=True)
+    shared, output = common_options(), output_option()
+    listing = verbs.add_parser("list", help="rules, oldest first", parents=[shared, output, paging_options()])
+    listing.add_argument("--active", action=argparse.BooleanOptionalAction, default=None, help="active or not")
+    listing.add_argument("--type", dest="trigger_type", help="only this trigger type (metric, event, ...)")
+    listing.add_argument("-q", dest="query", help="a substring of the name or description")
+    verbs.add_parser("show", help="one rule in full", parents=[shared, output]).add_argument(
+        "rule", metavar="ID-or-name"
+    )
+    simulate = verbs.add_parser(
+        "simulate", help="evaluate a stored rule over a payload; sends nothing", parents=[shared, output]
+    )
+    simulate.add_argument("rule", metavar="ID-or-name")
+    simulate.add_argument("--payload", required=True, help="a JSON object (or array of them), or @FILE holding it")
+    for verb, text in (("activate", "make a rule active"), ("deactivate", "make a rule inactive")):
+        verbs.add_parser(verb, help=f"{text} (a conditional PATCH)", parents=[shared, output]).add_argument(
+            "rule", metavar="ID-or-name"
+        )
+    rules_pack_commands.add_parsers(verbs, shared)
 
 
 def main(
     args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr, stdin: TextIO = sys.stdin
 ) -> int:
-    """Run `cep rules export|apply`; exit 0 when done, 1 when a rule was refused, 2 for bad input or no gateway."""
-    token = args.token or os.environ.get("CEP_TOKEN")
-    if not token:
-        print("cep rules: an API token is needed: --token or $CEP_TOKEN", file=err)
-        return 2
-    url = args.url or os.environ.get("CEP_URL") or DEFAULT_URL
-    headers = {"Authorization": f"Bearer {token}"}
+    """Run one `cep rules` command; exit codes as `cep --help` lists them."""
+    verb = args.rules_command
+
+    def command(gateway: Gateway) -> int:
+        if verb in ("export", "apply"):
+            return rules_pack_commands.main(gateway, args, out, err, stdin)
+        if verb == "list":
+            params = {"active": args.active, "trigger_type": args.trigger_type, "q": args.query}
+            return show_list(gateway, "/cep/rules", params, args, COLUMNS, out, err)
+        payload = read_payload(args.payload) if verb == "simulate" else None  # a bad one sends nothing
+        response = find_rule(gateway, args.rule)
+        if verb == "simulate":
+            response = _simulate(gateway, response.json()["rule_id"], payload)
+        elif verb in ("activate", "deactivate"):
+            response = activate_from(gateway, response, verb == "activate", err)
+        if args.output == "json":
+            print_body(response, out)
+        else:
+            print(describe_simulation(response.json()) if verb == "simulate" else describe(response.json()), file=out)
+        return EXIT_OK
+
+    return run(f"cep rules {verb}", args, command, err)
+
+
+def find_rule(gateway: Gateway, ref: str) -> httpx.Response:
+    """`GET /cep/rules/{id}`, or, when no rule has that id, the rule named `ref` (404 when neither exists)."""
     try:
-        with httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT_SECONDS, trust_env=False) as client:
-            if args.rules_command == "export":
-                return _export(client, args.output, out, err)
-            return _apply(client, args, out, err, stdin)
-    except (GatewayError, PackError) as exc:
-        print(f"cep rules: {exc}", file=err)
-        return 2
-    except RuleValidationError as exc:  # a stored rule this CLI's version does not know how to read
-        print(f"cep rules: the gateway returned a rule this cep version cannot read: {exc}", file=err)
-        return 2
-    except httpx.HTTPError as exc:
-        print(f"cep rules: cannot reach the gateway at {url}: {exc}", file=err)
-        return 2
+        return gateway.get(f"/cep/rules/{segment(ref)}")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        named = [r for r in gateway.every_page("/cep/rules", {"q": ref})["items"] if r.get("name") == ref]
+        if not named:
+            raise CliError(f"no rule has the id or name {ref!r} (404)") from None
+        return gateway.get(f"/cep/rules/{segment(named[0]['rule_id'])}")
 
 
-def _export(client: httpx.Client, output: Path | None, out: TextIO, err: TextIO) -> int:
-    rules = fetch_rules(client)
-    text = export_pack(rules)
-    if output is None:
-        out.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        print(f"wrote {len(rules)} rule(s) to {output}", file=err)
-    return 0
+def _simulate(gateway: Gateway, rule_id: str, data: Any) -> httpx.Response:
+    body = {"payloads": data} if isinstance(data, list) else {"payload": data}
+    return gateway.post(f"/cep/rules/{segment(rule_id)}/simulate", body)
 
 
-def _apply(client: httpx.Client, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PackError(f"cannot read {args.file}: {exc.strerror}") from None
-    pack = load_pack(text)
-    current = fetch_rules(client)
-    changes = plan(pack, current)
-    untouched = len({str(r["name"]) for r in current} - {c.name for c in changes})
-    print(describe(changes, untouched), file=out)
-    pending = [c for c in changes if c.step != "unchanged"]
-    if not pending:
-        print("nothing to change: the tenant's rules already match the pack", file=out)
-        return 0
-    if args.dry_run:
-        print("dry run: nothing was changed", file=out)
-        return 0
-    if not args.yes and not _confirm(len(pending), err, stdin):
-        print("not applied", file=out)
-        return 1
-    failed = 0
-    for change in pending:
+def read_payload(value: str) -> Any:
+    """`--payload`: JSON text, or `@FILE` naming a file that holds it."""
+    source = "the payload"
+    if value.startswith("@"):
+        source = value[1:]
         try:
-            _send(client, change)
-            print(f"{change.step}d {change.name}", file=out)
-        except GatewayError as exc:
-            failed += 1
-            print(f"FAILED to {change.step} {change.name}: {exc}", file=out)
-    print(f"applied {len(pending) - failed} of {len(pending)} change(s) of the plan: {summary(changes)}", file=out)
-    return 1 if failed else 0
-
-
-def _confirm(count: int, err: TextIO, stdin: TextIO) -> bool:
-    if not stdin.isatty():
-        print("cep rules: refusing to apply without --yes (standard input is not a terminal)", file=err)
-        return False
-    print(f"apply {count} change(s)? [y/N] ", end="", file=err, flush=True)
-    return stdin.readline().strip().lower() in ("y", "yes")
-
-
-def _send(client: httpx.Client, change: Change) -> None:
-    body = change.spec.canonical()
-    if change.step == "create":
-        response = client.post("/cep/rules", json=body)
-    else:  # replace the whole rule, only if nobody changed it since it was read
-        response = client.put(f"/cep/rules/{change.rule_id}", json=body, headers={"If-Match": f'"{change.version}"'})
-    if response.status_code >= 400:
-        raise GatewayError(_problem(response))
-
-
-def fetch_rules(client: httpx.Client) -> list[dict[str, Any]]:
-    """Every rule of the token's tenant (all pages)."""
-    rules: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-        response = client.get("/cep/rules", params=params)
-        if response.status_code != 200:
-            raise GatewayError(f"GET /cep/rules: {_problem(response)}")
-        page = response.json()
-        rules.extend(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return rules
-
-
-def _problem(response: httpx.Response) -> str:
-    """`409 policy min_simulations_before_activation: 0 of 3 simulations ...` from a problem answer."""
+            value = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {source}: {exc.strerror}") from None
     try:
-        body = response.json()
-    except ValueError:
-        return f"{response.status_code} {response.text[:200]}"
-    detail = body.get("detail") if isinstance(body, dict) else None
-    return f"{response.status_code} {detail or response.reason_phrase}"
+        data = json.loads(value)
+    except ValueError as exc:
+        raise UsageError(f"{source} is not JSON: {exc}") from None
+    if not isinstance(data, dict | list):
+        raise UsageError(f"{source} must be a JSON object (or an array of objects)")
+    return data
+
+
+def activate_from(gateway: Gateway, current: httpx.Response, active: bool, err: TextIO) -> httpx.Response:
+    """PATCH `active` on the version just read; a 409 says whether the rule changed meanwhile or a policy refused."""
+    rule = current.json()
+    if rule.get("active") is active:
+        print(f"rule {rule['name']} is already {'active' if active else 'inactive'}", file=err)
+        return current
+    path = f"/cep/rules/{segment(rule['rule_id'])}"
+    try:
+        return gateway.request("PATCH", path, json={"active": active, "version": rule["version"]})
+    except ApiError as exc:
+        if exc.status == 409 and str(exc.problem.get("type", "")).endswith("stale-version"):
+            raise CliError(
+                f"{exc}\nthe rule changed after it was read (version {rule['version']}): run the command again"
+            ) from None
+        raise
+
+
+def describe(rule: Mapping[str, Any]) -> str:
+    """One rule for people: its fields, trigger, conditions and actions."""
+    lines = pairs(
+        [
+            ("rule", rule.get("rule_id")),
+            ("name", rule.get("name")),
+            ("description", rule.get("description")),
+            ("active", rule.get("active")),
+            ("version", rule.get("version")),
+            ("severity", rule.get("severity")),
+            ("priority", rule.get("priority")),
+            ("owner", rule.get("owner")),
+            ("trigger", f"{rule.get('trigger_type')} {json.dumps(rule.get('trigger_spec'))}"),
+            ("conditions", rule.get("conditions")),
+            ("updated", short_time(rule.get("updated_at"))),
+            ("last error", rule.get("last_error")),
+        ],
+        width=160,
+    )
+    actions = rule.get("action_spec") or []
+    action_rows = [{**a, "rendered_message": a.get("message")} for a in actions]
+    return lines + ("\n\nactions:\n" + table(action_rows, ACTION_COLUMNS) if actions else "")
+
+
+def describe_simulation(result: Mapping[str, Any]) -> str:
+    """A simulation for people: matched or not, every condition node, the actions it would take, errors."""
+    sections = [f"matched: {'yes' if result.get('matched') else 'no'}"]
+    if result.get("conditions"):
+        sections.append("conditions:\n" + table(result["conditions"], CONDITION_COLUMNS))
+    if result.get("actions"):
+        sections.append("actions:\n" + table(result["actions"], ACTION_COLUMNS))
+    if result.get("errors"):
+        sections.append("errors:\n" + "\n".join(f"  {e}" for e in result["errors"]))
+    return "\n\n".join(sections)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -51,3 +52,17 @@ def test_nats_config_is_explicit_about_ports_store_and_durability(tmp_path) -> N
     assert 'http: "127.0.0.1:8333"' in text
     assert f'store_dir: "{tmp_path}"' in text
     assert "sync_interval: always" in text
+
+
+def test_processes_are_found_and_killed_by_an_inherited_environment_variable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    marker = str(tmp_path)
+    env = {**os.environ, "CEP_STATE_DIR": marker}
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    try:
+        assert procs.environ(child.pid).get("CEP_STATE_DIR") == marker
+        assert procs.kill_with_env("CEP_STATE_DIR", marker, keep=[child.pid]) == []  # kept
+        assert procs.kill_with_env("CEP_STATE_DIR", marker) == [child.pid]
+        assert child.wait(timeout=5) == -signal.SIGKILL
+        assert not procs.alive(child.pid) and procs.start_time(child.pid) is None and procs.cmdline(child.pid) == ""
+    finally:
+        child.kill()
