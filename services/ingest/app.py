@@ -1,4 +1,5 @@
-"""The ingest service shell: the NATS connection and the router that feeds the evaluator's shards."""
+"""The ingest service shell: the NATS connection, the router that feeds the evaluator's shards, NATS producers, and
+the publisher that turns alert transitions into internal `cep.alert.*` events."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from services.common.ops import Check, CheckResult
 from services.common.quota_book import QuotaBook
 from services.common.service import NatsService
+from services.ingest.alert_events import AlertEventPublisher
 from services.ingest.producers import ProducerIngress
 from services.ingest.router import Router
 from services.ingest.settings import IngestSettings
@@ -22,6 +24,7 @@ class IngestService(NatsService):
         self.ingest_settings = settings
         self.router: Router | None = None
         self.producers: ProducerIngress | None = None
+        self.alert_events: AlertEventPublisher | None = None
 
     async def start(self) -> None:
         await super().start()
@@ -36,8 +39,12 @@ class IngestService(NatsService):
         await self.router.start()
         self.producers = ProducerIngress(self.nc, QuotaBook(settings.quota_defaults), settings.max_body_bytes)
         await self.producers.start()
+        self.alert_events = AlertEventPublisher(self.nc)
+        await self.alert_events.start()
 
     async def stop(self) -> None:
+        if self.alert_events is not None:
+            await self.alert_events.stop()
         if self.producers is not None:
             await self.producers.stop()
         if self.router is not None:
@@ -45,7 +52,8 @@ class IngestService(NatsService):
         await super().stop()
 
     def checks(self) -> Mapping[str, Check]:
-        """Ready when connected to NATS, the router's consumer is bound and fetching, and producers are answered."""
+        """Ready when connected to NATS, the router's and the alert-event publisher's consumers are bound and fetching,
+        and producers are answered."""
 
         async def router() -> CheckResult:
             return CheckResult(False, "not started") if self.router is None else await self.router.check()
@@ -53,4 +61,7 @@ class IngestService(NatsService):
         async def producers() -> CheckResult:
             return CheckResult(False, "not started") if self.producers is None else await self.producers.check()
 
-        return {**super().checks(), "router": router, "producers": producers}
+        async def alert_events() -> CheckResult:
+            return CheckResult(False, "not started") if self.alert_events is None else self.alert_events.check()
+
+        return {**super().checks(), "router": router, "producers": producers, "alert_events": alert_events}

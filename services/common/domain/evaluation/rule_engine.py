@@ -22,6 +22,7 @@ from services.common.domain.evaluation.deadline_heap import Timers
 from services.common.domain.evaluation.evaluations import Evaluation, TriggerOutcome
 from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
 from services.common.domain.evaluation.sharding import SeriesOwner
+from services.common.domain.events.alert_events import is_alert_event, stamp_depth
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event, as_utc
 from services.common.domain.lifecycle.episodes import (
     CompiledRule,
@@ -122,6 +123,7 @@ class RuleEngine:
         """
         out: list[Transition] = []
         for event in events:
+            first = len(out)
             for rule_id in sorted(self._index.candidates(event)):
                 plan = self._plans[rule_id]
                 try:
@@ -132,6 +134,8 @@ class RuleEngine:
                 except Exception as exc:
                     self.failures.append(failure_of(rule_id, plan.rule.tenant, event, exc))
                     out += self._repair(plan, event)
+            if is_alert_event(event.kind) and len(out) > first:
+                stamp_depth(out, first, event)
         return out
 
     def take_failures(self) -> list[RuleFailure]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from services.common.domain.events.alert_events import source_rule
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event
 from services.common.domain.lifecycle.episodes import CompiledRule
 from services.common.domain.rules.model import Rule
@@ -84,16 +85,22 @@ class RuleIndex:
             found |= tenant.by_event_type[kind]
         if kind == SCHEDULE_EVENT_TYPE and payload.get("rule_id") in tenant.schedules:
             found.add(payload["rule_id"])
+        source = source_rule(kind, payload)
+        if source is not None:  # a rule never matches transitions of its own events (no self-loops)
+            found.discard(source)
         return found
 
 
-Shape = tuple[str, tuple[str, ...], str | None, str | None]  # what decides an event's candidates (but a schedule's)
+# What decides an event's candidates (but a schedule's): tenant, payload keys, `metric`, type, and for an alert
+# event the rule it came from (left out of its candidates).
+Shape = tuple[str, tuple[str, ...], str | None, str | None, str | None]
 SHAPES_HELD = 4096  # event shapes whose candidates are remembered; past that the memory starts afresh
 
 
 class ShapeMemo(Generic[T]):
     """What an event's candidates come to (candidate ids, plans), remembered by the event's shape: its tenant,
-    payload keys, `metric` and type. A schedule run's candidates depend on the rule it names: never remembered.
+    payload keys, `metric`, type and (for an alert event) source rule. A schedule run's candidates depend on the
+    rule it names: never remembered.
     Bounded (`SHAPES_HELD`): a stream of ever new shapes only costs the lookup it would cost uncached."""
 
     def __init__(self) -> None:
@@ -108,7 +115,8 @@ class ShapeMemo(Generic[T]):
         if kind == SCHEDULE_EVENT_TYPE:
             return compute(event)
         metric = event.payload.get("metric")
-        shape = (event.tenant, tuple(event.payload), metric if isinstance(metric, str) else None, kind)
+        source = source_rule(kind, event.payload)
+        shape = (event.tenant, tuple(event.payload), metric if isinstance(metric, str) else None, kind, source)
         found = self._held.get(shape)
         if found is None:
             if len(self._held) >= SHAPES_HELD:

@@ -91,6 +91,9 @@ class Transition:
     reason: str
     notify: bool = True
     priority: str = "P3"
+    # Rule-over-alerts hops: 1 for a transition caused by an ordinary event (or a timer), the causing alert event's
+    # depth + 1 for one caused by a `cep.alert.*` event (domain/events/alert_events.py).
+    depth: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict; times as RFC 3339 'Z' strings."""

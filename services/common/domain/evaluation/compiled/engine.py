@@ -18,6 +18,7 @@ from services.common.domain.evaluation.compiled.fast_thresholds import FastThres
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.rule_index import ShapeMemo
 from services.common.domain.evaluation.sharding import SeriesOwner
+from services.common.domain.events.alert_events import is_alert_event, stamp_depth
 from services.common.domain.events.model import Event
 from services.common.domain.lifecycle.episodes import CompiledRule, group_key_for
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
@@ -50,6 +51,7 @@ class CompiledEngine(RuleEngine):
         out: list[Transition] = []
         plans = self._plans
         for event in events:
+            first = len(out)
             keys: dict[tuple[str, ...], str] = {}
             sampled: dict[str, tuple[Any, float | None]] = {}
             for rule_id in self._candidates(event):
@@ -64,6 +66,8 @@ class CompiledEngine(RuleEngine):
                 except Exception as exc:
                     self.failures.append(failure_of(rule_id, plan.rule.tenant, event, exc))
                     out += self._repair(plan, event)
+            if is_alert_event(event.kind) and len(out) > first:
+                stamp_depth(out, first, event)
         return out
 
     def _candidates(self, event: Event) -> tuple[str, ...]:
