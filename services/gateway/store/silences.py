@@ -57,8 +57,9 @@ async def list_silences(
 
 async def fixed_silences(session: AsyncSession, tenant: str) -> list[SilenceRow]:
     """Every fixed (Alertmanager) silence of the tenant, expired ones included."""
-    query = select(SilenceRow).where(col(SilenceRow.tenant) == tenant, col(SilenceRow.recurrence).is_(None))
-    return list((await session.execute(query)).scalars())
+    # A JSON column may hold JSON `null` rather than SQL NULL: tell recurring silences apart in Python.
+    query = select(SilenceRow).where(col(SilenceRow.tenant) == tenant)
+    return [row for row in (await session.execute(query)).scalars() if row.recurrence is None]
 
 
 async def get_silence(

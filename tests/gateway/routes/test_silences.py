@@ -69,7 +69,7 @@ def test_create_read_list_by_state_and_expire(any_client: TestClient) -> None:
     # A start in the past starts now.
     assert datetime.fromisoformat(active["starts_at"]) > datetime.now(UTC) - timedelta(minutes=1)
     assert active["matchers"] == [{"name": "alertname", "type": "=", "value": "cpu_high"}]
-    assert active["created_by"] == f"test"  # the token's name when the body names nobody
+    assert active["created_by"] == "test"  # the token's name when the body names nobody
 
     got = any_client.get(f"{BASE}/{active['silence_id']}", headers=editor)
     assert got.status_code == 200 and got.json()["comment"] == "maintenance"

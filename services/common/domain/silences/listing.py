@@ -1,10 +1,9 @@
 """Which silences a `filter` selects and in what order they are listed, as Alertmanager's `GET /silences` does.
 
-A filter matcher tests the value a silence's own matchers give its label name (read as a label set: the last
-matcher of a name wins). Two cases are lenient, as in Alertmanager: a positive filter with an empty value passes
-a silence without that name, and a negative one with an empty value passes a silence that has it. Listing puts
-active silences first (soonest end first), then pending ones (soonest start first), then expired ones (latest
-end first).
+A filter does not match label values: a silence passes a filter matcher when it has that very matcher (same
+name, operator and value), so `team=~"d.*"` finds the silences written with `team=~"d.*"`, not one of `team="db"`
+(checked against Alertmanager 0.25). Listing puts active silences first (soonest end first), then pending ones
+(soonest start first), then expired ones (latest end first).
 """
 
 from __future__ import annotations
@@ -17,15 +16,8 @@ from services.common.domain.silences.model import Silence, SilenceState, state_a
 
 
 def matches_filter(silence: Silence, filters: Sequence[Matcher]) -> bool:
-    """Whether the silence passes every filter matcher."""
-    values = {matcher.name: matcher.value for matcher in silence.matchers}
-    for matcher in filters:
-        present = matcher.name in values
-        if matcher.value == "" and present != matcher.type.is_equal:
-            continue
-        if not matcher.matches(values.get(matcher.name, "")):
-            return False
-    return True
+    """Whether the silence has each of the filter matchers among its own."""
+    return all(matcher in silence.matchers for matcher in filters)
 
 
 def in_listing_order(silences: Iterable[Silence], now: datetime) -> list[Silence]:
