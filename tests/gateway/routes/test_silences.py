@@ -4,6 +4,7 @@ tenant isolation, the audit log, the KV mirror and the preview over open events.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -265,3 +266,26 @@ def test_silences_are_mirrored_for_the_notifier(client: TestClient, nats_server:
     assert entry is not None and entry["version"] == 1 and entry["matchers"] == silence["matchers"]
     client.post(f"{BASE}/{silence['silence_id']}/expire", headers=editor)
     assert _mirrored(nats_server, key) is None  # an expired silence leaves the bucket
+
+
+def test_reconciliation_restores_lost_keys_and_drops_run_out_silences(
+    client: TestClient, nats_server: NatsServer
+) -> None:
+    tenant = _tenant()
+    editor = mint(client, tenant, "editor")
+    kept = _create(client, editor)
+    short = _create(client, editor, duration="1s")
+    kept_key = subjects.tenant_item_key(tenant, kept["silence_id"])
+    short_key = subjects.tenant_item_key(tenant, short["silence_id"])
+
+    async def lose_key() -> None:
+        nc = await nats.connect(nats_server.url)
+        await (await nc.jetstream().key_value(subjects.SILENCES_BUCKET)).delete(kept_key)
+        await nc.close()
+
+    asyncio.run(lose_key())  # a write that never reached NATS
+    assert _mirrored(nats_server, kept_key) is None and _mirrored(nats_server, short_key) is not None
+    time.sleep(1.1)  # the short silence runs out on its own: no route touches it
+    client.portal.call(state_of(client.app).silence_publisher.reconcile)  # type: ignore[union-attr, arg-type]
+    assert (_mirrored(nats_server, kept_key) or {}).get("version") == 1
+    assert _mirrored(nats_server, short_key) is None
