@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from services.common.db.tables import SilenceRow
 from services.common.domain.labels.matchers import Matcher
 from services.common.domain.labels.parse import MatcherSyntaxError, parse_matchers
 from services.common.domain.silences.listing import in_listing_order, matches_filter
@@ -79,7 +80,7 @@ async def delete_silence(request: Request, silence_id: str, principal: Principal
     return Response(status_code=200)
 
 
-async def _fixed(request: Request, principal: Principal, silence_id: str):  # type: ignore[no-untyped-def]
+async def _fixed(request: Request, principal: Principal, silence_id: str) -> SilenceRow:
     """The tenant's fixed silence of this id; a 404 for a recurring one, another tenant's or an unknown one."""
     async with state_of(request).db.read() as session:
         row = await store.get_silence(session, principal.tenant, silence_id)
