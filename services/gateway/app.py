@@ -26,9 +26,11 @@ from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.producer_sessions import ProducerSessions
 from services.gateway.policy_checks import tenant_sla
 from services.gateway.publishers.channel_publisher import ChannelPublisher
+from services.gateway.publishers.inhibit_rule_publisher import InhibitRulePublisher
 from services.gateway.publishers.polling_publisher import PollingPublisher
 from services.gateway.publishers.quota_publisher import QuotaPublisher
 from services.gateway.publishers.rule_publisher import RulePublisher
+from services.gateway.publishers.silence_publisher import SilencePublisher
 from services.gateway.quota_limits import QuotaLimits
 from services.gateway.recorders.dead_letter_recorder import DeadLetterRecorder
 from services.gateway.recorders.event_recorder import Recorder
@@ -37,20 +39,24 @@ from services.gateway.rest.limits import BodyLimitMiddleware
 from services.gateway.rest.log_redaction import install_redaction
 from services.gateway.rest.openapi import install_openapi
 from services.gateway.rest.problems import install_problem_handlers
-from services.gateway.routes import anomaly as anomaly_routes
 from services.gateway.routes import (
+    alertmanager_silences,
+    alertmanager_status,
     audit,
     channel_tools,
     channels,
     events,
     ingest,
+    inhibit_rules,
     polling,
     rule_tools,
     rules,
+    silences,
     templates,
     tokens,
     trigger,
 )
+from services.gateway.routes import anomaly as anomaly_routes
 from services.gateway.routes import backtest as backtest_routes
 from services.gateway.routes import dead_letters as dead_letter_routes
 from services.gateway.routes import policies as policy_routes
@@ -155,6 +161,8 @@ def create_app(
             channel_publisher=ChannelPublisher(bus, db, secret_box),
             polling_publisher=PollingPublisher(bus, db),
             quota_publisher=QuotaPublisher(bus, db, settings.quota_defaults),  # tenants' effective quotas
+            silence_publisher=SilencePublisher(bus, db),
+            inhibit_rule_publisher=InhibitRulePublisher(bus, db),
             **optional,
         )
         keep(app, state)
@@ -168,6 +176,8 @@ def create_app(
             state.dead_letter_recorder,
             state.polling_publisher,
             state.quota_publisher,
+            state.silence_publisher,
+            state.inhibit_rule_publisher,
             state.daily_reports,
         ]
         optional_parts: list[Component | None] = [state.ack_sla, state.nats_auth, state.producer_sessions]
@@ -212,6 +222,12 @@ def create_app(
     app.include_router(policy_routes.router)  # /cep/settings: team policies
     app.include_router(quota_routes.router)  # /cep/quotas, /cep/admin/quotas/{tenant}
     app.include_router(dead_letter_routes.router)  # /cep/dead-letters: list, read, replay, delete (admins)
+    # /cep/silences/preview and /cep/inhibit-rules/preview before the parameterised routes (same routers).
+    for router in (silences.router, inhibit_rules.router):
+        app.include_router(router)
+    # Alertmanager's v2 API (docs/alertmanager.md): silences, status and receivers; alerts join them later.
+    for router in (alertmanager_silences.router, alertmanager_status.router):
+        app.include_router(router)
     install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:

@@ -54,6 +54,9 @@ class GatewaySettings(ServiceSettings):
     # Judge only as far as the pipeline has caught up (services/gateway/catch_up.py); false only for a gateway
     # that runs without an evaluator and a router (tests of the gateway alone): then the wall clock decides.
     ack_sla_catch_up: bool = True
+    # How many open events (newest first) the silence and inhibition previews match against; past it the answer
+    # says `truncated: true` (routes/silences.py, routes/inhibit_rules.py).
+    preview_open_events: int = Field(default=10_000, ge=1, le=1_000_000)
     # The Fernet key(s) sealing channel secrets at rest, comma-separated (the first seals, all open), or a file of
     # them; one is required (services/common/secrets/sealing.py). `cep up` makes one; the notifier needs the same keys.
     secrets_key: SecretStr | None = None

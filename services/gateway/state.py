@@ -7,7 +7,8 @@ untyped Starlette `app.state`, so mypy checks every field a route uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -28,9 +29,11 @@ if TYPE_CHECKING:  # the types only: these modules import this one (through auth
     from services.gateway.nats.bus import GatewayBus
     from services.gateway.nats.producer_sessions import ProducerSessions
     from services.gateway.publishers.channel_publisher import ChannelPublisher
+    from services.gateway.publishers.inhibit_rule_publisher import InhibitRulePublisher
     from services.gateway.publishers.polling_publisher import PollingPublisher
     from services.gateway.publishers.quota_publisher import QuotaPublisher
     from services.gateway.publishers.rule_publisher import RulePublisher
+    from services.gateway.publishers.silence_publisher import SilencePublisher
     from services.gateway.quota_limits import QuotaLimits
     from services.gateway.recorders.dead_letter_recorder import DeadLetterRecorder
     from services.gateway.recorders.event_recorder import Recorder
@@ -67,9 +70,12 @@ class GatewayState:
     channel_publisher: ChannelPublisher
     polling_publisher: PollingPublisher
     quota_publisher: QuotaPublisher
+    silence_publisher: SilencePublisher
+    inhibit_rule_publisher: InhibitRulePublisher
     ack_sla: AckSlaCheck | None = None
     nats_auth: NatsAuthResponder | None = None
     producer_sessions: ProducerSessions | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # the Alertmanager API's `uptime`
 
 
 def started(app: Starlette) -> GatewayState | None:

@@ -351,3 +351,59 @@ class TenantQuotaRow(SQLModel, table=True):
     version: int = Field(sa_column=Column(Integer, nullable=False))
     updated_at: datetime = _at()
     updated_by: str = Field(sa_column=Column(String(200), nullable=False))
+
+
+class SilenceRow(SQLModel, table=True):
+    """A silence (Alertmanager's, or a recurring one of ours); `matchers` as `[{name, type, value}]` in order.
+
+    A fixed silence has `starts_at` and `ends_at`; a recurring one keeps its windows in `recurrence` and may be
+    open-ended (`ends_at` null). Silences are never deleted: expiring one sets its end to now. `version` counts
+    its changes (the KV mirror's order).
+    """
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_tenant_order", "tenant", "created_at", "silence_id"),)
+
+    silence_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    tenant: str = _tenant_fk()
+    matchers: list[Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    starts_at: datetime = _at()
+    ends_at: datetime | None = _at(nullable=True)
+    recurrence: dict[str, Any] | None = Field(default=None, sa_column=Column(PortableJSON, nullable=True))
+    created_by: str = Field(sa_column=Column(Text, nullable=False))
+    comment: str = Field(sa_column=Column(Text, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
+class InhibitRuleRow(SQLModel, table=True):
+    """An inhibit rule of a tenant; `spec` is its canonical JSON (source/target matchers, equal labels)."""
+
+    __tablename__ = "inhibit_rules"
+    __table_args__ = (Index("ix_inhibit_rules_tenant_order", "tenant", "created_at", "rule_id"),)
+
+    rule_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    tenant: str = _tenant_fk()
+    spec: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+    deleted_at: datetime | None = _at(nullable=True)
+
+
+class InhibitRuleVersionRow(SQLModel, table=True):
+    """Every version of an inhibit rule, as rule_versions keeps rules' (`change`: created, replaced, deleted)."""
+
+    __tablename__ = "inhibit_rule_versions"
+    __table_args__ = (UniqueConstraint("rule_id", "version"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    rule_id: str = Field(sa_column=Column(String(64), ForeignKey("inhibit_rules.rule_id"), nullable=False))
+    tenant: str = _tenant_fk()
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    change: str = Field(sa_column=Column(String(16), nullable=False))
+    spec: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    actor_token_id: str = Field(sa_column=Column(String(64), nullable=False))
+    actor_name: str = Field(sa_column=Column(String(200), nullable=False))
+    at: datetime = _at()

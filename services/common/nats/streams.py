@@ -68,6 +68,9 @@ BUCKETS = (
     KeyValueConfig(bucket=subjects.POLLING_SNAPSHOTS_BUCKET, history=1, storage=StorageType.FILE),
     # Each tenant's effective quotas (services/common/domain/quotas/tenant_quotas.py), mirrored from SQL by the gateway.
     KeyValueConfig(bucket=subjects.QUOTAS_BUCKET, history=1, storage=StorageType.FILE),
+    # Silences and inhibit rules per tenant, mirrored from SQL by the gateway for the notifier's muting stages.
+    KeyValueConfig(bucket=subjects.SILENCES_BUCKET, history=1, storage=StorageType.FILE),
+    KeyValueConfig(bucket=subjects.INHIBIT_RULES_BUCKET, history=1, storage=StorageType.FILE),
 )
 
 

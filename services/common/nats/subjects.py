@@ -85,6 +85,9 @@ POLLING_BUCKET = "cep-polling"  # key <tenant>.<target_id>: a metric-polling tar
 POLLING_SNAPSHOTS_BUCKET = "cep-polling-snapshots"  # key <tenant>.<target_id>: the latest poll's snapshot
 # key <tenant>: the tenant's effective quotas (domain/quotas/tenant_quotas.py), from the gateway
 QUOTAS_BUCKET = "cep-quotas"
+# key <tenant>.<silence_id>: a silence that is not expired (mirrored from SQL by the gateway, for the notifier)
+SILENCES_BUCKET = "cep-silences"
+INHIBIT_RULES_BUCKET = "cep-inhibit-rules"  # key <tenant>.<rule_id>: an inhibit rule (mirrored from SQL)
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"
@@ -251,6 +254,13 @@ def polling_key(tenant: str, target_id: str) -> str:
     if not RULE_ID_PATTERN.match(target_id):
         raise ValueError(f"invalid target id {target_id!r}")
     return f"{_token(tenant)}.{target_id}"
+
+
+def tenant_item_key(tenant: str, item_id: str) -> str:
+    """`<tenant>.<id>` in the silences and inhibit-rules buckets (ids are `[A-Za-z0-9_-]`: UUIDs, hex)."""
+    if not RULE_ID_PATTERN.match(item_id):
+        raise ValueError(f"invalid id {item_id!r}")
+    return f"{_token(tenant)}.{item_id}"
 
 
 def polling_msg_id(target_id: str, polled_ms: int, batch: int) -> str:

@@ -1,0 +1,133 @@
+"""The one mapping between our models and Alertmanager's v2 JSON (api/v2/openapi.yaml), as Alertmanager's own
+`api/v2` package maps its internals: silences both ways, receivers, the status document.
+
+Every property the v2 schema requires is present and non-null. A posted silence (`postableSilence`) is read into
+the same draft `/cep/silences` reads, so both APIs validate alike; its problems come back as Alertmanager's 400
+text naming the v2 field (`matchers[0].value: ...`). Alerts and alert groups are mapped here too when they come.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from services.common.db.tables import SilenceRow
+from services.common.domain.labels.matchers import to_api
+from services.common.domain.rules.errors import FieldError
+from services.common.domain.silences.model import SilenceDraft
+from services.gateway.rest.problems import Problem
+from services.gateway.row_codec import rfc3339
+from services.gateway.schemas.inhibit_rules import config_form
+from services.gateway.schemas.silences import RecurringDraft, fixed_silence, parse_silence, row_state
+
+# The Alertmanager release whose v2 API this speaks (clients such as Grafana pick features by it).
+ALERTMANAGER_VERSION = "0.25.0"
+_SILENCE_FIELDS = {
+    "id": "id",
+    "matchers": "matchers",
+    "startsAt": "starts_at",
+    "endsAt": "ends_at",
+    "createdBy": "created_by",
+    "comment": "comment",
+}
+_V2_NAMES = {ours: theirs for theirs, ours in _SILENCE_FIELDS.items()}
+
+
+def silence_v2(row: SilenceRow, now: datetime) -> dict[str, Any]:
+    """A fixed silence as a `gettableSilence`."""
+    silence = fixed_silence(row)
+    return {
+        "id": silence.id,
+        "status": {"state": row_state(row, now).value},
+        "updatedAt": rfc3339(silence.updated_at),
+        "comment": silence.comment,
+        "createdBy": silence.created_by,
+        "endsAt": rfc3339(silence.ends_at),
+        "matchers": [to_api(m) for m in silence.matchers],
+        "startsAt": rfc3339(silence.starts_at),
+    }
+
+
+def postable_silence(data: Any, *, author: str, now: datetime) -> tuple[str | None, SilenceDraft]:
+    """A `postableSilence` into the id it edits (None: a new silence) and its draft; a 400 naming the field."""
+    if not isinstance(data, dict):
+        raise bad_request("the body must be a JSON object (a postableSilence)")
+    unknown = sorted(key for key in data if key not in _SILENCE_FIELDS)
+    if unknown:
+        raise bad_request(f"unknown field {unknown[0]!r} of a postableSilence")
+    for required in ("matchers", "startsAt", "endsAt", "createdBy", "comment"):
+        if data.get(required) is None:
+            raise bad_request(f"{required} in body is required")
+    silence_id = data.get("id") or None
+    if silence_id is not None and not isinstance(silence_id, str):
+        raise bad_request("id in body must be of type string")
+    body = {_SILENCE_FIELDS[key]: value for key, value in data.items() if key != "id"}
+    try:
+        draft = parse_silence(body, author=author, now=now)
+    except Problem as exc:
+        raise bad_request("; ".join(_v2_message(error) for error in exc.errors) or exc.detail) from None
+    assert not isinstance(draft, RecurringDraft)  # `recurrence` is not a v2 field, so the draft is fixed
+    return silence_id, draft
+
+
+class BadRequest(ValueError):
+    """Alertmanager's 400: its body is the message as a JSON string (what amtool's client decodes and prints)."""
+
+
+def bad_request(message: str) -> BadRequest:
+    return BadRequest(message)
+
+
+def receivers_v2(names: list[str]) -> list[dict[str, str]]:
+    """The `receiver` objects of these names."""
+    return [{"name": name} for name in names]
+
+
+def status_v2(
+    *,
+    tenant: str,
+    receivers: list[str],
+    inhibit_specs: list[dict[str, Any]],
+    started_at: datetime,
+    product_version: str,
+) -> dict[str, Any]:
+    """An `alertmanagerStatus`: the version, a cluster of one (gossip disabled), the tenant's configuration as
+    Alertmanager's YAML (receivers = its channels, its inhibit rules) and the start time."""
+    return {
+        "cluster": {"name": tenant, "status": "disabled", "peers": []},
+        "versionInfo": {
+            "version": ALERTMANAGER_VERSION,
+            "revision": f"cep-{product_version}",
+            "branch": "cep",
+            "buildUser": "cep",
+            "buildDate": "",
+            "goVersion": "none (python)",
+        },
+        "config": {"original": config_yaml(receivers, inhibit_specs)},
+        "uptime": rfc3339(started_at),
+    }
+
+
+def config_yaml(receivers: list[str], inhibit_specs: list[dict[str, Any]]) -> str:
+    """The tenant's configuration as Alertmanager would hold it: a route to the first receiver, the receivers,
+    the inhibit rules (a tenant without channels gets a `blackhole` receiver, as a route needs one)."""
+    names = receivers or ["blackhole"]
+    config: dict[str, Any] = {
+        "route": {"receiver": names[0]},
+        "receivers": [{"name": name} for name in names],
+        "inhibit_rules": [config_form(spec) for spec in inhibit_specs],
+    }
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
+def _v2_message(error: FieldError) -> str:
+    path = ""
+    for part in error.loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            name = _V2_NAMES.get(part, part) if not path else part
+            path += f".{name}" if path else name
+    return f"{path}: {error.msg}" if path else error.msg

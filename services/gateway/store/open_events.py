@@ -1,0 +1,66 @@
+"""The open events of a tenant with their label sets: what silence and inhibition previews match against.
+
+`open_event_labels` is the one place that reads an event's labels. Today it derives them from the event row
+(`alertname` = rule name, `severity`, `priority`, and the group key `a=b,c=d` split into labels); once events
+store their `labels` column (branch h-labels), it reads that column instead and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.common.db.tables import EventRow
+from services.common.domain.labels.event_labels import label_name
+from services.common.domain.labels.label_set import fingerprint, normalize
+
+# A group key is `name=value` pairs joined by commas; a comma starts a new pair only before `name=`.
+_PAIR_START = re.compile(r",(?=[^,=]+=)")
+
+
+@dataclass(frozen=True)
+class OpenEvent:
+    """An open (or acknowledged) event and its labels."""
+
+    event_id: str
+    rule_id: str
+    rule_name: str
+    status: str
+    fired_at: datetime
+    labels: dict[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.labels)
+
+
+async def open_event_labels(session: AsyncSession, tenant: str, limit: int) -> tuple[list[OpenEvent], bool]:
+    """The tenant's newest `limit` unresolved events with their labels, and whether more were left out."""
+    query = (
+        select(EventRow)
+        .where(col(EventRow.tenant) == tenant, col(EventRow.resolved_at).is_(None))
+        .order_by(col(EventRow.fired_at).desc(), col(EventRow.event_id).desc())
+        .limit(limit + 1)
+    )
+    rows = list((await session.execute(query)).scalars())
+    return [_open_event(row) for row in rows[:limit]], len(rows) > limit
+
+
+def _open_event(row: EventRow) -> OpenEvent:
+    # Switches to the stored `labels` column (h-labels) when it lands: `labels = row.labels`.
+    labels = {"severity": row.severity, "priority": row.priority, "alertname": row.rule_name}
+    labels.update(_group_labels(row.group_key))
+    return OpenEvent(row.event_id, row.rule_id, row.rule_name, row.status, row.fired_at, normalize(labels))
+
+
+def _group_labels(group_key: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for pair in _PAIR_START.split(group_key) if group_key else ():
+        name, _, value = pair.partition("=")
+        labels[label_name(name)] = value
+    return labels
