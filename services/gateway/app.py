@@ -24,6 +24,8 @@ from services.gateway.live.stream_tickets import StreamTickets, ticket_key
 from services.gateway.nats.auth_callout import NatsAuthResponder
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.producer_sessions import ProducerSessions
+from services.gateway.oidc import routes as oidc_routes
+from services.gateway.oidc.sign_in import OidcSignIn
 from services.gateway.policy_checks import tenant_sla
 from services.gateway.publishers.channel_publisher import ChannelPublisher
 from services.gateway.publishers.polling_publisher import PollingPublisher
@@ -121,6 +123,7 @@ def create_app(
     stream_slots = StreamSlots()
     stream_tickets = StreamTickets(ticket_key(settings), settings.stream_ticket_seconds)
     instance_names = InstanceNames.from_settings(settings)
+    oidc = OidcSignIn.from_settings(settings.oidc, settings.state_dir) if settings.oidc.enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -155,6 +158,7 @@ def create_app(
             channel_publisher=ChannelPublisher(bus, db, secret_box),
             polling_publisher=PollingPublisher(bus, db),
             quota_publisher=QuotaPublisher(bus, db, settings.quota_defaults),  # tenants' effective quotas
+            oidc=oidc,  # OIDC sign-in for the web UI (CEP_OIDC_ISSUER), else None
             **optional,
         )
         keep(app, state)
@@ -212,7 +216,8 @@ def create_app(
     app.include_router(policy_routes.router)  # /cep/settings: team policies
     app.include_router(quota_routes.router)  # /cep/quotas, /cep/admin/quotas/{tenant}
     app.include_router(dead_letter_routes.router)  # /cep/dead-letters: list, read, replay, delete (admins)
-    install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
+    app.include_router(oidc_routes.router)  # /cep/auth/oidc/login, /callback, /cep/auth/session, /cep/auth/logout
+    install_ui(app, oidc_routes.shell_context)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:
         state = started(app)

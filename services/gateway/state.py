@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the types only: these modules import this one (through auth
     from services.gateway.nats.auth_callout import NatsAuthResponder
     from services.gateway.nats.bus import GatewayBus
     from services.gateway.nats.producer_sessions import ProducerSessions
+    from services.gateway.oidc.sign_in import OidcSignIn
     from services.gateway.publishers.channel_publisher import ChannelPublisher
     from services.gateway.publishers.polling_publisher import PollingPublisher
     from services.gateway.publishers.quota_publisher import QuotaPublisher
@@ -70,6 +71,7 @@ class GatewayState:
     ack_sla: AckSlaCheck | None = None
     nats_auth: NatsAuthResponder | None = None
     producer_sessions: ProducerSessions | None = None
+    oidc: OidcSignIn | None = None  # OIDC sign-in for the web UI, when CEP_OIDC_ISSUER is set
 
 
 def started(app: Starlette) -> GatewayState | None:
