@@ -35,17 +35,19 @@ class OidcProvider:
         stop_process(self.process)
 
 
-def start_provider(workdir: Path, redirect_uri: str, accounts: dict[str, dict[str, Any]]) -> OidcProvider:
-    """Start the provider with one confidential client (`CLIENT_ID`/`CLIENT_SECRET`) redirecting to `redirect_uri`;
-    `accounts` maps a login (the subject) to its claims."""
+def start_provider(
+    workdir: Path, redirect_uris: list[str], accounts: dict[str, dict[str, Any]], port: int | None = None
+) -> OidcProvider:
+    """Start the provider (on `port`, else a free one) with one confidential client (`CLIENT_ID`/`CLIENT_SECRET`)
+    that may redirect to `redirect_uris`; `accounts` maps a login (the subject) to its claims."""
     node = shutil.which("node")
     if node is None or not (HERE / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("the test OpenID provider is not installed: run `make oidc-provider` (node and npm ci)")
-    port = free_port()
+    port = port or free_port()
     client = {
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
-        "redirect_uris": [redirect_uri],
+        "redirect_uris": redirect_uris,
         "grant_types": ["authorization_code"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "client_secret_basic",

@@ -28,7 +28,12 @@ ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES
 
 
 class ProviderError(Exception):
-    """The provider could not be asked, or its answer does not prove a sign-in; the message is safe to show."""
+    """The provider could not be asked (`status` 502), or its answer does not prove a sign-in (400: a stale or
+    replayed code, a refused id token); the message is safe to show."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -152,10 +157,10 @@ class Provider:
                 nonce={"essential": True, "value": nonce},
             ).validate(token.claims)
         except (JoseError, ValueError) as exc:
-            raise ProviderError(f"the id token was refused: {exc}") from None
+            raise ProviderError(f"the id token was refused: {exc}", 400) from None
         audiences = token.claims["aud"] if isinstance(token.claims["aud"], list) else [token.claims["aud"]]
         if len(audiences) > 1 and token.claims.get("azp") != self.client_id:
-            raise ProviderError("the id token was refused: it was issued to another client (azp)")
+            raise ProviderError("the id token was refused: it was issued to another client (azp)", 400)
         return dict(token.claims)
 
     async def _key_set(self, id_token: str) -> KeySet:
@@ -180,8 +185,9 @@ def _header_kid(id_token: str) -> str | None:
 
 
 def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    if response.status_code != 200:
-        raise ProviderError(f"the OpenID provider answered {response.status_code} from {what}")
+    if response.status_code != 200:  # a 4xx: it refused what we sent (a used or expired code), not an outage
+        status = 400 if 400 <= response.status_code < 500 else 502
+        raise ProviderError(f"the OpenID provider answered {response.status_code} from {what}", status)
     try:
         body = response.json()
     except ValueError:

@@ -72,7 +72,7 @@ async def oidc_login(request: Request, next: str | None = None) -> Response:
     try:
         url, transaction = await oidc.provider.authorization_url(oidc.redirect_uri(request), safe_next(next))
     except ProviderError as exc:
-        return sign_in_problem(502, "The sign-in service cannot be reached", str(exc))
+        return sign_in_problem(502, "The sign-in service cannot be reached", str(exc), oidc)
     response = RedirectResponse(url, status_code=303, headers=_NO_STORE)
     sealed = oidc.sessions.seal_sign_in(transaction, datetime.now(UTC))
     oidc.set_cookie(response, oidc.sign_in_cookie, sealed, oidc.settings.login_seconds)
@@ -122,7 +122,7 @@ async def oidc_callback(
     try:
         claims = await oidc.provider.redeem(code, transaction, int(now.timestamp()))
     except ProviderError as exc:
-        return sign_in_problem(502, "The sign-in could not be verified", str(exc), oidc)
+        return sign_in_problem(exc.status, "The sign-in could not be verified", str(exc), oidc)
     identity = map_claims(claims, oidc.settings.mapping)
     if isinstance(identity, Refusal):
         return sign_in_problem(403, "This account cannot use CEP", identity.reason, oidc)

@@ -138,13 +138,15 @@ class WebSessions:
 
     def _seal(self, fields: dict[str, object], now: datetime) -> str:
         data = json.dumps(fields, separators=(",", ":")).encode()
-        return self._fernet.encrypt_at_time(data, int(now.timestamp())).decode()
+        # Without the base64 padding: a cookie value with '=' would be sent quoted.
+        return self._fernet.encrypt_at_time(data, int(now.timestamp())).decode().rstrip("=")
 
     def _unseal(self, cookie: str, now: datetime, ttl: int) -> dict[str, Any]:
         if len(cookie) > MAX_COOKIE_BYTES:
             raise SessionError("the cookie is not genuine")
         try:
-            data = self._fernet.decrypt_at_time(cookie.encode(), ttl, int(now.timestamp()))
+            padded = cookie + "=" * (-len(cookie) % 4)
+            data = self._fernet.decrypt_at_time(padded.encode(), ttl, int(now.timestamp()))
         except InvalidToken:
             raise SessionError("the cookie is not genuine or has expired") from None
         fields = json.loads(data)
