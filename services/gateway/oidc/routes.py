@@ -154,8 +154,11 @@ _SESSION_SCHEMA: dict[str, Any] = {
     responses={200: {"description": "the session", "content": {"application/json": {"schema": _SESSION_SCHEMA}}}},
 )
 async def current_session(request: Request) -> Response:
-    """Who is signed in in this browser (tenant, role, name) and the CSRF token its changes carry; 401 when nobody."""
-    oidc = _oidc(request)
+    """Who is signed in in this browser (tenant, role, name) and the CSRF token its changes carry; 401 when nobody
+    (always, where no OpenID provider is configured)."""
+    oidc = state_of(request).oidc
+    if oidc is None:
+        raise unauthorized("not signed in: no OpenID provider is configured here (CEP_OIDC_ISSUER); use a bearer token")
     try:
         session = oidc.session_of(request, datetime.now(UTC))
     except SessionError as exc:

@@ -39,14 +39,14 @@ def oidc_settings(issuer: str, **overrides: object) -> OidcSettings:
     return OidcSettings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
     running = start_provider(tmp_path_factory.mktemp("oidc"), [CALLBACK], ACCOUNTS)
     yield running
     running.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def oidc_client(tmp_path_factory: pytest.TempPathFactory, provider: OidcProvider) -> Iterator[TestClient]:
     """A gateway that signs users in through `provider` (its cookies are cleared before each test)."""
     settings = settings_for(Path(tmp_path_factory.mktemp("oidc-gateway")), oidc=oidc_settings(provider.issuer))

@@ -127,10 +127,10 @@ def test_a_next_page_elsewhere_is_not_followed() -> None:
     assert safe_next("/cep-events?id=1") == "/cep-events?id=1"
 
 
-def test_without_a_provider_the_cookie_routes_answer_404_and_the_page_keeps_the_token_field(
+def test_without_a_provider_the_sign_in_routes_answer_404_and_the_page_keeps_the_token_field(
     client: TestClient,
 ) -> None:
-    is_problem(client.get("/cep/auth/session"), 404)
+    assert "no OpenID provider" in is_problem(client.get("/cep/auth/session"), 401)["detail"]
     is_problem(client.get("/cep/auth/oidc/login"), 404)
     is_problem(client.get("/cep/auth/oidc/callback", params={"state": "x", "code": "y"}), 404)
     assert client.post("/cep/auth/logout").status_code == 204
