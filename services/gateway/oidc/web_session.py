@@ -29,7 +29,7 @@ SESSION_PREFIX = "oidc:"  # a session principal's token_id: `oidc:<session id>` 
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_COOKIE_BYTES = 4096  # what browsers keep per cookie; a larger one is not ours
-_SIGNED_OUT_LIMIT = 100_000  # signed-out session ids remembered at most (each only until its expiry)
+SIGNED_OUT_PRUNE = 100_000  # past this many signed-out session ids, the expired ones are forgotten
 
 
 class SessionError(ValueError):
@@ -82,8 +82,11 @@ def csrf_matches(session: WebSession, presented: str | None) -> bool:
 class WebSessions:
     """Seals and opens session and sign-in cookies, and remembers sessions signed out in this replica."""
 
-    def __init__(self, key: bytes, session_seconds: int, login_seconds: int) -> None:
+    def __init__(
+        self, key: bytes, session_seconds: int, login_seconds: int, prune_after: int = SIGNED_OUT_PRUNE
+    ) -> None:
         self._fernet = Fernet(key)
+        self._prune_after = prune_after
         self.session_seconds = session_seconds
         self.login_seconds = login_seconds
         self._signed_out: dict[str, int] = {}
@@ -116,7 +119,7 @@ class WebSessions:
 
     def sign_out(self, session: WebSession, now: datetime) -> None:
         """Refuse this session from now on (in this replica; the browser's cookie is cleared too)."""
-        if len(self._signed_out) >= _SIGNED_OUT_LIMIT:
+        if len(self._signed_out) >= self._prune_after:
             self._signed_out = {sid: exp for sid, exp in self._signed_out.items() if exp > now.timestamp()}
         self._signed_out[session.sid] = session.expires
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
+from starlette.responses import Response
 
 from services.gateway.oidc.oidc_settings import OidcSettings
-from services.gateway.oidc.sign_in import CsrfError, check_csrf
+from services.gateway.oidc.sign_in import CsrfError, OidcSignIn, check_csrf
 from services.gateway.oidc.web_session import (
     KEY_FILE,
     MAX_COOKIE_BYTES,
@@ -57,6 +58,33 @@ def test_a_signed_out_session_is_refused_and_others_are_not() -> None:
     with pytest.raises(SessionError, match="signed out"):
         box.open(first_cookie, T0)
     assert box.open(second_cookie, T0).sid != first.sid
+
+
+def test_signed_out_sessions_are_forgotten_once_expired_past_the_prune_size() -> None:
+    box = WebSessions(Fernet.generate_key(), session_seconds=HOUR, login_seconds=600, prune_after=2)
+    old, old_cookie = box.start("sub-1", "acme", "editor", "Erin", T0)
+    young = [box.start("sub-1", "acme", "editor", "Erin", T0 + timedelta(seconds=HOUR)) for _ in range(2)]
+    box.sign_out(old, T0)
+    box.sign_out(young[0][0], T0 + timedelta(seconds=HOUR))
+    assert box.is_signed_out(old.sid)  # not past the size yet
+    box.sign_out(young[1][0], T0 + timedelta(seconds=HOUR + 1))  # past it: the expired one is forgotten
+    assert not box.is_signed_out(old.sid) and all(box.is_signed_out(session.sid) for session, _ in young)
+    with pytest.raises(SessionError, match="expired"):  # forgotten, yet still refused: it has expired
+        box.open(old_cookie, T0 + timedelta(seconds=HOUR + 1))
+
+
+def test_cookies_are_secure_host_only_by_default(tmp_path: Path) -> None:
+    secure = OidcSignIn.from_settings(OidcSettings(issuer="https://id.example", client_id="cep"), tmp_path)
+    response = Response()
+    secure.set_cookie(response, secure.session_cookie, "v", 60)
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("__Host-cep_session=v;")
+    assert {"HttpOnly", "Path=/", "SameSite=lax", "Secure", "Max-Age=60"} <= {p.strip() for p in cookie.split(";")}
+    assert "Domain" not in cookie
+    plain = OidcSignIn.from_settings(
+        OidcSettings(issuer="https://id.example", client_id="cep", cookie_secure=False), tmp_path
+    )
+    assert (plain.session_cookie, plain.sign_in_cookie) == ("cep_session", "cep_sign_in")
 
 
 def test_a_sign_in_transaction_lives_login_seconds() -> None:
