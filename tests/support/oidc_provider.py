@@ -22,6 +22,7 @@ from tests.support.processes import stop_process
 HERE = Path(__file__).parent / "oidc"
 CLIENT_ID = "cep-ui"
 CLIENT_SECRET = "cep-ui-test-secret"
+PUBLIC_CLIENT_ID = "cep-ui-public"  # a public client: no secret, PKCE alone
 
 
 @dataclass
@@ -38,8 +39,8 @@ class OidcProvider:
 def start_provider(
     workdir: Path, redirect_uris: list[str], accounts: dict[str, dict[str, Any]], port: int | None = None
 ) -> OidcProvider:
-    """Start the provider (on `port`, else a free one) with one confidential client (`CLIENT_ID`/`CLIENT_SECRET`)
-    that may redirect to `redirect_uris`; `accounts` maps a login (the subject) to its claims."""
+    """Start the provider (on `port`, else a free one) with a confidential client (`CLIENT_ID`/`CLIENT_SECRET`) and a
+    public one (`PUBLIC_CLIENT_ID`) that may redirect to `redirect_uris`; `accounts` maps a login to its claims."""
     node = shutil.which("node")
     if node is None or not (HERE / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("the test OpenID provider is not installed: run `make oidc-provider` (node and npm ci)")
@@ -53,7 +54,9 @@ def start_provider(
         "token_endpoint_auth_method": "client_secret_basic",
     }
     config = workdir / "oidc-provider.json"
-    config.write_text(json.dumps({"port": port, "clients": [client], "accounts": accounts}))
+    public = {**client, "client_id": PUBLIC_CLIENT_ID, "token_endpoint_auth_method": "none"}
+    del public["client_secret"]
+    config.write_text(json.dumps({"port": port, "clients": [client, public], "accounts": accounts}))
     log = workdir / "oidc-provider.log"  # a file, not a pipe: nothing blocks the provider when nobody reads
     with log.open("w") as out:
         process = subprocess.Popen(

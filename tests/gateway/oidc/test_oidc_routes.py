@@ -3,12 +3,15 @@ CSRF on cookie writes (none for bearer calls), tenant isolation, sign-out; and a
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi.testclient import TestClient
 
-from tests.gateway.conftest import CPU_RULE, is_problem, mint
-from tests.gateway.oidc.conftest import csrf, sign_in, through_provider
+from services.gateway.app import create_app
+from tests.gateway.conftest import CPU_RULE, is_problem, mint, settings_for
+from tests.gateway.oidc.conftest import csrf, oidc_settings, sign_in, through_provider
+from tests.support.oidc_provider import PUBLIC_CLIENT_ID, OidcProvider
 
 
 def test_sign_in_lands_in_the_mapped_tenant_and_role(gateway: TestClient) -> None:
@@ -117,6 +120,15 @@ def test_the_pages_offer_sign_in_instead_of_the_token_field(gateway: TestClient)
     assert f'<meta name="csrf-token" content="{csrf(gateway)["X-CSRF-Token"]}">' in page.text
     assert 'id="sign-out"' in page.text and "Erin Editor" in page.text
     assert page.headers["cache-control"] == "no-store"
+
+
+def test_a_public_client_signs_in_with_pkce_alone(provider: OidcProvider, tmp_path: Path) -> None:
+    settings = oidc_settings(provider.issuer, client_id=PUBLIC_CLIENT_ID, client_secret=None)
+    with TestClient(create_app(settings_for(tmp_path, oidc=settings))) as public:
+        answer = sign_in(public, "gina", "/cep-channels")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/cep-channels"), answer.text
+        me = public.get("/cep/auth/whoami").json()
+        assert (me["tenant"], me["role"], me["name"]) == ("globex", "editor", "Gina")
 
 
 def test_a_next_page_elsewhere_is_not_followed() -> None:
