@@ -9,7 +9,7 @@ STATE_DIR ?= .cep
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser alertmanager up test test-slow test-chaos lint format protos protos-check deploy-check bench bench-nab clean
+.PHONY: help install browser alertmanager oidc-provider up test test-slow test-chaos lint format protos protos-check deploy-check bench bench-nab clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -29,13 +29,22 @@ alertmanager: ## Debian's prometheus-alertmanager and amtool (the Alertmanager o
 	@command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus-alertmanager)
 
+OIDC_PROVIDER := tests/support/oidc/node_modules/.package-lock.json
+
+oidc-provider: $(OIDC_PROVIDER) ## the test OpenID provider (npm oidc-provider, pinned in tests/support/oidc/package-lock.json)
+
+$(OIDC_PROVIDER): tests/support/oidc/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
+	touch $@
+
 up: $(STAMP) ## run the whole stack (nats-server, services, Ray, SQLite); the UI URL is printed
 	$(BIN)/cep up --port $(PORT) --state-dir $(STATE_DIR)
 
-test: $(STAMP) browser alertmanager ## the test suite (under 10 minutes): unit, component and end-to-end against `cep up`
+test: $(STAMP) browser alertmanager oidc-provider ## the test suite (under 10 minutes): unit, component and end-to-end against `cep up`
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test-slow: $(STAMP) browser ## the long tests (also run by CI)
+test-slow: $(STAMP) browser oidc-provider ## the long tests (also run by CI)
 	$(BIN)/pytest -q -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-chaos: $(STAMP) browser ## fault injection against the real stack (also run by CI)

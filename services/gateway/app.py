@@ -24,6 +24,8 @@ from services.gateway.live.stream_tickets import StreamTickets, ticket_key
 from services.gateway.nats.auth_callout import NatsAuthResponder
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.producer_sessions import ProducerSessions
+from services.gateway.oidc import routes as oidc_routes
+from services.gateway.oidc.sign_in import OidcSignIn
 from services.gateway.policy_checks import tenant_sla
 from services.gateway.publishers.channel_publisher import ChannelPublisher
 from services.gateway.publishers.inhibit_rule_publisher import InhibitRulePublisher
@@ -127,6 +129,7 @@ def create_app(
     stream_slots = StreamSlots()
     stream_tickets = StreamTickets(ticket_key(settings), settings.stream_ticket_seconds)
     instance_names = InstanceNames.from_settings(settings)
+    oidc = OidcSignIn.from_settings(settings.oidc, settings.state_dir) if settings.oidc.enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -163,6 +166,7 @@ def create_app(
             quota_publisher=QuotaPublisher(bus, db, settings.quota_defaults),  # tenants' effective quotas
             silence_publisher=SilencePublisher(bus, db),
             inhibit_rule_publisher=InhibitRulePublisher(bus, db),
+            oidc=oidc,  # OIDC sign-in for the web UI (CEP_OIDC_ISSUER), else None
             **optional,
         )
         keep(app, state)
@@ -228,7 +232,8 @@ def create_app(
     # Alertmanager's v2 API (docs/alertmanager.md): silences, status and receivers; alerts join them later.
     for router in (alertmanager_silences.router, alertmanager_status.router):
         app.include_router(router)
-    install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
+    app.include_router(oidc_routes.router)  # /cep/auth/oidc/login, /callback, /cep/auth/session, /cep/auth/logout
+    install_ui(app, oidc_routes.shell_context)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:
         state = started(app)

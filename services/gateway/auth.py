@@ -1,4 +1,5 @@
-"""Bearer-token authentication and roles: the tenant of every request comes from its token, nothing else."""
+"""Bearer-token authentication and roles: the tenant of every request comes from its token (or its browser
+session, signed in through OIDC), nothing else."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.live.stream_tickets import TicketError
+from services.gateway.oidc.sign_in import CSRF_HEADER, CsrfError, SessionError, check_csrf
+from services.gateway.oidc.web_session import SESSION_PREFIX
 from services.gateway.rest.problems import Problem
 from services.gateway.state import state_of
 from services.gateway.store import tokens as token_store
@@ -98,6 +101,13 @@ async def redeem_ticket(request: Request, ticket: str, now: datetime) -> Princip
         raise unauthorized(str(exc)) from None
     if claims.token_id == PLATFORM_ADMIN_ID:
         return Principal(PLATFORM_TENANT, "admin", PLATFORM_ADMIN_ID, PLATFORM_ADMIN_ID, platform_admin=True)
+    if claims.token_id.startswith(SESSION_PREFIX):  # asked for with a browser session (OIDC sign-in)
+        oidc = state_of(request).oidc
+        sid = claims.token_id.removeprefix(SESSION_PREFIX)
+        if oidc is None or oidc.sessions.is_signed_out(sid) or claims.role not in ROLES:
+            raise unauthorized("the session behind this stream ticket is no longer valid")
+        session_role: Role = claims.role  # type: ignore[assignment]  # checked against ROLES just above
+        return Principal(claims.tenant, session_role, claims.token_id, claims.token_id)
     async with state_of(request).db.read() as session:
         row = await token_store.get_token(session, claims.token_id)
     valid = row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
@@ -107,6 +117,26 @@ async def redeem_ticket(request: Request, ticket: str, now: datetime) -> Princip
     return Principal(row.tenant, role, row.token_id, row.name, expires_at=row.expires_at)
 
 
+def session_principal(request: Request, now: datetime) -> Principal | None:
+    """The caller of a browser session cookie (OIDC sign-in), or None without one; 401 for a bad or expired
+    cookie, 403 for a state-changing request without the session's CSRF header."""
+    oidc = state_of(request).oidc
+    if oidc is None:
+        return None
+    try:
+        session = oidc.session_of(request, now)
+        if session is None:
+            return None
+        check_csrf(session, request.method, request.headers.get(CSRF_HEADER))
+    except SessionError as exc:
+        raise unauthorized(str(exc)) from None
+    except CsrfError as exc:
+        raise forbidden(str(exc)) from None
+    role: Role = session.role  # type: ignore[assignment]  # sealed by this gateway from a ROLES value
+    expires_at = datetime.fromtimestamp(session.expires, UTC)
+    return Principal(session.tenant, role, session.token_id, session.name, expires_at=expires_at)
+
+
 def require(
     role: Role, *, allow_query_token: bool = False, allow_ticket: bool = False
 ) -> Callable[..., Awaitable[Principal]]:
@@ -114,7 +144,8 @@ def require(
 
     `allow_query_token` also accepts `?access_token=` (EventSource cannot send headers), and `allow_ticket` a
     short-lived `?ticket=` (services/gateway/live/stream_tickets.py); only routes that opt in accept them, so tokens
-    do not end up in ordinary access logs and browser histories. The header wins when several are sent.
+    do not end up in ordinary access logs and browser histories. The header wins when several are sent. Without any
+    of them, a browser session cookie (OIDC sign-in, services/gateway/oidc/) is accepted, with CSRF checks on writes.
     """
 
     async def dependency(
@@ -129,6 +160,10 @@ def require(
             return principal
         if secret is None and allow_query_token:
             secret = request.query_params.get("access_token")
+        if not secret and (session := session_principal(request, datetime.now(UTC))) is not None:
+            if not session.has(role):
+                raise forbidden(f"this action needs the {role} role; your session has {session.role}")
+            return session
         if not secret:
             raise unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
         principal = await authenticate(request, secret, datetime.now(UTC))

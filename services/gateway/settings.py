@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from services.common.domain.lifecycle.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
 from services.common.secrets.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
+from services.gateway.oidc.oidc_settings import OidcSettings
 
 
 class GatewaySettings(ServiceSettings):
@@ -61,6 +62,8 @@ class GatewaySettings(ServiceSettings):
     # them; one is required (services/common/secrets/sealing.py). `cep up` makes one; the notifier needs the same keys.
     secrets_key: SecretStr | None = None
     secrets_key_file: Path | None = None
+    # OIDC sign-in for the web UI (`CEP_OIDC_*`, services/gateway/oidc/oidc_settings.py; docs/auth.md).
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
 
     @field_validator("nats_auth_issuer_seed")
     @classmethod

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the types only: these modules import this one (through auth
     from services.gateway.nats.auth_callout import NatsAuthResponder
     from services.gateway.nats.bus import GatewayBus
     from services.gateway.nats.producer_sessions import ProducerSessions
+    from services.gateway.oidc.sign_in import OidcSignIn
     from services.gateway.publishers.channel_publisher import ChannelPublisher
     from services.gateway.publishers.inhibit_rule_publisher import InhibitRulePublisher
     from services.gateway.publishers.polling_publisher import PollingPublisher
@@ -76,6 +77,7 @@ class GatewayState:
     nats_auth: NatsAuthResponder | None = None
     producer_sessions: ProducerSessions | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # the Alertmanager API's `uptime`
+    oidc: OidcSignIn | None = None  # OIDC sign-in for the web UI, when CEP_OIDC_ISSUER is set
 
 
 def started(app: Starlette) -> GatewayState | None:

@@ -2,10 +2,21 @@
 // Pages import what they need: `import { api, showProblem } from "./api.js";`
 
 const TOKEN_KEY = "cep.token";
+// "session" when the gateway signs users in through an OpenID provider (the page says so): then the browser's
+// session cookie authenticates every call, changes carry the session's CSRF token, and no pasted token is sent.
+export const AUTH_MODE = document.documentElement.dataset.auth === "session" ? "session" : "token";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** The API token the user entered (kept in localStorage), or "". */
+/** The API token the user entered (kept in localStorage), or "". With sign-in, "session" while signed in (a marker
+ * that nothing is sent with: the cookie is). */
 export function getToken() {
+  if (AUTH_MODE === "session") return document.documentElement.dataset.signedIn ? "session" : "";
   return localStorage.getItem(TOKEN_KEY) || "";
+}
+
+/** The session's CSRF token (from the page), sent as X-CSRF-Token on every change made with the session. */
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content || "";
 }
 
 /** Keep a token for every page; an empty one forgets it. Tells the page (event "cep:token"). */
@@ -30,8 +41,11 @@ export class ApiError extends Error {
  */
 export async function api(path, { method = "GET", body, headers = {} } = {}) {
   const init = { method, headers: { Accept: "application/json", ...headers } };
-  const token = getToken();
-  if (token) init.headers.Authorization = `Bearer ${token}`;
+  if (AUTH_MODE === "session") {
+    if (!SAFE_METHODS.has(method.toUpperCase())) init.headers["X-CSRF-Token"] = csrfToken();
+  } else if (getToken()) {
+    init.headers.Authorization = `Bearer ${getToken()}`;
+  }
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = typeof body === "string" ? body : JSON.stringify(body);
@@ -52,7 +66,8 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   }
   if (!response.ok) {
     const problem = data && typeof data === "object" ? data : { title: response.statusText, errors: [] };
-    if (response.status === 401) problem.detail = `${problem.detail || "unauthorized"}: enter a valid API token above`;
+    const remedy = AUTH_MODE === "session" ? "sign in again (top right)" : "enter a valid API token above";
+    if (response.status === 401) problem.detail = `${problem.detail || "unauthorized"}: ${remedy}`;
     throw new ApiError(response.status, problem);
   }
   return data;
