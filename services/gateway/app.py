@@ -47,6 +47,7 @@ from services.gateway.routes import (
     polling,
     rule_tools,
     rules,
+    telemetry_ingest,
     templates,
     tokens,
     trigger,
@@ -212,6 +213,7 @@ def create_app(
     app.include_router(policy_routes.router)  # /cep/settings: team policies
     app.include_router(quota_routes.router)  # /cep/quotas, /cep/admin/quotas/{tenant}
     app.include_router(dead_letter_routes.router)  # /cep/dead-letters: list, read, replay, delete (admins)
+    app.include_router(telemetry_ingest.router)  # /api/v1/write (Prometheus), /v1/metrics and /v1/logs (OTLP)
     install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:
