@@ -109,7 +109,7 @@ async def ingest_batch(request: Request, tenant: str, events: Sequence[Mapping[s
     subject = subjects.ingest_subject(tenant)
     headers = {subjects.RECEIVED_AT: format_time(datetime.now(UTC))}
     outgoing = [Outgoing(subject, body, f"{digest}-{i}", headers) for i, body in enumerate(bodies)]
-    await publish_durably(request, tenant, outgoing, len(events))
+    await publish_durably(request, tenant, outgoing, len(events), batch=True)
     INGEST_EVENTS.labels("accepted").inc(len(events))
 
 
@@ -122,7 +122,9 @@ async def bus_client(request: Request) -> Client:
     return bus.client
 
 
-async def publish_durably(request: Request, tenant: str, outgoing: list[Outgoing], events: int) -> None:
+async def publish_durably(
+    request: Request, tenant: str, outgoing: list[Outgoing], events: int, *, batch: bool = False
+) -> None:
     """Publish every message and return once each PubAck arrived; a 503 problem (retry) when NATS failed."""
     bus = state_of(request).bus
     try:
@@ -130,7 +132,7 @@ async def publish_durably(request: Request, tenant: str, outgoing: list[Outgoing
     except PublishFailed as exc:
         INGEST_EVENTS.labels("unavailable").inc(events)
         log.warning("ingest failed: %s", exc, extra={"tenant": tenant})
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, batch) from None
 
 
 class IngestLimits:
@@ -192,11 +194,16 @@ def _reply(accepted: int, rejected: list[Reject], event_ids: list[str]) -> Respo
     return JSONResponse(body, status_code=202)
 
 
-def _unavailable(exc: PublishFailed) -> Problem:
-    detail = (
-        f"the message bus (NATS) failed during the ingest: {exc.persisted} of {exc.total} messages were "
-        "confirmed durable before it did, the others may be lost; retry the request (on /cep/ingest the "
-        "confirmed items are then ingested again under new event ids; the Prometheus and OTLP routes store "
-        "a retried body once)"
-    )
+def _unavailable(exc: PublishFailed, batch: bool) -> Problem:
+    if batch:
+        detail = (
+            f"the message bus (NATS) failed during the ingest: {exc.persisted} of {exc.total} messages of this "
+            "batch were confirmed durable before it did; retry the same body (what was stored is not stored twice)"
+        )
+    else:
+        detail = (
+            f"the message bus (NATS) failed during the ingest: {exc.persisted} of {exc.total} valid items were "
+            "confirmed durable before it did, the others may be lost; retry the request "
+            "(the confirmed items are then ingested again under new event ids)"
+        )
     return Problem(503, detail, kind="unavailable", headers={"Retry-After": "1"})

@@ -8,6 +8,7 @@ staleness markers, ...) are skipped and counted on `/metrics` (`cep_telemetry_sk
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -122,8 +123,14 @@ def _read(decode: Callable[[], T]) -> T:
 
 
 async def _store(request: Request, tenant: str, source: str, batch: FlatBatch, body: bytes) -> None:
-    """Store the batch's events all together, then count them and the skipped values (a refused batch counts none)."""
-    await ingest_batch(request, tenant, batch.events, source.encode() + b"\0" + body)
+    """Store the batch's events all together, then count them and the skipped values (a refused batch counts none).
+
+    A body whose events all carry their own time is the same data when sent again (a client's retry): its message
+    ids come from the body, so it is stored once. Events timed by their arrival make every request new.
+    """
+    timed = all("timestamp" in event for event in batch.events)
+    key = source.encode() + b"\0" + (body if timed else uuid.uuid4().bytes)
+    await ingest_batch(request, tenant, batch.events, key)
     TELEMETRY_EVENTS.labels(source).inc(len(batch.events))
     for reason, count in batch.skipped.items():
         TELEMETRY_SKIPPED.labels(source, reason).inc(count)
