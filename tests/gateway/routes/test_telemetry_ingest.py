@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import uuid
+from collections.abc import Iterator
 
 import cramjam
 import orjson
@@ -14,22 +15,23 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
 from services.common.pb.prometheus.remote_pb2 import Label, Sample, TimeSeries, WriteRequest
+from services.gateway.app import create_app
 from tests.common.domain.ingest_formats.test_otlp_logs import request as logs_request
 from tests.common.domain.ingest_formats.test_otlp_logs import text
 from tests.common.domain.ingest_formats.test_otlp_wire import LOGS_JSON
-from tests.gateway.conftest import ADMIN, is_problem, mint
-from tests.gateway.routes.test_ingest import stored
+from tests.gateway.conftest import ADMIN, is_problem, mint, settings_for
+from tests.gateway.routes.test_ingest import _ready, stored
 from tests.support.nats import NatsServer
 
 T0 = 1_714_564_800_000
 REMOTE_WRITE = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"}
 
 
-@pytest.fixture
-def ready(client: TestClient) -> TestClient:
-    from tests.gateway.routes.test_ingest import _ready
-
-    return _ready(client)
+@pytest.fixture(scope="module")
+def ready(tmp_path_factory: pytest.TempPathFactory, nats_server: NatsServer) -> Iterator[TestClient]:
+    """One gateway for the module (tests keep apart by tenant), connected to the session's NATS."""
+    with TestClient(create_app(settings_for(tmp_path_factory.mktemp("telemetry")))) as client:
+        yield _ready(client)
 
 
 def _tenant() -> str:
