@@ -227,6 +227,7 @@ def test_without_an_admin_token_setting_no_platform_admin_exists(tmp_path: Path)
 
 
 UNAUTHENTICATED = {"/healthz", "/readyz", "/metrics", "/openapi.json"}  # the contract's list (with the UI pages)
+API_PREFIXES = ("/cep/", "/api/", "/v1/")  # the API: /cep/..., Prometheus remote_write, OTLP/HTTP; others are UI
 
 
 def test_every_documented_route_but_the_contracts_list_needs_a_token(client: TestClient) -> None:
@@ -237,7 +238,7 @@ def test_every_documented_route_but_the_contracts_list_needs_a_token(client: Tes
         concrete = re.sub(r"\{[^}]+\}", "x-1", path)
         for method in item:
             response = client.request(method.upper(), concrete, json={})
-            if path in UNAUTHENTICATED or not path.startswith("/cep/"):  # the UI pages are outside /cep/
+            if path in UNAUTHENTICATED or not path.startswith(API_PREFIXES):
                 assert response.status_code != 401, (method, path)
                 continue
             assert response.status_code == 401, (method, path, response.status_code, response.text[:200])

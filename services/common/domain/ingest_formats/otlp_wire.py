@@ -50,6 +50,8 @@ def parse_request(body: bytes, encoding: Encoding, message: type[M]) -> M:
         return json_format.ParseDict(_hex_ids_as_base64(document, ()), message(), ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise MalformedBody(f"the body is not an OTLP {message.DESCRIPTOR.name}: {exc}") from None
+    except RecursionError:
+        raise MalformedBody("the JSON body is nested too deeply for an OTLP request") from None
 
 
 def encode_response(response: Message, encoding: Encoding) -> bytes:

@@ -62,6 +62,12 @@ def test_a_malformed_body_names_the_problem(body: bytes, encoding: str, message:
         parse_request(body, encoding, ExportMetricsServiceRequest)  # type: ignore[arg-type]
 
 
+def test_a_json_body_nested_too_deeply_is_malformed_not_a_crash() -> None:
+    deep = b'{"resourceLogs": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    with pytest.raises(MalformedBody, match="nested too deeply|not valid JSON"):
+        parse_request(deep, "json", ExportLogsServiceRequest)
+
+
 def test_a_trace_id_that_is_not_hex_names_its_field() -> None:
     bad = orjson.loads(orjson.dumps(LOGS_JSON))
     bad["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["traceId"] = "zz"
