@@ -6,6 +6,7 @@ import gzip
 import math
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import cramjam
 import orjson
@@ -177,3 +178,24 @@ def test_a_malformed_otlp_body_is_400_and_an_unknown_media_type_415(ready: TestC
     assert "ExportMetricsServiceRequest" in is_problem(bad, 400)["detail"]
     is_problem(ready.post("/v1/metrics", headers={**editor, "Content-Type": "text/plain"}, content=b"x"), 415)
     assert stored(nats_server.url, tenant) == []
+
+
+def test_the_decompressed_limit_is_the_setting(tmp_path: Path, nats_server: NatsServer) -> None:
+    """CEP_MAX_DECOMPRESSED_BYTES: a body expanding past it is a 413, snappy and gzip alike; under it, stored."""
+    with TestClient(create_app(settings_for(tmp_path, max_decompressed_bytes=2000))) as small:
+        tenant = _tenant()
+        editor = mint(_ready(small), tenant, "editor")
+        padded = write_body(1.0, **{"pad": "x" * 2500})
+        assert (
+            "2000 bytes decompressed"
+            in is_problem(small.post("/api/v1/write", headers={**editor, **REMOTE_WRITE}, content=padded), 413)[
+                "detail"
+            ]
+        )
+        gzipped = {**editor, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+        bomb = gzip.compress(b'{"resourceLogs": []' + b" " * 5000 + b"}")
+        is_problem(small.post("/v1/logs", headers=gzipped, content=bomb), 413)
+        assert (
+            small.post("/api/v1/write", headers={**editor, **REMOTE_WRITE}, content=write_body(1.0)).status_code == 204
+        )
+        assert [e["value"] for e in events_of(nats_server.url, tenant)] == [1]
