@@ -58,7 +58,12 @@ def _errors(extra: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     summary="Prometheus remote_write 1.0 receiver",
     response_class=Response,
     responses=_errors({204: "every sample is durable (or was skipped and counted)"}),
-    openapi_extra={"requestBody": {"required": True, "content": {REMOTE_WRITE_TYPE: {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {REMOTE_WRITE_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def remote_write(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Store each sample of a snappy-compressed WriteRequest as a flat metric event of the caller's tenant."""
