@@ -9,7 +9,7 @@ STATE_DIR ?= .cep
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser alertmanager oidc-provider up test test-slow test-chaos lint format protos protos-check deploy-check bench bench-nab clean
+.PHONY: help install browser alertmanager oidc-provider prometheus up test test-slow test-chaos lint format protos protos-check deploy-check bench bench-nab clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -38,10 +38,14 @@ $(OIDC_PROVIDER): tests/support/oidc/package-lock.json
 	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 	touch $@
 
+prometheus: ## Debian's prometheus (the remote_write end-to-end test, tests/e2e), installed where missing
+	@command -v prometheus >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+
 up: $(STAMP) ## run the whole stack (nats-server, services, Ray, SQLite); the UI URL is printed
 	$(BIN)/cep up --port $(PORT) --state-dir $(STATE_DIR)
 
-test: $(STAMP) browser alertmanager oidc-provider ## the test suite (under 10 minutes): unit, component and end-to-end against `cep up`
+test: $(STAMP) browser alertmanager oidc-provider prometheus ## the test suite (under 10 minutes): unit, component and end-to-end against `cep up`
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test-slow: $(STAMP) browser oidc-provider ## the long tests (also run by CI)

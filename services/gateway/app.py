@@ -54,6 +54,7 @@ from services.gateway.routes import (
     rule_tools,
     rules,
     silences,
+    telemetry_ingest,
     templates,
     tokens,
     trigger,
@@ -232,6 +233,7 @@ def create_app(
     # Alertmanager's v2 API (docs/alertmanager.md): silences, status and receivers; alerts join them later.
     for router in (alertmanager_silences.router, alertmanager_status.router):
         app.include_router(router)
+    app.include_router(telemetry_ingest.router)  # /api/v1/write (Prometheus), /v1/metrics and /v1/logs (OTLP)
     app.include_router(oidc_routes.router)  # /cep/auth/oidc/login, /callback, /cep/auth/session, /cep/auth/logout
     install_ui(app, oidc_routes.shell_context)  # the web UI pages (/cep-builder, ...) and /ui/static
 

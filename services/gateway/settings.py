@@ -23,6 +23,8 @@ class GatewaySettings(ServiceSettings):
     database_url: str | None = None
     admin_token: str | None = None
     max_body_bytes: int = 1_048_576
+    # The Prometheus and OTLP ingest routes: the most a compressed body may expand to (a snappy or gzip bomb: 413).
+    max_decompressed_bytes: int = Field(default=4 * 1_048_576, gt=0)
     # POST /cep/ingest is limited per tenant by its quota (`ingest_rate`/`ingest_burst`, CEP_QUOTA_INGEST_RATE and
     # _BURST or the platform admin's override), in each gateway replica: past it, 429 with Retry-After.
     # SSE stream tickets (POST /cep/events/stream/ticket): how long one is valid, and the key that signs them,

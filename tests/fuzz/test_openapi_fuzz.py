@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import cramjam
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis import Case
 from schemathesis.checks import (
     content_type_conformance,
@@ -39,6 +41,11 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+# Protobuf bodies (Prometheus remote_write, OTLP) are bytes: random ones, and a few that decompress.
+schemathesis.openapi.media_type(
+    "application/x-protobuf",
+    st.one_of(st.binary(max_size=300), st.binary(max_size=300).map(lambda b: bytes(cramjam.snappy.compress_raw(b)))),
+)
 # The document is built from the routes alone (no database or bus needed), so it is read at collection time.
 with tempfile.TemporaryDirectory() as _scratch:
     SCHEMA = schemathesis.openapi.from_dict(create_app(settings_for(Path(_scratch))).openapi())

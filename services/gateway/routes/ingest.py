@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from nats.aio.client import Client
 from pydantic import BaseModel, Field
 
 from services.common.domain.events.intake import Intake, Item, NotJson, Reject, parse_body
 from services.common.domain.events.model import format_time
 from services.common.domain.events.rate_limit import RateLimiter, retry_after_header
+from services.common.domain.ingest_formats.flat_events import EventTooLarge, json_batches
 from services.common.domain.quotas.tenant_quotas import TenantQuotas, how_to_raise
 from services.common.ingest_metrics import INGEST_EVENTS
 from services.common.nats import subjects
@@ -77,20 +82,57 @@ async def ingest(request: Request, principal: Principal = Depends(editor)) -> Re
         raise malformed(str(exc)) from None
     if not intake.items:
         return _reply(0, intake.rejected, [])
-    await _admit(request, principal.tenant, len(intake.items))
+    await admit(request, principal.tenant, len(intake.items))
+    nc = await bus_client(request)
+    outgoing, rejected = _messages(intake, principal.tenant, arrival, item_limit(nc))
+    await publish_durably(request, principal.tenant, outgoing, len(outgoing))
+    return _reply(len(outgoing), rejected, [m.msg_id for m in outgoing])
+
+
+async def ingest_batch(request: Request, tenant: str, events: Sequence[Mapping[str, Any]], batch_key: bytes) -> None:
+    """Make a batch of events durable all together, or answer an error with nothing of it accepted.
+
+    The path of `POST /cep/ingest` (the tenant's quota, then PubAcks before the answer) for the Prometheus and
+    OTLP routes: the events go as JSON arrays, as few messages as the bus allows, with message ids derived from
+    the tenant and `batch_key` (the request body), so a client retrying after a 503 stores no event twice within
+    JetStream's duplicate window. An event too large for the bus refuses the whole batch (413).
+    """
+    if not events:
+        return
+    await admit(request, tenant, len(events))
+    nc = await bus_client(request)
+    try:
+        bodies = json_batches(events, item_limit(nc))
+    except EventTooLarge as exc:
+        raise Problem(413, f"{exc}; nothing of this request was ingested", kind="too-large") from None
+    digest = hashlib.sha256(tenant.encode() + b"\0" + batch_key).hexdigest()[:32]
+    subject = subjects.ingest_subject(tenant)
+    headers = {subjects.RECEIVED_AT: format_time(datetime.now(UTC))}
+    outgoing = [Outgoing(subject, body, f"{digest}-{i}", headers) for i, body in enumerate(bodies)]
+    await publish_durably(request, tenant, outgoing, len(events), batch=True)
+    INGEST_EVENTS.labels("accepted").inc(len(events))
+
+
+async def bus_client(request: Request) -> Client:
+    """The gateway's NATS connection; just after start-up it waits a moment, then the 503 problem while NATS is down."""
     bus = state_of(request).bus
-    if not bus.is_ready:  # just after start-up: give the connection a moment, then answer 503
+    if not bus.is_ready:
         with contextlib.suppress(TimeoutError):
             await bus.wait_ready(timeout=STARTUP_WAIT_SECONDS)
-    js, nc = bus.js, bus.client  # each raises the 503 problem while NATS is down
-    outgoing, rejected = _messages(intake, principal.tenant, arrival, item_limit(nc))
+    return bus.client
+
+
+async def publish_durably(
+    request: Request, tenant: str, outgoing: list[Outgoing], events: int, *, batch: bool = False
+) -> None:
+    """Publish every message and return once each PubAck arrived; a 503 problem (retry) when NATS failed."""
+    bus = state_of(request).bus
     try:
-        await publish_all(js, nc, outgoing)
+        await publish_all(bus.js, bus.client, outgoing)
     except PublishFailed as exc:
-        INGEST_EVENTS.labels("unavailable").inc(len(outgoing))
-        log.warning("ingest failed: %s", exc, extra={"tenant": principal.tenant})
-        raise _unavailable(exc) from None
-    return _reply(len(outgoing), rejected, [m.msg_id for m in outgoing])
+        INGEST_EVENTS.labels("unavailable").inc(events)
+        log.warning("ingest failed: %s", exc, extra={"tenant": tenant})
+        raise _unavailable(exc, batch) from None
 
 
 class IngestLimits:
@@ -111,7 +153,7 @@ class IngestLimits:
         return limiter.take(tenant, count, now)
 
 
-async def _admit(request: Request, tenant: str, count: int) -> None:
+async def admit(request: Request, tenant: str, count: int) -> None:
     """The tenant's ingest quota: the whole body passes, or nothing is ingested and the caller is told when to retry."""
     quotas = await state_of(request).quotas.of(tenant)
     wait = state_of(request).ingest_limits.take(tenant, count, quotas, time.monotonic())
@@ -152,10 +194,16 @@ def _reply(accepted: int, rejected: list[Reject], event_ids: list[str]) -> Respo
     return JSONResponse(body, status_code=202)
 
 
-def _unavailable(exc: PublishFailed) -> Problem:
-    detail = (
-        f"the message bus (NATS) failed during the ingest: {exc.persisted} of {exc.total} valid items were "
-        "confirmed durable before it did, the others may be lost; retry the request "
-        "(the confirmed items are then ingested again under new event ids)"
-    )
+def _unavailable(exc: PublishFailed, batch: bool) -> Problem:
+    if batch:
+        detail = (
+            f"the message bus (NATS) failed during the ingest: {exc.persisted} of {exc.total} messages of this "
+            "batch were confirmed durable before it did; retry the same body (what was stored is not stored twice)"
+        )
+    else:
+        detail = (
+            f"the message bus (NATS) failed during the ingest: {exc.persisted} of {exc.total} valid items were "
+            "confirmed durable before it did, the others may be lost; retry the request "
+            "(the confirmed items are then ingested again under new event ids)"
+        )
     return Problem(503, detail, kind="unavailable", headers={"Retry-After": "1"})
