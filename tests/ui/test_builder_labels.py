@@ -12,7 +12,9 @@ from tests.ui.conftest import sign_in
 pytestmark = pytest.mark.ui
 
 
-def test_a_label_added_in_the_builder_is_stored(page: Page, gateway: LiveGateway, token: str, api: httpx.Client) -> None:
+def test_a_label_added_in_the_builder_is_stored(
+    page: Page, gateway: LiveGateway, token: str, api: httpx.Client
+) -> None:
     sign_in(page, gateway, token)
     page.get_by_label("Name", exact=True).fill("errors_with_labels")
     page.get_by_label("Trigger type").select_option("event")

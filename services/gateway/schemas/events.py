@@ -99,7 +99,8 @@ class EventRecord(BaseModel):
     acked_at: str | None
     feedback: Feedback | None = None
     labels: dict[str, str] = Field(
-        default_factory=dict, description="the episode's labels: severity, priority, alertname, the rule's, the group key's"
+        default_factory=dict,
+        description="the episode's labels: severity, priority, alertname, the rule's, its group key's",
     )
     annotations: dict[str, str] = Field(
         default_factory=dict, description="the rule's annotations as rendered when the event fired (or the error text)"

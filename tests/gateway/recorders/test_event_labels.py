@@ -59,7 +59,9 @@ async def test_labels_and_rendered_annotations_are_stored(gateway: LiveGateway, 
     assert event["annotations"]["missing"].startswith(ERROR_PREFIX)
     assert event["status"] == "open" and event["payload"] == {"host": "web-1", "cpu": 91}
 
-    await publish_alert(js, dataclasses.replace(episode.transition("resolved"), labels={}))  # an evaluator without labels
+    await publish_alert(
+        js, dataclasses.replace(episode.transition("resolved"), labels={})
+    )  # an evaluator without labels
 
     async def resolved() -> dict[str, Any] | None:
         found = await _event(gateway, headers, episode.event_id)

@@ -61,7 +61,9 @@ def test_labels_and_annotations_are_stored_patched_and_versioned(client: TestCli
          ["annotations", "loop"]),
     ],
 )  # fmt: skip
-def test_bad_labels_and_annotations_are_422_naming_them(client: TestClient, fields: dict[str, Any], loc: list[str]) -> None:
+def test_bad_labels_and_annotations_are_422_naming_them(
+    client: TestClient, fields: dict[str, Any], loc: list[str]
+) -> None:
     assert _locs(client.post("/cep/rules", headers=ADMIN, json={**_body(), **fields})) == [loc]
 
 

@@ -129,7 +129,9 @@ def _named(value: Any) -> Any:
     if not isinstance(value, list) or not all(isinstance(row, Mapping) for row in value):
         return value
     rows = [row for row in value if not _untouched(row)]
-    return {str(row.get("name") or "").strip(): row.get("value") if row.get("value") is not None else "" for row in rows}
+    return {
+        str(row.get("name") or "").strip(): row.get("value") if row.get("value") is not None else "" for row in rows
+    }
 
 
 def _root_conditions(logic: Any, items: Any) -> Any:

@@ -70,7 +70,8 @@ def test_event_rule_labels_from_its_group_key() -> None:
     )
     assert [t.kind for t in transitions] == ["fired", "updated"]
     assert all(
-        dict(t.labels) == {"alertname": "errors", "priority": "P3", "severity": "medium", "team": "app", "service": "api"}
+        dict(t.labels)
+        == {"alertname": "errors", "priority": "P3", "severity": "medium", "team": "app", "service": "api"}
         for t in transitions
     )
 
