@@ -67,6 +67,9 @@ class GatewaySettings(ServiceSettings):
     rule_max_label_value: int = Field(default=rule_labels.MAX_LABEL_VALUE, ge=1, le=65_536)
     rule_max_annotations: int = Field(default=rule_labels.MAX_ANNOTATIONS, ge=1, le=1_000)
     rule_max_annotation: int = Field(default=rule_labels.MAX_ANNOTATION, ge=1, le=16_384)
+    # The recorder renders the annotations of the events of one batch within this time, all renders together
+    # (services/gateway/recorders/annotation_renders.py); the rest say "not rendered".
+    annotation_render_seconds: float = Field(default=2.0, gt=0, le=60)
 
     @field_validator("nats_auth_issuer_seed")
     @classmethod

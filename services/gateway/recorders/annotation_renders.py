@@ -3,12 +3,14 @@
 The templates are those of the rule version that produced the event (its `rule_versions` row); they render in the
 template pool (services/common/template_pool.py) under the template budgets, against the Event JSON as it stands
 when it fires. A failed render stores its error text (notify/annotations.py); a database error leaves the events
-without annotations rather than holding them back.
+without annotations rather than holding them back. The renders of one batch of alerts share a time limit
+(`CEP_ANNOTATION_RENDER_SECONDS`, default RENDER_SECONDS), so annotations never hold the events back for long.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,11 +23,12 @@ from services.gateway.store import rules as rule_store
 from services.gateway.store.events import Alert
 
 log = logging.getLogger(__name__)
+RENDER_SECONDS = 2.0  # all renders of one batch of alerts together (each one also has its own 1 s budget)
 
 Job = tuple[str, Mapping[str, str], dict[str, Any], Mapping[str, Any]]  # event id, templates, event, rule
 
 
-async def rendered(db: Database, alerts: Sequence[Alert]) -> dict[str, dict[str, str]]:
+async def rendered(db: Database, alerts: Sequence[Alert], seconds: float = RENDER_SECONDS) -> dict[str, dict[str, str]]:
     """The rendered annotations of each event that fires in `alerts`, by event id (none for a rule without any)."""
     fired = [alert for alert in alerts if alert.transition.kind == "fired"]
     if not fired:
@@ -45,8 +48,16 @@ async def rendered(db: Database, alerts: Sequence[Alert]) -> dict[str, dict[str,
         if templates:
             event = row_codec.event_json(event_record.open_event(t, alert.actions))
             jobs.append((t.event_id, templates, event, rule))
-    return await off_loop(_render_all, jobs) if jobs else {}
+    return await off_loop(render_jobs, jobs, seconds) if jobs else {}
 
 
-def _render_all(jobs: list[Job]) -> dict[str, dict[str, str]]:
-    return {event_id: render_annotations(templates, event, rule) for event_id, templates, event, rule in jobs}
+def render_jobs(jobs: Sequence[Job], seconds: float) -> dict[str, dict[str, str]]:
+    """Render every job's annotations; past `seconds` from the start, the rest are marked not rendered."""
+    deadline = time.monotonic() + seconds
+
+    def out_of_time() -> bool:
+        return time.monotonic() > deadline
+
+    return {
+        event_id: render_annotations(templates, event, rule, out_of_time) for event_id, templates, event, rule in jobs
+    }

@@ -70,10 +70,13 @@ def decode_result(msg: Msg) -> DeliveryResult:
 class Recorder:
     """A gateway component: the durable consumers `recorder` (CEP_ALERTS) and `recorder-results` (CEP_RESULTS)."""
 
-    def __init__(self, bus: GatewayBus, db: Database, feed: Feed) -> None:
+    def __init__(
+        self, bus: GatewayBus, db: Database, feed: Feed, annotation_seconds: float = annotation_renders.RENDER_SECONDS
+    ) -> None:
         self.bus = bus
         self.db = db
         self.feed = feed
+        self.annotation_seconds = annotation_seconds
         self.alerts = gateway_consumer(
             bus,
             subjects.ALERTS_STREAM,
@@ -117,7 +120,7 @@ class Recorder:
                 good.append((msg, decode_alert(msg)))
             except (KeyError, TypeError, ValueError) as exc:
                 await self._settle_bad(subjects.RECORDER_CONSUMER, msg, exc)
-        annotations = await annotation_renders.rendered(self.db, [a for _, a in good])
+        annotations = await annotation_renders.rendered(self.db, [a for _, a in good], self.annotation_seconds)
         try:
             async with self.feed.lock:
                 async with self.db.write() as session:

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 from nats.js.client import JetStreamContext
 
-from services.common.domain.notify.annotations import ERROR_PREFIX, render_annotations
+from services.common.domain.notify.annotations import ERROR_PREFIX, NOT_RENDERED, render_annotations
 from services.gateway import row_codec
-from services.gateway.recorders import event_record
+from services.gateway.recorders import annotation_renders, event_record
 from tests.gateway.live_gateway import Episode, LiveGateway, eventually, new_tenant, publish_alert
 
 LABELS = {"alertname": "cpu", "severity": "high", "priority": "P2", "team": "sre", "host": "web-1"}
@@ -86,3 +86,11 @@ def test_an_annotation_over_its_budget_stores_the_budget_error() -> None:
     event = row_codec.event_json(event_record.open_event(Episode(new_tenant()).transition("fired"), []))
     rendered = render_annotations({"budget": ANNOTATIONS["budget"], "ok": "{{ severity }}"}, event, {})
     assert rendered == {"budget": ERROR_PREFIX + "template exceeded its budget of 100000 loop iterations", "ok": "high"}
+
+
+def test_annotations_past_the_batch_time_are_marked_not_rendered() -> None:
+    """CEP_ANNOTATION_RENDER_SECONDS bounds all renders of a batch: with no time left, none runs and each says so."""
+    event = row_codec.event_json(event_record.open_event(Episode(new_tenant()).transition("fired"), []))
+    jobs = [("e1", {"a": "{{ severity }}", "b": "{{ severity }}"}, event, {})]
+    assert annotation_renders.render_jobs(jobs, seconds=60) == {"e1": {"a": "high", "b": "high"}}
+    assert annotation_renders.render_jobs(jobs, seconds=-1) == {"e1": {"a": NOT_RENDERED, "b": NOT_RENDERED}}
