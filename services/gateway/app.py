@@ -156,7 +156,7 @@ def create_app(
             quotas=quotas,
             rule_writer=RuleWriter(db, [rule_publisher, *rule_hooks], quotas=quotas),
             feed=feed,
-            recorder=Recorder(bus, db, feed),
+            recorder=Recorder(bus, db, feed, settings.annotation_render_seconds),
             run_recorder=RunRecorder(bus, db),  # schedule run records -> schedule_runs
             dead_letter_recorder=DeadLetterRecorder(bus, db),  # CEP_DEAD -> dead_letters, rule error state
             daily_reports=DailyReports(bus, db),  # answers the notifier's Daily Report requests from SQL

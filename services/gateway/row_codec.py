@@ -141,4 +141,6 @@ def event_json(row: EventRow) -> dict[str, Any]:
         "acked_by": row.acked_by,
         "acked_at": rfc3339(row.acked_at),
         "feedback": feedback,
+        "labels": row.labels or {},
+        "annotations": row.annotations or {},
     }

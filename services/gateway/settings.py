@@ -8,6 +8,8 @@ import nkeys
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.common.domain.labels import rule_labels
+from services.common.domain.labels.rule_labels import LabelLimits
 from services.common.domain.lifecycle.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
 from services.common.secrets.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
@@ -66,6 +68,16 @@ class GatewaySettings(ServiceSettings):
     secrets_key_file: Path | None = None
     # OIDC sign-in for the web UI (`CEP_OIDC_*`, services/gateway/oidc/oidc_settings.py; docs/auth.md).
     oidc: OidcSettings = Field(default_factory=OidcSettings)
+    # A rule's labels and annotations, checked when a rule is saved (services/common/domain/labels/rule_labels.py):
+    # how many of each, and how long a name, a label value and an annotation's template may be.
+    rule_max_labels: int = Field(default=rule_labels.MAX_LABELS, ge=1, le=1_000)
+    rule_max_label_name: int = Field(default=rule_labels.MAX_LABEL_NAME, ge=1, le=1_024)
+    rule_max_label_value: int = Field(default=rule_labels.MAX_LABEL_VALUE, ge=1, le=65_536)
+    rule_max_annotations: int = Field(default=rule_labels.MAX_ANNOTATIONS, ge=1, le=1_000)
+    rule_max_annotation: int = Field(default=rule_labels.MAX_ANNOTATION, ge=1, le=16_384)
+    # The recorder renders the annotations of the events of one batch within this time, all renders together
+    # (services/gateway/recorders/annotation_renders.py); the rest say "not rendered".
+    annotation_render_seconds: float = Field(default=2.0, gt=0, le=60)
 
     @field_validator("nats_auth_issuer_seed")
     @classmethod
@@ -92,6 +104,17 @@ class GatewaySettings(ServiceSettings):
     def ack_sla_policy(self) -> AckSla:
         """The platform's ACK SLA (`CEP_ACK_SLA`)."""
         return parse_ack_sla(self.ack_sla)
+
+    @property
+    def label_limits(self) -> LabelLimits:
+        """The limits of a rule's labels and annotations (`CEP_RULE_MAX_LABELS`, ...)."""
+        return LabelLimits(
+            labels=self.rule_max_labels,
+            name=self.rule_max_label_name,
+            value=self.rule_max_label_value,
+            annotations=self.rule_max_annotations,
+            annotation=self.rule_max_annotation,
+        )
 
     def secret_box(self) -> SecretBox:
         """The box of `CEP_SECRETS_KEY` / `CEP_SECRETS_KEY_FILE`; SecretsKeyError (a clear message) without a key."""

@@ -99,7 +99,7 @@ def outgoing(msg: Msg) -> Outgoing | Skip:
         severity=transition.severity,
         priority=transition.priority,
         group_key=transition.group_key,
-        labels=_labels(getattr(transition, "labels", None)),
+        labels=transition.labels,
         at=transition.at,
         depth=transition.depth,
     )

@@ -29,8 +29,11 @@ FIELD_ORDER: tuple[str, ...] = (
     "conditions",
     "action_spec",
     "suppression",
+    "labels",
+    "annotations",
     *HANDOVER_FIELDS,
 )
+_EMPTY_LEFT_OUT = frozenset({"labels", "annotations"})  # `{}` is their default: a pack without them is the same
 PACK_KEYS = frozenset({"rules"})
 Step = Literal["create", "update", "unchanged"]
 
@@ -52,8 +55,12 @@ class Change:
 
 
 def pack_form(canonical: Mapping[str, Any]) -> dict[str, Any]:
-    """A rule as the pack writes it: the canonical fields in FIELD_ORDER, unset (null) ones left out."""
-    return {key: canonical[key] for key in FIELD_ORDER if canonical.get(key) is not None}
+    """A rule as the pack writes it: the canonical fields in FIELD_ORDER, unset (null, or empty labels) left out."""
+    return {
+        key: canonical[key]
+        for key in FIELD_ORDER
+        if canonical.get(key) is not None and not (key in _EMPTY_LEFT_OUT and not canonical[key])
+    }
 
 
 def stored_spec(rule: Mapping[str, Any]) -> RuleSpec:

@@ -226,6 +226,14 @@ class EventRow(SQLModel, table=True):
     feedback_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     feedback_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
     feedback_at: datetime | None = _at(nullable=True)
+    # The episode's labels (fixed when it fired) and its annotations as rendered then (an error text for one that
+    # failed to render); `{}` for events recorded before labels.
+    labels: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(PortableJSON, nullable=False, server_default=text("'{}'"))
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(PortableJSON, nullable=False, server_default=text("'{}'"))
+    )
 
 
 class TransitionRow(SQLModel, table=True):

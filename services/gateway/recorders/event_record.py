@@ -7,7 +7,7 @@ nothing and a transition that arrives before its `fired` one still leaves the ri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +21,11 @@ SYSTEM = "system"
 FINAL_STATUSES = frozenset({"sent", "failed", "suppressed"})
 
 
-def open_event(transition: Transition, actions: Sequence[Action]) -> EventRow:
-    """The record an episode starts as, from its first transition (normally `fired`)."""
+def open_event(
+    transition: Transition, actions: Sequence[Action], annotations: Mapping[str, str] | None = None
+) -> EventRow:
+    """The record an episode starts as, from its first transition (normally `fired`), with its labels and its
+    rendered annotations."""
     row = EventRow(
         event_id=transition.event_id,
         tenant=transition.tenant,
@@ -44,9 +47,17 @@ def open_event(transition: Transition, actions: Sequence[Action]) -> EventRow:
         value=transition.value,
         notifications=[],
         history=[_entry("open", transition.started_at, SYSTEM, None)],
+        labels=dict(transition.labels),
+        annotations=dict(annotations or {}),
     )
     apply_transition(row, transition, actions)
     return row
+
+
+def add_annotations(row: EventRow, annotations: Mapping[str, str] | None) -> None:
+    """Annotations rendered for a `fired` that arrived after another transition had opened the record."""
+    if annotations and not row.annotations:
+        row.annotations = dict(annotations)
 
 
 def apply_transition(row: EventRow, transition: Transition, actions: Sequence[Action]) -> None:
@@ -61,6 +72,8 @@ def apply_transition(row: EventRow, transition: Transition, actions: Sequence[Ac
 
 
 def _absorb(row: EventRow, transition: Transition) -> None:
+    if transition.labels and not row.labels:  # an episode's labels never change; a record from before has none
+        row.labels = dict(transition.labels)
     # Counts and last_seen only grow, and the payload is the latest occurrence's, whatever the arrival order.
     row.count = max(row.count, transition.count)
     if transition.last_seen >= row.last_seen:

@@ -25,6 +25,7 @@ from services.common.ops import CheckResult
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import gateway_consumer
+from services.gateway.recorders import annotation_renders
 from services.gateway.store import events as store
 from services.gateway.store.events import Alert
 
@@ -69,10 +70,13 @@ def decode_result(msg: Msg) -> DeliveryResult:
 class Recorder:
     """A gateway component: the durable consumers `recorder` (CEP_ALERTS) and `recorder-results` (CEP_RESULTS)."""
 
-    def __init__(self, bus: GatewayBus, db: Database, feed: Feed) -> None:
+    def __init__(
+        self, bus: GatewayBus, db: Database, feed: Feed, annotation_seconds: float = annotation_renders.RENDER_SECONDS
+    ) -> None:
         self.bus = bus
         self.db = db
         self.feed = feed
+        self.annotation_seconds = annotation_seconds
         self.alerts = gateway_consumer(
             bus,
             subjects.ALERTS_STREAM,
@@ -116,10 +120,11 @@ class Recorder:
                 good.append((msg, decode_alert(msg)))
             except (KeyError, TypeError, ValueError) as exc:
                 await self._settle_bad(subjects.RECORDER_CONSUMER, msg, exc)
+        annotations = await annotation_renders.rendered(self.db, [a for _, a in good], self.annotation_seconds)
         try:
             async with self.feed.lock:
                 async with self.db.write() as session:
-                    items = await store.record_alerts(session, [a for _, a in good], datetime.now(UTC))
+                    items = await store.record_alerts(session, [a for _, a in good], datetime.now(UTC), annotations)
                 await self.feed.publish(items)
         except Exception as exc:
             if len(good) > 1:  # one bad message must not hold the others back: try them one by one

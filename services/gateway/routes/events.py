@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
+from services.common.domain.labels.label_set import is_valid_name
 from services.common.domain.rules.model import Severity
 from services.common.domain.rules.triggers import TriggerType
 from services.gateway import row_codec
@@ -36,6 +37,8 @@ from services.gateway.store import events as store
 
 router = APIRouter(tags=["events"])
 stream_viewer = require("viewer", allow_query_token=True, allow_ticket=True)
+MAX_LABEL_FILTERS = 20  # `label` filters in one query
+MAX_LABEL_FILTER = 2_048  # characters of one `label` filter (a name and a value)
 STREAM_RETRY_SECONDS = 5  # Retry-After of a stream refused over the tenant's quota
 _EVENT: dict[int | str, dict[str, Any]] = {200: {"model": EventRecord, "description": "the event"}}
 _STREAM: dict[int | str, dict[str, Any]] = {
@@ -73,21 +76,52 @@ async def list_events(
     channel: Annotated[
         str | None, Query(max_length=200, description="events with a notification to this channel (id or name)")
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        Query(
+            description=f"`name=value`: events with this label, exactly (repeatable, at most {MAX_LABEL_FILTERS})",
+        ),
+    ] = None,
 ) -> Response:
     """The tenant's events, newest first (by `fired_at`), filtered by rule, severity, status and time.
 
-    Extensions: `trigger_type`, `acked`, `feedback`, and `notification_status`/`channel` (one notification entry
-    matching both); the stats routes' figures link here with these.
+    Extensions: `trigger_type`, `acked`, `feedback`, `notification_status`/`channel` (one notification entry
+    matching both) and `label` (`team=sre`, repeatable: every one must hold); the stats routes' figures link here.
     """
     before = decode_time_cursor(cursor) if cursor else None
     filters = store.EventFilter(
-        rule_id, severity, status, _utc(since), _utc(until), trigger_type, acked, feedback, notification_status, channel
+        rule_id,
+        severity,
+        status,
+        _utc(since),
+        _utc(until),
+        trigger_type,
+        acked,
+        feedback,
+        notification_status,
+        channel,
+        label_filters(label or []),
     )
     async with state_of(request).db.read() as session:
         rows, total = await store.list_events(session, principal.tenant, filters, limit, before)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.fired_at, last.event_id) if last else None
     return JSONResponse(Page([row_codec.event_json(r) for r in rows], total, next_cursor).as_dict())
+
+
+def label_filters(raw: list[str]) -> tuple[tuple[str, str], ...]:
+    """`?label=name=value` pairs; a 422 naming `label` for one without `=`, with a bad name, or too many."""
+    if len(raw) > MAX_LABEL_FILTERS:
+        raise invalid_field(("label",), f"at most {MAX_LABEL_FILTERS} label filters")
+    pairs = []
+    for item in raw:
+        if len(item) > MAX_LABEL_FILTER:
+            raise invalid_field(("label",), f"a label filter is at most {MAX_LABEL_FILTER} characters")
+        name, sep, value = item.partition("=")
+        if not sep or not is_valid_name(name):
+            raise invalid_field(("label",), f"expected name=value with a label name, got {item!r}")
+        pairs.append((name, value))
+    return tuple(pairs)
 
 
 def _start_after(header: str | None, query: str | None) -> int | None:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.common.domain.evaluation import simulate
 from services.common.domain.rules import forms
 from services.common.domain.rules.errors import RuleValidationError
-from services.common.domain.rules.model import Rule
+from services.common.domain.rules.model import Rule, parse_rule
 from services.common.domain.rules.policies import simulation_basis
 from services.common.template_pool import off_loop
 from services.gateway import row_codec, template_checks
@@ -41,7 +41,12 @@ async def preview_form(request: Request, _: Principal = Depends(viewer)) -> Resp
     """Preview a form body: the canonical rule, a summary, warnings and field errors (200 even when invalid)."""
     form = await read_object(request)
     preview = await off_loop(forms.preview, form)  # it compiles every message template
-    return JSONResponse(preview.as_dict())
+    answer = preview.as_dict()
+    if preview.rule is not None:  # what saving would refuse beyond the model: templates over budget, label limits
+        spec = parse_rule(preview.rule)
+        problems = await template_checks.rule_problems(spec, state_of(request).settings.label_limits)
+        answer["errors"] += [problem.as_dict() for problem in problems]
+    return JSONResponse(answer)
 
 
 @router.post(
@@ -55,7 +60,7 @@ async def save_form(request: Request, principal: Principal = Depends(editor)) ->
     except RuleValidationError as exc:
         raise invalid(exc.errors) from None
     spec = validate(rule_body)
-    await template_checks.check_rule(spec)
+    await template_checks.check_rule(spec, limits=state_of(request).settings.label_limits)
     await enforce_activation(request, principal.tenant, None, spec)
     rule = await state_of(request).rule_writer.create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)

@@ -85,7 +85,7 @@ async def list_rules(
 async def create_rule(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Create a rule (201, version 1)."""
     spec = validate(await read_json(request))
-    await template_checks.check_rule(spec)
+    await template_checks.check_rule(spec, limits=state_of(request).settings.label_limits)
     await enforce_activation(request, principal.tenant, None, spec)
     rule = await state_of(request).rule_writer.create(principal.tenant, principal.actor, spec, datetime.now(UTC))
     return rule_response(rule, 201)
@@ -165,7 +165,7 @@ async def list_versions(
 async def _judged(request: Request, tenant: str, current: RuleRow, spec: RuleSpec, expected: list[int]) -> list[int]:
     """Check a new version's templates and the team policies; return the versions the write must find. A write
     the policies judged is conditional on the version they judged, even without `If-Match` or `version`."""
-    await template_checks.check_rule(spec)
+    await template_checks.check_rule(spec, limits=state_of(request).settings.label_limits)
     if await enforce_activation(request, tenant, current, spec):
         return expected or [current.version]
     return expected

@@ -178,6 +178,10 @@ class RuleForm(BaseModel):
     deactivation_criterion: str | None = None
     runbook: str | None = None
     rollback: str | None = None
+    labels: dict[str, str] | list[dict[str, Any]] | None = Field(
+        default=None, description='an object, or the editor\'s rows `[{"name", "value"}, ...]`'
+    )
+    annotations: dict[str, str] | list[dict[str, Any]] | None = None
 
 
 class Preview(BaseModel):

@@ -98,6 +98,13 @@ class EventRecord(BaseModel):
     acked_by: str | None
     acked_at: str | None
     feedback: Feedback | None = None
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="the episode's labels: severity, priority, alertname, the rule's, its group key's",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="the rule's annotations as rendered when the event fired (or the error text)"
+    )
 
 
 class EventRecordList(BaseModel):

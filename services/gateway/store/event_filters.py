@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
@@ -24,6 +25,7 @@ class EventFilter:
     `acked`: whether the event was acknowledged (an ACK of a resolved event counts). `feedback`: its precision
     label, `any` (labelled) or `none`. `notification_status` and `channel` match one `notifications[]` entry:
     with both, the same entry must have that status and channel (its channel id, or the name the action used).
+    `labels`: (name, value) pairs the event's labels must all hold exactly (`?label=team=sre`, repeatable).
     """
 
     rule_id: str | None = None
@@ -36,12 +38,15 @@ class EventFilter:
     feedback: str | None = None
     notification_status: str | None = None
     channel: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
 
     def query(self) -> dict[str, str]:
         """The query parameters of `GET /cep/events` that apply these filters (times in RFC 3339 UTC)."""
         out: dict[str, str] = {}
         for item in fields(self):
             value = getattr(self, item.name)
+            if item.name == "labels":
+                continue  # repeatable: see href
             if isinstance(value, datetime):
                 out[item.name] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
             elif isinstance(value, bool):
@@ -52,7 +57,7 @@ class EventFilter:
 
     def href(self) -> str:
         """The `GET /cep/events` URL (path and query) that lists the matching events."""
-        query = self.query()
+        query = [*self.query().items(), *(("label", f"{name}={value}") for name, value in self.labels)]
         return "/cep/events" + (f"?{urlencode(query)}" if query else "")
 
 
@@ -76,6 +81,9 @@ def matching(tenant: str, filters: EventFilter, dialect: str) -> ColumnElement[b
         clauses.append(acked_at.is_not(None) if filters.acked else acked_at.is_(None))
     if filters.feedback is not None:
         clauses.append(_feedback(filters.feedback))
+    labels: Any = col(EventRow.labels)  # a JSON column: indexing and as_string() come from the JSON type
+    for name, value in filters.labels:
+        clauses.append(labels[name].as_string() == value)
     if filters.notification_status is not None or filters.channel is not None:
         clauses.append(_notification(filters.notification_status, filters.channel, dialect))
     return and_(*clauses)

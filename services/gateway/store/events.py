@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -98,8 +98,15 @@ def _transition_row(
     )
 
 
-async def record_alerts(session: AsyncSession, alerts: Sequence[Alert], now: datetime) -> list[FeedItem]:
+async def record_alerts(
+    session: AsyncSession,
+    alerts: Sequence[Alert],
+    now: datetime,
+    annotations: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[FeedItem]:
     """Apply each alert transition not recorded before to its event, in order; return the feed messages due.
+
+    `annotations` are the rendered annotations of the events that fire, by event id (annotation_renders.py).
 
     A transition already recorded is skipped (redelivery, a duplicate publish); if its feed message never
     went out (a crash between commit and publish), it is due again, with the event as it stands now.
@@ -120,12 +127,14 @@ async def record_alerts(session: AsyncSession, alerts: Sequence[Alert], now: dat
                 items.append(feed_item(tid, old.kind, events[transition.event_id]))
             continue
         row = events.get(transition.event_id)
+        rendered = (annotations or {}).get(transition.event_id)
         if row is None:
-            row = event_record.open_event(transition, alert.actions)
+            row = event_record.open_event(transition, alert.actions, rendered)
             session.add(row)
             events[transition.event_id] = row
         else:
             event_record.apply_transition(row, transition, alert.actions)
+            event_record.add_annotations(row, rendered)
         data = event_record.alert_data(transition, alert.actions)
         session.add(_transition_row(tid, row, transition.kind, transition.at, data, now))
         items.append(feed_item(tid, transition.kind, row))

@@ -1,8 +1,8 @@
 """The open events of a tenant with their label sets: what silence and inhibition previews match against.
 
-`open_event_labels` is the one place that reads an event's labels. Today it derives them from the event row
-(`alertname` = rule name, `severity`, `priority`, and the group key `a=b,c=d` split into labels); once events
-store their `labels` column (branch h-labels), it reads that column instead and nothing else changes.
+`open_event_labels` is the one place that reads an event's labels: the event row's `labels` column (the labels its
+episode opened with). An event recorded before events carried labels has `{}` there; its labels are derived from
+the row (`alertname` = rule name, `severity`, `priority`, and the group key `a=b,c=d` split into labels).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ async def open_event_labels(session: AsyncSession, tenant: str, limit: int) -> t
 
 
 def _open_event(row: EventRow) -> OpenEvent:
-    # Switches to the stored `labels` column (h-labels) when it lands: `labels = row.labels`.
+    if row.labels:
+        return OpenEvent(row.event_id, row.rule_id, row.rule_name, row.status, row.fired_at, normalize(row.labels))
     labels = {"severity": row.severity, "priority": row.priority, "alertname": row.rule_name}
     labels.update(_group_labels(row.group_key))
     return OpenEvent(row.event_id, row.rule_id, row.rule_name, row.status, row.fired_at, normalize(labels))

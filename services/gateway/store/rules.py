@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -143,3 +144,21 @@ async def list_versions(
 async def all_rules(session: AsyncSession) -> list[RuleRow]:
     """Every rule row of every tenant, deleted ones included (for reconciling the rule bucket)."""
     return list((await session.execute(select(RuleRow))).scalars().all())
+
+
+async def versions_by_key(
+    session: AsyncSession, keys: Iterable[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The rule JSON of each (tenant, rule_id, version) that exists (the recorder renders annotations from it)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    ids = {rule_id for _, rule_id, _ in wanted}
+    query = select(RuleVersionRow).where(col(RuleVersionRow.rule_id).in_(ids))
+    query = query.where(col(RuleVersionRow.version).in_({version for _, _, version in wanted}))
+    found = {}
+    for row in (await session.execute(query)).scalars():
+        key = (row.tenant, row.rule_id, row.version)
+        if key in wanted:
+            found[key] = row.rule
+    return found

@@ -46,6 +46,7 @@ def event_view(transition: Transition) -> dict[str, Any]:
         "at": format_time(transition.at),
         "count": transition.count,
         "reason": transition.reason,
+        "labels": dict(transition.labels),
     }
 
 

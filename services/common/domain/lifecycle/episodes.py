@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
 from services.common.domain.conditions.tree import Explanation, combine, evaluate
 from services.common.domain.events.model import Event, format_time, parse_time
+from services.common.domain.labels.event_labels import event_labels
 from services.common.domain.lifecycle.transitions import (
     Transition,
     episode_id,
@@ -80,6 +81,23 @@ def group_key_for(plan: CompiledRule, payload: Mapping[str, Any]) -> str:
     return group_key_of(list(plan.group_by), ["" if value is MISSING else value for value in values])
 
 
+def episode_labels(plan: CompiledRule, payload: Mapping[str, Any]) -> dict[str, str]:
+    """The labels of an episode opened on this payload: the rule's, then its group key values (event_labels.py).
+
+    Computed once, when the episode opens; a group-by path missing from the payload gives no label.
+    """
+    rule = plan.rule
+    values = [lookup(payload, path) for path in plan.group_by]
+    return event_labels(
+        rule_name=rule.name,
+        severity=rule.severity,
+        priority=rule.priority,
+        rule_labels=rule.labels,
+        group_by=plan.group_by,
+        group_values=["" if value is MISSING else value for value in values],
+    )
+
+
 def _delta(text: str | None) -> timedelta | None:
     seconds = _seconds(text)
     return None if seconds is None else timedelta(seconds=seconds)
@@ -91,7 +109,7 @@ def _seconds(text: str | None) -> float | None:
 
 @dataclass
 class Episode:
-    """The open episode of a series: when it started, how often it occurred, and its latest occurrence."""
+    """The open episode of a series: when it started, how often it occurred, its latest occurrence, its labels."""
 
     started_at: datetime
     rule_version: int
@@ -102,6 +120,7 @@ class Episode:
     source_event_id: str | None
     count: int = 1
     no_data: bool = False
+    labels: dict[str, str] = field(default_factory=dict)  # fixed when it opens (episode_labels)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -114,6 +133,7 @@ class Episode:
             "source_event_id": self.source_event_id,
             "count": self.count,
             "no_data": self.no_data,
+            "labels": dict(self.labels),
         }
 
     @classmethod
@@ -225,4 +245,5 @@ def make_transition(
         source_event_id=episode.source_event_id,
         reason=reason,
         notify=notify,
+        labels=episode.labels,
     )

@@ -19,6 +19,7 @@ from services.common.domain.lifecycle.episodes import (
     Episode,
     Observation,
     episode_event_id,
+    episode_labels,
     judge,
     make_transition,
 )
@@ -58,6 +59,7 @@ class EventSeries:
                 value=None,
                 explanation=judgement.explanation,
                 source_event_id=event.event_id,
+                labels=episode_labels(plan, event.payload),
             )
             transitions.append(make_transition(plan, key, self.episode, "fired", event.time, "first occurrence"))
             reason = "opened an event"

@@ -16,6 +16,7 @@ from services.common.domain.lifecycle.episodes import (
     Episode,
     Observation,
     episode_event_id,
+    episode_labels,
     judge,
     make_transition,
 )
@@ -45,6 +46,7 @@ class ScheduleSeries:
             value=None,
             explanation=judgement.explanation,
             source_event_id=event.event_id,
+            labels=episode_labels(plan, {}),  # a run has no group key: the rule's labels only
         )
         transitions = [
             make_transition(plan, key, episode, "fired", scheduled_at, f"scheduled run at {format_time(scheduled_at)}"),

@@ -32,6 +32,7 @@ from services.common.domain.lifecycle.episodes import (
     Observation,
     State,
     episode_event_id,
+    episode_labels,
     judge,
     make_transition,
 )
@@ -154,6 +155,7 @@ class ThresholdSeries:
             explanation=[],
             source_event_id=self.latest.get("source_event_id"),
             no_data=no_data,
+            labels=episode_labels(plan, self.latest.get("payload", {})),
         )
         if no_data:
             self.episode.explanation = [_no_data_node(plan)]

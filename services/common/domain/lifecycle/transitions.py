@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -65,7 +65,8 @@ class Transition:
 
     `event_id` is the episode (the event on /cep/events); `at` is the event time of the change;
     `notify` says whether the notifier should send it (a resolution of an event rule only with
-    `notify_resolved`; schedule runs resolve silently); `reason` says why it happened.
+    `notify_resolved`; schedule runs resolve silently); `reason` says why it happened. `labels` are the
+    episode's labels (labels/event_labels.py), fixed when it opened; a message from before labels has none.
     """
 
     transition_id: str
@@ -94,6 +95,7 @@ class Transition:
     # Rule-over-alerts hops: 1 for a transition caused by an ordinary event (or a timer), the causing alert event's
     # depth + 1 for one caused by a `cep.alert.*` event (domain/events/alert_events.py).
     depth: int = 1
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict; times as RFC 3339 'Z' strings."""
@@ -102,6 +104,7 @@ class Transition:
             out[name] = format_time(out[name])
         out["payload"] = dict(self.payload)
         out["explanation"] = list(self.explanation)
+        out["labels"] = dict(self.labels)
         return out
 
     @classmethod

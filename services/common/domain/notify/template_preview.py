@@ -35,6 +35,8 @@ SAMPLE_EVENT: dict[str, Any] = {
     "at": SAMPLE_AT,
     "count": 1,
     "reason": "condition held for 5m",
+    "labels": {"alertname": "sample_rule", "severity": "high", "priority": "P3", "host": "web-01"},
+    "annotations": {},
 }
 # Event fields a stored rule fills in, from the Rule's own field names.
 _FROM_RULE = {

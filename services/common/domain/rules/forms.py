@@ -45,7 +45,9 @@ _PLAIN_FIELDS = (
     *HANDOVER_FIELDS,
 )
 # The contract's form keys, plus `suppression` (the canonical object, passed through).
-FORM_FIELDS = frozenset([*_PLAIN_FIELDS, "trigger", "logic", "conditions", "actions", "suppression"])
+# `labels` and `annotations` come as an object or as the editor's rows, `[{"name", "value"}, ...]`.
+_NAMED_FIELDS = ("labels", "annotations")
+FORM_FIELDS = frozenset([*_PLAIN_FIELDS, "trigger", "logic", "conditions", "actions", "suppression", *_NAMED_FIELDS])
 _TRUE = frozenset({"true", "on", "yes", "1"})
 _FALSE = frozenset({"false", "off", "no", "0"})
 _BOOLEAN_FIELDS = frozenset({"active", "notify_resolved", "starttls"})
@@ -116,7 +118,20 @@ def _convert(form: Any) -> tuple[dict[str, Any], list[FieldError]]:
         )
     if "suppression" in fields:
         body["suppression"] = _clean(fields["suppression"])
+    for key in _NAMED_FIELDS:
+        if key in fields:
+            body[key] = _named(fields[key])
     return body, errors
+
+
+def _named(value: Any) -> Any:
+    """Key/value rows as an object (rows with a blank name and value dropped); anything else for parse_rule."""
+    if not isinstance(value, list) or not all(isinstance(row, Mapping) for row in value):
+        return value
+    rows = [row for row in value if not _untouched(row)]
+    return {
+        str(row.get("name") or "").strip(): row.get("value") if row.get("value") is not None else "" for row in rows
+    }
 
 
 def _root_conditions(logic: Any, items: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 from pydantic import Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator, model_validator
 
 from services.common.domain.conditions.regex import pattern_problem
+from services.common.domain.labels.rule_labels import LabelName
 from services.common.domain.rules.actions import DAILY_REPORT, Action, Suppression
 from services.common.domain.rules.errors import FieldError, RuleValidationError, from_pydantic
 from services.common.domain.rules.field_types import FieldPath, Frozen, field_error, from_client
@@ -115,6 +116,10 @@ class RuleSpec(Frozen):
     deactivation_criterion: HandoverNote | None = None
     runbook: HandoverNote | None = None
     rollback: HandoverNote | None = None
+    # Alertmanager's labels (every event of the rule carries them) and annotations (templates rendered when an
+    # event fires); names and limits in services/common/domain/labels/rule_labels.py.
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+    annotations: dict[LabelName, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _trigger_fits_type(self) -> RuleSpec:

@@ -149,8 +149,9 @@ export function fillBasics(rule) {
   document.getElementById("f-active").checked = Boolean(rule.active);
 }
 
-/** The form body (the contract's shape) from the inputs, the condition editor and the actions editor. */
-export function readForm(conditions, actions) {
+/** The form body (the contract's shape) from the inputs, the condition and actions editors, and the `named`
+ * editors (`{labels, annotations}`: builder-labels.js). */
+export function readForm(conditions, actions, named = {}) {
   const form = {};
   for (const key of [...BASIC, ...HANDOVER]) form[key] = document.getElementById(`f-${key}`).value;
   form.active = document.getElementById("f-active").checked;
@@ -160,6 +161,7 @@ export function readForm(conditions, actions) {
   form.logic = tree.logic;
   form.conditions = tree.conditions;
   form.actions = actions.read();
+  for (const [key, editor] of Object.entries(named)) form[key] = editor.read();
   if (suppression) form.suppression = suppression;
   return form;
 }

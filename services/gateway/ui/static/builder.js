@@ -2,6 +2,7 @@
 import { ago, api, ApiError, clearProblem, el, getToken, showProblem } from "./api.js";
 import { ConditionEditor } from "./builder-conditions.js";
 import { ActionsEditor, blankRule, fillBasics, readForm, renderTrigger } from "./builder-form.js";
+import { PairsEditor } from "./builder-labels.js";
 import { renderSimulation } from "./builder-simulate.js";
 import { VersionsPanel } from "./builder-versions.js";
 
@@ -10,6 +11,12 @@ const form = $("rule-form");
 const editorProblem = $("editor-problem");
 const conditions = new ConditionEditor($("conditions"));
 const actions = new ActionsEditor($("actions"), []);
+const named = {
+  labels: new PairsEditor($("labels"), $("add-label"), { prefix: "label", noun: "Label", valueHint: "e.g. sre" }),
+  annotations: new PairsEditor($("annotations"), $("add-annotation"), {
+    prefix: "annotation", noun: "Annotation", valueHint: "a template, e.g. {{ payload.host }} is down",
+  }),
+};
 const versions = new VersionsPanel($("versions-panel"), { onRestored: (rule) => opened(rule, "Restored"), onProblem: problem });
 
 let current = null; // the stored rule being edited, or null for a new one
@@ -74,6 +81,7 @@ function load(rule) {
   renderTrigger($("trigger-fields"), rule.trigger_type, rule.trigger_spec || {});
   conditions.set(rule.conditions);
   actions.set(rule.action_spec || []);
+  for (const [key, editor] of Object.entries(named)) editor.set(rule[key]);
   dirty = false;
 }
 
@@ -154,7 +162,7 @@ async function preview() {
   const seq = ++previewSeq;
   let result;
   try {
-    result = await api("/cep/rules/preview", { method: "POST", body: readForm(conditions, actions) });
+    result = await api("/cep/rules/preview", { method: "POST", body: readForm(conditions, actions, named) });
   } catch (err) {
     if (seq === previewSeq) problem(err);
     return null;
@@ -199,7 +207,7 @@ async function save(event) {
       ? await api(`/cep/rules/${encodeURIComponent(current.rule_id)}`, {
           method: "PUT", body: { ...result.rule, active: current.active, version: current.version },
         })
-      : await api("/cep/rules/form", { method: "POST", body: readForm(conditions, actions) });
+      : await api("/cep/rules/form", { method: "POST", body: readForm(conditions, actions, named) });
     await opened(rule, "Saved");
   } catch (err) {
     problem(err);
@@ -289,6 +297,7 @@ form.addEventListener("input", edited);
 form.addEventListener("change", edited);
 conditions.onchange = schedulePreview;
 actions.onchange = schedulePreview;
+for (const editor of Object.values(named)) editor.onchange = schedulePreview;
 form.addEventListener("submit", save);
 $("activate").addEventListener("change", toggleActive);
 $("delete").addEventListener("click", remove);

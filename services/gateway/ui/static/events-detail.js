@@ -2,7 +2,7 @@
 // notification with its attempts, the history, and the operator's actions: ACK with a note, precision feedback.
 import { api, el, showProblem } from "./api.js";
 import { rows as truthRows } from "./builder-simulate.js";
-import { badge, utc } from "./format.js";
+import { badge, labelChips, utc } from "./format.js";
 
 function facts(event) {
   const items = [
@@ -18,6 +18,14 @@ function facts(event) {
     ["Feedback", event.feedback ? `${event.feedback.label} by ${event.feedback.by}${event.feedback.note ? `: ${event.feedback.note}` : ""}` : "none"],
   ];
   return el("dl", { class: "facts" }, items.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]));
+}
+
+/** The rule's annotations as rendered when the event fired (nothing when the rule has none). */
+function annotations(event) {
+  const pairs = Object.entries(event.annotations || {});
+  if (!pairs.length) return [];
+  return [el("h3", { text: "Annotations" }),
+    el("dl", { class: "facts" }, pairs.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]))];
 }
 
 function notifications(event) {
@@ -107,6 +115,8 @@ export class EventDetail {
       problem,
       this.actions(event, problem, keep),
       facts(event),
+      el("h3", { text: "Labels" }), labelChips(event.labels),
+      ...annotations(event),
       el("h3", { text: "Explanation" }), explanation(event),
       el("h3", { text: "Payload" }), el("pre", { class: "json", text: JSON.stringify(event.payload, null, 2) }),
       el("h3", { text: "Notifications" }), notifications(event),

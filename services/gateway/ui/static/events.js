@@ -5,7 +5,7 @@
 import { api, el, getToken, openStream, showProblem } from "./api.js";
 import { EventDetail } from "./events-detail.js";
 import { matches, deliverySummary } from "./events-match.js";
-import { badge, fromLocalInput, toLocalInput, utc } from "./format.js";
+import { badge, fromLocalInput, labelChips, toLocalInput, utc } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const FORM = { rule_id: "f-rule", severity: "f-severity", status: "f-status", since: "f-since", until: "f-until" };
@@ -89,7 +89,8 @@ function row(event) {
       onclick: () => select(event.event_id), "aria-label": `Open event of ${event.rule_name} fired ${utc(event.fired_at)}` })),
     el("td", {}, badge(event.severity)),
     el("td", {}, badge(event.status)),
-    el("td", { class: "col-summary", text: event.summary, title: event.summary }), // cut to one line: the tooltip has it all
+    el("td", { class: "col-summary", title: event.summary }, // cut to one line: the tooltip has it all
+      el("span", { text: event.summary }), " ", labelChips(event.labels, { all: false })),
     el("td", { class: "num", text: String(event.count) }),
     el("td", { class: "delivery", text: deliverySummary(event) }));
 }

@@ -40,3 +40,13 @@ export function badge(word, extra = "") {
   const tone = GOOD.has(word) ? "badge-ok" : BAD.has(word) ? "badge-bad" : "";
   return el("span", { class: `badge ${tone} ${extra}`.trim(), text: word });
 }
+
+// Labels every event has, shown elsewhere in a row (the severity badge, the rule's name).
+const ROW_LABELS = new Set(["alertname", "severity", "priority"]);
+
+/** An event's labels as chips (`name=value`); `all` false leaves out the ones a list row already shows. */
+export function labelChips(labels, { all = true } = {}) {
+  const pairs = Object.entries(labels || {}).filter(([name]) => all || !ROW_LABELS.has(name));
+  return el("ul", { class: "chips", "aria-label": "Labels" },
+    ...pairs.map(([name, value]) => el("li", { class: "badge chip", text: `${name}=${value}` })));
+}

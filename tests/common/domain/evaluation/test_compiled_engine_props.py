@@ -4,7 +4,8 @@ Rules draw every option of the metric trigger (each aggregation and window, dura
 no_data_after, recover_threshold, conditions), beside event rules (absorption, resolve_after), anomaly rules,
 inactive rules, three tenants and small series quotas; streams mix samples (missing, non-numeric, numeric text,
 `{"metric", "value"}` events, late ones), ticks, rule edits and deletions, and snapshot-restores of the compiled
-engine. Both engines must agree on transitions, rule failures, quota refusals and their final snapshot.
+engine. Rules carry labels (some colliding with a group-by path or a rule field) and edits change them. Both engines
+must agree on transitions (their labels included), rule failures, quota refusals and their final snapshot.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ anomaly_bodies = st.builds(
     group_bys,
 )
 bodies = st.one_of(metric_bodies(), metric_bodies(), metric_bodies(), event_bodies, anomaly_bodies)
+# A rule label may collide with a group-by path (`host`) or a rule field (`severity`): the precedence decides.
+rule_labels = st.sampled_from([{}, {}, {"team": "sre"}, {"host": "fixed", "severity": "override"}])
 
 
 @st.composite
@@ -126,6 +129,7 @@ def rule_sets(draw: st.DrawFn) -> list[Rule]:
     rules = []
     for index, body in enumerate(draw(st.lists(bodies, min_size=1, max_size=6))):
         try:
+            body = {**body, "labels": draw(rule_labels)}
             rules.append(make_rule(body, f"r{index}", active=draw(st.booleans() | st.just(True)), tenant=draw(tenants)))
         except (ValueError, RuleValidationError):
             reject()  # an option pair the contract refuses
@@ -203,7 +207,9 @@ def _run(rules: list[Rule], raw: list[tuple[Any, ...]], limits: SeriesLimits) ->
                 got += [t.as_dict() for t in compiled.remove_rule(rule_id, when)]
             else:
                 old = held[rule_id]
-                held[rule_id] = edited = old.model_copy(update={"active": not old.active, "version": old.version + 1})
+                # A label edit keeps the series: open episodes keep the labels they opened with.
+                changes = {"active": not old.active, "version": old.version + 1, "labels": {"edit": str(index)}}
+                held[rule_id] = edited = old.model_copy(update=changes)
                 expected += [t.as_dict() for t in reference.upsert_rule(edited, when)]
                 got += [t.as_dict() for t in compiled.upsert_rule(edited, when)]
             continue
@@ -235,6 +241,7 @@ def check(rules: list[Rule], raw: list[tuple[Any, ...]], quota: SeriesLimits) ->
     expected, got, failures, refusals, snapshots = _run(rules, raw, quota)
     target(float(len(expected)))  # steer towards streams that move many series
     assert got == expected
+    assert all(t["labels"]["alertname"] == t["rule_name"] for t in expected)  # every transition carries its labels
     assert failures[1] == failures[0]
     assert refusals[1] == refusals[0]
     assert snapshots[1] == snapshots[0]

@@ -146,6 +146,8 @@ def test_lab1_form() -> None:
                 {"type": "webhook", "channel": "ops-webhook"},
             ],
             "suppression": None,
+            "labels": {},
+            "annotations": {},
         },
         "summary": "cpu_usage > 85 for 5m",
         "warnings": [],
