@@ -26,6 +26,7 @@ from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.producer_sessions import ProducerSessions
 from services.gateway.policy_checks import tenant_sla
 from services.gateway.publishers.channel_publisher import ChannelPublisher
+from services.gateway.publishers.notification_policy_publisher import NotificationPolicyPublisher
 from services.gateway.publishers.polling_publisher import PollingPublisher
 from services.gateway.publishers.quota_publisher import QuotaPublisher
 from services.gateway.publishers.rule_publisher import RulePublisher
@@ -53,6 +54,7 @@ from services.gateway.routes import (
 )
 from services.gateway.routes import backtest as backtest_routes
 from services.gateway.routes import dead_letters as dead_letter_routes
+from services.gateway.routes import notification_policies as notification_policy_routes
 from services.gateway.routes import policies as policy_routes
 from services.gateway.routes import quotas as quota_routes
 from services.gateway.routes import scheduler as scheduler_routes
@@ -155,6 +157,7 @@ def create_app(
             channel_publisher=ChannelPublisher(bus, db, secret_box),
             polling_publisher=PollingPublisher(bus, db),
             quota_publisher=QuotaPublisher(bus, db, settings.quota_defaults),  # tenants' effective quotas
+            notification_policy_publisher=NotificationPolicyPublisher(bus, db),  # routing trees per tenant
             **optional,
         )
         keep(app, state)
@@ -168,6 +171,7 @@ def create_app(
             state.dead_letter_recorder,
             state.polling_publisher,
             state.quota_publisher,
+            state.notification_policy_publisher,
             state.daily_reports,
         ]
         optional_parts: list[Component | None] = [state.ack_sla, state.nats_auth, state.producer_sessions]
@@ -212,6 +216,8 @@ def create_app(
     app.include_router(policy_routes.router)  # /cep/settings: team policies
     app.include_router(quota_routes.router)  # /cep/quotas, /cep/admin/quotas/{tenant}
     app.include_router(dead_letter_routes.router)  # /cep/dead-letters: list, read, replay, delete (admins)
+    # /cep/notification-policies: the routing tree; /versions and /test are static paths of the same router.
+    app.include_router(notification_policy_routes.router)
     install_ui(app)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the types only: these modules import this one (through auth
     from services.gateway.nats.bus import GatewayBus
     from services.gateway.nats.producer_sessions import ProducerSessions
     from services.gateway.publishers.channel_publisher import ChannelPublisher
+    from services.gateway.publishers.notification_policy_publisher import NotificationPolicyPublisher
     from services.gateway.publishers.polling_publisher import PollingPublisher
     from services.gateway.publishers.quota_publisher import QuotaPublisher
     from services.gateway.publishers.rule_publisher import RulePublisher
@@ -67,6 +68,7 @@ class GatewayState:
     channel_publisher: ChannelPublisher
     polling_publisher: PollingPublisher
     quota_publisher: QuotaPublisher
+    notification_policy_publisher: NotificationPolicyPublisher
     ack_sla: AckSlaCheck | None = None
     nats_auth: NatsAuthResponder | None = None
     producer_sessions: ProducerSessions | None = None

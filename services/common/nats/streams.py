@@ -68,6 +68,8 @@ BUCKETS = (
     KeyValueConfig(bucket=subjects.POLLING_SNAPSHOTS_BUCKET, history=1, storage=StorageType.FILE),
     # Each tenant's effective quotas (services/common/domain/quotas/tenant_quotas.py), mirrored from SQL by the gateway.
     KeyValueConfig(bucket=subjects.QUOTAS_BUCKET, history=1, storage=StorageType.FILE),
+    # Each tenant's notification policy (routing tree, receivers, time intervals), mirrored from SQL by the gateway.
+    KeyValueConfig(bucket=subjects.NOTIFICATION_POLICIES_BUCKET, history=5, storage=StorageType.FILE),
 )
 
 

@@ -85,6 +85,8 @@ POLLING_BUCKET = "cep-polling"  # key <tenant>.<target_id>: a metric-polling tar
 POLLING_SNAPSHOTS_BUCKET = "cep-polling-snapshots"  # key <tenant>.<target_id>: the latest poll's snapshot
 # key <tenant>: the tenant's effective quotas (domain/quotas/tenant_quotas.py), from the gateway
 QUOTAS_BUCKET = "cep-quotas"
+# key <tenant>: the tenant's notification policy {tenant, version, policy} (docs/alertmanager.md), from the gateway
+NOTIFICATION_POLICIES_BUCKET = "cep-notification-policies"
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"
