@@ -80,7 +80,8 @@ def _kv(server: NatsServer, key: str) -> Any:
     return asyncio.run(read())
 
 
-def test_crud_versions_and_the_kv_mirror(client: TestClient, nats_server: NatsServer) -> None:
+def test_crud_versions_and_the_kv_mirror(any_client: TestClient, nats_server: NatsServer) -> None:
+    client = any_client
     viewer, editor = _setup(client)
     tenant = client.get("/cep/auth/whoami", headers=viewer).json()["tenant"]
     assert is_problem(client.get(BASE, headers=viewer), 404)["type"].endswith("not-found")
