@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.common.cli.cep_process import cep, cep_in_process, operator
@@ -24,6 +25,7 @@ POLICY = {
 }
 
 
+@pytest.mark.slow  # make test keeps three subprocess runs (test_operator_cli.py); this one runs in make test-slow
 def test_routes_test_prints_amtools_line_as_its_own_process(gateway: LiveGateway) -> None:
     env, api = operator(gateway)
     api.post("/cep/channels", json={"name": "ops-hook", "type": "webhook", "config": {"url": "http://127.0.0.1:9/h"}})
