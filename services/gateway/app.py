@@ -29,6 +29,7 @@ from services.gateway.oidc.sign_in import OidcSignIn
 from services.gateway.policy_checks import tenant_sla
 from services.gateway.publishers.channel_publisher import ChannelPublisher
 from services.gateway.publishers.inhibit_rule_publisher import InhibitRulePublisher
+from services.gateway.publishers.notification_policy_publisher import NotificationPolicyPublisher
 from services.gateway.publishers.polling_publisher import PollingPublisher
 from services.gateway.publishers.quota_publisher import QuotaPublisher
 from services.gateway.publishers.rule_publisher import RulePublisher
@@ -62,6 +63,7 @@ from services.gateway.routes import (
 from services.gateway.routes import anomaly as anomaly_routes
 from services.gateway.routes import backtest as backtest_routes
 from services.gateway.routes import dead_letters as dead_letter_routes
+from services.gateway.routes import notification_policies as notification_policy_routes
 from services.gateway.routes import policies as policy_routes
 from services.gateway.routes import quotas as quota_routes
 from services.gateway.routes import scheduler as scheduler_routes
@@ -168,6 +170,7 @@ def create_app(
             silence_publisher=SilencePublisher(bus, db),
             inhibit_rule_publisher=InhibitRulePublisher(bus, db),
             oidc=oidc,  # OIDC sign-in for the web UI (CEP_OIDC_ISSUER), else None
+            notification_policy_publisher=NotificationPolicyPublisher(bus, db),  # routing trees per tenant
             **optional,
         )
         keep(app, state)
@@ -183,6 +186,7 @@ def create_app(
             state.quota_publisher,
             state.silence_publisher,
             state.inhibit_rule_publisher,
+            state.notification_policy_publisher,
             state.daily_reports,
         ]
         optional_parts: list[Component | None] = [state.ack_sla, state.nats_auth, state.producer_sessions]
@@ -235,6 +239,8 @@ def create_app(
         app.include_router(router)
     app.include_router(telemetry_ingest.router)  # /api/v1/write (Prometheus), /v1/metrics and /v1/logs (OTLP)
     app.include_router(oidc_routes.router)  # /cep/auth/oidc/login, /callback, /cep/auth/session, /cep/auth/logout
+    # /cep/notification-policies: the routing tree; /versions and /test are static paths of the same router.
+    app.include_router(notification_policy_routes.router)
     install_ui(app, oidc_routes.shell_context)  # the web UI pages (/cep-builder, ...) and /ui/static
 
     async def nats() -> CheckResult:

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from services.common.domain.labels import rule_labels
 from services.common.domain.labels.rule_labels import LabelLimits
 from services.common.domain.lifecycle.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
+from services.common.domain.routing.policy_document import PolicyLimits
 from services.common.secrets.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
 from services.gateway.oidc.oidc_settings import OidcSettings
@@ -78,6 +79,14 @@ class GatewaySettings(ServiceSettings):
     # The recorder renders the annotations of the events of one batch within this time, all renders together
     # (services/gateway/recorders/annotation_renders.py); the rest say "not rendered".
     annotation_render_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Notification policies (docs/alertmanager.md): how much one tenant's policy may hold. Routes nest at most 25
+    # levels, so a policy stays within the JSON body's 64 levels.
+    policy_max_depth: int = Field(default=PolicyLimits.max_depth, ge=1, le=25)
+    policy_max_routes: int = Field(default=PolicyLimits.max_routes, ge=1, le=100_000)
+    policy_max_receivers: int = Field(default=PolicyLimits.max_receivers, ge=1, le=10_000)
+    policy_max_channels: int = Field(default=PolicyLimits.max_channels, ge=1, le=1_000)
+    policy_max_time_intervals: int = Field(default=PolicyLimits.max_time_intervals, ge=1, le=10_000)
+    policy_max_bytes: int = Field(default=PolicyLimits.max_bytes, ge=1_024, le=16 << 20)
 
     @field_validator("nats_auth_issuer_seed")
     @classmethod
@@ -119,6 +128,18 @@ class GatewaySettings(ServiceSettings):
     def secret_box(self) -> SecretBox:
         """The box of `CEP_SECRETS_KEY` / `CEP_SECRETS_KEY_FILE`; SecretsKeyError (a clear message) without a key."""
         return load_box(self.secrets_key, self.secrets_key_file)
+
+    @property
+    def policy_limits(self) -> PolicyLimits:
+        """The limits of a tenant's notification policy (`CEP_POLICY_MAX_*`)."""
+        return PolicyLimits(
+            max_depth=self.policy_max_depth,
+            max_routes=self.policy_max_routes,
+            max_receivers=self.policy_max_receivers,
+            max_channels=self.policy_max_channels,
+            max_time_intervals=self.policy_max_time_intervals,
+            max_bytes=self.policy_max_bytes,
+        )
 
     @property
     def peers(self) -> dict[str, str]:

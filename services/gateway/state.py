@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the types only: these modules import this one (through auth
     from services.gateway.oidc.sign_in import OidcSignIn
     from services.gateway.publishers.channel_publisher import ChannelPublisher
     from services.gateway.publishers.inhibit_rule_publisher import InhibitRulePublisher
+    from services.gateway.publishers.notification_policy_publisher import NotificationPolicyPublisher
     from services.gateway.publishers.polling_publisher import PollingPublisher
     from services.gateway.publishers.quota_publisher import QuotaPublisher
     from services.gateway.publishers.rule_publisher import RulePublisher
@@ -73,6 +74,7 @@ class GatewayState:
     quota_publisher: QuotaPublisher
     silence_publisher: SilencePublisher
     inhibit_rule_publisher: InhibitRulePublisher
+    notification_policy_publisher: NotificationPolicyPublisher
     ack_sla: AckSlaCheck | None = None
     nats_auth: NatsAuthResponder | None = None
     producer_sessions: ProducerSessions | None = None

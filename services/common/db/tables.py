@@ -415,3 +415,35 @@ class InhibitRuleVersionRow(SQLModel, table=True):
     actor_token_id: str = Field(sa_column=Column(String(64), nullable=False))
     actor_name: str = Field(sa_column=Column(String(200), nullable=False))
     at: datetime = _at()
+
+
+class NotificationPolicyRow(SQLModel, table=True):
+    """A tenant's notification policy (routing tree, receivers, time intervals); absent or deleted = none.
+
+    `version` keeps counting across a delete, so every version in `notification_policy_versions` is unique.
+    """
+
+    __tablename__ = "notification_policies"
+
+    tenant: str = Field(sa_column=Column(String(63), ForeignKey("tenants.name"), primary_key=True))
+    document: dict[str, Any] = Field(sa_column=Column(PortableJSON, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    updated_at: datetime = _at()
+    updated_by: str = Field(sa_column=Column(String(200), nullable=False))
+    deleted_at: datetime | None = _at(nullable=True)
+
+
+class NotificationPolicyVersionRow(SQLModel, table=True):
+    """Every version of a tenant's notification policy (`change`: replaced or deleted), who made it and when."""
+
+    __tablename__ = "notification_policy_versions"
+    __table_args__ = (UniqueConstraint("tenant", "version"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    tenant: str = _tenant_fk()
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    change: str = Field(sa_column=Column(String(16), nullable=False))
+    document: dict[str, Any] | None = Field(default=None, sa_column=Column(PortableJSON, nullable=True))
+    actor_token_id: str = Field(sa_column=Column(String(64), nullable=False))
+    actor_name: str = Field(sa_column=Column(String(200), nullable=False))
+    at: datetime = _at()

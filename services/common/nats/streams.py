@@ -71,6 +71,8 @@ BUCKETS = (
     # Silences and inhibit rules per tenant, mirrored from SQL by the gateway for the notifier's muting stages.
     KeyValueConfig(bucket=subjects.SILENCES_BUCKET, history=1, storage=StorageType.FILE),
     KeyValueConfig(bucket=subjects.INHIBIT_RULES_BUCKET, history=1, storage=StorageType.FILE),
+    # Each tenant's notification policy (routing tree, receivers, time intervals), mirrored from SQL by the gateway.
+    KeyValueConfig(bucket=subjects.NOTIFICATION_POLICIES_BUCKET, history=5, storage=StorageType.FILE),
 )
 
 

@@ -88,6 +88,8 @@ QUOTAS_BUCKET = "cep-quotas"
 # key <tenant>.<silence_id>: a silence that is not expired (mirrored from SQL by the gateway, for the notifier)
 SILENCES_BUCKET = "cep-silences"
 INHIBIT_RULES_BUCKET = "cep-inhibit-rules"  # key <tenant>.<rule_id>: an inhibit rule (mirrored from SQL)
+# key <tenant>: the tenant's notification policy {tenant, version, policy} (docs/alertmanager.md), from the gateway
+NOTIFICATION_POLICIES_BUCKET = "cep-notification-policies"
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"

@@ -32,6 +32,7 @@ PAGES: tuple[Page, ...] = (
     Page("/cep-builder", "builder.html", "Rules"),
     Page("/cep-events", "events.html", "Events"),
     Page("/cep-channels", "channels.html", "Channels"),
+    Page("/cep-policies", "policies.html", "Policies"),
     Page("/cep-dashboard", "dashboard.html", "Dashboard"),
     Page("/cep-settings", "settings.html", "Settings"),
 )
