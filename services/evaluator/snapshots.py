@@ -55,7 +55,7 @@ class ShardSnapshot:
 
     def encode(self) -> bytes:
         body = {"seq": self.seq, "rules": self.rules, "engine": self.engine, "raw_done": list(self.raw_done)}
-        return _COMPRESSED + zlib.compress(codec.dumps(body), 1)
+        return compress(codec.dumps(body))
 
     @classmethod
     def decode(cls, data: bytes) -> ShardSnapshot:
@@ -70,6 +70,11 @@ class ShardSnapshot:
 
     def rule_models(self) -> list[Rule]:
         return [Rule.model_validate(rule) for rule in self.rules]
+
+
+def compress(body: bytes) -> bytes:
+    """A snapshot's JSON as stored (zlib releases the GIL: callers may run it in a thread)."""
+    return _COMPRESSED + zlib.compress(body, 1)
 
 
 class SnapshotTooLarge(RuntimeError):
