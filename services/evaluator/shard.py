@@ -44,8 +44,8 @@ from services.evaluator.options import ShardOptions
 from services.evaluator.poison import PoisonBook
 from services.evaluator.processor import Actions, Output, ShardState
 from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_quotas, quota_book, stop_following
-from services.evaluator.snapshot_encoding import SnapshotEncoder
 from services.evaluator.snapshots import (
+    ShardSnapshot,
     SnapshotStore,
     SnapshotTooLarge,
     Superseded,
@@ -134,7 +134,6 @@ class ShardActor:
         self.applied_seq = 0  # the last work-stream sequence applied to the state (ahead while a batch is delivered)
         self.inflight: asyncio.Task[None] | None = None  # the batch being delivered
         self.saving: asyncio.Task[int] | None = None  # the snapshot being written in the background
-        self.encoder = SnapshotEncoder()  # each series' JSON, kept while the series is unchanged
         self.clock: datetime | None = None  # the latest tick of those (services/common/domain/lifecycle/catch_up.py)
         self.raw_done: RawPosition = NOWHERE  # the last raw position applied (later copies are router replays)
         self.careful_through = 0  # replay events one per engine call up to here (after an engine failure)
@@ -264,7 +263,6 @@ class ShardActor:
         self.state, self.done_seq, self.resumed_from, self.dirty = state, seq, seq, False
         self.applied_seq = seq
         self.raw_done = raw_done
-        self.encoder = SnapshotEncoder()
         captured = self._capture()
         data = await asyncio.to_thread(compress, captured.body)
         async with self._save_lock:
@@ -427,12 +425,13 @@ class ShardActor:
 
     # -- snapshots -------------------------------------------------------------------------------------
     def _capture(self) -> Captured:
-        """The state as of `applied_seq`, as snapshot JSON; the caller holds the lock. Only the series changed
-        since the previous capture are encoded (snapshot_encoding.py); compressing and writing come after."""
+        """The state as of `applied_seq`, as snapshot JSON; the caller holds the lock. The engine snapshots
+        only the series changed since its previous snapshot (it keeps the others'); compressing and writing come
+        after, off the lock."""
         began = time.monotonic()
         rules, engine = self.state.snapshot()
         series = sum(len(entry["series"]) for entry in engine["rules"].values())
-        body = self.encoder.encode(self.applied_seq, rules, engine, self.raw_done)
+        body = ShardSnapshot(self.applied_seq, rules, engine, self.raw_done).json()
         return Captured(self.applied_seq, body, series, time.monotonic() - began)
 
     async def _save_snapshot(self) -> int:

@@ -53,9 +53,13 @@ class ShardSnapshot:
     engine: dict[str, Any]
     raw_done: tuple[int, int] = (0, 0)
 
-    def encode(self) -> bytes:
+    def json(self) -> bytes:
+        """The snapshot as JSON, before compression (`compress` makes it what is stored)."""
         body = {"seq": self.seq, "rules": self.rules, "engine": self.engine, "raw_done": list(self.raw_done)}
-        return compress(codec.dumps(body))
+        return codec.dumps(body)
+
+    def encode(self) -> bytes:
+        return compress(self.json())
 
     @classmethod
     def decode(cls, data: bytes) -> ShardSnapshot:

@@ -1,5 +1,5 @@
-"""Snapshots encoded incrementally (only changed series re-encoded): the same bytes as a full encoding, and a
-restore from one taken mid-stream, then the rest of the input, equals the uninterrupted run."""
+"""Snapshots taken as a busy shard takes them (every chunk, the engine re-snapshotting only the series that changed):
+a restore from one taken mid-stream, then the rest of the input, equals the uninterrupted run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 from services.common.messages import codec
 from services.evaluator.processor import Output, ShardState
-from services.evaluator.snapshot_encoding import SnapshotEncoder
 from services.evaluator.snapshots import ShardSnapshot, compress
 from services.evaluator.work import EventWork, TickWork, Work
 from tests.common.domain.kit import at, event, make_rule, metric
@@ -55,17 +54,6 @@ def full_json(state: ShardState, seq: int) -> bytes:
     return codec.dumps({"seq": seq, "rules": rules, "engine": engine, "raw_done": [seq, 0]})
 
 
-def test_the_incremental_encoding_is_the_full_encoding_and_reencodes_only_what_changed() -> None:
-    state, encoder = ShardState.from_rules(RULES), SnapshotEncoder()
-    for n, chunk in enumerate(workload(40)):
-        run(state, [chunk])
-        seq = chunk[-1].seq
-        rules, engine = state.snapshot()
-        assert encoder.encode(seq, rules, engine, (seq, 0)) == full_json(state, seq)
-        if n >= 10:  # every host has series by now; a chunk moves at most four hosts
-            assert encoder.encoded <= 4 * len(RULES) + 1 < encoder.reused, (encoder.encoded, encoder.reused)
-
-
 def test_a_restore_from_a_mid_stream_snapshot_then_the_rest_equals_the_uninterrupted_run() -> None:
     chunks = workload(60)
     uninterrupted = ShardState.from_rules(RULES)
@@ -73,13 +61,13 @@ def test_a_restore_from_a_mid_stream_snapshot_then_the_rest_equals_the_uninterru
     assert {t["kind"] for t in expected} >= {"fired", "resolved"}
 
     for cut in (7, 23, 41):
-        first, encoder = ShardState.from_rules(RULES), SnapshotEncoder()
+        first = ShardState.from_rules(RULES)
         before: list[dict[str, Any]] = []
         body = b""
         for chunk in chunks[:cut]:  # snapshots every chunk, as a busy shard does: the cache is used throughout
             before += run(first, [chunk])
             rules, engine = first.snapshot()
-            body = encoder.encode(chunk[-1].seq, rules, engine, (chunk[-1].seq, 0))
+            body = ShardSnapshot(chunk[-1].seq, rules, engine, (chunk[-1].seq, 0)).json()
         stored = ShardSnapshot.decode(compress(body))
         assert stored.seq == chunks[cut - 1][-1].seq
         restored = ShardState.restore(stored.engine, stored.rule_models())
