@@ -107,6 +107,25 @@ class Evaluated:
     started: float
 
 
+def set_niceness(niceness: int, shard: int) -> None:
+    """Run this process at `niceness` (Ray's workers start at 15); without the right to, say so and go on.
+
+    On Linux a nice value belongs to a thread, and new threads take their creator's: every thread there is now
+    is set (the actor's event loop runs in one of Ray's), so the threads started later follow.
+    """
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # no /proc: the calling thread
+    try:
+        for thread in threads:
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.setpriority(os.PRIO_PROCESS, thread, niceness)
+    except OSError as exc:  # raising priority needs CAP_SYS_NICE (or a RLIMIT_NICE allowing it)
+        current = os.getpriority(os.PRIO_PROCESS, 0)
+        log.warning("shard %d stays at nice %d, not %d: %s", shard, current, niceness, exc, extra={"shard": shard})
+
+
 @ray.remote
 class ShardActor:
     """Owns one slice of the (rule, group key) space; the driver only makes control calls on it."""
@@ -114,6 +133,7 @@ class ShardActor:
     def __init__(self, shard: int, options: ShardOptions) -> None:
         configure_logging("evaluator", options.log_level)
         self.shard = shard
+        set_niceness(options.niceness, shard)
         self.config = options
         self.incarnation = uuid.uuid4().hex[:12]
         context = ray.get_runtime_context()
