@@ -21,3 +21,4 @@ class ShardOptions:
     log_level: str = "INFO"
     series_per_rule: int = DEFAULT_SERIES_PER_RULE  # CEP_QUOTA_SERIES_PER_RULE
     series_per_tenant: int = DEFAULT_SERIES_PER_TENANT  # CEP_QUOTA_SERIES_PER_TENANT, enforced per shard
+    niceness: int = 0  # CEP_SHARD_NICENESS: the actor process's nice value (Ray starts workers at 15)

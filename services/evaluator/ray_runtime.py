@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import ray
 
@@ -18,6 +19,9 @@ def start_ray(settings: EvaluatorSettings) -> None:
     if settings.ray_address:
         ray.init(address=settings.ray_address, namespace=namespace, log_to_driver=False)
     else:
+        # The workers a local raylet starts (the shard actors) get this nice value instead of Ray's 15; an
+        # actor also sets its own (`shard.set_niceness`), which is what counts on a cluster.
+        os.environ.setdefault("RAY_worker_niceness", str(settings.shard_niceness))
         ray.init(
             address="local",
             namespace=namespace,

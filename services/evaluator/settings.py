@@ -20,6 +20,9 @@ class EvaluatorSettings(ServiceSettings):
     shard_cpus: float | None = Field(default=None, ge=0)  # Ray CPUs reserved per shard actor; None: Ray's default
     ray_address: str | None = Field(default=None, validation_alias=AliasChoices("CEP_RAY_ADDRESS", "RAY_ADDRESS"))
     ray_num_cpus: int | None = Field(default=None, ge=1)
+    # Ray starts its workers at nice 15, so on a busy machine the shards got the CPU last and alert latency
+    # followed the machine's other load; shards are the product's hot path: normal priority unless said otherwise.
+    shard_niceness: int = Field(default=0, ge=-20, le=19)
 
     def shard_options(self) -> ShardOptions:
         """What every shard actor is built with (a plain value, so it crosses to Ray workers as is)."""
@@ -30,4 +33,5 @@ class EvaluatorSettings(ServiceSettings):
             log_level=self.log_level,
             series_per_rule=self.quota_series_per_rule,
             series_per_tenant=self.quota_series_per_tenant,
+            niceness=self.shard_niceness,
         )

@@ -53,9 +53,13 @@ class ShardSnapshot:
     engine: dict[str, Any]
     raw_done: tuple[int, int] = (0, 0)
 
-    def encode(self) -> bytes:
+    def json(self) -> bytes:
+        """The snapshot as JSON, before compression (`compress` makes it what is stored)."""
         body = {"seq": self.seq, "rules": self.rules, "engine": self.engine, "raw_done": list(self.raw_done)}
-        return _COMPRESSED + zlib.compress(codec.dumps(body), 1)
+        return codec.dumps(body)
+
+    def encode(self) -> bytes:
+        return compress(self.json())
 
     @classmethod
     def decode(cls, data: bytes) -> ShardSnapshot:
@@ -70,6 +74,11 @@ class ShardSnapshot:
 
     def rule_models(self) -> list[Rule]:
         return [Rule.model_validate(rule) for rule in self.rules]
+
+
+def compress(body: bytes) -> bytes:
+    """A snapshot's JSON as stored (zlib releases the GIL: callers may run it in a thread)."""
+    return _COMPRESSED + zlib.compress(body, 1)
 
 
 class SnapshotTooLarge(RuntimeError):

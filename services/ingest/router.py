@@ -3,7 +3,9 @@
 Where an event goes is the shard map's placement (services/common/domain/evaluation/sharding.py): the shards
 owning a series it touches, usually one. Order is the contract: rule changes and events are handled in stream
 order, a rule change's work messages (one per shard holding the rule) are a barrier (nothing after them is
-published before their PubAcks), and a batch is acked only after every work message of it is confirmed. Between
+published before their PubAcks), and a batch is acked only after every work message of it is confirmed. One batch
+is in flight while the next is fetched and routed; the next is published only once the one before is confirmed,
+so the work stream keeps stream order even when a reconnect loses a write. Between
 rule changes, each shard gets one work message with all the batch's events it needs, the raw messages forwarded
 as stored (`work_batches.py`), so the work stream takes a few writes per batch, not one per (event, shard).
 After a failure or a crash the consumer restarts from its ack floor; rule changes and triggers carry
@@ -19,6 +21,8 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -48,6 +52,19 @@ BATCH = 500
 FETCH_SECONDS = 1.0  # how long a fetch waits for messages; also how quickly a stop is noticed
 PENDING_EVERY_SECONDS = 5.0
 SHARD_MAP_SECONDS = 1.0
+
+
+Settle = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A routed batch: its raw messages (acked once sent), its work in segments, what became of each message."""
+
+    messages: list[Msg]
+    segments: list[list[Outgoing]]
+    outcomes: list[Routed]
+    started: float
 
 
 class LeaseLost(RuntimeError):
@@ -88,6 +105,7 @@ class Router:
         self.lease: RouterLease | None = None
         self.standby = False  # another replica holds the lease
         self._renew_at = 0.0
+        self._inflight: asyncio.Task[None] | None = None  # the routed batch being published and acked
 
     async def start(self) -> None:
         """Start routing in the background (set-up retries until NATS and JetStream answer)."""
@@ -183,23 +201,51 @@ class Router:
         return sub
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
-        while not self._stop.is_set():
-            await self._keep_lease()
-            try:
-                # Returns what is there once a message came (not a full batch): no wait at low load.
-                messages = await sub.fetch(self.batch, timeout=self.fetch_seconds)
-            except TimeoutError:
-                if not self.nc.is_connected:
-                    raise ConnectionError("NATS is not connected") from None
-                await self._placement()  # idle: a new shard map is still announced (the evaluator waits for it)
-                continue
-            await self._keep_lease()  # a batch fetched after losing the lease is left to the new holder
-            await self.handle(messages)
+        """Fetch and route the next batch while the previous one's PubAcks are outstanding (one batch in flight).
+
+        A batch's work is published only once every work message of the batch before is confirmed, so the work
+        stream keeps stream order even across a reconnect; a batch whose publishes fail raises here, and the
+        router restarts from its ack floor (the batch fetched meanwhile is neither published nor acked).
+        """
+        try:
+            while not self._stop.is_set():
+                await self._keep_lease()
+                try:
+                    # Returns what is there once a message came (not a full batch): no wait at low load.
+                    messages = await sub.fetch(self.batch, timeout=self.fetch_seconds)
+                except TimeoutError:
+                    if not self.nc.is_connected:
+                        raise ConnectionError("NATS is not connected") from None
+                    await self._settle()
+                    await self._placement()  # idle: a new shard map is still announced (the evaluator waits for it)
+                    continue
+                await self._keep_lease()  # a batch fetched after losing the lease is left to the new holder
+                outbound = await self.prepare(messages, self._settle)
+                await self._settle()
+                self._inflight = asyncio.create_task(self.send(outbound), name="router-send")
+            await self._settle()
+        finally:
+            if self._inflight is not None:  # stopping on an error: the batch in flight is acked or replayed
+                with contextlib.suppress(Exception):
+                    await self._settle()
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight to be published and acked (its failure raises here)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            await inflight
 
     async def handle(self, messages: list[Msg]) -> None:
         """Route one batch in stream order, publish its work, await every PubAck, then ack the batch."""
+        await self.send(await self.prepare(messages))
+
+    async def prepare(self, messages: list[Msg], settle: Settle | None = None) -> Outbound:
+        """Route one batch in stream order into segments of work messages (nothing published yet).
+
+        `settle` finishes the batch in flight before a new shard-map epoch is announced (`_placement`).
+        """
         started = time.perf_counter()
-        placement = await self._placement()
+        placement = await self._placement(settle)
         limit = work_limit(self.nc.max_payload)
         segments: list[list[Outgoing]] = []  # each stored before the next is sent
         batches = WorkBatches(limit, placement.shards)
@@ -216,14 +262,19 @@ class Router:
             for message in routed.outgoing:
                 batches.add_message(message)
         segments += batches.close()
-        for segment in segments:
+        return Outbound(messages, segments, outcomes, started)
+
+    async def send(self, outbound: Outbound) -> None:
+        """Publish a routed batch's segments in order (each confirmed before the next), then ack its messages."""
+        for segment in outbound.segments:
             for ack in await publish_all(self.js, self.nc, segment):
                 self.stats.work_published += 1
                 self.stats.work_duplicates += int(bool(ack.duplicate))
-        for msg in messages:
-            await msg.ack()
-        self.stats.account(outcomes, len(messages))
-        ROUTE_BATCH.observe(time.perf_counter() - started)
+        for result in await asyncio.gather(*(msg.ack() for msg in outbound.messages), return_exceptions=True):
+            if isinstance(result, Exception):  # a lost ack is a redelivery, applied once by its raw position
+                log.warning("router ack failed: %s", result)
+        self.stats.account(outbound.outcomes, len(outbound.messages))
+        ROUTE_BATCH.observe(time.perf_counter() - outbound.started)
 
     def _route_one(self, msg: Msg, placement: Placement, limit: int) -> Routed:
         meta = msg.metadata
@@ -236,7 +287,7 @@ class Router:
         self.table.passed(meta.sequence.stream)
         return routed
 
-    async def _placement(self) -> Placement:
+    async def _placement(self, settle: Settle | None = None) -> Placement:
         """The placement of the evaluator's shard map, else the default (re-read every batch: one KV get).
 
         A map without a `placement` is one of an earlier version: its rules are placed by rule id (`rule`) until
@@ -259,6 +310,8 @@ class Router:
             log.warning("reading the shard map timed out; keeping %s", self.placement)
         self.stats.shards = self.placement.shards
         if epoch and epoch != self.announced:  # every batch routed with the old map is stored: this is the cut
+            if settle is not None:
+                await settle()
             await announce(self.js, epoch, self.placement)  # a failure restarts the router, which retries
             self.announced = epoch
         return self.placement

@@ -78,6 +78,11 @@ async def test_a_killed_actor_resumes_and_the_alerts_equal_the_pure_core(broker:
     before = seen[-1]
     unacked = info.num_pending + info.num_ack_pending
     assert unacked > 0, info
+    # Acked means delivered: the alerts of every work message the dead incarnation acked are stored already.
+    floor = (await js.consumer_info(subjects.WORK_STREAM, subjects.shard_consumer(0))).ack_floor.stream_seq
+    acked_work = await read(js, subjects.WORK_STREAM, subjects.work_subject(0), through=floor)
+    stored_at_kill = set(by_id(await alerts(js)))
+    assert floor > 0 and set(by_id(oracle(acked_work))) <= stored_at_kill
     print(f"\nkilled shard 0 after sequence {before['last_seq']} with {unacked} work messages un-acked")
     last_event = await _publish(js, work[BACKLOG:])  # more input, interleaved with ticks, while it restarts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from services.common.domain.events.model import Event
@@ -147,3 +148,20 @@ async def test_an_event_the_engine_chokes_on_is_isolated_by_a_careful_replay(
     expected = by_id(oracle(await read(js, subjects.WORK_STREAM, subject)))
     assert by_id(stored) == expected and len(expected) > 100
     await nc.close()
+
+
+async def test_shards_run_at_normal_priority_unless_told_otherwise(broker: NatsServer, actors: Actors) -> None:
+    """Ray starts its workers at nice 15; a shard sets its own nice value (CEP_SHARD_NICENESS, 0 by default)."""
+    default, told = actors.new(0, ShardOptions(shards=2)), actors.new(1, ShardOptions(shards=2, niceness=7))
+    for actor, niceness in ((default, 0), (told, 7)):
+        pid = (await actor.status.remote())["pid"]
+        assert _thread_niceness(pid) == {niceness}  # every thread: the event loop's too
+
+
+def _thread_niceness(pid: int) -> set[int]:
+    """The nice values of a process's threads (field 19 of /proc/<pid>/task/<tid>/stat)."""
+    found = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+            found.add(int(stat.read().rsplit(")", 1)[1].split()[16]))
+    return found

@@ -6,6 +6,10 @@ Events are read back from the work stream as a shard reads them (`decode_message
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
+from services.common.cli.procs import free_port
 from services.common.domain.evaluation.sharding import Placement, shard_for
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
@@ -31,6 +36,7 @@ from services.ingest.router_consumer import bind_router_consumer
 from services.ingest.settings import IngestSettings
 from tests.common.domain.kit import T0, make_rule, metric
 from tests.support.nats import NatsServer, start_nats
+from tests.support.processes import stop_process
 
 TENANT = "acme"
 FETCH = 0.2  # seconds a fetch waits: also how long a router takes to stop
@@ -404,5 +410,63 @@ async def test_changes_made_while_the_router_was_down_do_not_lose_earlier_events
                 *mine["b"],
                 *mine["d"],
             ]
+    finally:
+        await router.stop()
+
+
+# -- one batch in flight, killed ------------------------------------------------------------------------------
+KILL_EVENTS = 1000
+KILL_BATCH = 20  # raw messages per routed batch: many batches, so the kill finds one in flight
+
+
+def ingest_process(broker: NatsServer, state_dir: Path) -> subprocess.Popen[bytes]:
+    """`python -m services.ingest` on the test's broker, routing small batches."""
+    env = {
+        **os.environ,
+        "CEP_NATS_URL": broker.url,
+        "CEP_INGEST_PORT": str(free_port()),
+        "CEP_STATE_DIR": str(state_dir),
+        "CEP_SHARDS": "2",
+        "CEP_ROUTE_BATCH": str(KILL_BATCH),
+    }
+    return subprocess.Popen([sys.executable, "-m", "services.ingest"], env=env, stderr=subprocess.DEVNULL)
+
+
+async def ack_floor(js: JetStreamContext) -> int:
+    try:
+        info = await js.consumer_info(subjects.EVENTS_STREAM, subjects.ROUTER_CONSUMER)
+    except Exception:
+        return 0
+    return int(info.ack_floor.stream_seq or 0)
+
+
+async def test_a_router_killed_mid_stream_acked_only_what_it_stored_and_the_next_one_doubles_nothing(
+    broker: NatsServer, js: JetStreamContext, router_nc: Client, tmp_path: Path
+) -> None:
+    await change(js, CPU)  # raw sequence 1; event n is at raw sequence n + 2
+    for n in range(KILL_EVENTS):
+        await send(js, {"cpu": n}, f"e{n}")
+    shard = on(CPU)
+    proc = ingest_process(broker, tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while await ack_floor(js) < KILL_EVENTS // 5:
+            assert time.monotonic() < deadline and proc.poll() is None, "the ingest service routed nothing"
+            await asyncio.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        stop_process(proc)
+    floor = await ack_floor(js)
+    assert floor < KILL_EVENTS + 1, "killed too late to find a batch in flight"
+    stored = set(ids(await work(js)).get(shard, []))
+    acked = {f"e{n}:{shard}" for n in range(KILL_EVENTS) if n + 2 <= floor}
+    assert acked <= stored, f"acked but not stored: {sorted(acked - stored)[:5]}"
+
+    router = await running(Router(router_nc, default_shards=2, fetch_seconds=FETCH))
+    try:
+        await routed(js, timeout=30)
+        applied = ids(await work(js))[shard]
+        assert applied == [f"rule:cpu:1:upsert:{shard}", *(f"e{n}:{shard}" for n in range(KILL_EVENTS))]
     finally:
         await router.stop()

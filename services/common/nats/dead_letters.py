@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
@@ -69,9 +69,12 @@ def series_refused_letter(refusals: SeriesRefusals, shard: int, at: datetime) ->
 PLATFORM_TENANT = "default"  # where a letter goes whose tenant its subject does not name
 
 
-def undecodable_letter(consumer: str, msg: Msg, reason: str, at: datetime) -> DeadLetter:
-    """A message a consumer could not decode (`reason` names the field): kept with its bytes, to look at or
-    replay once what reads it is fixed; one letter per stream message (the id holds its stream and sequence)."""
+def undecodable_letter(
+    consumer: str, msg: Msg, reason: str, at: datetime, source: Literal["undecodable", "poison"] = "undecodable"
+) -> DeadLetter:
+    """A message a consumer could not decode (`reason` names the field), or decoded but could not apply
+    (`source="poison"`): kept with its bytes, to look at or replay once what reads it is fixed. One letter per
+    stream message (the id holds its stream and sequence)."""
     subject = str(msg.subject)
     try:
         stream, seq = msg.metadata.stream, msg.metadata.sequence.stream
@@ -87,9 +90,9 @@ def undecodable_letter(consumer: str, msg: Msg, reason: str, at: datetime) -> De
     tenant = subjects.owning_tenant(subject, body if isinstance(body, dict) else None) or PLATFORM_TENANT
     headers = {k: v for k, v in (msg.headers or {}).items() if k != subjects.MSG_ID}
     return DeadLetter(
-        id=letter_id("undecodable", consumer, stream, seq, subject, data if seq is None else ""),
+        id=letter_id(source, consumer, stream, seq, subject, data if seq is None else ""),
         tenant=tenant,
-        source="undecodable",
+        source=source,
         error=f"{consumer}: {reason}",
         at=at,
         event=shown,
@@ -98,11 +101,17 @@ def undecodable_letter(consumer: str, msg: Msg, reason: str, at: datetime) -> De
     )
 
 
-async def dead_letter_undecodable(js: JetStreamContext, consumer: str, msg: Msg, reason: str) -> None:
-    """Report a message `consumer` could not decode to CEP_DEAD (msg id = letter id); a publish that fails is
-    logged and given up: the caller acks the message either way, so a bad message never comes back."""
-    letter = undecodable_letter(consumer, msg, reason, datetime.now(UTC))
-    log.warning("%s: dead-lettering an undecodable message on %s: %s", consumer, letter.origin, reason)
+async def dead_letter_undecodable(
+    js: JetStreamContext,
+    consumer: str,
+    msg: Msg,
+    reason: str,
+    source: Literal["undecodable", "poison"] = "undecodable",
+) -> None:
+    """Report a message `consumer` could not decode (or apply: `poison`) to CEP_DEAD (msg id = letter id); a publish
+    that fails is logged and given up: the caller acks the message either way, so a bad message never comes back."""
+    letter = undecodable_letter(consumer, msg, reason, datetime.now(UTC), source)
+    log.warning("%s: dead-lettering a message (%s) on %s: %s", consumer, source, letter.origin, reason)
     try:
         await js.publish(letter.subject(), letter.encode(), headers={subjects.MSG_ID: letter.id}, timeout=2.0)
     except Exception as exc:

@@ -4,6 +4,10 @@ Per batch: one SQL write transaction applies every message not seen before (the 
 result's message id, is the primary key of a transitions row), then the feed messages go out, the rows are
 marked fed, and only then is the batch acked. A crash at any point repeats work that is idempotent; changes
 committed but never fed are published by the sweep at start and every few seconds.
+
+A batch that fails is tried one message at a time: one that fails alone while the database answers is poison,
+dead-lettered (source `poison`) and acked, so it never holds back the others; the transition rows of a batch go
+in with one INSERT (store/events.py).
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ def _config(name: str, subject: str) -> ConsumerConfig:
         ack_wait=ACK_WAIT_SECONDS,
         max_ack_pending=4096,
     )
+
+
+async def _ack_all(msgs: list[Msg]) -> None:
+    """Ack a batch at once (acks are plain publishes: a lost one is a redelivery, which is idempotent)."""
+    for result in await asyncio.gather(*(msg.ack() for msg in msgs), return_exceptions=True):
+        if isinstance(result, Exception):
+            log.warning("ack failed: %s", result)
 
 
 def decode_alert(msg: Msg) -> Alert:
@@ -113,31 +124,58 @@ class Recorder:
         return CheckResult(all(bound.values()), {"consumers": bound})
 
     async def on_alerts(self, msgs: list[Msg]) -> None:
-        """Record a batch of alert messages in one transaction, feed them, then ack."""
+        """Record a batch of alert messages in one transaction, feed them, then ack.
+
+        When the batch fails, its messages are tried one at a time, so one bad message holds back none of the
+        others; one that fails alone while the database answers is poison (dead-lettered and acked), one that
+        fails while the database is down is redelivered.
+        """
         good: list[tuple[Msg, Alert]] = []
         for msg in msgs:
             try:
                 good.append((msg, decode_alert(msg)))
             except (KeyError, TypeError, ValueError) as exc:
                 await self._settle_bad(subjects.RECORDER_CONSUMER, msg, exc)
-        annotations = await annotation_renders.rendered(self.db, [a for _, a in good], self.annotation_seconds)
-        try:
-            async with self.feed.lock:
-                async with self.db.write() as session:
-                    items = await store.record_alerts(session, [a for _, a in good], datetime.now(UTC), annotations)
-                await self.feed.publish(items)
-        except Exception as exc:
-            if len(good) > 1:  # one bad message must not hold the others back: try them one by one
-                log.warning("recording %d alerts failed (%s); retrying one at a time", len(good), exc)
-                for msg, _ in good:
-                    await self.on_alerts([msg])
-                return
-            log.error("recording an alert failed, it will be redelivered: %s", exc)
-            for msg, _ in good:
-                await msg.nak(delay=RETRY_DELAY_SECONDS)
+        if not good:
             return
-        for msg, _ in good:
-            await msg.ack()
+        try:
+            await self._record_alerts([alert for _, alert in good])
+        except Exception as exc:
+            if len(good) > 1:
+                log.warning("recording %d alerts failed (%s); retrying one at a time", len(good), exc)
+                for msg, alert in good:
+                    await self._record_alone(msg, alert)
+                return
+            await self._record_failed(good[0][0], exc)
+            return
+        await _ack_all([msg for msg, _ in good])
+
+    async def _record_alerts(self, alerts: list[Alert]) -> None:
+        annotations = await annotation_renders.rendered(self.db, alerts, self.annotation_seconds)
+        async with self.feed.lock:
+            async with self.db.write() as session:
+                items = await store.record_alerts(session, alerts, datetime.now(UTC), annotations)
+            await self.feed.publish(items)
+
+    async def _record_alone(self, msg: Msg, alert: Alert) -> None:
+        try:
+            await self._record_alerts([alert])
+        except Exception as exc:
+            await self._record_failed(msg, exc)
+            return
+        await msg.ack()
+
+    async def _record_failed(self, msg: Msg, exc: Exception) -> None:
+        """One alert that could not be recorded on its own: poison when the database answers, else redelivered."""
+        try:
+            await self.db.ping()
+        except Exception as down:
+            log.error("recording an alert failed, it will be redelivered (database: %s): %s", down, exc)
+            await msg.nak(delay=RETRY_DELAY_SECONDS)
+            return
+        reason = f"not recordable: {type(exc).__name__}: {exc}"
+        await dead_letter_undecodable(self.bus.js, subjects.RECORDER_CONSUMER, msg, reason, source="poison")
+        await msg.ack()
 
     async def on_results(self, msgs: list[Msg]) -> None:
         """Fold a batch of delivery results into their events in one transaction, feed them, then ack."""
@@ -157,10 +195,11 @@ class Recorder:
             for msg, _ in good:
                 await msg.nak(delay=RETRY_DELAY_SECONDS)
             return
+        await _ack_all([msg for index, (msg, _) in enumerate(good) if index not in waiting])
         for index, (msg, result) in enumerate(good):
             if index not in waiting:
-                await msg.ack()
-            elif msg.metadata.num_delivered >= RESULT_MAX_WAITS:
+                continue
+            if msg.metadata.num_delivered >= RESULT_MAX_WAITS:
                 log.error("dropping the result %s: event %s never recorded", result.msg_id(), result.event_id)
                 await msg.term()
             else:  # the alert is not recorded yet: wait for it, longer each time (~1 h in all before giving up)
