@@ -29,7 +29,11 @@ class PatternMatcher:
     """The partial matches of one pattern rule, per correlation key, with their deadlines and counters."""
 
     def __init__(
-        self, trigger: PatternTrigger, *, max_partials_per_key: int = DEFAULT_MAX_PARTIALS_PER_KEY, explain: bool = False
+        self,
+        trigger: PatternTrigger,
+        *,
+        max_partials_per_key: int = DEFAULT_MAX_PARTIALS_PER_KEY,
+        explain: bool = False,
     ) -> None:
         if not 1 <= max_partials_per_key <= MAX_PARTIALS_PER_KEY:
             raise ValueError(f"max_partials_per_key is from 1 to {MAX_PARTIALS_PER_KEY}")
@@ -216,7 +220,9 @@ class PatternMatcher:
             if partial.waiting:
                 deadline = self._deadline(partial)
                 out.append(match_of(partial, key, self._names, deadline, deadline))
-                self._note(None, key, partial.ident, "fired", f"no {_name(self.plan.trailing)} by {deadline.isoformat()}")
+                self._note(
+                    None, key, partial.ident, "fired", f"no {_name(self.plan.trailing)} by {deadline.isoformat()}"
+                )
                 partials = self._skip(partial, partials)
             else:
                 self.counters["expired"] += 1

@@ -62,7 +62,7 @@ class Partial:
     def take(self, ident: int, step: int, event: Taken) -> Partial:
         """A new partial that took `event` at positive step `step` (the same step again, or the next one)."""
         count = self.count + 1 if step == self.step else 1
-        taken = self.taken[:step] + (self.taken[step] + (event,),) + self.taken[step + 1 :]
+        taken = (*self.taken[:step], (*self.taken[step], event), *self.taken[step + 1 :])
         return Partial(ident=ident, step=step, count=count, taken=taken)
 
     def as_dict(self) -> dict[str, Any]:

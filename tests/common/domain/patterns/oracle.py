@@ -123,11 +123,12 @@ def _chains(
                 break
             if contiguity == "relaxed" and any(could_take(x, i, c, z) for z in range(x + 1, y)):
                 break
-            if (positive[i].high is None or c < positive[i].high) and positive[i].test(stream[y]):
+            high = positive[i].high
+            if (high is None or c < high) and positive[i].test(stream[y]):
                 yield from extend([*chain, (y, i, c + 1)])
-            if i < last_step and c >= positive[i].low and positive[i + 1].test(stream[y]):
-                if not _negated_between(stream, negated.get(i), x, y):
-                    yield from extend([*chain, (y, i + 1, 1)])
+            may_go_on = i < last_step and c >= positive[i].low and positive[i + 1].test(stream[y])
+            if may_go_on and not _negated_between(stream, negated.get(i), x, y):
+                yield from extend([*chain, (y, i + 1, 1)])
 
     for start in range(len(stream)):
         if positive[0].test(stream[start]):
