@@ -256,3 +256,14 @@ def test_simulate_shows_where_each_partial_stands() -> None:
     partials = simulate_pattern(parse_pattern(BRUTE_FORCE), items)["partials"]["user=ann"]
     assert [(p["step"], p["count"]) for p in partials] == [("fail", 2), ("fail", 1)]
     assert partials[0]["deadline"] == at(120).isoformat()
+
+
+@pytest.mark.parametrize("skip", ["past_last", "to_next"])
+def test_waiting_matches_of_one_deadline_fire_in_position_order(skip: str) -> None:
+    """a b, not n: under any contiguity a0 waits twice (with b1 and b3); the earliest chain fires, then a2 b3."""
+    steps = [*AB, {"name": "n", "event_type": "n", "negate": True}]
+    spec = {"steps": steps, "within": "10s", "contiguity": "any", "skip": skip}
+    matcher = feed(spec, [("a", {}, 0.0), ("b", {}, 0.0), ("a", {}, 0.0), ("b", {}, 0.0)])
+    fired = matcher.advance(at(11))
+    assert [m.positions for m in fired] == [(0, 1), (2, 3)]
+    assert {m.at for m in fired} == {at(10)}

@@ -16,6 +16,7 @@ from services.common.domain.patterns.spec import (
 )
 from services.common.domain.patterns.summary import summarize_pattern
 from services.common.domain.rules.errors import RuleValidationError
+from services.common.domain.rules.model import parse_rule
 
 FAIL = {"name": "fail", "event_type": "login.failed"}
 OK = {"name": "ok", "event_type": "login.succeeded"}
@@ -122,3 +123,11 @@ def test_contract_example_round_trips_with_its_defaults() -> None:
 )
 def test_summary(spec: dict[str, Any], text: str) -> None:
     assert summarize_pattern(parse_pattern(spec)) == text
+
+
+def test_the_public_rule_model_refuses_pattern_rules_until_the_engine_runs_them() -> None:
+    """Patterns live in the domain package only this release: a rule of type pattern is a 422 on trigger_type."""
+    body = {"name": "brute_force", "trigger_type": "pattern", "trigger_spec": with_steps(FAIL, OK)}
+    with pytest.raises(RuleValidationError) as caught:
+        parse_rule(body)
+    assert [error.path for error in caught.value.errors] == ["trigger_type"]
