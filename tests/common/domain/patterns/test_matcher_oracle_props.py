@@ -124,7 +124,7 @@ def test_matcher_agrees_with_the_oracle(data: st.DataObject) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_matcher_agrees_with_the_oracle_at_length(data: st.DataObject) -> None:
     _check(data)
