@@ -171,8 +171,9 @@ class PatternMatcher:
         self, partial: Partial, step: int, event: Taken, key: str, kept: list[Partial], completed: list[Partial]
     ) -> bool:
         taken = partial.take(self._ident(), step, event)
-        name = self._names[step]
-        self._note(event.seq, key, taken.ident, "advanced", f"from {partial.ident}: took it as {name} #{taken.count}")
+        if self.trace is not None:
+            reason = f"from {partial.ident}: took it as {self._names[step]} #{taken.count}"
+            self._note(event.seq, key, taken.ident, "advanced", reason)
         self._place(taken, kept, completed)
         return True
 
@@ -189,11 +190,13 @@ class PatternMatcher:
 
     def _settle(self, key: str, kept: list[Partial], completed: list[Partial], event: Taken) -> list[Match]:
         out: list[Match] = []
+        discarded: set[int] = set()
         for partial in sorted(completed, key=lambda p: p.positions):
-            if any(p.ident == partial.ident for p in completed):
+            if partial.ident not in discarded:
                 out.append(match_of(partial, key, self._names, event.time, None))
                 self._note(event.seq, key, partial.ident, "completed", f"matched {list(partial.positions)}")
-                kept, completed = self._skip(partial, kept), self._skip(partial, completed)
+                discarded.update(p.ident for p in completed if self._discards(partial, p))
+                kept = [p for p in kept if not self._discards(partial, p)]
         if len(kept) > self.cap:
             oldest = sorted(kept, key=lambda p: (p.first.seq, p.ident))[: len(kept) - self.cap]
             self.counters["dropped"] += len(oldest)
@@ -203,32 +206,36 @@ class PatternMatcher:
         self._store(key, kept)
         return out
 
-    def _skip(self, match: Partial, partials: list[Partial]) -> list[Partial]:
-        """The partials a match leaves: past_last drops those that began at or before its last event, to_next
-        those that began with its first event."""
+    def _discards(self, match: Partial, other: Partial) -> bool:
+        """Whether a reported match discards another partial of its key (itself included).
+
+        past_last discards those that began at or before its last event, to_next those that began with its first.
+        """
         if self.plan.trigger.skip == "past_last":
-            return [p for p in partials if p.first.seq > match.last.seq]
-        return [p for p in partials if p.first.seq != match.first.seq]
+            return other.first.seq <= match.last.seq
+        return other.first.seq == match.first.seq
 
     def _sweep(self, key: str, now: datetime) -> list[Match]:
         out: list[Match] = []
-        partials = self._keys.pop(key, [])
-        due = sorted((p for p in partials if self._deadline(p) < now), key=lambda p: (self._deadline(p), p.positions))
+        alive = {p.ident: p for p in self._keys.pop(key, [])}  # in their stored order
+        due = sorted(
+            (p for p in alive.values() if self._deadline(p) < now), key=lambda p: (self._deadline(p), p.positions)
+        )
         for partial in due:
-            if not any(p.ident == partial.ident for p in partials):
+            if partial.ident not in alive:
                 continue  # a match fired just before this one took it away
             if partial.waiting:
                 deadline = self._deadline(partial)
                 out.append(match_of(partial, key, self._names, deadline, deadline))
-                self._note(
-                    None, key, partial.ident, "fired", f"no {_name(self.plan.trailing)} by {deadline.isoformat()}"
-                )
-                partials = self._skip(partial, partials)
+                reason = f"no {_name(self.plan.trailing)} by {deadline.isoformat()}"
+                self._note(None, key, partial.ident, "fired", reason)
+                for ident in [i for i, p in alive.items() if self._discards(partial, p)]:
+                    del alive[ident]
             else:
                 self.counters["expired"] += 1
                 self._note(None, key, partial.ident, "expired", f"within {self.plan.trigger.within} has passed")
-                partials = [p for p in partials if p.ident != partial.ident]
-        self._store(key, partials)
+                del alive[partial.ident]
+        self._store(key, list(alive.values()))
         return out
 
     def _store(self, key: str, partials: list[Partial]) -> None:
