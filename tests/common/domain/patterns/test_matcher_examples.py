@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from services.common.domain.patterns.matcher import PatternMatcher
+from services.common.domain.patterns.matcher import (
+    DEFAULT_MAX_PARTIALS_PER_KEY,
+    MAX_PARTIALS_PER_KEY,
+    PatternMatcher,
+)
 from services.common.domain.patterns.simulate import simulate_pattern
 from services.common.domain.patterns.spec import parse_pattern
 
@@ -208,8 +212,10 @@ def test_the_cap_drops_the_oldest_partial_of_a_key_and_counts_it() -> None:
     assert matcher.counters["dropped"] == 1  # a at seq 0 of key x; key y keeps its one partial
     assert positions(matcher) == [((1,), (4,))]
     assert list(matcher.partials()) == ["u=y"]
-    with pytest.raises(ValueError, match="max_partials_per_key"):
-        PatternMatcher(parse_pattern(BRUTE_FORCE), max_partials_per_key=0)
+    for bad in (0, MAX_PARTIALS_PER_KEY + 1):
+        with pytest.raises(ValueError, match="max_partials_per_key"):
+            PatternMatcher(parse_pattern(BRUTE_FORCE), max_partials_per_key=bad)
+    assert PatternMatcher(parse_pattern(BRUTE_FORCE)).cap == DEFAULT_MAX_PARTIALS_PER_KEY == 1_000
 
 
 @pytest.mark.parametrize("cut", range(9))
@@ -267,3 +273,9 @@ def test_waiting_matches_of_one_deadline_fire_in_position_order(skip: str) -> No
     fired = matcher.advance(at(11))
     assert [m.positions for m in fired] == [(0, 1), (2, 3)]
     assert {m.at for m in fired} == {at(10)}
+
+
+def test_a_snapshot_of_another_version_is_refused() -> None:
+    snapshot = {**feed(BRUTE_FORCE, []).snapshot(), "version": 99}
+    with pytest.raises(ValueError, match="snapshot version 99"):
+        PatternMatcher.restore(parse_pattern(BRUTE_FORCE), snapshot)
