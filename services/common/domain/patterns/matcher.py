@@ -80,7 +80,10 @@ class PatternMatcher:
         return out
 
     def advance(self, now: datetime) -> list[Match]:
-        """Time is now `now`: fire trailing negations whose deadline has passed, expire partials past `within`."""
+        """Time is now `now`: fire trailing negations whose deadline has passed, expire partials past `within`.
+
+        The matches come in the order of their deadline, then key, then events.
+        """
         if self.now is not None and now <= self.now:
             return []
         self.now = now
@@ -90,7 +93,8 @@ class PatternMatcher:
             if self._scheduled.get(key) == deadline:
                 del self._scheduled[key]
                 out.extend(self._sweep(key, now))
-        return out
+        # The heap's history differs after a restore; the order of the report does not.
+        return sorted(out, key=lambda m: (m.at, m.key, m.positions))
 
     def partials(self) -> dict[str, list[dict[str, Any]]]:
         """Per key, where each partial match stands: step reached, count, first event time, deadline."""

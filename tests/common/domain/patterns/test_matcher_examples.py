@@ -279,3 +279,13 @@ def test_a_snapshot_of_another_version_is_refused() -> None:
     snapshot = {**feed(BRUTE_FORCE, []).snapshot(), "version": 99}
     with pytest.raises(ValueError, match="snapshot version 99"):
         PatternMatcher.restore(parse_pattern(BRUTE_FORCE), snapshot)
+
+
+def test_deadlines_of_several_keys_fire_in_deadline_then_key_order() -> None:
+    orders = [("order.placed", {"order_id": o}, s) for o, s in [("o3", 0.0), ("o2", 5.0), ("o1", 5.0)]]
+    fired = feed(UNPAID, orders).advance(at(3600))
+    assert [(m.key, m.at) for m in fired] == [
+        ("order_id=o3", at(900)),
+        ("order_id=o1", at(905)),
+        ("order_id=o2", at(905)),
+    ]
