@@ -48,7 +48,7 @@ up: $(STAMP) ## run the whole stack (nats-server, services, Ray, SQLite); the UI
 test: $(STAMP) browser alertmanager oidc-provider prometheus ## the test suite (under 10 minutes): unit, component and end-to-end against `cep up`
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test-slow: $(STAMP) browser oidc-provider ## the long tests (also run by CI)
+test-slow: $(STAMP) browser alertmanager oidc-provider prometheus ## the long tests (also run by CI)
 	$(BIN)/pytest -q -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-chaos: $(STAMP) browser ## fault injection against the real stack (also run by CI)
