@@ -262,7 +262,7 @@ async def ack_event(
             raise not_found(f"event {event_id!r}")
         if item is not None:
             await feed.publish_quietly([item])  # committed either way; the recorder's sweep retries a failure
-    return JSONResponse(row_codec.event_json(row))
+    return await _event_response(request, principal.tenant, row)
 
 
 @router.post("/cep/events/{event_id}/feedback", responses=_EVENT)
@@ -277,7 +277,14 @@ async def event_feedback(
             await _audit(session, principal, event_id, "feedback", {"label": body.label, "note": body.note}, now)
     if row is None:
         raise not_found(f"event {event_id!r}")
-    return JSONResponse(row_codec.event_json(row))
+    return await _event_response(request, principal.tenant, row)
+
+
+async def _event_response(request: Request, tenant: str, row: Any) -> JSONResponse:
+    """An Event as GET /cep/events/{event_id} answers it, with its muting of this moment."""
+    async with state_of(request).db.read() as session:
+        muting = await _muting(request, session, tenant, [row])
+    return JSONResponse(_with_muting(row, muting))
 
 
 async def _audit(

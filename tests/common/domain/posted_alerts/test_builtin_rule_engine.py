@@ -97,9 +97,7 @@ def test_a_matching_rule_of_the_tenant_takes_the_alert(engine_class: type[RuleEn
     taken = engine.on_events([_alert(0)])
     assert [(t.rule_id, t.kind) for t in taken] == [("pages", "fired")]  # the built-in one stays out
     left = engine.on_events([_alert(1, labels={**LABELS, "severity": "info"})])  # `pages` does not match it
-    assert [(t.rule_id, t.kind, dict(t.labels)) for t in left] == [
-        (BUILTIN, "fired", {**LABELS, "severity": "info"})
-    ]
+    assert [(t.rule_id, t.kind, dict(t.labels)) for t in left] == [(BUILTIN, "fired", {**LABELS, "severity": "info"})]
 
 
 @pytest.mark.parametrize("engine_class", ENGINES, ids=["reference", "compiled"])
