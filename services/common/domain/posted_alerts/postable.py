@@ -108,11 +108,12 @@ def _strings(raw: Any, at: str, count: int, name_size: int, value_size: int, lab
 
 def _time(alert: Mapping[str, Any], name: str, at: str) -> datetime | None:
     raw = alert.get(name)
-    if raw is None or raw == "" or raw == "0001-01-01T00:00:00Z":  # Go's zero time: not set
+    if raw is None or raw == "":
         return None
     if not isinstance(raw, str):
         raise PostableError(f"{at}.{name}: an RFC 3339 time")
     try:
-        return parse_time(raw)
+        parsed = parse_time(raw)
     except ValueError as exc:
         raise PostableError(f"{at}.{name}: {exc}") from None
+    return None if parsed.year == 1 else parsed  # Go's zero time (`0001-01-01T00:00:00.000Z`, amtool's): not set

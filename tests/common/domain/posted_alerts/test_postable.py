@@ -29,13 +29,13 @@ def test_posted_times_kept_and_only_an_end_starts_at_the_end() -> None:
     body = [
         {"labels": {"a": "1"}, "startsAt": "2024-05-01T11:00:00Z", "endsAt": "2024-05-01T13:00:00.5Z"},
         {"labels": {"a": "2"}, "endsAt": "2024-05-01T11:30:00Z", "annotations": {"s": "x"}, "generatorURL": "u"},
-        {"labels": {"a": "3"}, "startsAt": "0001-01-01T00:00:00Z"},  # Go's zero time: unset
+        {"labels": {"a": "3"}, "startsAt": "0001-01-01T00:00:00.000Z", "endsAt": "0001-01-01T00:00:00Z"},  # Go zero
     ]
     first, second, third = posted_alert_events(body, LIMITS, NOW)
     assert (first["startsAt"], first["endsAt"]) == ("2024-05-01T11:00:00Z", "2024-05-01T13:00:00.500000Z")
     assert (second["startsAt"], second["endsAt"]) == ("2024-05-01T11:30:00Z", "2024-05-01T11:30:00Z")
     assert (second["annotations"], second["generatorURL"]) == ({"s": "x"}, "u")
-    assert third["startsAt"] == "2024-05-01T12:00:00Z"
+    assert (third["startsAt"], third["endsAt"]) == ("2024-05-01T12:00:00Z", "2024-05-01T12:05:00Z")
 
 
 @pytest.mark.parametrize(
