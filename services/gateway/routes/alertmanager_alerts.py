@@ -39,7 +39,32 @@ from services.gateway.store.open_events import open_event, open_event_rows
 router = APIRouter(prefix="/api/v2", tags=["alertmanager"])
 NO_RECEIVER = "blackhole"  # the receiver of an event whose rule notifies no channel (as /api/v2/status names it)
 _PAGE = 1000
-Flag = Annotated[bool, Query()]
+Flag = Annotated[str | None, Query(description="`true` (the default) or `false`")]
+_BOOLEANS = {"true": True, "1": True, "t": True, "false": False, "0": False, "f": False}
+_POSTABLE = {
+    "requestBody": {
+        "required": True,
+        "description": "Alertmanager's `postableAlerts`: a JSON array of alerts",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["labels"],
+                        "properties": {
+                            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+                            "startsAt": {"type": "string", "format": "date-time"},
+                            "endsAt": {"type": "string", "format": "date-time"},
+                            "generatorURL": {"type": "string"},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 Filter = Annotated[list[str] | None, Query(description="matchers in amtool's syntax; an alert passes them all")]
 Receiver = Annotated[str | None, Query(max_length=1024, description="a regex (RE2) the receiver's name matches")]
 
@@ -48,7 +73,11 @@ def _bad_request(message: str) -> JSONResponse:
     return JSONResponse(message, status_code=400)
 
 
-@router.post("/alerts")
+@router.post(
+    "/alerts",
+    openapi_extra=_POSTABLE,
+    responses={200: {"description": "every alert is durable"}, 400: {"description": "the reason, as a JSON string"}},
+)
 async def post_alerts(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Take `postableAlerts`: 200 once every alert is durable, as Alertmanager answers (never 202)."""
     now = datetime.now(UTC)
@@ -68,38 +97,43 @@ async def post_alerts(request: Request, principal: Principal = Depends(editor)) 
 async def get_alerts(
     request: Request,
     principal: Principal = Depends(viewer),
-    active: Flag = True,
-    silenced: Flag = True,
-    inhibited: Flag = True,
-    unprocessed: Flag = True,
+    active: Flag = None,
+    silenced: Flag = None,
+    inhibited: Flag = None,
+    unprocessed: Flag = None,
     filter: Filter = None,
     receiver: Receiver = None,
 ) -> Response:
     """The tenant's open events as `gettableAlerts`, filtered as Alertmanager filters (every flag defaults to true)."""
     selection = _selection(filter, receiver)
+    flags = _flags(active=active, silenced=silenced, inhibited=inhibited, unprocessed=unprocessed)
     if isinstance(selection, JSONResponse):
         return selection
+    if isinstance(flags, JSONResponse):
+        return flags
     alerts = await _alerts(request, principal.tenant, *selection)
-    kept = [a for a in alerts if _shown(a["status"], active, silenced, inhibited, unprocessed)]
-    return JSONResponse(kept)
+    return JSONResponse([a for a in alerts if _shown(a["status"], **flags)])
 
 
 @router.get("/alerts/groups")
 async def get_alert_groups(
     request: Request,
     principal: Principal = Depends(viewer),
-    active: Flag = True,
-    silenced: Flag = True,
-    inhibited: Flag = True,
+    active: Flag = None,
+    silenced: Flag = None,
+    inhibited: Flag = None,
     filter: Filter = None,
     receiver: Receiver = None,
 ) -> Response:
     """The open events as `alertGroups`: one group per receiver (the root route's `group_by: []`)."""
     selection = _selection(filter, receiver)
+    flags = _flags(active=active, silenced=silenced, inhibited=inhibited, unprocessed=None)
     if isinstance(selection, JSONResponse):
         return selection
+    if isinstance(flags, JSONResponse):
+        return flags
     alerts = await _alerts(request, principal.tenant, *selection)
-    kept = [a for a in alerts if _shown(a["status"], active, silenced, inhibited, True)]
+    kept = [a for a in alerts if _shown(a["status"], **flags)]
     groups = alert_groups_v2(kept)
     if selection[1] is not None:
         groups = [g for g in groups if selection[1].search(g["receiver"]["name"]) is not None]
@@ -117,6 +151,20 @@ def _selection(filter: list[str] | None, receiver: str | None) -> tuple[list[Mat
     except PatternError as exc:
         return _bad_request(f"receiver: invalid regular expression: {exc}")
     return matchers, pattern
+
+
+def _flags(**raw: str | None) -> dict[str, bool] | JSONResponse:
+    """Alertmanager's boolean query flags (absent: true), or its 400 naming the flag."""
+    out: dict[str, bool] = {}
+    for name, text in raw.items():
+        if text is None:
+            out[name] = True
+            continue
+        value = _BOOLEANS.get(text.lower())
+        if value is None:
+            return _bad_request(f"{name} in query must be of type boolean: {text[:40]!r}")
+        out[name] = value
+    return out
 
 
 def _shown(status: dict[str, Any], active: bool, silenced: bool, inhibited: bool, unprocessed: bool) -> bool:
@@ -149,7 +197,10 @@ async def _alerts(request: Request, tenant: str, matchers: list[Matcher], receiv
         if not matches_all(matchers, event.labels):
             continue
         url = f"{base}/cep/events/{row.event_id}"
-        out.append(alert_v2(row, event.labels, muting.of(row.event_id), names, url))
+        alert = alert_v2(row, event.labels, muting.of(row.event_id), names, url)
+        if datetime.fromisoformat(alert["endsAt"]) < now:
+            continue  # a posted alert past its endsAt whose resolution is on its way: Alertmanager lists it no more
+        out.append(alert)
     out.sort(key=lambda alert: alert["fingerprint"])
     return out
 

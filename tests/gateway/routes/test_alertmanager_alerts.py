@@ -210,3 +210,28 @@ def test_roles_and_tokens(client: TestClient) -> None:
     is_problem(client.post("/api/v2/alerts", headers=viewer, json=[{"labels": {"a": "1"}}]), 403)
     is_problem(client.get("/api/v2/alerts"), 401)
     is_problem(client.get("/api/v2/alerts/groups", headers={"Authorization": "Bearer nope"}), 401)
+
+
+def test_flags_read_as_alertmanager_reads_them(client: TestClient) -> None:
+    tenant = _tenant()
+    viewer = mint(client, tenant, "viewer")
+    add_labelled_event(client, tenant, CPU)
+    assert len(client.get("/api/v2/alerts", headers=viewer, params={"active": "1"}).json()) == 1
+    assert client.get("/api/v2/alerts", headers=viewer, params={"active": "False"}).json() == []
+    for path in ("/api/v2/alerts", "/api/v2/alerts/groups"):
+        bad = client.get(path, headers=viewer, params={"silenced": "maybe"})
+        assert bad.status_code == 400 and bad.json() == "silenced in query must be of type boolean: 'maybe'"
+
+
+def test_a_posted_alert_past_its_ends_at_is_no_longer_listed(client: TestClient) -> None:
+    tenant = _tenant()
+    viewer = mint(client, tenant, "viewer")
+    labels = {"alertname": "Gone"}
+    payload = {
+        "labels": labels,
+        "annotations": {},
+        "startsAt": "2025-01-01T00:00:00Z",
+        "endsAt": "2025-01-01T00:05:00Z",
+    }
+    add_labelled_event(client, tenant, labels, rule_id="am-alerts-0123456789abcdef", payload=payload)
+    assert client.get("/api/v2/alerts", headers=viewer).json() == []

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
-from services.common.domain.inhibition.inhibit_rules import InhibitRule
-from services.common.domain.labels.label_set import fingerprint
+from services.common.domain.inhibition.inhibit_rules import InhibitRule, inhibited
+from services.common.domain.labels.label_set import fingerprint, normalize
 from services.common.domain.labels.parse import parse_matchers
 from services.common.domain.muting.muting_state import Muting, muting_states
 from services.common.domain.silences.model import Silence
@@ -60,3 +61,23 @@ def test_every_event_of_an_inhibiting_label_set_is_named_but_never_itself() -> N
     states = muting_states({"d": DOWN, "d-again": twin, "c": CPU}, [], [RULE, both_sides], NOW)
     assert states["c"].inhibited_by_events == ("d", "d-again")
     assert states["d"].inhibited_by == ()  # an alert matching both sides does not inhibit its own kind
+
+
+def test_the_indexed_verdicts_are_inhibited_s_over_random_label_sets() -> None:
+    rng = random.Random(17)
+    values = {"alertname": ["a", "b"], "severity": ["critical", "warning", ""], "host": ["h1", "h2", ""], "dc": ["x"]}
+    alerts = {str(i): normalize({name: rng.choice(options) for name, options in values.items()}) for i in range(120)}
+    rules = [
+        RULE,
+        InhibitRule(source=tuple(parse_matchers('alertname="a"')), target=tuple(parse_matchers('dc="x"'))),
+        InhibitRule(
+            source=tuple(parse_matchers('severity=~"crit.*"')),
+            target=tuple(parse_matchers('alertname=~"a|b"')),
+            equal=("host", "dc"),
+        ),
+    ]
+    states = muting_states(alerts, [], rules, NOW)
+    sources = list(alerts.values())
+    for event_id, labels in alerts.items():
+        assert states[event_id].inhibited_by == inhibited(labels, rules, sources).by
+    assert 10 < sum(m.muted for m in states.values()) < len(alerts)
