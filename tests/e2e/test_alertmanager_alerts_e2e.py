@@ -5,6 +5,7 @@ alerting rule's alert, then resolving it when the rule stops firing."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -100,6 +101,19 @@ def test_posted_alerts_open_absorb_and_resolve(stack: Stack) -> None:
         assert left["labels"] == {"alertname": "Slow", "team": "web"}
         assert len(_events(api, rule_id=builtin["rule_id"])) == 2  # DiskFull (resolved) and Slow/web
 
+        # Another tenant sees none of it; a tenant that deactivates the built-in rule keeps it off.
+        _, stranger = _editor(stack, "am-other")
+        with stack.client(stranger) as other:
+            assert _alerts(other) == [] and other.get("/api/v2/alerts/groups").json() == []
+        patched = api.patch(f"/cep/rules/{builtin['rule_id']}", json={"active": False})
+        assert patched.status_code == 200, patched.text
+        assert api.post("/api/v2/alerts", json=[{"labels": {"alertname": "Ignored"}}]).status_code == 200
+        time.sleep(1.5)
+        assert _alerts(api, "alertname=Ignored") == []
+        assert [r["rule_id"] for r in api.get("/cep/rules", params={"q": "alertmanager"}).json()["items"]] == [
+            builtin["rule_id"]
+        ]
+
 
 @pytest.mark.skipif(shutil.which(AMTOOL) is None, reason="amtool is not installed (make alertmanager)")
 def test_amtool_adds_and_queries_alerts(stack: Stack, tmp_path: Path) -> None:
@@ -122,8 +136,6 @@ def test_amtool_adds_and_queries_alerts(stack: Stack, tmp_path: Path) -> None:
     silenced = amtool("alert", "query", "-s")
     assert silenced.returncode == 0 and "AmtoolAlert" in silenced.stdout, silenced.stdout + silenced.stderr
     as_json = amtool("alert", "query", "-s", "-o", "json")
-    import json
-
     [alert] = json.loads(as_json.stdout)
     assert alert["status"]["silencedBy"] == [silence.stdout.strip()] and alert["status"]["state"] == "suppressed"
 
