@@ -43,6 +43,7 @@ from services.gateway.rest.log_redaction import install_redaction
 from services.gateway.rest.openapi import install_openapi
 from services.gateway.rest.problems import install_problem_handlers
 from services.gateway.routes import (
+    alertmanager_alerts,
     alertmanager_silences,
     alertmanager_status,
     audit,
@@ -234,8 +235,8 @@ def create_app(
     # /cep/silences/preview and /cep/inhibit-rules/preview before the parameterised routes (same routers).
     for router in (silences.router, inhibit_rules.router):
         app.include_router(router)
-    # Alertmanager's v2 API (docs/alertmanager.md): silences, status and receivers; alerts join them later.
-    for router in (alertmanager_silences.router, alertmanager_status.router):
+    # Alertmanager's v2 API (docs/alertmanager.md): alerts, silences, status and receivers.
+    for router in (alertmanager_alerts.router, alertmanager_silences.router, alertmanager_status.router):
         app.include_router(router)
     app.include_router(telemetry_ingest.router)  # /api/v1/write (Prometheus), /v1/metrics and /v1/logs (OTLP)
     app.include_router(oidc_routes.router)  # /cep/auth/oidc/login, /callback, /cep/auth/session, /cep/auth/logout

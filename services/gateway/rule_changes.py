@@ -83,9 +83,11 @@ class RuleWriter:
     hooks: list[RuleHook] = field(default_factory=list)
     quotas: QuotaLimits | None = None
 
-    async def create(self, tenant: str, actor: Actor, spec: RuleSpec, now: datetime) -> Rule:
-        """Store a new rule at version 1."""
-        row = row_codec.new_rule_row(spec, rule_id=uuid.uuid4().hex, tenant=tenant, now=now)
+    async def create(
+        self, tenant: str, actor: Actor, spec: RuleSpec, now: datetime, *, rule_id: str | None = None
+    ) -> Rule:
+        """Store a new rule at version 1 (`rule_id`: only the server's own rules choose theirs, never a client)."""
+        row = row_codec.new_rule_row(spec, rule_id=rule_id or uuid.uuid4().hex, tenant=tenant, now=now)
         rule = row_codec.rule_from_row(row)
         try:
             async with self.db.write() as session:

@@ -11,6 +11,8 @@ from pydantic_settings import SettingsConfigDict
 from services.common.domain.labels import rule_labels
 from services.common.domain.labels.rule_labels import LabelLimits
 from services.common.domain.lifecycle.ack_sla import DEFAULT_ACK_SLA, AckSla, parse_ack_sla
+from services.common.domain.posted_alerts import postable
+from services.common.domain.posted_alerts.postable import PostLimits
 from services.common.domain.routing.policy_document import PolicyLimits
 from services.common.secrets.sealing import SecretBox, load_box
 from services.common.settings import ServiceSettings
@@ -63,6 +65,14 @@ class GatewaySettings(ServiceSettings):
     # How many open events (newest first) the silence and inhibition previews match against; past it the answer
     # says `truncated: true` (routes/silences.py, routes/inhibit_rules.py).
     preview_open_events: int = Field(default=10_000, ge=1, le=1_000_000)
+    # `POST /api/v2/alerts` (services/common/domain/posted_alerts/postable.py): alerts in one post, labels and
+    # annotations of one alert, characters of a name, a label value and an annotation value.
+    am_alerts_max_per_post: int = Field(default=postable.MAX_ALERTS, ge=1, le=100_000)
+    am_alert_max_labels: int = Field(default=postable.MAX_LABELS, ge=1, le=1_000)
+    am_alert_max_label_name: int = Field(default=postable.MAX_LABEL_NAME, ge=1, le=65_536)
+    am_alert_max_label_value: int = Field(default=postable.MAX_LABEL_VALUE, ge=1, le=1_048_576)
+    am_alert_max_annotations: int = Field(default=postable.MAX_ANNOTATIONS, ge=1, le=1_000)
+    am_alert_max_annotation: int = Field(default=postable.MAX_ANNOTATION, ge=1, le=1_048_576)
     # The Fernet key(s) sealing channel secrets at rest, comma-separated (the first seals, all open), or a file of
     # them; one is required (services/common/secrets/sealing.py). `cep up` makes one; the notifier needs the same keys.
     secrets_key: SecretStr | None = None
@@ -123,6 +133,18 @@ class GatewaySettings(ServiceSettings):
             value=self.rule_max_label_value,
             annotations=self.rule_max_annotations,
             annotation=self.rule_max_annotation,
+        )
+
+    @property
+    def post_limits(self) -> PostLimits:
+        """The limits of a post to `POST /api/v2/alerts` (`CEP_AM_ALERTS_MAX_PER_POST`, `CEP_AM_ALERT_MAX_*`)."""
+        return PostLimits(
+            alerts=self.am_alerts_max_per_post,
+            labels=self.am_alert_max_labels,
+            name=self.am_alert_max_label_name,
+            value=self.am_alert_max_label_value,
+            annotations=self.am_alert_max_annotations,
+            annotation=self.am_alert_max_annotation,
         )
 
     def secret_box(self) -> SecretBox:

@@ -18,6 +18,7 @@ from services.common.domain.rules.triggers import TriggerType
 from services.gateway import row_codec
 from services.gateway.auth import Principal, editor, require, viewer
 from services.gateway.live.feed_reader import FeedReader
+from services.gateway.muting_now import NOT_MUTED, MutingNow, muting_now
 from services.gateway.quota_limits import over_quota
 from services.gateway.rest.paging import Cursor, Limit, Page, decode_time_cursor, time_cursor
 from services.gateway.rest.problems import invalid_field, not_found
@@ -104,9 +105,28 @@ async def list_events(
     )
     async with state_of(request).db.read() as session:
         rows, total = await store.list_events(session, principal.tenant, filters, limit, before)
+        muting = await _muting(request, session, principal.tenant, rows)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = time_cursor(last.fired_at, last.event_id) if last else None
-    return JSONResponse(Page([row_codec.event_json(r) for r in rows], total, next_cursor).as_dict())
+    return JSONResponse(Page([_with_muting(r, muting) for r in rows], total, next_cursor).as_dict())
+
+
+async def _muting(request: Request, session: Any, tenant: str, rows: list[Any]) -> MutingNow | None:
+    """The query-time muting of the tenant's open events, when any of `rows` is open (muting_now.py)."""
+    if all(row.resolved_at is not None for row in rows):
+        return None
+    limit = state_of(request).settings.preview_open_events
+    return await muting_now(session, tenant, limit, datetime.now(UTC), events_needed=False)
+
+
+def _with_muting(row: Any, muting: MutingNow | None) -> dict[str, Any]:
+    """The Event JSON with `silenced_by` (silence ids) and `inhibited_by` (event ids) of this moment."""
+    state = muting.of(row.event_id) if muting is not None else NOT_MUTED
+    return {
+        **row_codec.event_json(row),
+        "silenced_by": list(state.silenced_by),
+        "inhibited_by": list(state.inhibited_by_events),
+    }
 
 
 def label_filters(raw: list[str]) -> tuple[tuple[str, str], ...]:
@@ -219,9 +239,10 @@ async def get_event(request: Request, event_id: str, principal: Principal = Depe
     """One event of the tenant (404 for any other id)."""
     async with state_of(request).db.read() as session:
         row = await store.get_event(session, principal.tenant, event_id)
+        muting = None if row is None else await _muting(request, session, principal.tenant, [row])
     if row is None:
         raise not_found(f"event {event_id!r}")
-    return JSONResponse(row_codec.event_json(row))
+    return JSONResponse(_with_muting(row, muting))
 
 
 @router.post("/cep/events/{event_id}/ack", responses=_EVENT)
@@ -241,7 +262,7 @@ async def ack_event(
             raise not_found(f"event {event_id!r}")
         if item is not None:
             await feed.publish_quietly([item])  # committed either way; the recorder's sweep retries a failure
-    return JSONResponse(row_codec.event_json(row))
+    return await _event_response(request, principal.tenant, row)
 
 
 @router.post("/cep/events/{event_id}/feedback", responses=_EVENT)
@@ -256,7 +277,14 @@ async def event_feedback(
             await _audit(session, principal, event_id, "feedback", {"label": body.label, "note": body.note}, now)
     if row is None:
         raise not_found(f"event {event_id!r}")
-    return JSONResponse(row_codec.event_json(row))
+    return await _event_response(request, principal.tenant, row)
+
+
+async def _event_response(request: Request, tenant: str, row: Any) -> JSONResponse:
+    """An Event as GET /cep/events/{event_id} answers it, with its muting of this moment."""
+    async with state_of(request).db.read() as session:
+        muting = await _muting(request, session, tenant, [row])
+    return JSONResponse(_with_muting(row, muting))
 
 
 async def _audit(

@@ -3,7 +3,7 @@
 
 Every property the v2 schema requires is present and non-null. A posted silence (`postableSilence`) is read into
 the same draft `/cep/silences` reads, so both APIs validate alike; its problems come back as Alertmanager's 400
-text naming the v2 field (`matchers[0].value: ...`). Alerts and alert groups are mapped here too when they come.
+text naming the v2 field (`matchers[0].value: ...`). Open events map to `gettableAlert`s and `alertGroups`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ from typing import Any
 
 import yaml
 
-from services.common.db.tables import SilenceRow
+from services.common.db.tables import EventRow, SilenceRow
+from services.common.domain.events.model import parse_time
+from services.common.domain.labels.label_set import fingerprint
 from services.common.domain.labels.matchers import to_api
+from services.common.domain.muting.muting_state import Muting
+from services.common.domain.posted_alerts.builtin_rule import BUILTIN_RULE_PREFIX, RESOLVE_TIMEOUT
 from services.common.domain.rules.errors import FieldError
 from services.common.domain.silences.model import SilenceDraft
 from services.gateway.rest.problems import Problem
@@ -131,3 +135,59 @@ def _v2_message(error: FieldError) -> str:
             name = _V2_NAMES.get(part, part) if not path else part
             path += f".{name}" if path else name
     return f"{path}: {error.msg}" if path else error.msg
+
+
+def alert_v2(
+    row: EventRow, labels: dict[str, str], muting: Muting, receivers: list[str], generator_url: str
+) -> dict[str, Any]:
+    """An open event as a `gettableAlert`: its labels and fingerprint, times, receivers and query-time status.
+
+    A posted alert (its rule is the tenant's built-in rule) reports what was posted last: annotations, `startsAt`,
+    `endsAt` (the posted one, else its last receipt + 5m) and `generatorURL`. Any other event starts when it fired
+    and ends, as far as the API can say, `RESOLVE_TIMEOUT` after it was last seen; its annotations are the rule's
+    as rendered, and its `generatorURL` is the event in this product.
+    """
+    payload = row.payload or {}
+    posted = row.rule_id.startswith(BUILTIN_RULE_PREFIX) and isinstance(payload.get("labels"), dict)
+    starts = _posted_time(payload, "startsAt") if posted else None
+    ends = _posted_time(payload, "endsAt") if posted else None
+    annotations = posted_annotations(payload) if posted else dict(row.annotations or {})
+    url = payload.get("generatorURL") if posted else None
+    return {
+        "labels": labels,
+        "annotations": annotations,
+        "receivers": receivers_v2(receivers),
+        "fingerprint": fingerprint(labels),
+        "startsAt": rfc3339(min(starts, row.fired_at) if starts is not None else row.fired_at),
+        "endsAt": rfc3339(ends if ends is not None else row.last_seen + RESOLVE_TIMEOUT),
+        "updatedAt": rfc3339(row.last_seen),
+        "generatorURL": url if isinstance(url, str) and url else generator_url,
+        "status": {
+            "state": muting.state,
+            "silencedBy": list(muting.silenced_by),
+            "inhibitedBy": list(muting.inhibited_by),
+        },
+    }
+
+
+def alert_groups_v2(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`alertGroups` as Alertmanager's root route with `group_by: []` forms them: one group per receiver, with
+    empty group labels, holding every alert that goes to it (an alert with two receivers is in both groups)."""
+    by_receiver: dict[str, list[dict[str, Any]]] = {}
+    for alert in alerts:
+        for receiver in alert["receivers"]:
+            by_receiver.setdefault(receiver["name"], []).append(alert)
+    return [{"labels": {}, "receiver": {"name": name}, "alerts": by_receiver[name]} for name in sorted(by_receiver)]
+
+
+def posted_annotations(payload: dict[str, Any]) -> dict[str, str]:
+    raw = payload.get("annotations")
+    return {str(k): v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
+
+
+def _posted_time(payload: dict[str, Any], name: str) -> datetime | None:
+    raw = payload.get(name)
+    try:
+        return parse_time(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None

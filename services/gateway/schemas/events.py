@@ -105,6 +105,12 @@ class EventRecord(BaseModel):
     annotations: dict[str, str] = Field(
         default_factory=dict, description="the rule's annotations as rendered when the event fired (or the error text)"
     )
+    silenced_by: list[str] = Field(
+        default_factory=list, description="ids of the silences that mute this open event now (query time)"
+    )
+    inhibited_by: list[str] = Field(
+        default_factory=list, description="ids of the open events that inhibit this one now (query time)"
+    )
 
 
 class EventRecordList(BaseModel):

@@ -41,6 +41,12 @@ class OpenEvent:
 
 async def open_event_labels(session: AsyncSession, tenant: str, limit: int) -> tuple[list[OpenEvent], bool]:
     """The tenant's newest `limit` unresolved events with their labels, and whether more were left out."""
+    rows, truncated = await open_event_rows(session, tenant, limit)
+    return [open_event(row) for row in rows], truncated
+
+
+async def open_event_rows(session: AsyncSession, tenant: str, limit: int) -> tuple[list[EventRow], bool]:
+    """The tenant's newest `limit` unresolved event rows, and whether more were left out."""
     query = (
         select(EventRow)
         .where(col(EventRow.tenant) == tenant, col(EventRow.resolved_at).is_(None))
@@ -48,10 +54,11 @@ async def open_event_labels(session: AsyncSession, tenant: str, limit: int) -> t
         .limit(limit + 1)
     )
     rows = list((await session.execute(query)).scalars())
-    return [_open_event(row) for row in rows[:limit]], len(rows) > limit
+    return rows[:limit], len(rows) > limit
 
 
-def _open_event(row: EventRow) -> OpenEvent:
+def open_event(row: EventRow) -> OpenEvent:
+    """An event row as an OpenEvent, with its labels (derived from the row for one recorded before labels)."""
     if row.labels:
         return OpenEvent(row.event_id, row.rule_id, row.rule_name, row.status, row.fired_at, normalize(row.labels))
     labels = {"severity": row.severity, "priority": row.priority, "alertname": row.rule_name}

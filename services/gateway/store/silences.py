@@ -99,3 +99,10 @@ async def mirrored_silences(session: AsyncSession, now: datetime) -> list[Silenc
     ends = col(SilenceRow.ends_at)
     query = select(SilenceRow).where(or_(ends.is_(None), ends >= now - MIRROR_GRACE))
     return list((await session.execute(query)).scalars())
+
+
+async def unexpired_silences(session: AsyncSession, tenant: str, now: datetime) -> list[SilenceRow]:
+    """The tenant's silences that may mute now or later (fixed and recurring): those not ended before `now`."""
+    ends = col(SilenceRow.ends_at)
+    query = select(SilenceRow).where(col(SilenceRow.tenant) == tenant, or_(ends.is_(None), ends >= now))
+    return list((await session.execute(query)).scalars())

@@ -20,6 +20,7 @@ from services.common.domain.anomaly.detectors.refit import RefitExecutor
 from services.common.domain.evaluation.anomaly_status import anomaly_status
 from services.common.domain.evaluation.deadline_heap import Timers
 from services.common.domain.evaluation.evaluations import Evaluation, TriggerOutcome
+from services.common.domain.evaluation.posted_alert_claims import claimed_by_tenant_rule
 from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
 from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.events.alert_events import is_alert_event, stamp_depth
@@ -255,6 +256,8 @@ class RuleEngine:
         Transitions of the timers are appended before the judgement (they stand even if it raises); the series is
         stored again either way, so its next timer stays armed.
         """
+        if plan.posted_alerts and claimed_by_tenant_rule(plan, event, self._index.candidates(event), self._plans):
+            return  # the tenant's own rule handles this posted alert
         key = group_key_for(plan, event.payload)
         if self.owns is not None and not self.owns(plan.rule, key):
             return  # another shard's series

@@ -13,6 +13,7 @@ from services.common.domain.anomaly.detectors.refit import RefitExecutor
 from services.common.domain.conditions.tree import Explanation, combine, evaluate
 from services.common.domain.events.model import Event, format_time, parse_time
 from services.common.domain.labels.event_labels import event_labels
+from services.common.domain.labels.label_set import normalize
 from services.common.domain.lifecycle.transitions import (
     Transition,
     episode_id,
@@ -20,6 +21,7 @@ from services.common.domain.lifecycle.transitions import (
     group_key_of,
     transition_id,
 )
+from services.common.domain.posted_alerts.builtin_rule import is_builtin_rule, posted_labels
 from services.common.domain.rules.durations import parse_duration
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.paths import MISSING, lookup
@@ -42,6 +44,7 @@ class CompiledRule:
     resolve_after: timedelta | None
     no_data_after: timedelta | None
     executor: RefitExecutor | None = field(default=None, compare=False, repr=False)  # anomaly model refits
+    posted_alerts: bool = False  # the tenant's built-in rule of posted alerts (posted_alerts/builtin_rule.py)
 
     @property
     def rule_id(self) -> str:
@@ -65,6 +68,7 @@ def compile_rule(rule: Rule, executor: RefitExecutor | None = None) -> CompiledR
         resolve_after=_delta(getattr(trigger, "resolve_after", None)),
         no_data_after=_delta(getattr(trigger, "no_data_after", None)),
         executor=executor,
+        posted_alerts=is_builtin_rule(rule),
     )
 
 
@@ -84,8 +88,11 @@ def group_key_for(plan: CompiledRule, payload: Mapping[str, Any]) -> str:
 def episode_labels(plan: CompiledRule, payload: Mapping[str, Any]) -> dict[str, str]:
     """The labels of an episode opened on this payload: the rule's, then its group key values (event_labels.py).
 
-    Computed once, when the episode opens; a group-by path missing from the payload gives no label.
+    Computed once, when the episode opens; a group-by path missing from the payload gives no label. A posted
+    alert's episode has exactly the posted labels.
     """
+    if plan.posted_alerts:
+        return normalize(posted_labels(payload))
     rule = plan.rule
     values = [lookup(payload, path) for path in plan.group_by]
     return event_labels(

@@ -5,6 +5,10 @@ are absorbed (`updated`, count + 1, last_seen, payload = the latest by event tim
 (default 5m) after its last occurrence: on a tick, or when a later occurrence comes after the gap (the old
 episode resolves at last_seen + resolve_after, then a new one opens). The resolution is notified only with
 `notify_resolved`.
+
+The built-in rule of posted alerts (posted_alerts/builtin_rule.py) differs in when an episode ends: at the `endsAt`
+of its latest occurrence instead of `resolve_after`, and at once on an occurrence whose `endsAt` is already past
+(such an occurrence opens nothing and is not counted).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from services.common.domain.lifecycle.episodes import (
     make_transition,
 )
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.posted_alerts.builtin_rule import ends_at
 from services.common.domain.rules.triggers import EventTrigger
 
 
@@ -40,6 +45,8 @@ class EventSeries:
     def observe(self, plan: CompiledRule, key: str, event: Event) -> Observation:
         """Open, absorb into, or ignore one occurrence; an episode past its resolve_after resolves first."""
         transitions = self.advance(plan, key, event.time)
+        if plan.posted_alerts and _has_ended(event):
+            return self._ended(plan, key, event, transitions)
         trigger = plan.rule.trigger_spec
         assert isinstance(trigger, EventTrigger)
         kind = event.kind
@@ -91,9 +98,25 @@ class EventSeries:
         if deadline is None or deadline > now:
             return []
         resolve_after = getattr(plan.rule.trigger_spec, "resolve_after", "")
+        if plan.posted_alerts and self.episode is not None and ends_at(self.episode.payload) is not None:
+            return self._resolve(plan, key, deadline, "endsAt reached without a re-send")
         return self._resolve(plan, key, deadline, f"resolve_after {resolve_after} without occurrences")
 
+    def _ended(self, plan: CompiledRule, key: str, event: Event, transitions: list[Transition]) -> Observation:
+        """A posted alert whose `endsAt` is past: it resolves the open episode now, and opens nothing."""
+        if self.episode is None:
+            reason = "the alert has ended (endsAt is past): no open event"
+            return Observation(False, "no_match", None, event.kind, [], [], reason, transitions)
+        event_id = episode_event_id(plan, key, self.episode)
+        at = max(event.time, self.episode.last_seen)
+        transitions += self._resolve(plan, key, at, "resolved by the sender (endsAt is past)")
+        return Observation(True, "no_match", event_id, event.kind, [], [], "resolved the open event", transitions)
+
     def next_deadline(self, plan: CompiledRule) -> datetime | None:
+        if self.episode is not None and plan.posted_alerts:
+            posted_end = ends_at(self.episode.payload)
+            if posted_end is not None:
+                return max(posted_end, self.episode.last_seen)
         if self.episode is None or plan.resolve_after is None:
             return None
         return self.episode.last_seen + plan.resolve_after
@@ -121,3 +144,8 @@ class EventSeries:
         series = cls()
         series.episode = None if data["episode"] is None else Episode.restore(data["episode"])
         return series
+
+
+def _has_ended(event: Event) -> bool:
+    end = ends_at(event.payload)
+    return end is not None and end <= event.time
