@@ -1,7 +1,7 @@
 // The Silences page's form: the matcher editor, start and duration (or end), author, comment, an optional weekly
 // window, and a live preview of the open events the matchers match now (POST /cep/silences/preview, debounced).
 // A link `/cep-silences?matcher=alertname=disk_full&matcher=host=db-1&event=<id>` fills it ("Silence this").
-import { api, el, getToken, whoami } from "./api.js";
+import { ApiError, api, el, getToken, whoami } from "./api.js";
 import { clearFieldErrors, showFieldErrors } from "./field-errors.js";
 import { fromLocalInput, labelChips } from "./format.js";
 import { MatcherRows } from "./matcher-rows.js";
@@ -101,8 +101,15 @@ export class SilenceForm {
   }
 
   async create() {
+    const body = this.body();
+    if (!body.comment) { // the API takes an empty comment; amtool (and this form) ask for one
+      const missing = { loc: ["comment"], msg: "required: say why (a ticket, the maintenance)" };
+      showFieldErrors(this.form, new ApiError(422, { title: "Invalid silence", errors: [missing] }), this.problem);
+      this.form.querySelector("#s-comment").focus();
+      return;
+    }
     try {
-      const created = await api("/cep/silences", { method: "POST", body: this.body() });
+      const created = await api("/cep/silences", { method: "POST", body });
       this.reset();
       this.form.querySelector("#silence-origin").hidden = false;
       this.form.querySelector("#silence-origin").textContent = `Created silence ${created.silence_id} (${created.state}).`;
