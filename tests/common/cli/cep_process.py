@@ -16,14 +16,19 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.cli import channels, events, rules
+from services.common.cli import channels, events, rules, silences
 from services.common.cli.main import build_parser
 from tests.gateway.live_gateway import LiveGateway
 
 ROOT = Path(__file__).resolve().parents[3]
 CLEAN = ("CEP_URL", "CEP_TOKEN", "CEP_CONFIG")
 NO_CONFIG = ROOT / "no-such-cep-config.toml"
-NOUNS: dict[str, Callable[..., int]] = {"events": events.main, "rules": rules.main, "channels": channels.main}
+NOUNS: dict[str, Callable[..., int]] = {
+    "events": events.main,
+    "rules": rules.main,
+    "channels": channels.main,
+    "silence": silences.main,
+}
 Cep = Callable[..., subprocess.CompletedProcess[str]]
 
 
