@@ -56,6 +56,8 @@ def test_create_with_the_matcher_editor_and_preview_then_expire(
     page.get_by_role("button", name="Create silence").click()
     row = page.locator("#silence-list tbody tr")
     expect(row).to_have_count(1)
+    expect(page.locator("#silence-origin")).to_contain_text("Created silence")
+    expect(preview).to_have_text("Add a matcher to see the open events it matches.")  # the form starts afresh
     expect(row).to_contain_text('alertname="disk_full", host=~"db-.*"')
     expect(row).to_contain_text("active")
     expect(row).to_contain_text("disk swap on db-1")
@@ -112,3 +114,27 @@ def test_silence_this_from_an_event_prefills_the_form(
     [stored] = api.get("/cep/silences").json()["items"]
     assert [(m["name"], m["value"]) for m in stored["matchers"]] == [("alertname", "disk_full"), ("host", "db-7")]
     assert stored["comment"] == "Silenced from the event disk_full"
+
+
+def test_a_weekly_recurring_silence(page: Page, gateway: LiveGateway, token: str, api: httpx.Client) -> None:
+    sign_in(page, gateway, token, "/cep-silences")
+    page.get_by_label("Matcher 1 name").fill("team")
+    page.get_by_label("Matcher 1 value").fill("db")
+    page.get_by_label("Comment").fill("nightly backups")
+    page.get_by_label("Repeat every week").check()
+    page.get_by_label("sat").check()
+    page.get_by_label("sun").check()
+    page.get_by_label("From (time)").fill("01:00")
+    page.get_by_label("Until (time)").fill("03:30")
+    page.get_by_label("Time zone").fill("Mars/Olympus")
+    page.get_by_role("button", name="Create silence").click()
+    expect(page.locator('[data-error-for="recurrence"]')).to_contain_text("unknown time zone")
+    page.get_by_label("Time zone").fill("Europe/Berlin")
+    page.get_by_role("button", name="Create silence").click()
+    expect(page.locator("#silence-list tbody tr")).to_contain_text("recurring (Europe/Berlin)")
+    [stored] = api.get("/cep/silences").json()["items"]
+    assert stored["kind"] == "recurring" and stored["ends_at"] is None
+    assert stored["recurrence"] == {
+        "timezone": "Europe/Berlin",
+        "windows": [{"times": [{"start_time": "01:00", "end_time": "03:30"}], "weekdays": ["saturday", "sunday"]}],
+    }
