@@ -4,6 +4,7 @@ event's detail fills the form with the event's alertname and group labels."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -117,7 +118,11 @@ def test_silence_this_from_an_event_prefills_the_form(
 
 
 def test_a_weekly_recurring_silence(page: Page, gateway: LiveGateway, token: str, api: httpx.Client) -> None:
+    stranger = gateway.token(f"other-{uuid.uuid4().hex[:8]}", "editor")  # another tenant's silence stays unseen
+    theirs = {"matchers": ["team=db"], "comment": "not yours", "duration": "1h"}
+    assert httpx.post(f"{gateway.url}/cep/silences", headers=stranger, json=theirs).status_code == 201
     sign_in(page, gateway, token, "/cep-silences")
+    expect(page.locator("#silence-count")).to_have_text("0 silences")
     page.get_by_label("Matcher 1 name").fill("team")
     page.get_by_label("Matcher 1 value").fill("db")
     page.get_by_label("Comment").fill("nightly backups")
@@ -132,6 +137,7 @@ def test_a_weekly_recurring_silence(page: Page, gateway: LiveGateway, token: str
     page.get_by_label("Time zone").fill("Europe/Berlin")
     page.get_by_role("button", name="Create silence").click()
     expect(page.locator("#silence-list tbody tr")).to_contain_text("recurring (Europe/Berlin)")
+    expect(page.locator("#silence-list tbody tr")).to_have_count(1)
     [stored] = api.get("/cep/silences").json()["items"]
     assert stored["kind"] == "recurring" and stored["ends_at"] is None
     assert stored["recurrence"] == {
