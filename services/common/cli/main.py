@@ -1,4 +1,4 @@
-"""The `cep` command: `cep up` runs the stack; `cep <noun> <verb>` (events, rules, channels) talks to a gateway."""
+"""The `cep` command: `cep up` runs the stack; `cep <noun> <verb>` (events, rules, channels, ...) talks to a gateway."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from services.common.cli import channels, events, nab, routes, rules, secret_keys
+from services.common.cli import channels, events, nab, routes, rules, secret_keys, silences
 from services.common.cli.gateway_client import EXIT_CODES_HELP
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_parser(commands)
     channels.add_parser(commands)
     routes.add_parser(commands)
+    silences.add_parser(commands)
     secret_keys.add_parser(commands)
     return parser
 
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return channels.main(args)
     if args.command == "routes":
         return routes.main(args)
+    if args.command == "silence":
+        return silences.main(args)
     if args.command == "secrets":
         return secret_keys.main(args)
     return 2

@@ -31,6 +31,8 @@ class Page:
 PAGES: tuple[Page, ...] = (
     Page("/cep-builder", "builder.html", "Rules"),
     Page("/cep-events", "events.html", "Events"),
+    Page("/cep-silences", "silences.html", "Silences"),
+    Page("/cep-inhibit-rules", "inhibit-rules.html", "Inhibition"),
     Page("/cep-channels", "channels.html", "Channels"),
     Page("/cep-policies", "policies.html", "Policies"),
     Page("/cep-dashboard", "dashboard.html", "Dashboard"),

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.cli import channels, events, routes, rules
+from services.common.cli import channels, events, routes, rules, silences
 from services.common.cli.main import build_parser
 from tests.gateway.live_gateway import LiveGateway
 
@@ -28,6 +28,7 @@ NOUNS: dict[str, Callable[..., int]] = {
     "rules": rules.main,
     "channels": channels.main,
     "routes": routes.main,
+    "silence": silences.main,
 }
 Cep = Callable[..., subprocess.CompletedProcess[str]]
 

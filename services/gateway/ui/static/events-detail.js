@@ -3,6 +3,8 @@
 import { api, el, showProblem } from "./api.js";
 import { rows as truthRows } from "./builder-simulate.js";
 import { badge, labelChips, utc } from "./format.js";
+import { muteBadges } from "./mute-badges.js";
+import { silenceLink } from "./silence-link.js";
 
 function facts(event) {
   const items = [
@@ -110,7 +112,9 @@ export class EventDetail {
     this.body.hidden = false;
     const problem = el("div", { class: "problem", role: "alert", hidden: true });
     this.body.replaceChildren(
-      el("div", { class: "toolbar" }, badge(event.status, "big"), badge(event.severity), el("span", { class: "mono muted", text: event.event_id })),
+      el("div", { class: "toolbar" }, badge(event.status, "big"), badge(event.severity), ...muteBadges(event),
+        el("span", { class: "mono muted", text: event.event_id }), el("span", { class: "spacer" }),
+        event.status === "resolved" ? null : silenceLink(event)),
       el("p", { class: "summary", text: event.summary }),
       problem,
       this.actions(event, problem, keep),

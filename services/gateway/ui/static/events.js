@@ -6,6 +6,7 @@ import { api, el, getToken, openStream, showProblem } from "./api.js";
 import { EventDetail } from "./events-detail.js";
 import { matches, deliverySummary } from "./events-match.js";
 import { badge, fromLocalInput, labelChips, toLocalInput, utc } from "./format.js";
+import { muteBadges } from "./mute-badges.js";
 
 const $ = (id) => document.getElementById(id);
 const FORM = { rule_id: "f-rule", severity: "f-severity", status: "f-status", since: "f-since", until: "f-until" };
@@ -88,7 +89,7 @@ function row(event) {
     el("td", { class: "col-rule" }, el("button", { type: "button", class: "link", text: event.rule_name,
       onclick: () => select(event.event_id), "aria-label": `Open event of ${event.rule_name} fired ${utc(event.fired_at)}` })),
     el("td", {}, badge(event.severity)),
-    el("td", {}, badge(event.status)),
+    el("td", { class: "col-status" }, badge(event.status), ...muteBadges(event)),
     el("td", { class: "col-summary", title: event.summary }, // cut to one line: the tooltip has it all
       el("span", { text: event.summary }), " ", labelChips(event.labels, { all: false })),
     el("td", { class: "num", text: String(event.count) }),
