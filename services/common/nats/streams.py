@@ -71,6 +71,7 @@ BUCKETS = (
     # Silences and inhibit rules per tenant, mirrored from SQL by the gateway for the notifier's muting stages.
     KeyValueConfig(bucket=subjects.SILENCES_BUCKET, history=1, storage=StorageType.FILE),
     KeyValueConfig(bucket=subjects.INHIBIT_RULES_BUCKET, history=1, storage=StorageType.FILE),
+    KeyValueConfig(bucket=subjects.OPEN_ALERTS_BUCKET, history=1, storage=StorageType.FILE),  # inhibition sources
 )
 
 

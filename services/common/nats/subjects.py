@@ -88,6 +88,8 @@ QUOTAS_BUCKET = "cep-quotas"
 # key <tenant>.<silence_id>: a silence that is not expired (mirrored from SQL by the gateway, for the notifier)
 SILENCES_BUCKET = "cep-silences"
 INHIBIT_RULES_BUCKET = "cep-inhibit-rules"  # key <tenant>.<rule_id>: an inhibit rule (mirrored from SQL)
+# key <tenant>.<event_id>: an open alert's labels, written by the notifier for inhibition
+OPEN_ALERTS_BUCKET = "cep-open-alerts"
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"
