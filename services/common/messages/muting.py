@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from services.common.domain.events.model import parse_time
 from services.common.domain.inhibition.inhibit_rules import InhibitRule
+from services.common.domain.inhibition.source_index import OpenAlert
 from services.common.domain.labels.matchers import Matcher, MatchType
-from services.common.domain.notify.muting import OpenAlert
 from services.common.domain.rules.durations import parse_duration
 from services.common.domain.silences.model import Silence
 from services.common.domain.silences.recurring import CronWindow, RecurringSilence

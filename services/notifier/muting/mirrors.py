@@ -9,6 +9,7 @@ far stays), never a reason to stop muting the tenant's other alerts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from services.common.messages.codec import MessageError
@@ -34,6 +35,8 @@ class TenantMirror(BucketMirror[V], Generic[V]):
     def __init__(self) -> None:
         super().__init__()
         self.by_tenant: dict[str, dict[str, V]] = {}
+        # Called with (tenant, id, the item or None when gone) after every change, for indexes built on the copy.
+        self.listeners: list[Callable[[str, str, V | None], None]] = []
 
     def of_tenant(self, tenant: str) -> list[V]:
         """The tenant's items (none of another tenant's)."""
@@ -55,12 +58,13 @@ class TenantMirror(BucketMirror[V], Generic[V]):
         held = self.items.get(key)
         if held is not None:
             self.by_tenant.setdefault(tenant, {})[ident] = held
-            return
-        items = self.by_tenant.get(tenant)
-        if items is not None:
+        elif tenant in self.by_tenant:
+            items = self.by_tenant[tenant]
             items.pop(ident, None)
             if not items:
                 del self.by_tenant[tenant]
+        for listener in self.listeners:
+            listener(tenant, ident, held)
 
 
 class SilenceMirror(TenantMirror[SilenceEntry]):

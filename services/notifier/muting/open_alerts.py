@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from nats.js.kv import KeyValue
 
-from services.common.domain.notify.muting import OpenAlert
+from services.common.domain.inhibition.source_index import OpenAlert
 from services.common.messages.muting import OpenAlertEntry
 from services.common.nats import subjects
 from services.notifier.metrics import OPEN_ALERTS_REFUSED

@@ -8,8 +8,10 @@ gateway's buckets, so a silence created after an alert fired mutes its next noti
 
 The stage also keeps the open alerts inhibition needs (muting/open_alerts.py): every alert of the batch, with or
 without a notification, opens (fired, updated) or closes (resolved) in stream order, before its own notification
-is decided; the batch's changes are written when it is saved. A tenant's silences, rules and alerts never meet
-another tenant's.
+is decided; the batch's changes are written when it is saved. Each tenant's open alerts are indexed under its
+inhibit rules (inhibition/source_index.py), kept as the open alerts change and rebuilt when its rules change, so
+a decision looks up its sources instead of comparing itself with every open alert. A tenant's silences, rules
+and alerts never meet another tenant's.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from services.common.domain.inhibition.inhibit_rules import InhibitRule
+from services.common.domain.inhibition.source_index import OpenAlert, SourceIndex
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.domain.notify.muting import OpenAlert, mute
-from services.common.domain.silences.model import Silence
-from services.common.domain.silences.recurring import RecurringSilence
-from services.common.messages.muting import OpenAlertEntry
+from services.common.domain.notify.muting import mute
+from services.common.domain.silences.silence_index import SilenceIndex
+from services.common.messages.muting import InhibitRuleEntry, OpenAlertEntry, SilenceEntry
 from services.notifier.muting.mirrors import InhibitRuleMirror, SilenceMirror
 from services.notifier.muting.open_alerts import OpenAlerts, refuse
 from services.notifier.stages.base import Clock, Notification, Passed, Publish, Suppressed, Verdict
@@ -30,13 +31,19 @@ from services.notifier.stages.base import Clock, Notification, Passed, Publish, 
 OPENING_KINDS = ("fired", "updated")
 
 
-@dataclass(frozen=True)
 class MutingSources:
-    """What the stage reads: the silence and inhibit-rule mirrors, and the open alerts."""
+    """What the stage reads: the silence and inhibit-rule mirrors, the open alerts, and each tenant's open alerts
+    indexed under its inhibit rules (built on first use, kept as alerts open and close, dropped on a rule change)."""
 
-    silences: SilenceMirror
-    rules: InhibitRuleMirror
-    open_alerts: OpenAlerts
+    def __init__(self, silences: SilenceMirror, rules: InhibitRuleMirror, open_alerts: OpenAlerts) -> None:
+        self.silences = silences
+        self.rules = rules
+        self.open_alerts = open_alerts
+        self.indexes: dict[str, SourceIndex] = {}
+        self.silence_indexes: dict[str, SilenceIndex] = {}
+        silences.listeners.append(self._silences_changed)
+        rules.listeners.append(self._rules_changed)
+        open_alerts.mirror.listeners.append(self._alert_changed)
 
     @property
     def loaded(self) -> bool:
@@ -44,14 +51,46 @@ class MutingSources:
         mirrors = (self.silences, self.rules, self.open_alerts.mirror)
         return all(mirror.loaded.is_set() for mirror in mirrors)
 
+    def index(self, tenant: str) -> SourceIndex:
+        """The tenant's open alerts under its inhibit rules."""
+        if tenant not in self.indexes:
+            rules = [entry.rule for entry in self.rules.of_tenant(tenant)]
+            alerts = [entry.alert for entry in self.open_alerts.of_tenant(tenant).values()] if rules else []
+            self.indexes[tenant] = SourceIndex(rules, alerts)
+        return self.indexes[tenant]
+
+    def silence_index(self, tenant: str) -> SilenceIndex:
+        """The tenant's silences, filed for lookup."""
+        if tenant not in self.silence_indexes:
+            silences = [entry.silence for entry in self.silences.of_tenant(tenant)]
+            self.silence_indexes[tenant] = SilenceIndex(silences)
+        return self.silence_indexes[tenant]
+
+    def _silences_changed(self, tenant: str, silence_id: str, entry: SilenceEntry | None) -> None:
+        self.silence_indexes.pop(tenant, None)
+
+    def _rules_changed(self, tenant: str, rule_id: str, entry: InhibitRuleEntry | None) -> None:
+        self.indexes.pop(tenant, None)
+
+    def _alert_changed(self, tenant: str, event_id: str, entry: OpenAlertEntry | None) -> None:
+        index = self.indexes.get(tenant)
+        if index is None or not index.rules:
+            return
+        if entry is None:
+            index.remove(event_id)
+        else:
+            index.add(entry.alert)
+
 
 @dataclass
 class TenantMuting:
-    """One tenant's silences and inhibit rules as read once per batch."""
+    """One tenant in a batch: its silences and open-alert index as read, and the batch's own opened and closed
+    alerts (`opened`, indexed under the same rules; `closed`, event ids that no longer count)."""
 
-    silences: list[Silence] = field(default_factory=list)
-    recurring: list[RecurringSilence] = field(default_factory=list)
-    rules: list[InhibitRule] = field(default_factory=list)
+    silences: SilenceIndex
+    index: SourceIndex
+    opened: SourceIndex
+    closed: set[str] = field(default_factory=set)
 
 
 class Muting:
@@ -68,32 +107,35 @@ class Muting:
     def track(self, transition: Transition) -> None:
         """Open or close the transition's alert (in stream order, before its notification is decided)."""
         key = (transition.tenant, transition.event_id)
+        tenant = self._tenant(transition.tenant)
         if transition.kind == "resolved":
             self.opened.pop(key, None)
             self.closed.add(key)
+            tenant.opened.remove(transition.event_id)
+            tenant.closed.add(transition.event_id)
             return
-        if transition.kind not in OPENING_KINDS or key in self.closed:
+        if transition.kind not in OPENING_KINDS or key in self.closed or key in self.opened:
             return
-        known = self.sources.open_alerts.of_tenant(transition.tenant)
-        if transition.event_id in known or key in self.opened:
+        if transition.event_id in self.sources.open_alerts.of_tenant(transition.tenant):
             return
         alert = OpenAlert(transition.event_id, dict(transition.labels))
         limit = self.sources.open_alerts.limit
-        if self.sources.open_alerts.count(transition.tenant) + self._opened_in(transition.tenant) >= limit:
+        if self.sources.open_alerts.count(transition.tenant) + len(tenant.opened.placed) >= limit:
             refuse(transition.tenant, alert, limit)
             return
         self.opened[key] = OpenAlertEntry(alert, transition.rule_id)
+        tenant.opened.add(alert)
 
     async def decide(self, notification: Notification, now: float) -> Verdict:
         transition = notification.transition
         tenant = self._tenant(transition.tenant)
-        open_alerts = self._open_alerts(transition) if tenant.rules else []
+        silences, recurring = tenant.silences.candidates(transition.labels)
         muted = mute(
             transition.labels,
-            silences=tenant.silences,
-            recurring=tenant.recurring,
-            rules=tenant.rules,
-            open_alerts=open_alerts,
+            silences=silences,
+            recurring=recurring,
+            sources=(tenant.index, tenant.opened),
+            excluded=tenant.closed | {transition.event_id},  # an alert never inhibits itself
             now=datetime.fromtimestamp(now, UTC),
         )
         if muted is None:
@@ -112,25 +154,6 @@ class Muting:
 
     def _tenant(self, tenant: str) -> TenantMuting:
         if tenant not in self.tenants:
-            held = TenantMuting(rules=[entry.rule for entry in self.sources.rules.of_tenant(tenant)])
-            for entry in self.sources.silences.of_tenant(tenant):
-                if isinstance(entry.silence, RecurringSilence):
-                    held.recurring.append(entry.silence)
-                else:
-                    held.silences.append(entry.silence)
-            self.tenants[tenant] = held
+            index = self.sources.index(tenant)
+            self.tenants[tenant] = TenantMuting(self.sources.silence_index(tenant), index, SourceIndex(index.rules))
         return self.tenants[tenant]
-
-    def _open_alerts(self, transition: Transition) -> list[OpenAlert]:
-        """The tenant's open alerts as this batch leaves them, without the notified alert itself."""
-        tenant = transition.tenant
-        alerts = {event_id: entry.alert for event_id, entry in self.sources.open_alerts.of_tenant(tenant).items()}
-        alerts.update({event_id: entry.alert for (t, event_id), entry in self.opened.items() if t == tenant})
-        for t, event_id in self.closed:
-            if t == tenant:
-                alerts.pop(event_id, None)
-        alerts.pop(transition.event_id, None)  # an alert never inhibits itself
-        return list(alerts.values())
-
-    def _opened_in(self, tenant: str) -> int:
-        return sum(1 for t, _ in self.opened if t == tenant)
