@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.common.domain.inhibition.source_index import OpenAlert
+from services.common.domain.lifecycle.transitions import Transition
 from services.common.messages import codec
 from services.common.messages.alerts import Action
 from services.common.messages.muting import OpenAlertEntry
@@ -30,7 +31,6 @@ from services.notifier.muting.mirrors import InhibitRuleMirror, SilenceMirror
 from services.notifier.muting.open_alerts import ClosingMirror, OpenAlerts
 from services.notifier.stages.base import Notification, Suppressed
 from services.notifier.stages.muting import Muting, MutingSources
-from tests.notifier.running import transition
 
 TENANT = "bench"
 NOW = datetime(2025, 5, 1, 12, tzinfo=UTC)
@@ -73,9 +73,36 @@ def _notifications(count: int) -> list[Notification]:
     for n in range(count):
         host = f"h{n % HOSTS}-x" if n % 10 == 0 else f"s{n}" if n % 10 == 1 else f"z{n}"
         labels = {"alertname": f"a{n % 50}", "severity": "warning", "host": host}
-        alert = transition(TENANT, labels=labels, event_id=f"n{n}")
+        alert = _transition(labels, f"n{n}")
         out.append(Notification(alert, jobs_for(alert, [Action(type="notify", channel="c")]), {}))
     return out
+
+
+def _transition(labels: dict[str, str], event_id: str) -> Transition:
+    return Transition(
+        transition_id=event_id,
+        kind="fired",
+        tenant=TENANT,
+        rule_id="r1",
+        rule_version=1,
+        rule_name=labels["alertname"],
+        severity="high",
+        trigger_type="metric",
+        event_id=event_id,
+        fingerprint=event_id,
+        group_key=f"host={labels['host']}",
+        at=NOW,
+        started_at=NOW,
+        count=1,
+        last_seen=NOW,
+        payload={},
+        value=1,
+        explanation=[],
+        summary="bench",
+        source_event_id=None,
+        reason="bench",
+        labels=labels,
+    )
 
 
 async def _measure(sizes: tuple[int, int, int], notifications: list[Notification]) -> dict[str, float]:

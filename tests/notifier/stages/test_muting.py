@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
+from services.common.domain.inhibition.source_index import OpenAlert
 from services.common.messages.alerts import Action
+from services.common.messages.muting import OpenAlertEntry
 from services.common.nats import subjects
 from services.notifier.delivery.directory import KvDirectory
-from services.notifier.muting.open_alerts import OpenAlerts
+from services.notifier.muting.open_alerts import ClosingMirror, OpenAlerts
 from services.notifier.stages.base import Plan
 from services.notifier.stages.cooldown import MarkStore
 from services.notifier.stages.multistage import Alert, MultiStage
@@ -193,3 +195,13 @@ async def _keys(kv: KeyValue, tenant: str):  # type: ignore[no-untyped-def]
                 yield entry.key
     finally:
         await watcher.stop()
+
+
+def test_a_lagging_watch_never_reopens_an_alert_closed_here() -> None:
+    mirror = ClosingMirror()
+    opened = OpenAlertEntry(OpenAlert("e1", {"alertname": "db_down"}), "r1").encode()
+    mirror.apply("acme.e1", opened, deleted=False)
+    mirror.remember_closed("acme.e1")
+    mirror.apply("acme.e1", None, deleted=True)
+    mirror.apply("acme.e1", opened, deleted=False)  # the watch delivers this process's own put after the close
+    assert mirror.of_tenant("acme") == []
