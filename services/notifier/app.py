@@ -92,7 +92,8 @@ class NotifierService(NatsService):
                 noise_kv = await js.key_value(subjects.NOISE_BUCKET)
                 storms, group_store = StormStore(noise_kv), GroupStore(noise_kv)
                 sent = await js.key_value(subjects.SENT_BUCKET)
-                groups = Groups(directory, group_store)
+                muting = await self._muting(js)
+                groups = Groups(directory, group_store, muting)
                 self.pipeline = pipeline = Pipeline(
                     directory,
                     self.http,
@@ -100,7 +101,6 @@ class NotifierService(NatsService):
                     egress=settings.egress_policy,
                     reports=NatsReports(self.nc),
                 )
-                muting = await self._muting(js)
                 stages = MultiStage(directory, MarkStore(noise_kv), storms, group_store, muting)
                 intake = AlertIntake(js, stages, settings.alert_batch)
                 ack_intake = AckIntake(js, directory, groups)

@@ -5,14 +5,20 @@ inhibition mute the same way after the notifier restarts."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.common.domain.notify.grouping import group_id
+from services.common.nats import subjects
 from services.common.ops import run_checks
 from services.notifier.stages.muting import MutingSources
+from services.notifier.timed_jobs.groups import GroupStore
 from tests.notifier.muting_entries import matcher, put_inhibit_rule, put_silence
 from tests.notifier.running import RunningNotifier, running_notifier, tenant, transition, webhook
+from tests.notifier.test_grouping_and_acks import _ack_notice
+from tests.notifier.test_noise_and_escalation import _put_rule
 from tests.support.receiver import receiver
 
 ACTIONS = [{"type": "notify", "channel": "ops-hook"}]
@@ -118,3 +124,31 @@ def run_checks_ok(notifier: RunningNotifier) -> dict[str, Any]:
     checks = notifier.run(run_checks(notifier.service.checks()))
     assert all(result.ok for result in checks.values())
     return {name: result.detail for name, result in checks.items()}
+
+
+def test_a_group_flush_and_its_repeats_leave_out_members_silenced_since_they_joined(notifier: RunningNotifier) -> None:
+    owner, rule_id = tenant(), "r" + uuid.uuid4().hex[:12]
+    suppression = {"group_by": ["host"], "group_wait": "1s", "repeat_interval": "1s"}
+    _put_rule(notifier, owner, rule_id, action_spec=ACTIONS, suppression=suppression)
+    with receiver() as hook:
+        notifier.put_channel(webhook(owner, hook.url))
+        results = notifier.watch(owner)
+        alerts = []
+        for disk in ("0", "1"):
+            labels = {"alertname": "disk_full", "host": "a", "disk": disk}
+            fields = {"labels": labels, "event_id": f"d{disk}", "fingerprint": f"fp{disk}", "payload": {"host": "a"}}
+            alerts.append(transition(owner, rule_id=rule_id, **fields))
+            notifier.publish_alert(alerts[-1], ACTIONS)
+        store = GroupStore(notifier.run(notifier.js.key_value(subjects.NOISE_BUCKET)))
+        _wait(lambda: len(notifier.run(store.load(owner, rule_id, group_id("host=a")))[0].pending) == 2)
+        silence_id = _silence(notifier, owner, {"disk": "0"})  # after both joined, before the flush
+        try:
+            requests = hook.wait_for(2)  # the flush, then a repeat
+        finally:
+            for alert in alerts:  # acknowledged: the repeats end, and no later test's notifier meets them
+                _ack_notice(notifier, alert)
+            _wait(lambda: not notifier.run(store.load(owner, rule_id, group_id("host=a")))[0].open)
+        assert [[a["event_id"] for a in r.json()["alerts"]] for r in requests[:2]] == [["d1"], ["d1"]]
+        assert [r.json()["repeat"] for r in requests[:2]] == [False, True]
+    recorded = sorted((r.event_id, r.status, r.reason if r.status == "suppressed" else None) for r in results)
+    assert recorded == [("d0", "suppressed", f"silenced by {silence_id}"), ("d1", "sent", None)]

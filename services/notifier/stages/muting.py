@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from services.common.domain.inhibition.source_index import OpenAlert, SourceIndex
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.domain.notify.muting import mute
+from services.common.domain.notify.muting import Muted, mute
 from services.common.domain.silences.silence_index import SilenceIndex
 from services.common.messages.muting import InhibitRuleEntry, OpenAlertEntry, SilenceEntry
 from services.notifier.muting.mirrors import InhibitRuleMirror, SilenceMirror
@@ -157,3 +157,16 @@ class Muting:
             index = self.sources.index(tenant)
             self.tenants[tenant] = TenantMuting(self.sources.silence_index(tenant), index, SourceIndex(index.rules))
         return self.tenants[tenant]
+
+
+def mute_now(sources: MutingSources, transition: Transition, now: float) -> Muted | None:
+    """The muting verdict on a notification outside a batch of alerts: a member of a group's flush or repeat."""
+    silences, recurring = sources.silence_index(transition.tenant).candidates(transition.labels)
+    return mute(
+        transition.labels,
+        silences=silences,
+        recurring=recurring,
+        sources=(sources.index(transition.tenant),),
+        excluded={transition.event_id},
+        now=datetime.fromtimestamp(now, UTC),
+    )
