@@ -4,6 +4,7 @@ inhibition mute the same way after the notifier restarts."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -13,10 +14,11 @@ from typing import Any
 from services.common.domain.notify.grouping import group_id
 from services.common.nats import subjects
 from services.common.ops import run_checks
+from services.notifier.app import NotifierService
 from services.notifier.stages.muting import MutingSources
 from services.notifier.timed_jobs.groups import GroupStore
 from tests.notifier.muting_entries import matcher, put_inhibit_rule, put_silence
-from tests.notifier.running import RunningNotifier, running_notifier, tenant, transition, webhook
+from tests.notifier.running import RunningNotifier, fast_settings, running_notifier, tenant, transition, webhook
 from tests.notifier.test_grouping_and_acks import _ack_notice
 from tests.notifier.test_noise_and_escalation import _put_rule
 from tests.support.receiver import receiver
@@ -56,6 +58,12 @@ def _silence(notifier: RunningNotifier, owner: str, labels: Mapping[str, str]) -
 def _statuses(notifier: RunningNotifier, owner: str, count: int) -> list[tuple[str, str, str | None]]:
     results = notifier.wait_results(owner, final=count)
     return [(r.event_id, r.status, r.reason if r.status == "suppressed" else None) for r in results]
+
+
+def test_the_notifier_is_not_ready_before_its_muting_buckets_are_loaded() -> None:
+    service = NotifierService(fast_settings())  # not started: nothing loaded
+    checks = asyncio.run(run_checks(service.checks()))
+    assert (checks["muting"].ok, checks["muting"].detail) == (False, {"waiting": "setting up"})
 
 
 def test_a_tenants_silence_mutes_its_alert_and_not_another_tenants(notifier: RunningNotifier) -> None:
