@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
 
 from services.common.egress import guarded_client
 from services.common.nats import subjects
@@ -35,7 +36,7 @@ from services.notifier.intake.ack_intake import AckIntake
 from services.notifier.intake.alert_intake import AlertIntake
 from services.notifier.intake.channel_tests import ChannelTests
 from services.notifier.muting.mirrors import InhibitRuleMirror, SilenceMirror
-from services.notifier.muting.open_alerts import ClosingMirror, OpenAlerts
+from services.notifier.muting.open_alerts import SWEEP_SECONDS, ClosingMirror, OpenAlerts, sweep
 from services.notifier.settings import NotifierSettings
 from services.notifier.stages.cooldown import MarkStore
 from services.notifier.stages.multistage import MultiStage
@@ -156,8 +157,19 @@ class NotifierService(NatsService):
         )
         for mirror in (sources.silences, sources.rules, open_mirror):
             self.mirrors.append(asyncio.create_task(mirror.follow(js, self.stopping), name=f"mirror-{mirror.bucket}"))
+        self.mirrors.append(asyncio.create_task(self._sweep(js, open_kv), name="open-alerts-sweep"))
         self.muting = sources
         return sources
+
+    async def _sweep(self, js: JetStreamContext, kv: KeyValue) -> None:
+        """Remove old delete markers of closed alerts from the open-alert bucket, every SWEEP_SECONDS."""
+        while not self.stopping.is_set():
+            await pause(self.stopping, SWEEP_SECONDS)
+            try:
+                removed = await sweep(js, kv)
+                log.info("removed %d delete markers of closed alerts", removed)
+            except Exception as exc:  # the next sweep tries again; the markers only take room meanwhile
+                log.warning("sweeping the open-alert bucket failed (%s)", exc)
 
     async def _loaded(self, muting: MutingSources) -> bool:
         """Wait until every muting mirror has read its bucket; False when the service stops first."""

@@ -9,6 +9,10 @@ replica of the notifier, and a restarted one, then sees the same open alerts at 
 state. An episode never reopens once resolved, so a stale put the watch delivers after this process closed the
 alert is ignored (the ids closed here recently are remembered).
 
+A closed alert leaves a delete marker in the bucket; `sweep` removes the markers older than MARKER_KEPT_SECONDS
+(every SWEEP_SECONDS, in the service), so the bucket holds about the open alerts and no trace of every alert that
+ever closed.
+
 A tenant holds at most `limit` open alerts (`CEP_OPEN_ALERTS_PER_TENANT`, default 10,000): past it, a newly open
 alert is not recorded, is counted (`cep_open_alerts_refused_total`) and logged, and inhibits nothing.
 """
@@ -18,7 +22,9 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
+from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from services.common.domain.inhibition.source_index import OpenAlert
@@ -30,6 +36,8 @@ from services.notifier.muting.mirrors import OpenAlertMirror
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 10_000
+SWEEP_SECONDS = 3600.0
+MARKER_KEPT_SECONDS = 600.0  # a live watch got the marker long before; a new watch does not need it
 RECENTLY_CLOSED_KEPT = 10_000  # far more than a watch can lag behind this process's own writes
 
 
@@ -81,6 +89,27 @@ class OpenAlerts:
         self.mirror.remember_closed(key)
         await self.kv.delete(key)
         self.mirror.apply(key, None, deleted=True)
+
+
+async def sweep(js: JetStreamContext, kv: KeyValue, older_than: float = MARKER_KEPT_SECONDS) -> int:
+    """Remove the delete markers older than `older_than` seconds that closed alerts left; how many were removed.
+    (nats-py's `purge_deletes` does the same but never stops its watch.)"""
+    watcher = await kv.watchall()
+    now = datetime.now(UTC)
+    old: list[str] = []
+    try:
+        async for entry in watcher:
+            if entry is None:
+                break
+            deleted = entry.operation in ("DEL", "PURGE")
+            if deleted and entry.created is not None and (now - entry.created).total_seconds() >= older_than:
+                old.append(entry.key)
+    finally:
+        await watcher.stop()
+    stream = f"KV_{subjects.OPEN_ALERTS_BUCKET}"
+    for key in old:  # an episode never reopens: nothing newer can be under the key
+        await js.purge_stream(stream, subject=f"$KV.{subjects.OPEN_ALERTS_BUCKET}.{key}")
+    return len(old)
 
 
 def refuse(tenant: str, alert: OpenAlert, limit: int) -> None:

@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from services.common.domain.inhibition.source_index import OpenAlert
@@ -17,7 +19,7 @@ from services.common.messages.alerts import Action
 from services.common.messages.muting import OpenAlertEntry
 from services.common.nats import subjects
 from services.notifier.delivery.directory import KvDirectory
-from services.notifier.muting.open_alerts import ClosingMirror, OpenAlerts
+from services.notifier.muting.open_alerts import ClosingMirror, OpenAlerts, sweep
 from services.notifier.stages.base import Plan
 from services.notifier.stages.cooldown import MarkStore
 from services.notifier.stages.multistage import Alert, MultiStage
@@ -205,3 +207,20 @@ def test_a_lagging_watch_never_reopens_an_alert_closed_here() -> None:
     mirror.apply("acme.e1", None, deleted=True)
     mirror.apply("acme.e1", opened, deleted=False)  # the watch delivers this process's own put after the close
     assert mirror.of_tenant("acme") == []
+
+
+async def test_the_sweep_removes_the_delete_markers_closed_alerts_leave(
+    js: JetStreamContext, directory: KvDirectory, noise_kv: KeyValue, muting: MutingSources
+) -> None:
+    a = _tenant()
+    batches = Batches(directory, noise_kv, muting)
+    await batches.run(_alert(a, DB_DOWN, event_id="gone"), _alert(a, API_SLOW, event_id="open"))
+    await batches.run(_alert(a, DB_DOWN, kind="resolved", event_id="gone"))
+    stream, prefix = f"KV_{subjects.OPEN_ALERTS_BUCKET}", f"$KV.{subjects.OPEN_ALERTS_BUCKET}.{a}"
+    marker = await js.get_last_msg(stream, f"{prefix}.gone")
+    assert marker.headers is not None and marker.headers.get("KV-Operation") == "DEL"
+    assert await sweep(js, muting.open_alerts.kv, older_than=0) >= 1
+    with pytest.raises(NotFoundError):
+        await js.get_last_msg(stream, f"{prefix}.gone")
+    assert (await js.get_last_msg(stream, f"{prefix}.open")).data  # an open alert stays
+    assert set(muting.open_alerts.of_tenant(a)) == {"open"}
