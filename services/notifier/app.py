@@ -212,6 +212,9 @@ class NotifierService(NatsService):
         waiting: list[Awaitable[Any]] = [t for t in tasks if t is not None]
         if waiting:
             await asyncio.wait([asyncio.ensure_future(w) for w in waiting], timeout=8)
+        # A later start loads the buckets afresh.
+        self.mirrors = []
+        self.muting = None
         if self.http is not None:
             await self.http.aclose()
         await super().stop()
