@@ -78,6 +78,7 @@ deploy-check: $(STAMP) ## validate compose.yaml, the Dockerfile and the Kubernet
 bench: $(STAMP) ## the pipeline against the Bytewax peer and the limits, and the refit cost (bench/results/latest.json)
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python bench/refit_hot_path.py
+	$(BIN)/python bench/muting_cost.py
 
 bench-nab: $(STAMP) ## every anomaly method over the whole NAB corpus, scored next to the published scoreboard
 	$(BIN)/python bench/nab.py

@@ -18,6 +18,8 @@ from functools import partial
 from typing import Any
 
 import httpx
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
 
 from services.common.egress import guarded_client
 from services.common.nats import subjects
@@ -33,9 +35,12 @@ from services.notifier.delivery.reports import NatsReports
 from services.notifier.intake.ack_intake import AckIntake
 from services.notifier.intake.alert_intake import AlertIntake
 from services.notifier.intake.channel_tests import ChannelTests
+from services.notifier.muting.mirrors import InhibitRuleMirror, SilenceMirror
+from services.notifier.muting.open_alerts import SWEEP_SECONDS, ClosingMirror, OpenAlerts, sweep
 from services.notifier.settings import NotifierSettings
 from services.notifier.stages.cooldown import MarkStore
 from services.notifier.stages.multistage import MultiStage
+from services.notifier.stages.muting import MutingSources
 from services.notifier.stages.storm import StormStore
 from services.notifier.timed_jobs.digests import Digests
 from services.notifier.timed_jobs.groups import Groups, GroupStore
@@ -43,6 +48,7 @@ from services.notifier.timed_jobs.groups import Groups, GroupStore
 log = logging.getLogger(__name__)
 
 SETUP_RETRY_SECONDS = 0.5  # JetStream may still be starting
+MIRROR_WAIT_SECONDS = 0.05
 
 
 class NotifierService(NatsService):
@@ -64,6 +70,8 @@ class NotifierService(NatsService):
         self.pipeline: Pipeline | None = None
         self.channel_tests: ChannelTests | None = None
         self._setup: asyncio.Task[None] | None = None
+        self.mirrors: list[asyncio.Task[None]] = []
+        self.muting: MutingSources | None = None
 
     async def start(self) -> None:
         """Connect, then declare streams and consumers and run the loops in the background."""
@@ -85,7 +93,8 @@ class NotifierService(NatsService):
                 noise_kv = await js.key_value(subjects.NOISE_BUCKET)
                 storms, group_store = StormStore(noise_kv), GroupStore(noise_kv)
                 sent = await js.key_value(subjects.SENT_BUCKET)
-                groups = Groups(directory, group_store)
+                muting = await self._muting(js)
+                groups = Groups(directory, group_store, muting)
                 self.pipeline = pipeline = Pipeline(
                     directory,
                     self.http,
@@ -93,7 +102,7 @@ class NotifierService(NatsService):
                     egress=settings.egress_policy,
                     reports=NatsReports(self.nc),
                 )
-                stages = MultiStage(directory, MarkStore(noise_kv), storms, group_store)
+                stages = MultiStage(directory, MarkStore(noise_kv), storms, group_store, muting)
                 intake = AlertIntake(js, stages, settings.alert_batch)
                 ack_intake = AckIntake(js, directory, groups)
                 deliverer = Deliverer(
@@ -108,6 +117,8 @@ class NotifierService(NatsService):
                 log.warning("notifier setup failed (%s); retrying", exc)
                 await pause(self.stopping, SETUP_RETRY_SECONDS)
         else:
+            return
+        if not await self._loaded(muting):  # never decide a notification before the silences are known
             return
         bind = partial(bind_consumer, js)
         alerts = intake.consumer(
@@ -133,8 +144,56 @@ class NotifierService(NatsService):
             "deliveries": asyncio.create_task(deliverer.run(deliveries, self.stopping), name="notifier-deliveries"),
         }
 
+    async def _muting(self, js: JetStreamContext) -> MutingSources:
+        """The muting stage's sources, their mirrors following their buckets until the service stops."""
+        if self.muting is not None:  # a setup retried after a later step failed: the mirrors run already
+            return self.muting
+        open_kv = await js.key_value(subjects.OPEN_ALERTS_BUCKET)
+        open_mirror = ClosingMirror()
+        sources = MutingSources(
+            SilenceMirror(),
+            InhibitRuleMirror(),
+            OpenAlerts(open_kv, open_mirror, self.notifier_settings.open_alerts_per_tenant),
+        )
+        for mirror in (sources.silences, sources.rules, open_mirror):
+            self.mirrors.append(asyncio.create_task(mirror.follow(js, self.stopping), name=f"mirror-{mirror.bucket}"))
+        self.mirrors.append(asyncio.create_task(self._sweep(js, open_kv), name="open-alerts-sweep"))
+        self.muting = sources
+        return sources
+
+    async def _sweep(self, js: JetStreamContext, kv: KeyValue) -> None:
+        """Remove old delete markers of closed alerts from the open-alert bucket, every SWEEP_SECONDS."""
+        while not self.stopping.is_set():
+            await pause(self.stopping, SWEEP_SECONDS)
+            try:
+                removed = await sweep(js, kv)
+                log.info("removed %d delete markers of closed alerts", removed)
+            except Exception as exc:  # the next sweep tries again; the markers only take room meanwhile
+                log.warning("sweeping the open-alert bucket failed (%s)", exc)
+
+    async def _loaded(self, muting: MutingSources) -> bool:
+        """Wait until every muting mirror has read its bucket; False when the service stops first."""
+        while not muting.loaded:
+            if self.stopping.is_set():
+                return False
+            await pause(self.stopping, MIRROR_WAIT_SECONDS)
+        return True
+
     def checks(self) -> Mapping[str, Check]:
-        return {**super().checks(), "consumers": self._check_consumers}
+        return {**super().checks(), "consumers": self._check_consumers, "muting": self._check_muting}
+
+    async def _check_muting(self) -> CheckResult:
+        if self.muting is None:
+            return CheckResult(False, {"waiting": "setting up"})
+        loaded = {
+            "silences": self.muting.silences.loaded,
+            "inhibit_rules": self.muting.rules.loaded,
+            "open_alerts": self.muting.open_alerts.mirror.loaded,
+        }
+        loading = sorted(name for name, event in loaded.items() if not event.is_set())
+        if loading:
+            return CheckResult(False, {"loading": loading})
+        return CheckResult(True, {"loaded": sorted(loaded)})
 
     async def _check_consumers(self) -> CheckResult:
         running = sorted(name for name, task in self.loops.items() if not task.done() and self.consumers[name].bound)
@@ -147,9 +206,15 @@ class NotifierService(NatsService):
 
     async def stop(self) -> None:
         self.stopping.set()
-        waiting: list[Awaitable[Any]] = [t for t in (self._setup, *self.loops.values()) if t is not None]
+        for mirror in self.mirrors:  # a watch waits up to 5 s for its next entry before it looks at `stopping`
+            mirror.cancel()
+        tasks = (self._setup, *self.loops.values(), *self.mirrors)
+        waiting: list[Awaitable[Any]] = [t for t in tasks if t is not None]
         if waiting:
             await asyncio.wait([asyncio.ensure_future(w) for w in waiting], timeout=8)
+        # A later start loads the buckets afresh.
+        self.mirrors = []
+        self.muting = None
         if self.http is not None:
             await self.http.aclose()
         await super().stop()

@@ -28,6 +28,8 @@ class NotifierSettings(ServiceSettings):
     # Attempts in flight at once, so a slow endpoint does not hold up the others.
     delivery_concurrency: int = Field(default=64, ge=1, le=1000)
     alert_batch: int = 100  # alerts fetched per pull
+    # Open alerts kept per tenant as inhibition sources (muting/open_alerts.py); past it, a new one inhibits nothing.
+    open_alerts_per_tenant: int = Field(default=10_000, ge=1)
     # The gateway's channel-secret keys (the same CEP_SECRETS_KEY or CEP_SECRETS_KEY_FILE): they open what it seals.
     secrets_key: SecretStr | None = None
     secrets_key_file: Path | None = None

@@ -73,6 +73,7 @@ BUCKETS = (
     KeyValueConfig(bucket=subjects.INHIBIT_RULES_BUCKET, history=1, storage=StorageType.FILE),
     # Each tenant's notification policy (routing tree, receivers, time intervals), mirrored from SQL by the gateway.
     KeyValueConfig(bucket=subjects.NOTIFICATION_POLICIES_BUCKET, history=5, storage=StorageType.FILE),
+    KeyValueConfig(bucket=subjects.OPEN_ALERTS_BUCKET, history=1, storage=StorageType.FILE),  # inhibition sources
 )
 
 

@@ -90,6 +90,8 @@ SILENCES_BUCKET = "cep-silences"
 INHIBIT_RULES_BUCKET = "cep-inhibit-rules"  # key <tenant>.<rule_id>: an inhibit rule (mirrored from SQL)
 # key <tenant>: the tenant's notification policy {tenant, version, policy} (docs/alertmanager.md), from the gateway
 NOTIFICATION_POLICIES_BUCKET = "cep-notification-policies"
+# key <tenant>.<event_id>: an open alert's labels, written by the notifier for inhibition
+OPEN_ALERTS_BUCKET = "cep-open-alerts"
 
 # -- headers ----------------------------------------------------------------------------------------------
 MSG_ID = "Nats-Msg-Id"

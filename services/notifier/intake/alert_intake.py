@@ -1,6 +1,6 @@
 """Alerts -> delivery jobs: the `notifier` consumer on CEP_ALERTS (`cep.alerts.*`) through the stages.
 
-A batch of transitions goes through the stages (stages/multistage.py: cooldown, storm budget, grouping); what
+A batch of transitions goes through the stages (stages/multistage.py: muting, cooldown, storm budget, grouping); what
 passes becomes one job per action that names a channel, published to `cep.deliver.<tenant>` with `Nats-Msg-Id` =
 transition id + action index; what a stage suppresses becomes a `suppressed` result, and the stages' timers
 (storm digests, group flushes) go to the delivery stream. The alerts are acked after the PubAcks.

@@ -31,6 +31,7 @@ from services.notifier.stages.base import (
 )
 from services.notifier.stages.cooldown import Cooldown, MarkStore
 from services.notifier.stages.grouping import Grouping
+from services.notifier.stages.muting import Muting, MutingSources
 from services.notifier.stages.storm import StormBudget, StormStore
 from services.notifier.timed_jobs.groups import GroupStore
 
@@ -41,35 +42,43 @@ class MultiStage:
     """Plans batches of alerts through the stages and saves the stages' state after the plan is published."""
 
     def __init__(
-        self, rules: Rules, marks: MarkStore, storms: StormStore, groups: GroupStore, clock: Clock = time.time
+        self,
+        rules: Rules,
+        marks: MarkStore,
+        storms: StormStore,
+        groups: GroupStore,
+        muting: MutingSources,
+        clock: Clock = time.time,
     ) -> None:
         self.rules = rules
         self.marks = marks
         self.storms = storms
         self.groups = groups
+        self.muting = muting
         self.clock = clock
 
     def stages(self) -> list[Stage]:
         """The stages, in the order a notification passes them; new ones for each batch (they hold its state)."""
-        return [
-            # The muting stages come first, so a muted notification is neither counted nor cooled: silences,
-            # inhibition, mute timings (each a module of this package).
-            Cooldown(self.marks),
-            StormBudget(self.storms),
-            Grouping(self.groups),
-        ]
+        # Muting comes first, so a muted notification is neither counted nor cooled nor grouped.
+        return [Muting(self.muting), *self.noise_stages()]
+
+    def noise_stages(self) -> list[Stage]:
+        """The stages after muting, which a scheduled run skips (every run is its own event)."""
+        return [Cooldown(self.marks), StormBudget(self.storms), Grouping(self.groups)]
 
     async def plan(self, alerts: list[Alert]) -> Plan:
         """What a batch of alerts publishes: jobs, suppressed results and timers (the stages hold its state)."""
         now = self.clock()
-        plan = Plan(self.stages())
+        muting = Muting(self.muting)
+        plan = Plan([muting, *self.noise_stages()])
         suppressions: dict[tuple[str, str], Mapping[str, Any]] = {}
         for transition, actions in alerts:
+            muting.track(transition)  # every alert, notified or not, may inhibit others while it is open
             jobs = jobs_for(transition, actions)
             if not jobs:
                 continue
-            if transition.trigger_type == "schedule":  # every run is its own event: never suppressed or grouped
-                plan.jobs.extend(jobs)
+            if transition.trigger_type == "schedule":  # every run is its own event: muted, never counted or grouped
+                await run_stages(plan, Notification(transition, jobs, {}), now, [muting])
                 continue
             suppression = await self._suppression(suppressions, transition)
             await run_stages(plan, Notification(transition, jobs, suppression), now)
@@ -92,10 +101,11 @@ class MultiStage:
         return known[key]
 
 
-async def run_stages(plan: Plan, notification: Notification, now: float) -> None:
-    """Pass one notification through the plan's stages and add what follows to the plan."""
+async def run_stages(plan: Plan, notification: Notification, now: float, stages: list[Stage] | None = None) -> None:
+    """Pass one notification through the plan's stages (or only `stages` of them) and add what follows to the plan."""
+    stages = plan.stages if stages is None else stages
     verdict: Verdict = Passed("no stage")
-    for stage in plan.stages:
+    for stage in stages:
         verdict = await stage.decide(notification, now)
         plan.timers.extend(verdict.timers)
         if not isinstance(verdict, Passed):
@@ -104,7 +114,7 @@ async def run_stages(plan: Plan, notification: Notification, now: float) -> None
         for job in notification.jobs:
             plan.suppressed.append(Suppression(verdict.by, suppressed_result(job, verdict.reason, now)))
         return
-    for stage in plan.stages:
+    for stage in stages:
         stage.notified(notification, now)
     if isinstance(verdict, Passed):
         plan.jobs.extend(notification.jobs)

@@ -26,7 +26,7 @@ async def handle_group(js: JetStreamContext, pipeline: Pipeline, groups: Groups,
     if job.kind != "group":
 
         async def fire() -> None:
-            await groups.fire(job, lambda jobs: publish_jobs(js, jobs))
+            await groups.fire(job, lambda jobs: publish_jobs(js, jobs), lambda r: publish_result(js, r.tenant, r))
 
         await fire_when_due(msg, groups.wait(job), fire, f"group batch of rule {job.rule_id}", context)
         return

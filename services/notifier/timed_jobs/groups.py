@@ -4,27 +4,35 @@ A due timer takes its batch in two steps, so a crash loses nothing and sends not
 from `pending` into `inflight[<flush number>]` (compare-and-set); (2) the batch's jobs (one per action channel,
 plus the next repeat timer) are published with ids derived from the flush number, then the inflight entry is
 removed. A timer redelivered after a crash finds its batch in `inflight` and publishes it again (the stream
-de-duplicates by id). ACKs take alerts out of the repeats (`acknowledge`).
+de-duplicates by id). ACKs take alerts out of the repeats (`acknowledge`). Members that are silenced or inhibited
+when the batch goes out are left out of it (stages/muting.py: `mute_now`), as Alertmanager mutes at flush time; a
+flush records `suppressed` for them, a repeat records nothing (repeats record nothing per member), and they stay
+in the group, so the next repeat after the silence ends includes them again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
 from services.common.messages import codec
 from services.common.messages.alerts import Action, actions_of, channel_actions
-from services.common.messages.delivery import GroupJob
+from services.common.messages.delivery import DeliveryJob, DeliveryResult, GroupJob
 from services.notifier.compare_and_set import SAVE_TRIES
 from services.notifier.delivery.directory import Rules
 from services.notifier.delivery.outputs import Publish
+from services.notifier.stages.base import suppressed_result
+from services.notifier.stages.muting import MutingSources, mute_now
+
+Record = Callable[[DeliveryResult], Awaitable[None]]  # publishes one delivery result
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +80,16 @@ class Batch:
 
 
 class Groups:
-    def __init__(self, rules: Rules, store: GroupStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        store: GroupStore,
+        muting: MutingSources | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.rules = rules
         self.store = store
+        self.muting = muting
         self.clock = clock
 
     async def policy(self, tenant: str, rule_id: str) -> tuple[GroupPolicy | None, list[Action]]:
@@ -84,14 +99,16 @@ class Groups:
     def wait(self, timer: GroupJob) -> float:
         return max(0.0, timer.due - self.clock())
 
-    async def fire(self, timer: GroupJob, publish: Publish) -> int:
-        """Run a due flush or repeat timer; the number of batch jobs published (0 when it had nothing to do)."""
+    async def fire(self, timer: GroupJob, publish: Publish, record: Record | None = None) -> int:
+        """Run a due flush or repeat timer; the number of batch jobs published (0 when it had nothing to do).
+        `record` publishes the `suppressed` results of a flush's muted members."""
         policy, actions = await self.policy(timer.tenant, timer.rule_id)
         if policy is None:  # the rule stopped grouping (or is gone): flush what waits, without repeats
             policy = GroupPolicy(())
         batch = await self._take(timer, policy)
         if batch is None:
             return 0
+        members = await self._unmuted(batch, actions, record)
         jobs = [
             GroupJob(
                 "group",
@@ -103,11 +120,12 @@ class Groups:
                 batch.number,
                 index=index,
                 action=action,
-                members=batch.members,
+                members=members,
                 dropped=batch.dropped,
                 repeat=batch.repeat,
             )
             for index, action, _ in channel_actions(actions)
+            if members or batch.dropped
         ]
         if batch.next_repeat is not None:
             jobs.append(
@@ -124,6 +142,25 @@ class Groups:
         await publish(jobs)
         await self._done(timer, batch.number)
         return sum(job.kind == "group" for job in jobs)
+
+    async def _unmuted(self, batch: Batch, actions: list[Action], record: Record | None) -> list[dict[str, Any]]:
+        """The batch's members that are neither silenced nor inhibited now; a flush records the others."""
+        if self.muting is None:
+            return batch.members
+        now, kept = self.clock(), []
+        for member in batch.members:
+            transition = Transition.from_dict(member)
+            muted = mute_now(self.muting, transition, now)
+            if muted is None:
+                kept.append(member)
+                continue
+            log.info(
+                "group member %s muted: %s", transition.event_id, muted.reason, extra={"tenant": transition.tenant}
+            )
+            if record is not None and not batch.repeat:
+                for index, action, _ in channel_actions(actions):
+                    await record(suppressed_result(DeliveryJob(transition, action, index), muted.reason, now))
+        return kept
 
     async def _take(self, timer: GroupJob, policy: GroupPolicy) -> Batch | None:
         """Move the timer's batch into `inflight` (or find it there after a crash); None when there is none."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -23,7 +24,10 @@ from services.common.nats.streams import ensure_streams
 from services.common.secrets.sealing import load_box
 from services.notifier.delivery.directory import KvDirectory
 from services.notifier.delivery.jobs import jobs_for
+from services.notifier.muting.mirrors import InhibitRuleMirror, SilenceMirror
+from services.notifier.muting.open_alerts import ClosingMirror, OpenAlerts
 from services.notifier.stages.base import Notification
+from services.notifier.stages.muting import MutingSources
 from services.notifier.stages.storm import StormStore
 from services.notifier.timed_jobs.groups import GroupStore
 from tests.conftest import TEST_SECRETS_KEY
@@ -67,6 +71,25 @@ def notification(
         payload=dict(payload or {"host": group_key.removeprefix("host=")}),
     )
     return Notification(alert, jobs_for(alert, ACTIONS), suppression)
+
+
+@pytest.fixture
+async def muting(js: JetStreamContext) -> AsyncIterator[MutingSources]:
+    """The muting stage's sources on the service's buckets (tests keep apart by tenant), loaded and following."""
+    await ensure_streams(js)
+    open_mirror = ClosingMirror()
+    sources = MutingSources(
+        SilenceMirror(), InhibitRuleMirror(), OpenAlerts(await js.key_value(subjects.OPEN_ALERTS_BUCKET), open_mirror)
+    )
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(m.follow(js, stop)) for m in (sources.silences, sources.rules, open_mirror)]
+    while not sources.loaded:
+        await asyncio.sleep(0.01)
+    yield sources
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @pytest.fixture

@@ -164,6 +164,7 @@ def _slim(transition: Mapping[str, Any]) -> dict[str, Any]:
         "summary",
         "source_event_id",
         "reason",
+        "labels",  # a repeat is muted by the silences and inhibitions of its labels
     )
     out = {k: transition[k] for k in keep if k in transition}
     out["explanation"] = []

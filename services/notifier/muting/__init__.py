@@ -1,0 +1,1 @@
+"""What the muting stage reads: the tenants' silences and inhibit rules, and their open alerts, kept in memory."""
