@@ -149,7 +149,7 @@ class Case(Frozen):
 class _SuiteFile(Frozen):
     rule_files: list[str] = Field(default_factory=list)
     rules: list[Any] = Field(default_factory=list)
-    tests: Annotated[list[Case], Field(min_length=1)]
+    tests: Annotated[list[Any], Field(min_length=1)]  # each validated on its own, so every case's errors show
 
 
 def _positive_duration(value: Any) -> float:
@@ -191,22 +191,30 @@ def parse_suite(
     _add_rules(rules, [(("rules", i), item) for i, item in enumerate(raw.rules)], problems, now)
     for spec in extra:
         rules[spec.name] = of_spec(spec, now)
-    for c, case in enumerate(raw.tests):
-        problems += _unknown_rules(c, case, rules)
+    cases: list[Case] = []
+    for c, item in enumerate(raw.tests):
+        try:
+            cases.append(Case.model_validate(item))
+        except ValidationError as exc:
+            problems += from_pydantic(exc, prefix=("tests", c))
+        problems += _unknown_rules(c, item, rules)
     if problems:
         raise SuiteError(problems)
-    return Suite(rules=rules, cases=raw.tests)
+    return Suite(rules=rules, cases=cases)
 
 
-def _unknown_rules(index: int, case: Case, rules: Mapping[str, TestedRule]) -> list[FieldError]:
-    checks: list[tuple[str, int, Expected | Absent]] = [("expect", i, e) for i, e in enumerate(case.expect)]
-    checks += [("expect_none", i, a) for i, a in enumerate(case.expect_none)]
+def _unknown_rules(index: int, case: Any, rules: Mapping[str, TestedRule]) -> list[FieldError]:
+    """The checks of a case (valid or not) that name a rule the file does not have."""
     known = ", ".join(sorted(rules)) or "none"
-    return [
-        FieldError(("tests", index, kind, i, "rule"), f"no rule named {check.rule!r} (the rules: {known})")
-        for kind, i, check in checks
-        if check.rule not in rules
-    ]
+    problems = []
+    for kind in ("expect", "expect_none"):
+        checks = case.get(kind) if isinstance(case, Mapping) else None
+        for i, check in enumerate(checks if isinstance(checks, list) else []):
+            name = check.get("rule") if isinstance(check, Mapping) else None
+            if isinstance(name, str) and name and name not in rules:
+                msg = f"no rule named {name!r} (the rules: {known})"
+                problems.append(FieldError(("tests", index, kind, i, "rule"), msg))
+    return problems
 
 
 def _pack_rules(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.common.domain.evaluation.rule_engine import RuleEngine
@@ -107,6 +107,8 @@ def run_case(rules: Mapping[str, TestedRule], case: Case) -> CaseRun:
         for name, matcher in matchers.items():
             _opened(run, name, matcher.advance(mark), name in opens)
     for name, matcher in matchers.items():
+        # A trailing negation fires once time is past its deadline D, dated D: at the end, D <= end counts as fired.
+        _opened(run, name, matcher.advance(end + timedelta(microseconds=1)), name in opens)
         run.traces[name] = [] if matcher.trace is None else list(matcher.trace.lines)
     return run
 
