@@ -15,6 +15,7 @@ from playwright.sync_api import Page, Request, expect
 
 from tests.gateway.live_gateway import LiveGateway
 from tests.ui.conftest import sign_in
+from tests.ui.test_accessibility import UNLABELLED
 
 pytestmark = pytest.mark.ui
 
@@ -40,7 +41,7 @@ STORED_TRIGGER = {
         {
             "name": "fail",
             "event_type": "login.failed",
-            "times": {"min": 5, "max": None},
+            "times": {"min": 5},
             "conditions": {"logic": "AND", "conditions": [{"field": "source", "op": "==", "value": "vpn"}]},
         },
         {"name": "ok", "event_type": "login.succeeded", "negate": True},
@@ -99,6 +100,7 @@ def test_the_pattern_editor_sends_steps_quantifier_and_negation_to_the_preview(
         page.wait_for_timeout(100)  # the preview is debounced (250 ms)
     assert sent and sent[-1]["trigger"] == SENT_TRIGGER
     assert sent[-1]["trigger_type"] == "pattern"
+    assert page.evaluate(UNLABELLED) == []  # every control of the steps has a label
 
 
 def test_a_pattern_rule_previews_and_saves(page: Page, gateway: LiveGateway, token: str, api: httpx.Client) -> None:
@@ -108,7 +110,7 @@ def test_a_pattern_rule_previews_and_saves(page: Page, gateway: LiveGateway, tok
     build_pattern(page)
     expect(page.locator("#summary")).to_have_text(SUMMARY)  # the preview's own words (patterns/summary.py)
     expect(page.locator("#json-preview")).to_contain_text('"trigger_type": "pattern"')
-    shown = json.loads(page.locator("#json-preview").inner_text())["trigger_spec"]
+    shown = json.loads(page.locator("#json-preview").text_content() or "{}")["trigger_spec"]
     assert {k: v for k, v in shown.items() if v is not None} | {"steps": _set(shown["steps"])} == {
         **STORED_TRIGGER,
         "contiguity": "relaxed",
