@@ -33,6 +33,9 @@ def main(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return exc.code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug of the runner, not of the file: one line, never a traceback
+        print(f"cep rules test: the test run failed unexpectedly: {type(exc).__name__}: {exc}", file=err)
+        return EXIT_API
 
 
 def run_tests(path: Path, out: TextIO, extra: Sequence[RuleSpec] = ()) -> int:

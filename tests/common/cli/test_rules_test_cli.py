@@ -50,3 +50,16 @@ def test_apply_with_failing_tests_sends_nothing() -> None:
     assert "3 passed, 0 failed" in passing.stdout
     malformed = cep_in_process(UNREACHABLE, "rules", "apply", "-f", pack, "--test", str(FILES / "malformed.tests.yaml"))
     assert malformed.returncode == 2 and "tests.0.expect.0.rule" in malformed.stderr
+
+
+def test_a_file_that_is_missing_or_not_yaml_is_a_usage_error(tmp_path: Path) -> None:
+    missing = cep_in_process({}, "rules", "test", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr and "nope.yaml" in missing.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("tests: [name: {", encoding="utf-8")
+    not_yaml = cep_in_process({}, "rules", "test", str(broken))
+    assert not_yaml.returncode == 2 and "is not valid YAML" in not_yaml.stderr
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("rules: []\n", encoding="utf-8")
+    no_tests = cep_in_process({}, "rules", "test", str(empty))
+    assert no_tests.returncode == 2 and "tests:" in no_tests.stderr, no_tests.stderr

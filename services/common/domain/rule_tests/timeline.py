@@ -134,9 +134,13 @@ def _judge(engine: RuleEngine, index: RuleIndex, rules: Mapping[str, TestedRule]
     for name in sorted(index.candidates(event)):
         rule = rules[name].rule
         assert rule is not None  # only engine rules are indexed
-        evaluation = engine.evaluate(rule, event)
-        nodes = list(_flatten(evaluation.explanation))
-        row = TruthRow(event.time, event.kind, evaluation.group_key, nodes, evaluation.state, evaluation.reason)
+        try:
+            evaluation = engine.evaluate(rule, event)
+        except Exception as exc:  # the engine isolates a rule that raises; its row says so
+            row = TruthRow(event.time, event.kind, "", [], "error", f"the rule raised {type(exc).__name__}: {exc}")
+        else:
+            nodes = list(_flatten(evaluation.explanation))
+            row = TruthRow(event.time, event.kind, evaluation.group_key, nodes, evaluation.state, evaluation.reason)
         run.truth.setdefault(name, []).append(row)
 
 
