@@ -1,4 +1,4 @@
-"""`cep rules ...`: list, show, simulate, activate and deactivate a tenant's rules; export and apply rule packs."""
+"""`cep rules ...`: list, show, simulate, (de)activate a tenant's rules; export, apply and test rule packs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from services.common.cli import rules_pack_commands
+from services.common.cli import rules_pack_commands, rules_test_command
 from services.common.cli.gateway_client import (
     EXIT_OK,
     ApiError,
@@ -61,6 +61,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "rule", metavar="ID-or-name"
         )
     rules_pack_commands.add_parsers(verbs, shared)
+    rules_test_command.add_parser(verbs)
 
 
 def main(
@@ -68,6 +69,8 @@ def main(
 ) -> int:
     """Run one `cep rules` command; exit codes as `cep --help` lists them."""
     verb = args.rules_command
+    if verb == "test":  # offline: no gateway, no token
+        return rules_test_command.main(args, out, err)
 
     def command(gateway: Gateway) -> int:
         if verb in ("export", "apply"):

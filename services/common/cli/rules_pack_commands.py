@@ -10,6 +10,7 @@ from services.common.cli.gateway_client import EXIT_AUTH, EXIT_OK, ApiError, Cli
 
 if TYPE_CHECKING:
     from services.common.cli.rules_pack import Change
+    from services.common.domain.rules.model import RuleSpec
 
 
 def add_parsers(verbs: argparse._SubParsersAction, shared: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -23,6 +24,9 @@ def add_parsers(verbs: argparse._SubParsersAction, shared: argparse.ArgumentPars
     apply.add_argument("-f", "--file", type=Path, required=True, help="the rule pack (YAML)")
     apply.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     apply.add_argument("--yes", action="store_true", help="apply without asking")
+    apply.add_argument(
+        "--test", type=Path, metavar="FILE", help="run these rule unit tests on the pack first; apply only if they pass"
+    )
 
 
 def main(gateway: Gateway, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
@@ -61,6 +65,8 @@ def _apply(gateway: Gateway, args: argparse.Namespace, out: TextIO, err: TextIO,
     except OSError as exc:
         raise PackError(f"cannot read {args.file}: {exc.strerror}") from None
     pack = load_pack(text)
+    if args.test is not None and _tests_fail(args.test, pack, out, err):
+        return 1
     current = fetch_rules(gateway)
     changes = plan(pack, current)
     untouched = len({str(r["name"]) for r in current} - {c.name for c in changes})
@@ -87,6 +93,16 @@ def _apply(gateway: Gateway, args: argparse.Namespace, out: TextIO, err: TextIO,
             print(f"FAILED to {change.step} {change.name}: {exc}", file=out)
     print(f"applied {len(pending) - failed} of {len(pending)} change(s) of the plan: {summary(changes)}", file=out)
     return 1 if failed else EXIT_OK
+
+
+def _tests_fail(path: Path, pack: list[RuleSpec], out: TextIO, err: TextIO) -> bool:
+    """Run the test file with the pack's rules (they replace the file's rules of the same name) before any request."""
+    from services.common.cli.rules_test_command import run_tests
+
+    if run_tests(path, out, extra=pack) == EXIT_OK:
+        return False
+    print("cep rules apply: not applied: the rule tests failed", file=err)
+    return True
 
 
 def _confirm(count: int, err: TextIO, stdin: TextIO) -> bool:

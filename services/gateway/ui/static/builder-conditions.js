@@ -32,11 +32,15 @@ export function typedValue(op, text) {
 }
 
 export class ConditionEditor {
-  constructor(box) {
+  /** `idPrefix` and `labelPrefix` tell several editors on one page apart (a pattern's steps: "p1-", "Step 1");
+   * `tree` is the tree to start with. */
+  constructor(box, { idPrefix = "", labelPrefix = "", tree = null } = {}) {
     this.box = box;
+    this.idPrefix = idPrefix;
+    this.named = (text) => (labelPrefix ? `${labelPrefix} ${text.charAt(0).toLowerCase()}${text.slice(1)}` : text);
     this.counter = 0;
     this.onchange = () => {};
-    this.set(null);
+    this.set(tree);
   }
 
   /** Load a tree (a rule's `conditions`, or null for an empty AND group). */
@@ -53,22 +57,22 @@ export class ConditionEditor {
 
   group(data, parent) {
     const n = ++this.counter;
-    const logic = el("select", { id: `g${n}-logic`, "aria-label": parent ? `Group ${n} logic` : "Top-level logic" },
+    const logic = el("select", { id: `${this.idPrefix}g${n}-logic`, "aria-label": this.named(parent ? `Group ${n} logic` : "Top-level logic") },
       LOGICS.map((l) => el("option", { value: l, text: l })));
     logic.value = data.logic || "AND";
     const items = el("div", {});
     const group = { kind: "group", n, logic, items, children: [], node: null };
-    const addLeaf = el("button", { type: "button", class: "secondary small", text: "Add condition" });
-    const addGroup = el("button", { type: "button", class: "secondary small", text: "Add group" });
+    const addLeaf = el("button", { type: "button", class: "secondary small", text: "Add condition", "aria-label": this.named("Add condition") });
+    const addGroup = el("button", { type: "button", class: "secondary small", text: "Add group", "aria-label": this.named("Add group") });
     const head = el("div", { class: "cond-head" },
       el("label", { for: logic.id, text: parent ? "Group" : "Match" }), logic, addLeaf, addGroup);
     if (parent) {
       head.append(el("button", {
-        type: "button", class: "secondary small", text: "Remove group", "aria-label": `Remove group ${n}`,
+        type: "button", class: "secondary small", text: "Remove group", "aria-label": this.named(`Remove group ${n}`),
         onclick: () => this.remove(parent, group),
       }));
     }
-    group.node = el("div", { class: "cond-group", role: "group", "aria-label": parent ? `Group ${n}` : "Conditions" }, head, items);
+    group.node = el("div", { class: "cond-group", role: "group", "aria-label": this.named(parent ? `Group ${n}` : "Conditions") }, head, items);
     addLeaf.addEventListener("click", () => this.append(group, this.leaf({ field: "", op: "==", value: "" }, group), true));
     addGroup.addEventListener("click", () => this.append(group, this.group({ logic: "AND", conditions: [{}] }, group), true));
     logic.addEventListener("change", () => this.onchange());
@@ -80,15 +84,15 @@ export class ConditionEditor {
 
   leaf(data, parent) {
     const n = ++this.counter;
-    const field = el("input", { id: `c${n}-field`, placeholder: "payload path, e.g. severity", "aria-label": `Condition ${n} field` });
+    const field = el("input", { id: `${this.idPrefix}c${n}-field`, placeholder: "payload path, e.g. severity", "aria-label": this.named(`Condition ${n} field`) });
     field.value = data.field || "";
-    const op = el("select", { id: `c${n}-op`, "aria-label": `Condition ${n} operator` }, OPS.map((o) => el("option", { value: o, text: o })));
+    const op = el("select", { id: `${this.idPrefix}c${n}-op`, "aria-label": this.named(`Condition ${n} operator`) }, OPS.map((o) => el("option", { value: o, text: o })));
     op.value = data.op || "==";
-    const value = el("input", { id: `c${n}-value`, placeholder: "value", "aria-label": `Condition ${n} value` });
+    const value = el("input", { id: `${this.idPrefix}c${n}-value`, placeholder: "value", "aria-label": this.named(`Condition ${n} value`) });
     value.value = valueText(data.value);
     const leaf = { kind: "leaf", n, field, op, value, node: null };
     const remove = el("button", {
-      type: "button", class: "secondary small", text: "Remove", "aria-label": `Remove condition ${n}`,
+      type: "button", class: "secondary small", text: "Remove", "aria-label": this.named(`Remove condition ${n}`),
       onclick: () => this.remove(parent, leaf),
     });
     leaf.node = el("div", { class: "cond-leaf" }, field, op, value, remove);

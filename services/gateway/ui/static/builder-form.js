@@ -2,6 +2,7 @@
 // The form body it builds is the contract's (POST /cep/rules/preview and /form); values stay strings where the
 // server coerces them ("85" -> 85), so what the user typed is what the server judges.
 import { el } from "./api.js";
+import { PatternEditor } from "./builder-pattern.js";
 
 const OPERATORS = [">", ">=", "<", "<=", "==", "!="];
 
@@ -57,9 +58,12 @@ function control(id, kind, value) {
 
 // Trigger fields the form has no input for (set over the API, e.g. recover_threshold): kept as they are.
 let triggerExtras = {};
+// A pattern trigger has its own editor: steps as rows (builder-pattern.js).
+export const pattern = new PatternEditor();
 
 /** Render the trigger fields of `type` into `box`, filled from `values` (a trigger_spec or the last inputs). */
 export function renderTrigger(box, type, values = {}) {
+  if (type === "pattern") return pattern.render(box, values);
   box.replaceChildren();
   const known = new Set(TRIGGER_FIELDS[type].map(([key]) => key));
   triggerExtras = Object.fromEntries(Object.entries(values).filter(([key]) => !known.has(key)));
@@ -78,6 +82,7 @@ export function renderTrigger(box, type, values = {}) {
 
 /** The trigger inputs as the form's `trigger` object (strings; blank ones left for the server to drop). */
 export function readTrigger(type) {
+  if (type === "pattern") return pattern.read();
   const trigger = { ...triggerExtras };
   for (const [key] of TRIGGER_FIELDS[type]) trigger[key] = document.getElementById(`t-${key}`).value;
   return trigger;

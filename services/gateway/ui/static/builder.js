@@ -1,7 +1,7 @@
 // /cep-builder: the rule list, the rule form with its live preview, simulate, activation and versions.
 import { ago, api, ApiError, clearProblem, el, getToken, showProblem } from "./api.js";
 import { ConditionEditor } from "./builder-conditions.js";
-import { ActionsEditor, blankRule, fillBasics, readForm, renderTrigger } from "./builder-form.js";
+import { ActionsEditor, blankRule, fillBasics, pattern, readForm, renderTrigger } from "./builder-form.js";
 import { PairsEditor } from "./builder-labels.js";
 import { renderSimulation } from "./builder-simulate.js";
 import { VersionsPanel } from "./builder-versions.js";
@@ -186,7 +186,7 @@ function markInvalid(errors) {
   for (const e of errors) {
     const [head, key] = e.loc || [];
     const id = head === "trigger_spec" || head === "trigger" ? `t-${key}` : `f-${head}`;
-    const input = document.getElementById(id);
+    const input = key === "steps" ? pattern.inputFor(e.loc) : document.getElementById(id);
     if (input) input.setAttribute("aria-invalid", "true");
   }
 }
