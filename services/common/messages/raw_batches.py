@@ -13,12 +13,14 @@ reading), so both see the same events with the same ids.
 
 `stamps` are arrival times (RFC 3339) and `types` content types, each written once per batch; a row names them
 by index. The mark is not JSON, so the work messages of earlier versions (JSON objects) are told apart.
+While tracing, the head also holds `"traces": [[row number, traceparent], ...]` for the rows whose raw message
+carried a trace context (docs/tracing.md); readers that do not know it ignore it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -29,6 +31,7 @@ RAW_BATCH_MARK = b"\x1ecep-raw/1\n"
 _HEAD_OVERHEAD = len(b'{"subjects":[],"stamps":[],"types":[],"rows":[]}\n')
 RAW_BATCH_OVERHEAD = len(RAW_BATCH_MARK) + _HEAD_OVERHEAD
 _ROW_SLACK = 40  # a row's brackets, commas and table indexes (up to 6 digits each), and its tables' commas
+_TRACE_SLACK = 24  # a `traces` entry's brackets, quotes, commas and row number, and the key's share
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class RawRow:
     msg_id: str | None
     data: bytes
     picks: tuple[int, ...]
+    traceparent: str | None = None  # the W3C trace context of the raw message, while tracing
 
 
 def row_cost(row: RawRow) -> int:
@@ -52,7 +56,8 @@ def row_cost(row: RawRow) -> int:
 def shared_cost(row: RawRow) -> int:
     """`row_cost` without the picks: the same for every shard the message goes to."""
     texts = _text(row.subject) + _text(row.stamp) + _text(row.content_type) + _text(row.msg_id)
-    return len(row.data) + len(str(row.seq)) + len(str(len(row.data))) + texts + _ROW_SLACK
+    traced = 0 if row.traceparent is None else len(row.traceparent) + _TRACE_SLACK
+    return len(row.data) + len(str(row.seq)) + len(str(len(row.data))) + texts + _ROW_SLACK + traced
 
 
 def picks_cost(picks: Sequence[int]) -> int:
@@ -82,7 +87,10 @@ def encode_raw_batch(rows: Sequence[RawRow]) -> bytes:
         ]
         for row in rows
     ]
-    body = {name: list(table) for name, table in tables.items()} | {"rows": head}
+    body: dict[str, Any] = {name: list(table) for name, table in tables.items()} | {"rows": head}
+    traces = [[number, row.traceparent] for number, row in enumerate(rows) if row.traceparent is not None]
+    if traces:
+        body["traces"] = traces
     return b"".join([RAW_BATCH_MARK, orjson.dumps(body), b"\n", *(row.data for row in rows)])
 
 
@@ -118,7 +126,19 @@ def decode_raw_batch(data: bytes) -> list[RawRow]:
         out.append(decoded)
     if offset != len(data):
         raise MessageError(f"rows: the sizes cover {offset} of {len(data)} bytes")
-    return out
+    return _traced(out, head.get("traces"))
+
+
+def _traced(rows: list[RawRow], traces: Any) -> list[RawRow]:
+    """The rows with the trace contexts of the head's `traces` (an unreadable entry is ignored: traces are a hint)."""
+    if not isinstance(traces, list):
+        return rows
+    for entry in traces:
+        if not isinstance(entry, list) or len(entry) != 2 or type(entry[0]) is not int:
+            continue
+        if isinstance(entry[1], str) and 0 <= entry[0] < len(rows):
+            rows[entry[0]] = replace(rows[entry[0]], traceparent=entry[1])
+    return rows
 
 
 def _row(
