@@ -20,7 +20,7 @@ carried a trace context (docs/tracing.md); readers that do not know it ignore it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -118,31 +118,37 @@ def decode_raw_batch(data: bytes) -> list[RawRow]:
         raise MessageError("rows: expected a list")
     out: list[RawRow] = []
     offset = end + 1
+    traces = _traces(head.get("traces"))
     for number, row in enumerate(rows):
         try:
-            decoded, offset = _row(row, data, offset, subjects, stamps, types)
+            decoded, offset = _row(row, data, offset, subjects, stamps, types, traces.get(number))
         except MessageError as exc:
             raise MessageError(f"rows.{number}.{exc.reason}") from None
         out.append(decoded)
     if offset != len(data):
         raise MessageError(f"rows: the sizes cover {offset} of {len(data)} bytes")
-    return _traced(out, head.get("traces"))
+    return out
 
 
-def _traced(rows: list[RawRow], traces: Any) -> list[RawRow]:
-    """The rows with the trace contexts of the head's `traces` (an unreadable entry is ignored: traces are a hint)."""
+def _traces(traces: Any) -> dict[int, str]:
+    """The trace contexts of the head's `traces` by row number (an unreadable entry is ignored: traces are a hint)."""
     if not isinstance(traces, list):
-        return rows
-    for entry in traces:
-        if not isinstance(entry, list) or len(entry) != 2 or type(entry[0]) is not int:
-            continue
-        if isinstance(entry[1], str) and 0 <= entry[0] < len(rows):
-            rows[entry[0]] = replace(rows[entry[0]], traceparent=entry[1])
-    return rows
+        return {}
+    return {
+        entry[0]: entry[1]
+        for entry in traces
+        if isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int and isinstance(entry[1], str)
+    }
 
 
 def _row(
-    row: Any, data: bytes, offset: int, subjects: list[str], stamps: list[str], types: list[str]
+    row: Any,
+    data: bytes,
+    offset: int,
+    subjects: list[str],
+    stamps: list[str],
+    types: list[str],
+    traceparent: str | None = None,
 ) -> tuple[RawRow, int]:
     if not isinstance(row, list) or len(row) != 7:
         raise MessageError("expected a list of 7 fields")
@@ -164,6 +170,7 @@ def _row(
         msg_id,
         data[offset : offset + size],
         tuple(picks),
+        traceparent,
     )
     return decoded, offset + size
 

@@ -16,7 +16,14 @@ from services.common.messages.raw_batches import (
     row_cost,
 )
 from services.common.tracing import setup as tracing_setup
-from services.common.tracing.propagation import TRACEPARENT, context_of, extract, inject, traceparent_of
+from services.common.tracing.propagation import (
+    TRACEPARENT,
+    context_of,
+    extract,
+    inject,
+    span_context_of,
+    traceparent_of,
+)
 from services.common.tracing.spans import batch_span, child_span, current_span, end_span, traced_batches
 from services.evaluator.alert_publisher import _headers, _publish_span
 from services.evaluator.shard_tracing import evaluate_span, event_traces
@@ -162,3 +169,25 @@ def test_a_transition_publish_joins_its_events_trace(spans: InMemorySpanExporter
     assert format_trace_id(finished.context.trace_id) == _trace_of(A)
     assert finished.attributes is not None and finished.attributes["cep.tenant"] == "acme"
     assert _trace_of(headers[TRACEPARENT]) == _trace_of(A) and headers["Nats-Msg-Id"] == transition.transition_id
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        A,
+        B.replace("-01", "-00"),  # not sampled
+        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future",  # a later version may add fields
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",  # version 00 may not
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+        "00-0af7651916cd43dd8448eb211c80319x-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",
+        "garbage",
+        "",
+    ],
+)
+def test_link_contexts_are_parsed_as_the_w3c_propagator_does(spans: InMemorySpanExporter, traceparent: str) -> None:
+    context = context_of(traceparent)
+    expected = None if context is None else get_current_span(context).get_span_context()
+    assert span_context_of(traceparent) == expected
