@@ -27,6 +27,7 @@ from services.common.tracing.propagation import (
 from services.common.tracing.spans import batch_span, child_span, current_span, end_span, traced_batches
 from services.evaluator.alert_publisher import _headers, _publish_span
 from services.evaluator.shard_tracing import evaluate_span, event_traces
+from services.evaluator.work import decode_message
 from tests.common.messages.test_messages import transition as make_transition
 
 A = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -191,3 +192,18 @@ def test_link_contexts_are_parsed_as_the_w3c_propagator_does(spans: InMemorySpan
     context = context_of(traceparent)
     expected = None if context is None else get_current_span(context).get_span_context()
     assert span_context_of(traceparent) == expected
+
+
+def test_a_shard_knows_each_events_context_and_links_them(spans: InMemorySpanExporter) -> None:
+    rows = [
+        RawRow(1, "cep.ingest.acme", "2024-05-01T12:00:00Z", None, "e1", b'{"cpu": 1}', (0,), A),
+        RawRow(2, "cep.ingest.beta", "2024-05-01T12:00:00Z", None, "e2", b'{"cpu": 2}', (0,)),
+        RawRow(3, "cep.ingest.acme", "2024-05-01T12:00:00Z", None, "e3", b'{"cpu": 3}', (0,), B),
+    ]
+    items, bad = decode_message(7, encode_raw_batch(rows))
+    assert not bad and len(items) == 3
+    assert event_traces(items) == {items[0].event.event_id: A, items[2].event.event_id: B}
+    end_span(evaluate_span(0, items))
+    (finished,) = spans.get_finished_spans()
+    assert {format_trace_id(link.context.trace_id) for link in finished.links} == {_trace_of(A), _trace_of(B)}
+    assert finished.parent is None and "cep.tenant" not in (finished.attributes or {})
