@@ -9,6 +9,7 @@ producer's own JSON work does not count against the product.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -51,8 +52,10 @@ class Sample:
 class Producer:
     """One NATS connection publishing the workload in order; `published` counts events sent so far."""
 
-    def __init__(self, bench: BenchStack, workload: Workload, batch: int) -> None:
+    def __init__(self, bench: BenchStack, workload: Workload, batch: int, traced: bool = False) -> None:
+        """`traced`: each message carries a W3C `traceparent`, as a traced producer's would."""
         self.bench = bench
+        self.traced = traced
         self.workload = workload
         self.batch = batch
         self.published = 0
@@ -88,6 +91,8 @@ class Producer:
             log.sent_at[first] = time.perf_counter()
             self.sent = first + self.batch
             headers = {subjects.MSG_ID: f"bench-{first}"}
+            if self.traced:
+                headers["traceparent"] = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
             acks.append(await self.js.publish_async(subjects.ingest_subject("default"), body, headers=headers))
             while len(acks) > IN_FLIGHT or (acks and acks[0].done()):
                 await acks.popleft()

@@ -41,16 +41,21 @@ def work_fanout(rules: Sequence[Rule], workload: Workload, shards: int, sample: 
     return shards_per_event(rules, events, shards)
 
 
-async def run_product(scale: Scale, workdir: Path, shards: int, full: bool) -> dict[str, Any]:
-    """One stack with `shards` shards: its capacity; with `full`, also the sustained rate and the latencies."""
+async def run_product(
+    scale: Scale, workdir: Path, shards: int, full: bool, env: dict[str, str] | None = None, traced: bool = False
+) -> dict[str, Any]:
+    """One stack with `shards` shards: its capacity; with `full`, also the sustained rate and the latencies.
+
+    `env` adds settings to the stack's environment; `traced` makes the producer send a trace context per message.
+    """
     workload = Workload(hosts=scale.hosts, metrics=scale.metrics, t0=int(time.time()) - EVENT_TIME_LEAD_SECONDS)
-    with running_stack(workdir, shards) as bench:
+    with running_stack(workdir, shards, env) as bench:
         began = time.perf_counter()
         rules = await create_rules(bench, workload.rules())
         result: dict[str, Any] = {"shards": shards, "rules": len(rules), "rule_create_seconds": _since(began)}
         fanout = work_fanout(rules, workload, shards)
         result["shards_per_event"] = round(fanout, 2)
-        async with Producer(bench, workload, scale.batch) as producer:
+        async with Producer(bench, workload, scale.batch, traced) as producer:
             first = await capacity(producer, scale.probe_events, scale.drain_timeout)
             probe = max(scale.batch, int(first * scale.probe_seconds))
             result["capacity_eps"] = round(await capacity(producer, probe, scale.drain_timeout), 1)

@@ -147,8 +147,11 @@ def summary(result: dict[str, Any]) -> str:
         "p50_ms_at_50pct",
         "p99_ms_at_50pct",
         "p999_ms_at_50pct",
+        "tracing_off_capacity_eps",
+        "tracing_on_capacity_eps",
+        "tracing_on_vs_off",
     )
-    lines = [f"{key:24} {result[key]}" for key in keys]
+    lines = [f"{key:24} {result.get(key)}" for key in keys]
     lines.append(f"{'alerts = reference':24} {result['product']['alerts_match_reference']}")
     lines += [
         f"target {name}: {t['value']} {'met' if t['met'] else 'NOT met'}" for name, t in result["targets"].items()

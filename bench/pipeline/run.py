@@ -14,6 +14,7 @@ from bench.pipeline.peer_step import Flip, bare_loop
 from bench.pipeline.product import run_product
 from bench.pipeline.reference import check_same, parsed_events
 from bench.pipeline.scales import Scale
+from bench.pipeline.tracing_cost import tracing_cost
 from bench.pipeline.workload import Workload
 from services.common.domain.rules.model import Rule
 
@@ -91,6 +92,8 @@ async def run(scale: Scale, workdir: Path, log: Any = print) -> dict[str, Any]:
     log(f"nats core {result['nats_raw_msgs_per_s']:.0f} msgs/s")
     result["rules_curve"] = limits.rules_curve(scale.rule_counts, scale.rules_curve_events, scale.batch, MAIN_SHARDS)
     result["memory"] = limits.memory_per_series(scale.memory_hosts)
+    result["tracing"] = await tracing_cost(scale, workdir)
+    log(f"tracing: {result['tracing']}")
     result |= headline(result, scale)
     result["elapsed_seconds"] = round(time.perf_counter() - began, 1)
     return result
@@ -139,6 +142,9 @@ def headline(result: dict[str, Any], scale: Scale) -> dict[str, Any]:
         "ratio_engine_vs_bytewax": min(ratios) if ratios and None not in ratios else None,
         "ratio_vs_bytewax": round(throughput / bytewax, 3) if bytewax else None,
         "ratio_10k_vs_10_rules": round(curve[high]["eps"] / curve[low]["eps"], 3),
+        "tracing_off_capacity_eps": result["tracing"]["off"]["capacity_eps"],
+        "tracing_on_capacity_eps": result["tracing"]["on"]["capacity_eps"],
+        "tracing_on_vs_off": result["tracing"]["on_vs_off"],
     }
     for share, lat in product["latency"].items():
         for p in ("p50", "p99", "p999"):

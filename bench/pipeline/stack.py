@@ -95,10 +95,10 @@ class BenchStack:
 
 
 @contextmanager
-def running_stack(workdir: Path, shards: int) -> Iterator[BenchStack]:
-    """`cep up` with `CEP_SHARDS=shards` in a fresh state dir under `workdir`; stopped on exit."""
-    state = workdir / f"stack-{shards}-shards"
-    stack = start_stack(state, token=TOKEN, env={"CEP_SHARDS": str(shards)})
+def running_stack(workdir: Path, shards: int, env: dict[str, str] | None = None) -> Iterator[BenchStack]:
+    """`cep up` with `CEP_SHARDS=shards` (and `env`) in a fresh state dir under `workdir`; stopped on exit."""
+    state = workdir / f"stack-{shards}-shards-{len(list(workdir.glob('stack-*')))}"
+    stack = start_stack(state, token=TOKEN, env={"CEP_SHARDS": str(shards), **(env or {})})
     try:
         yield BenchStack(stack, shards)
     finally:

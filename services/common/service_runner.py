@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from services.common.logs import configure_logging
 from services.common.ops import Check, add_ops_routes
+from services.common.tracing.setup import setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -68,4 +69,5 @@ async def serve(service: Service, host: str, port: int, app: Starlette | None = 
 def run(service: Service, host: str, port: int, log_level: str = "INFO", app: Starlette | None = None) -> None:
     """Entry point for a service's `__main__`: configure logs and run the service's event loop."""
     configure_logging(service.name, log_level)
+    setup_tracing(service.name)  # spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else nothing
     asyncio.run(serve(service, host, port, app))

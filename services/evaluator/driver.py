@@ -21,6 +21,8 @@ from services.common.domain.evaluation.anomaly_status import merged_status
 from services.common.messages.work import work_tick
 from services.common.nats import subjects
 from services.common.ops import CheckResult
+from services.common.tracing.setup import otel_environment
+from services.common.tracing.setup import wanted as tracing_wanted
 from services.evaluator.metrics import ShardCollector
 from services.evaluator.options import ShardOptions
 from services.evaluator.quota_watch import quota_book
@@ -73,6 +75,8 @@ class ShardDriver:
         options: dict[str, Any] = {"max_restarts": -1, "max_task_retries": 0}
         if self.shard_cpus is not None:
             options["num_cpus"] = self.shard_cpus
+        if tracing_wanted():  # actors on a cluster do not inherit this process's environment
+            options["runtime_env"] = {"env_vars": otel_environment()}
         factory = ShardActor.options(**options)  # type: ignore[attr-defined]  # added by @ray.remote
         self.actors = [factory.remote(shard, self.options) for shard in range(self.count)]
         await self.publish_shard_map(js)

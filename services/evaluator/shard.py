@@ -34,6 +34,8 @@ from services.common.domain.lifecycle.transitions import Transition
 from services.common.logs import configure_logging
 from services.common.nats import bus
 from services.common.nats.streams import ensure_streams
+from services.common.tracing.setup import setup_tracing
+from services.common.tracing.spans import end_span
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.dead_letters import (
     publish_rule_failures,
@@ -44,6 +46,7 @@ from services.evaluator.options import ShardOptions
 from services.evaluator.poison import PoisonBook
 from services.evaluator.processor import Actions, Output, ShardState
 from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_quotas, quota_book, stop_following
+from services.evaluator.shard_tracing import evaluate_span, event_traces
 from services.evaluator.snapshots import (
     ShardSnapshot,
     SnapshotStore,
@@ -178,6 +181,7 @@ class ShardActor:
         async with self._start_lock:
             if self.task is None or self.task.done():
                 if self.nc is None:
+                    setup_tracing("evaluator")  # in the actor's own process (a no-op without OTEL_* set)
                     self.nc = await bus.connect(nats_url, f"cep-shard-{self.shard}-{os.getpid()}")
                     self.js = self.nc.jetstream()
                     await ensure_streams(self.js)
@@ -373,6 +377,7 @@ class ShardActor:
                 continue
             decoded += found
             poison.update({(seq, index): error for index, error in bad.items()})
+        span = evaluate_span(self.shard, decoded)  # None while tracing is off
         out = Output()
         async with self.lock:
             items, raw_done = fresh(decoded, self.raw_done)  # copies from a router replay are left out
@@ -380,13 +385,14 @@ class ShardActor:
             self.raw_done = raw_done
             self.applied_seq = max(self.applied_seq, max(msg.metadata.sequence.stream for msg in msgs))
             clock = self.state.clock
+        end_span(span)
         return Evaluated(msgs, broken, decoded, poison, out, self.applied_seq, clock, started)
 
     async def _deliver(self, batch: Evaluated) -> None:
         """Publish a batch's transitions (awaiting every PubAck) and dead letters, then ack its input and answer
         its triggers. Runs while the next batch is evaluated; the next delivery starts only after this one."""
         out = batch.out
-        await self._publish(out.alerts)
+        await self._publish(out.alerts, event_traces(batch.decoded))
         await publish_rule_failures(self.js, self.shard, out.failures)  # dead letters, before the ack
         for refused in out.refusals:
             self.counters.refused(refused.tenant, refused.count)
@@ -412,10 +418,10 @@ class ShardActor:
                 self.state.failed(step[0], error, out)
             await asyncio.sleep(0)
 
-    async def _publish(self, alerts: list[tuple[Transition, Actions]]) -> None:
+    async def _publish(self, alerts: list[tuple[Transition, Actions]], traces: dict[str, str] | None = None) -> None:
         """Publish every transition (msg id = transition id) and await every PubAck, retrying until all are stored."""
         assert self.js is not None
-        await publish_alerts(self.js, alerts, self._drop, self.shard)
+        await publish_alerts(self.js, alerts, self._drop, self.shard, traces)
 
     def _drop(self, transition: Transition, error: Exception) -> None:
         self.poison.dropped(self.js, self.done_seq, transition, error)

@@ -55,6 +55,7 @@ class EventWork:
     event: Event
     index: int = 0
     raw: RawPosition | None = None
+    traceparent: str | None = None  # the trace context of its raw message, while tracing (docs/tracing.md)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _raw_rows(seq: int, rows: list[RawRow]) -> tuple[list[Work], dict[int, str]]
         events, problem = _row_events(row, seen)
         for pick in row.picks:
             if problem is None and pick < len(events):
-                items.append(EventWork(seq, events[pick], index, (row.seq, pick)))
+                items.append(EventWork(seq, events[pick], index, (row.seq, pick), row.traceparent))
             else:
                 why = problem or f"it holds {len(events)} event(s)"
                 bad[index] = f"malformed work item: event {pick} of raw message {row.seq}: {why}"

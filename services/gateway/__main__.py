@@ -5,6 +5,7 @@ from prometheus_client import REGISTRY
 
 from services.common.logs import configure_logging
 from services.common.secrets.sealing import SecretsKeyError
+from services.common.tracing.setup import setup_tracing
 from services.gateway.app import create_app
 from services.gateway.readiness import SupervisorCollector, stack_checks
 from services.gateway.settings import GatewaySettings
@@ -13,6 +14,7 @@ from services.gateway.settings import GatewaySettings
 def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
+    setup_tracing("gateway")  # spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else nothing
     REGISTRY.register(SupervisorCollector(settings.state_dir))
     checks = stack_checks(settings.peers, settings.state_dir)
     try:

@@ -29,6 +29,7 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
+from opentelemetry.trace import Span
 
 from services.common.domain.evaluation.sharding import BY_RULE, SERIES, Placement, scheme_of
 from services.common.messages import codec
@@ -39,6 +40,9 @@ from services.common.nats.lease import router_lease_bucket as lease_bucket
 from services.common.nats.publishing import Outgoing, publish_all
 from services.common.nats.streams import ensure_streams
 from services.common.ops import CheckResult
+from services.common.tracing.propagation import traceparent_of
+from services.common.tracing.setup import enabled
+from services.common.tracing.spans import batch_span, end_span
 from services.ingest.epochs import announce, last_announced
 from services.ingest.router_consumer import bind_router_consumer, load_rules
 from services.ingest.router_stats import CONSUMER_PENDING, ROUTE_BATCH, RouterStats
@@ -65,6 +69,7 @@ class Outbound:
     segments: list[list[Outgoing]]
     outcomes: list[Routed]
     started: float
+    span: Span | None = None  # the batch's span while tracing (linked to its events' traces), ended once acked
 
 
 class LeaseLost(RuntimeError):
@@ -262,7 +267,7 @@ class Router:
             for message in routed.outgoing:
                 batches.add_message(message)
         segments += batches.close()
-        return Outbound(messages, segments, outcomes, started)
+        return Outbound(messages, segments, outcomes, started, self._span(messages, outcomes))
 
     async def send(self, outbound: Outbound) -> None:
         """Publish a routed batch's segments in order (each confirmed before the next), then ack its messages."""
@@ -275,10 +280,20 @@ class Router:
                 log.warning("router ack failed: %s", result)
         self.stats.account(outbound.outcomes, len(outbound.messages))
         ROUTE_BATCH.observe(time.perf_counter() - outbound.started)
+        end_span(outbound.span)
+
+    @staticmethod
+    def _span(messages: list[Msg], outcomes: list[Routed]) -> Span | None:
+        """The batch's span while tracing: a trace of its own, linked to the trace of each raw message."""
+        if not enabled():
+            return None
+        attributes = {"cep.messages": len(messages), "cep.events": sum(o.events for o in outcomes)}
+        return batch_span("cep.route", (traceparent_of(m.headers) for m in messages), attributes)
 
     def _route_one(self, msg: Msg, placement: Placement, limit: int) -> Routed:
         meta = msg.metadata
-        inbound = Inbound(msg.subject, msg.data, dict(msg.headers or {}), meta.sequence.stream, meta.timestamp)
+        headers = dict(msg.headers or {})
+        inbound = Inbound(msg.subject, msg.data, headers, meta.sequence.stream, meta.timestamp, traceparent_of(headers))
         try:
             routed = route(inbound, self.table, placement, limit)
         except Exception as exc:  # a bug must not stall the stream: log it, drop the message

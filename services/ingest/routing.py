@@ -36,6 +36,7 @@ class Inbound:
     headers: Mapping[str, str]
     sequence: int
     stored_at: datetime
+    traceparent: str | None = None  # the message's trace context, read only while tracing (kept per row)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def route(message: Inbound, table: RuleTable, placement: Placement, max_bytes: i
             for shard in placement.event_shards(table.candidate_plans(event), event):
                 picks.setdefault(shard, []).append(index)
         if picks:
-            _batch(raw, message.subject, stamp, events, picks, placement, routed, max_bytes)
+            _batch(raw, message.subject, stamp, events, picks, placement, routed, max_bytes, message.traceparent)
     if not internal and subjects.RECEIVED_AT not in message.headers:
         routed.counted = routed.events  # from a NATS producer: the HTTP route has not counted these
     return routed
@@ -141,11 +142,12 @@ def _batch(
     placement: Placement,
     routed: Routed,
     max_bytes: int,
+    traceparent: str | None = None,
 ) -> None:
     """The message's events for their shards: forwarded as stored (series scheme), else as JSON work items."""
     if placement.scheme == SERIES:  # the evaluators of this release read raw batches
         rows = {
-            shard: RawRow(raw.seq, subject, stamp, raw.content_type, raw.msg_id, raw.data, tuple(indexes))
+            shard: RawRow(raw.seq, subject, stamp, raw.content_type, raw.msg_id, raw.data, tuple(indexes), traceparent)
             for shard, indexes in sorted(picks.items())
         }
         shared = shared_cost(next(iter(rows.values())))

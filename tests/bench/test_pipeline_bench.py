@@ -31,6 +31,9 @@ KEYS = (
     "ratio_vs_bytewax",
     "ratio_10k_vs_10_rules",
     *(f"{p}_ms_at_{share}pct" for p in ("p50", "p99", "p999") for share in (10, 50, 80)),
+    "tracing_off_capacity_eps",
+    "tracing_on_capacity_eps",
+    "tracing_on_vs_off",
 )
 
 
@@ -127,6 +130,9 @@ async def test_tiny_run_reports_every_figure_and_the_alerts_match(tmp_path: Path
     assert set(result["targets"]) >= {"ratio_engine_vs_bytewax >= 2", "p999_ms_at_50pct < 300"}
     assert set(result["rules_curve"]) == {str(count) for count in TINY.rule_counts}
     assert result["memory"]["windowed_avg"]["bytes_per_series"] > result["memory"]["plain"]["bytes_per_series"]
+    tracing = result["tracing"]
+    assert tracing["off"]["alerts_match_reference"] is True and tracing["on"]["alerts_match_reference"] is True
+    assert tracing["on"]["otlp_requests"] > 0 and tracing["on_vs_off"] is not None  # the traced stack exported
 
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\n## NAB\n\ntheirs\n")

@@ -13,6 +13,8 @@ reading), so both see the same events with the same ids.
 
 `stamps` are arrival times (RFC 3339) and `types` content types, each written once per batch; a row names them
 by index. The mark is not JSON, so the work messages of earlier versions (JSON objects) are told apart.
+While tracing, the head also holds `"traces": [[row number, traceparent], ...]` for the rows whose raw message
+carried a trace context (docs/tracing.md); readers that do not know it ignore it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ RAW_BATCH_MARK = b"\x1ecep-raw/1\n"
 _HEAD_OVERHEAD = len(b'{"subjects":[],"stamps":[],"types":[],"rows":[]}\n')
 RAW_BATCH_OVERHEAD = len(RAW_BATCH_MARK) + _HEAD_OVERHEAD
 _ROW_SLACK = 40  # a row's brackets, commas and table indexes (up to 6 digits each), and its tables' commas
+_TRACE_SLACK = 24  # a `traces` entry's brackets, quotes, commas and row number, and the key's share
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class RawRow:
     msg_id: str | None
     data: bytes
     picks: tuple[int, ...]
+    traceparent: str | None = None  # the W3C trace context of the raw message, while tracing
 
 
 def row_cost(row: RawRow) -> int:
@@ -52,7 +56,8 @@ def row_cost(row: RawRow) -> int:
 def shared_cost(row: RawRow) -> int:
     """`row_cost` without the picks: the same for every shard the message goes to."""
     texts = _text(row.subject) + _text(row.stamp) + _text(row.content_type) + _text(row.msg_id)
-    return len(row.data) + len(str(row.seq)) + len(str(len(row.data))) + texts + _ROW_SLACK
+    traced = 0 if row.traceparent is None else len(row.traceparent) + _TRACE_SLACK
+    return len(row.data) + len(str(row.seq)) + len(str(len(row.data))) + texts + _ROW_SLACK + traced
 
 
 def picks_cost(picks: Sequence[int]) -> int:
@@ -82,7 +87,10 @@ def encode_raw_batch(rows: Sequence[RawRow]) -> bytes:
         ]
         for row in rows
     ]
-    body = {name: list(table) for name, table in tables.items()} | {"rows": head}
+    body: dict[str, Any] = {name: list(table) for name, table in tables.items()} | {"rows": head}
+    traces = [[number, row.traceparent] for number, row in enumerate(rows) if row.traceparent is not None]
+    if traces:
+        body["traces"] = traces
     return b"".join([RAW_BATCH_MARK, orjson.dumps(body), b"\n", *(row.data for row in rows)])
 
 
@@ -110,9 +118,10 @@ def decode_raw_batch(data: bytes) -> list[RawRow]:
         raise MessageError("rows: expected a list")
     out: list[RawRow] = []
     offset = end + 1
+    traces = _traces(head.get("traces"))
     for number, row in enumerate(rows):
         try:
-            decoded, offset = _row(row, data, offset, subjects, stamps, types)
+            decoded, offset = _row(row, data, offset, subjects, stamps, types, traces.get(number))
         except MessageError as exc:
             raise MessageError(f"rows.{number}.{exc.reason}") from None
         out.append(decoded)
@@ -121,8 +130,25 @@ def decode_raw_batch(data: bytes) -> list[RawRow]:
     return out
 
 
+def _traces(traces: Any) -> dict[int, str]:
+    """The trace contexts of the head's `traces` by row number (an unreadable entry is ignored: traces are a hint)."""
+    if not isinstance(traces, list):
+        return {}
+    return {
+        entry[0]: entry[1]
+        for entry in traces
+        if isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int and isinstance(entry[1], str)
+    }
+
+
 def _row(
-    row: Any, data: bytes, offset: int, subjects: list[str], stamps: list[str], types: list[str]
+    row: Any,
+    data: bytes,
+    offset: int,
+    subjects: list[str],
+    stamps: list[str],
+    types: list[str],
+    traceparent: str | None = None,
 ) -> tuple[RawRow, int]:
     if not isinstance(row, list) or len(row) != 7:
         raise MessageError("expected a list of 7 fields")
@@ -144,6 +170,7 @@ def _row(
         msg_id,
         data[offset : offset + size],
         tuple(picks),
+        traceparent,
     )
     return decoded, offset + size
 

@@ -26,6 +26,7 @@ from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
 from services.common.nats.dead_letters import dead_letter_undecodable
 from services.common.ops import CheckResult
+from services.common.tracing.spans import traced_batches
 from services.gateway.live.feed import Feed
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import gateway_consumer
@@ -92,7 +93,7 @@ class Recorder:
             bus,
             subjects.ALERTS_STREAM,
             _config(subjects.RECORDER_CONSUMER, f"{subjects.ALERTS_PREFIX}.>"),
-            self.on_alerts,
+            traced_batches("cep.record", self.on_alerts),  # linked to each transition's trace, while tracing
         )
         self.results = gateway_consumer(
             bus,

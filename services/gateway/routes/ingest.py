@@ -25,6 +25,8 @@ from services.common.domain.quotas.tenant_quotas import TenantQuotas, how_to_rai
 from services.common.ingest_metrics import INGEST_EVENTS
 from services.common.nats import subjects
 from services.common.nats.publishing import Outgoing, PublishFailed, item_limit, publish_all
+from services.common.tracing.propagation import TRACEPARENT, inject
+from services.common.tracing.spans import current_span
 from services.gateway.auth import Principal, editor
 from services.gateway.rest.problems import Problem, malformed
 from services.gateway.state import state_of
@@ -82,10 +84,16 @@ async def ingest(request: Request, principal: Principal = Depends(editor)) -> Re
         raise malformed(str(exc)) from None
     if not intake.items:
         return _reply(0, intake.rejected, [])
-    await admit(request, principal.tenant, len(intake.items))
-    nc = await bus_client(request)
-    outgoing, rejected = _messages(intake, principal.tenant, arrival, item_limit(nc))
-    await publish_durably(request, principal.tenant, outgoing, len(outgoing))
+    # Spans start a trace of their own (a client's traceparent is linked): a client never picks our trace ids.
+    with current_span("cep.ingest", {"cep.tenant": principal.tenant}, [request.headers.get(TRACEPARENT)]) as span:
+        await admit(request, principal.tenant, len(intake.items))
+        nc = await bus_client(request)
+        outgoing, rejected = _messages(intake, principal.tenant, arrival, item_limit(nc))
+        if span is not None:
+            span.set_attribute("cep.events", len(outgoing))
+            if len(outgoing) == 1:
+                span.set_attribute("cep.event_id", outgoing[0].msg_id)
+        await publish_durably(request, principal.tenant, outgoing, len(outgoing))
     return _reply(len(outgoing), rejected, [m.msg_id for m in outgoing])
 
 
@@ -107,9 +115,10 @@ async def ingest_batch(request: Request, tenant: str, events: Sequence[Mapping[s
         raise Problem(413, f"{exc}; nothing of this request was ingested", kind="too-large") from None
     digest = hashlib.sha256(tenant.encode() + b"\0" + batch_key).hexdigest()[:32]
     subject = subjects.ingest_subject(tenant)
-    headers = {subjects.RECEIVED_AT: format_time(datetime.now(UTC))}
-    outgoing = [Outgoing(subject, body, f"{digest}-{i}", headers) for i, body in enumerate(bodies)]
-    await publish_durably(request, tenant, outgoing, len(events), batch=True)
+    with current_span("cep.ingest", {"cep.tenant": tenant, "cep.events": len(events)}):
+        headers = inject({subjects.RECEIVED_AT: format_time(datetime.now(UTC))})
+        outgoing = [Outgoing(subject, body, f"{digest}-{i}", headers) for i, body in enumerate(bodies)]
+        await publish_durably(request, tenant, outgoing, len(events), batch=True)
     INGEST_EVENTS.labels("accepted").inc(len(events))
 
 
@@ -170,7 +179,7 @@ async def admit(request: Request, tenant: str, count: int) -> None:
 def _messages(intake: Intake, tenant: str, arrival: datetime, limit: int) -> tuple[list[Outgoing], list[Reject]]:
     """One message per accepted item (a fresh event id each); items too large for the bus join the rejects."""
     subject = subjects.ingest_subject(tenant)
-    headers = {subjects.RECEIVED_AT: format_time(arrival)}
+    headers = inject({subjects.RECEIVED_AT: format_time(arrival)})  # the current span's context, when tracing
     outgoing: list[Outgoing] = []
     too_large: list[Reject] = []
     for item in intake.items:

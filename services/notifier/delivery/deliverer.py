@@ -25,7 +25,9 @@ from services.common.messages.delivery import DeliveryJob, DeliveryResult, Diges
 from services.common.nats import subjects
 from services.common.nats.dead_letters import dead_letter_undecodable
 from services.common.nats.durable_consumer import Bind, DurableConsumer
+from services.common.tracing.spans import end_span
 from services.notifier.consumers import notifier_consumer, settle, working
+from services.notifier.delivery.attempt_tracing import attempt_span, end_attempt_span
 from services.notifier.delivery.attempts import JobAttempt, Pipeline
 from services.notifier.delivery.escalation import failure_event, failure_msg_id
 from services.notifier.delivery.outputs import dead_letter, publish_result
@@ -99,10 +101,12 @@ class Deliverer:
             return
         attempt = msg.metadata.num_delivered
         context = {"tenant": job.tenant, "event_id": job.transition.event_id, "transition_id": job.msg_id()}
+        span = attempt_span(msg, job, attempt)  # None while tracing is off
         try:
             if await self._was_sent(job):
                 log.info("delivery %s was sent before; not sending it again", job.msg_id(), extra=context)
                 await msg.ack_sync()
+                end_span(span)
                 return
             async with working(msg):
                 attempted = await pipeline.attempt_job(job, attempt, datetime.now(UTC))
@@ -111,10 +115,12 @@ class Deliverer:
                 await self._mark_sent(job)
             await publish_result(js, job.tenant, result)
             await self._after_failure(job, msg.data, result)
-        except Exception:
+        except Exception as exc:
+            end_span(span, exc)
             log.exception("delivery attempt %d could not complete; it comes back", attempt, extra=context)
             await msg.nak(delay=pipeline.policy.backoff(attempt, 0.5))
             return
+        end_attempt_span(span, result)
         DELIVERIES.labels(result.type, result.status).inc()
         _log_attempt(attempted, context)
         await settle(msg, attempted.decision)

@@ -22,6 +22,7 @@ from services.common.nats.dead_letters import dead_letter_undecodable
 from services.common.nats.durable_consumer import Bind, DurableConsumer
 from services.notifier.consumers import notifier_consumer
 from services.notifier.delivery.outputs import publish_jobs
+from services.notifier.intake.intake_tracing import end_intake_spans, intake_spans, job_headers
 from services.notifier.metrics import SUPPRESSED
 from services.notifier.stages.multistage import MultiStage
 
@@ -54,10 +55,15 @@ class AlertIntake:
                 continue
             alerts.append((alert.transition, alert.actions))
             taken.append(msg)
+        spans = intake_spans((msg, transition) for msg, (transition, _) in zip(taken, alerts, strict=True))
         plan = await self.stages.plan(alerts)
         publishes = [
             *(
-                js.publish(subjects.delivery_subject(j.tenant), j.encode(), headers={subjects.MSG_ID: j.msg_id()})
+                js.publish(
+                    subjects.delivery_subject(j.tenant),
+                    j.encode(),
+                    headers=job_headers(j.msg_id(), j.transition.transition_id, spans),
+                )
                 for j in plan.jobs
             ),
             *(
@@ -72,6 +78,7 @@ class AlertIntake:
             ),
         ]
         failures = [o for o in await asyncio.gather(*publishes, return_exceptions=True) if isinstance(o, Exception)]
+        end_intake_spans(spans, failures[0] if failures else None)
         if failures:
             log.warning(
                 "publishing %d of %d notifications failed (%s); the batch comes back",

@@ -1,0 +1,1 @@
+"""OpenTelemetry tracing of the pipeline: set up from the OTEL_* variables (`setup.py`), spans (`spans.py`)."""
