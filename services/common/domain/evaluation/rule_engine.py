@@ -31,9 +31,11 @@ from services.common.domain.lifecycle.episodes import (
     compile_rule,
     group_key_for,
 )
+from services.common.domain.lifecycle.pattern_series import PatternSeries
 from services.common.domain.lifecycle.series import new_series, restore_series
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY
 from services.common.domain.quotas.series_quota import (
     Limits,
     Refusal,
@@ -72,6 +74,9 @@ class RuleEngine:
         self.failures: list[RuleFailure] = []
         self.quotas: Limits = quotas or SeriesQuotas()
         self.ledger = SeriesLedger()
+        self.pattern_cap = DEFAULT_MAX_PARTIALS_PER_KEY  # partial matches per key of a pattern rule (the oldest go)
+        # Per pattern rule, its matchers' counters (dropped by the cap, late, expired, cancelled) since the start.
+        self.pattern_counts: dict[str, dict[str, int]] = {}
         self._plans: dict[str, CompiledRule] = {}
         self._index = RuleIndex()
         self._series: dict[str, dict[str, Series]] = {}
@@ -87,7 +92,7 @@ class RuleEngine:
         A change of name, severity, actions or other metadata keeps the series and their episodes.
         """
         old = self._plans.get(rule.rule_id)
-        plan = compile_rule(rule, self.executor)
+        plan = compile_rule(rule, self.executor, self.pattern_cap)
         out: list[Transition] = []
         if old is not None:
             self._index.remove(old)
@@ -216,6 +221,7 @@ class RuleEngine:
         executor: RefitExecutor | None = None,
         quotas: Limits | None = None,
         owns: SeriesOwner | None = None,
+        pattern_cap: int | None = None,
     ) -> RuleEngine:
         """An engine holding `rules` and the series of `snapshot()` output (`owns`: as in the constructor).
 
@@ -226,6 +232,8 @@ class RuleEngine:
         if data.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unknown snapshot format {data.get('format')!r}")
         engine = cls(executor, quotas, owns)
+        if pattern_cap is not None:
+            engine.pattern_cap = pattern_cap
         for rule in rules:
             engine.upsert_rule(rule)
         for rule_id, entry in data["rules"].items():
@@ -338,6 +346,10 @@ class RuleEngine:
     def _keep(self, plan: CompiledRule, key: str, series: Series) -> None:
         """Store a series (or drop it when it holds nothing) and arm its next timer; its cached snapshot is stale."""
         self._snapshots.pop((plan.rule_id, key), None)
+        if isinstance(series, PatternSeries):
+            counts = self.pattern_counts.setdefault(plan.rule_id, {})
+            for name, added in series.take_counts().items():
+                counts[name] = counts.get(name, 0) + added
         by_key = self._series.setdefault(plan.rule_id, {})
         if series.idle:
             if by_key.pop(key, None) is not None:
