@@ -75,3 +75,36 @@ def test_openapi_documents_the_pattern_trigger(client: TestClient) -> None:
     spec = schemas["RuleSpec"]["properties"]["trigger_spec"]["anyOf"]
     pattern = next(s["$ref"].rsplit("/", 1)[1] for s in spec if "PatternTrigger" in s["$ref"])
     assert {"steps", "within", "same", "contiguity", "skip"} <= set(schemas[pattern]["properties"])
+
+
+def _logins(user: str, fails: int, start: int = 0) -> list[dict[str, Any]]:
+    times = [f"2026-01-01T00:00:{start + n:02d}Z" for n in range(fails + 1)]
+    out: list[dict[str, Any]] = [{"event_type": "login.failed", "user": user, "timestamp": t} for t in times[:-1]]
+    return [*out, {"event_type": "login.succeeded", "user": user, "timestamp": times[-1]}]
+
+
+def test_simulating_a_draft_pattern_explains_each_key_and_payload(client: TestClient) -> None:
+    payloads = [*_logins("ann", 5), *_logins("bob", 2, start=10)]
+    answer = client.post("/cep/rules/simulate", headers=ADMIN, json={"rule": BRUTE_FORCE, "payloads": payloads})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["state"] for r in body["results"]][5] == "firing"
+    assert [t["kind"] for t in body["transitions"]] == ["fired"]
+    pattern = body["pattern"]
+    (match,) = pattern["matches"]
+    assert match["group_key"] == "user=ann"
+    assert [[e["index"] for e in step["events"]] for step in match["chain"]] == [[0, 1, 2, 3, 4], [5]]
+    # bob failed twice and succeeded: his partials stand at `fail`, two failures taken, none complete
+    assert {p["step"] for p in pattern["partials"]["user=bob"]} == {"fail"}
+    assert max(p["count"] for p in pattern["partials"]["user=bob"]) == 2
+    bob_success = [line for line in pattern["trace"] if line.get("index") == 8]
+    assert {line["outcome"] for line in bob_success} >= {"kept"}
+    assert all("not 'login.succeeded'" in line["reason"] for line in bob_success)
+
+
+def test_simulating_a_stored_pattern_rule(client: TestClient) -> None:
+    rule_id = client.post("/cep/rules", headers=ADMIN, json=BRUTE_FORCE).json()["rule_id"]
+    answer = client.post(f"/cep/rules/{rule_id}/simulate", headers=ADMIN, json={"payloads": _logins("ann", 5)})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["matched"] is True
+    assert answer.json()["pattern"]["matches"][0]["payload"]["matched"]["ok"][0]["user"] == "ann"
