@@ -102,7 +102,7 @@ def test_brute_force_login_opens_one_event_listing_the_matched_events(api: httpx
     matched = event["payload"]["matched"]
     assert [p["n"] for p in matched["fail"]] == [0, 1, 2, 3, 4, 5] and len(matched["ok"]) == 1
     assert all(p["user"] == "ann" for p in [*matched["fail"], *matched["ok"]])
-    time.sleep(2)
+    time.sleep(1)
     assert len(events_of(api, rule_id)) == 1  # bob never matches, ann's match opens one event
 
 
@@ -132,11 +132,13 @@ def test_an_unpaid_order_fires_at_its_deadline_on_the_wall_clock(api: httpx.Clie
     sent = time.monotonic()
     # The stream is silent from here: only the wall-clock ticks can fire the deadline (3 s + at most 5 s).
     (event,) = eventually(lambda: events_of(api, rule_id), timeout=30, what="the unpaid order's event")
-    print(f"\nunpaid order: event recorded {time.monotonic() - sent:.1f}s after the ingest (deadline 3s)")
+    waited = time.monotonic() - sent
+    print(f"\nunpaid order: event recorded {waited:.1f}s after the ingest (deadline 3s)")
+    assert waited < 3 + 5 + 4  # the deadline, the contract's 5 s, and the pipeline's own latency on a busy machine
     assert event["group_key"] == "order_id=o-1"
     assert datetime.fromisoformat(event["fired_at"].replace("Z", "+00:00")) == placed + timedelta(seconds=3)
     assert event["payload"]["matched"]["placed"][0]["order_id"] == "o-1"
-    time.sleep(2)
+    time.sleep(1)
     assert len(events_of(api, rule_id)) == 1  # o-2 was paid in time
 
 
@@ -170,7 +172,7 @@ def test_two_correlated_alerts_on_one_host_open_one_p1(api: httpx.Client) -> Non
     (event,) = eventually(lambda: events_of(api, rule_id), what="the correlated P1")
     assert (event["priority"], event["group_key"]) == ("P1", "group.host=db-1")
     assert [a["rule_name"] for a in event["payload"]["matched"]["disk"]] == ["disk_full"]
-    time.sleep(2)
+    time.sleep(1)
     assert len(events_of(api, rule_id)) == 1  # db-2's service_down has no disk_full before it
 
 
@@ -187,7 +189,7 @@ def test_two_pattern_rules_over_each_others_alerts_stop_at_the_depth_limit(api: 
     # seed (depth 1) -> ping (2) -> pong (3) -> ping (4): past MAX_DEPTH its alert is dropped, so nothing follows.
     assert MAX_DEPTH == 3
     eventually(lambda: len(events_of(api, ping)) == 2, what="ping's second event (depth 4)")
-    time.sleep(4)
+    time.sleep(3)
     counts = [len(events_of(api, rule_id)) for rule_id in (seed, ping, pong)]
     assert counts == [1, 2, 1]
 

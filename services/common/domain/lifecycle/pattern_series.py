@@ -71,10 +71,13 @@ class PatternSeries:
     def observe(self, plan: CompiledRule, key: str, event: Event) -> Observation:
         """Feed one occurrence to the matcher on its event time; each completed match opens or joins the event."""
         transitions = self._resolve_due(plan, key, event.time)
-        judgement = judge(plan, Explanation(plan.expr, True, event.kind, path="trigger_spec"), event.payload)
-        if judgement.result is not True:  # the rule's own conditions filter what reaches the steps
-            reason = "evaluation error" if judgement.result is None else "condition false"
-            return Observation(False, "no_match", None, event.kind, judgement.explanation, judgement.errors, reason)
+        explanation: list[dict[str, Any]] = []
+        if plan.rule.conditions is not None:  # the rule's own conditions filter what reaches the steps
+            judgement = judge(plan, Explanation(plan.expr, True, event.kind, path="trigger_spec"), event.payload)
+            explanation = judgement.explanation
+            if judgement.result is not True:
+                reason = "evaluation error" if judgement.result is None else "condition false"
+                return Observation(False, "no_match", None, event.kind, explanation, judgement.errors, reason)
         seq = self.matcher.next_seq
         matches = self.matcher.on_event(event.kind, event.payload, event.time)
         if event.received_at is not None:
@@ -85,14 +88,14 @@ class PatternSeries:
         if matches:
             assert self.episode is not None
             event_id = episode_event_id(plan, key, self.episode)
-            chain = matches[-1].explain()
+            chain = self.episode.explanation  # the latest match's chain
             return Observation(True, "firing", event_id, event.kind, chain, [], "pattern matched", transitions)
         if self.matcher.idle:
             state: State = "no_match"
             reason = "no partial match"
         else:
             state, reason = "pending", "a partial match is under way"
-        return Observation(False, state, None, event.kind, judgement.explanation, [], reason, transitions)
+        return Observation(False, state, None, event.kind, explanation, [], reason, transitions)
 
     def advance(self, plan: CompiledRule, key: str, now: datetime) -> list[Transition]:
         """A tick at wall-clock `now`: deadlines of trailing negations fire, expired partials go, the event resolves."""
