@@ -35,6 +35,7 @@ from services.common.domain.lifecycle.pattern_series import PatternSeries
 from services.common.domain.lifecycle.series import new_series, restore_series
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.patterns.drops import PatternDrops
 from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY
 from services.common.domain.quotas.series_quota import (
     Limits,
@@ -77,6 +78,7 @@ class RuleEngine:
         self.pattern_cap = DEFAULT_MAX_PARTIALS_PER_KEY  # partial matches per key of a pattern rule (the oldest go)
         # Per pattern rule, its matchers' counters (dropped by the cap, late, expired, cancelled) since the start.
         self.pattern_counts: dict[str, dict[str, int]] = {}
+        self._drops: dict[str, PatternDrops] = {}  # partial matches dropped at the cap, until taken
         self._plans: dict[str, CompiledRule] = {}
         self._index = RuleIndex()
         self._series: dict[str, dict[str, Series]] = {}
@@ -151,6 +153,12 @@ class RuleEngine:
     def take_refusals(self) -> list[SeriesRefusals]:
         """The new series refused since the last call, one entry per rule and quota; the totals stay in `ledger`."""
         return self.ledger.take()
+
+    def take_pattern_drops(self) -> list[PatternDrops]:
+        """The partial matches dropped at a pattern rule's cap since the last call, one entry per rule; the totals
+        stay in `pattern_counts`."""
+        taken, self._drops = self._drops, {}
+        return [taken[rule_id] for rule_id in sorted(taken)]
 
     def series_held(self, tenant: str) -> int:
         """How many series the tenant's rules hold here."""
@@ -350,6 +358,9 @@ class RuleEngine:
             counts = self.pattern_counts.setdefault(plan.rule_id, {})
             for name, added in series.take_counts().items():
                 counts[name] = counts.get(name, 0) + added
+                if name == "dropped":
+                    drops = self._drops.setdefault(plan.rule_id, PatternDrops(plan.rule_id, plan.rule.tenant, 0))
+                    drops.count, drops.cap, drops.last_key = drops.count + added, plan.pattern_cap, key
         by_key = self._series.setdefault(plan.rule_id, {})
         if series.idle:
             if by_key.pop(key, None) is not None:
