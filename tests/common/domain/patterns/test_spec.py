@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from services.common.cli.rules_pack import export_pack, load_pack, plan
 from services.common.domain.patterns.spec import (
     MAX_STEPS,
     MAX_TIMES,
@@ -157,3 +158,12 @@ def test_a_stored_pattern_rule_reads_back_into_the_same_trigger() -> None:
     stored = {**spec.canonical(), "rule_id": "r1", "tenant": "t", "version": 1}
     stored |= {"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
     assert Rule.model_validate(stored).trigger_spec == spec.trigger_spec
+
+
+def test_a_pattern_rule_round_trips_through_a_rule_pack() -> None:
+    spec = parse_rule({"name": "bf", "trigger_type": "pattern", "trigger_spec": with_steps(FAIL, OK, same=["user"])})
+    stored = {**spec.canonical(), "rule_id": "r1", "tenant": "t", "version": 1}
+    stored |= {"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+    (loaded,) = load_pack(export_pack([stored]))
+    assert loaded == spec
+    assert [change.step for change in plan([loaded], [stored])] == ["unchanged"]
