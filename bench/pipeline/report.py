@@ -57,6 +57,15 @@ def tables(result: dict[str, Any]) -> str:
             f"{_num(v['bytewax_eps'])} events/s | {_num(v['ratio'], 3)} |"
             for k, v in result["engine_vs_bytewax"].items()
         ),
+        *(
+            [
+                f"| pattern rule (login x5+ then success, {_num(pt['users'])} users), one core, in memory "
+                f"(`patterns.pattern_eps`; a plain event rule on the same events: {_num(pt['plain_event_rule_eps'])}) "
+                f"| {_num(pt['pattern_eps'])} |"
+            ]
+            if (pt := result.get("patterns"))
+            else []
+        ),
         f"| shards per event (`shards_per_event`, {p['shards']} shards) | {_num(result['shards_per_event'], 2)} |",
         f"| raw nats-py publish -> subscribe (`nats_raw_msgs_per_s`) | {_num(result['nats_raw_msgs_per_s'])} msgs/s |",
         f"| JetStream publish with PubAck, fsync always | {_num(result['nats_jetstream_publish_msgs_per_s'])} msgs/s |",

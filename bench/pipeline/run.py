@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.pipeline import engine_shards, limits, peer
 from bench.pipeline.engine import engine_vs_peer, shard_engine_run
+from bench.pipeline.patterns import pattern_vs_plain
 from bench.pipeline.peer_step import Flip, bare_loop
 from bench.pipeline.product import run_product
 from bench.pipeline.reference import check_same, parsed_events
@@ -82,6 +83,8 @@ async def run(scale: Scale, workdir: Path, log: Any = print) -> dict[str, Any]:
     )
     result["engine_vs_bytewax"] = engine_vs_peer(scale.engine_rule_counts, scale.engine_curve_events, workdir)
     log(f"engine vs bytewax: {result['engine_vs_bytewax']}")
+    result["patterns"] = pattern_vs_plain(scale.pattern_users, scale.pattern_events)
+    log(f"pattern rule beside a plain event rule: {result['patterns']}")
     result["engine_capacity_eps_by_shards"] = {
         str(n): engine_shards.capacity(workload, scale.engine_shard_events, n) for n in ENGINE_SHARDS
     }

@@ -31,6 +31,8 @@ class Scale:
     rules_curve_events: int
     memory_hosts: int
     drain_timeout: float
+    pattern_users: int = 100  # the login pattern beside a plain event rule (patterns.py), in memory
+    pattern_events: int = 30_000
 
 
 FULL = Scale(
@@ -79,6 +81,7 @@ TINY = Scale(
     rules_curve_events=200,
     memory_hosts=3,
     drain_timeout=60.0,
+    pattern_events=1200,
 )
 
 # The full workload (1,000 rules, 100 events per message) with shorter phases and fewer side parts: a few

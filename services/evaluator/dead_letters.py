@@ -16,13 +16,14 @@ from typing import Any
 from nats.js.client import JetStreamContext
 
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.patterns.drops import PatternDrops
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
 from services.common.messages import codec
 from services.common.messages.dead_letters import DeadLetter, Replay, letter_id
 from services.common.messages.work import event_to_dict
 from services.common.nats import subjects
-from services.common.nats.dead_letters import rule_failure_letter, series_refused_letter
+from services.common.nats.dead_letters import pattern_dropped_letter, rule_failure_letter, series_refused_letter
 from services.evaluator.work import EventWork, RuleWork, TriggerWork, Work
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,17 @@ def report_series_refused(js: JetStreamContext | None, shard: int, refusals: Seq
         log.warning("rule %s: %s", refused.rule_id, refused.message(), extra=context)
     if refusals:
         _spawn(publish(js, [series_refused_letter(refused, shard, now) for refused in refusals]))
+
+
+def report_pattern_drops(js: JetStreamContext | None, shard: int, drops: Sequence[PatternDrops]) -> None:
+    """Partial matches dropped at a pattern rule's cap: logged, and an error on each rule, in the background
+    (as refused series are: the caller lets out at most one report per rule a minute)."""
+    now = datetime.now(UTC)
+    for dropped in drops:
+        context = {"shard": shard, "tenant": dropped.tenant, "rule_id": dropped.rule_id}
+        log.warning("rule %s: %s", dropped.rule_id, dropped.message(), extra=context)
+    if drops:
+        _spawn(publish(js, [pattern_dropped_letter(dropped, shard, now) for dropped in drops]))
 
 
 def report_poison(js: JetStreamContext | None, shard: int, seq: int, index: int, error: str, item: Work | None) -> None:

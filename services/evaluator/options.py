@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY
 from services.common.domain.quotas.tenant_quotas import DEFAULT_SERIES_PER_RULE, DEFAULT_SERIES_PER_TENANT
 
 
@@ -22,3 +23,4 @@ class ShardOptions:
     series_per_rule: int = DEFAULT_SERIES_PER_RULE  # CEP_QUOTA_SERIES_PER_RULE
     series_per_tenant: int = DEFAULT_SERIES_PER_TENANT  # CEP_QUOTA_SERIES_PER_TENANT, enforced per shard
     niceness: int = 0  # CEP_SHARD_NICENESS: the actor process's nice value (Ray starts workers at 15)
+    pattern_max_partials: int = DEFAULT_MAX_PARTIALS_PER_KEY  # CEP_PATTERN_MAX_PARTIALS: per key of a pattern rule

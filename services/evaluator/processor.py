@@ -18,6 +18,7 @@ from services.common.domain.evaluation.compiled.engine import CompiledEngine
 from services.common.domain.evaluation.rule_engine import RuleEngine, SeriesElsewhere
 from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.patterns.drops import PatternDrops
 from services.common.domain.quotas.series_quota import Limits, SeriesRefusals
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.rule_failures import RuleFailure
@@ -39,6 +40,7 @@ class Output:
     events: int = 0
     failures: list[RuleFailure] = field(default_factory=list)  # rules that raised on an event (the others ran)
     refusals: list[SeriesRefusals] = field(default_factory=list)  # new series refused by a quota, per rule
+    pattern_drops: list[PatternDrops] = field(default_factory=list)  # partial matches dropped at the cap, per rule
 
 
 class ShardState:
@@ -58,10 +60,13 @@ class ShardState:
         pool: RefitPool | None = None,
         quotas: Limits | None = None,
         owns: SeriesOwner | None = None,
+        pattern_cap: int | None = None,
     ) -> ShardState:
         """A fresh state holding `rules` (what the rule bucket says when there is no snapshot), within `quotas`,
-        keeping the series `owns` says are this shard's (all when None)."""
+        keeping the series `owns` says are this shard's (all when None); `pattern_cap`: partial matches per key."""
         engine = ENGINE(pool or RefitPool.for_process(), quotas, owns)
+        if pattern_cap is not None:
+            engine.pattern_cap = pattern_cap
         for rule in rules:
             engine.upsert_rule(rule)
         return cls(engine)
@@ -74,9 +79,10 @@ class ShardState:
         pool: RefitPool | None = None,
         quotas: Limits | None = None,
         owns: SeriesOwner | None = None,
+        pattern_cap: int | None = None,
     ) -> ShardState:
         """The state of a snapshot: the rules as they were then, and the engine's series (refits on `pool`)."""
-        return cls(ENGINE.restore(engine, rules, pool or RefitPool.for_process(), quotas, owns))
+        return cls(ENGINE.restore(engine, rules, pool or RefitPool.for_process(), quotas, owns, pattern_cap))
 
     @property
     def rule_count(self) -> int:
@@ -106,6 +112,7 @@ class ShardState:
         elif isinstance(first, TriggerWork):
             self._trigger(first, out)
         out.refusals += self.engine.take_refusals()
+        out.pattern_drops += self.engine.take_pattern_drops()
 
     def failed(self, item: Work, error: str, out: Output) -> None:
         """A step that raised: a trigger still gets an answer, so its caller does not wait in vain."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
+from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY, MAX_PARTIALS_PER_KEY
 from services.common.settings import ServiceSettings
 from services.evaluator.options import ShardOptions
 
@@ -23,6 +24,8 @@ class EvaluatorSettings(ServiceSettings):
     # Ray starts its workers at nice 15, so on a busy machine the shards got the CPU last and alert latency
     # followed the machine's other load; shards are the product's hot path: normal priority unless said otherwise.
     shard_niceness: int = Field(default=0, ge=-20, le=19)
+    # Partial matches a pattern rule holds per correlation key; past it the oldest is dropped and counted.
+    pattern_max_partials: int = Field(default=DEFAULT_MAX_PARTIALS_PER_KEY, ge=1, le=MAX_PARTIALS_PER_KEY)
 
     def shard_options(self) -> ShardOptions:
         """What every shard actor is built with (a plain value, so it crosses to Ray workers as is)."""
@@ -34,4 +37,5 @@ class EvaluatorSettings(ServiceSettings):
             series_per_rule=self.quota_series_per_rule,
             series_per_tenant=self.quota_series_per_tenant,
             niceness=self.shard_niceness,
+            pattern_max_partials=self.pattern_max_partials,
         )

@@ -39,10 +39,12 @@ from services.common.tracing.spans import end_span
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.dead_letters import (
     publish_rule_failures,
+    report_pattern_drops,
     report_series_refused,
 )
 from services.evaluator.metrics import ShardCounters
 from services.evaluator.options import ShardOptions
+from services.evaluator.pattern_drops import DropReports
 from services.evaluator.poison import PoisonBook
 from services.evaluator.processor import Actions, Output, ShardState
 from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_quotas, quota_book, stop_following
@@ -174,6 +176,7 @@ class ShardActor:
         self.owns = Placement(options.shards).owner(shard)  # the series this shard evaluates (sharding.py)
         self.quota_task: asyncio.Task[None] | None = None
         self.refusals = RefusalReports()
+        self.drops = DropReports()  # partial matches dropped at a pattern rule's cap, reported like refusals
 
     # -- control calls ---------------------------------------------------------------------------------
     async def start(self, nats_url: str) -> dict[str, Any]:
@@ -273,14 +276,21 @@ class ShardActor:
         state: ShardState | None = None
         if snapshot is not None:
             try:
-                state = ShardState.restore(snapshot.engine, snapshot.rule_models(), quotas=self.limits, owns=self.owns)
+                state = ShardState.restore(
+                    snapshot.engine,
+                    snapshot.rule_models(),
+                    quotas=self.limits,
+                    owns=self.owns,
+                    pattern_cap=self.config.pattern_max_partials,
+                )
             except (ValueError, KeyError, TypeError) as exc:
                 log.error(
                     "snapshot not restorable, replaying the whole work stream: %s", exc, extra={"shard": self.shard}
                 )
         if snapshot is None or state is None:
             rules = await owned_rules(self.js, self.shard, self.config.shards)
-            state, seq = ShardState.from_rules(rules, quotas=self.limits, owns=self.owns), 0
+            cap = self.config.pattern_max_partials
+            state, seq = ShardState.from_rules(rules, quotas=self.limits, owns=self.owns, pattern_cap=cap), 0
             raw_done = NOWHERE
         else:
             seq, raw_done = snapshot.seq, snapshot.raw_done
@@ -397,6 +407,7 @@ class ShardActor:
         for refused in out.refusals:
             self.counters.refused(refused.tenant, refused.count)
         self.refusals.add(out.refusals)
+        self.drops.add(out.pattern_drops)
         self.done_seq = max(self.done_seq, batch.seq)
         self.clock = batch.clock  # its ticks' alerts are published: the gateway may count on them
         await self._ack(batch.msgs, batch.broken)
@@ -448,6 +459,7 @@ class ShardActor:
     def _report_refusals(self) -> None:
         """Report the refused series on their rules: at once, then at most once a minute per rule and quota."""
         report_series_refused(self.js, self.shard, self.refusals.due(time.monotonic()))
+        report_pattern_drops(self.js, self.shard, self.drops.due(time.monotonic()))
 
     # -- snapshots -------------------------------------------------------------------------------------
     def _capture(self) -> Captured:

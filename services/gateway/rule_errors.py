@@ -1,8 +1,9 @@
-"""A rule's error state as the API shows it: how often it raised on an event or had new series refused, and the
-latest error.
+"""A rule's error state as the API shows it: how often it raised on an event, had new series refused or dropped
+partial matches at its pattern cap, and the latest error.
 
-Counted by the dead-letter recorder from letters of source `rule_failure` and `series_refused` (the active-series
-quota: "series quota of N per rule reached: ...") in services/gateway/store/dead_letters.py.
+Counted by the dead-letter recorder from letters of source `rule_failure`, `series_refused` (the active-series
+quota: "series quota of N per rule reached: ...") and `pattern_dropped` ("pattern cap of N partial matches per key
+reached: ...") in services/gateway/store/dead_letters.py.
 """
 
 from __future__ import annotations

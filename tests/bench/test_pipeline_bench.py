@@ -13,6 +13,7 @@ from bench.pipeline import engine_shards, report
 from bench.pipeline.drive import Progress, Sample, events_behind, kept_up
 from bench.pipeline.engine import shard_engine_run
 from bench.pipeline.latency import percentile
+from bench.pipeline.patterns import pattern_vs_plain
 from bench.pipeline.peer_step import bare_loop
 from bench.pipeline.reference import as_flips, check_same, local_rules, parsed_events, reference_run
 from bench.pipeline.run import run, targets
@@ -141,3 +142,9 @@ async def test_tiny_run_reports_every_figure_and_the_alerts_match(tmp_path: Path
     text = docs.read_text()
     assert text.startswith("# Benchmarks\n\n## NAB\n\ntheirs\n")
     assert text.count(report.BEGIN) == 1 and "ratio_vs_bytewax" in text
+
+
+def test_the_pattern_bench_matches_every_cycle_once_and_reports_both_rules() -> None:
+    figures = pattern_vs_plain(users=7, events=7 * 12)
+    assert figures["matches"] == 14  # two cycles of six per user
+    assert figures["pattern_eps"] > 0 and figures["plain_event_rule_eps"] > 0

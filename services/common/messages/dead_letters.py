@@ -27,7 +27,14 @@ from services.common.messages.codec import decode as validate
 from services.common.nats import subjects
 
 Source = Literal[
-    "rule_failure", "series_refused", "undecodable", "poison", "alert_dropped", "max_deliveries", "delivery_failed"
+    "rule_failure",
+    "series_refused",
+    "pattern_dropped",
+    "undecodable",
+    "poison",
+    "alert_dropped",
+    "max_deliveries",
+    "delivery_failed",
 ]
 SOURCES: tuple[str, ...] = Source.__args__  # type: ignore[attr-defined]
 ERROR_LIMIT = 2000

@@ -2,11 +2,12 @@
 
 The envelope and its decoding are services/common/messages/dead_letters.py. Sources: `rule_failure` (a rule raised
 on an event), `series_refused` (a rule's new group keys refused by the active-series quota: one letter per rule and
-quota at most every minute, with the count), `undecodable` (a message a consumer could not decode: a work message,
-an alert, a job, a result, a feed message; the error names the field), `poison` (a work item the shard could not
-apply), `alert_dropped` (an alert that could not be published), `max_deliveries` (a message past its consumer's
-max_deliver, from JetStream's advisory) and `delivery_failed` (a notification job that failed for good: the
-notifier's `{"job", "result"}` letters, read as such).
+quota at most every minute, with the count), `pattern_dropped` (partial matches a pattern rule dropped at its cap per
+key: one letter per rule at most every minute, with the count), `undecodable` (a message a consumer could not
+decode: a work message, an alert, a job, a result, a feed message; the error names the field), `poison` (a work
+item the shard could not apply), `alert_dropped` (an alert that could not be published), `max_deliveries` (a
+message past its consumer's max_deliver, from JetStream's advisory) and `delivery_failed` (a notification job that
+failed for good: the notifier's `{"job", "result"}` letters, read as such).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
+from services.common.domain.patterns.drops import PatternDrops
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
 from services.common.messages import codec
@@ -62,6 +64,20 @@ def series_refused_letter(refusals: SeriesRefusals, shard: int, at: datetime) ->
         at=at,
         rule_id=refusals.rule_id,
         event={"group_key": refusals.last_key, "refused": refusals.count, "quota": refusals.quota},
+        origin={"shard": shard},
+    )
+
+
+def pattern_dropped_letter(drops: PatternDrops, shard: int, at: datetime) -> DeadLetter:
+    """Partial matches of a pattern rule dropped at its cap (counted on the rule like a failure); nothing to replay."""
+    return DeadLetter(
+        id=letter_id("pattern_dropped", drops.tenant, drops.rule_id, shard, at.isoformat()),
+        tenant=drops.tenant,
+        source="pattern_dropped",
+        error=drops.message(),
+        at=at,
+        rule_id=drops.rule_id,
+        event={"group_key": drops.last_key, "dropped": drops.count, "cap": drops.cap},
         origin={"shard": shard},
     )
 

@@ -20,8 +20,8 @@ class DeadLetterRecord(BaseModel):
     id: str
     tenant: str
     source: str = Field(
-        description="rule_failure | series_refused | undecodable | poison | alert_dropped | max_deliveries"
-        " | delivery_failed"
+        description="rule_failure | series_refused | pattern_dropped | undecodable | poison | alert_dropped"
+        " | max_deliveries | delivery_failed"
     )
     rule_id: str | None
     error: str

@@ -1,7 +1,7 @@
 """Dead letters in SQL: recorded once per id from CEP_DEAD, listed newest first, replay-marked, deleted.
 
-Recording a new letter of source `rule_failure` or `series_refused` also counts it on its rule (`error_count`,
-`last_error`, `last_error_at`), in the same transaction: a redelivered letter counts once.
+Recording a new letter of source `rule_failure`, `series_refused` or `pattern_dropped` also counts it on its rule
+(`error_count`, `last_error`, `last_error_at`), in the same transaction: a redelivered letter counts once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlmodel import col
 from services.common.db.tables import DeadLetterRow, RuleRow
 from services.common.messages.dead_letters import DeadLetter
 
-ON_RULE = ("rule_failure", "series_refused")  # letters that count on their rule's error state
+ON_RULE = ("rule_failure", "series_refused", "pattern_dropped")  # letters that count on their rule's error state
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StreamConfig
 from nats.js.client import JetStreamContext
 
 from services.common.domain.events.model import Event
+from services.common.domain.patterns.drops import PatternDrops
 from services.common.domain.quotas.series_quota import SeriesRefusals
 from services.common.domain.rules.rule_failures import RuleFailure
 from services.common.messages import codec
 from services.common.messages.dead_letters import DeadLetter
 from services.common.messages.work import work_trigger
 from services.common.nats import subjects
-from services.common.nats.dead_letters import rule_failure_letter, series_refused_letter
+from services.common.nats.dead_letters import pattern_dropped_letter, rule_failure_letter, series_refused_letter
 from services.gateway.auth import PLATFORM_TENANT
 from tests.gateway.conftest import ADMIN, CPU_RULE, is_problem
 from tests.gateway.live_gateway import LiveGateway, eventually, new_tenant, start_gateway
@@ -109,6 +110,22 @@ async def test_refused_series_count_on_their_rule_with_the_quota_and_how_to_rais
         assert f"PUT /cep/admin/quotas/{tenant}" in shown["last_error"]
         listed = (await client.get("/cep/dead-letters", params={"source": "series_refused"})).json()
         assert [item["id"] for item in listed["items"]] == [letter.id]
+
+
+async def test_pattern_drops_count_on_their_rule_with_the_cap_and_the_setting(
+    gateway: LiveGateway, js: JetStreamContext
+) -> None:
+    tenant = new_tenant()
+    async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(tenant, "admin"), timeout=10) as client:
+        rule = (await client.post("/cep/rules", json=CPU_RULE)).json()
+        letter = pattern_dropped_letter(PatternDrops(rule["rule_id"], tenant, 1000, 4, "user=ann"), shard=0, at=AT)
+        await send(js, letter)
+        stored = await recorded(client, letter.id)
+        assert (stored["source"], stored["event"]["dropped"], stored["event"]["cap"]) == ("pattern_dropped", 4, 1000)
+        shown = (await client.get(f"/cep/rules/{rule['rule_id']}")).json()
+        assert shown["error_count"] == 1
+        assert shown["last_error"].startswith("pattern cap of 1000 partial matches per key reached: 4 oldest")
+        assert "CEP_PATTERN_MAX_PARTIALS" in shown["last_error"]
 
 
 async def test_admins_only_and_tenant_scoped(gateway: LiveGateway, js: JetStreamContext) -> None:

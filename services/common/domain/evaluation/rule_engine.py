@@ -32,9 +32,12 @@ from services.common.domain.lifecycle.episodes import (
     compile_rule,
     group_key_for,
 )
+from services.common.domain.lifecycle.pattern_series import PatternSeries
 from services.common.domain.lifecycle.series import new_series, restore_series
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.patterns.drops import PatternDrops
+from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY
 from services.common.domain.quotas.series_quota import (
     Limits,
     Refusal,
@@ -73,6 +76,10 @@ class RuleEngine:
         self.failures: list[RuleFailure] = []
         self.quotas: Limits = quotas or SeriesQuotas()
         self.ledger = SeriesLedger()
+        self.pattern_cap = DEFAULT_MAX_PARTIALS_PER_KEY  # partial matches per key of a pattern rule (the oldest go)
+        # Per pattern rule, its matchers' counters (dropped by the cap, late, expired, cancelled) since the start.
+        self.pattern_counts: dict[str, dict[str, int]] = {}
+        self._drops: dict[str, PatternDrops] = {}  # partial matches dropped at the cap, until taken
         self._plans: dict[str, CompiledRule] = {}
         self._index = RuleIndex()
         self._series: dict[str, dict[str, Series]] = {}
@@ -88,7 +95,7 @@ class RuleEngine:
         A change of name, severity, actions or other metadata keeps the series and their episodes.
         """
         old = self._plans.get(rule.rule_id)
-        plan = compile_rule(rule, self.executor)
+        plan = compile_rule(rule, self.executor, self.pattern_cap)
         out: list[Transition] = []
         if old is not None:
             self._index.remove(old)
@@ -147,6 +154,12 @@ class RuleEngine:
     def take_refusals(self) -> list[SeriesRefusals]:
         """The new series refused since the last call, one entry per rule and quota; the totals stay in `ledger`."""
         return self.ledger.take()
+
+    def take_pattern_drops(self) -> list[PatternDrops]:
+        """The partial matches dropped at a pattern rule's cap since the last call, one entry per rule; the totals
+        stay in `pattern_counts`."""
+        taken, self._drops = self._drops, {}
+        return [taken[rule_id] for rule_id in sorted(taken)]
 
     def series_held(self, tenant: str) -> int:
         """How many series the tenant's rules hold here."""
@@ -217,6 +230,7 @@ class RuleEngine:
         executor: RefitExecutor | None = None,
         quotas: Limits | None = None,
         owns: SeriesOwner | None = None,
+        pattern_cap: int | None = None,
     ) -> RuleEngine:
         """An engine holding `rules` and the series of `snapshot()` output (`owns`: as in the constructor).
 
@@ -227,6 +241,8 @@ class RuleEngine:
         if data.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unknown snapshot format {data.get('format')!r}")
         engine = cls(executor, quotas, owns)
+        if pattern_cap is not None:
+            engine.pattern_cap = pattern_cap
         for rule in rules:
             engine.upsert_rule(rule)
         for rule_id, entry in data["rules"].items():
@@ -341,6 +357,13 @@ class RuleEngine:
     def _keep(self, plan: CompiledRule, key: str, series: Series) -> None:
         """Store a series (or drop it when it holds nothing) and arm its next timer; its cached snapshot is stale."""
         self._snapshots.pop((plan.rule_id, key), None)
+        if isinstance(series, PatternSeries):
+            counts = self.pattern_counts.setdefault(plan.rule_id, {})
+            for name, added in series.take_counts().items():
+                counts[name] = counts.get(name, 0) + added
+                if name == "dropped":
+                    drops = self._drops.setdefault(plan.rule_id, PatternDrops(plan.rule_id, plan.rule.tenant, 0))
+                    drops.count, drops.cap, drops.last_key = drops.count + added, plan.pattern_cap, key
         by_key = self._series.setdefault(plan.rule_id, {})
         if series.idle:
             if by_key.pop(key, None) is not None:

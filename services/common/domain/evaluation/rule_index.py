@@ -30,6 +30,8 @@ class _TenantIndex:
         event_type = getattr(trigger, "event_type", None)
         if event_type is not None:
             return [(self.by_event_type, event_type)]
+        if plan.pattern is not None:  # a pattern rule: every event type of its steps (negated ones too)
+            return [(self.by_event_type, name) for name in sorted(plan.pattern.event_types)]
         return []
 
 

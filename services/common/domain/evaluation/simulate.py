@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from services.common.domain.evaluation.evaluations import TriggerOutcome
+from services.common.domain.evaluation.pattern_explanation import explain_pattern
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.events.model import Event, as_utc, event_time, format_time
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.templates import TemplateError, render, template_context
+from services.common.domain.patterns.spec import PatternTrigger
 from services.common.domain.rules.model import Rule, RuleSpec
 from services.common.domain.rules.summary import summarize
 
@@ -30,10 +32,13 @@ class SimulationResult:
     errors: list[str]
     results: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
+    pattern: dict[str, Any] | None = None  # a pattern rule's explanation (pattern_explanation.py)
 
     def as_dict(self) -> dict[str, Any]:
-        """The contract's simulate response, plus `state`, `event_id`, per-payload `results` and `transitions`."""
-        return {
+        """The contract's simulate response, plus `state`, `event_id`, per-payload `results` and `transitions`,
+        and for a pattern rule `pattern`: per key where each partial match stands, and a trace per payload."""
+        extra = {} if self.pattern is None else {"pattern": self.pattern}
+        return extra | {
             "matched": self.matched,
             "conditions": self.conditions,
             "actions": self.actions,
@@ -68,6 +73,7 @@ def simulate(
     results: list[dict[str, Any]] = []
     transitions: list[Transition] = []
     last: tuple[Event, TriggerOutcome] | None = None
+    taken: list[tuple[int, Event]] = []
     for index, payload in enumerate(payloads):
         event, error = _event(index, payload, tenant, now)
         if event is None:
@@ -78,7 +84,11 @@ def simulate(
         transitions += outcome.transitions
         results.append(_result(index, outcome))
         last = (event, outcome)
-    return _summarise(rule, results, transitions, last)
+        taken.append((index, event))
+    result = _summarise(rule, results, transitions, last)
+    if isinstance(rule.trigger_spec, PatternTrigger) and results:
+        result = replace(result, pattern=explain_pattern(rule, taken))
+    return result
 
 
 def _summarise(

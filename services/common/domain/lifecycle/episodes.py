@@ -21,6 +21,9 @@ from services.common.domain.lifecycle.transitions import (
     group_key_of,
     transition_id,
 )
+from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY
+from services.common.domain.patterns.plan import PatternPlan, plan_of
+from services.common.domain.patterns.spec import PatternTrigger
 from services.common.domain.posted_alerts.builtin_rule import is_builtin_rule, posted_labels
 from services.common.domain.rules.durations import parse_duration
 from services.common.domain.rules.model import Rule
@@ -45,30 +48,39 @@ class CompiledRule:
     no_data_after: timedelta | None
     executor: RefitExecutor | None = field(default=None, compare=False, repr=False)  # anomaly model refits
     posted_alerts: bool = False  # the tenant's built-in rule of posted alerts (posted_alerts/builtin_rule.py)
+    pattern: PatternPlan | None = field(default=None, compare=False, repr=False)  # a pattern rule's compiled steps
+    pattern_cap: int = DEFAULT_MAX_PARTIALS_PER_KEY  # partial matches per correlation key (patterns/matcher.py)
 
     @property
     def rule_id(self) -> str:
         return self.rule.rule_id
 
 
-def compile_rule(rule: Rule, executor: RefitExecutor | None = None) -> CompiledRule:
+def compile_rule(
+    rule: Rule, executor: RefitExecutor | None = None, pattern_cap: int = DEFAULT_MAX_PARTIALS_PER_KEY
+) -> CompiledRule:
     """Prepare a rule for evaluation; `semantics` changes only when what the rule matches changes.
 
-    `executor` runs its anomaly models' refits (inline when None: backtests, NAB, dry runs).
+    `executor` runs its anomaly models' refits (inline when None: backtests, NAB, dry runs); `pattern_cap` bounds
+    a pattern rule's partial matches per correlation key.
     """
     trigger = rule.trigger_spec
+    pattern = plan_of(trigger) if isinstance(trigger, PatternTrigger) else None
     return CompiledRule(
         rule=rule,
         semantics=semantics_of(rule),
         expr=trigger_expr(rule),
         summary=summarize(rule),
-        group_by=tuple(getattr(trigger, "group_by", None) or ()),
+        # A pattern's correlation key (`same`) is its group key.
+        group_by=tuple(getattr(trigger, "group_by", None) or getattr(trigger, "same", None) or ()),
         duration=_delta(getattr(trigger, "duration", None)),
         window=_seconds(getattr(trigger, "window", None)),
         resolve_after=_delta(getattr(trigger, "resolve_after", None)),
         no_data_after=_delta(getattr(trigger, "no_data_after", None)),
         executor=executor,
         posted_alerts=is_builtin_rule(rule),
+        pattern=pattern,
+        pattern_cap=pattern_cap,
     )
 
 

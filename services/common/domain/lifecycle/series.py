@@ -1,7 +1,8 @@
 """Which series a rule needs: the lifecycle of its trigger type, new or restored from a snapshot.
 
-Metric and anomaly rules follow the threshold lifecycle (`thresholds.py`), event rules `event_series.py` and
-schedule rules `schedule_series.py`. Every series follows the `Series` protocol of `episodes.py`.
+Metric and anomaly rules follow the threshold lifecycle (`thresholds.py`), event rules `event_series.py`,
+schedule rules `schedule_series.py` and pattern rules `pattern_series.py`. Every series follows the `Series`
+protocol of `episodes.py`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 
 from services.common.domain.lifecycle.episodes import CompiledRule, Series
 from services.common.domain.lifecycle.event_series import EventSeries
+from services.common.domain.lifecycle.pattern_series import SNAPSHOT_TYPE as PATTERN_SNAPSHOT
+from services.common.domain.lifecycle.pattern_series import PatternSeries
 from services.common.domain.lifecycle.schedule_series import ScheduleSeries
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
 
@@ -20,6 +23,8 @@ def new_series(plan: CompiledRule) -> Series:
         return EventSeries()
     if plan.rule.trigger_type == "schedule":
         return ScheduleSeries()
+    if plan.rule.trigger_type == "pattern":
+        return PatternSeries(plan)
     return ThresholdSeries(plan)
 
 
@@ -30,4 +35,6 @@ def restore_series(plan: CompiledRule, data: dict[str, Any]) -> Series:
         return EventSeries.restore(data)
     if kind == "schedule":
         return ScheduleSeries()
+    if kind == PATTERN_SNAPSHOT:
+        return PatternSeries.restore(plan, data)
     return ThresholdSeries.restore(plan, data)

@@ -34,10 +34,12 @@ class PatternMatcher:
         *,
         max_partials_per_key: int = DEFAULT_MAX_PARTIALS_PER_KEY,
         explain: bool = False,
+        plan: PatternPlan | None = None,
     ) -> None:
+        """`plan`: the trigger already compiled (`plan_of(trigger)`), shared by the matchers of one rule."""
         if not 1 <= max_partials_per_key <= MAX_PARTIALS_PER_KEY:
             raise ValueError(f"max_partials_per_key is from 1 to {MAX_PARTIALS_PER_KEY}")
-        self.plan: PatternPlan = plan_of(trigger)
+        self.plan: PatternPlan = plan if plan is not None else plan_of(trigger)
         self.cap = max_partials_per_key
         self.trace: Trace | None = Trace() if explain else None
         self.now: datetime | None = None
@@ -95,6 +97,24 @@ class PatternMatcher:
                 out.extend(self._sweep(key, now))
         # The heap's history differs after a restore; the order of the report does not.
         return sorted(out, key=lambda m: (m.at, m.key, m.positions))
+
+    @property
+    def idle(self) -> bool:
+        """Whether no partial or waiting match is held (the counters aside)."""
+        return not self._keys
+
+    @property
+    def next_seq(self) -> int:
+        """The input sequence number the next event will get."""
+        return self._seq
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest time at which `advance` past it may fire or expire something (it may be early, never late)."""
+        return min(self._scheduled.values(), default=None)
+
+    def last_seqs(self) -> set[int]:
+        """The sequence numbers of the last events the partial and waiting matches took."""
+        return {p.last.seq for partials in self._keys.values() for p in partials}
 
     def partials(self) -> dict[str, list[dict[str, Any]]]:
         """Per key, where each partial match stands: step reached, count, first event time, deadline."""

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from services.common.domain.rules.condition_nodes import ConditionNode
 from services.common.domain.rules.durations import parse_duration
 from services.common.domain.rules.errors import FieldError, RuleValidationError, from_pydantic
 from services.common.domain.rules.field_types import Duration, Frozen, GroupBy
-from services.common.domain.rules.model import ConditionNode
 
 # Limits. Each bounds the work a pattern costs per event (steps, repetitions) or the state it holds (within).
 MAX_STEPS = 10
@@ -123,12 +123,17 @@ def pattern_problems(trigger: PatternTrigger) -> list[FieldError]:
     return problems
 
 
-def parse_pattern(data: Any, prefix: Sequence[str | int] = ("trigger_spec",)) -> PatternTrigger:
-    """Validate a pattern `trigger_spec`; raise RuleValidationError naming every bad field under `prefix`."""
+def parse_pattern(
+    data: Any, prefix: Sequence[str | int] = ("trigger_spec",), *, client_input: bool = True
+) -> PatternTrigger:
+    """Validate a pattern `trigger_spec`; raise RuleValidationError naming every bad field under `prefix`.
+
+    `client_input=False` reads a stored rule: a regex saved before the RE2 check still loads (see ConditionLeaf).
+    """
     if not isinstance(data, Mapping):
         raise RuleValidationError([FieldError(tuple(prefix), "trigger_spec is an object")])
     try:
-        trigger = PatternTrigger.model_validate(dict(data), context={"client_input": True, _DEFER: True})
+        trigger = PatternTrigger.model_validate(dict(data), context={"client_input": client_input, _DEFER: True})
     except ValidationError as exc:
         raise RuleValidationError([_untag(e) for e in from_pydantic(exc, prefix=prefix)]) from None
     problems = pattern_problems(trigger)

@@ -7,7 +7,10 @@ Coercions (everything else is left as sent, for `parse_rule` to accept or name):
 - An empty (or blank) string is an untouched input: the key is dropped ("not set"), at every level.
 - `active` and `notify_resolved`: `true/false`, `on/off`, `yes/no`, `1/0` strings become booleans.
 - `min_baseline` and `storm_budget`: integral strings become ints. Thresholds are coerced by `parse_rule`.
-- `group_by`: a comma-separated string becomes a list.
+- `group_by` and `same`: a comma-separated string becomes a list.
+- A pattern trigger's `steps` are rows: an untouched row is dropped; `negate` takes a boolean string, `times.min`
+  and `times.max` integral strings (a blank `max` is no bound); a step's `conditions` are rows as the rule's (wrapped
+  in the step's `logic`, default AND).
 - Condition values: numeric strings become numbers for ordering ops (for `==`/`!=` a string stays a
   string: the UI sends JSON numbers when it means numbers); for `in`/`not_in` a JSON list (`["a", 1]`) is
   parsed, otherwise a comma-separated string is split (numeric items become numbers); `exists` takes a
@@ -50,9 +53,9 @@ _NAMED_FIELDS = ("labels", "annotations")
 FORM_FIELDS = frozenset([*_PLAIN_FIELDS, "trigger", "logic", "conditions", "actions", "suppression", *_NAMED_FIELDS])
 _TRUE = frozenset({"true", "on", "yes", "1"})
 _FALSE = frozenset({"false", "off", "no", "0"})
-_BOOLEAN_FIELDS = frozenset({"active", "notify_resolved", "starttls"})
-_INTEGER_FIELDS = frozenset({"min_baseline", "storm_budget"})
-_LIST_FIELDS = frozenset({"group_by"})
+_BOOLEAN_FIELDS = frozenset({"active", "notify_resolved", "starttls", "negate"})
+_INTEGER_FIELDS = frozenset({"min_baseline", "storm_budget", "min", "max"})
+_LIST_FIELDS = frozenset({"group_by", "same"})
 _ORDERING_OPS = frozenset({">", ">=", "<", "<="})
 _NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")  # unambiguous: linear on long digit runs
 
@@ -109,7 +112,7 @@ def _convert(form: Any) -> tuple[dict[str, Any], list[FieldError]]:
         if key in fields:
             body[key] = _coerce_field(key, fields[key])
     if "trigger" in fields:
-        body["trigger_spec"] = _clean(fields["trigger"])
+        body["trigger_spec"] = _trigger(fields["trigger"])
     body["conditions"] = _root_conditions(fields.get("logic", "AND"), fields.get("conditions"))
     if "actions" in fields:
         actions = fields["actions"]
@@ -122,6 +125,27 @@ def _convert(form: Any) -> tuple[dict[str, Any], list[FieldError]]:
         if key in fields:
             body[key] = _named(fields[key])
     return body, errors
+
+
+def _trigger(trigger: Any) -> Any:
+    """The trigger section; a pattern's `steps` rows converted one by one (the rest as any section)."""
+    cleaned = _clean(trigger)
+    steps = cleaned.get("steps") if isinstance(cleaned, dict) else None
+    if isinstance(steps, list):
+        cleaned["steps"] = [_step(step) for step in steps if not _untouched(step)]
+    return cleaned
+
+
+def _step(step: Any) -> Any:
+    if not isinstance(step, Mapping):
+        return step
+    row = _clean({k: v for k, v in step.items() if k not in ("conditions", "logic")})
+    if isinstance(row.get("times"), Mapping):
+        row["times"] = _clean(row["times"])
+    conditions = _root_conditions(step.get("logic", "AND"), step.get("conditions"))
+    if conditions is not None:
+        row["conditions"] = conditions
+    return row
 
 
 def _named(value: Any) -> Any:

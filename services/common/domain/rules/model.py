@@ -1,7 +1,7 @@
-"""The rule model of the API contract: conditions, the rule itself, and `parse_rule` naming the field path.
+"""The rule model of the API contract: the rule itself, and `parse_rule` naming the field path.
 
-The triggers are in triggers.py, the actions and suppression in actions.py, the shared field types in
-field_types.py.
+The condition tree is in condition_nodes.py, the triggers in triggers.py, the actions and suppression in
+actions.py, the shared field types in field_types.py.
 """
 
 from __future__ import annotations
@@ -10,90 +10,26 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from services.common.domain.conditions.regex import pattern_problem
 from services.common.domain.labels.rule_labels import LabelName
+from services.common.domain.patterns.spec import PatternTrigger, parse_pattern
 from services.common.domain.rules.actions import DAILY_REPORT, Action, Suppression
+from services.common.domain.rules.condition_nodes import (  # noqa: F401  (re-exported: the rule model's names)
+    ConditionGroup,
+    ConditionLeaf,
+    ConditionNode,
+    ConditionOp,
+)
 from services.common.domain.rules.errors import FieldError, RuleValidationError, from_pydantic
-from services.common.domain.rules.field_types import FieldPath, Frozen, field_error, from_client
+from services.common.domain.rules.field_types import Frozen, field_error
 from services.common.domain.rules.triggers import TRIGGER_MODELS, TriggerSpec, TriggerType, placeholder_trigger
 
-ConditionOp: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains", "regex", "exists"]
 Priority: TypeAlias = Literal["P1", "P2", "P3", "P4", "P5"]
 Severity: TypeAlias = Literal["critical", "high", "medium", "low", "info"]
 
 HANDOVER_FIELDS: tuple[str, ...] = ("purpose", "deactivation_criterion", "runbook", "rollback")
 HandoverNote = Annotated[str, Field(max_length=20_000)]
-
-
-class ConditionLeaf(Frozen):
-    """`{"field": "severity", "op": "==", "value": "critical"}`.
-
-    A `regex` pattern is checked against RE2 syntax and the caps of conditions/regex.py only for a client's rule
-    (`parse_rule`, validation context `{"client_input": True}`). A rule read back from storage or the rule
-    bucket keeps a pattern saved before RE2: it loads, and its condition evaluates to an error naming the
-    problem until edited.
-    """
-
-    field: FieldPath
-    op: ConditionOp
-    value: Any = None
-
-    @model_validator(mode="after")
-    def _value_fits_op(self, info: ValidationInfo) -> ConditionLeaf:
-        if self.op in ("in", "not_in") and not isinstance(self.value, list):
-            raise field_error("value", f"'{self.op}' needs a list of values")
-        if self.op in (">", ">=", "<", "<=") and (
-            isinstance(self.value, bool) or not isinstance(self.value, int | float | str)
-        ):
-            raise field_error("value", f"'{self.op}' needs a number or a string")
-        if self.op == "regex":
-            if not isinstance(self.value, str):
-                raise field_error("value", "'regex' needs a pattern string")
-            problem = pattern_problem(self.value) if from_client(info) else None
-            if problem is not None:
-                raise field_error("value", problem)
-        if self.op == "exists" and self.value is not None and not isinstance(self.value, bool):
-            raise field_error("value", "'exists' takes true, false or nothing")
-        if self.op not in ("exists",) and self.value is None and self.op not in ("==", "!="):
-            raise field_error("value", f"'{self.op}' needs a value")
-        return self
-
-
-class ConditionGroup(Frozen):
-    """`{"logic": "AND"|"OR", "conditions": [...]}` or `{"logic": "NOT", "conditions": [node]}`."""
-
-    logic: Literal["AND", "OR", "NOT"]
-    conditions: list[ConditionNode]
-
-    @field_validator("conditions", mode="before")
-    @classmethod
-    def _is_list(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            raise ValueError("conditions is a list of condition nodes")
-        return value
-
-    @model_validator(mode="after")
-    def _arity(self) -> ConditionGroup:
-        if self.logic == "NOT" and len(self.conditions) != 1:
-            raise field_error("conditions", "NOT takes exactly one condition")
-        if not self.conditions:
-            raise field_error("conditions", f"{self.logic} needs at least one condition")
-        return self
-
-
-def _node_kind(value: Any) -> str:
-    if isinstance(value, ConditionGroup) or (isinstance(value, Mapping) and "logic" in value):
-        return "group"
-    return "leaf"
-
-
-ConditionNode: TypeAlias = Annotated[
-    Annotated[ConditionGroup, Tag("group")] | Annotated[ConditionLeaf, Tag("leaf")],
-    Discriminator(_node_kind),
-]
-ConditionGroup.model_rebuild()
 
 
 class RuleSpec(Frozen):
@@ -199,9 +135,11 @@ def parse_rule(data: Any, *, stored: bool = False) -> RuleSpec:
             errors.append(FieldError(("trigger_spec",), "trigger_spec is an object"))
         else:
             try:
-                trigger_spec = spec_model.model_validate(dict(trigger_spec), context=context)
+                trigger_spec = _parse_trigger(spec_model, trigger_spec, context)
             except ValidationError as exc:
                 errors.extend(from_pydantic(exc, prefix=("trigger_spec",)))
+            except RuleValidationError as exc:  # a pattern names its cross-step problems itself
+                errors.extend(exc.errors)
     try:
         # Validate the rest with a placeholder trigger when it failed, so every other error is reported too.
         rest = dict(body)
@@ -216,6 +154,12 @@ def parse_rule(data: Any, *, stored: bool = False) -> RuleSpec:
     if errors:
         raise RuleValidationError(_dedupe(errors))
     return spec
+
+
+def _parse_trigger(model: type[Frozen], data: Mapping[str, Any], context: dict[str, Any] | None) -> Frozen:
+    if model is PatternTrigger:
+        return parse_pattern(data, client_input=context is not None)
+    return model.model_validate(dict(data), context=context)
 
 
 def _dedupe(errors: list[FieldError]) -> list[FieldError]:

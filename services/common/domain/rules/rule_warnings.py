@@ -8,10 +8,19 @@ from __future__ import annotations
 from services.common.domain.notify.templates import check
 from services.common.domain.rules.durations import parse_duration
 from services.common.domain.rules.model import ConditionLeaf, ConditionNode, RuleSpec
-from services.common.domain.rules.triggers import AnomalyTrigger, EventTrigger, MetricTrigger
+from services.common.domain.rules.triggers import AnomalyTrigger, EventTrigger, MetricTrigger, PatternTrigger
 
 _CHANNEL_TYPES = frozenset({"notify", "webhook", "api_call", "slack", "email", "pagerduty"})
-_INTERNAL_EVENTS = frozenset({"cep.schedule", "cep.notification.failed", "cep.ack.sla_breached"})
+_INTERNAL_EVENTS = frozenset(
+    {
+        "cep.schedule",
+        "cep.notification.failed",
+        "cep.ack.sla_breached",
+        "cep.alert.fired",
+        "cep.alert.resolved",
+        "cep.alert.acked",
+    }
+)
 MIN_BASELINE_ADVICE = 10
 
 
@@ -79,6 +88,13 @@ def _trigger_warnings(spec: RuleSpec) -> list[str]:
         and (trigger.event_type not in _INTERNAL_EVENTS)
     ):
         found.append(f"trigger_spec.event_type: '{trigger.event_type}' is not an internal event type; it never occurs")
+    if isinstance(trigger, PatternTrigger):
+        for i, step in enumerate(trigger.steps):
+            if step.event_type.startswith("cep.") and step.event_type not in _INTERNAL_EVENTS:
+                found.append(
+                    f"trigger_spec.steps.{i}.event_type: '{step.event_type}' is not an internal event type; "
+                    "it never occurs"
+                )
     return found
 
 

@@ -9,6 +9,7 @@ Shapes, by trigger type (then ` by <group_by>` and ` when (<conditions>)` where 
   method parameters and the window when set: `zscore(cpu_percent) > 3.0`,
   `iqr(latency_ms, multiplier=1.5) > 3`, `ema(cpu, alpha=0.3) over 1h > 2.5`,
   `multiscale(cpu, rest_span=100) > 1`, `hbos(latency_ms, training_window=500) > 1`.
+- pattern: `login.failed x5+ then login.succeeded within 2m, same user` (patterns/summary.py).
 
 Condition leaves use the very texts of `conditions.leaf_expr`, so a summary reads like simulate's output.
 """
@@ -17,7 +18,13 @@ from __future__ import annotations
 
 from services.common.domain.conditions.tree import leaf_expr, literal
 from services.common.domain.rules.model import ConditionLeaf, ConditionNode, RuleSpec
-from services.common.domain.rules.triggers import AnomalyTrigger, EventTrigger, MetricTrigger, ScheduleTrigger
+from services.common.domain.rules.triggers import (
+    AnomalyTrigger,
+    EventTrigger,
+    MetricTrigger,
+    PatternTrigger,
+    ScheduleTrigger,
+)
 
 
 def summarize(spec: RuleSpec) -> str:
@@ -43,6 +50,10 @@ def trigger_expr(spec: RuleSpec) -> str:
         return f"event_type == {literal(trigger.event_type)}"
     if isinstance(trigger, ScheduleTrigger):
         return f"cron {literal(trigger.cron)} ({trigger.timezone})"
+    if isinstance(trigger, PatternTrigger):
+        from services.common.domain.patterns.summary import summarize_pattern  # it reads condition_text from here
+
+        return summarize_pattern(trigger)
     return _anomaly(trigger)
 
 

@@ -1,4 +1,7 @@
-"""The four trigger models of a rule (metric, event, schedule, anomaly), and which model each trigger type takes."""
+"""The trigger models of a rule (metric, event, schedule, anomaly, pattern), and which model each trigger type takes.
+
+The pattern trigger lives with its matcher (patterns/spec.py); it is registered here like the others.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from services.common.domain.patterns.spec import PatternStep, PatternTrigger
 from services.common.domain.rules.field_types import (
     Duration,
     FieldPath,
@@ -20,7 +24,7 @@ from services.common.domain.rules.field_types import (
 
 Operator: TypeAlias = Literal[">", ">=", "<", "<=", "==", "!="]
 Aggregation: TypeAlias = Literal["avg", "sum", "min", "max", "count", "p95", "rate"]
-TriggerType: TypeAlias = Literal["metric", "event", "schedule", "anomaly"]
+TriggerType: TypeAlias = Literal["metric", "event", "schedule", "anomaly", "pattern"]
 AnomalyMethod: TypeAlias = Literal["zscore", "iqr", "ema", "multiscale", "contextual", "hbos"]
 
 # A schedule must fire within this many years: croniter's own search bound, which the scheduler's next-fire search
@@ -123,12 +127,13 @@ class AnomalyTrigger(Frozen):
     resolve_after: Duration | None = None
 
 
-TriggerSpec: TypeAlias = MetricTrigger | EventTrigger | ScheduleTrigger | AnomalyTrigger
+TriggerSpec: TypeAlias = MetricTrigger | EventTrigger | ScheduleTrigger | AnomalyTrigger | PatternTrigger
 TRIGGER_MODELS: dict[str, type[Frozen]] = {
     "metric": MetricTrigger,
     "event": EventTrigger,
     "schedule": ScheduleTrigger,
     "anomaly": AnomalyTrigger,
+    "pattern": PatternTrigger,
 }
 
 
@@ -139,5 +144,6 @@ def placeholder_trigger(trigger_type: str) -> Frozen:
         "event": EventTrigger(event_type="x"),
         "schedule": ScheduleTrigger(cron="* * * * *"),
         "anomaly": AnomalyTrigger(value_path="x", anomaly_method="zscore", threshold=3),
+        "pattern": PatternTrigger(steps=[PatternStep(name="x", event_type="x")], within="1m"),
     }
     return placeholders[trigger_type]

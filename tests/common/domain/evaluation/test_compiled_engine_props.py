@@ -1,8 +1,9 @@
 """The compiled engine against the reference: random rule sets and streams must give identical transitions.
 
 Rules draw every option of the metric trigger (each aggregation and window, duration, group_by, resolve_after,
-no_data_after, recover_threshold, conditions), beside event rules (absorption, resolve_after), anomaly rules,
-inactive rules, three tenants and small series quotas; streams mix samples (missing, non-numeric, numeric text,
+no_data_after, recover_threshold, conditions), beside event rules (absorption, resolve_after), pattern rules (over
+`error` events: counts, conditions, a trailing negation, relaxed and any), anomaly rules, inactive rules, three
+tenants and small series quotas; streams mix samples (missing, non-numeric, numeric text,
 `{"metric", "value"}` events, late ones), ticks, rule edits and deletions, and snapshot-restores of the compiled
 engine. Rules carry labels (some colliding with a group-by path or a rule field) and edits change them. Both engines
 must agree on transitions (their labels included), rule failures, quota refusals and their final snapshot.
@@ -119,7 +120,25 @@ anomaly_bodies = st.builds(
     st.sampled_from(["zscore", "iqr", "ema"]),
     group_bys,
 )
-bodies = st.one_of(metric_bodies(), metric_bodies(), metric_bodies(), event_bodies, anomaly_bodies)
+pattern_bodies = st.builds(
+    lambda times, last, same, contiguity: {
+        "trigger_type": "pattern",
+        "trigger_spec": {
+            "steps": [
+                {"name": "first", "event_type": "error", "times": {"min": times}},
+                {"name": "last", "event_type": "error", **last},
+            ],
+            "within": "1m",
+            "same": same,
+            "contiguity": contiguity,
+        },
+    },
+    st.integers(1, 2),
+    st.sampled_from([{}, {"conditions": {"field": "dc", "op": "==", "value": "y"}}, {"negate": True}]),
+    st.sampled_from([None, ["host"]]),
+    st.sampled_from(["relaxed", "any"]),
+)
+bodies = st.one_of(metric_bodies(), metric_bodies(), metric_bodies(), event_bodies, anomaly_bodies, pattern_bodies)
 # A rule label may collide with a group-by path (`host`) or a rule field (`severity`): the precedence decides.
 rule_labels = st.sampled_from([{}, {}, {"team": "sre"}, {"host": "fixed", "severity": "override"}])
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from services.common.cli.rules_pack import export_pack, load_pack, plan
 from services.common.domain.patterns.spec import (
     MAX_STEPS,
     MAX_TIMES,
@@ -16,7 +17,7 @@ from services.common.domain.patterns.spec import (
 )
 from services.common.domain.patterns.summary import summarize_pattern
 from services.common.domain.rules.errors import RuleValidationError
-from services.common.domain.rules.model import parse_rule
+from services.common.domain.rules.model import Rule, parse_rule
 
 FAIL = {"name": "fail", "event_type": "login.failed"}
 OK = {"name": "ok", "event_type": "login.succeeded"}
@@ -125,9 +126,44 @@ def test_summary(spec: dict[str, Any], text: str) -> None:
     assert summarize_pattern(parse_pattern(spec)) == text
 
 
-def test_the_public_rule_model_refuses_pattern_rules_until_the_engine_runs_them() -> None:
-    """Patterns live in the domain package only this release: a rule of type pattern is a 422 on trigger_type."""
+def test_the_public_rule_model_takes_a_pattern_trigger() -> None:
     body = {"name": "brute_force", "trigger_type": "pattern", "trigger_spec": with_steps(FAIL, OK)}
+    spec = parse_rule(body)
+    assert isinstance(spec.trigger_spec, PatternTrigger)
+    assert spec.canonical()["trigger_spec"]["steps"][0] == {**FAIL, "negate": False}
+
+
+@pytest.mark.parametrize(
+    ("trigger", "paths"),
+    [
+        (with_steps(FAIL, {**OK, "times": {"min": 0}}), ["trigger_spec.steps.1.times.min"]),
+        (with_steps(FAIL, {**FAIL}), ["trigger_spec.steps.1.name"]),
+        (
+            with_steps(FAIL, {**OK, "negate": True}, {**OK, "name": "again", "negate": True}),
+            ["trigger_spec.steps.2.negate"],
+        ),
+        ({**with_steps(FAIL), "within": "8d"}, ["trigger_spec.within"]),
+        ("steps", ["trigger_spec"]),
+    ],
+)
+def test_a_bad_pattern_rule_names_the_field_as_the_domain_does(trigger: Any, paths: list[str]) -> None:
+    body = {"name": "brute_force", "trigger_type": "pattern", "trigger_spec": trigger}
     with pytest.raises(RuleValidationError) as caught:
         parse_rule(body)
-    assert [error.path for error in caught.value.errors] == ["trigger_type"]
+    assert [error.path for error in caught.value.errors] == paths
+
+
+def test_a_stored_pattern_rule_reads_back_into_the_same_trigger() -> None:
+    spec = parse_rule({"name": "bf", "trigger_type": "pattern", "trigger_spec": with_steps(FAIL, OK)})
+    stored = {**spec.canonical(), "rule_id": "r1", "tenant": "t", "version": 1}
+    stored |= {"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+    assert Rule.model_validate(stored).trigger_spec == spec.trigger_spec
+
+
+def test_a_pattern_rule_round_trips_through_a_rule_pack() -> None:
+    spec = parse_rule({"name": "bf", "trigger_type": "pattern", "trigger_spec": with_steps(FAIL, OK, same=["user"])})
+    stored = {**spec.canonical(), "rule_id": "r1", "tenant": "t", "version": 1}
+    stored |= {"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+    (loaded,) = load_pack(export_pack([stored]))
+    assert loaded == spec
+    assert [change.step for change in plan([loaded], [stored])] == ["unchanged"]
