@@ -58,18 +58,42 @@ def input_depth(event_type: str | None, payload: Mapping[str, Any]) -> int:
     return depth if isinstance(depth, int) and not isinstance(depth, bool) and depth > 0 else 1
 
 
-def parse_group(group_key: str) -> dict[str, str]:
-    """The group key text as an object (`host=a,region=eu` -> {"host": "a", "region": "eu"}); {} for ""."""
-    group: dict[str, str] = {}
+def parse_group(group_key: str) -> dict[str, Any]:
+    """The group key text as an object (`host=a,region=eu` -> {"host": "a", "region": "eu"}); {} for "".
+
+    A dotted group-by path nests (`meta.host=a` -> {"meta": {"host": "a"}}), so `group.meta.host` reads it back in a
+    rule over alerts as the path it came from; where a path and one inside it were both grouped by, the dotted name
+    stays flat.
+    """
+    flat: dict[str, str] = {}
     last: str | None = None
     for piece in group_key.split(",") if group_key else ():
         name, sep, value = piece.partition("=")
         if sep and name:
-            group[name] = value
+            flat[name] = value
             last = name
         elif last is not None:
-            group[last] += "," + piece
+            flat[last] += "," + piece
+    group: dict[str, Any] = {}
+    for name, value in flat.items():
+        _place(group, name, value)
     return group
+
+
+def _place(group: dict[str, Any], name: str, value: str) -> None:
+    """Put `value` at the dotted `name` inside `group`, flat when a segment on the way is already a value."""
+    *parents, leaf = name.split(".")
+    node = group
+    for segment in parents:
+        child = node.setdefault(segment, {})
+        if not isinstance(child, dict):
+            group[name] = value
+            return
+        node = child
+    if leaf in node and isinstance(node[leaf], dict):
+        group[name] = value
+        return
+    node[leaf] = value
 
 
 def alert_event(

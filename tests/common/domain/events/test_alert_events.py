@@ -58,9 +58,11 @@ def test_the_payload_is_the_contracts() -> None:
         ("host=a,b,region=eu", {"host": "a,b", "region": "eu"}),  # a comma inside a value stays in it
         ("tags=[1,2]", {"tags": "[1,2]"}),
         ("q=a=b", {"q": "a=b"}),
+        ("meta.host=a,meta.zone=z", {"meta": {"host": "a", "zone": "z"}}),  # dotted paths nest
+        ("a=1,a.b=2", {"a": "1", "a.b": "2"}),  # a path inside a grouped value stays flat
     ],
 )
-def test_the_group_is_read_back_from_the_group_key(key: str, group: dict[str, str]) -> None:
+def test_the_group_is_read_back_from_the_group_key(key: str, group: dict[str, object]) -> None:
     assert parse_group(key) == group
 
 
