@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
 
 from services.common.egress import guarded_client
 from services.common.nats import subjects
@@ -157,16 +156,16 @@ class NotifierService(NatsService):
         )
         for mirror in (sources.silences, sources.rules, open_mirror):
             self.mirrors.append(asyncio.create_task(mirror.follow(js, self.stopping), name=f"mirror-{mirror.bucket}"))
-        self.mirrors.append(asyncio.create_task(self._sweep(js, open_kv), name="open-alerts-sweep"))
+        self.mirrors.append(asyncio.create_task(self._sweep(js), name="open-alerts-sweep"))
         self.muting = sources
         return sources
 
-    async def _sweep(self, js: JetStreamContext, kv: KeyValue) -> None:
+    async def _sweep(self, js: JetStreamContext) -> None:
         """Remove old delete markers of closed alerts from the open-alert bucket, every SWEEP_SECONDS."""
         while not self.stopping.is_set():
             await pause(self.stopping, SWEEP_SECONDS)
             try:
-                removed = await sweep(js, kv)
+                removed = await sweep(js)
                 log.info("removed %d delete markers of closed alerts", removed)
             except Exception as exc:  # the next sweep tries again; the markers only take room meanwhile
                 log.warning("sweeping the open-alert bucket failed (%s)", exc)

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 10_000
 SWEEP_SECONDS = 3600.0
 MARKER_KEPT_SECONDS = 600.0  # a live watch got the marker long before; a new watch does not need it
+SWEEP_BATCH = 512  # last entries read per fetch by the sweep
+SWEEP_FETCH_SECONDS = 2.0
 RECENTLY_CLOSED_KEPT = 10_000  # far more than a watch can lag behind this process's own writes
 
 
@@ -91,24 +94,34 @@ class OpenAlerts:
         self.mirror.apply(key, None, deleted=True)
 
 
-async def sweep(js: JetStreamContext, kv: KeyValue, older_than: float = MARKER_KEPT_SECONDS) -> int:
+async def sweep(js: JetStreamContext, older_than: float = MARKER_KEPT_SECONDS) -> int:
     """Remove the delete markers older than `older_than` seconds that closed alerts left; how many were removed.
-    (nats-py's `purge_deletes` does the same but never stops its watch.)"""
-    watcher = await kv.watchall()
-    now = datetime.now(UTC)
-    old: list[str] = []
-    try:
-        async for entry in watcher:
-            if entry is None:
-                break
-            deleted = entry.operation in ("DEL", "PURGE")
-            if deleted and entry.created is not None and (now - entry.created).total_seconds() >= older_than:
-                old.append(entry.key)
-    finally:
-        await watcher.stop()
+
+    Reads the last entry of every key with a headers-only pull consumer until none is pending (a KV watch may
+    signal "no more" before it delivered what was there when the machine is busy; nats-py's `purge_deletes` also
+    never stops its watch)."""
     stream = f"KV_{subjects.OPEN_ALERTS_BUCKET}"
-    for key in old:  # an episode never reopens: nothing newer can be under the key
-        await js.purge_stream(stream, subject=f"$KV.{subjects.OPEN_ALERTS_BUCKET}.{key}")
+    prefix = f"$KV.{subjects.OPEN_ALERTS_BUCKET}."
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT, ack_policy=AckPolicy.NONE, headers_only=True)
+    sub = await js.pull_subscribe(prefix + ">", stream=stream, config=config)
+    markers: list[tuple[str, datetime]] = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(SWEEP_BATCH, timeout=SWEEP_FETCH_SECONDS)
+            except TimeoutError:
+                break
+            for msg in msgs:
+                if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+                    markers.append((msg.subject, msg.metadata.timestamp))
+            if not msgs or msgs[-1].metadata.num_pending == 0:
+                break
+    finally:
+        await sub.unsubscribe()
+    now = datetime.now(UTC)
+    old = [subject for subject, created in markers if (now - created).total_seconds() >= older_than]
+    for subject in old:  # an episode never reopens: nothing newer can be under the key
+        await js.purge_stream(stream, subject=subject)
     return len(old)
 
 

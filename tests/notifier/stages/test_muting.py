@@ -219,7 +219,7 @@ async def test_the_sweep_removes_the_delete_markers_closed_alerts_leave(
     stream, prefix = f"KV_{subjects.OPEN_ALERTS_BUCKET}", f"$KV.{subjects.OPEN_ALERTS_BUCKET}.{a}"
     marker = await js.get_last_msg(stream, f"{prefix}.gone")
     assert marker.headers is not None and marker.headers.get("KV-Operation") == "DEL"
-    assert await sweep(js, muting.open_alerts.kv, older_than=0) >= 1
+    assert await sweep(js, older_than=0) >= 1
     with pytest.raises(NotFoundError):
         await js.get_last_msg(stream, f"{prefix}.gone")
     assert (await js.get_last_msg(stream, f"{prefix}.open")).data  # an open alert stays
