@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.common.messages import codec
@@ -15,6 +16,7 @@ from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
 from services.common.ops import run_checks
 from services.notifier.app import NotifierService
+from tests.notifier.muting_entries import matcher, put_silence
 from tests.notifier.running import RunningNotifier, fast_settings, running_notifier, tenant, transition, webhook
 from tests.support.receiver import receiver
 
@@ -172,3 +174,29 @@ def test_a_restarted_notifier_routes_the_same_way() -> None:
             second.publish_alert(_alert(owner, "e1"), [])
             assert _seen(second.wait_results(owner, final=1)) == [("e1", "db-hook", "sent", "policy:0", None)]
         assert [r.json()["event_id"] for r in hook.wait_for(1)] == ["e1"]
+
+
+def test_a_silence_mutes_the_policys_delivery_and_a_new_version_applies_next(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    _put_policy(notifier, owner, DB_TO_HOOK)
+    now = datetime.now(UTC)
+    muting = notifier.service.muting
+    assert muting is not None
+    silence_id = notifier.run(
+        put_silence(notifier.js, owner, [matcher("host", "db-1")], now - timedelta(hours=1), now + timedelta(hours=1))
+    )
+    _wait(lambda: any(e.silence.id == silence_id for e in muting.silences.of_tenant(owner)))
+    with receiver() as hook, receiver() as web:
+        notifier.put_channel(webhook(owner, hook.url, name="db-hook"))
+        notifier.put_channel(webhook(owner, web.url, name="web-hook"))
+        notifier.watch(owner)
+        notifier.publish_alert(_alert(owner, "e1"), [])
+        assert _seen(notifier.wait_results(owner, final=1)) == [
+            ("e1", "db-hook", "suppressed", "policy:0", f"silenced by {silence_id}")
+        ]
+        to_web = _policy([{"matchers": ['team="web"'], "receiver": "web"}], [{"name": "web", "channels": ["web-hook"]}])
+        _put_policy(notifier, owner, to_web, version=2)
+        notifier.publish_alert(_alert(owner, "e2", {"team": "web"}), [])
+        assert _seen(notifier.wait_results(owner, final=2))[1] == ("e2", "web-hook", "sent", "policy:0", None)
+        assert [r.json()["event_id"] for r in web.wait_for(1)] == ["e2"]
+        assert hook.requests == []
