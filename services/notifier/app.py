@@ -36,6 +36,7 @@ from services.notifier.intake.alert_intake import AlertIntake
 from services.notifier.intake.channel_tests import ChannelTests
 from services.notifier.muting.mirrors import InhibitRuleMirror, SilenceMirror
 from services.notifier.muting.open_alerts import SWEEP_SECONDS, ClosingMirror, OpenAlerts, sweep
+from services.notifier.routing.policies import PolicyMirror, PolicyRouting
 from services.notifier.settings import NotifierSettings
 from services.notifier.stages.cooldown import MarkStore
 from services.notifier.stages.multistage import MultiStage
@@ -71,6 +72,7 @@ class NotifierService(NatsService):
         self._setup: asyncio.Task[None] | None = None
         self.mirrors: list[asyncio.Task[None]] = []
         self.muting: MutingSources | None = None
+        self.policies: PolicyMirror | None = None
 
     async def start(self) -> None:
         """Connect, then declare streams and consumers and run the loops in the background."""
@@ -93,6 +95,7 @@ class NotifierService(NatsService):
                 storms, group_store = StormStore(noise_kv), GroupStore(noise_kv)
                 sent = await js.key_value(subjects.SENT_BUCKET)
                 muting = await self._muting(js)
+                policies = self._policies(js)
                 groups = Groups(directory, group_store, muting)
                 self.pipeline = pipeline = Pipeline(
                     directory,
@@ -101,7 +104,8 @@ class NotifierService(NatsService):
                     egress=settings.egress_policy,
                     reports=NatsReports(self.nc),
                 )
-                stages = MultiStage(directory, MarkStore(noise_kv), storms, group_store, muting)
+                routing = PolicyRouting(policies, directory)
+                stages = MultiStage(directory, MarkStore(noise_kv), storms, group_store, muting, routing=routing)
                 intake = AlertIntake(js, stages, settings.alert_batch)
                 ack_intake = AckIntake(js, directory, groups)
                 deliverer = Deliverer(
@@ -117,7 +121,8 @@ class NotifierService(NatsService):
                 await pause(self.stopping, SETUP_RETRY_SECONDS)
         else:
             return
-        if not await self._loaded(muting):  # never decide a notification before the silences are known
+        # Never decide a notification before the silences and the notification policies are known.
+        if not await self._loaded(muting) or not await self._policies_loaded(policies):
             return
         bind = partial(bind_consumer, js)
         alerts = intake.consumer(
@@ -160,6 +165,22 @@ class NotifierService(NatsService):
         self.muting = sources
         return sources
 
+    def _policies(self, js: JetStreamContext) -> PolicyMirror:
+        """The notification policies' mirror, following its bucket until the service stops."""
+        if self.policies is None:  # a setup retried after a later step failed: the mirror runs already
+            self.policies = PolicyMirror()
+            task = asyncio.create_task(self.policies.follow(js, self.stopping), name="mirror-policies")
+            self.mirrors.append(task)
+        return self.policies
+
+    async def _policies_loaded(self, policies: PolicyMirror) -> bool:
+        """Wait until the policies' mirror has read its bucket; False when the service stops first."""
+        while not policies.loaded.is_set():
+            if self.stopping.is_set():
+                return False
+            await pause(self.stopping, MIRROR_WAIT_SECONDS)
+        return True
+
     async def _sweep(self, js: JetStreamContext) -> None:
         """Remove old delete markers of closed alerts from the open-alert bucket, every SWEEP_SECONDS."""
         while not self.stopping.is_set():
@@ -179,7 +200,19 @@ class NotifierService(NatsService):
         return True
 
     def checks(self) -> Mapping[str, Check]:
-        return {**super().checks(), "consumers": self._check_consumers, "muting": self._check_muting}
+        return {
+            **super().checks(),
+            "consumers": self._check_consumers,
+            "muting": self._check_muting,
+            "routing": self._check_routing,
+        }
+
+    async def _check_routing(self) -> CheckResult:
+        if self.policies is None:
+            return CheckResult(False, {"waiting": "setting up"})
+        if not self.policies.loaded.is_set():
+            return CheckResult(False, {"loading": ["notification_policies"]})
+        return CheckResult(True, {"policies": len(self.policies.items)})
 
     async def _check_muting(self) -> CheckResult:
         if self.muting is None:
@@ -214,6 +247,7 @@ class NotifierService(NatsService):
         # A later start loads the buckets afresh.
         self.mirrors = []
         self.muting = None
+        self.policies = None
         if self.http is not None:
             await self.http.aclose()
         await super().stop()

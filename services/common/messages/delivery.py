@@ -46,6 +46,7 @@ class DeliveryResult:
     error_kind: str | None = None  # timeout | auth | network | http | config | template | egress
     reason: str | None = None  # why a stage stopped or delayed it (suppressed by the storm budget, ...)
     excerpt: str | None = None  # the start of the response body, where the channel records it (api_call)
+    via: str | None = None  # `policy:<route>` when the tenant's notification policy, not a rule action, sent it
 
     def msg_id(self) -> str:
         return f"{self.transition_id}:{self.action_index}:{self.attempt}:{self.status}"

@@ -133,6 +133,8 @@ def apply_result(row: EventRow, kind: str, result: DeliveryResult) -> None:
 
 def _merge_result(entry: dict[str, Any], result: DeliveryResult) -> dict[str, Any]:
     entry = {**entry, "channel_id": result.channel_id or entry.get("channel_id"), "type": result.type}
+    if result.via is not None:  # sent by the tenant's notification policy, not by one of the rule's actions
+        entry["via"] = result.via
     if result.attempt >= 1:
         line = {
             "n": result.attempt,

@@ -54,6 +54,9 @@ class EventNotification(BaseModel):
         default=None, description="why a stage stopped or delayed it (storm budget, cooldown) or why it failed"
     )
     response_excerpt: str | None = Field(default=None, description="the start of the answer (api_call channels)")
+    via: str | None = Field(
+        default=None, description="`policy:<route>` when the tenant's notification policy sent it (no rule action)"
+    )
 
 
 class HistoryEntry(BaseModel):

@@ -54,4 +54,11 @@ def delivery_result(
         error_kind=sent.error_kind,
         reason=reason,
         excerpt=sent.excerpt,
+        via=via_of(job.action),
     )
+
+
+def via_of(action: Action) -> str | None:
+    """What made the action when it is not the rule's own (`policy:<route>`), None for a rule action."""
+    via = (action.model_extra or {}).get("via")
+    return str(via) if via is not None else None

@@ -17,6 +17,7 @@ from services.common.domain.lifecycle.transitions import Transition
 from services.common.messages.alerts import Action
 from services.notifier.delivery.directory import Rules
 from services.notifier.delivery.jobs import jobs_for
+from services.notifier.routing.policies import PolicyRouting
 from services.notifier.stages.base import (
     Clock,
     Notification,
@@ -35,6 +36,7 @@ from services.notifier.stages.muting import Muting, MutingSources
 from services.notifier.stages.storm import StormBudget, StormStore
 from services.notifier.timed_jobs.groups import GroupStore
 
+POLICY_STAGE = "time_interval"  # the `by` of a notification its policy route's time intervals hold back
 Alert = tuple[Transition, list[Action]]  # a transition and its rule's actions, as CEP_ALERTS carries them
 
 
@@ -49,6 +51,7 @@ class MultiStage:
         groups: GroupStore,
         muting: MutingSources,
         clock: Clock = time.time,
+        routing: PolicyRouting | None = None,
     ) -> None:
         self.rules = rules
         self.marks = marks
@@ -56,6 +59,7 @@ class MultiStage:
         self.groups = groups
         self.muting = muting
         self.clock = clock
+        self.routing = routing
 
     def stages(self) -> list[Stage]:
         """The stages, in the order a notification passes them; new ones for each batch (they hold its state)."""
@@ -72,8 +76,11 @@ class MultiStage:
         muting = Muting(self.muting)
         plan = Plan([muting, *self.noise_stages()])
         suppressions: dict[tuple[str, str], Mapping[str, Any]] = {}
+        routing = self.routing.batch() if self.routing is not None else None
         for transition, actions in alerts:
             muting.track(transition)  # every alert, notified or not, may inhibit others while it is open
+            if routing is not None:
+                await route_by_policy(plan, routing, transition, actions, now, muting)
             jobs = jobs_for(transition, actions)
             if not jobs:
                 continue
@@ -99,6 +106,18 @@ class MultiStage:
             rule = await self.rules.rule(transition.tenant, transition.rule_id)
             known[key] = (rule or {}).get("suppression") or {}
         return known[key]
+
+
+async def route_by_policy(
+    plan: Plan, routing: PolicyRouting, transition: Transition, actions: list[Action], now: float, muting: Stage
+) -> None:
+    """Add the jobs of the tenant's notification policy: held back by their route's time intervals, or through
+    the muting stage and out per alert (the rule's cooldown, storm budget and grouping are its own actions')."""
+    routed = await routing.jobs(transition, actions, now)
+    for job, reason in routed.muted:
+        plan.suppressed.append(Suppression(POLICY_STAGE, suppressed_result(job, reason, now)))
+    if routed.jobs:
+        await run_stages(plan, Notification(transition, routed.jobs, {}), now, [muting])
 
 
 async def run_stages(plan: Plan, notification: Notification, now: float, stages: list[Stage] | None = None) -> None:

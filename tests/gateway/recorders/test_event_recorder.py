@@ -120,6 +120,17 @@ def test_a_suppressed_notification_shows_its_reason_and_counts_on_the_event() ->
     assert row_codec.event_json(row)["suppressed"] == 1
 
 
+def test_a_notification_the_policy_sent_is_its_own_entry_saying_so() -> None:
+    fired = Episode(new_tenant()).transition("fired")
+    row = event_record.open_event(fired, HOOK)
+    result = dataclasses.replace(result_for(fired, 1, "sent", final=True), action_index=1, via="policy:0.1")
+    event_record.apply_result(row, "fired", result)
+    rule_entry, policy_entry = row.notifications
+    assert (rule_entry["status"], rule_entry.get("via")) == ("pending", None)
+    assert (policy_entry["action_index"], policy_entry["status"], policy_entry["via"]) == (1, "sent", "policy:0.1")
+    assert row_codec.event_json(row)["notifications"][1]["via"] == "policy:0.1"
+
+
 # -- through NATS and SQL ---------------------------------------------------------------------------------
 async def test_fired_updated_resolved_through_the_alert_stream(gateway: LiveGateway, js: JetStreamContext) -> None:
     tenant = new_tenant()
