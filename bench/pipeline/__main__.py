@@ -1,15 +1,20 @@
-"""`python -m bench.pipeline [--scale full|medium|tiny] [--out FILE] [--docs FILE|--no-docs]` (run by `make bench`)."""
+"""`python -m bench.pipeline [--scale full|medium|tiny] [--out FILE] [--docs FILE|--no-docs] [--engine-only]`.
+
+`make bench` runs it without `--engine-only`. With it, only the in-memory engine figures are measured (the engine
+and the one-process peer, no stack), printed as JSON and written to `--out` (default `bench/results/engine.json`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.pipeline import report
-from bench.pipeline.run import run
+from bench.pipeline.run import engine_only, run
 from bench.pipeline.scales import SCALES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,10 +23,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/latest.json (engine.json)")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
+    parser.add_argument("--engine-only", action="store_true", help="only the in-memory engine against the peer")
     args = parser.parse_args()
+    if args.engine_only:
+        out = args.out or ROOT / "bench" / "results" / "engine.json"
+        with tempfile.TemporaryDirectory(prefix="cep-bench-") as workdir:
+            figures = engine_only(SCALES[args.scale], Path(workdir), log=lambda line: print(line, flush=True))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"engine_eps {figures['engine_eps']}, ratio_engine_vs_bytewax {figures['ratio_engine_vs_bytewax']}")
+        print(f"written: {out}")
+        return 0
+    args.out = args.out or ROOT / "bench" / "results" / "latest.json"
     with tempfile.TemporaryDirectory(prefix="cep-bench-") as workdir:
         result = asyncio.run(run(SCALES[args.scale], Path(workdir), log=lambda line: print(line, flush=True)))
     report.write_json(result, args.out)

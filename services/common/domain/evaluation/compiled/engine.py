@@ -2,7 +2,8 @@
 
 Per event: the candidate rules come from a cache keyed by the event's shape (tenant, payload keys, metric name,
 type), already sorted as the reference sorts them; each distinct `group_by` is turned into a group key once and
-shared by every rule that groups by it; an active metric rule is judged by `FastThresholdSeries.judge_sample`.
+shared by every rule that groups by it; an active metric rule is judged by `FastThresholdSeries.judge_sample`, or,
+once its series exists, by `take_quick` when the rule has no timers, conditions or hysteresis (`QuickRule`).
 Every other rule (event, schedule, anomaly, inactive), and trigger, evaluate, snapshot and restore, run the
 reference code on the same state, so transitions, failures, quotas and snapshots are the reference's.
 """
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
-from services.common.domain.evaluation.compiled.fast_thresholds import FastThresholdSeries
+from services.common.domain.evaluation.compiled.fast_thresholds import FastThresholdSeries, QuickRule, quick_rule
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.rule_index import ShapeMemo
 from services.common.domain.evaluation.sharding import SeriesOwner
@@ -36,7 +37,7 @@ class CompiledEngine(RuleEngine):
         self, executor: RefitExecutor | None = None, quotas: Limits | None = None, owns: SeriesOwner | None = None
     ) -> None:
         super().__init__(executor, quotas, owns)
-        self._shapes: ShapeMemo[tuple[str, ...]] = ShapeMemo()
+        self._shapes: ShapeMemo[tuple[tuple[str, QuickRule | None], ...]] = ShapeMemo()
 
     def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
         self._shapes.clear()
@@ -49,14 +50,32 @@ class CompiledEngine(RuleEngine):
     def on_events(self, events: Sequence[Event]) -> list[Transition]:
         """`RuleEngine.on_events`, with the same transitions in the same order."""
         out: list[Transition] = []
-        plans = self._plans
+        plans, held_series, snapshots, owns = self._plans, self._series, self._snapshots, self.owns
         for event in events:
             first = len(out)
             keys: dict[tuple[str, ...], str] = {}
             sampled: dict[str, tuple[Any, float | None]] = {}
-            for rule_id in self._candidates(event):
+            seconds = None
+            for rule_id, quick in self._candidates(event):
                 plan = plans[rule_id]
                 try:
+                    if quick is not None:
+                        key = keys.get(plan.group_by)
+                        if key is None:
+                            key = keys[plan.group_by] = group_key_for(plan, event.payload)
+                        by_key = held_series.get(rule_id)
+                        held = None if by_key is None else by_key.get(key)
+                        if type(held) is FastThresholdSeries and (owns is None or owns(plan.rule, key)):
+                            sample = sampled.get(quick.path)
+                            if sample is None:
+                                sample = sampled[quick.path] = sample_of(quick.path, event)[:2]
+                            self.evaluations += 1
+                            snapshots.pop((rule_id, key), None)
+                            if sample[1] is not None:
+                                if seconds is None:
+                                    seconds = event.time.timestamp()
+                                out += held.take_quick(quick, key, event, sample[0], sample[1], seconds)
+                            continue
                     if not plan.rule.active:
                         self._learn(plan, event)
                     elif plan.rule.trigger_type == "metric":
@@ -70,8 +89,16 @@ class CompiledEngine(RuleEngine):
                 stamp_depth(out, first, event)
         return out
 
-    def _candidates(self, event: Event) -> tuple[str, ...]:
-        return self._shapes.get(event, lambda e: tuple(sorted(self._index.candidates(e))))
+    def _candidates(self, event: Event) -> tuple[tuple[str, QuickRule | None], ...]:
+        return self._shapes.get(event, self._steps)
+
+    def _steps(self, event: Event) -> tuple[tuple[str, QuickRule | None], ...]:
+        """The event's candidate rules in the reference's order, each with its `QuickRule` when it is active."""
+        plans = self._plans
+        return tuple(
+            (rule_id, quick_rule(plans[rule_id]) if plans[rule_id].rule.active else None)
+            for rule_id in sorted(self._index.candidates(event))
+        )
 
     def _judge_into(
         self,

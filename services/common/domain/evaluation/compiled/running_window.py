@@ -1,0 +1,136 @@
+"""A sliding window for avg, sum and count rules: a float running sum that certifies verdicts, exact values on demand.
+
+`RunningWindow` holds the same samples as `SlidingWindow` (same admission, eviction, snapshot) but keeps neither the
+1074-bit exact sum nor the sorted copy. Its running sum carries a bound on its rounding error: `holds` answers a
+threshold comparison from the running sum when the bound puts the exact aggregate on the same side of the threshold,
+and from the exact aggregate (`math.fsum`, correctly rounded like `ExactSum`) otherwise. So every verdict and every
+value it gives is the reference window's. Only avg, sum and count rules get one (min, max, p95 read a sorted copy).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable
+from typing import Any
+
+from services.common.domain.windows.sliding import Admission, ExactSum, SlidingWindow, p95, rate
+
+_ROUNDING = 2.0**-52  # a bound on one float addition's relative rounding error (half an ulp is 2**-53)
+_RESYNC_EVERY = 1024  # operations after which the running sum is recomputed, so its error bound stays tight
+
+
+def exact_sum(values: list[float]) -> float:
+    """The correctly rounded sum, as `ExactSum.value` gives it (zero is +0.0, overflow is +-inf)."""
+    try:
+        total = math.fsum(values)
+    except OverflowError:
+        exact = ExactSum()
+        for value in values:
+            exact.add(value)
+        return exact.value
+    return total if total != 0.0 else 0.0
+
+
+class RunningWindow(SlidingWindow):
+    """A `SlidingWindow` whose avg, sum and count verdicts come from a running sum with an error bound."""
+
+    def __init__(self, length_seconds: float) -> None:
+        super().__init__(length_seconds)
+        self._total = 0.0
+        self._error = 0.0  # |self._total - the exact sum of the values| <= self._error
+        self._operations = 0
+
+    def _take(self, value: float) -> None:
+        total = self._total + value
+        self._total, self._error = total, self._error + abs(total) * _ROUNDING
+        self._operations += 1
+
+    def add(self, at: float, value: float) -> Admission:
+        """`SlidingWindow.add`: a sample at or after the newest is appended, an earlier one inserted in place."""
+        newest = self.newest
+        if newest is not None and at < newest:
+            return super().add(at, value)
+        if not math.isfinite(value):
+            raise ValueError("a window sample is a finite number")
+        self._times.append(at)
+        self._values.append(value)
+        self._take(value)
+        if newest is None or at > newest:
+            self.newest = at
+            self._evict()
+        return Admission.IN_ORDER
+
+    def _evict(self) -> None:
+        assert self.newest is not None
+        times = self._times
+        cut = bisect.bisect_right(times, self.newest - self.length) if times[0] <= self.newest - self.length else 0
+        if cut:
+            values = self._values
+            total, error = self._total, self._error
+            for value in values[:cut]:
+                total -= value
+                error += abs(total) * _ROUNDING
+            del times[:cut]
+            del values[:cut]
+            self._total, self._error = total, error
+            self._operations += cut
+        if not self._values:
+            self._total = self._error = 0.0
+        elif self._operations >= _RESYNC_EVERY:
+            self._resync()
+
+    def _resync(self) -> None:
+        self._operations = 0
+        self._total = total = exact_sum(self._values)
+        self._error = abs(total) * _ROUNDING if math.isfinite(total) else math.inf
+
+    def aggregate(self, aggregation: str) -> float | None:
+        """`SlidingWindow.aggregate`, exactly (the running sum is not used here)."""
+        values = self._values
+        if aggregation == "count":
+            return float(len(values))
+        if not values:
+            return None
+        if aggregation == "sum":
+            return exact_sum(values)
+        if aggregation == "avg":
+            return exact_sum(values) / len(values)
+        if aggregation == "min":
+            return sorted(values)[0]
+        if aggregation == "max":
+            return sorted(values)[-1]
+        if aggregation == "p95":
+            return p95(values)
+        if aggregation == "rate":
+            return rate(self._times, values)
+        return super().aggregate(aggregation)
+
+    def holds(self, aggregation: str, test: Callable[[Any, Any], bool], threshold: float) -> bool:
+        """`test(self.aggregate(aggregation), threshold)` for avg, sum or count over a non-empty window."""
+        count = len(self._values)
+        if aggregation == "count":
+            return test(float(count), threshold)
+        total, error = self._total, self._error
+        if aggregation == "avg":
+            approx, error = total / count, error / count
+        else:
+            approx = total
+        # The exact aggregate is within `margin` of `approx` (the error bound, the rounding of the exact sum and of
+        # both divisions, generously): farther than that from the threshold, both are on the same side of it.
+        margin = 4.0 * (error + abs(approx) * _ROUNDING) + 1e-300
+        distance = approx - threshold
+        if distance > margin or -distance > margin:
+            return test(approx, threshold)
+        exact = self.aggregate(aggregation)
+        return test(exact, threshold)
+
+    @classmethod
+    def of(cls, window: SlidingWindow) -> RunningWindow:
+        """The same samples in a running window."""
+        running = cls(window.length)
+        running.newest = window.newest
+        running._times = list(window._times)
+        running._values = list(window._values)
+        running._resync()
+        return running
