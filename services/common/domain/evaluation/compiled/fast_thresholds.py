@@ -21,7 +21,7 @@ from services.common.domain.conditions.tree import Explanation, combine, compare
 from services.common.domain.evaluation.compiled.running_window import RunningWindow
 from services.common.domain.events.model import Event
 from services.common.domain.lifecycle.episodes import CompiledRule, Episode, judge
-from services.common.domain.lifecycle.thresholds import ThresholdSeries
+from services.common.domain.lifecycle.thresholds import _MIN_WINDOW, ThresholdSeries
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.rules.triggers import MetricTrigger
 from services.common.domain.windows.measures import PATH, Measure, sample_of
@@ -97,6 +97,17 @@ class FastThresholdSeries(ThresholdSeries):
             self.window = RunningWindow(self.window.length)
 
     @classmethod
+    def fresh(cls, plan: CompiledRule) -> FastThresholdSeries:
+        """`cls(plan)` for a `QuickRule`'s plan, built without the general constructor's dispatch."""
+        series = cls.__new__(cls)
+        series.__dict__.update(_FRESH)
+        series.latest = {}
+        series._plan = plan
+        if plan.window is not None:
+            series.window = RunningWindow(max(plan.window, _MIN_WINDOW))
+        return series
+
+    @classmethod
     def adopt(cls, plan: CompiledRule, series: ThresholdSeries) -> FastThresholdSeries:
         """This class around the state of a reference series (one restored, or created by `trigger`)."""
         fast = cls.__new__(cls)
@@ -108,45 +119,48 @@ class FastThresholdSeries(ThresholdSeries):
 
     def take_quick(
         self, quick: QuickRule, key: str, event: Event, raw: Any, number: float, at_seconds: float
-    ) -> list[Transition]:
-        """`judge_sample` for a `QuickRule` with a number sampled, once `advance` has run (it has no timers)."""
+    ) -> list[Transition] | None:
+        """`judge_sample` for a `QuickRule` with a number sampled, once `advance` has run (it has no timers).
+
+        None when nothing moved (most samples): no list is built for them.
+        """
         at = event.time
         newest = self.newest
-        window = self.window
+        window: RunningWindow | None = self.window  # type: ignore[assignment]  # a quick rule's window
         if window is None:
             if newest is not None and at < newest:
-                return []  # older than the newest raw value: refused
+                return None  # older than the newest raw value: refused
             value: Any = raw
-            if type(raw) is int or type(raw) is float:
+            if type(raw) is float or type(raw) is int:
                 result: bool | None = quick.test(raw, quick.threshold)
                 problem = None
             else:
                 result, problem = compare(quick.operator, raw, quick.threshold)
         else:
-            assert isinstance(window, RunningWindow)
-            if window.newest is not None and at_seconds <= window.newest - window.length:
-                return []  # more than one window length late: refused
-            window.add(at_seconds, number)
+            result = window.take(at_seconds, number, quick.aggregation, quick.test, quick.threshold)  # type: ignore[arg-type]
+            if result is None:
+                return None  # more than one window length late: refused
             if newest is not None and newest > at:
                 at = newest
             value, problem = LAZY, None
-            result = window.holds(quick.aggregation or "avg", quick.test, quick.threshold)
         self.newest = at if newest is None or at > newest else newest
         sample = self._sample = (event, value, result, problem)
         episode = self.episode
-        if episode is not None and (episode.no_data or self.phase != "firing"):
+        if episode is None:
+            if self.phase != "inactive":
+                return self._moved(quick.plan, key, at, result)
+            return self._fire(quick.plan, key, at, "threshold crossed") if result is True else None
+        if episode.no_data or self.phase != "firing":
             return self._moved(quick.plan, key, at, result)
-        if result is True:
-            if episode is not None:  # firing: the episode counts the sample and shows it
-                episode.count += 1
-                if at > episode.last_seen:
-                    episode.last_seen = at
-                self._episode_sample = sample
-                return []
-            return self._fire(quick.plan, key, at, "threshold crossed")
-        if result is False and episode is not None:
+        if result is True:  # firing: the episode counts the sample and shows it
+            episode.count += 1
+            if at > episode.last_seen:
+                episode.last_seen = at
+            self._episode_sample = sample
+            return None
+        if result is False:
             return self._on_false(quick.plan, key, at, result)
-        return []
+        return None
 
     def _moved(self, plan: CompiledRule, key: str, at: datetime, verdict: bool | None) -> list[Transition]:
         """The tail of `judge_sample` once the sample is remembered: the lifecycle's moves, in full."""
@@ -260,6 +274,22 @@ class FastThresholdSeries(ThresholdSeries):
     def snapshot(self) -> dict[str, Any]:
         self._materialise()
         return super().snapshot()
+
+
+_FRESH: dict[str, Any] = dict.fromkeys(
+    (
+        "pending_since",
+        "newest",
+        "resolved_at",
+        "last_started",
+        "episode",
+        "window",
+        "detector",
+        "last_score",
+        "_sample",
+        "_episode_sample",
+    )
+) | {"phase": "inactive"}
 
 
 def _runs(plan: CompiledRule) -> bool:

@@ -35,8 +35,13 @@ def exact_sum(values: list[float]) -> float:
 class RunningWindow(SlidingWindow):
     """A `SlidingWindow` whose avg, sum and count verdicts come from a running sum with an error bound."""
 
-    def __init__(self, length_seconds: float) -> None:
-        super().__init__(length_seconds)
+    def __init__(self, length_seconds: float) -> None:  # no sorted copy, no exact sum: only what is read here
+        if not length_seconds > 0:
+            raise ValueError("a window length is a positive number of seconds")
+        self.length = float(length_seconds)
+        self.newest: float | None = None
+        self._times: list[float] = []
+        self._values: list[float] = []
         self._total = 0.0
         self._error = 0.0  # |self._total - the exact sum of the values| <= self._error
         self._operations = 0
@@ -60,6 +65,49 @@ class RunningWindow(SlidingWindow):
             self.newest = at
             self._evict()
         return Admission.IN_ORDER
+
+    def take(
+        self, at: float, value: float, aggregation: str, test: Callable[[Any, Any], bool], threshold: float
+    ) -> bool | None:
+        """`add` then `holds`, in one call: None when the sample is refused (more than one window length late)."""
+        newest = self.newest
+        if newest is not None and at < newest:
+            if at <= newest - self.length:
+                return None
+            super().add(at, value)
+            return self.holds(aggregation, test, threshold)
+        if not math.isfinite(value):
+            raise ValueError("a window sample is a finite number")
+        times, values = self._times, self._values
+        times.append(at)
+        values.append(value)
+        total = self._total + value
+        error = self._error + abs(total) * _ROUNDING
+        operations = self._operations + 1
+        if newest is None or at > newest:
+            self.newest = at
+            edge = at - self.length
+            if times[0] <= edge:
+                cut = bisect.bisect_right(times, edge)
+                for old in values[:cut]:
+                    total -= old
+                    error += abs(total) * _ROUNDING
+                del times[:cut]
+                del values[:cut]
+                operations += cut
+        self._total, self._error, self._operations = total, error, operations
+        if operations >= _RESYNC_EVERY:
+            self._resync()
+        count = len(values)
+        if aggregation == "count":
+            return test(float(count), threshold)
+        if aggregation == "avg":
+            total, error = total / count, error / count
+        margin = 4.0 * (error + abs(total) * _ROUNDING) + 1e-300
+        distance = total - threshold
+        if distance > margin or -distance > margin:
+            return test(total, threshold)
+        return test(self.aggregate(aggregation), threshold)
 
     def _evict(self) -> None:
         assert self.newest is not None
