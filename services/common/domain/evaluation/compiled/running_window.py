@@ -42,13 +42,16 @@ class RunningWindow(SlidingWindow):
         self.newest: float | None = None
         self._times: list[float] = []
         self._values: list[float] = []
+        # Each addition or removal since the last resync rounds by at most |its result| * 2**-53, and every partial
+        # sum is at most `_magnitude` (the absolute values held then, plus those added since): so the running sum
+        # is within `_operations * _magnitude * 2**-52` of the exact sum of the values.
         self._total = 0.0
-        self._error = 0.0  # |self._total - the exact sum of the values| <= self._error
+        self._magnitude = 0.0
         self._operations = 0
 
     def _take(self, value: float) -> None:
-        total = self._total + value
-        self._total, self._error = total, self._error + abs(total) * _ROUNDING
+        self._total += value
+        self._magnitude += abs(value)
         self._operations += 1
 
     def add(self, at: float, value: float) -> Admission:
@@ -82,56 +85,63 @@ class RunningWindow(SlidingWindow):
         times.append(at)
         values.append(value)
         total = self._total + value
-        error = self._error + abs(total) * _ROUNDING
+        self._magnitude += abs(value)
         operations = self._operations + 1
         if newest is None or at > newest:
             self.newest = at
             edge = at - self.length
             if times[0] <= edge:
-                cut = bisect.bisect_right(times, edge)
-                for old in values[:cut]:
-                    total -= old
-                    error += abs(total) * _ROUNDING
-                del times[:cut]
-                del values[:cut]
-                operations += cut
-        self._total, self._error, self._operations = total, error, operations
+                if times[1] > edge:  # the usual step: one sample leaves (the newest never does)
+                    total -= values[0]
+                    del times[0]
+                    del values[0]
+                    operations += 1
+                else:
+                    cut = bisect.bisect_right(times, edge)
+                    for old in values[:cut]:
+                        total -= old
+                    del times[:cut]
+                    del values[:cut]
+                    operations += cut
+        self._total, self._operations = total, operations
         if operations >= _RESYNC_EVERY:
             self._resync()
+            total, operations = self._total, 0
         count = len(values)
         if aggregation == "count":
             return test(float(count), threshold)
+        # The exact aggregate is within `bound` of the running one (the sum's error bound, the rounding of the exact
+        # sum and of both divisions, generously): farther than that from the threshold, both lie on its same side.
+        bound = 4.0 * (operations * self._magnitude + abs(total)) * _ROUNDING + 1e-300
         if aggregation == "avg":
-            total, error = total / count, error / count
-        margin = 4.0 * (error + abs(total) * _ROUNDING) + 1e-300
+            total /= count
+            bound /= count
         distance = total - threshold
-        if distance > margin or -distance > margin:
+        if distance > bound or -distance > bound:
             return test(total, threshold)
         return test(self.aggregate(aggregation), threshold)
 
     def _evict(self) -> None:
         assert self.newest is not None
         times = self._times
-        cut = bisect.bisect_right(times, self.newest - self.length) if times[0] <= self.newest - self.length else 0
-        if cut:
+        edge = self.newest - self.length
+        if times[0] <= edge:
+            cut = bisect.bisect_right(times, edge)
             values = self._values
-            total, error = self._total, self._error
+            total = self._total
             for value in values[:cut]:
                 total -= value
-                error += abs(total) * _ROUNDING
             del times[:cut]
             del values[:cut]
-            self._total, self._error = total, error
+            self._total = total
             self._operations += cut
-        if not self._values:
-            self._total = self._error = 0.0
-        elif self._operations >= _RESYNC_EVERY:
+        if self._operations >= _RESYNC_EVERY:
             self._resync()
 
     def _resync(self) -> None:
         self._operations = 0
-        self._total = total = exact_sum(self._values)
-        self._error = abs(total) * _ROUNDING if math.isfinite(total) else math.inf
+        self._total = exact_sum(self._values)
+        self._magnitude = sum(map(abs, self._values))  # inf past the float range: then every verdict is exact
 
     def aggregate(self, aggregation: str) -> float | None:
         """`SlidingWindow.aggregate`, exactly (the running sum is not used here)."""
@@ -159,19 +169,15 @@ class RunningWindow(SlidingWindow):
         count = len(self._values)
         if aggregation == "count":
             return test(float(count), threshold)
-        total, error = self._total, self._error
+        total = self._total
+        bound = 4.0 * (self._operations * self._magnitude + abs(total)) * _ROUNDING + 1e-300
         if aggregation == "avg":
-            approx, error = total / count, error / count
-        else:
-            approx = total
-        # The exact aggregate is within `margin` of `approx` (the error bound, the rounding of the exact sum and of
-        # both divisions, generously): farther than that from the threshold, both are on the same side of it.
-        margin = 4.0 * (error + abs(approx) * _ROUNDING) + 1e-300
-        distance = approx - threshold
-        if distance > margin or -distance > margin:
-            return test(approx, threshold)
-        exact = self.aggregate(aggregation)
-        return test(exact, threshold)
+            total /= count
+            bound /= count
+        distance = total - threshold
+        if distance > bound or -distance > bound:
+            return test(total, threshold)
+        return test(self.aggregate(aggregation), threshold)
 
     @classmethod
     def of(cls, window: SlidingWindow) -> RunningWindow:
