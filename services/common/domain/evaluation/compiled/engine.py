@@ -25,7 +25,7 @@ from services.common.domain.events.model import Event
 from services.common.domain.lifecycle.episodes import CompiledRule, Series, group_key_for
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.domain.quotas.series_quota import Limits
+from services.common.domain.quotas.series_quota import Limits, refusal
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.rule_failures import failure_of
 from services.common.domain.windows.measures import sample_of
@@ -163,10 +163,25 @@ class CompiledEngine(RuleEngine):
                 self._keep(plan, key, series)
             out += self._repair(plan, event)
             return
-        if self._refused(plan, key, series) is None:
-            self._keep(plan, key, series)
-            if moved:
-                out += moved
+        if self._admit(plan, key, series) and moved:
+            out += moved
+
+    def _admit(self, plan: CompiledRule, key: str, series: FastThresholdSeries) -> bool:
+        """`_refused` then `_keep` for a new quick series that took its sample (it holds state, arms no timer)."""
+        rule = plan.rule
+        rule_id, tenant = rule.rule_id, rule.tenant
+        by_key = self._series.get(rule_id)
+        ledger = self.ledger
+        why = refusal(0 if by_key is None else len(by_key), ledger.held.get(tenant, 0), self.quotas.of(tenant))
+        if why is not None:
+            ledger.refuse(rule_id, tenant, key, why)
+            return False
+        self._snapshots.pop((rule_id, key), None)
+        if by_key is None:
+            by_key = self._series[rule_id] = {}
+        by_key[key] = series
+        ledger.held[tenant] = ledger.held.get(tenant, 0) + 1
+        return True
 
     def _lane(self, group: QuickGroup, key: str) -> Lane:
         """The group's series under `key` as stored now: only those this engine owns; None where none is usable."""

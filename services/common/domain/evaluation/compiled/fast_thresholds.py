@@ -100,7 +100,7 @@ class FastThresholdSeries(ThresholdSeries):
     def fresh(cls, plan: CompiledRule) -> FastThresholdSeries:
         """`cls(plan)` for a `QuickRule`'s plan, built without the general constructor's dispatch."""
         series = cls.__new__(cls)
-        series.__dict__.update(_FRESH)
+        series.__dict__ = _FRESH.copy()
         series.latest = {}
         series._plan = plan
         if plan.window is not None:
