@@ -1,7 +1,8 @@
 """`python -m bench.pipeline [--scale full|medium|tiny] [--out FILE] [--docs FILE|--no-docs] [--engine-only]`.
 
 `make bench` runs it without `--engine-only`. With it, only the in-memory engine figures are measured (the engine
-and the one-process peer, no stack), printed as JSON and written to `--out` (default `bench/results/engine.json`).
+and the one-process peer, no stack; `--events N` for `engine_eps`), written as JSON to `--out` (default
+`bench/results/engine.json`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ def main() -> int:
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
     parser.add_argument("--engine-only", action="store_true", help="only the in-memory engine against the peer")
+    parser.add_argument("--events", type=int, default=None, help="with --engine-only: events for engine_eps")
     args = parser.parse_args()
     if args.engine_only:
         out = args.out or ROOT / "bench" / "results" / "engine.json"
         with tempfile.TemporaryDirectory(prefix="cep-bench-") as workdir:
-            figures = engine_only(SCALES[args.scale], Path(workdir), log=lambda line: print(line, flush=True))
+            figures = engine_only(SCALES[args.scale], Path(workdir), lambda line: print(line, flush=True), args.events)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"engine_eps {figures['engine_eps']}, ratio_engine_vs_bytewax {figures['ratio_engine_vs_bytewax']}")

@@ -96,14 +96,19 @@ async def run(scale: Scale, workdir: Path, log: Any = print) -> dict[str, Any]:
     return result
 
 
-def engine_only(scale: Scale, workdir: Path, log: Any = print) -> dict[str, Any]:
-    """Only the in-memory engine figures, no stack: `engine_eps` over the product's workload (its first
-    `engine_curve_events` events) and the engine against the one-process peer at `engine_rule_counts` rules."""
+ENGINE_ONLY_SAMPLES = 13  # samples per series for `engine_eps` without a stack: about what a full product run sends
+
+
+def engine_only(scale: Scale, workdir: Path, log: Any = print, events: int | None = None) -> dict[str, Any]:
+    """Only the in-memory engine figures, no stack: `engine_eps` over the product's workload (`events`, by default
+    ENGINE_ONLY_SAMPLES per series, as many as a full run's stack gets) and the engine against the one-process peer
+    at `engine_rule_counts` rules."""
     began = time.perf_counter()
     result: dict[str, Any] = {"scale": scale.name, "machine": machine()}
     workload = Workload(hosts=scale.hosts, metrics=scale.metrics)
     rules = local_rules(workload)
-    parsed = parsed_events(workload.events(0, scale.engine_curve_events))
+    count = events or ENGINE_ONLY_SAMPLES * workload.hosts * workload.metrics
+    parsed = parsed_events(workload.events(0, count))
     reference, speed = reference_run(rules, parsed)
     evaluated, engine = shard_engine_run(rules, parsed)
     check_same("engine", evaluated, as_flips(reference, rules))

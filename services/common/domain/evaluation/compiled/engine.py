@@ -75,7 +75,7 @@ class CompiledEngine(RuleEngine):
                     continue
                 rule_id = step[0]  # type: ignore[index]  # a (rule id, None) step
                 self._run_rule(out, plans[rule_id], event, keys, sampled)
-            if is_alert_event(event.kind) and len(out) > first:
+            if len(out) > first and is_alert_event(event.kind):
                 stamp_depth(out, first, event)
         return out
 
