@@ -72,15 +72,16 @@ class RunningWindow(SlidingWindow):
     def take(
         self, at: float, value: float, aggregation: str, test: Callable[[Any, Any], bool], threshold: float
     ) -> bool | None:
-        """`add` then `holds`, in one call: None when the sample is refused (more than one window length late)."""
+        """`add` then `holds`, in one call: None when the sample is refused (more than one window length late).
+
+        `value` is a sample's number, finite (`measures.sample_of` makes it so): it is not checked again here.
+        """
         newest = self.newest
         if newest is not None and at < newest:
             if at <= newest - self.length:
                 return None
             super().add(at, value)
             return self.holds(aggregation, test, threshold)
-        if not math.isfinite(value):
-            raise ValueError("a window sample is a finite number")
         times, values = self._times, self._values
         times.append(at)
         values.append(value)
