@@ -4,7 +4,8 @@
 1074-bit exact sum nor the sorted copy. Its running sum carries a bound on its rounding error: `holds` answers a
 threshold comparison from the running sum when the bound puts the exact aggregate on the same side of the threshold,
 and from the exact aggregate (`math.fsum`, correctly rounded like `ExactSum`) otherwise. So every verdict and every
-value it gives is the reference window's. Only avg, sum and count rules get one (min, max, p95 read a sorted copy).
+value it gives is the reference window's. Only avg, sum and count rules get one: min, max and p95 are read from a
+sorted copy, equal to the reference's but not always with the same sign of a zero.
 """
 
 from __future__ import annotations
