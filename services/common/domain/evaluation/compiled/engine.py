@@ -117,6 +117,8 @@ class CompiledEngine(RuleEngine):
             return
         lane = group.lanes.get(key)
         if lane is None or lane.epoch != self._epoch:
+            if lane is not None:  # the new lane holds every series of the old one still held: it stands for both
+                self._touched.discard(lane)
             lane = group.lanes[key] = self._lane(group, key)
         self._touched.add(lane)
         self.evaluations += lane.evaluations
