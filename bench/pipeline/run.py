@@ -13,7 +13,7 @@ from bench.pipeline.engine import engine_vs_peer, shard_engine_run
 from bench.pipeline.patterns import pattern_vs_plain
 from bench.pipeline.peer_step import Flip, bare_loop
 from bench.pipeline.product import run_product
-from bench.pipeline.reference import check_same, parsed_events
+from bench.pipeline.reference import as_flips, check_same, local_rules, parsed_events, reference_run
 from bench.pipeline.scales import Scale
 from bench.pipeline.tracing_cost import tracing_cost
 from bench.pipeline.workload import Workload
@@ -98,6 +98,34 @@ async def run(scale: Scale, workdir: Path, log: Any = print) -> dict[str, Any]:
     result["tracing"] = await tracing_cost(scale, workdir)
     log(f"tracing: {result['tracing']}")
     result |= headline(result, scale)
+    result["elapsed_seconds"] = round(time.perf_counter() - began, 1)
+    return result
+
+
+ENGINE_ONLY_SAMPLES = 13  # samples per series for `engine_eps` without a stack: about what a full product run sends
+
+
+def engine_only(scale: Scale, workdir: Path, log: Any = print, events: int | None = None) -> dict[str, Any]:
+    """Only the in-memory engine figures, no stack: `engine_eps` over the product's workload (`events`, by default
+    ENGINE_ONLY_SAMPLES per series, as many as a full run's stack gets) and the engine against the one-process peer
+    at `engine_rule_counts` rules."""
+    began = time.perf_counter()
+    result: dict[str, Any] = {"scale": scale.name, "machine": machine()}
+    workload = Workload(hosts=scale.hosts, metrics=scale.metrics)
+    rules = local_rules(workload)
+    count = events or ENGINE_ONLY_SAMPLES * workload.hosts * workload.metrics
+    parsed = parsed_events(workload.events(0, count))
+    reference, speed = reference_run(rules, parsed)
+    evaluated, engine = shard_engine_run(rules, parsed)
+    check_same("engine", evaluated, as_flips(reference, rules))
+    result["engine"] = {"eps": round(engine.eps, 1), "events": engine.events, "transitions": len(evaluated)}
+    result["reference_engine"] = {"eps": round(speed.eps, 1), "events": speed.events}
+    log(f"engine {engine.eps:.0f} events/s, the reference engine {speed.eps:.0f}, over {engine.events} events")
+    result["engine_vs_bytewax"] = engine_vs_peer(scale.engine_rule_counts, scale.engine_curve_events, workdir)
+    log(f"engine vs bytewax: {result['engine_vs_bytewax']}")
+    ratios = [v["ratio"] for v in result["engine_vs_bytewax"].values()]
+    result["engine_eps"] = result["engine"]["eps"]
+    result["ratio_engine_vs_bytewax"] = min(ratios) if ratios and None not in ratios else None
     result["elapsed_seconds"] = round(time.perf_counter() - began, 1)
     return result
 

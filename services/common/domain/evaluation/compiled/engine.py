@@ -2,7 +2,8 @@
 
 Per event: the candidate rules come from a cache keyed by the event's shape (tenant, payload keys, metric name,
 type), already sorted as the reference sorts them; each distinct `group_by` is turned into a group key once and
-shared by every rule that groups by it; an active metric rule is judged by `FastThresholdSeries.judge_sample`.
+shared by every rule that groups by it; an active metric rule is judged by `FastThresholdSeries.judge_sample`, or,
+once its series exists, by `take_quick` when the rule has no timers, conditions or hysteresis (`QuickRule`).
 Every other rule (event, schedule, anomaly, inactive), and trigger, evaluate, snapshot and restore, run the
 reference code on the same state, so transitions, failures, quotas and snapshots are the reference's.
 """
@@ -14,19 +15,22 @@ from datetime import datetime
 from typing import Any
 
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
-from services.common.domain.evaluation.compiled.fast_thresholds import FastThresholdSeries
+from services.common.domain.evaluation.compiled.fast_thresholds import FastThresholdSeries, QuickRule, quick_rule
+from services.common.domain.evaluation.compiled.quick_lanes import Lane, QuickGroup, groups_of
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.rule_index import ShapeMemo
 from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.events.alert_events import is_alert_event, stamp_depth
 from services.common.domain.events.model import Event
-from services.common.domain.lifecycle.episodes import CompiledRule, group_key_for
+from services.common.domain.lifecycle.episodes import CompiledRule, Series, group_key_for
 from services.common.domain.lifecycle.thresholds import ThresholdSeries
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.domain.quotas.series_quota import Limits
+from services.common.domain.quotas.series_quota import Limits, refusal
 from services.common.domain.rules.model import Rule
 from services.common.domain.rules.rule_failures import failure_of
 from services.common.domain.windows.measures import sample_of
+
+Step = tuple[str, QuickRule | None] | QuickGroup  # a candidate rule, or a run of quick rules judged together
 
 
 class CompiledEngine(RuleEngine):
@@ -36,7 +40,9 @@ class CompiledEngine(RuleEngine):
         self, executor: RefitExecutor | None = None, quotas: Limits | None = None, owns: SeriesOwner | None = None
     ) -> None:
         super().__init__(executor, quotas, owns)
-        self._shapes: ShapeMemo[tuple[str, ...]] = ShapeMemo()
+        self._shapes: ShapeMemo[tuple[Step, ...]] = ShapeMemo()
+        self._epoch = 0  # moves whenever a series is stored, replaced or dropped: lanes older than it are stale
+        self._touched: set[Lane] = set()  # lanes judged since the last snapshot: their cached snapshots are stale
 
     def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
         self._shapes.clear()
@@ -46,6 +52,15 @@ class CompiledEngine(RuleEngine):
         self._shapes.clear()
         return super().remove_rule(rule_id, at)
 
+    def snapshot(self) -> dict[str, Any]:
+        """`RuleEngine.snapshot`; the series quick groups judged are encoded afresh."""
+        snapshots = self._snapshots
+        for lane in self._touched:
+            for rule_id in lane.rule_ids:
+                snapshots.pop((rule_id, lane.key), None)
+        self._touched.clear()
+        return super().snapshot()
+
     def on_events(self, events: Sequence[Event]) -> list[Transition]:
         """`RuleEngine.on_events`, with the same transitions in the same order."""
         out: list[Transition] = []
@@ -54,24 +69,163 @@ class CompiledEngine(RuleEngine):
             first = len(out)
             keys: dict[tuple[str, ...], str] = {}
             sampled: dict[str, tuple[Any, float | None]] = {}
-            for rule_id in self._candidates(event):
-                plan = plans[rule_id]
-                try:
-                    if not plan.rule.active:
-                        self._learn(plan, event)
-                    elif plan.rule.trigger_type == "metric":
-                        self._judge_into(out, plan, event, keys, sampled)
-                    else:
-                        self._observe_into(out, plan, event)
-                except Exception as exc:
-                    self.failures.append(failure_of(rule_id, plan.rule.tenant, event, exc))
-                    out += self._repair(plan, event)
-            if is_alert_event(event.kind) and len(out) > first:
+            for step in self._candidates(event):
+                if type(step) is QuickGroup:
+                    self._run_group(out, step, event, keys, sampled)
+                    continue
+                rule_id = step[0]  # type: ignore[index]  # a (rule id, None) step
+                self._run_rule(out, plans[rule_id], event, keys, sampled)
+            if len(out) > first and is_alert_event(event.kind):
                 stamp_depth(out, first, event)
         return out
 
-    def _candidates(self, event: Event) -> tuple[str, ...]:
-        return self._shapes.get(event, lambda e: tuple(sorted(self._index.candidates(e))))
+    def _run_rule(
+        self,
+        out: list[Transition],
+        plan: CompiledRule,
+        event: Event,
+        keys: dict[tuple[str, ...], str],
+        sampled: dict[str, tuple[Any, float | None]],
+    ) -> None:
+        """One candidate rule on the general path, a raise isolated as the reference isolates it."""
+        try:
+            if not plan.rule.active:
+                self._learn(plan, event)
+            elif plan.rule.trigger_type == "metric":
+                self._judge_into(out, plan, event, keys, sampled)
+            else:
+                self._observe_into(out, plan, event)
+        except Exception as exc:
+            self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
+            out += self._repair(plan, event)
+
+    def _run_group(
+        self,
+        out: list[Transition],
+        group: QuickGroup,
+        event: Event,
+        keys: dict[tuple[str, ...], str],
+        sampled: dict[str, tuple[Any, float | None]],
+    ) -> None:
+        """Every rule of a quick group on the event: one key, one sample, the lane's series judged in order."""
+        try:
+            key = group.key_of(event.payload)
+            raw, number = group.sample_of(event)
+        except Exception:  # each rule meets the raise on its own, as in the reference
+            for quick in group.rules:
+                self._run_rule(out, quick.plan, event, keys, sampled)
+            return
+        lane = group.lanes.get(key)
+        if lane is None or lane.epoch != self._epoch:
+            if lane is not None:  # the new lane holds every series of the old one still held: it stands for both
+                self._touched.discard(lane)
+            lane = group.lanes[key] = self._lane(group, key)
+        self._touched.add(lane)
+        self.evaluations += lane.evaluations
+        seconds = event.time.timestamp()
+        for quick, series in lane.entries:
+            if series is None:
+                lane.epoch = -1  # this rule's series may exist after this event: look it up again next time
+                if self._series.get(quick.plan.rule_id, {}).get(key) is None and quick.plan.rule.active:
+                    self._start(out, quick, key, event, raw, number, seconds)
+                else:
+                    self._run_rule(out, quick.plan, event, keys, sampled)
+            elif number is not None:
+                try:
+                    moved = series.take_quick(quick, key, event, raw, number, seconds)  # type: ignore[arg-type]
+                except Exception as exc:
+                    plan = quick.plan
+                    self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
+                    out += self._repair(plan, event)
+                else:
+                    if moved:
+                        out += moved
+
+    def _start(
+        self,
+        out: list[Transition],
+        quick: QuickRule,
+        key: str,
+        event: Event,
+        raw: Any,
+        number: float | None,
+        seconds: float,
+    ) -> None:
+        """A quick rule's first sample under `key`: its series is judged, then kept unless a quota refuses it."""
+        plan = quick.plan
+        self.evaluations += 1
+        if number is None:
+            return  # not taken: the new series holds nothing and is not kept
+        series = FastThresholdSeries.fresh(plan)
+        try:
+            moved = series.take_quick(quick, key, event, raw, number, seconds)
+        except Exception as exc:
+            self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
+            if self._refused(plan, key, series) is None:
+                self._keep(plan, key, series)
+            out += self._repair(plan, event)
+            return
+        if self._admit(plan, key, series) and moved:
+            out += moved
+
+    def _admit(self, plan: CompiledRule, key: str, series: FastThresholdSeries) -> bool:
+        """`_refused` then `_keep` for a new quick series that took its sample (it holds state, arms no timer)."""
+        rule = plan.rule
+        rule_id, tenant = rule.rule_id, rule.tenant
+        by_key = self._series.get(rule_id)
+        ledger = self.ledger
+        why = refusal(0 if by_key is None else len(by_key), ledger.held.get(tenant, 0), self.quotas.of(tenant))
+        if why is not None:
+            ledger.refuse(rule_id, tenant, key, why)
+            return False
+        self._snapshots.pop((rule_id, key), None)
+        if by_key is None:
+            by_key = self._series[rule_id] = {}
+        by_key[key] = series
+        ledger.held[tenant] = ledger.held.get(tenant, 0) + 1
+        return True
+
+    def _lane(self, group: QuickGroup, key: str) -> Lane:
+        """The group's series under `key` as stored now: only those this engine owns; None where none is usable."""
+        entries: list[tuple[QuickRule, FastThresholdSeries | None]] = []
+        owns, held_series = self.owns, self._series
+        for quick in group.rules:
+            rule = quick.plan.rule
+            if owns is not None and not owns(rule, key):
+                continue  # another shard's series (sharding.py)
+            held = held_series.get(rule.rule_id, {}).get(key)
+            entries.append((quick, held if type(held) is FastThresholdSeries else None))
+        used = tuple(quick.plan.rule_id for quick, series in entries if series is not None)
+        return Lane(key, self._epoch, entries, len(used), used)
+
+    def _keep(self, plan: CompiledRule, key: str, series: Series) -> None:
+        held = self._series.get(plan.rule_id, {}).get(key)
+        if series.idle or (held is not None and held is not series):  # a lane may hold the series it replaces
+            self._epoch += 1
+        super()._keep(plan, key, series)
+
+    def _close(
+        self, plan: CompiledRule, at: datetime | None, reason: str, keep_baselines: bool = False
+    ) -> list[Transition]:
+        self._epoch += 1
+        return super()._close(plan, at, reason, keep_baselines)
+
+    def _repair(self, plan: CompiledRule, event: Event) -> list[Transition]:
+        self._epoch += 1
+        return super()._repair(plan, event)
+
+    def _candidates(self, event: Event) -> tuple[Step, ...]:
+        return self._shapes.get(event, self._steps)
+
+    def _steps(self, event: Event) -> tuple[Step, ...]:
+        """The event's candidate rules in the reference's order, runs of quick rules grouped (quick_lanes.py)."""
+        plans = self._plans
+        return groups_of(
+            [
+                (rule_id, quick_rule(plans[rule_id]) if plans[rule_id].rule.active else None)
+                for rule_id in sorted(self._index.candidates(event))
+            ]
+        )
 
     def _judge_into(
         self,
