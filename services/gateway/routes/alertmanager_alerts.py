@@ -31,7 +31,7 @@ from services.gateway.builtin_alert_rule import ensure_builtin_rule
 from services.gateway.muting_now import muting_inputs, muting_of
 from services.gateway.rest.bodies import read_json
 from services.gateway.routes.ingest import ingest_batch
-from services.gateway.schemas.alertmanager_v2 import alert_groups_v2, alert_v2
+from services.gateway.schemas.alertmanager_v2 import BAD_REQUEST_V2, alert_groups_v2, alert_v2
 from services.gateway.state import state_of
 from services.gateway.store import channels as channel_store
 from services.gateway.store.open_events import open_event, open_event_rows
@@ -76,7 +76,8 @@ def _bad_request(message: str) -> JSONResponse:
 @router.post(
     "/alerts",
     openapi_extra=_POSTABLE,
-    responses={200: {"description": "every alert is durable"}, 400: {"description": "the reason, as a JSON string"}},
+    response_class=Response,
+    responses={200: {"description": "every alert is durable (no body)"}, **BAD_REQUEST_V2},
 )
 async def post_alerts(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Take `postableAlerts`: 200 once every alert is durable, as Alertmanager answers (never 202)."""
@@ -93,7 +94,7 @@ async def post_alerts(request: Request, principal: Principal = Depends(editor)) 
     return Response(status_code=200)
 
 
-@router.get("/alerts")
+@router.get("/alerts", responses=BAD_REQUEST_V2)
 async def get_alerts(
     request: Request,
     principal: Principal = Depends(viewer),
@@ -115,7 +116,7 @@ async def get_alerts(
     return JSONResponse([a for a in alerts if _shown(a["status"], **flags)])
 
 
-@router.get("/alerts/groups")
+@router.get("/alerts/groups", responses=BAD_REQUEST_V2)
 async def get_alert_groups(
     request: Request,
     principal: Principal = Depends(viewer),

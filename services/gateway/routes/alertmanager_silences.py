@@ -20,7 +20,7 @@ from services.common.domain.labels.parse import MatcherSyntaxError, parse_matche
 from services.common.domain.silences.listing import in_listing_order, matches_filter
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.rest.bodies import read_json
-from services.gateway.schemas.alertmanager_v2 import BadRequest, postable_silence, silence_v2
+from services.gateway.schemas.alertmanager_v2 import BAD_REQUEST_V2, BadRequest, postable_silence, silence_v2
 from services.gateway.schemas.silences import fixed_silence
 from services.gateway.silence_changes import SILENCE, create, edit, expire_silence
 from services.gateway.state import state_of
@@ -34,7 +34,7 @@ def _bad_request(exc: BadRequest | MatcherSyntaxError) -> JSONResponse:
     return JSONResponse(str(exc), status_code=400)
 
 
-@router.get("/silences")
+@router.get("/silences", responses=BAD_REQUEST_V2)
 async def get_silences(request: Request, principal: Principal = Depends(viewer), filter: Filter = None) -> Response:
     """The tenant's silences (expired ones too), active first, as `gettableSilences`."""
     try:
@@ -48,7 +48,7 @@ async def get_silences(request: Request, principal: Principal = Depends(viewer),
     return JSONResponse([silence_v2(rows[s.id], now) for s in in_listing_order(silences, now)])
 
 
-@router.post("/silences")
+@router.post("/silences", responses=BAD_REQUEST_V2)
 async def post_silences(request: Request, principal: Principal = Depends(editor)) -> Response:
     """Create a silence, or edit the one `id` names (which may store a new silence): 200 `{"silenceID"}`."""
     now = datetime.now(UTC)
@@ -72,7 +72,7 @@ async def get_silence(request: Request, silence_id: str, principal: Principal = 
     return JSONResponse(silence_v2(row, datetime.now(UTC)))
 
 
-@router.delete("/silence/{silence_id}")
+@router.delete("/silence/{silence_id}", response_class=Response, responses={200: {"description": "expired (no body)"}})
 async def delete_silence(request: Request, silence_id: str, principal: Principal = Depends(editor)) -> Response:
     """Expire a silence now (it stays listed, `expired`); 200 with an empty body, as Alertmanager answers."""
     await _fixed(request, principal, silence_id)

@@ -21,7 +21,7 @@ from services.common.domain.muting.muting_state import Muting
 from services.common.domain.posted_alerts.builtin_rule import BUILTIN_RULE_PREFIX, RESOLVE_TIMEOUT
 from services.common.domain.rules.errors import FieldError
 from services.common.domain.silences.model import SilenceDraft
-from services.gateway.rest.problems import Problem
+from services.gateway.rest.problems import PROBLEM_MEDIA_TYPE, Problem
 from services.gateway.row_codec import rfc3339
 from services.gateway.schemas.inhibit_rules import config_form
 from services.gateway.schemas.silences import RecurringDraft, fixed_silence, parse_silence, row_state
@@ -191,3 +191,17 @@ def _posted_time(payload: dict[str, Any], name: str) -> datetime | None:
         return parse_time(raw) if isinstance(raw, str) else None
     except ValueError:
         return None
+
+
+# How the v2 routes document what amtool and Prometheus rely on (services/gateway/routes/alertmanager_*.py): a 400's
+# body is the reason as a JSON string, as Alertmanager answers (a body that is not JSON at all is the gateway's
+# usual problem); some 200s have no body at all.
+BAD_REQUEST_V2: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "the reason, as a JSON string (as Alertmanager answers); a malformed body: problem details",
+        "content": {
+            "application/json": {"schema": {"type": "string"}},
+            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}},
+        },
+    }
+}

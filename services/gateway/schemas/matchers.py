@@ -94,7 +94,7 @@ def _kind(item: dict[str, Any], loc: Loc, errors: list[FieldError]) -> MatchType
         negative = MatchType.NOT_REGEX if regex else MatchType.NOT_EQUAL
         return positive if equal else negative
     kind = item.get("type", "=")
-    if kind not in _TYPES:
+    if not isinstance(kind, str) or kind not in _TYPES:
         errors.append(FieldError((*loc, "type"), "one of =, !=, =~, !~"))
         return None
     return MatchType(kind)
