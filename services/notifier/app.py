@@ -185,6 +185,8 @@ class NotifierService(NatsService):
         """Remove old delete markers of closed alerts from the open-alert bucket, every SWEEP_SECONDS."""
         while not self.stopping.is_set():
             await pause(self.stopping, SWEEP_SECONDS)
+            if self.stopping.is_set():
+                return
             try:
                 removed = await sweep(js)
                 log.info("removed %d delete markers of closed alerts", removed)
