@@ -94,6 +94,7 @@ def prometheus(stack: Stack, editor: tuple[str, str], tmp_path: Path) -> Iterato
         stop_process(proc)
 
 
+@pytest.mark.slow  # 6-30 s: `make test-slow` keeps `make test` under 10 minutes
 def test_prometheus_remote_writes_its_own_up_metric_and_a_rule_opens_an_event(
     stack: Stack, editor: tuple[str, str], prometheus: Path
 ) -> None:

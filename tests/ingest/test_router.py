@@ -348,6 +348,7 @@ async def test_the_shard_map_decides_the_shard_count_and_placement(
         await router.stop()
 
 
+@pytest.mark.slow  # 6-30 s: `make test-slow` keeps `make test` under 10 minutes
 async def test_a_broker_restart_loses_nothing(broker: NatsServer, js: JetStreamContext, router_nc: Client) -> None:
     await change(js, CPU)
     router = await running(Router(router_nc, default_shards=2, fetch_seconds=FETCH))

@@ -67,6 +67,7 @@ def test_run_one_method_writes_one_score_per_input_row_with_verbatim_timestamps(
     assert line.split()[0] == tmp_path.name and "threshold" in line
 
 
+@pytest.mark.slow  # 6-30 s: `make test-slow` keeps `make test` under 10 minutes
 def test_run_all_with_limit_writes_a_folder_per_method_and_score_reads_them_all(
     small_corpus: Path, tmp_path: Path
 ) -> None:

@@ -176,6 +176,7 @@ async def test_the_full_path_through_the_router(
 
 
 @pytest.mark.skipif(not ROUTER.exists(), reason="the router (services/ingest/router.py) is not there yet")
+@pytest.mark.slow  # 6-30 s: `make test-slow` keeps `make test` under 10 minutes
 async def test_with_two_shards_the_shard_of_the_series_answers(
     gateway: TestClient, tenant: tuple[str, dict[str, str]], broker: NatsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
