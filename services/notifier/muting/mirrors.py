@@ -30,7 +30,21 @@ V = TypeVar("V", bound=Versioned)
 
 
 class TenantMirror(BucketMirror[V], Generic[V]):
-    """A bucket mirror that also answers "every item of one tenant" without scanning the other tenants."""
+    """A bucket mirror that also answers "every item of one tenant" without scanning the other tenants.
+
+    A subclass names its `bucket`, what its items are (`what`, for the log) and how one decodes (`decode`)."""
+
+    what = "item"
+
+    def decode(self, value: bytes) -> V:
+        raise NotImplementedError
+
+    def parse(self, key: str, value: bytes) -> V | Skip | None:
+        try:
+            return self.decode(value)
+        except MessageError as exc:
+            log.warning("%s %s cannot be read (%s); skipped", self.what, key, exc.reason)
+            return SKIP
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,12 +87,8 @@ class SilenceMirror(TenantMirror[SilenceEntry]):
     bucket = subjects.SILENCES_BUCKET
     what = "silence"
 
-    def parse(self, key: str, value: bytes) -> SilenceEntry | Skip | None:
-        try:
-            return decode_silence(value)
-        except MessageError as exc:
-            log.warning("silence %s cannot be read (%s); skipped", key, exc.reason)
-            return SKIP
+    def decode(self, value: bytes) -> SilenceEntry:
+        return decode_silence(value)
 
 
 class InhibitRuleMirror(TenantMirror[InhibitRuleEntry]):
@@ -87,12 +97,8 @@ class InhibitRuleMirror(TenantMirror[InhibitRuleEntry]):
     bucket = subjects.INHIBIT_RULES_BUCKET
     what = "inhibit rule"
 
-    def parse(self, key: str, value: bytes) -> InhibitRuleEntry | Skip | None:
-        try:
-            return decode_inhibit_rule(value)
-        except MessageError as exc:
-            log.warning("inhibit rule %s cannot be read (%s); skipped", key, exc.reason)
-            return SKIP
+    def decode(self, value: bytes) -> InhibitRuleEntry:
+        return decode_inhibit_rule(value)
 
 
 class OpenAlertMirror(TenantMirror[OpenAlertEntry]):
@@ -101,9 +107,5 @@ class OpenAlertMirror(TenantMirror[OpenAlertEntry]):
     bucket = subjects.OPEN_ALERTS_BUCKET
     what = "open alert"
 
-    def parse(self, key: str, value: bytes) -> OpenAlertEntry | Skip | None:
-        try:
-            return decode_open_alert(value)
-        except MessageError as exc:
-            log.warning("open alert %s cannot be read (%s); skipped", key, exc.reason)
-            return SKIP
+    def decode(self, value: bytes) -> OpenAlertEntry:
+        return decode_open_alert(value)
