@@ -35,8 +35,17 @@ from tests.gateway.live_gateway import LiveGateway, start_gateway
 pytestmark = pytest.mark.slow
 # The rule's schema is recursive in two places (the condition tree, and a pattern step's own condition tree): the
 # body generator's recursion goes deeper than Python's default limit now and then (a RecursionError while
-# generating, seen once in CI for PUT /cep/rules). Python 3.11 does not use the C stack for these calls.
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+# generating, seen once in CI for PUT /cep/rules). Python 3.11 does not use the C stack for these calls. The limit
+# is raised only while this module's tests run: collection imports this module in every session.
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _deep_recursion_for_the_body_generator() -> Iterator[None]:
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, 20_000))
+    yield
+    sys.setrecursionlimit(before)
+
 
 ROLES = ("viewer", "editor", "admin")
 CHECKS = [

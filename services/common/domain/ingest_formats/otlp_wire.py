@@ -24,6 +24,9 @@ from services.common.domain.ingest_formats.compression import MalformedBody
 Encoding = Literal["protobuf", "json"]
 MEDIA_TYPES: dict[str, Encoding] = {"application/x-protobuf": "protobuf", "application/json": "json"}
 _HEX_ID_FIELDS = frozenset({"traceId", "spanId", "trace_id", "span_id"})
+# Deeper JSON than protobuf's own parser accepts (its default recursion limit is 100) is refused before it is read:
+# the walk below and protobuf's `json_format` both recurse, so the limit must not depend on the interpreter's.
+MAX_JSON_DEPTH = 100
 M = TypeVar("M", bound=Message)
 
 
@@ -49,9 +52,7 @@ def parse_request(body: bytes, encoding: Encoding, message: type[M]) -> M:
     try:
         return json_format.ParseDict(_hex_ids_as_base64(document, ()), message(), ignore_unknown_fields=True)
     except json_format.ParseError as exc:
-        raise MalformedBody(f"the body is not an OTLP {message.DESCRIPTOR.name}: {exc}") from None
-    except RecursionError:
-        raise MalformedBody("the JSON body is nested too deeply for an OTLP request") from None
+        raise MalformedBody(f"the body is not an OTLP {message.DESCRIPTOR.name}: {str(exc)[:300]}") from None
 
 
 def encode_response(response: Message, encoding: Encoding) -> bytes:
@@ -81,6 +82,8 @@ def plain_value(value: AnyValue) -> Any:
 
 
 def _hex_ids_as_base64(node: Any, path: tuple[str, ...]) -> Any:
+    if len(path) > MAX_JSON_DEPTH:
+        raise MalformedBody(f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep for an OTLP request")
     if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, item in node.items():
