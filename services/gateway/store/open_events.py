@@ -7,7 +7,6 @@ the row (`alertname` = rule name, `severity`, `priority`, and the group key `a=b
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,9 +17,7 @@ from sqlmodel import col
 from services.common.db.tables import EventRow
 from services.common.domain.labels.event_labels import label_name
 from services.common.domain.labels.label_set import fingerprint, normalize
-
-# A group key is `name=value` pairs joined by commas; a comma starts a new pair only before `name=`.
-_PAIR_START = re.compile(r",(?=[^,=]+=)")
+from services.common.domain.lifecycle.transitions import group_pairs
 
 
 @dataclass(frozen=True)
@@ -62,13 +59,5 @@ def open_event(row: EventRow) -> OpenEvent:
     if row.labels:
         return OpenEvent(row.event_id, row.rule_id, row.rule_name, row.status, row.fired_at, normalize(row.labels))
     labels = {"severity": row.severity, "priority": row.priority, "alertname": row.rule_name}
-    labels.update(_group_labels(row.group_key))
+    labels.update((label_name(name), value) for name, value in group_pairs(row.group_key))
     return OpenEvent(row.event_id, row.rule_id, row.rule_name, row.status, row.fired_at, normalize(labels))
-
-
-def _group_labels(group_key: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for pair in _PAIR_START.split(group_key) if group_key else ():
-        name, _, value = pair.partition("=")
-        labels[label_name(name)] = value
-    return labels

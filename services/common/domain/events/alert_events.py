@@ -11,8 +11,7 @@ a rule fed by ordinary events, one more per rule-over-alerts hop (the engines st
 event with that event's depth plus one: `Transition.depth`); past `MAX_DEPTH` the event is dropped and counted, so
 two rules that match each other's alerts stop after a few hops.
 
-`group` is read back from the group key text (`host=a,region=eu`): a piece without `=` belongs to the value before
-it, so a value may hold commas; a value holding `,<name>=` is read as two fields (the group key text cannot tell).
+`group` is read back from the group key text (`host=a,region=eu`) by `group_pairs`, the reader beside its writer.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from services.common.domain.events.model import Event, format_time
-from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition, group_pairs
 
 ALERT_EVENT_PREFIX = "cep.alert."
 ALERT_EVENT_TYPES: dict[str, str] = {
@@ -65,15 +64,7 @@ def parse_group(group_key: str) -> dict[str, Any]:
     rule over alerts as the path it came from; where a path and one inside it were both grouped by, the dotted name
     stays flat.
     """
-    flat: dict[str, str] = {}
-    last: str | None = None
-    for piece in group_key.split(",") if group_key else ():
-        name, sep, value = piece.partition("=")
-        if sep and name:
-            flat[name] = value
-            last = name
-        elif last is not None:
-            flat[last] += "," + piece
+    flat = dict(group_pairs(group_key))
     group: dict[str, Any] = {}
     for name, value in flat.items():
         _place(group, name, value)

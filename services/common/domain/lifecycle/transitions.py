@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -51,6 +52,20 @@ def group_key_of(names: list[str] | None, values: list[Any]) -> str:
     if not names:
         return ""
     return ",".join(f"{name}={_label(value)}" for name, value in zip(names, values, strict=True))
+
+
+# In group key text a comma starts a new pair only before `name=`: a value may hold commas (not `,<name>=`).
+_PAIR_START = re.compile(r",(?=[^,=]+=)")
+
+
+def group_pairs(group_key: str) -> list[tuple[str, str]]:
+    """The (group-by path, value text) pairs of a group key, in order: what `group_key_of` wrote. A value holding
+    `,<name>=` reads as two pairs (the text cannot tell); JSON-written values stay text."""
+    return (
+        [(name, value) for name, _, value in (pair.partition("=") for pair in _PAIR_START.split(group_key))]
+        if group_key
+        else []
+    )
 
 
 def _label(value: Any) -> str:
