@@ -154,6 +154,7 @@ def test_lab12_failure_injection_and_recovery(api: httpx.Client) -> None:
         assert {"webhook-id", "webhook-timestamp"} <= {k.lower() for k in signed}
 
 
+@pytest.mark.slow  # several seconds: make test keeps its budget
 def test_escalation_rule_fires_once_for_an_alert_whose_notifications_keep_failing(api: httpx.Client) -> None:
     with http_sink(lambda _: (500, b"down")) as broken, http_sink() as pager:
         channel(api, "esc-broken", "webhook", {"url": broken.url, "max_attempts": 10, **FAST_RETRIES})

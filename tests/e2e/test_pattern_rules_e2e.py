@@ -106,6 +106,7 @@ def test_brute_force_login_opens_one_event_listing_the_matched_events(api: httpx
     assert len(events_of(api, rule_id)) == 1  # bob never matches, ann's match opens one event
 
 
+@pytest.mark.slow  # several seconds: make test keeps its budget
 def test_an_unpaid_order_fires_at_its_deadline_on_the_wall_clock(api: httpx.Client) -> None:
     body = {
         "name": "unpaid_order",
@@ -176,6 +177,7 @@ def test_two_correlated_alerts_on_one_host_open_one_p1(api: httpx.Client) -> Non
     assert len(events_of(api, rule_id)) == 1  # db-2's service_down has no disk_full before it
 
 
+@pytest.mark.slow  # several seconds: make test keeps its budget
 def test_two_pattern_rules_over_each_others_alerts_stop_at_the_depth_limit(api: httpx.Client) -> None:
     def over(*names: str) -> dict[str, Any]:
         condition = {"field": "rule_name", "op": "in", "value": list(names)}

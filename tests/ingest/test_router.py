@@ -369,6 +369,7 @@ async def test_a_broker_restart_loses_nothing(broker: NatsServer, js: JetStreamC
         await router.stop()
 
 
+@pytest.mark.slow  # several seconds: make test keeps its budget
 async def test_the_ingest_service_is_ready_when_its_router_runs(broker: NatsServer, js: JetStreamContext) -> None:
     service = IngestService(IngestSettings(nats_url=broker.url, shards=2))
     checks = service.checks()

@@ -6,6 +6,8 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
 from services.common.domain.events.model import format_time
 from services.common.domain.lifecycle.transitions import fingerprint
 from services.common.messages.channels import ChannelEntry
@@ -82,6 +84,7 @@ def test_alerts_of_one_group_go_out_as_one_message_and_each_event_records_it(not
     assert all(r.status == "sent" and "batch of 3" in (r.reason or "") for r in results)
 
 
+@pytest.mark.slow  # several seconds: make test keeps its budget
 def test_repeats_go_out_until_the_alert_is_acknowledged(notifier: RunningNotifier) -> None:
     owner, rule_id = tenant(), "r" + uuid.uuid4().hex[:12]
     action = {"type": "notify", "channel": "ops-hook"}

@@ -192,6 +192,7 @@ async def test_the_leader_polls_active_targets_on_their_interval_and_stops_with_
     assert not poller.running  # the term's polls ended with it
 
 
+@pytest.mark.slow  # several seconds: make test keeps its budget
 async def test_a_scheduler_process_polls_a_target_it_reads_from_the_bucket(
     js: JetStreamContext, nats_server: NatsServer, tmp_path: Path
 ) -> None:

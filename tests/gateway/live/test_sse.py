@@ -175,6 +175,7 @@ async def test_stream_is_not_taken_for_an_event_id(gateway: LiveGateway) -> None
         assert response.status_code == 200  # the static route, not GET /cep/events/{event_id} with id "stream"
 
 
+@pytest.mark.slow  # several seconds: make test keeps its budget
 async def test_a_broker_restart_loses_nothing_on_the_stream(tmp_path: Path) -> None:
     """The recorder rebinds and the SSE consumer is recreated after the last id sent: no gap, no repeat."""
     server = start_nats(tmp_path / "nats")

@@ -139,6 +139,7 @@ async def test_trigger_refusals(
     is_problem(await post(gateway, path, editor, payload), 504)  # nothing routes it to a shard here
 
 
+@pytest.mark.slow  # several seconds: make test keeps its budget
 @pytest.mark.skipif(not ROUTER.exists(), reason="the router (services/ingest/router.py) is not there yet")
 async def test_the_full_path_through_the_router(
     gateway: TestClient,
