@@ -71,7 +71,10 @@ class ShardDriver:
         self._js = js
         # Before any actor starts: series move when the shard count changed.
         quotas = quota_book(self.options.series_per_rule, self.options.series_per_tenant)
-        await rebalance(js, self.count, part_bytes=part_bytes, quotas=quotas)
+        cap, lateness = self.options.pattern_max_partials, self.options.pattern_lateness_delta
+        await rebalance(
+            js, self.count, part_bytes=part_bytes, quotas=quotas, pattern_cap=cap, pattern_lateness=lateness
+        )
         options: dict[str, Any] = {"max_restarts": -1, "max_task_retries": 0}
         if self.shard_cpus is not None:
             options["num_cpus"] = self.shard_cpus

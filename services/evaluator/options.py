@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from services.common.domain.patterns.lateness import DEFAULT_LATENESS_SECONDS
 from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY
 from services.common.domain.quotas.tenant_quotas import DEFAULT_SERIES_PER_RULE, DEFAULT_SERIES_PER_TENANT
 
@@ -24,3 +26,8 @@ class ShardOptions:
     series_per_tenant: int = DEFAULT_SERIES_PER_TENANT  # CEP_QUOTA_SERIES_PER_TENANT, enforced per shard
     niceness: int = 0  # CEP_SHARD_NICENESS: the actor process's nice value (Ray starts workers at 15)
     pattern_max_partials: int = DEFAULT_MAX_PARTIALS_PER_KEY  # CEP_PATTERN_MAX_PARTIALS: per key of a pattern rule
+    pattern_lateness: float = DEFAULT_LATENESS_SECONDS  # CEP_PATTERN_LATENESS: seconds a pattern's event may be late
+
+    @property
+    def pattern_lateness_delta(self) -> timedelta:
+        return timedelta(seconds=self.pattern_lateness)

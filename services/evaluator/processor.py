@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.common.domain.evaluation.compiled.engine import CompiledEngine
@@ -61,12 +61,16 @@ class ShardState:
         quotas: Limits | None = None,
         owns: SeriesOwner | None = None,
         pattern_cap: int | None = None,
+        pattern_lateness: timedelta | None = None,
     ) -> ShardState:
         """A fresh state holding `rules` (what the rule bucket says when there is no snapshot), within `quotas`,
-        keeping the series `owns` says are this shard's (all when None); `pattern_cap`: partial matches per key."""
+        keeping the series `owns` says are this shard's (all when None); `pattern_cap`: partial matches per key;
+        `pattern_lateness`: how late a pattern rule's event may be in its key."""
         engine = ENGINE(pool or RefitPool.for_process(), quotas, owns)
         if pattern_cap is not None:
             engine.pattern_cap = pattern_cap
+        if pattern_lateness is not None:
+            engine.pattern_lateness = pattern_lateness
         for rule in rules:
             engine.upsert_rule(rule)
         return cls(engine)
@@ -80,9 +84,11 @@ class ShardState:
         quotas: Limits | None = None,
         owns: SeriesOwner | None = None,
         pattern_cap: int | None = None,
+        pattern_lateness: timedelta | None = None,
     ) -> ShardState:
         """The state of a snapshot: the rules as they were then, and the engine's series (refits on `pool`)."""
-        return cls(ENGINE.restore(engine, rules, pool or RefitPool.for_process(), quotas, owns, pattern_cap))
+        pool = pool or RefitPool.for_process()
+        return cls(ENGINE.restore(engine, rules, pool, quotas, owns, pattern_cap, pattern_lateness))
 
     @property
     def rule_count(self) -> int:

@@ -29,6 +29,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -108,13 +109,18 @@ async def rebalance(
     *,
     part_bytes: int = DEFAULT_PART_BYTES,
     quotas: QuotaBook | None = None,
+    pattern_cap: int | None = None,
+    pattern_lateness: timedelta | None = None,
 ) -> bool:
     """Move the series to `count` shards under series placement if the shard map names another count or
     placement (or a rebalance to finish).
 
     True when something moved. The caller then publishes the shard map without `from` and starts the actors.
     Snapshots are written in parts of at most `part_bytes`; the replays to the cut apply the series quotas of
-    `quotas` (the platform defaults when None), read from the quota bucket as the shards do.
+    `quotas` (the platform defaults when None), read from the quota bucket as the shards do, and the partial-match
+    cap per key and the allowed lateness of pattern rules the shards run with (`pattern_cap`, CEP_PATTERN_MAX_PARTIALS;
+    `pattern_lateness`, CEP_PATTERN_LATENESS; the defaults when None): a replay under others would match otherwise
+    than the old shard would have.
     """
     control = await js.key_value(subjects.CONTROL_BUCKET)
     moved = False
@@ -127,7 +133,7 @@ async def rebalance(
             await control.put(subjects.SHARD_MAP_KEY, current.encode())
         assert current.moving_from is not None
         old = Placement(current.moving_from, current.from_placement)
-        move = Rebalance(js, old, current.shards, current.epoch, part_bytes, quotas)
+        move = Rebalance(js, old, current.shards, current.epoch, part_bytes, quotas, pattern_cap, pattern_lateness)
         await move.run(cut_wait)
         await control.put(subjects.SHARD_MAP_KEY, ShardMap(current.epoch, current.shards).encode())
         moved = True
@@ -144,6 +150,8 @@ class Rebalance:
         epoch: int,
         part_bytes: int = DEFAULT_PART_BYTES,
         quotas: QuotaBook | None = None,
+        pattern_cap: int | None = None,
+        pattern_lateness: timedelta | None = None,
     ) -> None:
         self.js = js
         self.placement = old
@@ -152,6 +160,8 @@ class Rebalance:
         self.epoch = epoch
         self.part_bytes = part_bytes
         self.quotas = quotas
+        self.pattern_cap = pattern_cap  # partial matches per key of a pattern rule, as the shards hold them
+        self.pattern_lateness = pattern_lateness  # how late a pattern rule's event may be, as the shards allow
 
     async def run(self, cut_wait: float) -> None:
         kv = await self.js.key_value(subjects.SNAPSHOTS_BUCKET)
@@ -204,14 +214,19 @@ class Rebalance:
         try:
             if snapshot is not None:
                 rules = snapshot.rule_models()
-                state, seq = ShardState.restore(snapshot.engine, rules, quotas=limits, owns=owns), snapshot.seq
+                cap, lateness = self.pattern_cap, self.pattern_lateness
+                state = ShardState.restore(
+                    snapshot.engine, rules, quotas=limits, owns=owns, pattern_cap=cap, pattern_lateness=lateness
+                )
+                seq = snapshot.seq
                 raw_done = snapshot.raw_done
         except (ValueError, KeyError, TypeError) as exc:  # as a restarting actor does: replay everything
             log.error("snapshot of old shard %d not restorable: %s", shard, exc, extra={"shard": shard})
             state, seq, raw_done = None, 0, NOWHERE
         if state is None:
             rules = await owned_rules(self.js, shard, self.old, self.placement.scheme)
-            state = ShardState.from_rules(rules, quotas=limits, owns=owns)
+            cap, lateness = self.pattern_cap, self.pattern_lateness
+            state = ShardState.from_rules(rules, quotas=limits, owns=owns, pattern_cap=cap, pattern_lateness=lateness)
         items, raw_done = fresh(await self._work(shard, seq + 1, cut), raw_done)
         out = Output()
         for step in steps(items, 1, careful_through=cut):  # one item per engine call: poison stays isolated

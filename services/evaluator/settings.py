@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
+from services.common.domain.patterns.lateness import DEFAULT_LATENESS_SECONDS, MAX_LATENESS_SECONDS
 from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY, MAX_PARTIALS_PER_KEY
 from services.common.settings import ServiceSettings
 from services.evaluator.options import ShardOptions
@@ -26,6 +27,9 @@ class EvaluatorSettings(ServiceSettings):
     shard_niceness: int = Field(default=0, ge=-20, le=19)
     # Partial matches a pattern rule holds per correlation key; past it the oldest is dropped and counted.
     pattern_max_partials: int = Field(default=DEFAULT_MAX_PARTIALS_PER_KEY, ge=1, le=MAX_PARTIALS_PER_KEY)
+    # Seconds a pattern rule's event may come after a later one of its key (at most the rule's `within`): such an
+    # event waits and is matched in event-time order; matches and deadlines come this much later in event time.
+    pattern_lateness: float = Field(default=DEFAULT_LATENESS_SECONDS, ge=0, le=MAX_LATENESS_SECONDS)
 
     def shard_options(self) -> ShardOptions:
         """What every shard actor is built with (a plain value, so it crosses to Ray workers as is)."""
@@ -38,4 +42,5 @@ class EvaluatorSettings(ServiceSettings):
             series_per_tenant=self.quota_series_per_tenant,
             niceness=self.shard_niceness,
             pattern_max_partials=self.pattern_max_partials,
+            pattern_lateness=self.pattern_lateness,
         )

@@ -282,6 +282,7 @@ class ShardActor:
                     quotas=self.limits,
                     owns=self.owns,
                     pattern_cap=self.config.pattern_max_partials,
+                    pattern_lateness=self.config.pattern_lateness_delta,
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 log.error(
@@ -289,8 +290,11 @@ class ShardActor:
                 )
         if snapshot is None or state is None:
             rules = await owned_rules(self.js, self.shard, self.config.shards)
-            cap = self.config.pattern_max_partials
-            state, seq = ShardState.from_rules(rules, quotas=self.limits, owns=self.owns, pattern_cap=cap), 0
+            cap, lateness = self.config.pattern_max_partials, self.config.pattern_lateness_delta
+            state = ShardState.from_rules(
+                rules, quotas=self.limits, owns=self.owns, pattern_cap=cap, pattern_lateness=lateness
+            )
+            seq = 0
             raw_done = NOWHERE
         else:
             seq, raw_done = snapshot.seq, snapshot.raw_done

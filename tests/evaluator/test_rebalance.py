@@ -16,6 +16,7 @@ from services.common.domain.events.model import Event
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
+from services.common.messages.work import work_event
 from services.common.nats import subjects
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
@@ -25,7 +26,7 @@ from services.evaluator.snapshots import ShardSnapshot, SnapshotStore
 from services.evaluator.work import EventWork, decode_message
 from services.ingest.router import Router
 from tests.evaluator.flow import publish_rule, publish_samples, router_done, stored_alerts
-from tests.evaluator.kit import connect, eventually, make_rule, read
+from tests.evaluator.kit import connect, eventually, make_rule, publish_in_order, read
 from tests.support.nats import NatsServer
 
 TENANT = "acme"
@@ -303,4 +304,31 @@ async def test_a_map_of_an_earlier_version_moves_to_series_placement_at_the_same
         keys = {key for entry in moved.engine["rules"].values() for key in entry["series"]}
         assert keys and all(placement.series_shard(rules[0], key) == shard for key in keys)
     assert not await rebalance(js, 2)  # settled
+    await nc.close()
+
+
+async def test_a_rebalance_replays_pattern_rules_under_the_configured_cap(broker: NatsServer) -> None:
+    """The old shard's work after its snapshot is replayed to the cut with CEP_PATTERN_MAX_PARTIALS, not the default:
+    five failures of ann under a cap of 2 leave 2 partial matches and 3 drops (the default would keep all 5)."""
+    nc, js = await connect(broker.url)
+    control, snapshots = await js.key_value(subjects.CONTROL_BUCKET), await js.key_value(subjects.SNAPSHOTS_BUCKET)
+    trigger = {"steps": [{"name": "fail", "event_type": "login.failed", "times": {"min": 9}}], "within": "2m"}
+    rule = make_rule({"trigger_type": "pattern", "trigger_spec": trigger | {"same": ["user"]}}, "bf", tenant=TENANT)
+    engine = RuleEngine()
+    engine.upsert_rule(rule)
+    await SnapshotStore(snapshots, 0, 1 << 20).save(ShardSnapshot(0, [rule.canonical()], engine.snapshot()).encode(), 0)
+    t0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    failures = [
+        work_event(Event(f"f{n}", TENANT, t0 + timedelta(seconds=n), {"user": "ann"}, "login.failed")) for n in range(5)
+    ]
+    await publish_in_order(js, subjects.work_subject(0), failures)
+    await control.put(subjects.SHARD_MAP_KEY, ShardMap(2, 1, moving_from=1, from_placement=SERIES).encode())
+    await js.publish(subjects.WORK_EPOCH, codec.dumps({"epoch": 2, "shards": 1}))
+
+    assert await rebalance(js, 1, cut_wait=5, pattern_cap=2)
+
+    moved = await SnapshotStore(snapshots, 0, 1 << 20).load()
+    assert moved is not None
+    matcher = moved.engine["rules"]["bf"]["series"]["user=ann"]["matcher"]
+    assert len(matcher["keys"]["user=ann"]) == 2 and matcher["counters"]["dropped"] == 3
     await nc.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
@@ -77,6 +77,7 @@ class RuleEngine:
         self.quotas: Limits = quotas or SeriesQuotas()
         self.ledger = SeriesLedger()
         self.pattern_cap = DEFAULT_MAX_PARTIALS_PER_KEY  # partial matches per key of a pattern rule (the oldest go)
+        self.pattern_lateness = timedelta(0)  # how late a pattern rule's event may be in its key (at most `within`)
         # Per pattern rule, its matchers' counters (dropped by the cap, late, expired, cancelled) since the start.
         self.pattern_counts: dict[str, dict[str, int]] = {}
         self._drops: dict[str, PatternDrops] = {}  # partial matches dropped at the cap, until taken
@@ -95,7 +96,7 @@ class RuleEngine:
         A change of name, severity, actions or other metadata keeps the series and their episodes.
         """
         old = self._plans.get(rule.rule_id)
-        plan = compile_rule(rule, self.executor, self.pattern_cap)
+        plan = compile_rule(rule, self.executor, self.pattern_cap, self.pattern_lateness)
         out: list[Transition] = []
         if old is not None:
             self._index.remove(old)
@@ -231,6 +232,7 @@ class RuleEngine:
         quotas: Limits | None = None,
         owns: SeriesOwner | None = None,
         pattern_cap: int | None = None,
+        pattern_lateness: timedelta | None = None,
     ) -> RuleEngine:
         """An engine holding `rules` and the series of `snapshot()` output (`owns`: as in the constructor).
 
@@ -243,6 +245,8 @@ class RuleEngine:
         engine = cls(executor, quotas, owns)
         if pattern_cap is not None:
             engine.pattern_cap = pattern_cap
+        if pattern_lateness is not None:
+            engine.pattern_lateness = pattern_lateness
         for rule in rules:
             engine.upsert_rule(rule)
         for rule_id, entry in data["rules"].items():

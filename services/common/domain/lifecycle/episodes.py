@@ -50,6 +50,8 @@ class CompiledRule:
     posted_alerts: bool = False  # the tenant's built-in rule of posted alerts (posted_alerts/builtin_rule.py)
     pattern: PatternPlan | None = field(default=None, compare=False, repr=False)  # a pattern rule's compiled steps
     pattern_cap: int = DEFAULT_MAX_PARTIALS_PER_KEY  # partial matches per correlation key (patterns/matcher.py)
+    # How late a pattern rule's event may be, within its key (patterns/lateness.py): the setting, at most `within`.
+    pattern_lateness: timedelta = timedelta(0)
 
     @property
     def rule_id(self) -> str:
@@ -57,15 +59,20 @@ class CompiledRule:
 
 
 def compile_rule(
-    rule: Rule, executor: RefitExecutor | None = None, pattern_cap: int = DEFAULT_MAX_PARTIALS_PER_KEY
+    rule: Rule,
+    executor: RefitExecutor | None = None,
+    pattern_cap: int = DEFAULT_MAX_PARTIALS_PER_KEY,
+    pattern_lateness: timedelta = timedelta(0),
 ) -> CompiledRule:
     """Prepare a rule for evaluation; `semantics` changes only when what the rule matches changes.
 
     `executor` runs its anomaly models' refits (inline when None: backtests, NAB, dry runs); `pattern_cap` bounds
-    a pattern rule's partial matches per correlation key.
+    a pattern rule's partial matches per correlation key; `pattern_lateness` how late its events may be, capped at
+    the rule's `within` as a window's samples are at one window length.
     """
     trigger = rule.trigger_spec
     pattern = plan_of(trigger) if isinstance(trigger, PatternTrigger) else None
+    lateness = min(pattern_lateness, pattern.within) if pattern is not None else timedelta(0)
     return CompiledRule(
         rule=rule,
         semantics=semantics_of(rule),
@@ -81,6 +88,7 @@ def compile_rule(
         posted_alerts=is_builtin_rule(rule),
         pattern=pattern,
         pattern_cap=pattern_cap,
+        pattern_lateness=lateness,
     )
 
 

@@ -13,6 +13,7 @@ which reuse what earlier ones cached, and final).
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -196,8 +197,11 @@ def _nested(payload: dict[str, Any]) -> dict[str, Any]:
     return {"disk": {"used": payload["disk.used"]}} if "disk.used" in payload else {}
 
 
-def _run(rules: list[Rule], raw: list[tuple[Any, ...]], limits: SeriesLimits) -> tuple[list[Any], ...]:
+def _run(
+    rules: list[Rule], raw: list[tuple[Any, ...]], limits: SeriesLimits, lateness: timedelta = timedelta(0)
+) -> tuple[list[Any], ...]:
     reference, compiled = RuleEngine(quotas=SeriesQuotas(limits)), CompiledEngine(quotas=SeriesQuotas(limits))
+    reference.pattern_lateness = compiled.pattern_lateness = lateness  # pattern events may come late (sample steps)
     held = {rule.rule_id: rule for rule in rules}
     for rule in rules:
         assert reference.upsert_rule(rule) == compiled.upsert_rule(rule) == []
@@ -219,7 +223,8 @@ def _run(rules: list[Rule], raw: list[tuple[Any, ...]], limits: SeriesLimits) ->
         if kind == "restore":
             data = json.loads(json.dumps(compiled.snapshot(), allow_nan=False))
             _take(taken, reference, compiled)
-            compiled = CompiledEngine.restore(data, list(held.values()), quotas=SeriesQuotas(limits))
+            rules_now, quotas = list(held.values()), SeriesQuotas(limits)
+            compiled = CompiledEngine.restore(data, rules_now, quotas=quotas, pattern_lateness=lateness)
             continue
         if kind == "edit":
             rule_id, delete = f"r{rest[0]}", rest[1]
@@ -262,8 +267,11 @@ limits = st.builds(
 )
 
 
-def check(rules: list[Rule], raw: list[tuple[Any, ...]], quota: SeriesLimits) -> None:
-    expected, got, failures, refusals, snapshots = _run(rules, raw, quota)
+latenesses = st.sampled_from([timedelta(0), timedelta(0), timedelta(seconds=5), timedelta(seconds=30)])
+
+
+def check(rules: list[Rule], raw: list[tuple[Any, ...]], quota: SeriesLimits, lateness: timedelta) -> None:
+    expected, got, failures, refusals, snapshots = _run(rules, raw, quota, lateness)
     target(float(len(expected)))  # steer towards streams that move many series
     assert got == expected
     assert all(t["labels"]["alertname"] == t["rule_name"] for t in expected)  # every transition carries its labels
@@ -273,17 +281,17 @@ def check(rules: list[Rule], raw: list[tuple[Any, ...]], quota: SeriesLimits) ->
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(rules=rule_sets(), raw=raw_steps, quota=limits)
+@given(rules=rule_sets(), raw=raw_steps, quota=limits, lateness=latenesses)
 def test_the_compiled_engine_gives_the_reference_transitions(
-    rules: list[Rule], raw: list[tuple[Any, ...]], quota: SeriesLimits
+    rules: list[Rule], raw: list[tuple[Any, ...]], quota: SeriesLimits, lateness: timedelta
 ) -> None:
-    check(rules, raw, quota)
+    check(rules, raw, quota, lateness)
 
 
 @pytest.mark.slow
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(rules=rule_sets(), raw=raw_steps, quota=limits)
+@given(rules=rule_sets(), raw=raw_steps, quota=limits, lateness=latenesses)
 def test_the_compiled_engine_gives_the_reference_transitions_at_length(
-    rules: list[Rule], raw: list[tuple[Any, ...]], quota: SeriesLimits
+    rules: list[Rule], raw: list[tuple[Any, ...]], quota: SeriesLimits, lateness: timedelta
 ) -> None:
-    check(rules, raw, quota)
+    check(rules, raw, quota, lateness)

@@ -127,6 +127,77 @@ def test_the_cap_drops_the_oldest_partials_and_counts_them(engine_type: type[Rul
     assert len(series["matcher"]["keys"]["user=ann"]) == 2
 
 
+def late_engine(engine_type: type[RuleEngine], seconds: float, *rules: Any) -> RuleEngine:
+    engine = engine_type()
+    engine.pattern_lateness = timedelta(seconds=seconds)
+    for rule in rules:
+        engine.upsert_rule(rule, T0)
+    return engine
+
+
+@pytest.mark.parametrize("engine_type", ENGINES)
+def test_an_event_within_the_lateness_is_matched_in_event_time_order(engine_type: type[RuleEngine]) -> None:
+    """The success (t=5) arrives before two failures (t=3, t=4): in order the pattern matches, so it does."""
+    stream = logins("ann", 5)
+    shuffled = [*stream[:3], stream[5], stream[3], stream[4]]
+    engine = late_engine(engine_type, 10, make_rule(BRUTE_FORCE, "bf"))
+    assert engine.on_events(shuffled) == []  # held until the key's watermark (newest - 10 s) passes them
+    (fired,) = engine.on_events([event(15, {"user": "ann", "n": "x"}, "login.failed")])  # watermark 5 s: released
+    assert (fired.kind, fired.group_key, fired.at) == ("fired", "user=ann", at(5))
+    assert [p["n"] for p in fired.payload["matched"]["fail"]] == [0, 1, 2, 3, 4]
+    assert fired.source_event_id == stream[5].event_id  # the success completed it, though it came first
+    without = late_engine(engine_type, 0, make_rule(BRUTE_FORCE, "bf"))
+    assert [t for t in without.on_events(shuffled) if t.kind == "fired"] == []  # no lateness: 3 and 4 are late
+    assert without.pattern_counts["bf"]["late"] == 2
+
+
+@pytest.mark.parametrize("engine_type", ENGINES)
+def test_an_event_later_than_the_lateness_is_dropped_and_counted(engine_type: type[RuleEngine]) -> None:
+    engine = late_engine(engine_type, 10, make_rule(BRUTE_FORCE, "bf"))
+    engine.on_events([event(30, {"user": "ann"}, "login.failed"), event(19.5, {"user": "ann"}, "login.failed")])
+    assert engine.pattern_counts["bf"]["late"] == 1  # 19.5 s is before the watermark 30 - 10
+    engine.on_events([event(20, {"user": "ann"}, "login.failed")])  # exactly at the watermark: taken
+    assert engine.pattern_counts["bf"]["late"] == 1
+
+
+@pytest.mark.parametrize("engine_type", ENGINES)
+def test_the_lateness_is_at_most_within(engine_type: type[RuleEngine]) -> None:
+    engine = late_engine(engine_type, 3600, make_rule(BRUTE_FORCE, "bf"))
+    engine.on_events([event(200, {"user": "ann"}, "login.failed"), event(79, {"user": "ann"}, "login.failed")])
+    assert engine.pattern_counts["bf"]["late"] == 1  # 2m, the rule's within, not an hour
+
+
+@pytest.mark.parametrize("engine_type", ENGINES)
+def test_a_late_payment_within_the_lateness_still_cancels_and_the_deadline_waits_for_the_watermark(
+    engine_type: type[RuleEngine],
+) -> None:
+    rule = make_rule(UNPAID, "unpaid")
+    engine = late_engine(engine_type, 60, rule)
+    deadline = at(15 * 60)
+    engine.on_events([event(0, {"order_id": "o1"}, "order.placed"), event(0, {"order_id": "o2"}, "order.placed")])
+    engine.on_events([event(15 * 60 + 30, {"order_id": "o1"}, "order.placed")])  # o1's key time: 15:30
+    engine.on_events([event(15 * 60 - 1, {"order_id": "o1"}, "payment.received")])  # 31 s late, in time: cancels
+    assert engine.on_tick(deadline + timedelta(seconds=30)) == []  # o2's watermark is 14:30 then: D not passed
+    out = engine.on_tick(deadline + timedelta(seconds=60, microseconds=1))
+    assert [(t.kind, t.group_key, t.at) for t in out] == [("fired", "order_id=o2", deadline)]
+    assert engine.pattern_counts["unpaid"]["cancelled"] == 1
+
+
+@pytest.mark.parametrize("engine_type", ENGINES)
+def test_a_restore_with_events_held_continues_exactly(engine_type: type[RuleEngine]) -> None:
+    rule = make_rule(BRUTE_FORCE, "bf")
+    stream = logins("ann", 5)
+    shuffled = [*stream[:2], stream[5], stream[4], stream[2], stream[3], event(20, {"user": "ann"}, "login.failed")]
+    whole = late_engine(engine_type, 10, rule).on_events(shuffled)
+    first = late_engine(engine_type, 10, rule)
+    assert first.on_events(shuffled[:4]) == []
+    data = json.loads(json.dumps(first.snapshot()))
+    restored = engine_type.restore(data, [rule], pattern_lateness=timedelta(seconds=10))
+    rest = restored.on_events(shuffled[4:])
+    assert [t.transition_id for t in rest] == [t.transition_id for t in whole] != []
+    assert rest[0].payload == whole[0].payload
+
+
 def _alert_of(transition: Transition, seconds: float) -> Event:
     body = alert_event(
         "fired",
