@@ -96,7 +96,7 @@ class NotifierService(NatsService):
                 sent = await js.key_value(subjects.SENT_BUCKET)
                 muting = await self._muting(js)
                 policies = self._policies(js)
-                groups = Groups(directory, group_store, muting)
+                groups = Groups(directory, group_store, muting, policies=policies)
                 self.pipeline = pipeline = Pipeline(
                     directory,
                     self.http,

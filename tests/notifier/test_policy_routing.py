@@ -1,7 +1,8 @@
 """Delivery by the tenant's notification policy in the running notifier, against a real nats-server and real local
 HTTP receivers: a route's receiver gets the alerts of a rule without actions, a rule's own action to the same
 channel is not doubled, tenants without a policy (or with another tenant's) are unchanged, a route's time
-intervals record `suppressed`, `continue` reaches two receivers, and a restarted notifier routes the same way."""
+intervals record `suppressed`, `continue` reaches two receivers, and a restarted notifier routes the same way.
+Each alert here is a group of its own, notified at once; the route's grouping is in test_policy_grouping.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.common.domain.routing.route_groups import POLICY_GROUP_INDEX
 from services.common.messages import codec
 from services.common.messages.delivery import DeliveryResult
 from services.common.nats import subjects
@@ -25,8 +27,10 @@ ALWAYS = {"name": "always", "time_intervals": [{"times": [{"start_time": "00:00"
 
 
 def _policy(routes: list[dict[str, Any]], receivers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every alert in its own group (`...`, each alert's labels differ), notified at once (group_wait 0s): each
+    delivery carries one alert. Grouping proper is tested in test_policy_grouping.py."""
     return {
-        "route": {"receiver": "none", "routes": routes},
+        "route": {"receiver": "none", "routes": routes, "group_by": ["..."], "group_wait": "0s"},
         "receivers": [{"name": "none", "channels": []}, *receivers],
         "time_intervals": [ALWAYS],
     }
@@ -56,12 +60,20 @@ def _wait(predicate: Callable[[], bool], timeout: float = 20) -> None:
 
 
 def _seen(results: list[DeliveryResult]) -> list[tuple[str, str, str, str | None, str | None]]:
-    """(event, channel, status, via, reason) of each final result, sorted."""
-    return sorted((r.event_id, r.channel, r.status, r.via, r.reason) for r in results if r.final)
+    """(event, channel, status, via, reason) of each final result, sorted (the reason of those not sent)."""
+    return sorted(
+        (r.event_id, r.channel, r.status, r.via, r.reason if r.status != "sent" else None) for r in results if r.final
+    )
 
 
 def _alert(owner: str, event_id: str, labels: Mapping[str, str] = DB) -> Any:
-    return transition(owner, labels=dict(labels), event_id=event_id)
+    """An alert of its own: its labels name the event."""
+    return transition(owner, labels={**labels, "event": event_id}, event_id=event_id, fingerprint=event_id)
+
+
+def _events(request: Any) -> list[str]:
+    """The events a policy group's delivery carries."""
+    return [alert["event_id"] for alert in request.json()["alerts"]]
 
 
 def test_the_notifier_is_not_ready_before_its_policies_are_loaded() -> None:
@@ -84,8 +96,8 @@ def test_a_route_delivers_an_alert_of_a_rule_without_actions_to_its_receiver(not
             ("e1", "db-hook", "sent", "policy:0", None),
             ("e3", "db-hook", "sent", "policy:0", None),
         ]
-        assert {r.action_index for r in results} == {0}  # after the rule's (no) actions
-        bodies = [(r.json()["event_id"], r.json()["labels"]["team"]) for r in hook.wait_for(2)]
+        assert {r.action_index for r in results} == {POLICY_GROUP_INDEX}  # apart from any rule's actions
+        bodies = [(_events(r)[0], r.json()["alerts"][0]["labels"]["team"]) for r in hook.wait_for(2)]
         assert sorted(bodies) == [("e1", "db"), ("e3", "db")]
         time.sleep(0.3)
         assert len(hook.requests) == 2
@@ -159,7 +171,7 @@ def test_continue_sends_to_two_receivers(notifier: RunningNotifier) -> None:
             ("e1", "db-hook", "sent", "policy:0", None),
             ("e1", "hosts-hook", "sent", "policy:1", None),
         ]
-        assert db_hook.wait_for(1)[0].json()["event_id"] == hosts_hook.wait_for(1)[0].json()["event_id"] == "e1"
+        assert _events(db_hook.wait_for(1)[0]) == _events(hosts_hook.wait_for(1)[0]) == ["e1"]
 
 
 def test_a_restarted_notifier_routes_the_same_way() -> None:
@@ -173,7 +185,7 @@ def test_a_restarted_notifier_routes_the_same_way() -> None:
             second.watch(owner)
             second.publish_alert(_alert(owner, "e1"), [])
             assert _seen(second.wait_results(owner, final=1)) == [("e1", "db-hook", "sent", "policy:0", None)]
-        assert [r.json()["event_id"] for r in hook.wait_for(1)] == ["e1"]
+        assert [_events(r) for r in hook.wait_for(1)] == [["e1"]]
 
 
 def test_a_silence_mutes_the_policys_delivery_and_a_new_version_applies_next(notifier: RunningNotifier) -> None:
@@ -198,5 +210,5 @@ def test_a_silence_mutes_the_policys_delivery_and_a_new_version_applies_next(not
         _put_policy(notifier, owner, to_web, version=2)
         notifier.publish_alert(_alert(owner, "e2", {"team": "web"}), [])
         assert _seen(notifier.wait_results(owner, final=2))[1] == ("e2", "web-hook", "sent", "policy:0", None)
-        assert [r.json()["event_id"] for r in web.wait_for(1)] == ["e2"]
+        assert [_events(r) for r in web.wait_for(1)] == [["e2"]]
         assert hook.requests == []

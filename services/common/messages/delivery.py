@@ -123,7 +123,8 @@ GroupKind = Literal["group-timer", "repeat-timer", "group"]
 class GroupJob:
     """Grouped notifications of one group of a rule: the flush timer (`group-timer`, set at flush number
     `flushes`), the repeat timer (`repeat-timer`, set by flush `flushes`), or one batch to the channel of
-    action `index` (`group`: `members` are transitions as dicts; `repeat` when it is a reminder)."""
+    action `index` (`group`: `members` are transitions as dicts; `repeat` when it is a reminder). A notification
+    policy route's group has the route's scope (`policy-0-1`) as its `rule_id`."""
 
     kind: Annotated[GroupKind, Field(alias="job")]
     tenant: str
@@ -137,6 +138,8 @@ class GroupJob:
     members: list[dict[str, Any]] | None = None
     dropped: int = 0
     repeat: bool = False
+    route_key: str | None = None  # a policy route's group: Alertmanager's key of the route (`{}/{team="db"}`)
+    group_labels: dict[str, str] | None = None  # and the labels naming the group (its `groupLabels`)
 
     def msg_id(self) -> str:
         base = f"group:{self.tenant}:{self.rule_id}:{self.group}:{self.flushes}"

@@ -26,14 +26,18 @@ from services.common.domain.conditions.regex import PatternError, compile_patter
 from services.common.domain.labels.matchers import Matcher, matches_all
 from services.common.domain.labels.parse import MatcherSyntaxError, parse_matchers
 from services.common.domain.posted_alerts.postable import PostableError, posted_alert_events
+from services.common.domain.routing.policy_delivery import STORED_POLICY_LIMITS
+from services.common.domain.routing.policy_document import PolicyDocumentError, parse_policy
+from services.common.domain.routing.tree import Route
 from services.gateway.auth import Principal, editor, viewer
 from services.gateway.builtin_alert_rule import ensure_builtin_rule
 from services.gateway.muting_now import muting_inputs, muting_of
 from services.gateway.rest.bodies import read_json
 from services.gateway.routes.ingest import ingest_batch
-from services.gateway.schemas.alertmanager_v2 import BAD_REQUEST_V2, alert_groups_v2, alert_v2
+from services.gateway.schemas.alertmanager_v2 import BAD_REQUEST_V2, alert_groups_v2, alert_v2, policy_alert_groups
 from services.gateway.state import state_of
 from services.gateway.store import channels as channel_store
+from services.gateway.store import notification_policies as policy_store
 from services.gateway.store.open_events import open_event, open_event_rows
 
 router = APIRouter(prefix="/api/v2", tags=["alertmanager"])
@@ -126,16 +130,19 @@ async def get_alert_groups(
     filter: Filter = None,
     receiver: Receiver = None,
 ) -> Response:
-    """The open events as `alertGroups`: one group per receiver (the root route's `group_by: []`)."""
+    """The open events as `alertGroups`: grouped by the tenant's notification policy (each matched route's receiver
+    and `group_by` labels) when it has one, else one group per receiver (the root route's `group_by: []`)."""
     selection = _selection(filter, receiver)
     flags = _flags(active=active, silenced=silenced, inhibited=inhibited, unprocessed=None)
     if isinstance(selection, JSONResponse):
         return selection
     if isinstance(flags, JSONResponse):
         return flags
-    alerts = await _alerts(request, principal.tenant, *selection)
+    root = await _policy_route(request, principal.tenant)
+    by_rule = selection if root is None else (selection[0], None)  # the policy's receivers are the groups'
+    alerts = await _alerts(request, principal.tenant, *by_rule)
     kept = [a for a in alerts if _shown(a["status"], **flags)]
-    groups = alert_groups_v2(kept)
+    groups = alert_groups_v2(kept) if root is None else policy_alert_groups(kept, root)
     if selection[1] is not None:
         groups = [g for g in groups if selection[1].search(g["receiver"]["name"]) is not None]
     return JSONResponse(groups)
@@ -204,6 +211,18 @@ async def _alerts(request: Request, tenant: str, matchers: list[Matcher], receiv
         out.append(alert)
     out.sort(key=lambda alert: alert["fingerprint"])
     return out
+
+
+async def _policy_route(request: Request, tenant: str) -> Route | None:
+    """The routing tree of the tenant's notification policy in force, None without one."""
+    async with state_of(request).db.read() as session:
+        row = policy_store.live(await policy_store.get_policy(session, tenant))
+    if row is None:
+        return None
+    try:
+        return parse_policy(row.document, STORED_POLICY_LIMITS).config.route
+    except PolicyDocumentError:  # stored by an older version under other rules: the groups without it
+        return None
 
 
 async def _receivers(session: AsyncSession, tenant: str, rule_ids: Iterable[str]) -> dict[str, list[str]]:

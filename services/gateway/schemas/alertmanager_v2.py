@@ -19,6 +19,9 @@ from services.common.domain.labels.label_set import fingerprint
 from services.common.domain.labels.matchers import to_api
 from services.common.domain.muting.muting_state import Muting
 from services.common.domain.posted_alerts.builtin_rule import BUILTIN_RULE_PREFIX, RESOLVE_TIMEOUT
+from services.common.domain.routing.match import match
+from services.common.domain.routing.route_groups import alert_group, label_set_text
+from services.common.domain.routing.tree import Route
 from services.common.domain.rules.errors import FieldError
 from services.common.domain.silences.model import SilenceDraft
 from services.gateway.rest.problems import PROBLEM_MEDIA_TYPE, Problem
@@ -178,6 +181,21 @@ def alert_groups_v2(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for receiver in alert["receivers"]:
             by_receiver.setdefault(receiver["name"], []).append(alert)
     return [{"labels": {}, "receiver": {"name": name}, "alerts": by_receiver[name]} for name in sorted(by_receiver)]
+
+
+def policy_alert_groups(alerts: list[dict[str, Any]], root: Route) -> list[dict[str, Any]]:
+    """`alertGroups` as the tenant's notification policy forms them, as Alertmanager does: one group per matched
+    route and its `group_by` labels' values (`...`: all labels), named by the route's receiver and those labels
+    (an alert two routes take, `continue`, is in both groups)."""
+    groups: dict[tuple[str, tuple[int, ...], str], dict[str, Any]] = {}
+    for alert in alerts:
+        labels = {str(k): str(v) for k, v in alert["labels"].items()}
+        for route in match(root, labels):
+            found = alert_group(route, labels)
+            key = (route.receiver, route.path, label_set_text(found))
+            group = groups.setdefault(key, {"labels": found, "receiver": {"name": route.receiver}, "alerts": []})
+            group["alerts"].append(alert)
+    return [groups[key] for key in sorted(groups)]
 
 
 def posted_annotations(payload: dict[str, Any]) -> dict[str, str]:

@@ -50,6 +50,15 @@ def alertmanager_body(delivery: Delivery) -> dict[str, Any]:
     event, config = delivery.event, delivery.channel.config
     external_url = str(config.get("external_url") or "")
     members = event.get("alerts")
+    if event.get("kind") == "group" and isinstance(members, list) and event.get("route_key") is not None:
+        return alertmanager_webhook.body(
+            members,
+            receiver=delivery.channel.name,
+            group_labels=event.get("group_labels") or {},
+            route_key=str(event["route_key"]),
+            external_url=external_url,
+            truncated=int(event.get("dropped") or 0),
+        )
     if event.get("kind") == "group" and isinstance(members, list):
         return alertmanager_webhook.body(
             members,

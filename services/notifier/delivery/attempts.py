@@ -281,4 +281,6 @@ def group_view(job: GroupJob, members: list[Transition]) -> dict[str, Any]:
         "repeat": job.repeat,
         "dropped": job.dropped,
         "alerts": [event_view(m) for m in members],
+        "route_key": job.route_key,  # a policy route's group: Alertmanager's groupKey is route key + group labels
+        "group_labels": job.group_labels,
     }

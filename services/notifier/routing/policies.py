@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.common.domain.lifecycle.transitions import Transition
-from services.common.domain.routing.policy_delivery import policy_targets
+from services.common.domain.notify.grouping import GroupPolicy
+from services.common.domain.routing.policy_delivery import policy_targets, route_name
+from services.common.domain.routing.route_groups import group_policy, route_at, route_key, scope_path
+from services.common.domain.routing.tree import Route
 from services.common.messages.alerts import Action, channel_actions
 from services.common.messages.codec import MessageError
 from services.common.messages.delivery import DeliveryJob
@@ -49,6 +52,34 @@ class PolicyMirror(BucketMirror[PolicyEntry]):
         """The tenant's policy, None when it has none."""
         return self.items.get((tenant, ""))
 
+    def route_group(self, tenant: str, scope: str) -> RouteGroup | None:
+        """What a policy route's group (by its scope, `policy-0-1`) sends now: None when `scope` is not a route's;
+        no channels when the tenant's policy no longer has that route."""
+        path = scope_path(scope)
+        if path is None:
+            return None
+        entry = self.of_tenant(tenant)
+        root = entry.policy.config.route if entry is not None else None
+        route = route_at(root, path) if root is not None else None
+        if entry is None or root is None or route is None:
+            return RouteGroup(GroupPolicy((), whole=True), [], "")
+        via = f"policy:{route_name(path)}"
+        actions = [
+            Action.model_validate({"type": "notify", "channel": channel, "via": via})
+            for channel in entry.policy.channels.get(route.receiver, ())
+        ]
+        return RouteGroup(group_policy(route), actions, route_key(root, path))
+
+
+@dataclass(frozen=True)
+class RouteGroup:
+    """A policy route's group as its timers see it: the route's timings, one action per channel of its receiver,
+    and Alertmanager's key of the route."""
+
+    policy: GroupPolicy
+    actions: list[Action]
+    route_key: str
+
 
 @dataclass
 class Routed:
@@ -57,6 +88,7 @@ class Routed:
 
     jobs: list[DeliveryJob] = field(default_factory=list)
     muted: list[tuple[DeliveryJob, str]] = field(default_factory=list)
+    routes: dict[str, Route] = field(default_factory=dict)  # the route each job's `via` names (its grouping)
 
 
 class PolicyRouting:
@@ -87,6 +119,9 @@ class PolicyRouting:
             job = DeliveryJob(transition, action, len(actions) + position)
             if target.muted is None:
                 routed.jobs.append(job)
+                route = route_at(entry.policy.config.route, target.path)
+                if route is not None:
+                    routed.routes[target.via] = route
             else:
                 routed.muted.append((job, target.muted))
         return routed

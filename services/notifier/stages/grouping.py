@@ -5,15 +5,29 @@ A group's first member sets its flush timer (a GroupJob held in the delivery str
 the batch when it fires). Group states live in the noise bucket (groups.py: GroupStore), saved by
 compare-and-set: on a conflict, this batch's members join the group as it is now, and a flush timer that then
 becomes due is published at once.
+
+The deliveries of a tenant's notification policy join their route's groups the same way (`join_routes`): a group
+per (tenant, route, the route's `group_by` labels), kept under the route's scope (`policy-0-1`) with the route's
+timings, each member recording the route's channels it goes to (services/common/domain/routing/route_groups.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, group_id, join
+from services.common.domain.routing.route_groups import (
+    alert_group,
+    group_policy,
+    group_text,
+    label_set_text,
+    route_scope,
+)
+from services.common.domain.routing.tree import Route
+from services.common.messages.alerts import Action
 from services.common.messages.delivery import GroupJob
 from services.notifier.compare_and_set import save_with_retries
 from services.notifier.stages.base import Clock, Grouped, Notification, Passed, Publish, Verdict
@@ -31,6 +45,7 @@ class HeldGroup:
     state: GroupState
     revision: int | None
     joined: list[dict[str, Any]] = field(default_factory=list)
+    group_labels: dict[str, str] | None = None  # a policy route's group: the labels naming it
 
 
 class Grouping:
@@ -48,12 +63,32 @@ class Grouping:
             return Passed("the rule does not group its notifications")
         transition = notification.transition
         labels = policy.labels(transition.payload)
-        held = await self._held(transition.tenant, transition.rule_id, labels, policy)
+        held = await self._held(transition.tenant, transition.rule_id, labels, group_id(labels), policy)
         member = transition.as_dict()
         held.joined.append(member)
         due = join(held.state, member, now, policy)
         timers = () if due is None else (flush_timer(held, labels, due),)
         return Grouped(self.name, f"sent with group {labels or '(all)'}", timers)
+
+    async def join_routes(self, notification: Notification, routes: Mapping[str, Route], now: float) -> Grouped:
+        """A policy notification joins the group of each route its jobs go by (`via`), for that route's channels."""
+        transition, timers, names = notification.transition, [], []
+        for via, route in routes.items():
+            channels = [job.action.channel for job in notification.jobs if _via(job.action) == via]
+            if not channels:
+                continue
+            found = alert_group(route, transition.labels)
+            labels = group_text(found)
+            group = group_id(label_set_text(found))  # quoted values: two label sets never share an id
+            held = await self._held(transition.tenant, route_scope(route.path), labels, group, group_policy(route))
+            held.group_labels = found
+            member = {**transition.as_dict(), "policy_channels": channels}
+            held.joined.append(member)
+            due = join(held.state, member, now, held.policy)
+            if due is not None:
+                timers.append(flush_timer(held, labels, due))
+            names.append(f"{via} {{{labels}}}")
+        return Grouped(self.name, f"sent with group {', '.join(names)}", tuple(timers))
 
     def notified(self, notification: Notification, now: float) -> None:
         return None
@@ -68,8 +103,7 @@ class Grouping:
                 f"group {held.group} of rule {held.rule_id}",
             )
 
-    async def _held(self, tenant: str, rule_id: str, labels: str, policy: GroupPolicy) -> HeldGroup:
-        group = group_id(labels)
+    async def _held(self, tenant: str, rule_id: str, labels: str, group: str, policy: GroupPolicy) -> HeldGroup:
         key = (tenant, rule_id, group)
         if key not in self.groups:
             state, revision = await self.store.load(tenant, rule_id, group, labels)
@@ -87,7 +121,22 @@ class Grouping:
         return state, revision
 
 
+def _via(action: Action) -> str | None:
+    """The route a policy's action goes by (`policy:0.1`), None for a rule's own action."""
+    via = (action.model_extra or {}).get("via")
+    return str(via) if via is not None else None
+
+
 def flush_timer(held: HeldGroup, labels: str, due: float, flushes: int | None = None) -> GroupJob:
     """The group's flush timer, set at flush number `flushes` (by default the state's as read)."""
     number = held.state.flushes if flushes is None else flushes
-    return GroupJob("group-timer", held.tenant, held.rule_id, held.group, labels, due, number)
+    return GroupJob(
+        "group-timer",
+        held.tenant,
+        held.rule_id,
+        held.group,
+        labels,
+        due,
+        number,
+        group_labels=held.group_labels,
+    )

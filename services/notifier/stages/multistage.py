@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.routing.tree import Route
 from services.common.messages.alerts import Action
 from services.notifier.delivery.directory import Rules
 from services.notifier.delivery.jobs import jobs_for
@@ -75,12 +76,14 @@ class MultiStage:
         now = self.clock()
         muting = Muting(self.muting)
         plan = Plan([muting, *self.noise_stages()])
+        grouping = plan.stages[-1]
+        assert isinstance(grouping, Grouping)
         suppressions: dict[tuple[str, str], Mapping[str, Any]] = {}
         routing = self.routing.batch() if self.routing is not None else None
         for transition, actions in alerts:
             muting.track(transition)  # every alert, notified or not, may inhibit others while it is open
             if routing is not None:
-                await route_by_policy(plan, routing, transition, actions, now, muting)
+                await route_by_policy(plan, routing, transition, actions, now, muting, grouping)
             jobs = jobs_for(transition, actions)
             if not jobs:
                 continue
@@ -109,15 +112,43 @@ class MultiStage:
 
 
 async def route_by_policy(
-    plan: Plan, routing: PolicyRouting, transition: Transition, actions: list[Action], now: float, muting: Stage
+    plan: Plan,
+    routing: PolicyRouting,
+    transition: Transition,
+    actions: list[Action],
+    now: float,
+    muting: Stage,
+    grouping: Grouping,
 ) -> None:
     """Add the jobs of the tenant's notification policy: held back by their route's time intervals, or through
-    the muting stage and out per alert (the rule's cooldown, storm budget and grouping are its own actions')."""
+    muting and into their routes' groups, and out with their group's next notification (the rule's cooldown,
+    storm budget and grouping are its own actions')."""
     routed = await routing.jobs(transition, actions, now)
     for job, reason in routed.muted:
         plan.suppressed.append(Suppression(POLICY_STAGE, suppressed_result(job, reason, now)))
     if routed.jobs:
-        await run_stages(plan, Notification(transition, routed.jobs, {}), now, [muting])
+        stages = [muting, RouteGroups(grouping, routed.routes)]
+        await run_stages(plan, Notification(transition, routed.jobs, {}), now, stages)
+
+
+class RouteGroups:
+    """The stage a policy notification passes after muting: it joins its routes' groups (Grouping.join_routes);
+    the grouping stage it shares holds and saves their state."""
+
+    name = "grouping"
+
+    def __init__(self, grouping: Grouping, routes: Mapping[str, Route]) -> None:
+        self.grouping = grouping
+        self.routes = routes
+
+    async def decide(self, notification: Notification, now: float) -> Verdict:
+        return await self.grouping.join_routes(notification, self.routes, now)
+
+    def notified(self, notification: Notification, now: float) -> None:
+        return None
+
+    async def save(self, publish: Publish, clock: Clock) -> None:
+        return None  # saved by the grouping stage
 
 
 async def run_stages(plan: Plan, notification: Notification, now: float, stages: list[Stage] | None = None) -> None:

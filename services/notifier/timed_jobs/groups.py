@@ -8,6 +8,11 @@ de-duplicates by id). ACKs take alerts out of the repeats (`acknowledge`). Membe
 when the batch goes out are left out of it (stages/muting.py: `mute_now`), as Alertmanager mutes at flush time; a
 flush records `suppressed` for them, a repeat records nothing (repeats record nothing per member), and they stay
 in the group, so the next repeat after the silence ends includes them again.
+
+A notification policy route's group (its `rule_id` is the route's scope, `policy-0-1`) takes its timings and
+channels from the tenant's policy as it is when the timer fires (`PolicyMirror.route_group`); each channel's batch
+holds the members that go to that channel (`policy_channels`), and carries the route's key and group labels for
+Alertmanager's webhook body. A route the policy no longer has sends nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
+from services.common.domain.routing.route_groups import POLICY_GROUP_INDEX, scope_path
 from services.common.messages import codec
 from services.common.messages.alerts import Action, actions_of, channel_actions
 from services.common.messages.delivery import DeliveryJob, DeliveryResult, GroupJob
@@ -31,6 +37,9 @@ from services.notifier.delivery.directory import Rules
 from services.notifier.delivery.outputs import Publish
 from services.notifier.stages.base import suppressed_result
 from services.notifier.stages.muting import MutingSources, mute_now
+
+if TYPE_CHECKING:
+    from services.notifier.routing.policies import PolicyMirror, RouteGroup
 
 Record = Callable[[DeliveryResult], Awaitable[None]]  # publishes one delivery result
 
@@ -86,15 +95,26 @@ class Groups:
         store: GroupStore,
         muting: MutingSources | None = None,
         clock: Callable[[], float] = time.time,
+        policies: PolicyMirror | None = None,
     ) -> None:
         self.rules = rules
         self.store = store
         self.muting = muting
         self.clock = clock
+        self.policies = policies
 
     async def policy(self, tenant: str, rule_id: str) -> tuple[GroupPolicy | None, list[Action]]:
+        route = self.route_group(tenant, rule_id)
+        if route is not None:
+            return route.policy, route.actions
         rule = await self.rules.rule(tenant, rule_id) or {}
         return GroupPolicy.of(rule.get("suppression")), actions_of(rule)
+
+    def route_group(self, tenant: str, scope: str) -> RouteGroup | None:
+        """The policy route's group `scope` names (None when it names a rule)."""
+        if self.policies is None or scope_path(scope) is None:
+            return None
+        return self.policies.route_group(tenant, scope)
 
     def wait(self, timer: GroupJob) -> float:
         return max(0.0, timer.due - self.clock())
@@ -109,24 +129,30 @@ class Groups:
         if batch is None:
             return 0
         members = await self._unmuted(batch, actions, record)
-        jobs = [
-            GroupJob(
-                "group",
-                timer.tenant,
-                timer.rule_id,
-                timer.group,
-                timer.labels,
-                timer.due,
-                batch.number,
-                index=index,
-                action=action,
-                members=members,
-                dropped=batch.dropped,
-                repeat=batch.repeat,
+        route = self.route_group(timer.tenant, timer.rule_id)
+        jobs = []
+        for index, action, ref in channel_actions(actions):
+            sent = members if route is None else [m for m in members if ref in m.get("policy_channels", (ref,))]
+            if not sent and not batch.dropped:
+                continue
+            jobs.append(
+                GroupJob(
+                    "group",
+                    timer.tenant,
+                    timer.rule_id,
+                    timer.group,
+                    timer.labels,
+                    timer.due,
+                    batch.number,
+                    index=index if route is None else POLICY_GROUP_INDEX + index,
+                    action=action,
+                    members=sent,
+                    dropped=batch.dropped,
+                    repeat=batch.repeat,
+                    route_key=None if route is None else route.route_key,
+                    group_labels=timer.group_labels,
+                )
             )
-            for index, action, _ in channel_actions(actions)
-            if members or batch.dropped
-        ]
         if batch.next_repeat is not None:
             jobs.append(
                 GroupJob(
@@ -137,6 +163,7 @@ class Groups:
                     timer.labels,
                     batch.next_repeat,
                     batch.number,
+                    group_labels=timer.group_labels,
                 )
             )
         await publish(jobs)
@@ -158,8 +185,12 @@ class Groups:
                 "group member %s muted: %s", transition.event_id, muted.reason, extra={"tenant": transition.tenant}
             )
             if record is not None and not batch.repeat:
-                for index, action, _ in channel_actions(actions):
-                    await record(suppressed_result(DeliveryJob(transition, action, index), muted.reason, now))
+                policy = "policy_channels" in member  # a policy group's member: its own channels, numbered apart
+                for index, action, ref in channel_actions(actions):
+                    if policy and ref not in member["policy_channels"]:
+                        continue
+                    number = POLICY_GROUP_INDEX + index if policy else index
+                    await record(suppressed_result(DeliveryJob(transition, action, number), muted.reason, now))
         return kept
 
     async def _take(self, timer: GroupJob, policy: GroupPolicy) -> Batch | None:

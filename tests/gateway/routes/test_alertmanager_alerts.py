@@ -235,3 +235,35 @@ def test_a_posted_alert_past_its_ends_at_is_no_longer_listed(client: TestClient)
     }
     add_labelled_event(client, tenant, labels, rule_id="am-alerts-0123456789abcdef", payload=payload)
     assert client.get("/api/v2/alerts", headers=viewer).json() == []
+
+
+def test_groups_follow_the_tenants_notification_policy(client: TestClient) -> None:
+    tenant = _tenant()
+    editor = mint(client, tenant, "editor")
+    policy = {
+        "version": 0,
+        "route": {
+            "receiver": "ops",
+            "group_by": ["alertname"],
+            "routes": [{"matchers": ['team="db"'], "receiver": "db", "group_by": ["alertname", "host"]}],
+        },
+        "receivers": [{"name": "ops", "channels": []}, {"name": "db", "channels": []}],
+    }
+    assert client.put("/cep/notification-policies", headers=editor, json=policy).status_code in (200, 201)
+    for labels in (
+        {"alertname": "Down", "team": "db", "host": "h1"},
+        {"alertname": "Down", "team": "db", "host": "h2"},
+        {"alertname": "Cpu", "team": "web", "host": "h1"},
+        {"alertname": "Cpu", "team": "web", "host": "h2"},
+    ):
+        add_labelled_event(client, tenant, labels, rule_id=f"rule-{labels['team']}")
+    groups = client.get("/api/v2/alerts/groups", headers=editor).json()
+    assert [(g["receiver"]["name"], g["labels"], len(g["alerts"])) for g in groups] == [
+        ("db", {"alertname": "Down", "host": "h1"}, 1),
+        ("db", {"alertname": "Down", "host": "h2"}, 1),
+        ("ops", {"alertname": "Cpu"}, 2),
+    ]
+    only_db = client.get("/api/v2/alerts/groups", headers=editor, params={"receiver": "db"}).json()
+    assert {g["receiver"]["name"] for g in only_db} == {"db"}
+    other = mint(client, _tenant(), "viewer")  # another tenant sees none of it
+    assert client.get("/api/v2/alerts/groups", headers=other).json() == []

@@ -74,25 +74,29 @@ def body(
     group_names: Sequence[str] = (),
     external_url: str = "",
     truncated: int = 0,
+    group_labels: Mapping[str, str] | None = None,
+    route_key: str = "{}",
 ) -> dict[str, Any]:
     """The webhook body for these events sent to `receiver` (the channel's name).
 
     `messages` are the rendered messages per event (None: no description); `group_names` are the label names the
     notification was grouped by (with `alertname`, the names of `groupLabels`); `truncated` counts the alerts a
-    batch left out (`truncatedAlerts`).
+    batch left out (`truncatedAlerts`). A notification policy route's group gives its own `group_labels` (exactly
+    the route's `group_by` labels) and `route_key`, so `groupKey` is Alertmanager's for that route.
     """
     texts = list(messages) if messages is not None else [None] * len(events)
     alerts = [alert(event, message=text, external_url=external_url) for event, text in zip(events, texts, strict=True)]
     common_labels = _common([a["labels"] for a in alerts])
-    names = {"alertname", *group_names}
-    group_labels = {name: value for name, value in common_labels.items() if name in names}
+    if group_labels is None:
+        names = {"alertname", *group_names}
+        group_labels = {name: value for name, value in common_labels.items() if name in names}
     return {
         "version": VERSION,
-        "groupKey": group_key(group_labels),
+        "groupKey": group_key(group_labels, route_key),
         "truncatedAlerts": truncated,
         "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
         "receiver": receiver,
-        "groupLabels": group_labels,
+        "groupLabels": dict(group_labels),
         "commonLabels": common_labels,
         "commonAnnotations": _common([a["annotations"] for a in alerts]),
         "externalURL": external_url.rstrip("/"),
@@ -100,10 +104,11 @@ def body(
     }
 
 
-def group_key(group_labels: Mapping[str, str]) -> str:
-    """`{}:{alertname="x", host="a"}`: Alertmanager's group key of its root route (names sorted, values quoted)."""
+def group_key(group_labels: Mapping[str, str], route_key: str = "{}") -> str:
+    """`{}:{alertname="x", host="a"}`: Alertmanager's group key, the route's key (its root's by default) and the
+    group's labels (names sorted, values quoted)."""
     inner = ", ".join(f"{name}={json.dumps(group_labels[name], ensure_ascii=False)}" for name in sorted(group_labels))
-    return "{}:{" + inner + "}"
+    return route_key + ":{" + inner + "}"
 
 
 def group_names_of(group_key_text: str | None) -> list[str]:

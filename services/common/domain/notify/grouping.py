@@ -7,6 +7,10 @@ member. While a group has alerts firing that nobody acknowledged, it is sent aga
 (when set); an ACK or a resolution takes an alert out of the repeats. The state lives in the notifier's KV
 bucket; timers are delayed messages in the delivery stream that carry the flush number they were set for, so
 a timer made stale by a later flush does nothing.
+
+A notification policy route groups the same way with `whole` set (services/common/domain/routing/route_groups.py),
+as Alertmanager's dispatcher does: a batch is then the group's whole alert set, its firing alerts and those
+resolved since the last batch (the resolved ones then leave the group), not only the transitions since the last.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class GroupPolicy:
     wait: float = DEFAULT_WAIT
     interval: float = DEFAULT_INTERVAL
     repeat: float | None = None
+    whole: bool = False  # a batch carries every alert of the group, as Alertmanager's notifications do
 
     @classmethod
     def of(cls, suppression: Mapping[str, Any] | None) -> GroupPolicy | None:
@@ -113,6 +118,8 @@ def flush(state: GroupState, now: float, policy: GroupPolicy) -> tuple[list[dict
     state.pending, state.dropped, state.timer_due = [], 0, None
     if not members and not dropped:
         return [], 0, None
+    if policy.whole:
+        members, dropped = alert_set(state, members, dropped)
     state.last_flush = now
     state.flushes += 1
     state.recent = [*state.recent, *(str(m.get("transition_id")) for m in members)][-RECENT_KEPT:]
@@ -129,6 +136,16 @@ def repeat(
     state.flushes += 1
     state.last_flush = now
     return list(state.open.values()), _repeat_due(state, now, policy)
+
+
+def alert_set(state: GroupState, pending: list[dict[str, Any]], dropped: int) -> tuple[list[dict[str, Any]], int]:
+    """A whole-set batch: each firing alert of the group (its latest transition), then each alert resolved since
+    the last batch, at most PENDING_KEPT of them (the others counted as dropped, with the pending ones dropped)."""
+    latest = {str(m.get("fingerprint")): m for m in pending}
+    firing = [latest.get(fingerprint, alert) for fingerprint, alert in state.open.items()]
+    resolved = [m for fingerprint, m in latest.items() if fingerprint not in state.open and m.get("kind") == "resolved"]
+    members = firing + resolved
+    return members[:PENDING_KEPT], dropped + max(0, len(members) - PENDING_KEPT)
 
 
 def acknowledge(state: GroupState, fingerprint: str) -> bool:
@@ -165,6 +182,7 @@ def _slim(transition: Mapping[str, Any]) -> dict[str, Any]:
         "source_event_id",
         "reason",
         "labels",  # a repeat is muted by the silences and inhibitions of its labels
+        "policy_channels",  # a policy group's member: the route's channels it goes to
     )
     out = {k: transition[k] for k in keep if k in transition}
     out["explanation"] = []

@@ -9,7 +9,7 @@ at `now`, else recorded as muted by the first route that names it.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.common.domain.labels.label_set import LabelSet, normalize
@@ -38,6 +38,7 @@ class PolicyTarget:
     via: str
     receiver: str
     muted: str | None = None
+    path: tuple[int, ...] = field(default=(), compare=False)  # the route `via` names, as its position in the tree
 
 
 def route_name(path: Sequence[int]) -> str:
@@ -61,5 +62,7 @@ def policy_targets(
                 continue
             held = chosen.get(channel)
             if held is None or (held.muted is not None and reason is None):
-                chosen[channel] = PolicyTarget(channel, f"policy:{route_name(route.path)}", route.receiver, reason)
+                chosen[channel] = PolicyTarget(
+                    channel, f"policy:{route_name(route.path)}", route.receiver, reason, route.path
+                )
     return list(chosen.values())
