@@ -40,6 +40,9 @@ def test_a_malformed_alert_job_or_ack_notice_is_dead_lettered_with_the_field(not
         (subjects.delivery_subject(owner), codec.dumps({k: v for k, v in job.items() if k != "index"})),  # missing
         (subjects.acks_subject(owner), feed("acked", notice)),  # wrong type
     ]
+    # Earlier tests' group and repeat timers wait in the delivery stream as unacknowledged messages (for hours):
+    # none of this test's messages may join them.
+    held_before = _pending(notifier, subjects.DELIVERY_STREAM, subjects.DELIVERY_CONSUMER)[1]
     for subject, data in published:
         notifier.run(notifier.js.publish(subject, data))
 
@@ -59,4 +62,4 @@ def test_a_malformed_alert_job_or_ack_notice_is_dead_lettered_with_the_field(not
     }
     # acked, not redelivered
     assert _pending(notifier, subjects.ALERTS_STREAM, subjects.NOTIFIER_CONSUMER)[1] == 0
-    assert _pending(notifier, subjects.DELIVERY_STREAM, subjects.DELIVERY_CONSUMER)[1] == 0
+    assert _pending(notifier, subjects.DELIVERY_STREAM, subjects.DELIVERY_CONSUMER)[1] <= held_before
