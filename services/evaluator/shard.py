@@ -167,7 +167,8 @@ class ShardActor:
         self.snapshot_seq = 0
         self.captured_seq = 0  # the sequence of the last capture: the next delta follows it
         self.pending: list[Captured] = []  # deltas captured, in order, not written yet (the writer takes them)
-        self.base: ShardSnapshot | None = None  # what is stored (base + deltas applied), to build the next base from
+        self.base: bytes | None = None  # the stored base (compressed) and the deltas written after it (JSON):
+        self.written: list[bytes] = []  # what the next base is built from, off the lock, without a full capture
         self.snapshot_at = 0.0
         self.series = 0
         self.poison = PoisonBook(shard, self.counters)
@@ -306,7 +307,7 @@ class ShardActor:
         async with self._save_lock:
             self.pending.clear()  # deltas of the state replaced: never written
             await self.store.save_base(data, seq)
-            self.base = await asyncio.to_thread(ShardSnapshot.decode, captured.body)
+            self.base, self.written = data, []
             await self._sweep()
         self.snapshot_seq, self.series, self.snapshot_at = seq, captured.series, time.monotonic()
         await self.consumer.reset(seq + 1)
@@ -537,25 +538,18 @@ class ShardActor:
 
     async def _write_delta(self, captured: Captured) -> None:
         """Append a delta to the stored chain, or, once the deltas outweigh `delta_ratio` of the base or number
-        `max_deltas`, write a new base: the stored state with the delta applied, built and encoded in a thread."""
+        `max_deltas`, write a new base: the stored base with the deltas applied, built and encoded in a thread."""
         assert self.store is not None and self.store.chain is not None and self.base is not None
         chain = self.store.chain
         data = await asyncio.to_thread(compress, captured.body)
         heavy = chain.delta_bytes + len(data) > self.config.delta_ratio * chain.base.size
         if not heavy and len(chain.deltas) < self.config.max_deltas:
             await self.store.save_delta(data, captured.seq)
-            self.base = await asyncio.to_thread(self._advance, captured)
+            self.written.append(captured.body)
             return
-        self.base = await asyncio.to_thread(self._advance, captured)
-        base = await asyncio.to_thread(lambda: self.base.in_order().encode() if self.base else b"")
+        base = await asyncio.to_thread(rebase, self.base, [*self.written, captured.body])
         await self.store.save_base(base, captured.seq)
-
-    def _advance(self, captured: Captured) -> ShardSnapshot:
-        """The stored state brought forward by a delta (in a thread; once only, should a write be retried)."""
-        assert self.base is not None
-        if self.base.seq == captured.seq:
-            return self.base
-        return ShardDelta.decode(captured.body).apply_to(self.base)
+        self.base, self.written = base, []
 
     async def _sweep(self) -> None:
         """Remove the parts of snapshots a crash left without a manifest (best effort: they only take space)."""
@@ -567,3 +561,11 @@ class ShardActor:
             return
         if removed:
             log.info("removed %d stale snapshot part(s)", removed, extra={"shard": self.shard})
+
+
+def rebase(base: bytes, deltas: list[bytes]) -> bytes:
+    """A new base: the stored one with the deltas applied, encoded (in a thread: the state lock is not held)."""
+    snapshot = ShardSnapshot.decode(base)
+    for delta in deltas:
+        snapshot = ShardDelta.decode(delta).apply_to(snapshot)
+    return snapshot.in_order().encode()

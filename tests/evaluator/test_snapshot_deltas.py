@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from services.common.messages import codec
 from services.evaluator.processor import Output, ShardState
+from services.evaluator.settings import EvaluatorSettings
+from services.evaluator.shard import rebase
 from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
 from services.evaluator.work import EventWork, RuleWork, TickWork, Work
 from tests.common.domain.kit import at, event, make_rule, metric
@@ -101,7 +105,7 @@ class Run:
         return snapshot.in_order()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(OPS, min_size=20, max_size=120))
 @example([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 0, 60), ("cpu", 0, 70)])  # a quick series changed in place
 def test_a_base_and_its_deltas_equal_the_full_snapshot(ops: list[tuple[str, int, int]]) -> None:
@@ -146,3 +150,21 @@ def test_a_delta_that_does_not_follow_the_snapshot_is_refused() -> None:
         assert "does not follow" in str(exc)
     else:
         raise AssertionError("a delta applied to a snapshot it does not follow")
+
+
+def test_a_new_base_is_the_stored_base_with_the_deltas_applied() -> None:
+    run = Run()
+    for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("delete", 3, 0), ("capture", 0, 0)]:
+        run.apply(op)
+    base = rebase(run.base.encode(), run.deltas)  # what a shard writes off the lock once the deltas weigh enough
+    assert ShardSnapshot.decode(base).json() == ShardSnapshot(run.seq, *run.state.snapshot(), (run.seq, 0)).json()
+
+
+def test_the_snapshot_chain_settings_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CEP_SNAPSHOT_DELTA_RATIO", "0.25")
+    monkeypatch.setenv("CEP_SNAPSHOT_MAX_DELTAS", "7")
+    options = EvaluatorSettings().shard_options()
+    assert (options.delta_ratio, options.max_deltas) == (0.25, 7)
+    monkeypatch.setenv("CEP_SNAPSHOT_DELTA_RATIO", "0")
+    with pytest.raises(ValidationError, match="snapshot_delta_ratio"):
+        EvaluatorSettings()
