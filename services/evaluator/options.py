@@ -27,6 +27,8 @@ class ShardOptions:
     niceness: int = 0  # CEP_SHARD_NICENESS: the actor process's nice value (Ray starts workers at 15)
     pattern_max_partials: int = DEFAULT_MAX_PARTIALS_PER_KEY  # CEP_PATTERN_MAX_PARTIALS: per key of a pattern rule
     pattern_lateness: float = DEFAULT_LATENESS_SECONDS  # CEP_PATTERN_LATENESS: seconds a pattern's event may be late
+    delta_ratio: float = 0.5  # CEP_SNAPSHOT_DELTA_RATIO: a new base once the deltas outweigh this share of it
+    max_deltas: int = 50  # CEP_SNAPSHOT_MAX_DELTAS: a new base after this many deltas whatever their size
 
     @property
     def pattern_lateness_delta(self) -> timedelta:

@@ -52,6 +52,7 @@ class ShardState:
         self._rules: dict[str, Rule] = {rule.rule_id: rule for rule in engine.rules()}
         self._actions: dict[str, Actions] = {rule_id: _actions(rule) for rule_id, rule in self._rules.items()}
         self.clock: datetime | None = None  # the latest tick applied (the gateway's catch-up horizon reads it)
+        self._rules_changed: set[str] = set()  # rules added, replaced or removed since the last capture
 
     @classmethod
     def from_rules(
@@ -100,7 +101,22 @@ class ShardState:
 
     def snapshot(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The canonical JSON of the rules held, and the engine's snapshot: what `restore` takes back."""
+        self._rules_changed.clear()
         return [self._rules[rule_id].canonical() for rule_id in sorted(self._rules)], self.engine.snapshot()
+
+    def changes(self) -> tuple[dict[str, dict[str, Any] | None], dict[str, Any]]:
+        """What changed since the last `snapshot` or `changes`, in O(changed): the canonical JSON of each rule added
+        or replaced (None: removed), and the engine's `changes()`. What an incremental snapshot holds."""
+        rules = {rule_id: self._canonical(rule_id) for rule_id in sorted(self._rules_changed)}
+        self._rules_changed.clear()
+        return rules, self.engine.changes()
+
+    def series_count(self) -> int:
+        return self.engine.series_count()
+
+    def _canonical(self, rule_id: str) -> dict[str, Any] | None:
+        rule = self._rules.get(rule_id)
+        return None if rule is None else rule.canonical()
 
     def run(self, step: Sequence[Work], out: Output) -> None:
         """Apply one step: a run of events in one engine call, or one rule change, tick or trigger."""
@@ -129,6 +145,7 @@ class ShardState:
     def _rule(self, work: RuleWork, out: Output) -> None:
         change, held = work.change, self._rules.get(work.change.rule_id)
         if change.op == "delete":
+            self._rules_changed.add(change.rule_id)
             actions = self._actions.pop(change.rule_id, [])
             self._rules.pop(change.rule_id, None)
             self._emit(self.engine.remove_rule(change.rule_id, at=change.at), out, actions)
@@ -136,6 +153,7 @@ class ShardState:
         if work.rule is None or (held is not None and held.version > change.version):
             return  # an older change replayed after the bucket gave us a newer version
         self._rules[change.rule_id] = work.rule
+        self._rules_changed.add(change.rule_id)
         self._actions[change.rule_id] = _actions(work.rule)
         self._emit(self.engine.upsert_rule(work.rule, at=change.at), out)
 

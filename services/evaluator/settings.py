@@ -17,6 +17,10 @@ class EvaluatorSettings(ServiceSettings):
     evaluator_grpc_port: int = 50051
     shards: int = Field(default=2, ge=1, le=256)
     snapshot_interval: float = Field(default=5.0, gt=0)  # seconds between shard snapshots (and one on clean stop)
+    # Snapshots are a base and deltas (only what changed): a new base, built off the evaluation path, once the
+    # deltas' compressed size passes this share of the base's, or after this many deltas (0: every snapshot whole).
+    snapshot_delta_ratio: float = Field(default=0.5, gt=0, le=10)
+    snapshot_max_deltas: int = Field(default=50, ge=0, le=1000)
     tick_interval: float = Field(default=1.0, gt=0)  # seconds between the ticks the driver records per shard
     fetch_batch: int = Field(default=500, ge=1, le=10_000)  # work messages per pull request
     shard_cpus: float | None = Field(default=None, ge=0)  # Ray CPUs reserved per shard actor; None: Ray's default
@@ -36,6 +40,8 @@ class EvaluatorSettings(ServiceSettings):
         return ShardOptions(
             shards=self.shards,
             snapshot_interval=self.snapshot_interval,
+            delta_ratio=self.snapshot_delta_ratio,
+            max_deltas=self.snapshot_max_deltas,
             fetch_batch=self.fetch_batch,
             log_level=self.log_level,
             series_per_rule=self.quota_series_per_rule,

@@ -49,12 +49,11 @@ from services.evaluator.poison import PoisonBook
 from services.evaluator.processor import Actions, Output, ShardState
 from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_quotas, quota_book, stop_following
 from services.evaluator.shard_tracing import evaluate_span, event_traces
+from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot, compress
 from services.evaluator.snapshots import (
-    ShardSnapshot,
     SnapshotStore,
     SnapshotTooLarge,
     Superseded,
-    compress,
     owned_rules,
     part_size,
     snapshot_bucket,
@@ -90,7 +89,8 @@ class DeliveryFailure(RuntimeError):
 
 @dataclass(frozen=True)
 class Captured:
-    """A snapshot captured under the lock: the sequence it covers, its JSON, its series and what capturing cost."""
+    """A snapshot captured under the lock: the sequence it covers, its JSON (a full `ShardSnapshot`, or a
+    `ShardDelta` from the capture before), the series held and what capturing cost."""
 
     seq: int
     body: bytes
@@ -165,6 +165,10 @@ class ShardActor:
         self.dirty = False  # the engine failed mid-run: the state is half-applied until `_resume` rebuilds it
         self.resumed_from: int | None = None
         self.snapshot_seq = 0
+        self.captured_seq = 0  # the sequence of the last capture: the next delta follows it
+        self.pending: list[Captured] = []  # deltas captured, in order, not written yet (the writer takes them)
+        self.base: bytes | None = None  # the stored base (compressed) and the deltas written after it (JSON):
+        self.written: list[bytes] = []  # what the next base is built from, off the lock, without a full capture
         self.snapshot_at = 0.0
         self.series = 0
         self.poison = PoisonBook(shard, self.counters)
@@ -302,9 +306,12 @@ class ShardActor:
         self.applied_seq = seq
         self.raw_done = raw_done
         captured = self._capture()
+        self.captured_seq = seq
         data = await asyncio.to_thread(compress, captured.body)
         async with self._save_lock:
-            await self.store.save(data, seq)
+            self.pending.clear()  # deltas of the state replaced: never written
+            await self.store.save_base(data, seq)
+            self.base, self.written = data, []
             await self._sweep()
         self.snapshot_seq, self.series, self.snapshot_at = seq, captured.series, time.monotonic()
         await self.consumer.reset(seq + 1)
@@ -467,28 +474,41 @@ class ShardActor:
 
     # -- snapshots -------------------------------------------------------------------------------------
     def _capture(self) -> Captured:
-        """The state as of `applied_seq`, as snapshot JSON; the caller holds the lock. The engine snapshots
-        only the series changed since its previous snapshot (it keeps the others'); compressing and writing come
-        after, off the lock."""
+        """The whole state as of `applied_seq`, as snapshot JSON (a chain's base, at a resume); the caller holds the
+        lock. O(all series): the periodic snapshots capture deltas (`_capture_delta`) instead."""
         began = time.monotonic()
         rules, engine = self.state.snapshot()
         series = sum(len(entry["series"]) for entry in engine["rules"].values())
         body = ShardSnapshot(self.applied_seq, rules, engine, self.raw_done).json()
         return Captured(self.applied_seq, body, series, time.monotonic() - began)
 
+    def _capture_delta(self) -> Captured | None:
+        """What changed since the last capture, as `ShardDelta` JSON: O(changed series), under the lock (encoded
+        here, as the series' snapshots may share lists with the live series). None when nothing moved."""
+        began = time.monotonic()
+        rules, engine = self.state.changes()
+        seq = self.applied_seq
+        delta = ShardDelta(seq, self.captured_seq, rules, engine, self.raw_done)
+        if delta.empty and seq == self.captured_seq:
+            return None
+        self.captured_seq = seq
+        return Captured(seq, delta.json(), self.state.series_count(), time.monotonic() - began)
+
     async def _save_snapshot(self) -> int:
-        """Capture the state and write it; returns the sequence the stored snapshot covers.
+        """Capture what changed and write it; returns the sequence the stored snapshot covers.
 
         Captured under the state lock, compressed and written outside it (`_resume` takes the two locks the
-        other way round); an older capture never overwrites a newer one, and a half-applied state is never written.
+        other way round); deltas are written in the order captured, and a half-applied state is never captured.
         """
         async with self.lock:
             if self.dirty:
                 return self.snapshot_seq
-            captured = self._capture()
-        # A large state snapshots less often: at most ~5% of the shard's time goes into capturing.
-        self.snapshot_at = time.monotonic() + max(0.0, SNAPSHOT_COST_FACTOR * captured.cost)
-        return await self._write(captured)
+            captured = self._capture_delta()
+            if captured is not None:
+                self.pending.append(captured)
+        if captured is not None:  # at most ~5% of the shard's time goes into capturing
+            self.snapshot_at = time.monotonic() + max(0.0, SNAPSHOT_COST_FACTOR * captured.cost)
+        return await self._write_pending()
 
     def _snapshot_in_background(self) -> None:
         """Start a snapshot off the consume loop when one is due and none is being written; a finished write's
@@ -500,27 +520,40 @@ class ShardActor:
             self.snapshot_at = time.monotonic()  # not twice while this one runs
             self.saving = asyncio.create_task(self._save_snapshot(), name=f"shard-{self.shard}-snapshot")
 
-    async def _write(self, captured: Captured) -> int:
-        """Store a capture once every output up to its sequence is published (a snapshot never covers a batch
-        whose alerts could still be lost); compressed in a thread (zlib lets the event loop run meanwhile)."""
+    async def _write_pending(self) -> int:
+        """Store the deltas captured, in order, once every output up to their sequence is published (a snapshot
+        never covers a batch whose alerts could still be lost). A delta not written stays for the next time."""
         assert self.store is not None
-        while self.done_seq < captured.seq and self.recovery is None and not self.stopping:
+        while self.pending and self.done_seq < self.pending[-1].seq and self.recovery is None and not self.stopping:
             await asyncio.sleep(DELIVERY_POLL_SECONDS)
-        if self.done_seq < captured.seq or captured.seq <= self.snapshot_seq:
-            return self.snapshot_seq  # recovering (that state is not the published one), or nothing new
-        data = await asyncio.to_thread(compress, captured.body)
         async with self._save_lock:
-            self.series = captured.series
-            if captured.seq > self.snapshot_seq:
+            while self.pending and self.pending[0].seq <= self.done_seq:
+                captured = self.pending[0]
                 try:
-                    await self.store.save(data, captured.seq)
+                    await self._write_delta(captured)
                 except SnapshotTooLarge as exc:  # keep consuming: a restart only replays further back
                     self.counters.snapshot_failures += 1
                     self.snapshot_error = f"snapshot at sequence {captured.seq} not written: {exc}"
                     log.error("shard %d, %d series: %s", self.shard, captured.series, exc, extra={"shard": self.shard})
                     return self.snapshot_seq
-                self.snapshot_seq, self.snapshot_error = captured.seq, None
+                self.pending.pop(0)
+                self.series, self.snapshot_seq, self.snapshot_error = captured.series, captured.seq, None
         return self.snapshot_seq
+
+    async def _write_delta(self, captured: Captured) -> None:
+        """Append a delta to the stored chain, or, once the deltas outweigh `delta_ratio` of the base or number
+        `max_deltas`, write a new base: the stored base with the deltas applied, built and encoded in a thread."""
+        assert self.store is not None and self.store.chain is not None and self.base is not None
+        chain = self.store.chain
+        data = await asyncio.to_thread(compress, captured.body)
+        heavy = chain.delta_bytes + len(data) > self.config.delta_ratio * chain.base.size
+        if not heavy and len(chain.deltas) < self.config.max_deltas:
+            await self.store.save_delta(data, captured.seq)
+            self.written.append(captured.body)
+            return
+        base = await asyncio.to_thread(rebase, self.base, [*self.written, captured.body])
+        await self.store.save_base(base, captured.seq)
+        self.base, self.written = base, []
 
     async def _sweep(self) -> None:
         """Remove the parts of snapshots a crash left without a manifest (best effort: they only take space)."""
@@ -532,3 +565,11 @@ class ShardActor:
             return
         if removed:
             log.info("removed %d stale snapshot part(s)", removed, extra={"shard": self.shard})
+
+
+def rebase(base: bytes, deltas: list[bytes]) -> bytes:
+    """A new base: the stored one with the deltas applied, encoded (in a thread: the state lock is not held)."""
+    snapshot = ShardSnapshot.decode(base)
+    for delta in deltas:
+        snapshot = ShardDelta.decode(delta).apply_to(snapshot)
+    return snapshot.in_order().encode()

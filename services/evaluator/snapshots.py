@@ -1,6 +1,8 @@
 """Shard snapshots in the `cep-snapshots` bucket, and the rules a shard owns when it has none (the rule bucket).
 
 A snapshot larger than one value is split into parts under a manifest, written last: never dropped for its size.
+A shard writes incrementally: a full base, then deltas (snapshot_bodies.py), each in parts under a chain manifest
+that lists them all, rewritten (fenced) after each; a load applies the deltas to the base in order.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ import contextlib
 import hashlib
 import logging
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +24,16 @@ from services.common.domain.rules.model import Rule
 from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.streams import BUCKETS
+from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
+from services.evaluator.snapshot_bodies import compress as compress  # where callers have always found it
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 10.0
-# Snapshots are zlib-compressed JSON behind this marker (the JSON of many series repeats its keys: about a tenth
-# of the size), so a shard of ~50k series fits the bucket's 8 MiB value limit; plain JSON still decodes.
-_COMPRESSED = b"Z1"
 # A snapshot over one value is stored in parts behind a manifest that starts with this marker (snapshots.py).
 MANIFEST_MARKER = b"M1"
+# An incremental snapshot (a base and its deltas, each in parts) is stored behind a chain manifest with this marker.
+CHAIN_MARKER = b"C1"
 VALUE_LIMIT = next(int(b.max_value_size or 0) for b in BUCKETS if b.bucket == subjects.SNAPSHOTS_BUCKET)
 PART_HEADROOM = 64 << 10  # room for a message's subject and headers under the payload limit
 DEFAULT_PART_BYTES = VALUE_LIMIT - PART_HEADROOM  # nats-server's max_payload as `cep up` and Kubernetes set it
@@ -39,46 +41,6 @@ DEFAULT_PART_BYTES = VALUE_LIMIT - PART_HEADROOM  # nats-server's max_payload as
 
 class Superseded(RuntimeError):
     """Another incarnation of this shard wrote the snapshot since we read it: this one must stop."""
-
-
-@dataclass(frozen=True)
-class ShardSnapshot:
-    """The state after every work message up to stream sequence `seq`: the rules held and the engine's series.
-
-    `raw_done` is the last raw position (raw sequence, index) applied: a later copy of it is a router replay.
-    """
-
-    seq: int
-    rules: list[dict[str, Any]]
-    engine: dict[str, Any]
-    raw_done: tuple[int, int] = (0, 0)
-
-    def json(self) -> bytes:
-        """The snapshot as JSON, before compression (`compress` makes it what is stored)."""
-        body = {"seq": self.seq, "rules": self.rules, "engine": self.engine, "raw_done": list(self.raw_done)}
-        return codec.dumps(body)
-
-    def encode(self) -> bytes:
-        return compress(self.json())
-
-    @classmethod
-    def decode(cls, data: bytes) -> ShardSnapshot:
-        if data.startswith(_COMPRESSED):
-            try:
-                data = zlib.decompress(data[len(_COMPRESSED) :])
-            except zlib.error as exc:
-                raise ValueError(f"corrupt compressed snapshot: {exc}") from exc
-        body = codec.loads(data)
-        raw = body.get("raw_done") or (0, 0)  # a snapshot of an earlier version: nothing recorded
-        return cls(int(body["seq"]), list(body["rules"]), dict(body["engine"]), (int(raw[0]), int(raw[1])))
-
-    def rule_models(self) -> list[Rule]:
-        return [Rule.model_validate(rule) for rule in self.rules]
-
-
-def compress(body: bytes) -> bytes:
-    """A snapshot's JSON as stored (zlib releases the GIL: callers may run it in a thread)."""
-    return _COMPRESSED + zlib.compress(body, 1)
 
 
 class SnapshotTooLarge(RuntimeError):
@@ -107,6 +69,50 @@ class Manifest:
         return cls(int(body["seq"]), [str(key) for key in body["parts"]], int(body["size"]), str(body["sha256"]))
 
 
+@dataclass(frozen=True)
+class Chain:
+    """An incremental snapshot: a full base and the deltas after it, in order, each stored in parts (`Manifest`).
+
+    Rewritten under the shard's key after every part of a new base or delta is in, so a crash in between leaves
+    the previous chain whole.
+    """
+
+    base: Manifest
+    deltas: tuple[Manifest, ...] = ()
+
+    @property
+    def seq(self) -> int:
+        return self.deltas[-1].seq if self.deltas else self.base.seq
+
+    @property
+    def parts(self) -> list[str]:
+        return [key for piece in (self.base, *self.deltas) for key in piece.parts]
+
+    @property
+    def delta_bytes(self) -> int:
+        return sum(delta.size for delta in self.deltas)
+
+    def encode(self) -> bytes:
+        pieces = [_piece(piece) for piece in (self.base, *self.deltas)]
+        return CHAIN_MARKER + codec.dumps({"seq": self.seq, "base": pieces[0], "deltas": pieces[1:]})
+
+    @classmethod
+    def decode(cls, data: bytes) -> Chain:
+        body = codec.loads(data[len(CHAIN_MARKER) :])
+        chain = cls(_manifest(body["base"]), tuple(_manifest(piece) for piece in body["deltas"]))
+        if chain.seq != int(body["seq"]):
+            raise ValueError(f"a chain manifest of sequence {body['seq']} whose pieces end at {chain.seq}")
+        return chain
+
+
+def _piece(manifest: Manifest) -> dict[str, Any]:
+    return {"seq": manifest.seq, "parts": manifest.parts, "size": manifest.size, "sha256": manifest.digest}
+
+
+def _manifest(body: dict[str, Any]) -> Manifest:
+    return Manifest(int(body["seq"]), [str(key) for key in body["parts"]], int(body["size"]), str(body["sha256"]))
+
+
 def part_size(max_payload: int) -> int:
     """The largest part to write: under both the bucket's value limit and the connection's payload limit."""
     return max(min(VALUE_LIMIT, max_payload) - PART_HEADROOM, 1024)
@@ -119,6 +125,7 @@ class SnapshotStore:
     A snapshot up to `part_bytes` is one value (as every earlier version wrote it); a larger one is written in
     parts `<key>.part-<generation>-<n>` and then a manifest under the key. A generation is never reused, so no
     writer ever touches the parts of a complete snapshot; those of the previous one go once the manifest is in.
+    Incremental snapshots (`save_base`, `save_delta`) are always in parts, under a chain manifest.
     """
 
     def __init__(
@@ -129,7 +136,8 @@ class SnapshotStore:
         self.part_bytes = part_bytes
         self.revision: int | None = None
         self.parts: list[str] = []  # the parts of the snapshot last read or written: removed after the next one
-        self.manifest: Manifest | None = None  # the manifest last read (None: a single value, or nothing)
+        self.manifest: Manifest | None = None  # the manifest last read (None: a single value, a chain, or nothing)
+        self.chain: Chain | None = None  # the chain last read or written (None: a full snapshot, or nothing)
 
     @classmethod
     def at(cls, kv: KeyValue, key: str, part_bytes: int = DEFAULT_PART_BYTES) -> SnapshotStore:
@@ -137,45 +145,73 @@ class SnapshotStore:
         return cls(kv, 0, part_bytes, key=key)
 
     async def load(self) -> ShardSnapshot | None:
-        """The stored snapshot, or None when there is none (or it cannot be read: then we rebuild from the stream)."""
-        data = await self.load_data()
-        if data is None:
+        """The stored snapshot (a chain's base with its deltas applied), or None when there is none or it cannot be
+        read (then we rebuild from the stream)."""
+        pieces = await self._load_pieces()
+        if pieces is None:
             return None
         try:
-            snapshot = ShardSnapshot.decode(data)
-        except (ValueError, KeyError, TypeError) as exc:
+            snapshot = ShardSnapshot.decode(pieces[0])
+            for piece in pieces[1:]:
+                snapshot = ShardDelta.decode(piece).apply_to(snapshot)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.error("unreadable snapshot %s ignored: %s", self.key, exc)
             return None
-        if self.manifest is not None and self.manifest.seq != snapshot.seq:
-            log.error(
-                "snapshot %s covers sequence %d, its manifest %d: ignored", self.key, snapshot.seq, self.manifest.seq
-            )
+        covered = self.chain.seq if self.chain is not None else self.manifest.seq if self.manifest else None
+        if covered is not None and covered != snapshot.seq:
+            log.error("snapshot %s covers sequence %d, its manifest %d: ignored", self.key, snapshot.seq, covered)
             return None
-        return snapshot
+        return snapshot.in_order() if len(pieces) > 1 else snapshot
 
     async def load_data(self) -> bytes | None:
-        """The encoded snapshot, its parts joined and checked against the manifest; None when absent or broken."""
+        """The encoded snapshot, its parts joined and checked against the manifest; None when absent or broken.
+
+        A chain is brought to one full snapshot (what `save` and `put` take)."""
+        pieces = await self._load_pieces()
+        if pieces is None or len(pieces) == 1:
+            return None if pieces is None else pieces[0]
+        snapshot = await self.load()
+        return None if snapshot is None else snapshot.encode()
+
+    async def _load_pieces(self) -> list[bytes] | None:
+        """The encoded base and deltas in order (one piece for a full snapshot), checked; None when absent or broken."""
         try:
             entry = await self.kv.get(self.key)
         except KeyNotFoundError:
-            self.revision, self.parts, self.manifest = None, [], None
+            self.revision, self.parts, self.manifest, self.chain = None, [], None, None
             return None
         self.revision = entry.revision
-        self.parts, self.manifest = [], None
+        self.parts, self.manifest, self.chain = [], None, None
         value = entry.value or b""
-        if not value.startswith(MANIFEST_MARKER):
-            return value
         try:
-            self.manifest = Manifest.decode(value)
-            self.parts = self.manifest.parts
-            return await self._join(self.manifest)
+            if value.startswith(CHAIN_MARKER):
+                self.chain = Chain.decode(value)
+                self.parts = self.chain.parts
+                return [await self._join(piece) for piece in (self.chain.base, *self.chain.deltas)]
+            if value.startswith(MANIFEST_MARKER):
+                self.manifest = Manifest.decode(value)
+                self.parts = self.manifest.parts
+                return [await self._join(self.manifest)]
         except (ValueError, KeyError, TypeError) as exc:
             log.error("snapshot %s not restorable from its parts, ignored: %s", self.key, exc)
             return None
+        return [value]
 
     async def save(self, data: bytes, seq: int) -> int:
         """Write an encoded snapshot covering work sequence `seq`, fenced by the revision; returns the new one."""
         return await self._write(data, seq, fenced=True)
+
+    async def save_base(self, data: bytes, seq: int) -> int:
+        """Write an encoded full snapshot as the base of a new chain (fenced); the old chain's parts go after."""
+        base = await self._piece(data, seq)
+        return await self._commit(Chain(base), fenced=True)
+
+    async def save_delta(self, data: bytes, seq: int) -> int:
+        """Write an encoded `ShardDelta` at the end of the chain last written (fenced); the chain's parts stay."""
+        if self.chain is None:
+            raise RuntimeError(f"snapshot {self.key}: a delta needs a base written first")
+        delta = await self._piece(data, seq)
+        return await self._commit(Chain(self.chain.base, (*self.chain.deltas, delta)), fenced=True)
 
     async def put(self, data: bytes, seq: int) -> int:
         """Write an encoded snapshot whatever was there (the rebalance, before any actor runs), then sweep."""
@@ -203,12 +239,33 @@ class SnapshotStore:
         """Remove the snapshot and every part under its key."""
         with contextlib.suppress(KeyNotFoundError):
             await self.kv.purge(self.key)
-        self.revision, self.parts, self.manifest = None, [], None
+        self.revision, self.parts, self.manifest, self.chain = None, [], None, None
         await self.sweep()
 
     async def _write(self, data: bytes, seq: int, fenced: bool) -> int:
         parts = await self._write_parts(data) if len(data) > self.part_bytes else []
         value = data if not parts else Manifest(seq, parts, len(data), hashlib.sha256(data).hexdigest()).encode()
+        revision = await self._put(value, parts, fenced)
+        previous, self.parts, self.chain = self.parts, parts, None
+        await self._purge([key for key in previous if key not in parts])  # generations differ: all of them
+        return revision
+
+    async def _piece(self, data: bytes, seq: int) -> Manifest:
+        """One base or delta of a chain, written in parts (not referenced by the chain yet)."""
+        parts = await self._write_parts(data)
+        return Manifest(seq, parts, len(data), hashlib.sha256(data).hexdigest())
+
+    async def _commit(self, chain: Chain, fenced: bool) -> int:
+        """Write a chain manifest whose new pieces' parts are in; the parts no longer used go after."""
+        parts = chain.parts
+        fresh = [key for key in parts if key not in set(self.parts)]
+        revision = await self._put(chain.encode(), fresh, fenced)
+        previous, self.parts, self.chain = self.parts, parts, chain
+        await self._purge([key for key in previous if key not in set(parts)])
+        return revision
+
+    async def _put(self, value: bytes, fresh: list[str], fenced: bool) -> int:
+        """Write the key's value (fenced: only over the revision last read or written); the fresh parts go when not."""
         try:
             if not fenced:
                 self.revision = await self.kv.put(self.key, value)
@@ -217,13 +274,11 @@ class SnapshotStore:
             else:
                 self.revision = await self.kv.update(self.key, value, last=self.revision)
         except KeyWrongLastSequenceError as exc:
-            await self._purge(parts)
+            await self._purge(fresh)
             raise Superseded(f"snapshot {self.key} was written by another incarnation") from exc
         except nats.errors.MaxPayloadError as exc:
-            await self._purge(parts)
+            await self._purge(fresh)
             raise SnapshotTooLarge(f"snapshot {self.key} is {len(value)} bytes, over the value limit") from exc
-        previous, self.parts = self.parts, parts
-        await self._purge([key for key in previous if key not in parts])  # generations differ: all of them
         return self.revision
 
     async def _write_parts(self, data: bytes) -> list[str]:

@@ -19,7 +19,7 @@ from services.common.messages.work import work_event, work_rule
 from services.common.nats import subjects
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
-from services.evaluator.snapshots import ShardSnapshot
+from services.evaluator.snapshots import SnapshotStore
 from tests.evaluator.conftest import Actors
 from tests.evaluator.kit import (
     alerts,
@@ -192,8 +192,8 @@ async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, act
     # A clean stop snapshots what it processed; a fresh actor resumes there and replays nothing.
     stopped = await actor.stop.remote()
     kv = await js.key_value(subjects.SNAPSHOTS_BUCKET)
-    snapshot = ShardSnapshot.decode((await kv.get(subjects.snapshot_key(0))).value or b"")
-    assert snapshot.seq == stopped["last_seq"] == seq
+    snapshot = await SnapshotStore(kv, 0).load()  # a base and deltas: what a restart reads
+    assert snapshot is not None and snapshot.seq == stopped["last_seq"] == seq
     assert [r["rule_id"] for r in snapshot.rules] == ["errors"] and snapshot.engine["rules"]["errors"]["series"]
     fresh = actors.new(0, ShardOptions(shards=1))
     status = await fresh.start.remote(broker.url)

@@ -15,7 +15,9 @@ from nats.js.client import JetStreamContext
 
 from services.common.messages import codec
 from services.common.nats.streams import ensure_streams
+from services.evaluator.snapshot_bodies import ShardDelta
 from services.evaluator.snapshots import (
+    CHAIN_MARKER,
     DEFAULT_PART_BYTES,
     MANIFEST_MARKER,
     PART_HEADROOM,
@@ -23,6 +25,7 @@ from services.evaluator.snapshots import (
     ShardSnapshot,
     SnapshotStore,
     Superseded,
+    compress,
     part_size,
     snapshot_bucket,
 )
@@ -147,3 +150,54 @@ async def test_a_stale_writer_is_superseded_and_leaves_no_parts(js: JetStreamCon
         await stale.save(ShardSnapshot(3, [], {"noise": noise(200 << 10)}).encode(), 3)
     assert await parts_of(store) == []
     assert (await SnapshotStore.at(store.kv, store.key).load()) == ShardSnapshot(2, [], {})
+
+
+def _engine(series: dict[str, object]) -> dict[str, object]:
+    return {"format": 1, "rules": {"rule-1": {"semantics": "x", "series": series}} if series else {}}
+
+
+def _delta(seq: int, after: int, series: dict[str, object], removed: list[str]) -> ShardDelta:
+    rules = {"rule-1": {"semantics": "x", "series": series, "removed": removed}}
+    return ShardDelta(seq, after, {}, {"format": 1, "rules": rules}, (seq, 0))
+
+
+async def test_a_base_and_its_deltas_round_trip_under_a_chain_manifest(js: JetStreamContext) -> None:
+    store = await store_of(js, part_bytes=64 << 10)
+    base = ShardSnapshot(10, [{"rule_id": "rule-1"}], _engine({"a": 1, "b": 2}), (10, 0))
+    await store.save_base(base.encode(), base.seq)
+    await store.save_delta(compress(_delta(12, 10, {"b": 3, "c": 4}, []).json()), 12)
+    await store.save_delta(compress(_delta(15, 12, {}, ["a"]).json()), 15)
+    value = (await store.kv.get(store.key)).value or b""
+    assert value.startswith(CHAIN_MARKER) and await parts_of(store) == sorted(store.parts)  # one part per piece
+    reader = SnapshotStore.at(store.kv, store.key)
+    assert await reader.load() == ShardSnapshot(15, [{"rule_id": "rule-1"}], _engine({"b": 3, "c": 4}), (15, 0))
+    assert await reader.sweep() == 0  # every piece's part is in use
+    full = ShardSnapshot.decode(await SnapshotStore.at(store.kv, store.key).load_data() or b"")
+    assert full.seq == 15 and full.engine == _engine({"b": 3, "c": 4})  # what the rebalance copies: one snapshot
+    # A new base replaces the chain: the old pieces' parts go once its manifest is in.
+    await store.save_base(ShardSnapshot(16, [], _engine({})).encode(), 16)
+    assert len(await parts_of(store)) == 1 and await reader.load() == ShardSnapshot(16, [], _engine({}))
+
+
+async def test_a_chain_with_a_piece_missing_or_out_of_order_is_not_restored(js: JetStreamContext) -> None:
+    store = await store_of(js, part_bytes=64 << 10)
+    await store.save_base(ShardSnapshot(10, [], _engine({"a": 1})).encode(), 10)
+    await store.save_delta(compress(_delta(12, 11, {"a": 2}, []).json()), 12)  # follows 11, not the base's 10
+    assert await SnapshotStore.at(store.kv, store.key).load() is None  # the shard replays instead
+    await store.save_base(ShardSnapshot(10, [], _engine({"a": 1})).encode(), 10)
+    await store.save_delta(compress(_delta(12, 10, {"a": 2}, []).json()), 12)
+    await store.kv.purge(store.parts[-1])
+    assert await SnapshotStore.at(store.kv, store.key).load() is None
+
+
+async def test_a_stale_writer_of_a_delta_is_superseded_and_leaves_no_parts(js: JetStreamContext) -> None:
+    store = await store_of(js, part_bytes=64 << 10)
+    await store.save_base(ShardSnapshot(1, [], _engine({"a": 1})).encode(), 1)
+    stale = SnapshotStore.at(store.kv, store.key, 64 << 10)
+    await stale.load()
+    await store.save_delta(compress(_delta(2, 1, {"a": 2}, []).json()), 2)  # the newer incarnation writes first
+    kept = await parts_of(store)
+    with pytest.raises(Superseded):
+        await stale.save_delta(compress(_delta(3, 1, {"a": 3}, []).json()), 3)
+    assert await parts_of(store) == kept
+    assert await SnapshotStore.at(store.kv, store.key).load() == ShardSnapshot(2, [], _engine({"a": 2}), (2, 0))

@@ -88,6 +88,8 @@ class RuleEngine:
         # Each series' last snapshot, until the series is stored again (`_keep`, after every change): a snapshot
         # re-encodes only the series changed since the previous one.
         self._snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+        # The series stored, replaced or dropped since the last `snapshot` or `changes`: what the next delta holds.
+        self._dirty: set[tuple[str, str]] = set()
 
     def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
         """Add or replace a rule. Deactivating it, or changing what it matches, resolves its open episodes.
@@ -221,7 +223,38 @@ class RuleEngine:
                 series[key] = kept[rule_id, key] = by_key[key].snapshot() if data is None else data
             rules[rule_id] = {"semantics": self._plans[rule_id].semantics, "series": series}
         self._snapshots = kept  # series gone since are forgotten
+        self._dirty.clear()
         return {"format": SNAPSHOT_FORMAT, "rules": rules}
+
+    def changes(self) -> dict[str, Any]:
+        """What changed since the last `snapshot` or `changes`, in O(changed): per rule touched, None when it holds
+        no series any more, else its semantics, the series stored since (`snapshot()` form) and the keys dropped.
+
+        Applied in order to the `snapshot()` before them (`snapshot_changes.apply_changes`), the result equals
+        `snapshot()` now. A shard's incremental snapshots are these (evaluator/snapshot_deltas.py).
+        """
+        rules: dict[str, Any] = {}
+        cached, held = self._snapshots, self._series
+        for rule_id, key in sorted(self._dirty):
+            by_key = held.get(rule_id)
+            if by_key is None:
+                rules[rule_id] = None
+                continue
+            entry = rules.get(rule_id)
+            if entry is None:
+                entry = rules[rule_id] = {"semantics": self._plans[rule_id].semantics, "series": {}, "removed": []}
+            series = by_key.get(key)
+            if series is None:
+                entry["removed"].append(key)
+            else:
+                data = cached.get((rule_id, key))
+                entry["series"][key] = cached[rule_id, key] = series.snapshot() if data is None else data
+        self._dirty.clear()
+        return {"format": SNAPSHOT_FORMAT, "rules": rules}
+
+    def series_count(self) -> int:
+        """How many series are held (one read per rule, not per series)."""
+        return sum(len(by_key) for by_key in self._series.values())
 
     @classmethod
     def restore(
@@ -321,6 +354,7 @@ class RuleEngine:
             self._keep(plan, key, restore_series(plan, series.snapshot()))
             return []
         except Exception:
+            self._changed(plan.rule_id, key)
             by_key = self._series.get(plan.rule_id, {})
             if by_key.pop(key, None) is not None:
                 self.ledger.release(plan.rule.tenant)
@@ -360,7 +394,7 @@ class RuleEngine:
 
     def _keep(self, plan: CompiledRule, key: str, series: Series) -> None:
         """Store a series (or drop it when it holds nothing) and arm its next timer; its cached snapshot is stale."""
-        self._snapshots.pop((plan.rule_id, key), None)
+        self._changed(plan.rule_id, key)
         if isinstance(series, PatternSeries):
             counts = self.pattern_counts.setdefault(plan.rule_id, {})
             for name, added in series.take_counts().items():
@@ -382,6 +416,11 @@ class RuleEngine:
         if deadline is not None and self._timers.arm(deadline, plan.rule_id, key):
             self._timers.rebuild(self._deadlines())
 
+    def _changed(self, rule_id: str, key: str) -> None:
+        """A series was stored, replaced or dropped: its cached snapshot is stale and the next delta carries it."""
+        self._snapshots.pop((rule_id, key), None)
+        self._dirty.add((rule_id, key))
+
     def _close(
         self, plan: CompiledRule, at: datetime | None, reason: str, keep_baselines: bool = False
     ) -> list[Transition]:
@@ -389,7 +428,7 @@ class RuleEngine:
         self.ledger.release(plan.rule.tenant, len(by_key))
         out: list[Transition] = []
         for key in sorted(by_key):
-            self._snapshots.pop((plan.rule_id, key), None)
+            self._changed(plan.rule_id, key)
             series = by_key[key]
             out += series.close(plan, key, at, reason)
             if keep_baselines and isinstance(series, ThresholdSeries) and series.detector is not None:

@@ -54,12 +54,19 @@ class CompiledEngine(RuleEngine):
 
     def snapshot(self) -> dict[str, Any]:
         """`RuleEngine.snapshot`; the series quick groups judged are encoded afresh."""
-        snapshots = self._snapshots
+        self._mark_touched()
+        return super().snapshot()
+
+    def changes(self) -> dict[str, Any]:
+        """`RuleEngine.changes`; the series quick groups judged (in place, without `_keep`) count as changed."""
+        self._mark_touched()
+        return super().changes()
+
+    def _mark_touched(self) -> None:
         for lane in self._touched:
             for rule_id in lane.rule_ids:
-                snapshots.pop((rule_id, lane.key), None)
+                self._changed(rule_id, lane.key)
         self._touched.clear()
-        return super().snapshot()
 
     def on_events(self, events: Sequence[Event]) -> list[Transition]:
         """`RuleEngine.on_events`, with the same transitions in the same order."""
@@ -178,7 +185,7 @@ class CompiledEngine(RuleEngine):
         if why is not None:
             ledger.refuse(rule_id, tenant, key, why)
             return False
-        self._snapshots.pop((rule_id, key), None)
+        self._changed(rule_id, key)
         if by_key is None:
             by_key = self._series[rule_id] = {}
         by_key[key] = series
