@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     quota_sse_streams: int = Field(default=tenant_quotas.DEFAULT_SSE_STREAMS, ge=1)
     quota_ingest_rate: float = Field(default=tenant_quotas.DEFAULT_INGEST_RATE, ge=0)
     quota_ingest_burst: int = Field(default=tenant_quotas.DEFAULT_INGEST_BURST, ge=1)
+    quota_silences: int = Field(default=tenant_quotas.DEFAULT_SILENCES, ge=1)
+    quota_inhibit_rules: int = Field(default=tenant_quotas.DEFAULT_INHIBIT_RULES, ge=1)
     # Older names of the two ingest defaults (once the gateway's HTTP ingest limit): used where the CEP_QUOTA_ one
     # is not set, so a deployment that set them keeps its limit, now on HTTP and NATS alike.
     ingest_rate: float | None = Field(default=None, ge=0)

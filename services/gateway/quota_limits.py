@@ -1,9 +1,10 @@
 """The gateway's view of each tenant's quotas (the defaults with the platform admin's overrides) and the refusal
 of a request that would take a tenant past one.
 
-Counted quotas (rules, polling targets) are checked against SQL inside the write that adds one, with the tenant's
-row locked, so two concurrent creates cannot both take the last place. Hot paths (ingest, SSE) read a copy cached
-for a few seconds: an override made on another gateway replica applies there within `CACHE_SECONDS`.
+Counted quotas (rules, polling targets, silences, inhibit rules) are checked against SQL inside the write that adds
+one, with the tenant's row locked, so two concurrent creates cannot both take the last place. Hot paths (ingest,
+SSE) read a copy cached for a few seconds: an override made on another gateway replica applies there within
+`CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,13 +23,22 @@ from services.gateway.rest.problems import Problem
 from services.gateway.store import quotas as store
 
 CACHE_SECONDS = 5.0
+QUOTA_EXCEEDED = "quota-exceeded"  # the problem kind of every refusal past a quota
 _CACHED_TENANTS = 10_000
 
 Counter = Callable[[AsyncSession, str], Awaitable[int]]
+
+
+async def _unexpired_silences(session: AsyncSession, tenant: str) -> int:
+    return await store.count_silences(session, tenant, datetime.now(UTC))
+
+
 # What each counted quota counts, and what the caller can do about a refusal besides asking for more.
 _COUNTED: dict[str, tuple[Counter, str, str]] = {
     "rules": (store.count_rules, "rules", "delete a rule first"),
     "polling_targets": (store.count_polling_targets, "metric-polling targets", "delete a target first"),
+    "silences": (_unexpired_silences, "active or pending silences", "expire a silence first"),
+    "inhibit_rules": (store.count_inhibit_rules, "inhibit rules", "delete an inhibit rule first"),
 }
 
 
@@ -38,7 +49,7 @@ def effective(defaults: TenantQuotas, overrides: Mapping[str, Any]) -> TenantQuo
 
 def over_quota(tenant: str, field: str, detail: str, headers: Mapping[str, str] | None = None) -> Problem:
     """A 429 naming the quota: `detail` says what is over which number; the sentence on raising it follows."""
-    return Problem(429, f"{detail}; {how_to_raise(field, tenant)}", kind="quota-exceeded", headers=headers)
+    return Problem(429, f"{detail}; {how_to_raise(field, tenant)}", kind=QUOTA_EXCEEDED, headers=headers)
 
 
 class QuotaLimits:

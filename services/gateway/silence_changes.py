@@ -3,7 +3,8 @@
 Fixed silences change as Alertmanager's do (services/common/domain/silences/lifecycle.py): an edit that would
 rewrite history expires the old silence and stores a new one with a new UUID. A recurring silence is ours: an
 edit replaces it in place. Every change is audited in its transaction (kind `silence`) and mirrored into the
-`cep-silences` bucket after the commit.
+`cep-silences` bucket after the commit. A change that stores a new silence is refused (429) when the tenant already
+holds its quota of active and pending ones (`silences`, counted with the tenant's row locked, quota_limits.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from services.common.domain.silences.lifecycle import ChangeReason, expire, post
 from services.common.domain.silences.model import Silence, SilenceDraft, SilenceState
 from services.common.nats import subjects
 from services.gateway.auth import Principal
+from services.gateway.quota_limits import QuotaLimits
 from services.gateway.routes.versioned import Resource, row_with
 from services.gateway.schemas.silences import (
     RecurringDraft,
@@ -54,7 +56,7 @@ async def create(
 ) -> Saved:
     """Store a new silence (a fixed one whose start is in the past starts now)."""
     async with state.db.write() as session:
-        row = await _insert(session, principal, draft, now)
+        row = await _insert(session, state.quotas, principal, draft, now)
     await _mirror(state, row)
     return Saved(row, ChangeReason.CREATED.value)
 
@@ -65,7 +67,7 @@ async def edit(
     """Edit the tenant's silence `silence_id` (404 when it has none): in place, or by a new silence."""
     async with state.db.write() as session:
         previous = await _locked(session, principal.tenant, silence_id)
-        saved = await _edit(session, principal, previous, draft, now)
+        saved = await _edit(session, state.quotas, principal, previous, draft, now)
     if saved.expired is not None:
         await _mirror(state, saved.expired)
     await _mirror(state, saved.row)
@@ -85,6 +87,7 @@ async def expire_silence(state: GatewayState, principal: Principal, silence_id: 
 
 async def _edit(
     session: AsyncSession,
+    quotas: QuotaLimits,
     principal: Principal,
     previous: SilenceRow,
     draft: SilenceDraft | RecurringDraft,
@@ -96,7 +99,7 @@ async def _edit(
         expired = None
         if row_state(previous, now) is not SilenceState.EXPIRED:
             expired = await _expire(session, principal, previous, now, KIND_CHANGED)
-        return Saved(await _insert(session, principal, draft, now, previous.silence_id), KIND_CHANGED, expired)
+        return Saved(await _insert(session, quotas, principal, draft, now, previous.silence_id), KIND_CHANGED, expired)
     change = post(draft.model_copy(update={"id": previous.silence_id}), fixed_silence(previous), now, _new_id())
     if change.reason is ChangeReason.UPDATED:
         values = _fixed_values(change.silence)
@@ -105,13 +108,14 @@ async def _edit(
     if change.expired is not None:
         expired = await _expire(session, principal, previous, now, change.reason.value)
     row = _fixed_row(principal.tenant, change.silence, now)
-    await store.insert_silence(session, row)
+    await _add(session, quotas, row)
     await _audit(session, principal, row, "created", {"after": silence_json(row, now), "replaces": previous.silence_id})
     return Saved(row, change.reason.value, expired)
 
 
 async def _insert(
     session: AsyncSession,
+    quotas: QuotaLimits,
     principal: Principal,
     draft: SilenceDraft | RecurringDraft,
     now: datetime,
@@ -121,12 +125,19 @@ async def _insert(
         row = _recurring_row(principal.tenant, _new_id(), draft, now)
     else:
         row = _fixed_row(principal.tenant, post(draft, None, now, _new_id()).silence, now)
-    await store.insert_silence(session, row)
+    await _add(session, quotas, row)
     change: dict[str, Any] = {"after": silence_json(row, now)}
     if replaces is not None:
         change["replaces"] = replaces
     await _audit(session, principal, row, "created", change)
     return row
+
+
+async def _add(session: AsyncSession, quotas: QuotaLimits, row: SilenceRow) -> None:
+    """Insert a new silence unless the tenant is at its quota. Called after an edit expired the silence it replaces,
+    so replacing one at the quota passes, while reviving an expired one there (a new silence) is refused."""
+    await quotas.require_room(session, row.tenant, "silences")
+    await store.insert_silence(session, row)
 
 
 async def _replace_recurring(

@@ -27,6 +27,8 @@ def test_the_environment_sets_each_default_for_every_service(monkeypatch: pytest
         "sse_streams": "8",
         "ingest_rate": "9.5",
         "ingest_burst": "10",
+        "silences": "11",
+        "inhibit_rules": "12",
     }
     assert set(values) == set(TenantQuotas.model_fields)
     for name, value in values.items():

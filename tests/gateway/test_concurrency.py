@@ -62,3 +62,20 @@ async def test_concurrent_creates_past_the_rules_quota_stop_exactly_at_it(http: 
     responses = await asyncio.gather(*creates)
     assert Counter(r.status_code for r in responses) == {201: 3, 429: WRITERS - 3}
     assert (await http.get("/cep/rules")).json()["total"] == 3
+
+
+SILENCE = {"matchers": ['alertname="cpu_high"'], "duration": "1h", "comment": "maintenance"}
+INHIBIT_RULE = {"source_matchers": ["severity=critical"], "target_matchers": ["severity=high"], "equal": ["host"]}
+
+
+@pytest.mark.parametrize(
+    ("quota", "path", "body"),
+    [("silences", "/cep/silences", SILENCE), ("inhibit_rules", "/cep/inhibit-rules", INHIBIT_RULE)],
+)
+async def test_concurrent_creates_past_a_muting_quota_stop_exactly_at_it(
+    http: httpx.AsyncClient, quota: str, path: str, body: dict[str, object]
+) -> None:
+    assert (await http.put("/cep/admin/quotas/default", json={quota: 3})).status_code == 200
+    responses = await asyncio.gather(*(http.post(path, json=body) for _ in range(WRITERS)))
+    assert Counter(r.status_code for r in responses) == {201: 3, 429: WRITERS - 3}
+    assert (await http.get(path)).json()["total"] == 3

@@ -110,12 +110,10 @@ async def get_alerts(
     receiver: Receiver = None,
 ) -> Response:
     """The tenant's open events as `gettableAlerts`, filtered as Alertmanager filters (every flag defaults to true)."""
-    selection = _selection(filter, receiver)
-    flags = _flags(active=active, silenced=silenced, inhibited=inhibited, unprocessed=unprocessed)
-    if isinstance(selection, JSONResponse):
-        return selection
-    if isinstance(flags, JSONResponse):
-        return flags
+    parsed = _listing(filter, receiver, active=active, silenced=silenced, inhibited=inhibited, unprocessed=unprocessed)
+    if isinstance(parsed, JSONResponse):
+        return parsed
+    selection, flags = parsed
     alerts = await _alerts(request, principal.tenant, *selection)
     return JSONResponse([a for a in alerts if _shown(a["status"], **flags)])
 
@@ -132,12 +130,10 @@ async def get_alert_groups(
 ) -> Response:
     """The open events as `alertGroups`: grouped by the tenant's notification policy (each matched route's receiver
     and `group_by` labels) when it has one, else one group per receiver (the root route's `group_by: []`)."""
-    selection = _selection(filter, receiver)
-    flags = _flags(active=active, silenced=silenced, inhibited=inhibited, unprocessed=None)
-    if isinstance(selection, JSONResponse):
-        return selection
-    if isinstance(flags, JSONResponse):
-        return flags
+    parsed = _listing(filter, receiver, active=active, silenced=silenced, inhibited=inhibited, unprocessed=None)
+    if isinstance(parsed, JSONResponse):
+        return parsed
+    selection, flags = parsed
     root = await _policy_route(request, principal.tenant)
     by_rule = selection if root is None else (selection[0], None)  # the policy's receivers are the groups'
     alerts = await _alerts(request, principal.tenant, *by_rule)
@@ -146,6 +142,20 @@ async def get_alert_groups(
     if selection[1] is not None:
         groups = [g for g in groups if selection[1].search(g["receiver"]["name"]) is not None]
     return JSONResponse(groups)
+
+
+def _listing(
+    filter: list[str] | None, receiver: str | None, **flags: str | None
+) -> tuple[tuple[list[Matcher], Any], dict[str, bool]] | JSONResponse:
+    """The query of both alert listings: the selection and the flags, or the 400 of the first bad part (the filter,
+    then the receiver, then a flag: the order the answers always had)."""
+    selection = _selection(filter, receiver)
+    if isinstance(selection, JSONResponse):
+        return selection
+    parsed = _flags(**flags)
+    if isinstance(parsed, JSONResponse):
+        return parsed
+    return selection, parsed
 
 
 def _selection(filter: list[str] | None, receiver: str | None) -> tuple[list[Matcher], Any] | JSONResponse:

@@ -3,7 +3,8 @@
 `GET|POST /api/v2/silences` and `GET|DELETE /api/v2/silence/{silenceID}` with Alertmanager's status codes (200
 to a post with `{"silenceID"}`, 200 to a delete) and shapes (schemas/alertmanager_v2.py). They store through the
 same changes as `/cep/silences` (silence_changes.py). Recurring silences are ours alone: the v2 API neither lists
-nor serves them. A bad body or filter is Alertmanager's 400 with the reason as a JSON string.
+nor serves them. A bad body or filter is Alertmanager's 400 with the reason as a JSON string, and so is a post
+past the tenant's quota of silences (which `/cep/silences` answers with a 429): amtool shows such a reason as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from services.common.domain.labels.matchers import Matcher
 from services.common.domain.labels.parse import MatcherSyntaxError, parse_matchers
 from services.common.domain.silences.listing import in_listing_order, matches_filter
 from services.gateway.auth import Principal, editor, viewer
+from services.gateway.quota_limits import QUOTA_EXCEEDED
 from services.gateway.rest.bodies import read_json
+from services.gateway.rest.problems import Problem
 from services.gateway.schemas.alertmanager_v2 import BAD_REQUEST_V2, BadRequest, postable_silence, silence_v2
 from services.gateway.schemas.silences import fixed_silence
 from services.gateway.silence_changes import SILENCE, create, edit, expire_silence
@@ -30,7 +33,7 @@ router = APIRouter(prefix="/api/v2", tags=["alertmanager"])
 Filter = Annotated[list[str] | None, Query(description="matchers in amtool's syntax; a silence passes them all")]
 
 
-def _bad_request(exc: BadRequest | MatcherSyntaxError) -> JSONResponse:
+def _bad_request(exc: BadRequest | MatcherSyntaxError | Problem) -> JSONResponse:
     return JSONResponse(str(exc), status_code=400)
 
 
@@ -57,11 +60,16 @@ async def post_silences(request: Request, principal: Principal = Depends(editor)
     except BadRequest as exc:
         return _bad_request(exc)
     state = state_of(request)
-    if silence_id is None:
-        saved = await create(state, principal, draft, now)
-    else:
-        await _fixed(request, principal, silence_id)
-        saved = await edit(state, principal, silence_id, draft, now)
+    try:
+        if silence_id is None:
+            saved = await create(state, principal, draft, now)
+        else:
+            await _fixed(request, principal, silence_id)
+            saved = await edit(state, principal, silence_id, draft, now)
+    except Problem as exc:
+        if exc.kind != QUOTA_EXCEEDED:
+            raise
+        return _bad_request(exc)
     return JSONResponse({"silenceID": saved.row.silence_id})
 
 

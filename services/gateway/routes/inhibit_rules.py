@@ -3,7 +3,8 @@
 An inhibit rule mutes the tenant's events its target matchers accept while an open event its source matchers
 accept has the same values of the `equal` labels (services/common/domain/inhibition/inhibit_rules.py). Rules are
 versioned (`/versions`), audited (kind `inhibit_rule`) and mirrored into the `cep-inhibit-rules` bucket. Editors
-write, viewers read; another tenant's rule is a 404 like an unknown one.
+write, viewers read; another tenant's rule is a 404 like an unknown one. A tenant holds at most its quota
+`inhibit_rules` (1,000 by default, `CEP_QUOTA_INHIBIT_RULES`): every notification's muting check reads them all.
 """
 
 from __future__ import annotations
@@ -80,13 +81,15 @@ async def list_inhibit_rules(
     BASE, status_code=201, openapi_extra=inline_body(InhibitRuleBody), responses=answers(201, StoredInhibitRule, "")
 )
 async def create_inhibit_rule(request: Request, principal: Principal = Depends(editor)) -> Response:
-    """Create an inhibit rule; the notifier applies it from the response on."""
+    """Create an inhibit rule; the notifier applies it from the response on. 429 past the tenant's quota
+    `inhibit_rules`."""
     spec = parse_inhibit_rule(await read_json(request))
     now = datetime.now(UTC)
     row = InhibitRuleRow(
         rule_id=uuid.uuid4().hex, tenant=principal.tenant, spec=spec, version=1, created_at=now, updated_at=now
     )
     async with state_of(request).db.write() as session:
+        await state_of(request).quotas.require_room(session, principal.tenant, "inhibit_rules")
         await store.insert_rule(session, row)
         await _record(session, principal, row, "created", {"after": spec}, now)
     await RULE.mirror(state_of(request).inhibit_rule_publisher, row, row.rule_id)

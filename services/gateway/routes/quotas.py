@@ -33,6 +33,8 @@ TenantPath = Annotated[str, Path(max_length=200, description="the tenant's name"
 class Usage(BaseModel):
     rules: int
     polling_targets: int
+    silences: int = Field(description="silences active or pending now (expired ones do not count)")
+    inhibit_rules: int
     sse_streams: int = Field(description="open SSE streams on the gateway replica that answered (counted per replica)")
 
 

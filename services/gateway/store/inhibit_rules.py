@@ -1,18 +1,21 @@
-"""SQL access for inhibit rules: live rows per tenant, their versions, optimistic updates, soft deletes."""
+"""SQL access for inhibit rules: live rows per tenant, their versions, optimistic updates, soft deletes.
+
+Inserts and the compare-and-set update are the shared ones of versioned rows (versioned_rows.py).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common.db.tables import InhibitRuleRow, InhibitRuleVersionRow
 from services.gateway.store import keyset
 from services.gateway.store.audit import Actor
+from services.gateway.store.versioned_rows import insert_row, one_row, update_at_version
 
 
 def _live(tenant: str) -> Any:
@@ -44,33 +47,26 @@ async def get_rule(
 ) -> InhibitRuleRow | None:
     """A live inhibit rule of the tenant (or a deleted one too), or None (another tenant's rule is None too)."""
     where = col(InhibitRuleRow.tenant) == tenant if deleted_too else _live(tenant)
-    query = select(InhibitRuleRow).where(where, col(InhibitRuleRow.rule_id) == rule_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    return await one_row(
+        session, InhibitRuleRow, where & (col(InhibitRuleRow.rule_id) == rule_id), for_update=for_update
+    )
 
 
-async def insert_rule(session: AsyncSession, row: InhibitRuleRow) -> None:
-    session.add(row)
-    await session.flush()
+insert_rule = insert_row  # flushed: a violation raises inside the caller's write
 
 
 async def update_rule(
     session: AsyncSession, tenant: str, rule_id: str, expected_version: int, values: dict[str, Any]
 ) -> bool:
     """Write `values` only if the live row is still at `expected_version`."""
-    result = await session.execute(
-        update(InhibitRuleRow)
-        .where(_live(tenant), col(InhibitRuleRow.rule_id) == rule_id, col(InhibitRuleRow.version) == expected_version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(cast(CursorResult[Any], result).rowcount)
+    this = _live(tenant) & (col(InhibitRuleRow.rule_id) == rule_id)
+    return await update_at_version(session, InhibitRuleRow, this, expected_version, values)
 
 
 async def add_version(session: AsyncSession, row: InhibitRuleRow, change: str, actor: Actor, at: datetime) -> None:
     """Record the row's current version (`change`: created, replaced, deleted)."""
-    session.add(
+    await insert_row(
+        session,
         InhibitRuleVersionRow(
             rule_id=row.rule_id,
             tenant=row.tenant,
@@ -80,9 +76,8 @@ async def add_version(session: AsyncSession, row: InhibitRuleRow, change: str, a
             actor_token_id=actor.token_id,
             actor_name=actor.name,
             at=at,
-        )
+        ),
     )
-    await session.flush()
 
 
 async def versions(session: AsyncSession, tenant: str, rule_id: str) -> list[InhibitRuleVersionRow]:

@@ -6,11 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.common.db.tables import PollingTargetRow, RuleRow, TenantQuotaRow, TenantRow
+from services.common.db.tables import (
+    InhibitRuleRow,
+    PollingTargetRow,
+    RuleRow,
+    SilenceRow,
+    TenantQuotaRow,
+    TenantRow,
+)
 from services.gateway.store.versioned_rows import save_versioned
 
 
@@ -49,4 +56,18 @@ async def count_rules(session: AsyncSession, tenant: str) -> int:
 async def count_polling_targets(session: AsyncSession, tenant: str) -> int:
     """The tenant's metric-polling targets (deleted ones do not count)."""
     live = (col(PollingTargetRow.tenant) == tenant) & col(PollingTargetRow.deleted_at).is_(None)
+    return int((await session.execute(select(func.count()).where(live))).scalar_one())
+
+
+async def count_silences(session: AsyncSession, tenant: str, now: datetime) -> int:
+    """The tenant's silences that are active or pending at `now` (expired ones do not count; recurring ones without
+    an end never expire)."""
+    ends = col(SilenceRow.ends_at)
+    unexpired = (col(SilenceRow.tenant) == tenant) & or_(ends.is_(None), ends >= now)
+    return int((await session.execute(select(func.count()).where(unexpired))).scalar_one())
+
+
+async def count_inhibit_rules(session: AsyncSession, tenant: str) -> int:
+    """The tenant's inhibit rules (deleted ones do not count)."""
+    live = (col(InhibitRuleRow.tenant) == tenant) & col(InhibitRuleRow.deleted_at).is_(None)
     return int((await session.execute(select(func.count()).where(live))).scalar_one())

@@ -2,22 +2,23 @@
 
 A silence's state depends on the time: the state filter compares `starts_at` and `ends_at` with `now` (a silence
 without an end, a recurring one, never expires on its own). Silences are never deleted; expiring one ends it now.
+Inserts and the compare-and-set update are the shared ones of versioned rows (versioned_rows.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.common.db.tables import SilenceRow
 from services.common.domain.silences.model import SilenceState
 from services.gateway.store import keyset
+from services.gateway.store.versioned_rows import insert_row, one_row, update_at_version
 
 # Expired silences stay in the bucket's reconciliation this long, so their keys are surely removed.
 MIRROR_GRACE = timedelta(days=1)
@@ -66,32 +67,19 @@ async def get_silence(
     session: AsyncSession, tenant: str, silence_id: str, *, for_update: bool = False
 ) -> SilenceRow | None:
     """A silence of the tenant, or None (another tenant's silence is None too)."""
-    query = select(SilenceRow).where(col(SilenceRow.tenant) == tenant, col(SilenceRow.silence_id) == silence_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    this = (col(SilenceRow.tenant) == tenant) & (col(SilenceRow.silence_id) == silence_id)
+    return await one_row(session, SilenceRow, this, for_update=for_update)
 
 
-async def insert_silence(session: AsyncSession, row: SilenceRow) -> None:
-    session.add(row)
-    await session.flush()
+insert_silence = insert_row  # flushed: a violation raises inside the caller's write
 
 
 async def update_silence(
     session: AsyncSession, tenant: str, silence_id: str, expected_version: int, values: dict[str, Any]
 ) -> bool:
     """Write `values` only if the row is still at `expected_version`."""
-    result = await session.execute(
-        update(SilenceRow)
-        .where(
-            col(SilenceRow.tenant) == tenant,
-            col(SilenceRow.silence_id) == silence_id,
-            col(SilenceRow.version) == expected_version,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(cast(CursorResult[Any], result).rowcount)
+    this = (col(SilenceRow.tenant) == tenant) & (col(SilenceRow.silence_id) == silence_id)
+    return await update_at_version(session, SilenceRow, this, expected_version, values)
 
 
 async def mirrored_silences(session: AsyncSession, now: datetime) -> list[SilenceRow]:

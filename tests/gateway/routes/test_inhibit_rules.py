@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -13,7 +14,8 @@ from nats.js.errors import KeyNotFoundError
 
 from services.common.messages import codec
 from services.common.nats import subjects
-from tests.gateway.conftest import is_problem, mint
+from services.gateway.app import create_app
+from tests.gateway.conftest import is_problem, mint, settings_for
 from tests.gateway.routes.test_silences import add_open_event
 from tests.support.nats import NatsServer
 
@@ -133,3 +135,19 @@ def test_preview_says_which_events_inhibit_which(client: TestClient) -> None:
     client.post(BASE, headers=editor, json=RULE)
     stored = client.post(f"{BASE}/preview", headers=editor, json={}).json()
     assert [v["event_id"] for v in stored["inhibited"]] == [lesser] and stored["truncated"] is False
+
+
+def test_a_tenant_holds_at_most_its_quota_of_inhibit_rules(tmp_path: Path) -> None:
+    with TestClient(create_app(settings_for(tmp_path, quota_inhibit_rules=2))) as client:
+        editor, other = mint(client, _tenant(), "editor"), mint(client, _tenant(), "editor")
+        first = client.post(BASE, headers=editor, json=RULE).json()["rule_id"]
+        assert client.post(BASE, headers=editor, json=RULE).status_code == 201
+        problem = is_problem(client.post(BASE, headers=editor, json=RULE), 429)
+        assert "2 inhibit rules" in problem["detail"] and "`inhibit_rules` is 2" in problem["detail"]
+        assert "CEP_QUOTA_INHIBIT_RULES" in problem["detail"] and problem["type"] == "urn:cep:problem:quota-exceeded"
+        assert client.get(BASE, headers=editor).json()["total"] == 2
+        assert client.post(BASE, headers=other, json=RULE).status_code == 201  # another tenant's count is its own
+        assert client.put(f"{BASE}/{first}", headers=editor, json={**RULE, "equal": []}).status_code == 200
+        assert client.delete(f"{BASE}/{first}", headers=editor).status_code == 204  # deleted ones do not count
+        assert client.post(BASE, headers=editor, json=RULE).status_code == 201
+        is_problem(client.post(BASE, headers=editor, json=RULE), 429)

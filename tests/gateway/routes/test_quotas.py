@@ -168,7 +168,7 @@ def test_a_member_sees_its_effective_quotas_and_usage(client: TestClient) -> Non
     body = client.get("/cep/quotas", headers=viewer).json()
     assert body["tenant"] == tenant
     assert body["quotas"] == {**TenantQuotas().model_dump(), "rules": 7}
-    assert body["usage"] == {"rules": 1, "polling_targets": 0, "sse_streams": 0}
+    assert body["usage"] == {"rules": 1, "polling_targets": 0, "silences": 0, "inhibit_rules": 0, "sse_streams": 0}
     is_problem(client.get("/cep/quotas"), 401)
 
 

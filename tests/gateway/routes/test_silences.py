@@ -289,3 +289,32 @@ def test_reconciliation_restores_lost_keys_and_drops_run_out_silences(
     client.portal.call(state_of(client.app).silence_publisher.reconcile)  # type: ignore[union-attr, arg-type]
     assert (_mirrored(nats_server, kept_key) or {}).get("version") == 1
     assert _mirrored(nats_server, short_key) is None
+
+
+def test_a_tenant_holds_at_most_its_quota_of_unexpired_silences(tmp_path: Path) -> None:
+    with TestClient(create_app(settings_for(tmp_path, quota_silences=2))) as client:
+        editor, other = mint(client, _tenant(), "editor"), mint(client, _tenant(), "editor")
+        first = _create(client, editor)
+        every_day = {"windows": [{"times": [{"start_time": "00:00", "end_time": "24:00"}]}]}
+        _create(client, editor, duration=None, recurrence=every_day)  # recurring ones count too
+        problem = is_problem(client.post(BASE, headers=editor, json=_body()), 429)
+        assert "2 active or pending silences" in problem["detail"] and "`silences` is 2" in problem["detail"]
+        assert "CEP_QUOTA_SILENCES" in problem["detail"] and problem["type"] == "urn:cep:problem:quota-exceeded"
+        pending = _body(duration=None, starts_at=_at(timedelta(hours=1)), ends_at=_at(timedelta(hours=2)))
+        is_problem(client.post(BASE, headers=editor, json=pending), 429)
+        # Amtool's endpoint refuses the same way, as its other errors: a 400 with the reason as a JSON string.
+        refused = client.post("/api/v2/silences", headers=editor, json=_v2_body())
+        assert refused.status_code == 400 and "CEP_QUOTA_SILENCES" in refused.json(), refused.text
+        # Another tenant is not held back by this one's silences.
+        _create(client, other)
+        # An edit that replaces a silence at the quota expires the old one first: it passes.
+        sid = first["silence_id"]
+        replaced = client.put(f"{BASE}/{sid}", headers=editor, json=_body(matchers=["team=db"]))
+        assert replaced.status_code == 201, replaced.text
+        # Reviving the now expired silence would add one: refused, and nothing changed.
+        is_problem(client.put(f"{BASE}/{sid}", headers=editor, json=_body()), 429)
+        assert client.get(BASE, headers=editor, params={"state": "active,pending"}).json()["total"] == 2
+        # Expired silences do not count: expiring one makes room.
+        assert client.post(f"{BASE}/{replaced.json()['silence_id']}/expire", headers=editor).status_code == 200
+        assert client.post("/api/v2/silences", headers=editor, json=_v2_body()).status_code == 200
+        is_problem(client.post(BASE, headers=editor, json=_body()), 429)

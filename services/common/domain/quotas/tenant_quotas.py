@@ -21,6 +21,9 @@ DEFAULT_POLLING_TARGETS = 200
 DEFAULT_SSE_STREAMS = 100
 DEFAULT_INGEST_RATE = 200_000.0  # events per second, HTTP and NATS each
 DEFAULT_INGEST_BURST = 400_000  # events a tenant may send at once above the rate
+# Every notification's muting check reads all of its tenant's silences and inhibit rules (issue 17).
+DEFAULT_SILENCES = 10_000  # active or pending; expired ones do not count
+DEFAULT_INHIBIT_RULES = 1_000
 
 
 class TenantQuotas(BaseModel):
@@ -41,6 +44,8 @@ class TenantQuotas(BaseModel):
         default=DEFAULT_INGEST_RATE, ge=0, description="events per second over HTTP and over NATS (0: no limit)"
     )
     ingest_burst: int = Field(default=DEFAULT_INGEST_BURST, ge=1, description="events at once above the rate")
+    silences: int = Field(default=DEFAULT_SILENCES, ge=1, description="silences active or pending (not expired)")
+    inhibit_rules: int = Field(default=DEFAULT_INHIBIT_RULES, ge=1, description="inhibit rules a tenant may hold")
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> TenantQuotas:
         """These quotas with `overrides` on top (validated: a bad value raises pydantic's ValidationError)."""
