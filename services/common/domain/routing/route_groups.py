@@ -54,12 +54,12 @@ def route_at(root: Route, path: Sequence[int]) -> Route | None:
 
 
 def route_key(root: Route, path: Sequence[int]) -> str:
-    """Alertmanager's `Route.Key()`: each route's sorted matchers from the root, joined by `/`."""
-    keys, route = [_matchers_text(root)], root
-    for index in path:
-        route = route.routes[index]
-        keys.append(_matchers_text(route))
-    return "/".join(keys)
+    """Alertmanager's `Route.Key()` of the route at `path`: each route's sorted matchers from the root, joined by
+    `/` (routing/route_key.py)."""
+    route = route_at(root, path)
+    if route is None:
+        raise IndexError(f"no route at {path}")
+    return route.key
 
 
 def group_policy(route: Route) -> GroupPolicy:
@@ -78,6 +78,22 @@ def alert_group(route: Route, labels: LabelSet) -> dict[str, str]:
     return group_labels(route, labels)
 
 
+def label_set_before(first: Mapping[str, str], second: Mapping[str, str]) -> int:
+    """Alertmanager's order of alert groups (`LabelSet.Before`), as a `cmp_to_key` comparison: fewer labels
+    first; then, over the two sets' names sorted, the first name only one set has puts that set first, the
+    first differing value puts the smaller first."""
+    if len(first) != len(second):
+        return -1 if len(first) < len(second) else 1
+    for name in sorted({*first, *second}):
+        if name not in first:
+            return -1
+        if name not in second:
+            return 1
+        if first[name] != second[name]:
+            return -1 if first[name] < second[name] else 1
+    return 0
+
+
 def group_text(labels: Mapping[str, str]) -> str:
     """The group's labels as the rule-level groups write them: `alertname=x,host=a` (names sorted)."""
     return ",".join(f"{name}={labels[name]}" for name in sorted(labels))
@@ -87,8 +103,3 @@ def label_set_text(labels: Mapping[str, str]) -> str:
     """Alertmanager's label set text: `{alertname="x", host="a"}` (names sorted, values quoted); a group's id."""
     inner = ", ".join(f"{name}={json.dumps(labels[name], ensure_ascii=False)}" for name in sorted(labels))
     return "{" + inner + "}"
-
-
-def _matchers_text(route: Route) -> str:
-    ordered = sorted(route.matchers, key=lambda m: (m.name, m.type.value, m.value))
-    return "{" + ",".join(str(m) for m in ordered) + "}"
