@@ -4,7 +4,8 @@ A due timer takes its batch in two steps, so a crash loses nothing and sends not
 from `pending` into `inflight[<flush number>]` (compare-and-set); (2) the batch's jobs (one per action channel,
 plus the next repeat timer) are published with ids derived from the flush number, then the inflight entry is
 removed. A timer redelivered after a crash finds its batch in `inflight` and publishes it again (the stream
-de-duplicates by id). ACKs take alerts out of the repeats (`acknowledge`). Members that are silenced or inhibited
+de-duplicates by id). ACKs take alerts out of the repeats (`acknowledge`; a policy route's groups by the alert's
+labels, `acknowledge_routes`). Members that are silenced or inhibited
 when the batch goes out are left out of it (stages/muting.py: `mute_now`), as Alertmanager mutes at flush time; a
 flush records `suppressed` for them, a repeat records nothing (repeats record nothing per member), and they stay
 in the group, so the next repeat after the silence ends includes them again.
@@ -28,7 +29,7 @@ from nats.js.kv import KeyValue
 
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
-from services.common.domain.routing.route_groups import POLICY_GROUP_INDEX, scope_path
+from services.common.domain.routing.route_groups import POLICY_GROUP_INDEX, groups_of, scope_path
 from services.common.messages import codec
 from services.common.messages.alerts import Action, actions_of, channel_actions
 from services.common.messages.delivery import DeliveryJob, DeliveryResult, GroupJob
@@ -236,13 +237,24 @@ class Groups:
         if policy is None or policy.repeat is None:
             return
         labels = policy.labels(payload)
-        group = group_id(labels)
+        await self._leave_repeats(tenant, rule_id, group_id(labels), labels, fingerprint)
+
+    async def acknowledge_routes(self, tenant: str, fingerprint: str, labels: Mapping[str, str]) -> None:
+        """Take an acknowledged alert out of the repeats of each policy route group it is in: the groups the
+        tenant's policy puts its labels in now (a route added or changed since it joined has no such group)."""
+        entry = self.policies.of_tenant(tenant) if self.policies is not None else None
+        if entry is None or not labels:
+            return
+        for ref in groups_of(entry.policy.config.route, labels):
+            await self._leave_repeats(tenant, ref.scope, ref.group, ref.labels, fingerprint)
+
+    async def _leave_repeats(self, tenant: str, scope: str, group: str, labels: str, fingerprint: str) -> None:
         for _ in range(SAVE_TRIES):
-            state, revision = await self.store.load(tenant, rule_id, group, labels)
+            state, revision = await self.store.load(tenant, scope, group, labels)
             if revision is None or not acknowledge(state, fingerprint):
                 return
             try:
-                await self.store.save(tenant, rule_id, group, state, revision)
+                await self.store.save(tenant, scope, group, state, revision)
                 return
             except KeyWrongLastSequenceError:
                 continue

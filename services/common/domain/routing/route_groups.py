@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from services.common.domain.labels.label_set import LabelSet
-from services.common.domain.notify.grouping import GroupPolicy
-from services.common.domain.routing.match import group_labels
+from services.common.domain.notify.grouping import GroupPolicy, group_id
+from services.common.domain.routing.match import group_labels, match
 from services.common.domain.routing.tree import Route
 
 SCOPE_PREFIX = "policy-"
@@ -76,6 +77,28 @@ def group_policy(route: Route) -> GroupPolicy:
 def alert_group(route: Route, labels: LabelSet) -> dict[str, str]:
     """The labels naming the alert's group on this route (the route tester's own `group_labels`)."""
     return group_labels(route, labels)
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """Where an alert's group on a route is kept: the route's scope, the group's id and its labels' text."""
+
+    scope: str
+    group: str
+    labels: str
+    group_labels: dict[str, str]
+
+
+def group_ref(route: Route, labels: LabelSet) -> GroupRef:
+    """The alert's group on `route` (quoted values name the id: two label sets never share one)."""
+    found = alert_group(route, labels)
+    return GroupRef(route_scope(route.path), group_id(label_set_text(found)), group_text(found), found)
+
+
+def groups_of(root: Route, labels: LabelSet) -> list[GroupRef]:
+    """Every group the policy puts an alert of these labels in now (one per matched route): where an ACK must
+    take it out of the repeats."""
+    return [group_ref(route, labels) for route in match(root, labels)]
 
 
 def label_set_before(first: Mapping[str, str], second: Mapping[str, str]) -> int:

@@ -14,6 +14,7 @@ from services.common.domain.notify.grouping import GroupState, flush, join, repe
 from services.common.domain.routing.route_groups import (
     alert_group,
     group_policy,
+    groups_of,
     label_set_before,
     label_set_text,
     route_at,
@@ -142,3 +143,20 @@ def test_groups_sort_as_alertmanager_sorts_label_sets() -> None:
     ordered = [{}, {"b": "1"}, {"a": "2"}, {"a": "1", "c": "0"}, {"a": "1", "b": "1"}, {"a": "2", "b": "0"}]
     shuffled = [ordered[i] for i in (5, 2, 0, 4, 1, 3)]
     assert sorted(shuffled, key=cmp_to_key(label_set_before)) == ordered
+
+
+def test_an_alert_is_in_one_group_per_matched_route_where_its_ack_must_reach() -> None:
+    tree = build_tree(
+        {
+            "receiver": "ops",
+            "group_by": ["alertname"],
+            "routes": [{"matchers": ['team="db"'], "receiver": "db", "continue": True}, {"receiver": "all"}],
+        }
+    )
+    refs = groups_of(tree, {"alertname": "Down", "team": "db"})
+    assert [(ref.scope, ref.labels, ref.group_labels) for ref in refs] == [
+        ("policy-0", "alertname=Down", {"alertname": "Down"}),
+        ("policy-1", "alertname=Down", {"alertname": "Down"}),
+    ]
+    assert refs[0].group == refs[1].group  # same labels: kept apart by the scope
+    assert groups_of(tree, {"alertname": 'Do"wn'})[0].group != refs[0].group
