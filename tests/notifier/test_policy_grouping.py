@@ -2,7 +2,8 @@
 receivers: a burst of alerts on a route with `group_by: [alertname]` and `group_wait: 1s` is one Alertmanager
 webhook per group carrying all its alerts (another tenant's same-named alerts form their own group), and after an
 alert resolves the next notification carries the group's alert set with it resolved, once. An ACK notice takes the
-acknowledged alert out of its route group's repeats."""
+acknowledged alert out of its route group's repeats, and a route muted by its time intervals when its group flushes
+sends nothing and records the members `suppressed`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from services.common.messages.delivery import DeliveryResult
 from services.common.messages.feed import feed
 from services.common.nats import subjects
 from tests.notifier.running import FIRED_AT, RunningNotifier, tenant, transition, webhook
-from tests.notifier.test_policy_routing import _put_policy, _wait
+from tests.notifier.test_policy_routing import ALWAYS, _put_policy, _wait
 from tests.support.receiver import receiver
 
 pytestmark = pytest.mark.slow  # each test waits out a group_wait of 1 s
@@ -135,3 +136,22 @@ def test_an_ack_takes_the_alert_out_of_its_route_groups_repeats(notifier: Runnin
         hook.wait_for(seen + 2, timeout=20)
         later = [[a["labels"]["host"] for a in r.json()["alerts"]] for r in hook.requests[seen:]]
         assert later and all(hosts == ["db-2"] for hosts in later)
+
+
+def test_a_group_whose_route_is_muted_when_it_flushes_sends_nothing(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    route = {**ROUTE, "group_wait": "2s"}
+    _put_policy(notifier, owner, {**POLICY, "route": {"receiver": "none", "routes": [route]}})
+    with receiver() as hook:
+        notifier.put_channel(webhook(owner, hook.url, name="db-hook", format="alertmanager"))
+        notifier.watch(owner)
+        alert = _alert(owner, "cpu", "db-1")
+        notifier.publish_alert(alert, [])  # joins its group unmuted: the flush is 2 s away
+        muted_route = {**route, "mute_time_intervals": ["always"]}
+        muted = {**POLICY, "route": {"receiver": "none", "routes": [muted_route]}, "time_intervals": [ALWAYS]}
+        _put_policy(notifier, owner, muted, version=2)  # by the flush, the route is muted
+        results = notifier.wait_results(owner, final=1)
+        assert [(r.event_id, r.status, r.via) for r in results] == [(alert.event_id, "suppressed", "policy:0")]
+        assert results[0].reason == "muted by the notification policy: route 0 is inside a mute time interval 'always'"
+        time.sleep(0.5)
+        assert hook.requests == []

@@ -13,7 +13,10 @@ in the group, so the next repeat after the silence ends includes them again.
 A notification policy route's group (its `rule_id` is the route's scope, `policy-0-1`) takes its timings and
 channels from the tenant's policy as it is when the timer fires (`PolicyMirror.route_group`); each channel's batch
 holds the members that go to that channel (`policy_channels`), and carries the route's key and group labels for
-Alertmanager's webhook body. A route the policy no longer has sends nothing.
+Alertmanager's webhook body. A route the policy no longer has sends nothing. A route its time intervals mute when
+the timer fires sends nothing either (Alertmanager judges them at flush, not only when an alert arrives): a flush
+records `suppressed` for its members with the policy's reason, and the firing ones go out with the group's next
+notification.
 """
 
 from __future__ import annotations
@@ -129,12 +132,16 @@ class Groups:
         batch = await self._take(timer, policy)
         if batch is None:
             return 0
-        members = await self._unmuted(batch, actions, record)
         route = self.route_group(timer.tenant, timer.rule_id)
+        held = None if route is None else route.muted(self.clock())
+        if held is not None:  # the route's time intervals mute it now: Alertmanager judges them at flush too
+            members = await self._held_back(batch, actions, held, record)
+        else:
+            members = await self._unmuted(batch, actions, record)
         jobs = []
         for index, action, ref in channel_actions(actions):
             sent = members if route is None else [m for m in members if ref in m.get("policy_channels", (ref,))]
-            if not sent and not batch.dropped:
+            if held is not None or (not sent and not batch.dropped):
                 continue
             jobs.append(
                 GroupJob(
@@ -186,13 +193,20 @@ class Groups:
                 "group member %s muted: %s", transition.event_id, muted.reason, extra={"tenant": transition.tenant}
             )
             if record is not None and not batch.repeat:
-                policy = "policy_channels" in member  # a policy group's member: its own channels, numbered apart
-                for index, action, ref in channel_actions(actions):
-                    if policy and ref not in member["policy_channels"]:
-                        continue
-                    number = POLICY_GROUP_INDEX + index if policy else index
-                    await record(suppressed_result(DeliveryJob(transition, action, number), muted.reason, now))
+                await _record_suppressed(member, actions, muted.reason, now, record)
         return kept
+
+    async def _held_back(
+        self, batch: Batch, actions: list[Action], reason: str, record: Record | None
+    ) -> list[dict[str, Any]]:
+        """A batch its route's time intervals mute now sends nothing; a flush records each member `suppressed`
+        (a repeat records nothing per member). The firing members stay in the group for its next notification."""
+        log.info("group batch %d held back: %s", batch.number, reason)
+        if record is not None and not batch.repeat:
+            now = self.clock()
+            for member in batch.members:
+                await _record_suppressed(member, actions, reason, now, record)
+        return []
 
     async def _take(self, timer: GroupJob, policy: GroupPolicy) -> Batch | None:
         """Move the timer's batch into `inflight` (or find it there after a crash); None when there is none."""
@@ -258,3 +272,16 @@ class Groups:
                 return
             except KeyWrongLastSequenceError:
                 continue
+
+
+async def _record_suppressed(
+    member: dict[str, Any], actions: list[Action], reason: str, now: float, record: Record
+) -> None:
+    """Record a batch member `suppressed` for each channel it goes to, as the muting stage records it."""
+    transition = Transition.from_dict(member)
+    policy = "policy_channels" in member  # a policy group's member: its own channels, numbered apart
+    for index, action, ref in channel_actions(actions):
+        if policy and ref not in member["policy_channels"]:
+            continue
+        number = POLICY_GROUP_INDEX + index if policy else index
+        await record(suppressed_result(DeliveryJob(transition, action, number), reason, now))
