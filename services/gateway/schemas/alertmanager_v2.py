@@ -197,9 +197,9 @@ def policy_alert_groups(alerts: list[dict[str, Any]], root: Route) -> list[dict[
             key = (route.receiver, route.path, label_set_text(found))
             group = groups.setdefault(key, {"labels": found, "receiver": {"name": route.receiver}, "alerts": []})
             group["alerts"].append(alert)
-    ordered = sorted(groups)  # receiver, then route: the tie-break of groups equal on labels
-    ordered.sort(key=cmp_to_key(lambda a, b: label_set_before(groups[a]["labels"], groups[b]["labels"])))
-    return [groups[key] for key in ordered]
+    ordered = [groups[key] for key in sorted(groups)]  # receiver, then route: the tie-break of equal labels
+    ordered.sort(key=cmp_to_key(lambda a, b: label_set_before(a["labels"], b["labels"])))
+    return ordered
 
 
 def posted_annotations(payload: dict[str, Any]) -> dict[str, str]:

@@ -1,10 +1,11 @@
 """A notification policy route's aggregation groups, as Alertmanager's dispatcher forms them.
 
 An alert a route takes joins the group of (tenant, route, the values of the route's `group_by` labels): `...`
-groups by every label, an empty `group_by` makes one group of the route. The group reuses the rule-level grouping
-(services/common/domain/notify/grouping.py) with `whole=True`: each notification carries the group's alert set
-(its firing alerts and those resolved since the last one), a new group waits `group_wait`, a changed group
-notifies at most every `group_interval`, an unchanged one with alerts firing again after `repeat_interval`.
+groups by every label, an empty one (the root's default) makes one group of the route. The group reuses the
+rule-level grouping (services/common/domain/notify/grouping.py) with `whole=True`: each notification carries the
+group's alert set (its firing alerts and those resolved since the last one), a new group waits `group_wait`, a
+changed group notifies at most every `group_interval`, an unchanged one with alerts firing again
+after `repeat_interval`.
 
 A group is stored and timed under a scope that names its route (`policy-root`, `policy-0-1`), never a rule id;
 `route_key` is Alertmanager's `Route.Key()` (the matchers of each route from the root, `{}/{team="db"}`), the
