@@ -1,7 +1,9 @@
 """A notification policy route's grouping in the running notifier, against a real nats-server and real local HTTP
 receivers: a burst of alerts on a route with `group_by: [alertname]` and `group_wait: 1s` is one Alertmanager
 webhook per group carrying all its alerts (another tenant's same-named alerts form their own group), and after an
-alert resolves the next notification carries the group's alert set with it resolved, once."""
+alert resolves the next notification carries the group's alert set with it resolved, once. An ACK notice takes the
+acknowledged alert out of its route group's repeats, and a route muted by its time intervals when its group flushes
+sends nothing and records the members `suppressed`."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ from typing import Any
 
 import pytest
 
+from services.common.domain.events.model import format_time
 from services.common.messages.delivery import DeliveryResult
-from tests.notifier.running import RunningNotifier, tenant, transition, webhook
-from tests.notifier.test_policy_routing import _put_policy, _wait
+from services.common.messages.feed import feed
+from services.common.nats import subjects
+from tests.notifier.running import FIRED_AT, RunningNotifier, tenant, transition, webhook
+from tests.notifier.test_policy_routing import ALWAYS, _put_policy, _wait
 from tests.support.receiver import receiver
 
 pytestmark = pytest.mark.slow  # each test waits out a group_wait of 1 s
@@ -93,3 +98,60 @@ def test_a_resolved_alert_goes_out_with_its_group_once_then_leaves_it(notifier: 
         assert [(a["labels"]["host"], a["status"]) for a in third["alerts"]] == [("db-2", "resolved")]
         events = {"cpu-db-1-fired", "cpu-db-2-fired", "cpu-db-1-resolved", "cpu-db-2-resolved"}
         _wait(lambda: _sent(notifier.results[owner]) == events)
+
+
+def _ack_notice(notifier: RunningNotifier, fired: Any) -> None:
+    """The ACK notice the gateway publishes for an acknowledged event (its feed message, labels included)."""
+    event = {
+        "event_id": fired.event_id,
+        "tenant": fired.tenant,
+        "rule_id": fired.rule_id,
+        "status": "acked",
+        "fired_at": format_time(FIRED_AT),
+        "acked_at": format_time(FIRED_AT),
+        "fingerprint": fired.fingerprint,
+        "labels": dict(fired.labels),
+        "payload": dict(fired.payload),
+    }
+    subject = subjects.acks_subject(fired.tenant)
+    headers = {subjects.MSG_ID: f"ack:{fired.event_id}"}
+    notifier.run(notifier.js.publish(subject, feed("acked", event), headers=headers))
+
+
+def test_an_ack_takes_the_alert_out_of_its_route_groups_repeats(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    route = {**ROUTE, "group_wait": "0s", "repeat_interval": "1s"}
+    _put_policy(notifier, owner, {**POLICY, "route": {"receiver": "none", "routes": [route]}})
+    with receiver() as hook:
+        notifier.put_channel(webhook(owner, hook.url, name="db-hook", format="alertmanager"))
+        notifier.watch(owner)
+        acked, kept = _alert(owner, "cpu", "db-1"), _alert(owner, "cpu", "db-2")
+        notifier.publish_alert(acked, [])
+        notifier.publish_alert(kept, [])
+        hook.wait_for(2, timeout=20)  # the first notification (one or both alerts), then a repeat with both
+        _wait(lambda: any(len(r.json()["alerts"]) == 2 for r in hook.requests[1:]))
+        _ack_notice(notifier, acked)
+        time.sleep(1.5)  # a repeat already taken may still carry it
+        seen = len(hook.requests)
+        hook.wait_for(seen + 2, timeout=20)
+        later = [[a["labels"]["host"] for a in r.json()["alerts"]] for r in hook.requests[seen:]]
+        assert later and all(hosts == ["db-2"] for hosts in later)
+
+
+def test_a_group_whose_route_is_muted_when_it_flushes_sends_nothing(notifier: RunningNotifier) -> None:
+    owner = tenant()
+    route = {**ROUTE, "group_wait": "2s"}
+    _put_policy(notifier, owner, {**POLICY, "route": {"receiver": "none", "routes": [route]}})
+    with receiver() as hook:
+        notifier.put_channel(webhook(owner, hook.url, name="db-hook", format="alertmanager"))
+        notifier.watch(owner)
+        alert = _alert(owner, "cpu", "db-1")
+        notifier.publish_alert(alert, [])  # joins its group unmuted: the flush is 2 s away
+        muted_route = {**route, "mute_time_intervals": ["always"]}
+        muted = {**POLICY, "route": {"receiver": "none", "routes": [muted_route]}, "time_intervals": [ALWAYS]}
+        _put_policy(notifier, owner, muted, version=2)  # by the flush, the route is muted
+        results = notifier.wait_results(owner, final=1)
+        assert [(r.event_id, r.status, r.via) for r in results] == [(alert.event_id, "suppressed", "policy:0")]
+        assert results[0].reason == "muted by the notification policy: route 0 is inside a mute time interval 'always'"
+        time.sleep(0.5)
+        assert hook.requests == []

@@ -9,6 +9,7 @@ text naming the v2 field (`matchers[0].value: ...`). Open events map to `gettabl
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cmp_to_key
 from typing import Any
 
 import yaml
@@ -20,7 +21,7 @@ from services.common.domain.labels.matchers import to_api
 from services.common.domain.muting.muting_state import Muting
 from services.common.domain.posted_alerts.builtin_rule import BUILTIN_RULE_PREFIX, RESOLVE_TIMEOUT
 from services.common.domain.routing.match import match
-from services.common.domain.routing.route_groups import alert_group, label_set_text
+from services.common.domain.routing.route_groups import alert_group, label_set_before, label_set_text
 from services.common.domain.routing.tree import Route
 from services.common.domain.rules.errors import FieldError
 from services.common.domain.silences.model import SilenceDraft
@@ -186,7 +187,8 @@ def alert_groups_v2(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def policy_alert_groups(alerts: list[dict[str, Any]], root: Route) -> list[dict[str, Any]]:
     """`alertGroups` as the tenant's notification policy forms them, as Alertmanager does: one group per matched
     route and its `group_by` labels' values (`...`: all labels), named by the route's receiver and those labels
-    (an alert two routes take, `continue`, is in both groups)."""
+    (an alert two routes take, `continue`, is in both groups), in Alertmanager's order: by group labels
+    (`label_set_before`), then receiver, then route."""
     groups: dict[tuple[str, tuple[int, ...], str], dict[str, Any]] = {}
     for alert in alerts:
         labels = {str(k): str(v) for k, v in alert["labels"].items()}
@@ -195,7 +197,9 @@ def policy_alert_groups(alerts: list[dict[str, Any]], root: Route) -> list[dict[
             key = (route.receiver, route.path, label_set_text(found))
             group = groups.setdefault(key, {"labels": found, "receiver": {"name": route.receiver}, "alerts": []})
             group["alerts"].append(alert)
-    return [groups[key] for key in sorted(groups)]
+    ordered = [groups[key] for key in sorted(groups)]  # receiver, then route: the tie-break of equal labels
+    ordered.sort(key=cmp_to_key(lambda a, b: label_set_before(a["labels"], b["labels"])))
+    return ordered
 
 
 def posted_annotations(payload: dict[str, Any]) -> dict[str, str]:

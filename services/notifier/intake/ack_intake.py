@@ -1,7 +1,7 @@
 """ACK notices -> acknowledge jobs: the `notifier-acks` consumer on CEP_ALERTS (`cep.acks.*`).
 
 An acknowledged alert becomes an `acknowledge` job for each incident channel of its rule, and leaves its
-group's repeats.
+group's repeats: its rule's group and its notification policy route groups (by the event's labels).
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ class AckIntake:
                     await msg.nak(delay=1.0)
 
     async def leave_groups(self, notice: AckNotice) -> None:
-        """An acknowledged alert leaves its group's repeats."""
+        """An acknowledged alert leaves its group's repeats: its rule's group, and each group the tenant's
+        notification policy puts its labels in."""
         event = notice.event
         await self.groups.acknowledge(event.tenant, event.rule_id, str(event.fingerprint), event.payload or {})
+        raw = event.field("labels")
+        labels = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        await self.groups.acknowledge_routes(event.tenant, str(event.fingerprint), labels)

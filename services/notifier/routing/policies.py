@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.grouping import GroupPolicy
-from services.common.domain.routing.policy_delivery import policy_targets, route_name
+from services.common.domain.routing.policy_delivery import mute_reason, policy_targets, route_name
 from services.common.domain.routing.route_groups import group_policy, route_at, route_key, scope_path
+from services.common.domain.routing.timing import Intervals
 from services.common.domain.routing.tree import Route
 from services.common.messages.alerts import Action, channel_actions
 from services.common.messages.codec import MessageError
@@ -68,17 +69,27 @@ class PolicyMirror(BucketMirror[PolicyEntry]):
             Action.model_validate({"type": "notify", "channel": channel, "via": via})
             for channel in entry.policy.channels.get(route.receiver, ())
         ]
-        return RouteGroup(group_policy(route), actions, route_key(root, path))
+        return RouteGroup(
+            group_policy(route), actions, route_key(root, path), route, entry.policy.config.time_intervals
+        )
 
 
 @dataclass(frozen=True)
 class RouteGroup:
     """A policy route's group as its timers see it: the route's timings, one action per channel of its receiver,
-    and Alertmanager's key of the route."""
+    Alertmanager's key of the route, and the route with the policy's time intervals (judged when it sends)."""
 
     policy: GroupPolicy
     actions: list[Action]
     route_key: str
+    route: Route | None = None
+    intervals: Intervals = field(default_factory=dict)
+
+    def muted(self, now: float) -> str | None:
+        """Why the route's time intervals hold the group's notification back at `now` (None: send)."""
+        if self.route is None:
+            return None
+        return mute_reason(self.route, self.intervals, datetime.fromtimestamp(now, UTC))
 
 
 @dataclass

@@ -19,13 +19,7 @@ from functools import partial
 from typing import Any
 
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, group_id, join
-from services.common.domain.routing.route_groups import (
-    alert_group,
-    group_policy,
-    group_text,
-    label_set_text,
-    route_scope,
-)
+from services.common.domain.routing.route_groups import group_policy, group_ref
 from services.common.domain.routing.tree import Route
 from services.common.messages.alerts import Action
 from services.common.messages.delivery import GroupJob
@@ -77,11 +71,10 @@ class Grouping:
             channels = [job.action.channel for job in notification.jobs if _via(job.action) == via]
             if not channels:
                 continue
-            found = alert_group(route, transition.labels)
-            labels = group_text(found)
-            group = group_id(label_set_text(found))  # quoted values: two label sets never share an id
-            held = await self._held(transition.tenant, route_scope(route.path), labels, group, group_policy(route))
-            held.group_labels = found
+            ref = group_ref(route, transition.labels)
+            labels = ref.labels
+            held = await self._held(transition.tenant, ref.scope, labels, ref.group, group_policy(route))
+            held.group_labels = ref.group_labels
             member = {**transition.as_dict(), "policy_channels": channels}
             held.joined.append(member)
             due = join(held.state, member, now, held.policy)

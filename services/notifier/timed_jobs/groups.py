@@ -4,7 +4,8 @@ A due timer takes its batch in two steps, so a crash loses nothing and sends not
 from `pending` into `inflight[<flush number>]` (compare-and-set); (2) the batch's jobs (one per action channel,
 plus the next repeat timer) are published with ids derived from the flush number, then the inflight entry is
 removed. A timer redelivered after a crash finds its batch in `inflight` and publishes it again (the stream
-de-duplicates by id). ACKs take alerts out of the repeats (`acknowledge`). Members that are silenced or inhibited
+de-duplicates by id). ACKs take alerts out of the repeats (`acknowledge`; a policy route's groups by the alert's
+labels, `acknowledge_routes`). Members that are silenced or inhibited
 when the batch goes out are left out of it (stages/muting.py: `mute_now`), as Alertmanager mutes at flush time; a
 flush records `suppressed` for them, a repeat records nothing (repeats record nothing per member), and they stay
 in the group, so the next repeat after the silence ends includes them again.
@@ -12,7 +13,10 @@ in the group, so the next repeat after the silence ends includes them again.
 A notification policy route's group (its `rule_id` is the route's scope, `policy-0-1`) takes its timings and
 channels from the tenant's policy as it is when the timer fires (`PolicyMirror.route_group`); each channel's batch
 holds the members that go to that channel (`policy_channels`), and carries the route's key and group labels for
-Alertmanager's webhook body. A route the policy no longer has sends nothing.
+Alertmanager's webhook body. A route the policy no longer has sends nothing. A route its time intervals mute when
+the timer fires sends nothing either (Alertmanager judges them at flush, not only when an alert arrives): a flush
+records `suppressed` for its members with the policy's reason, and the firing ones go out with the group's next
+notification.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from nats.js.kv import KeyValue
 
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.notify.grouping import GroupPolicy, GroupState, acknowledge, flush, group_id, repeat
-from services.common.domain.routing.route_groups import POLICY_GROUP_INDEX, scope_path
+from services.common.domain.routing.route_groups import POLICY_GROUP_INDEX, groups_of, scope_path
 from services.common.messages import codec
 from services.common.messages.alerts import Action, actions_of, channel_actions
 from services.common.messages.delivery import DeliveryJob, DeliveryResult, GroupJob
@@ -128,12 +132,16 @@ class Groups:
         batch = await self._take(timer, policy)
         if batch is None:
             return 0
-        members = await self._unmuted(batch, actions, record)
         route = self.route_group(timer.tenant, timer.rule_id)
+        held = None if route is None else route.muted(self.clock())
+        if held is not None:  # the route's time intervals mute it now: Alertmanager judges them at flush too
+            members = await self._held_back(batch, actions, held, record)
+        else:
+            members = await self._unmuted(batch, actions, record)
         jobs = []
         for index, action, ref in channel_actions(actions):
             sent = members if route is None else [m for m in members if ref in m.get("policy_channels", (ref,))]
-            if not sent and not batch.dropped:
+            if held is not None or (not sent and not batch.dropped):
                 continue
             jobs.append(
                 GroupJob(
@@ -185,13 +193,20 @@ class Groups:
                 "group member %s muted: %s", transition.event_id, muted.reason, extra={"tenant": transition.tenant}
             )
             if record is not None and not batch.repeat:
-                policy = "policy_channels" in member  # a policy group's member: its own channels, numbered apart
-                for index, action, ref in channel_actions(actions):
-                    if policy and ref not in member["policy_channels"]:
-                        continue
-                    number = POLICY_GROUP_INDEX + index if policy else index
-                    await record(suppressed_result(DeliveryJob(transition, action, number), muted.reason, now))
+                await _record_suppressed(member, actions, muted.reason, now, record)
         return kept
+
+    async def _held_back(
+        self, batch: Batch, actions: list[Action], reason: str, record: Record | None
+    ) -> list[dict[str, Any]]:
+        """A batch its route's time intervals mute now sends nothing; a flush records each member `suppressed`
+        (a repeat records nothing per member). The firing members stay in the group for its next notification."""
+        log.info("group batch %d held back: %s", batch.number, reason)
+        if record is not None and not batch.repeat:
+            now = self.clock()
+            for member in batch.members:
+                await _record_suppressed(member, actions, reason, now, record)
+        return []
 
     async def _take(self, timer: GroupJob, policy: GroupPolicy) -> Batch | None:
         """Move the timer's batch into `inflight` (or find it there after a crash); None when there is none."""
@@ -236,13 +251,37 @@ class Groups:
         if policy is None or policy.repeat is None:
             return
         labels = policy.labels(payload)
-        group = group_id(labels)
+        await self._leave_repeats(tenant, rule_id, group_id(labels), labels, fingerprint)
+
+    async def acknowledge_routes(self, tenant: str, fingerprint: str, labels: Mapping[str, str]) -> None:
+        """Take an acknowledged alert out of the repeats of each policy route group it is in: the groups the
+        tenant's policy puts its labels in now (a route added or changed since it joined has no such group)."""
+        entry = self.policies.of_tenant(tenant) if self.policies is not None else None
+        if entry is None or not labels:
+            return
+        for ref in groups_of(entry.policy.config.route, labels):
+            await self._leave_repeats(tenant, ref.scope, ref.group, ref.labels, fingerprint)
+
+    async def _leave_repeats(self, tenant: str, scope: str, group: str, labels: str, fingerprint: str) -> None:
         for _ in range(SAVE_TRIES):
-            state, revision = await self.store.load(tenant, rule_id, group, labels)
+            state, revision = await self.store.load(tenant, scope, group, labels)
             if revision is None or not acknowledge(state, fingerprint):
                 return
             try:
-                await self.store.save(tenant, rule_id, group, state, revision)
+                await self.store.save(tenant, scope, group, state, revision)
                 return
             except KeyWrongLastSequenceError:
                 continue
+
+
+async def _record_suppressed(
+    member: dict[str, Any], actions: list[Action], reason: str, now: float, record: Record
+) -> None:
+    """Record a batch member `suppressed` for each channel it goes to, as the muting stage records it."""
+    transition = Transition.from_dict(member)
+    policy = "policy_channels" in member  # a policy group's member: its own channels, numbered apart
+    for index, action, ref in channel_actions(actions):
+        if policy and ref not in member["policy_channels"]:
+            continue
+        number = POLICY_GROUP_INDEX + index if policy else index
+        await record(suppressed_result(DeliveryJob(transition, action, number), reason, now))

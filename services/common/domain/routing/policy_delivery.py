@@ -15,7 +15,8 @@ from datetime import datetime
 from services.common.domain.labels.label_set import LabelSet, normalize
 from services.common.domain.routing.match import match
 from services.common.domain.routing.policy_document import NotificationPolicy, PolicyLimits
-from services.common.domain.routing.timing import time_muted
+from services.common.domain.routing.timing import Intervals, time_muted
+from services.common.domain.routing.tree import Route
 
 # The gateway refuses a policy past its CEP_POLICY_MAX_* settings; a reader of the stored documents accepts up to
 # the highest values those settings may take, so no document the gateway stored is ever refused downstream.
@@ -46,17 +47,23 @@ def route_name(path: Sequence[int]) -> str:
     return ".".join(str(index) for index in path) or "root"
 
 
+def mute_reason(route: Route, intervals: Intervals, now: datetime) -> str | None:
+    """Why the route's time intervals hold its notifications back at `now` (None: send). Judged when an alert
+    joins the route's group and again when the group sends (a flush), as Alertmanager judges it at flush."""
+    muted = time_muted(route, intervals, now)
+    if muted is None:
+        return None
+    named = f" {muted.interval!r}" if muted.interval else ""
+    return f"muted by the notification policy: route {route_name(route.path)} is {muted.reason}{named}"
+
+
 def policy_targets(
     policy: NotificationPolicy, labels: LabelSet, now: datetime, explicit: Collection[str] = ()
 ) -> list[PolicyTarget]:
     """The channels the policy adds for these labels at `now`, in tree order, without the `explicit` ones."""
     chosen: dict[str, PolicyTarget] = {}
     for route in match(policy.config.route, normalize(labels)):
-        muted = time_muted(route, policy.config.time_intervals, now)
-        reason = None
-        if muted is not None:
-            named = f" {muted.interval!r}" if muted.interval else ""
-            reason = f"muted by the notification policy: route {route_name(route.path)} is {muted.reason}{named}"
+        reason = mute_reason(route, policy.config.time_intervals, now)
         for channel in policy.channels.get(route.receiver, ()):
             if channel in explicit:
                 continue

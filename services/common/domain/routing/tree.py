@@ -1,6 +1,7 @@
 """The routing tree, built from Alertmanager's `route:` configuration with its inheritance rules.
 
-Each route inherits its parent's receiver, `group_by` and timings unless it sets them; the root starts from
+Each route inherits its parent's receiver, `group_by` and timings unless it sets them (an empty `group_by: []` sets
+nothing: Alertmanager's config reads it as unset, so the route groups as its parent does); the root starts from
 Alertmanager's defaults (group_wait 30s, group_interval 5m, repeat_interval 4h, no grouping). `group_by: ['...']`
 groups by every label. `mute_time_intervals` and `active_time_intervals` are not inherited: each route names its
 own. A route's matchers are `matchers` (matcher syntax), plus the older `match` (equality) and `match_re` (regex)
@@ -19,6 +20,7 @@ from services.common.domain.labels.label_set import is_valid_name
 from services.common.domain.labels.matchers import Matcher
 from services.common.domain.labels.parse import config_matchers
 from services.common.domain.routing.prometheus_durations import parse_duration
+from services.common.domain.routing.route_key import key_part
 
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
 DEFAULT_GROUP_INTERVAL = timedelta(minutes=5)
@@ -48,6 +50,7 @@ class Route(BaseModel):
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
+    key: str = "{}"  # Alertmanager's Route.Key() (routing/route_key.py), the first part of its groups' keys
 
 
 def build_tree(raw: Mapping[str, Any]) -> Route:
@@ -69,7 +72,7 @@ def _build(raw: Mapping[str, Any], parent: Route | None, path: tuple[int, ...]) 
         fields = {name: getattr(parent, name) for name in ("receiver", "group_by", "group_by_all", *_TIMINGS)}
     if raw.get("receiver"):
         fields["receiver"] = str(raw["receiver"])
-    if raw.get("group_by") is not None:
+    if raw.get("group_by"):  # `group_by: []` inherits, as in Alertmanager (its config leaves GroupBy nil)
         fields.update(_group_by(raw["group_by"]))
     for name in _TIMINGS:
         if raw.get(name) is not None:
@@ -80,6 +83,7 @@ def _build(raw: Mapping[str, Any], parent: Route | None, path: tuple[int, ...]) 
         continue_=bool(raw.get("continue", False)),
         mute_time_intervals=tuple(raw.get("mute_time_intervals") or ()),
         active_time_intervals=tuple(raw.get("active_time_intervals") or ()),
+        key=key_part(raw) if parent is None else f"{parent.key}/{key_part(raw)}",
         **fields,
     )
     children = tuple(_build(child, node, (*path, index)) for index, child in enumerate(raw.get("routes") or ()))

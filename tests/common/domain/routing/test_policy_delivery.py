@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from services.common.domain.routing.policy_delivery import (
     STORED_POLICY_LIMITS,
     PolicyTarget,
+    mute_reason,
     policy_targets,
     route_name,
 )
@@ -95,3 +96,21 @@ def test_a_route_outside_its_active_intervals_is_muted_with_that_reason() -> Non
 @pytest.mark.parametrize(("path", "name"), [((), "root"), ((0,), "0"), ((1, 0, 2), "1.0.2")])
 def test_route_name(path: tuple[int, ...], name: str) -> None:
     assert route_name(path) == name
+
+
+def test_a_group_that_joined_unmuted_is_judged_again_when_it_sends() -> None:
+    """On a fake clock: an alert joins the db route's group on Friday evening (sent), its group flushes after the
+    weekend began (held back, with the reason the notifier records), and a flush on Monday sends again."""
+    policy = parse_policy(POLICY, STORED_POLICY_LIMITS)
+    route = policy.config.route.routes[0]
+    friday_evening = datetime(2026, 12, 4, 23, 59, 50, tzinfo=UTC)
+    joined = policy_targets(policy, {"team": "db"}, friday_evening)
+    assert [t.muted for t in joined if t.via == "policy:0"] == [None, None]
+    flush = friday_evening + timedelta(seconds=30)  # group_wait later: Saturday
+    assert mute_reason(route, policy.config.time_intervals, flush) == MUTED
+    assert mute_reason(route, policy.config.time_intervals, MONDAY) is None
+    pager = policy.config.route.routes[2]  # active only at weekends: held back outside them
+    assert mute_reason(pager, policy.config.time_intervals, SATURDAY) is None
+    assert mute_reason(pager, policy.config.time_intervals, MONDAY) == (
+        "muted by the notification policy: route 2 is outside every active time interval"
+    )

@@ -5,6 +5,7 @@ once and then gone from the group."""
 
 from __future__ import annotations
 
+from functools import cmp_to_key
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from services.common.domain.notify.grouping import GroupState, flush, join, repe
 from services.common.domain.routing.route_groups import (
     alert_group,
     group_policy,
+    groups_of,
+    label_set_before,
     label_set_text,
     route_at,
     route_key,
@@ -53,8 +56,8 @@ def _names(members: list[dict[str, Any]]) -> list[tuple[str, str]]:
         ((), {"alertname": "a", "host": "h"}, {"alertname": "a"}),
         ((), {"host": "h"}, {}),  # a group_by label the alert lacks is not in its group labels
         ((0,), {"alertname": "a", "team": "db", "env": "prod"}, {"alertname": "a", "team": "db", "env": "prod"}),
-        ((1,), {"alertname": "a", "team": "web"}, {}),  # group_by []: one group for the route
-        ((1, 0), {"alertname": "a", "team": "web", "sev": "1"}, {}),  # inherited
+        ((1,), {"alertname": "a", "team": "web"}, {"alertname": "a"}),  # group_by []: the parent's, as in AM
+        ((1, 0), {"alertname": "a", "team": "web", "sev": "1"}, {"alertname": "a"}),  # inherited
     ],
 )
 def test_the_group_an_alert_joins(path: tuple[int, ...], labels: dict[str, str], expected: dict[str, str]) -> None:
@@ -123,3 +126,37 @@ def test_an_unchanged_group_repeats_after_repeat_interval_and_a_stale_timer_does
     members, _ = repeat(state, state.flushes, T0 + 80 + 3600, POLICY)
     assert _names(members) == [("a", "fired"), ("b", "fired")]
     assert due == T0 + 10 + 3600
+
+
+def test_route_keys_write_match_re_anchored_and_sort_by_value_before_operator() -> None:
+    tree = build_tree(
+        {
+            "receiver": "r",
+            "routes": [{"match": {"zone": "eu"}, "match_re": {"az": "1.*"}, "matchers": ['a!="y"', "a=~x.*"]}],
+        }
+    )
+    assert route_key(tree, (0,)) == '{}/{a=~"x.*",a!="y",az=~"^(?:1.*)$",zone="eu"}'
+
+
+def test_groups_sort_as_alertmanager_sorts_label_sets() -> None:
+    # fewer labels first; then the set that lacks the first name the other has; then the smaller first value
+    ordered = [{}, {"b": "1"}, {"a": "2"}, {"a": "1", "c": "0"}, {"a": "1", "b": "1"}, {"a": "2", "b": "0"}]
+    shuffled = [ordered[i] for i in (5, 2, 0, 4, 1, 3)]
+    assert sorted(shuffled, key=cmp_to_key(label_set_before)) == ordered
+
+
+def test_an_alert_is_in_one_group_per_matched_route_where_its_ack_must_reach() -> None:
+    tree = build_tree(
+        {
+            "receiver": "ops",
+            "group_by": ["alertname"],
+            "routes": [{"matchers": ['team="db"'], "receiver": "db", "continue": True}, {"receiver": "all"}],
+        }
+    )
+    refs = groups_of(tree, {"alertname": "Down", "team": "db"})
+    assert [(ref.scope, ref.labels, ref.group_labels) for ref in refs] == [
+        ("policy-0", "alertname=Down", {"alertname": "Down"}),
+        ("policy-1", "alertname=Down", {"alertname": "Down"}),
+    ]
+    assert refs[0].group == refs[1].group  # same labels: kept apart by the scope
+    assert groups_of(tree, {"alertname": 'Do"wn'})[0].group != refs[0].group

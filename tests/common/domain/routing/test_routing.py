@@ -64,7 +64,7 @@ def test_inheritance_and_defaults() -> None:
     assert pager.group_by_all and pager.group_wait == timedelta(seconds=10)
     assert second.receiver == "db" and second.repeat_interval == timedelta(hours=1)
     assert second.mute_time_intervals == ("n",) and pager.mute_time_intervals == ()  # not inherited
-    assert ROOT.routes[1].group_by == () and not ROOT.routes[1].group_by_all  # an empty list: one group
+    assert ROOT.routes[1].group_by == ("alertname",) and not ROOT.routes[1].group_by_all  # `[]`: inherited (AM)
     assert second.path == (0, 1)
 
 
