@@ -21,6 +21,7 @@ from bench.pipeline.drive import Producer, Published, drained
 from bench.pipeline.stack import BenchStack
 
 STREAM_READY_SECONDS = 1.0
+EXTEND_SECONDS = 5.0  # a phase short of its alerts publishes this much more at a time
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,28 @@ def latencies(published: Published, arrivals: list[tuple[float, int]], batch: in
     return out
 
 
-async def measure(producer: Producer, rate: float, seconds: float, drain_timeout: float) -> Latency:
-    """Publish at `rate` for `seconds` with an SSE listener attached; the latency of the alerts it saw."""
+async def measure(
+    producer: Producer, rate: float, seconds: float, drain_timeout: float, min_alerts: int = 0, max_seconds: float = 0.0
+) -> Latency:
+    """Publish at `rate` for `seconds` with an SSE listener attached; the latency of the alerts it saw.
+
+    A phase that has seen fewer than `min_alerts` alerts goes on publishing at the same rate, a chunk at a time
+    (`EXTEND_SECONDS`), up to `max_seconds` in all: the stream's alerts per event vary along it, so a length
+    estimated beforehand can fall short (a p99 of a few hundred alerts is nearly their maximum).
+    """
     async with SseListener(producer.bench) as listener:
-        published = await producer.publish(int(rate * seconds), rate)
+        phase = Published()
+        chunk = seconds
+        while True:
+            published = await producer.publish(int(rate * chunk), rate)
+            phase.sent_at.update(published.sent_at)
+            phase.events += published.events
+            phase.seconds += published.seconds
+            if len(listener.arrivals) >= min_alerts or phase.seconds + EXTEND_SECONDS > max_seconds:
+                break
+            chunk = EXTEND_SECONDS
         await drained(producer.bench, drain_timeout)
         await asyncio.sleep(0.5)  # the feed message follows the recorder's commit
-    values = latencies(published, listener.arrivals, producer.batch)
+    values = latencies(phase, listener.arrivals, producer.batch)
     p50, p99, p999 = (percentile(values, q) for q in (50, 99, 99.9))
-    return Latency(rate, seconds, len(values), *(None if p is None else round(p, 1) for p in (p50, p99, p999)))
+    return Latency(rate, phase.seconds, len(values), *(None if p is None else round(p, 1) for p in (p50, p99, p999)))

@@ -94,7 +94,9 @@ async def _sustained_and_latency(producer: Producer, scale: Scale, cap: float, f
         rate = base * share
         wanted = ALERT_MARGIN * scale.latency_min_alerts / (rate * fired) if fired else 0.0
         seconds = min(scale.latency_max_seconds, max(scale.latency_seconds, wanted))
-        measured = await measure(producer, rate, seconds, scale.drain_timeout)
+        measured = await measure(
+            producer, rate, seconds, scale.drain_timeout, scale.latency_min_alerts, scale.latency_max_seconds
+        )
         latency[f"{round(share * 100)}pct"] = measured.as_dict()
     return {"throughput_eps": round(sustained or 0.0, 1), "sustain_attempts": attempts, "latency": latency}
 
