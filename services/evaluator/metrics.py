@@ -5,8 +5,9 @@ polls their status and a custom collector turns the figures into `cep_eval_batch
 `cep_transitions_total{kind}`, `cep_eval_events_total`, `cep_eval_poison_total`,
 `cep_consumer_pending{stream,consumer}` and the cost of anomaly model refits (`cep_eval_refits_total`,
 `cep_eval_refit_seconds_total`, `cep_eval_refit_waits_total`, `cep_eval_refit_wait_seconds_total`), new series
-refused by a quota (`cep_eval_series_refused_total{tenant}`) and snapshots not written
-(`cep_eval_snapshot_failures_total`). Totals
+refused by a quota (`cep_eval_series_refused_total{tenant}`), snapshots written by kind
+(`cep_eval_snapshots_total{kind}`: `base` captured whole, `delta`, `rebase` = a base built from the stored one and
+its deltas) and snapshots not written (`cep_eval_snapshot_failures_total`). Totals
 survive actor restarts: the counters of an incarnation that went away are carried into a base, so the exposed
 counters never go down.
 """
@@ -43,6 +44,10 @@ class ShardCounters:
     refit_wait_seconds: float = 0.0
     series_refused: dict[str, int] = field(default_factory=dict)  # new series refused by a quota, per tenant
     snapshot_failures: int = 0
+    snapshots: dict[str, int] = field(default_factory=dict)  # snapshots written, by kind (base, delta, rebase)
+
+    def wrote_snapshot(self, kind: str) -> None:
+        self.snapshots[kind] = self.snapshots.get(kind, 0) + 1
 
     def refused(self, tenant: str, count: int) -> None:
         self.series_refused[tenant] = self.series_refused.get(tenant, 0) + count
@@ -71,6 +76,7 @@ class ShardCounters:
             "refit_wait_seconds": self.refit_wait_seconds,
             "series_refused": dict(self.series_refused),
             "snapshot_failures": self.snapshot_failures,
+            "snapshots": dict(self.snapshots),
         }
 
     @classmethod
@@ -88,11 +94,13 @@ class ShardCounters:
             float(data.get("refit_wait_seconds", 0.0)),
             dict(data.get("series_refused") or {}),
             int(data.get("snapshot_failures", 0)),
+            dict(data.get("snapshots") or {}),
         )
 
     def plus(self, other: ShardCounters) -> ShardCounters:
         kinds = set(self.transitions) | set(other.transitions)
         tenants = set(self.series_refused) | set(other.series_refused)
+        written = set(self.snapshots) | set(other.snapshots)
         return ShardCounters(
             [a + b for a, b in zip(self.buckets, other.buckets, strict=True)],
             self.batches + other.batches,
@@ -106,6 +114,7 @@ class ShardCounters:
             self.refit_wait_seconds + other.refit_wait_seconds,
             {t: self.series_refused.get(t, 0) + other.series_refused.get(t, 0) for t in tenants},
             self.snapshot_failures + other.snapshot_failures,
+            {k: self.snapshots.get(k, 0) + other.snapshots.get(k, 0) for k in written},
         )
 
 
@@ -184,6 +193,14 @@ class ShardCollector(Collector):
             "Shard snapshots not written (a restart then replays from the previous one)",
             value=total.snapshot_failures,
         )
+        snapshots = CounterMetricFamily(
+            "cep_eval_snapshots",
+            "Shard snapshots written, by kind: base (captured whole), delta, rebase (the stored base brought forward)",
+            labels=["kind"],
+        )
+        for kind in sorted(total.snapshots):
+            snapshots.add_metric([kind], total.snapshots[kind])
+        yield snapshots
         pending = GaugeMetricFamily(
             "cep_consumer_pending", "Messages not yet processed by a consumer", labels=["stream", "consumer"]
         )

@@ -17,8 +17,9 @@ class EvaluatorSettings(ServiceSettings):
     evaluator_grpc_port: int = 50051
     shards: int = Field(default=2, ge=1, le=256)
     snapshot_interval: float = Field(default=5.0, gt=0)  # seconds between shard snapshots (and one on clean stop)
-    # Snapshots are a base and deltas (only what changed): a new base, built off the evaluation path, once the
-    # deltas' compressed size passes this share of the base's, or after this many deltas (0: every snapshot whole).
+    # Snapshots are a base and deltas (only what changed): a capture that moved this share of the series or more is
+    # taken whole as the new base; else a new base, built off the evaluation path, once the deltas' compressed size
+    # passes this share of the base's, or after this many deltas (0: every snapshot whole).
     snapshot_delta_ratio: float = Field(default=0.5, gt=0, le=10)
     snapshot_max_deltas: int = Field(default=50, ge=0, le=1000)
     tick_interval: float = Field(default=1.0, gt=0)  # seconds between the ticks the driver records per shard

@@ -96,6 +96,7 @@ class Captured:
     body: bytes
     series: int
     cost: float
+    base: bool = False  # a full snapshot, written as the chain's new base (no delta to apply)
 
 
 @dataclass(frozen=True)
@@ -484,7 +485,11 @@ class ShardActor:
 
     def _capture_delta(self) -> Captured | None:
         """What changed since the last capture, as `ShardDelta` JSON: O(changed series), under the lock (encoded
-        here, as the series' snapshots may share lists with the live series). None when nothing moved."""
+        here, as the series' snapshots may share lists with the live series). None when nothing moved.
+
+        When the changes cover `delta_ratio` of the series or more (a busy shard whose series nearly all moved), a
+        full snapshot costs about what the delta would and becomes the chain's new base at once: the writer then
+        has no base to decode and bring forward (`rebase`), which would hold the interpreter for seconds."""
         began = time.monotonic()
         rules, engine = self.state.changes()
         seq = self.applied_seq
@@ -492,7 +497,11 @@ class ShardActor:
         if delta.empty and seq == self.captured_seq:
             return None
         self.captured_seq = seq
-        return Captured(seq, delta.json(), self.state.series_count(), time.monotonic() - began)
+        series = self.state.series_count()
+        if changed_series(engine) >= self.config.delta_ratio * max(series, 1):
+            full = self._capture()  # the series just captured are cached: each is encoded once
+            return Captured(seq, full.body, full.series, time.monotonic() - began, base=True)
+        return Captured(seq, delta.json(), series, time.monotonic() - began)
 
     async def _save_snapshot(self) -> int:
         """Capture what changed and write it; returns the sequence the stored snapshot covers.
@@ -546,14 +555,21 @@ class ShardActor:
         assert self.store is not None and self.store.chain is not None and self.base is not None
         chain = self.store.chain
         data = await asyncio.to_thread(compress, captured.body)
+        if captured.base:
+            await self.store.save_base(data, captured.seq)
+            self.base, self.written = data, []
+            self.counters.wrote_snapshot("base")
+            return
         heavy = chain.delta_bytes + len(data) > self.config.delta_ratio * chain.base.size
         if not heavy and len(chain.deltas) < self.config.max_deltas:
             await self.store.save_delta(data, captured.seq)
             self.written.append(captured.body)
+            self.counters.wrote_snapshot("delta")
             return
         base = await asyncio.to_thread(rebase, self.base, [*self.written, captured.body])
         await self.store.save_base(base, captured.seq)
         self.base, self.written = base, []
+        self.counters.wrote_snapshot("rebase")
 
     async def _sweep(self) -> None:
         """Remove the parts of snapshots a crash left without a manifest (best effort: they only take space)."""
@@ -565,6 +581,14 @@ class ShardActor:
             return
         if removed:
             log.info("removed %d stale snapshot part(s)", removed, extra={"shard": self.shard})
+
+
+def changed_series(engine_changes: dict[str, Any]) -> int:
+    """How many series an engine's `changes()` stores or drops (a rule dropped whole counts one)."""
+    return sum(
+        1 if entry is None else len(entry["series"]) + len(entry["removed"])
+        for entry in engine_changes["rules"].values()
+    )
 
 
 def rebase(base: bytes, deltas: list[bytes]) -> bytes:

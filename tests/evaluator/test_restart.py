@@ -231,3 +231,46 @@ async def test_without_a_snapshot_a_shard_loads_every_rule_from_the_bucket_and_e
         (rule.rule_id, f"host={mine}") for rule in rules[1:]
     }  # the series of another shard (sent here by mistake) are not evaluated
     await nc.close()
+
+
+async def test_a_snapshot_of_a_few_changes_is_a_delta_and_one_of_most_series_a_new_base(
+    broker: NatsServer, actors: Actors
+) -> None:
+    nc, js = await connect(broker.url)
+    subject = subjects.work_subject(0)
+    errors = make_rule(
+        {
+            "trigger_type": "event",
+            "trigger_spec": {"event_type": "error", "group_by": ["service"], "resolve_after": "1h"},
+        },
+        "errors",
+    )
+
+    def occurrence(n: int, service: int) -> bytes:
+        return work_event(Event(f"ev-{n}", "acme", at(n), {"service": f"s{service}"}, "error"))
+
+    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600))
+    await actor.start.remote(broker.url)
+    kv = await js.key_value(subjects.SNAPSHOTS_BUCKET)
+
+    async def snapshot_after(work: list[bytes]) -> tuple[Any, Any]:
+        seq = (await publish_in_order(js, subject, work))[-1]
+        await eventually(lambda: fresh_processed(actor, seq), f"sequence {seq}")
+        assert await actor.snapshot.remote() == seq
+        store = SnapshotStore(kv, 0)
+        return await store.load(), store.chain
+
+    full, _ = await snapshot_after([work_rule(change(errors))] + [occurrence(n, n) for n in range(20)])
+    assert len(full.engine["rules"]["errors"]["series"]) == 20
+    # One series of twenty moved: a delta after the base.
+    loaded, chain = await snapshot_after([occurrence(20, 0)])
+    assert chain is not None and len(chain.deltas) == 1
+    before, after = full.engine["rules"]["errors"]["series"], loaded.engine["rules"]["errors"]["series"]
+    assert [key for key in after if after[key] != before[key]] == ["service=s0"] and after.keys() == before.keys()
+    # Fifteen of twenty moved (past CEP_SNAPSHOT_DELTA_RATIO, 0.5): the capture is whole and the new base.
+    loaded, chain = await snapshot_after([occurrence(21 + n, n) for n in range(15)])
+    assert chain is not None and chain.deltas == () and chain.seq == loaded.seq
+    assert len(loaded.engine["rules"]["errors"]["series"]) == 20
+    # Written whole from the live state: no stored base was decoded and brought forward.
+    assert (await actor.status.remote())["counters"]["snapshots"] == {"base": 2, "delta": 1}
+    await nc.close()
