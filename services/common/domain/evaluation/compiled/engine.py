@@ -16,6 +16,7 @@ from typing import Any
 
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
 from services.common.domain.evaluation.compiled.fast_thresholds import FastThresholdSeries, QuickRule, quick_rule
+from services.common.domain.evaluation.compiled.lane_step import step_lane
 from services.common.domain.evaluation.compiled.quick_lanes import Lane, QuickGroup, groups_of
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.rule_index import ShapeMemo
@@ -129,24 +130,24 @@ class CompiledEngine(RuleEngine):
             lane = group.lanes[key] = self._lane(group, key)
         self._touched.add(lane)
         self.evaluations += lane.evaluations
-        seconds = event.time.timestamp()
-        for quick, series in lane.entries:
-            if series is None:
-                lane.epoch = -1  # this rule's series may exist after this event: look it up again next time
-                if self._series.get(quick.plan.rule_id, {}).get(key) is None and quick.plan.rule.active:
-                    self._start(out, quick, key, event, raw, number, seconds)
-                else:
-                    self._run_rule(out, quick.plan, event, keys, sampled)
-            elif number is not None:
-                try:
-                    moved = series.take_quick(quick, key, event, raw, number, seconds)  # type: ignore[arg-type]
-                except Exception as exc:
-                    plan = quick.plan
-                    self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
-                    out += self._repair(plan, event)
-                else:
-                    if moved:
-                        out += moved
+        step_lane(self, lane, event, raw, number, event.time.timestamp(), out)
+
+    def lane_general(
+        self, out: list[Transition], quick: QuickRule, lane: Lane, event: Event, raw: Any, number: float | None
+    ) -> None:
+        """A rule of the lane without a usable series: its first sample starts one, else the general path."""
+        lane.epoch = -1  # this rule's series may exist after this event: look it up again next time
+        key = lane.key
+        if self._series.get(quick.plan.rule_id, {}).get(key) is None and quick.plan.rule.active:
+            self._start(out, quick, key, event, raw, number, event.time.timestamp())
+        else:
+            self._run_rule(out, quick.plan, event, {}, {})
+
+    def lane_failed(self, out: list[Transition], quick: QuickRule, event: Event, exc: Exception) -> None:
+        """A lane rule that raised: recorded and repaired, as `_run_rule` does."""
+        plan = quick.plan
+        self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
+        out += self._repair(plan, event)
 
     def _start(
         self,
