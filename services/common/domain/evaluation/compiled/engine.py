@@ -32,6 +32,7 @@ from services.common.domain.rules.rule_failures import failure_of
 from services.common.domain.windows.measures import sample_of
 
 Step = tuple[str, QuickRule | None] | QuickGroup  # a candidate rule, or a run of quick rules judged together
+Shared = tuple[dict[tuple[str, ...], str], dict[str, tuple[Any, float | None]]]  # group keys, samples of one event
 
 
 class CompiledEngine(RuleEngine):
@@ -73,16 +74,19 @@ class CompiledEngine(RuleEngine):
         """`RuleEngine.on_events`, with the same transitions in the same order."""
         out: list[Transition] = []
         plans = self._plans
+        shapes = self._shapes
+        steps = self._steps
         for event in events:
             first = len(out)
-            keys: dict[tuple[str, ...], str] = {}
-            sampled: dict[str, tuple[Any, float | None]] = {}
-            for step in self._candidates(event):
+            shared: Shared | None = None  # the group keys and samples rules on the general path share, made once used
+            for step in shapes.get(event, steps):
                 if type(step) is QuickGroup:
-                    self._run_group(out, step, event, keys, sampled)
+                    self._run_group(out, step, event)
                     continue
+                if shared is None:
+                    shared = ({}, {})
                 rule_id = step[0]  # type: ignore[index]  # a (rule id, None) step
-                self._run_rule(out, plans[rule_id], event, keys, sampled)
+                self._run_rule(out, plans[rule_id], event, *shared)
             if len(out) > first and is_alert_event(event.kind):
                 stamp_depth(out, first, event)
         return out
@@ -107,21 +111,14 @@ class CompiledEngine(RuleEngine):
             self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
             out += self._repair(plan, event)
 
-    def _run_group(
-        self,
-        out: list[Transition],
-        group: QuickGroup,
-        event: Event,
-        keys: dict[tuple[str, ...], str],
-        sampled: dict[str, tuple[Any, float | None]],
-    ) -> None:
+    def _run_group(self, out: list[Transition], group: QuickGroup, event: Event) -> None:
         """Every rule of a quick group on the event: one key, one sample, the lane's series judged in order."""
         try:
             key = group.key_of(event.payload)
             raw, number = group.sample_of(event)
         except Exception:  # each rule meets the raise on its own, as in the reference
             for quick in group.rules:
-                self._run_rule(out, quick.plan, event, keys, sampled)
+                self._run_rule(out, quick.plan, event, {}, {})
             return
         lane = group.lanes.get(key)
         if lane is None or lane.epoch != self._epoch:
@@ -221,9 +218,6 @@ class CompiledEngine(RuleEngine):
     def _repair(self, plan: CompiledRule, event: Event) -> list[Transition]:
         self._epoch += 1
         return super()._repair(plan, event)
-
-    def _candidates(self, event: Event) -> tuple[Step, ...]:
-        return self._shapes.get(event, self._steps)
 
     def _steps(self, event: Event) -> tuple[Step, ...]:
         """The event's candidate rules in the reference's order, runs of quick rules grouped (quick_lanes.py)."""
