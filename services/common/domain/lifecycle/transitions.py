@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import lru_cache
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Literal
 
@@ -41,11 +42,18 @@ def _compact_json(parts: list[Any]) -> str:
     return "[" + ",".join(pieces) + "]"
 
 
+# Fingerprints and episode ids are asked for again at each transition of a series and episode: the latest ones are
+# remembered (pure functions of their arguments; equal datetimes are one instant, so one id).
+IDS_REMEMBERED = 4096
+
+
+@lru_cache(maxsize=IDS_REMEMBERED)
 def fingerprint(tenant: str, rule_id: str, group_key: str) -> str:
     """The identity of an alert series: one rule, one group key, in one tenant."""
     return _digest("fingerprint", tenant, rule_id, group_key)
 
 
+@lru_cache(maxsize=IDS_REMEMBERED)
 def episode_id(tenant: str, rule_id: str, rule_version: int, group_key: str, started_at: datetime) -> str:
     """The id of one episode (the event on /cep/events): the series plus the episode start in event time."""
     return _digest("episode", tenant, rule_id, rule_version, group_key, started_at)

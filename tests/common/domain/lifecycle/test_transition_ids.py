@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.common.domain.lifecycle.transitions import _compact_json, fingerprint, transition_id
+from services.common.domain.lifecycle.transitions import _compact_json, episode_id, fingerprint, transition_id
 
 _PARTS = st.lists(st.one_of(st.text(), st.integers(), st.booleans(), st.none(), st.floats(allow_nan=True)), max_size=8)
 
@@ -24,7 +24,14 @@ def test_compact_json_is_json_dumps(parts: list[Any]) -> None:
 def test_ids_are_stable() -> None:
     """Ids already stored (alerts, notifications, dedup keys) must keep matching: these are the values of before."""
     started = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    assert fingerprint("acme", "r1", "host=a") == _old_digest("fingerprint", "acme", "r1", "host=a")
+    for _ in range(2):  # computed, then remembered
+        assert fingerprint("acme", "r1", "host=a") == _old_digest("fingerprint", "acme", "r1", "host=a")
+        assert episode_id("acme", "r1", 3, "k", started) == _old_digest(
+            "episode", "acme", "r1", 3, "k", "2026-05-01T12:00:00Z"
+        )
+    later = started.astimezone(timezone(timedelta(hours=2)))  # the same instant elsewhere: the same id
+    assert episode_id("acme", "r1", 3, "k", later) == episode_id("acme", "r1", 3, "k", started)
+    assert fingerprint("acme", "r1", "host=b") != fingerprint("acme", "r1", "host=a")
     assert transition_id("acme", "r1", 3, 'host=é,x="1"', started, "fired") == _old_digest(
         "transition", "acme", "r1", 3, 'host=é,x="1"', "2026-05-01T12:00:00Z", "fired", 0
     )
