@@ -132,12 +132,15 @@ class CompiledEngine(RuleEngine):
     def lane_general(
         self, out: list[Transition], quick: QuickRule, lane: Lane, event: Event, raw: Any, number: float | None
     ) -> None:
-        """A rule of the lane without a usable series: its first sample starts one, else the general path."""
-        lane.epoch = -1  # this rule's series may exist after this event: look it up again next time
+        """A rule of the lane without a usable series: its first sample starts one (the lane holds it from then on),
+        else the general path."""
         key = lane.key
         if self._series.get(quick.plan.rule_id, {}).get(key) is None and quick.plan.rule.active:
-            self._start(out, quick, key, event, raw, number, event.time.timestamp())
+            started = self._start(out, quick, key, event, raw, number, event.time.timestamp())
+            if started is not None:
+                lane.hold(quick, started)
         else:
+            lane.epoch = -1  # this rule's series may exist after this event: look it up again next time
             self._run_rule(out, quick.plan, event, {}, {})
 
     def lane_failed(self, out: list[Transition], quick: QuickRule, event: Event, exc: Exception) -> None:
@@ -155,12 +158,14 @@ class CompiledEngine(RuleEngine):
         raw: Any,
         number: float | None,
         seconds: float,
-    ) -> None:
-        """A quick rule's first sample under `key`: its series is judged, then kept unless a quota refuses it."""
+    ) -> FastThresholdSeries | None:
+        """A quick rule's first sample under `key`: its series is judged, then kept unless a quota refuses it.
+
+        The series when it is kept as a `FastThresholdSeries` and nothing else changed (else None)."""
         plan = quick.plan
         self.evaluations += 1
         if number is None:
-            return  # not taken: the new series holds nothing and is not kept
+            return None  # not taken: the new series holds nothing and is not kept
         series = FastThresholdSeries.fresh(plan)
         try:
             moved = series.take_quick(quick, key, event, raw, number, seconds)
@@ -169,9 +174,12 @@ class CompiledEngine(RuleEngine):
             if self._refused(plan, key, series) is None:
                 self._keep(plan, key, series)
             out += self._repair(plan, event)
-            return
-        if self._admit(plan, key, series) and moved:
+            return None
+        if not self._admit(plan, key, series):
+            return None
+        if moved:
             out += moved
+        return series
 
     def _admit(self, plan: CompiledRule, key: str, series: FastThresholdSeries) -> bool:
         """`_refused` then `_keep` for a new quick series that took its sample (it holds state, arms no timer)."""
