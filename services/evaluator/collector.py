@@ -3,9 +3,9 @@
 The engine allocates a few small containers per event (a sample tuple, transitions) and holds hundreds of thousands
 of long-lived ones (series, windows, episodes) that form no cycles. With CPython's default threshold (700) the young
 generation is collected every few dozen events, and the older ones, traversing all the held state, follow as it
-grows: on the benchmark's product workload (1,000 rules, 10,000 series keys) that was a third of the engine's time
-(docs/benchmarks.md, "The compiled engine, before and after"). A larger threshold keeps collections rare; garbage in
-cycles lives a little longer. Reference counting frees everything else at once, as before.
+grows: on the benchmark's product workload (1,000 rules, 10,000 series keys) that was over a third of the engine's
+time (docs/benchmarks.md, "The compiled engine, before and after"). A larger threshold keeps collections rare;
+garbage in cycles lives a little longer. Reference counting frees everything else at once, as before.
 """
 
 from __future__ import annotations
