@@ -1,14 +1,16 @@
 """The engine the shards run, timed in memory on one core, and set against the peer at 10 and 10,000 rules.
 
 The engine is built through the factory a shard uses (`ShardState.from_rules`, with the platform's default
-series quotas) and fed steps of `EventWork` as the shard's consume loop feeds it, so this figure follows
-whatever engine the shard builds. Events are parsed before the clock starts, as they are for the peer.
+series quotas) and fed steps of `EventWork` as the shard's consume loop feeds it, under the garbage collector
+threshold a shard's process sets (`CEP_SHARD_GC_THRESHOLD`'s default), so this figure follows whatever engine
+the shard builds. Events are parsed before the clock starts, as they are for the peer.
 Every run's transitions are checked against the reference (and the peer's against the same reference):
 a mismatch fails the bench run.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +24,8 @@ from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.events.model import Event
 from services.common.domain.quotas.series_quota import SeriesQuotas
 from services.common.domain.rules.model import Rule
+from services.evaluator.collector import tune_collector
+from services.evaluator.options import ShardOptions
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.work import EventWork
 
@@ -45,12 +49,16 @@ def shard_engine_run(
         for first in range(0, len(events), STEP_EVENTS)
     ]
     out = Output()
-    if ready is not None:
-        ready()
-    started = time.perf_counter()
-    for step in steps:
-        state.run(step, out)
-    speed = Speed(len(events), time.perf_counter() - started)
+    before = tune_collector(ShardOptions().gc_threshold)  # as a shard's process runs (services/evaluator/collector.py)
+    try:
+        if ready is not None:
+            ready()
+        started = time.perf_counter()
+        for step in steps:
+            state.run(step, out)
+        speed = Speed(len(events), time.perf_counter() - started)
+    finally:
+        gc.set_threshold(*before)
     if out.failures or out.refusals:
         raise AssertionError(f"the engine refused or failed: {out.failures[:3]} {out.refusals[:3]}")
     return as_flips((transition for transition, _ in out.alerts), rules), speed

@@ -8,6 +8,7 @@ from datetime import timedelta
 from services.common.domain.patterns.lateness import DEFAULT_LATENESS_SECONDS
 from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY
 from services.common.domain.quotas.tenant_quotas import DEFAULT_SERIES_PER_RULE, DEFAULT_SERIES_PER_TENANT
+from services.evaluator.collector import DEFAULT_GC_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ShardOptions:
     series_per_rule: int = DEFAULT_SERIES_PER_RULE  # CEP_QUOTA_SERIES_PER_RULE
     series_per_tenant: int = DEFAULT_SERIES_PER_TENANT  # CEP_QUOTA_SERIES_PER_TENANT, enforced per shard
     niceness: int = 0  # CEP_SHARD_NICENESS: the actor process's nice value (Ray starts workers at 15)
+    gc_threshold: int = DEFAULT_GC_THRESHOLD  # CEP_SHARD_GC_THRESHOLD: allocations between young-generation collections
     pattern_max_partials: int = DEFAULT_MAX_PARTIALS_PER_KEY  # CEP_PATTERN_MAX_PARTIALS: per key of a pattern rule
     pattern_lateness: float = DEFAULT_LATENESS_SECONDS  # CEP_PATTERN_LATENESS: seconds a pattern's event may be late
     delta_ratio: float = 0.5  # CEP_SNAPSHOT_DELTA_RATIO: a new base once the deltas outweigh this share of it

@@ -7,6 +7,7 @@ from pydantic import AliasChoices, Field
 from services.common.domain.patterns.lateness import DEFAULT_LATENESS_SECONDS, MAX_LATENESS_SECONDS
 from services.common.domain.patterns.matcher import DEFAULT_MAX_PARTIALS_PER_KEY, MAX_PARTIALS_PER_KEY
 from services.common.settings import ServiceSettings
+from services.evaluator.collector import DEFAULT_GC_THRESHOLD, MAX_GC_THRESHOLD
 from services.evaluator.options import ShardOptions
 
 
@@ -30,6 +31,9 @@ class EvaluatorSettings(ServiceSettings):
     # Ray starts its workers at nice 15, so on a busy machine the shards got the CPU last and alert latency
     # followed the machine's other load; shards are the product's hot path: normal priority unless said otherwise.
     shard_niceness: int = Field(default=0, ge=-20, le=19)
+    # Allocations between young-generation garbage collections in a shard process (services/evaluator/collector.py);
+    # 0 leaves Python's default (700).
+    shard_gc_threshold: int = Field(default=DEFAULT_GC_THRESHOLD, ge=0, le=MAX_GC_THRESHOLD)
     # Partial matches a pattern rule holds per correlation key; past it the oldest is dropped and counted.
     pattern_max_partials: int = Field(default=DEFAULT_MAX_PARTIALS_PER_KEY, ge=1, le=MAX_PARTIALS_PER_KEY)
     # Seconds a pattern rule's event may come after a later one of its key (at most the rule's `within`): such an
@@ -48,6 +52,7 @@ class EvaluatorSettings(ServiceSettings):
             series_per_rule=self.quota_series_per_rule,
             series_per_tenant=self.quota_series_per_tenant,
             niceness=self.shard_niceness,
+            gc_threshold=self.shard_gc_threshold,
             pattern_max_partials=self.pattern_max_partials,
             pattern_lateness=self.pattern_lateness,
         )

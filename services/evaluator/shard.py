@@ -37,6 +37,7 @@ from services.common.nats.streams import ensure_streams
 from services.common.tracing.setup import setup_tracing
 from services.common.tracing.spans import end_span
 from services.evaluator.alert_publisher import publish_alerts
+from services.evaluator.collector import tune_collector
 from services.evaluator.dead_letters import (
     publish_rule_failures,
     report_pattern_drops,
@@ -140,6 +141,7 @@ class ShardActor:
         configure_logging("evaluator", options.log_level)
         self.shard = shard
         set_niceness(options.niceness, shard)
+        tune_collector(options.gc_threshold)
         self.config = options
         self.incarnation = uuid.uuid4().hex[:12]
         context = ray.get_runtime_context()

@@ -96,6 +96,9 @@ class RuleIndex:
 # What decides an event's candidates (but a schedule's): tenant, payload keys, `metric`, type, and for an alert
 # event the rule it came from (left out of its candidates).
 Shape = tuple[str, tuple[str, ...], str | None, str | None, str | None]
+# An event without these payload keys: its shape is (tenant, payload keys, None, explicit type, None).
+PlainShape = tuple[str, str | None, tuple[str, ...]]
+_SHAPING_KEYS = frozenset(("event_type", "metric", "rule_id"))
 SHAPES_HELD = 4096  # event shapes whose candidates are remembered; past that the memory starts afresh
 
 
@@ -103,25 +106,37 @@ class ShapeMemo(Generic[T]):
     """What an event's candidates come to (candidate ids, plans), remembered by the event's shape: its tenant,
     payload keys, `metric`, type and (for an alert event) source rule. A schedule run's candidates depend on the
     rule it names: never remembered.
+    An event whose payload has no `event_type`, `metric` or `rule_id` key has a shape its tenant, explicit type
+    and payload keys decide alone: those are also remembered under that `PlainShape`, found without reading the
+    payload (the hot path: most events carry none of these keys).
     Bounded (`SHAPES_HELD`): a stream of ever new shapes only costs the lookup it would cost uncached."""
 
     def __init__(self) -> None:
         self._held: dict[Shape, T] = {}
+        self._plain: dict[PlainShape, T] = {}
 
     def clear(self) -> None:
         """Forget everything (the index changed)."""
         self._held.clear()
+        self._plain.clear()
 
     def get(self, event: Event, compute: Callable[[Event], T]) -> T:
+        names = tuple(event.payload)
+        plain = (event.tenant, event.event_type, names)
+        found = self._plain.get(plain)
+        if found is not None:
+            return found
         kind = event.kind
         if kind == SCHEDULE_EVENT_TYPE:
             return compute(event)
         metric = event.payload.get("metric")
         source = source_rule(kind, event.payload)
-        shape = (event.tenant, tuple(event.payload), metric if isinstance(metric, str) else None, kind, source)
+        shape = (event.tenant, names, metric if isinstance(metric, str) else None, kind, source)
         found = self._held.get(shape)
         if found is None:
-            if len(self._held) >= SHAPES_HELD:
-                self._held.clear()
+            if len(self._held) >= SHAPES_HELD or len(self._plain) >= SHAPES_HELD:
+                self.clear()
             found = self._held[shape] = compute(event)
+        if not _SHAPING_KEYS.intersection(names):
+            self._plain[plain] = found
         return found

@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 from services.common.domain.events.model import format_time, parse_time
@@ -20,15 +22,38 @@ _TIME_FIELDS = ("at", "started_at", "last_seen")
 
 def _digest(*parts: Any) -> str:
     # JSON of a list keeps the parts unambiguous ("a,b" + "c" never equals "a" + "b,c").
-    text = json.dumps([p if not isinstance(p, datetime) else format_time(p) for p in parts], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(
+        _compact_json([p if not isinstance(p, datetime) else format_time(p) for p in parts]).encode()
+    ).hexdigest()[:32]
 
 
+def _compact_json(parts: list[Any]) -> str:
+    """`json.dumps(parts, separators=(",", ":"))`, written directly when every part is a str or an int (the ids'
+    parts, one `json.dumps` call costing more than the hash): the same text, so the same ids."""
+    pieces = []
+    for part in parts:
+        kind = type(part)
+        if kind is str:
+            pieces.append(encode_basestring_ascii(part))
+        elif kind is int:
+            pieces.append(int.__repr__(part))
+        else:
+            return json.dumps(parts, separators=(",", ":"))
+    return "[" + ",".join(pieces) + "]"
+
+
+# Fingerprints and episode ids are asked for again at each transition of a series and episode: the latest ones are
+# remembered (pure functions of their arguments; equal datetimes are one instant, so one id).
+IDS_REMEMBERED = 4096
+
+
+@lru_cache(maxsize=IDS_REMEMBERED)
 def fingerprint(tenant: str, rule_id: str, group_key: str) -> str:
     """The identity of an alert series: one rule, one group key, in one tenant."""
     return _digest("fingerprint", tenant, rule_id, group_key)
 
 
+@lru_cache(maxsize=IDS_REMEMBERED)
 def episode_id(tenant: str, rule_id: str, rule_version: int, group_key: str, started_at: datetime) -> str:
     """The id of one episode (the event on /cep/events): the series plus the episode start in event time."""
     return _digest("episode", tenant, rule_id, rule_version, group_key, started_at)

@@ -16,6 +16,7 @@ from typing import Any
 
 from services.common.domain.anomaly.detectors.refit import RefitExecutor
 from services.common.domain.evaluation.compiled.fast_thresholds import FastThresholdSeries, QuickRule, quick_rule
+from services.common.domain.evaluation.compiled.lane_step import step_lane
 from services.common.domain.evaluation.compiled.quick_lanes import Lane, QuickGroup, groups_of
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.rule_index import ShapeMemo
@@ -31,6 +32,7 @@ from services.common.domain.rules.rule_failures import failure_of
 from services.common.domain.windows.measures import sample_of
 
 Step = tuple[str, QuickRule | None] | QuickGroup  # a candidate rule, or a run of quick rules judged together
+Shared = tuple[dict[tuple[str, ...], str], dict[str, tuple[Any, float | None]]]  # group keys, samples of one event
 
 
 class CompiledEngine(RuleEngine):
@@ -72,16 +74,19 @@ class CompiledEngine(RuleEngine):
         """`RuleEngine.on_events`, with the same transitions in the same order."""
         out: list[Transition] = []
         plans = self._plans
+        shapes = self._shapes
+        steps = self._steps
         for event in events:
             first = len(out)
-            keys: dict[tuple[str, ...], str] = {}
-            sampled: dict[str, tuple[Any, float | None]] = {}
-            for step in self._candidates(event):
+            shared: Shared | None = None  # the group keys and samples rules on the general path share, made once used
+            for step in shapes.get(event, steps):
                 if type(step) is QuickGroup:
-                    self._run_group(out, step, event, keys, sampled)
+                    self._run_group(out, step, event)
                     continue
+                if shared is None:
+                    shared = ({}, {})
                 rule_id = step[0]  # type: ignore[index]  # a (rule id, None) step
-                self._run_rule(out, plans[rule_id], event, keys, sampled)
+                self._run_rule(out, plans[rule_id], event, *shared)
             if len(out) > first and is_alert_event(event.kind):
                 stamp_depth(out, first, event)
         return out
@@ -106,21 +111,14 @@ class CompiledEngine(RuleEngine):
             self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
             out += self._repair(plan, event)
 
-    def _run_group(
-        self,
-        out: list[Transition],
-        group: QuickGroup,
-        event: Event,
-        keys: dict[tuple[str, ...], str],
-        sampled: dict[str, tuple[Any, float | None]],
-    ) -> None:
+    def _run_group(self, out: list[Transition], group: QuickGroup, event: Event) -> None:
         """Every rule of a quick group on the event: one key, one sample, the lane's series judged in order."""
         try:
             key = group.key_of(event.payload)
             raw, number = group.sample_of(event)
         except Exception:  # each rule meets the raise on its own, as in the reference
             for quick in group.rules:
-                self._run_rule(out, quick.plan, event, keys, sampled)
+                self._run_rule(out, quick.plan, event, {}, {})
             return
         lane = group.lanes.get(key)
         if lane is None or lane.epoch != self._epoch:
@@ -129,24 +127,27 @@ class CompiledEngine(RuleEngine):
             lane = group.lanes[key] = self._lane(group, key)
         self._touched.add(lane)
         self.evaluations += lane.evaluations
-        seconds = event.time.timestamp()
-        for quick, series in lane.entries:
-            if series is None:
-                lane.epoch = -1  # this rule's series may exist after this event: look it up again next time
-                if self._series.get(quick.plan.rule_id, {}).get(key) is None and quick.plan.rule.active:
-                    self._start(out, quick, key, event, raw, number, seconds)
-                else:
-                    self._run_rule(out, quick.plan, event, keys, sampled)
-            elif number is not None:
-                try:
-                    moved = series.take_quick(quick, key, event, raw, number, seconds)  # type: ignore[arg-type]
-                except Exception as exc:
-                    plan = quick.plan
-                    self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
-                    out += self._repair(plan, event)
-                else:
-                    if moved:
-                        out += moved
+        step_lane(self, lane, event, raw, number, event.time.timestamp(), out)
+
+    def lane_general(
+        self, out: list[Transition], quick: QuickRule, lane: Lane, event: Event, raw: Any, number: float | None
+    ) -> None:
+        """A rule of the lane without a usable series: its first sample starts one (the lane holds it from then on),
+        else the general path."""
+        key = lane.key
+        if self._series.get(quick.plan.rule_id, {}).get(key) is None and quick.plan.rule.active:
+            started = self._start(out, quick, key, event, raw, number, event.time.timestamp())
+            if started is not None:
+                lane.hold(quick, started)
+        else:
+            lane.epoch = -1  # this rule's series may exist after this event: look it up again next time
+            self._run_rule(out, quick.plan, event, {}, {})
+
+    def lane_failed(self, out: list[Transition], quick: QuickRule, event: Event, exc: Exception) -> None:
+        """A lane rule that raised: recorded and repaired, as `_run_rule` does."""
+        plan = quick.plan
+        self.failures.append(failure_of(plan.rule_id, plan.rule.tenant, event, exc))
+        out += self._repair(plan, event)
 
     def _start(
         self,
@@ -157,12 +158,14 @@ class CompiledEngine(RuleEngine):
         raw: Any,
         number: float | None,
         seconds: float,
-    ) -> None:
-        """A quick rule's first sample under `key`: its series is judged, then kept unless a quota refuses it."""
+    ) -> FastThresholdSeries | None:
+        """A quick rule's first sample under `key`: its series is judged, then kept unless a quota refuses it.
+
+        The series when it is kept as a `FastThresholdSeries` and nothing else changed (else None)."""
         plan = quick.plan
         self.evaluations += 1
         if number is None:
-            return  # not taken: the new series holds nothing and is not kept
+            return None  # not taken: the new series holds nothing and is not kept
         series = FastThresholdSeries.fresh(plan)
         try:
             moved = series.take_quick(quick, key, event, raw, number, seconds)
@@ -171,9 +174,12 @@ class CompiledEngine(RuleEngine):
             if self._refused(plan, key, series) is None:
                 self._keep(plan, key, series)
             out += self._repair(plan, event)
-            return
-        if self._admit(plan, key, series) and moved:
+            return None
+        if not self._admit(plan, key, series):
+            return None
+        if moved:
             out += moved
+        return series
 
     def _admit(self, plan: CompiledRule, key: str, series: FastThresholdSeries) -> bool:
         """`_refused` then `_keep` for a new quick series that took its sample (it holds state, arms no timer)."""
@@ -220,9 +226,6 @@ class CompiledEngine(RuleEngine):
     def _repair(self, plan: CompiledRule, event: Event) -> list[Transition]:
         self._epoch += 1
         return super()._repair(plan, event)
-
-    def _candidates(self, event: Event) -> tuple[Step, ...]:
-        return self._shapes.get(event, self._steps)
 
     def _steps(self, event: Event) -> tuple[Step, ...]:
         """The event's candidate rules in the reference's order, runs of quick rules grouped (quick_lanes.py)."""

@@ -144,7 +144,13 @@ class FastThresholdSeries(ThresholdSeries):
                 at = newest
             value, problem = LAZY, None
         self.newest = at if newest is None or at > newest else newest
-        sample = self._sample = (event, value, result, problem)
+        return self.settle(quick, key, at, (event, value, result, problem))
+
+    def settle(self, quick: QuickRule, key: str, at: datetime, sample: QuickSample) -> list[Transition] | None:
+        """The tail of `take_quick` once the sample is judged (`sample[2]`) and `newest` moved: the sample is
+        remembered and the lifecycle moves. Lane steps (lane_step.py) call it when a sample may move the series."""
+        result = sample[2]
+        self._sample = sample
         episode = self.episode
         if episode is None:
             if self.phase != "inactive":

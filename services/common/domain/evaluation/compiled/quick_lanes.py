@@ -34,6 +34,15 @@ class Lane:
     evaluations: int  # the entries with a series: each counts one evaluation per event
     rule_ids: tuple[str, ...]
 
+    def hold(self, quick: QuickRule, series: FastThresholdSeries) -> None:
+        """`quick`'s series from now on, just started and stored: the entry `_lane` would build for it now."""
+        for position, (held, _) in enumerate(self.entries):
+            if held is quick:
+                self.entries[position] = (quick, series)
+                self.evaluations += 1
+                self.rule_ids += (quick.plan.rule_id,)
+                return
+
 
 @dataclass(eq=False)
 class QuickGroup:

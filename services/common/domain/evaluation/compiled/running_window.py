@@ -87,7 +87,7 @@ class RunningWindow(SlidingWindow):
         times.append(at)
         values.append(value)
         total = self._total + value
-        self._magnitude += abs(value)
+        magnitude = self._magnitude + (value if value >= 0.0 else -value)  # abs() without the call
         operations = self._operations + 1
         if newest is None or at > newest:
             self.newest = at
@@ -105,16 +105,16 @@ class RunningWindow(SlidingWindow):
                     del times[:cut]
                     del values[:cut]
                     operations += cut
-        self._total, self._operations = total, operations
+        self._total, self._magnitude, self._operations = total, magnitude, operations
         if operations >= _RESYNC_EVERY:
             self._resync()
-            total, operations = self._total, 0
+            total, magnitude, operations = self._total, self._magnitude, 0
         count = len(values)
         if aggregation == "count":
             return test(float(count), threshold)
         # The exact aggregate is within `bound` of the running one (the sum's error bound, the rounding of the exact
         # sum and of both divisions, generously): farther than that from the threshold, both lie on its same side.
-        bound = 4.0 * (operations * self._magnitude + abs(total)) * _ROUNDING + 1e-300
+        bound = 4.0 * (operations * magnitude + (total if total >= 0.0 else -total)) * _ROUNDING + 1e-300
         if aggregation == "avg":
             total /= count
             bound /= count
