@@ -7,15 +7,12 @@ matcher directly, so test files can be written for pattern rules today.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.common.domain.patterns.spec import PatternTrigger, parse_pattern
-from services.common.domain.rules.errors import FieldError, RuleValidationError
 from services.common.domain.rules.model import Rule, RuleSpec, parse_rule
-from services.common.domain.rules.triggers import TRIGGER_MODELS
 
 TENANT = "rule-tests"
 
@@ -27,17 +24,8 @@ class TestedRule:
     __test__ = False  # not a pytest class
 
     name: str
-    rule: Rule | None
+    rule: Rule
     pattern: PatternTrigger | None  # set for every pattern rule (the trace is built from it)
-
-    @property
-    def on_engine(self) -> bool:
-        return self.rule is not None
-
-
-def engine_runs_patterns() -> bool:
-    """Whether the rule model accepts `trigger_type: pattern` (then the engine runs pattern rules)."""
-    return "pattern" in TRIGGER_MODELS
 
 
 def tested_rule(item: Any, at: datetime) -> TestedRule:
@@ -45,8 +33,6 @@ def tested_rule(item: Any, at: datetime) -> TestedRule:
 
     The rule runs as if active (as simulate runs a draft): a test checks what the rule does, not its switch.
     """
-    if isinstance(item, Mapping) and item.get("trigger_type") == "pattern" and not engine_runs_patterns():
-        return _pattern_rule(item, at)
     return of_spec(parse_rule(item), at)
 
 
@@ -61,19 +47,3 @@ def of_spec(spec: RuleSpec, at: datetime) -> TestedRule:
     if spec.trigger_type == "pattern":
         pattern = parse_pattern(spec.canonical()["trigger_spec"])
     return TestedRule(spec.name, rule, pattern)
-
-
-def _pattern_rule(item: Mapping[str, Any], at: datetime) -> TestedRule:
-    errors: list[FieldError] = []
-    stand_in = {**item, "trigger_type": "event", "trigger_spec": {"event_type": "pattern"}}
-    try:
-        spec = parse_rule(stand_in)
-    except RuleValidationError as exc:
-        errors.extend(exc.errors)
-    try:
-        pattern = parse_pattern(item.get("trigger_spec"))
-    except RuleValidationError as exc:
-        errors.extend(exc.errors)
-    if errors:
-        raise RuleValidationError(errors)
-    return TestedRule(spec.name, None, pattern)

@@ -18,9 +18,9 @@ from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.rule_index import RuleIndex
 from services.common.domain.events.model import Event
 from services.common.domain.lifecycle.episodes import compile_rule
-from services.common.domain.lifecycle.transitions import Transition
+from services.common.domain.lifecycle.transitions import Transition, group_pairs
 from services.common.domain.patterns.matcher import PatternMatcher
-from services.common.domain.patterns.matches import Match, TraceLine
+from services.common.domain.patterns.matches import TraceLine
 from services.common.domain.rule_tests.suite import Case
 from services.common.domain.rule_tests.tested_rules import TENANT, TestedRule
 from services.common.domain.rules.errors import FieldError
@@ -87,13 +87,11 @@ def run_case(rules: Mapping[str, TestedRule], case: Case) -> CaseRun:
     checkpoints = sorted({*(start + i * case.interval for i in range(steps + 1)), *marks, end})
     run = CaseRun(start=start, end=end, inputs=inputs)
     engine, index = RuleEngine(), RuleIndex()
-    # Every pattern rule gets a matcher for its trace; only those the engine does not run open events from it.
+    # The engine runs every rule; each pattern rule also gets a matcher of its own, for its trace.
     matchers = {name: PatternMatcher(r.pattern, explain=True) for name, r in rules.items() if r.pattern is not None}
-    opens = {name for name in matchers if not rules[name].on_engine}
     for tested in rules.values():
-        if tested.rule is not None:
-            engine.upsert_rule(tested.rule, at=start)
-            index.add(compile_rule(tested.rule))
+        engine.upsert_rule(tested.rule, at=start)
+        index.add(compile_rule(tested.rule))
     position = 0
     for mark in checkpoints:
         while position < len(inputs) and inputs[position].time <= mark:
@@ -101,14 +99,14 @@ def run_case(rules: Mapping[str, TestedRule], case: Case) -> CaseRun:
             position += 1
             _judge(engine, index, rules, event, run)
             _record(run, engine.on_events([event]))
-            for name, matcher in matchers.items():
-                _opened(run, name, matcher.on_event(event.kind, event.payload, event.time), name in opens)
+            for matcher in matchers.values():
+                matcher.on_event(event.kind, event.payload, event.time)
         _record(run, engine.on_tick(mark))
-        for name, matcher in matchers.items():
-            _opened(run, name, matcher.advance(mark), name in opens)
+        for matcher in matchers.values():
+            matcher.advance(mark)
     for name, matcher in matchers.items():
-        # A trailing negation fires once time is past its deadline D, dated D: at the end, D <= end counts as fired.
-        _opened(run, name, matcher.advance(end + timedelta(microseconds=1)), name in opens)
+        # A trailing negation fires once time is past its deadline D, dated D: its trace shows it at the end.
+        matcher.advance(end + timedelta(microseconds=1))
         run.traces[name] = [] if matcher.trace is None else list(matcher.trace.lines)
     return run
 
@@ -155,21 +153,9 @@ def _record(run: CaseRun, transitions: list[Transition]) -> None:
     for t in transitions:
         episode = by_id.get(t.event_id)
         if episode is None:
-            labels = {**_key_labels(t.group_key), **t.labels}
+            labels = {**dict(group_pairs(t.group_key)), **t.labels}
             episode = by_id[t.event_id] = Episode(t.event_id, t.rule_name, t.group_key, labels, t.started_at)
             run.episodes.append(episode)
         episode.counts.append((t.at, t.count))
         if t.kind == "resolved":
             episode.resolved_at = t.at
-
-
-def _opened(run: CaseRun, rule: str, matches: list[Match], opens: bool) -> None:
-    for match in matches if opens else []:
-        ident = f"{rule}/{match.key}/{match.at.isoformat()}"
-        run.episodes.append(Episode(ident, rule, match.key, _key_labels(match.key), match.at, [(match.at, 1)]))
-
-
-def _key_labels(group_key: str) -> dict[str, str]:
-    """`host=a,dc=eu` -> {"host": "a", "dc": "eu"} (a value holding a comma is cut there: labels are a convenience)."""
-    pairs = (part.partition("=") for part in group_key.split(",") if "=" in part)
-    return {name: value for name, _, value in pairs}

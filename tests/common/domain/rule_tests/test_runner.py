@@ -12,7 +12,6 @@ import pytest
 
 from services.common.domain.rule_tests.report import report, run_suite
 from services.common.domain.rule_tests.suite import SuiteError, parse_suite
-from services.common.domain.rule_tests.tested_rules import engine_runs_patterns
 
 START = "2026-03-01T12:00:00Z"
 CPU = {
@@ -155,8 +154,7 @@ def test_a_trailing_negation_fires_at_its_deadline_when_the_interval_passes_it()
     assert run({"input_events": events, **checks}, UNPAID)[0]
 
 
-@pytest.mark.skipif(engine_runs_patterns(), reason="the rule model accepts pattern rules: the engine runs them")
-def test_until_the_rule_model_accepts_patterns_a_pattern_rule_still_names_its_bad_fields() -> None:
+def test_a_pattern_rule_with_bad_fields_names_them() -> None:
     bad = {**BRUTE, "severity": "urgent", "trigger_spec": {**BRUTE["trigger_spec"], "within": "0s"}}
     found = problems({"rules": [bad], "tests": [{"name": "t", "expect_none": [{"rule": "brute_force"}]}]})
     assert "rules.0.severity" in "\n".join(found)
