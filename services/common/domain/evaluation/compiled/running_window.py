@@ -108,20 +108,7 @@ class RunningWindow(SlidingWindow):
         self._total, self._magnitude, self._operations = total, magnitude, operations
         if operations >= _RESYNC_EVERY:
             self._resync()
-            total, magnitude, operations = self._total, self._magnitude, 0
-        count = len(values)
-        if aggregation == "count":
-            return test(float(count), threshold)
-        # The exact aggregate is within `bound` of the running one (the sum's error bound, the rounding of the exact
-        # sum and of both divisions, generously): farther than that from the threshold, both lie on its same side.
-        bound = 4.0 * (operations * magnitude + (total if total >= 0.0 else -total)) * _ROUNDING + 1e-300
-        if aggregation == "avg":
-            total /= count
-            bound /= count
-        distance = total - threshold
-        if distance > bound or -distance > bound:
-            return test(total, threshold)
-        return test(self.aggregate(aggregation), threshold)
+        return self.holds(aggregation, test, threshold)
 
     def _evict(self) -> None:
         assert self.newest is not None
@@ -172,6 +159,8 @@ class RunningWindow(SlidingWindow):
         if aggregation == "count":
             return test(float(count), threshold)
         total = self._total
+        # The exact aggregate is within `bound` of the running one (the sum's error bound, the rounding of the exact
+        # sum and of both divisions, generously): farther than that from the threshold, both lie on its same side.
         bound = 4.0 * (self._operations * self._magnitude + abs(total)) * _ROUNDING + 1e-300
         if aggregation == "avg":
             total /= count
