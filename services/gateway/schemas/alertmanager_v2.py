@@ -16,12 +16,12 @@ import yaml
 
 from services.common.db.tables import EventRow, SilenceRow
 from services.common.domain.events.model import parse_time
-from services.common.domain.labels.label_set import fingerprint
+from services.common.domain.labels.label_set import fingerprint, label_set_text
 from services.common.domain.labels.matchers import to_api
 from services.common.domain.muting.muting_state import Muting
 from services.common.domain.posted_alerts.builtin_rule import BUILTIN_RULE_PREFIX, RESOLVE_TIMEOUT
 from services.common.domain.routing.match import match
-from services.common.domain.routing.route_groups import alert_group, label_set_before, label_set_text
+from services.common.domain.routing.route_groups import alert_group, label_set_before
 from services.common.domain.routing.tree import Route
 from services.common.domain.rules.errors import FieldError
 from services.common.domain.silences.model import SilenceDraft

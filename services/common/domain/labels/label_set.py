@@ -8,6 +8,7 @@ byte 0xFF (a byte no UTF-8 text contains), printed as 16 hex digits: the `finger
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 
@@ -37,3 +38,10 @@ def fingerprint(labels: LabelSet) -> str:
         for byte in name.encode() + _SEPARATOR + labels[name].encode() + _SEPARATOR:
             digest = ((digest ^ byte) * _FNV_PRIME) & _MASK
     return f"{digest:016x}"
+
+
+def label_set_text(labels: LabelSet) -> str:
+    """Alertmanager's label set text: `{alertname="x", host="a"}` (names sorted, values quoted), as its group keys
+    write a group's labels."""
+    inner = ", ".join(f"{name}={json.dumps(labels[name], ensure_ascii=False)}" for name in sorted(labels))
+    return "{" + inner + "}"

@@ -16,11 +16,10 @@ gets the rule fields (`alertname`, `severity`, `priority`). Annotations are the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.common.domain.labels.label_set import fingerprint, normalize
+from services.common.domain.labels.label_set import fingerprint, label_set_text, normalize
 
 VERSION = "4"
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -107,8 +106,7 @@ def body(
 def group_key(group_labels: Mapping[str, str], route_key: str = "{}") -> str:
     """`{}:{alertname="x", host="a"}`: Alertmanager's group key, the route's key (its root's by default) and the
     group's labels (names sorted, values quoted)."""
-    inner = ", ".join(f"{name}={json.dumps(group_labels[name], ensure_ascii=False)}" for name in sorted(group_labels))
-    return route_key + ":{" + inner + "}"
+    return route_key + ":" + label_set_text(group_labels)
 
 
 def group_names_of(group_key_text: str | None) -> list[str]:

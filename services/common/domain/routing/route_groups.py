@@ -14,11 +14,10 @@ first part of the webhook's `groupKey`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from services.common.domain.labels.label_set import LabelSet
+from services.common.domain.labels.label_set import LabelSet, label_set_text
 from services.common.domain.notify.grouping import GroupPolicy, group_id
 from services.common.domain.routing.match import group_labels, match
 from services.common.domain.routing.tree import Route
@@ -121,9 +120,3 @@ def label_set_before(first: Mapping[str, str], second: Mapping[str, str]) -> int
 def group_text(labels: Mapping[str, str]) -> str:
     """The group's labels as the rule-level groups write them: `alertname=x,host=a` (names sorted)."""
     return ",".join(f"{name}={labels[name]}" for name in sorted(labels))
-
-
-def label_set_text(labels: Mapping[str, str]) -> str:
-    """Alertmanager's label set text: `{alertname="x", host="a"}` (names sorted, values quoted); a group's id."""
-    inner = ", ".join(f"{name}={json.dumps(labels[name], ensure_ascii=False)}" for name in sorted(labels))
-    return "{" + inner + "}"
