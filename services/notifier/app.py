@@ -26,7 +26,12 @@ from services.common.nats.durable_consumer import DurableConsumer, pause
 from services.common.nats.streams import ensure_streams
 from services.common.ops import Check, CheckResult
 from services.common.service import NatsService
-from services.notifier.consumers import DELIVERY_ACK_WAIT, DELIVERY_MAX_DELIVER, bind_consumer
+from services.notifier.consumers import (
+    DELIVERY_ACK_WAIT,
+    DELIVERY_MAX_ACK_PENDING,
+    DELIVERY_MAX_DELIVER,
+    bind_consumer,
+)
 from services.notifier.delivery.attempts import Pipeline
 from services.notifier.delivery.deliverer import Deliverer
 from services.notifier.delivery.directory import KvDirectory
@@ -139,6 +144,7 @@ class NotifierService(NatsService):
                 subjects.DELIVERY_CONSUMER,
                 ack_wait=DELIVERY_ACK_WAIT,
                 max_deliver=DELIVERY_MAX_DELIVER,
+                max_ack_pending=DELIVERY_MAX_ACK_PENDING,
             )
         )
         self.consumers = {"alerts": alerts, "acks": acks, "deliveries": deliveries}

@@ -24,6 +24,12 @@ ALERT_ACK_WAIT = 30.0
 DELIVERY_ACK_WAIT = 15.0
 WORKING_BEAT = 5.0
 DELIVERY_MAX_DELIVER = 12  # above the most attempts a channel may ask for (10)
+# Group, repeat and digest timers wait in the delivery stream unacknowledged (nak'd until due, for hours): a cap on
+# unacknowledged jobs would let one tenant's open groups stop every tenant's deliveries. No cap there: held timers
+# are bounded by the tenants' series quotas, attempts in flight by `delivery_concurrency` (each fetch asks for no
+# more than there is room for).
+DELIVERY_MAX_ACK_PENDING = -1
+ALERT_MAX_ACK_PENDING = 1000  # alerts and ACK notices are acked as soon as they are taken in
 
 
 async def bind_consumer(
@@ -34,6 +40,7 @@ async def bind_consumer(
     *,
     ack_wait: float = ALERT_ACK_WAIT,
     max_deliver: int = -1,
+    max_ack_pending: int = ALERT_MAX_ACK_PENDING,
 ) -> JetStreamContext.PullSubscription:
     """Bind the durable pull consumer (created with this config the first time)."""
     config = ConsumerConfig(
@@ -42,10 +49,10 @@ async def bind_consumer(
         deliver_policy=DeliverPolicy.ALL,
         ack_wait=ack_wait,
         max_deliver=max_deliver,
-        max_ack_pending=1000,
+        max_ack_pending=max_ack_pending,
         filter_subject=f"{prefix}.*",
     )
-    try:  # create, or bring an existing consumer to this config (an upgrade may change the ack wait)
+    try:  # create, or bring an existing consumer to this config (an upgrade may change the ack wait or limit)
         await js.add_consumer(stream, config=config)
     except nats.errors.Error as exc:
         log.warning("consumer %s keeps its old config: %s", durable, exc)

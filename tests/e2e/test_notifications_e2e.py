@@ -222,11 +222,18 @@ def test_sigkill_of_the_notifier_mid_delivery_loses_no_notification(stack: Stack
         print(f"\nkilling the notifier after {len(sink.requests)} of {alerts} deliveries started")
         os.killpg(records["notifier"]["pid"], signal.SIGKILL)
 
+        statuses: Counter[str] = Counter()
+
         def all_sent() -> bool:
             items = api.get("/cep/events", params={"rule_id": rule_id, "limit": 1000}).json()["items"]
+            statuses.clear()
+            statuses.update(str([n["status"] for n in e["notifications"]]) for e in items)
             return len(items) == alerts and all(e["notifications"][0]["status"] == "sent" for e in items)
 
-        eventually(all_sent, timeout=120, what="every notification sent after the restart")
+        try:
+            eventually(all_sent, timeout=120, what="every notification sent after the restart")
+        except AssertionError as exc:  # say where it stopped: events by their notifications' statuses
+            raise AssertionError(f"{exc}; events by notification statuses: {dict(statuses)}") from None
         time.sleep(1.0)
     assert len(seen) == alerts  # every alert's webhook-id arrived; a repeat (if any) carried the same id
     repeats = sum(n - 1 for n in seen.values())

@@ -7,12 +7,17 @@ import logging
 import os
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
 from standardwebhooks import Webhook
 
 from services.common.domain.notify.channels import split_stored
+from services.common.messages import codec
+from services.common.messages.alerts import Action
+from services.common.messages.delivery import DeliveryJob, DeliveryResult
+from services.common.nats import subjects
 from services.common.ops import run_checks
 from services.common.secrets.channel_sealing import sealed_config
 from services.common.secrets.sealing import load_box
@@ -245,6 +250,42 @@ def test_transitions_not_to_notify_send_nothing_and_duplicates_send_once(notifie
         time.sleep(0.3)
         assert len(hook.requests) == 1
     assert [(r.transition_id, r.status) for r in results] == [(fired.transition_id, "sent")]
+
+
+def test_a_job_marked_sent_by_a_killed_notifier_is_reported_not_sent_again(notifier: RunningNotifier) -> None:
+    """A notifier killed between marking a job sent and reporting it: the redelivered job reports the result."""
+    owner = tenant()
+    with receiver() as hook:
+        notifier.put_channel(webhook(owner, hook.url))
+        results = notifier.watch(owner)
+        job = DeliveryJob(transition(owner), Action(type="notify", channel="ops-hook"), 0)
+        reported = DeliveryResult(
+            owner,
+            job.transition.event_id,
+            job.transition.transition_id,
+            0,
+            "ops-hook",
+            "c1",
+            "webhook",
+            "sent",
+            1,
+            datetime(2025, 5, 1, 12, 0, 1, tzinfo=UTC),
+            latency_ms=12.0,
+            status_code=200,
+            final=True,
+        )
+        mark = {"at": "2025-05-01T12:00:01Z", "result": reported.as_dict()}
+
+        async def killed_after_the_mark() -> None:
+            sent = await notifier.js.key_value(subjects.SENT_BUCKET)
+            await sent.put(job.msg_id().replace(":", "."), codec.dumps(mark))
+            await notifier.js.publish(subjects.delivery_subject(owner), job.encode())
+
+        notifier.run(killed_after_the_mark())
+        notifier.wait_results(owner)
+        time.sleep(0.3)
+        assert hook.requests == []
+    assert [r.as_dict() for r in results] == [reported.as_dict()]
 
 
 def test_any_channel_name_resolves_and_other_tenants_channels_do_not(notifier: RunningNotifier) -> None:

@@ -103,8 +103,11 @@ class Deliverer:
         context = {"tenant": job.tenant, "event_id": job.transition.event_id, "transition_id": job.msg_id()}
         span = attempt_span(msg, job, attempt)  # None while tracing is off
         try:
-            if await self._was_sent(job):
+            earlier = await self._sent_result(job)
+            if earlier:
                 log.info("delivery %s was sent before; not sending it again", job.msg_id(), extra=context)
+                if isinstance(earlier, DeliveryResult):  # report it again: a kill between mark and report lost it
+                    await publish_result(js, job.tenant, earlier)
                 await msg.ack_sync()
                 end_span(span)
                 return
@@ -112,7 +115,7 @@ class Deliverer:
                 attempted = await pipeline.attempt_job(job, attempt, datetime.now(UTC))
             result = attempted.result
             if result.status == "sent":
-                await self._mark_sent(job)
+                await self._mark_sent(job, result)
             await publish_result(js, job.tenant, result)
             await self._after_failure(job, msg.data, result)
         except Exception as exc:
@@ -125,14 +128,23 @@ class Deliverer:
         _log_attempt(attempted, context)
         await settle(msg, attempted.decision)
 
-    async def _was_sent(self, job: DeliveryJob) -> bool:
+    async def _sent_result(self, job: DeliveryJob) -> DeliveryResult | bool:
+        """False when the job was never sent; else the result its sending reported (True from a mark without one)."""
         try:
-            return bool((await self.sent.get(_sent_key(job))).value)
+            value = (await self.sent.get(_sent_key(job))).value
         except KeyNotFoundError:
             return False
+        if not value:
+            return False
+        try:
+            return DeliveryResult.decode(codec.loads(value)["result"])
+        except (ValueError, KeyError, TypeError):  # a mark from before marks kept their result
+            return True
 
-    async def _mark_sent(self, job: DeliveryJob) -> None:
-        await self.sent.put(_sent_key(job), codec.dumps({"at": format_time(datetime.now(UTC))}))
+    async def _mark_sent(self, job: DeliveryJob, result: DeliveryResult) -> None:
+        """Mark the job sent, with its result: the mark and the report are two writes, and a kill may come between."""
+        mark = {"at": format_time(datetime.now(UTC)), "result": result.as_dict()}
+        await self.sent.put(_sent_key(job), codec.dumps(mark))
 
     async def _after_failure(self, job: DeliveryJob, data: bytes, result: DeliveryResult) -> None:
         """A failed attempt becomes a `cep.notification.failed` event; a final failure also a dead letter."""
