@@ -10,7 +10,10 @@ garbage in cycles lives a little longer. Reference counting frees everything els
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import threading
+from collections.abc import Iterator
 
 DEFAULT_GC_THRESHOLD = 20_000  # CEP_SHARD_GC_THRESHOLD: allocations between young-generation collections
 MAX_GC_THRESHOLD = 1_000_000
@@ -23,3 +26,41 @@ def tune_collector(threshold: int) -> tuple[int, int, int]:
     if threshold:
         gc.set_threshold(threshold, before[1], before[2])
     return before
+
+
+class _Pauses:
+    """The `collector_paused` blocks running now (the consume loop's and a snapshot build's may overlap)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.was_on = True  # whether collection was on when the first of them began
+
+    def begin(self) -> None:
+        with self.lock:
+            if self.running == 0:
+                self.was_on = gc.isenabled()
+                gc.disable()
+            self.running += 1
+
+    def end(self) -> None:
+        with self.lock:
+            self.running -= 1
+            if self.running == 0 and self.was_on:
+                gc.enable()
+
+
+_PAUSES = _Pauses()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection while the block runs (in any thread), for work that allocates hundreds of thousands
+    of objects in no cycle (a snapshot's capture and encoding): each young collection it would trigger may carry
+    an old one, traversing the whole held state while the interpreter is held. Collection resumes after the last
+    such block ends, if it was on before the first began."""
+    _PAUSES.begin()
+    try:
+        yield
+    finally:
+        _PAUSES.end()

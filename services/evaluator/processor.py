@@ -16,6 +16,7 @@ from typing import Any
 
 from services.common.domain.evaluation.compiled.engine import CompiledEngine
 from services.common.domain.evaluation.rule_engine import RuleEngine, SeriesElsewhere
+from services.common.domain.evaluation.series_capture import SeriesCapture
 from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.patterns.drops import PatternDrops
@@ -110,6 +111,25 @@ class ShardState:
         rules = {rule_id: self._canonical(rule_id) for rule_id in sorted(self._rules_changed)}
         self._rules_changed.clear()
         return rules, self.engine.changes()
+
+    def capture(self) -> tuple[list[dict[str, Any]], SeriesCapture]:
+        """`snapshot()` as of now, its series encoded at `finish()` (off the lock: snapshot_capture.py)."""
+        self._rules_changed.clear()
+        return [self._rules[rule_id].canonical() for rule_id in sorted(self._rules)], self.engine.capture_snapshot()
+
+    def capture_changes(self) -> tuple[dict[str, dict[str, Any] | None], SeriesCapture]:
+        """`changes()` as of now, its series encoded at `finish()` (off the lock: snapshot_capture.py)."""
+        rules = {rule_id: self._canonical(rule_id) for rule_id in sorted(self._rules_changed)}
+        self._rules_changed.clear()
+        return rules, self.engine.capture_changes()
+
+    def pending_changes(self) -> int:
+        """How many series the next `changes()` would carry."""
+        return self.engine.pending_changes()
+
+    def remember(self, capture: SeriesCapture) -> None:
+        """Keep what a finished capture encoded, for the next snapshots (`RuleEngine.remember`)."""
+        self.engine.remember(capture)
 
     def series_count(self) -> int:
         return self.engine.series_count()

@@ -51,6 +51,7 @@ from services.evaluator.processor import Actions, Output, ShardState
 from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_quotas, quota_book, stop_following
 from services.evaluator.shard_tracing import evaluate_span, event_traces
 from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot, compress
+from services.evaluator.snapshot_capture import Captured, capture_delta, capture_full
 from services.evaluator.snapshots import (
     SnapshotStore,
     SnapshotTooLarge,
@@ -86,18 +87,6 @@ class EngineFailure(RuntimeError):
 
 class DeliveryFailure(RuntimeError):
     """A batch's outputs could not all be delivered: the state is ahead of what was published."""
-
-
-@dataclass(frozen=True)
-class Captured:
-    """A snapshot captured under the lock: the sequence it covers, its JSON (a full `ShardSnapshot`, or a
-    `ShardDelta` from the capture before), the series held and what capturing cost."""
-
-    seq: int
-    body: bytes
-    series: int
-    cost: float
-    base: bool = False  # a full snapshot, written as the chain's new base (no delta to apply)
 
 
 @dataclass(frozen=True)
@@ -308,9 +297,10 @@ class ShardActor:
         self.state, self.done_seq, self.resumed_from, self.dirty = state, seq, seq, False
         self.applied_seq = seq
         self.raw_done = raw_done
-        captured = self._capture()
+        captured = capture_full(state, seq, raw_done)
         self.captured_seq = seq
-        data = await asyncio.to_thread(compress, captured.body)
+        data = await asyncio.to_thread(lambda: compress(captured.built()))
+        state.remember(captured.capture)
         async with self._save_lock:
             self.pending.clear()  # deltas of the state replaced: never written
             await self.store.save_base(data, seq)
@@ -476,40 +466,20 @@ class ShardActor:
         report_pattern_drops(self.js, self.shard, self.drops.due(time.monotonic()))
 
     # -- snapshots -------------------------------------------------------------------------------------
-    def _capture(self) -> Captured:
-        """The whole state as of `applied_seq`, as snapshot JSON (a chain's base, at a resume); the caller holds the
-        lock. O(all series): the periodic snapshots capture deltas (`_capture_delta`) instead."""
-        began = time.monotonic()
-        rules, engine = self.state.snapshot()
-        series = sum(len(entry["series"]) for entry in engine["rules"].values())
-        body = ShardSnapshot(self.applied_seq, rules, engine, self.raw_done).json()
-        return Captured(self.applied_seq, body, series, time.monotonic() - began)
-
     def _capture_delta(self) -> Captured | None:
-        """What changed since the last capture, as `ShardDelta` JSON: O(changed series), under the lock (encoded
-        here, as the series' snapshots may share lists with the live series). None when nothing moved.
-
-        When the changes cover `delta_ratio` of the series or more (a busy shard whose series nearly all moved), a
-        full snapshot costs about what the delta would and becomes the chain's new base at once: the writer then
-        has no base to decode and bring forward (`rebase`), which would hold the interpreter for seconds."""
-        began = time.monotonic()
-        rules, engine = self.state.changes()
+        """What changed since the last capture (snapshot_capture.py); the caller holds the lock. None when nothing
+        moved. Only copies are taken here: the capture is encoded when written, off the lock."""
         seq = self.applied_seq
-        delta = ShardDelta(seq, self.captured_seq, rules, engine, self.raw_done)
-        if delta.empty and seq == self.captured_seq:
-            return None
-        self.captured_seq = seq
-        series = self.state.series_count()
-        if changed_series(engine) >= self.config.delta_ratio * max(series, 1):
-            full = self._capture()  # the series just captured are cached: each is encoded once
-            return Captured(seq, full.body, full.series, time.monotonic() - began, base=True)
-        return Captured(seq, delta.json(), series, time.monotonic() - began)
+        captured = capture_delta(self.state, seq, self.captured_seq, self.raw_done, self.config.delta_ratio)
+        if captured is not None:
+            self.captured_seq = seq
+        return captured
 
     async def _save_snapshot(self) -> int:
         """Capture what changed and write it; returns the sequence the stored snapshot covers.
 
-        Captured under the state lock, compressed and written outside it (`_resume` takes the two locks the
-        other way round); deltas are written in the order captured, and a half-applied state is never captured.
+        Captured under the state lock, encoded, compressed and written outside it (`_resume` takes the two locks
+        the other way round); deltas are written in the order captured, and a half-applied state is never captured.
         """
         async with self.lock:
             if self.dirty:
@@ -517,8 +487,6 @@ class ShardActor:
             captured = self._capture_delta()
             if captured is not None:
                 self.pending.append(captured)
-        if captured is not None:  # at most ~5% of the shard's time goes into capturing
-            self.snapshot_at = time.monotonic() + max(0.0, SNAPSHOT_COST_FACTOR * captured.cost)
         return await self._write_pending()
 
     def _snapshot_in_background(self) -> None:
@@ -556,7 +524,14 @@ class ShardActor:
         `max_deltas`, write a new base: the stored base with the deltas applied, built and encoded in a thread."""
         assert self.store is not None and self.store.chain is not None and self.base is not None
         chain = self.store.chain
-        data = await asyncio.to_thread(compress, captured.body)
+        began = time.monotonic()
+        data = await asyncio.to_thread(lambda: compress(captured.built()))
+        # at most ~5% of the shard's time goes into snapshots: the next waits 20x this one's cost on top of the interval
+        cost = captured.cost + time.monotonic() - began
+        self.snapshot_at = max(self.snapshot_at, time.monotonic() + SNAPSHOT_COST_FACTOR * cost)
+        if captured.state is self.state:  # the series it encoded, unchanged since, are not encoded again
+            captured.state.remember(captured.capture)
+        body = captured.built()
         if captured.base:
             await self.store.save_base(data, captured.seq)
             self.base, self.written = data, []
@@ -565,10 +540,10 @@ class ShardActor:
         heavy = chain.delta_bytes + len(data) > self.config.delta_ratio * chain.base.size
         if not heavy and len(chain.deltas) < self.config.max_deltas:
             await self.store.save_delta(data, captured.seq)
-            self.written.append(captured.body)
+            self.written.append(body)
             self.counters.wrote_snapshot("delta")
             return
-        base = await asyncio.to_thread(rebase, self.base, [*self.written, captured.body])
+        base = await asyncio.to_thread(rebase, self.base, [*self.written, body])
         await self.store.save_base(base, captured.seq)
         self.base, self.written = base, []
         self.counters.wrote_snapshot("rebase")
@@ -583,14 +558,6 @@ class ShardActor:
             return
         if removed:
             log.info("removed %d stale snapshot part(s)", removed, extra={"shard": self.shard})
-
-
-def changed_series(engine_changes: dict[str, Any]) -> int:
-    """How many series an engine's `changes()` stores or drops (a rule dropped whole counts one)."""
-    return sum(
-        1 if entry is None else len(entry["series"]) + len(entry["removed"])
-        for entry in engine_changes["rules"].values()
-    )
 
 
 def rebase(base: bytes, deltas: list[bytes]) -> bytes:

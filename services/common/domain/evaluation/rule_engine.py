@@ -22,6 +22,7 @@ from services.common.domain.evaluation.deadline_heap import Timers
 from services.common.domain.evaluation.evaluations import Evaluation, TriggerOutcome
 from services.common.domain.evaluation.posted_alert_claims import claimed_by_tenant_rule
 from services.common.domain.evaluation.rule_index import RuleIndex, receives_events
+from services.common.domain.evaluation.series_capture import SeriesCapture
 from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.events.alert_events import is_alert_event, stamp_depth
 from services.common.domain.events.model import SCHEDULE_EVENT_TYPE, Event, as_utc
@@ -90,6 +91,7 @@ class RuleEngine:
         self._snapshots: dict[tuple[str, str], dict[str, Any]] = {}
         # The series stored, replaced or dropped since the last `snapshot` or `changes`: what the next delta holds.
         self._dirty: set[tuple[str, str]] = set()
+        self._captures = 0  # captures taken (`capture_snapshot`, `capture_changes`): which one `remember` may trust
 
     def upsert_rule(self, rule: Rule, at: datetime | None = None) -> list[Transition]:
         """Add or replace a rule. Deactivating it, or changing what it matches, resolves its open episodes.
@@ -213,18 +215,7 @@ class RuleEngine:
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state of every series (windows, pending timers, open episodes); not the rules."""
-        rules: dict[str, Any] = {}
-        cached, kept = self._snapshots, {}
-        for rule_id in sorted(self._series):
-            by_key = self._series[rule_id]
-            series: dict[str, Any] = {}
-            for key in sorted(by_key):
-                data = cached.get((rule_id, key))
-                series[key] = kept[rule_id, key] = by_key[key].snapshot() if data is None else data
-            rules[rule_id] = {"semantics": self._plans[rule_id].semantics, "series": series}
-        self._snapshots = kept  # series gone since are forgotten
-        self._dirty.clear()
-        return {"format": SNAPSHOT_FORMAT, "rules": rules}
+        return self._finished(self.capture_snapshot())
 
     def changes(self) -> dict[str, Any]:
         """What changed since the last `snapshot` or `changes`, in O(changed): per rule touched, None when it holds
@@ -233,7 +224,32 @@ class RuleEngine:
         Applied in order to the `snapshot()` before them (`snapshot_changes.apply_changes`), the result equals
         `snapshot()` now. A shard's incremental snapshots are these (evaluator/snapshot_deltas.py).
         """
+        return self._finished(self.capture_changes())
+
+    def capture_snapshot(self) -> SeriesCapture:
+        """`snapshot()` as of now, to finish later (series_capture.py): the caller's lock is held only for this."""
         rules: dict[str, Any] = {}
+        capture = self._capture_started(rules)
+        cached, kept = self._snapshots, {}
+        for rule_id in sorted(self._series):
+            by_key = self._series[rule_id]
+            series: dict[str, Any] = {}
+            for key in sorted(by_key):
+                data = cached.get((rule_id, key))
+                if data is None:
+                    data = self._capture_series(capture, series, rule_id, key, by_key[key])
+                if data is not None:
+                    kept[rule_id, key] = data
+                series[key] = data
+            rules[rule_id] = {"semantics": self._plans[rule_id].semantics, "series": series}
+        self._snapshots = kept  # series gone since are forgotten
+        self._dirty.clear()
+        return capture
+
+    def capture_changes(self) -> SeriesCapture:
+        """`changes()` as of now, to finish later (series_capture.py): the caller's lock is held only for this."""
+        rules: dict[str, Any] = {}
+        capture = self._capture_started(rules)
         cached, held = self._snapshots, self._series
         for rule_id, key in sorted(self._dirty):
             by_key = held.get(rule_id)
@@ -246,11 +262,45 @@ class RuleEngine:
             series = by_key.get(key)
             if series is None:
                 entry["removed"].append(key)
-            else:
-                data = cached.get((rule_id, key))
-                entry["series"][key] = cached[rule_id, key] = series.snapshot() if data is None else data
+                continue
+            data = cached.get((rule_id, key))
+            if data is None:
+                data = self._capture_series(capture, entry["series"], rule_id, key, series)
+                if data is not None:
+                    cached[rule_id, key] = data
+            entry["series"][key] = data
         self._dirty.clear()
-        return {"format": SNAPSHOT_FORMAT, "rules": rules}
+        return capture
+
+    def pending_changes(self) -> int:
+        """How many series the next `changes()` carries (stored, replaced or dropped since the last capture)."""
+        return len(self._dirty)
+
+    def remember(self, capture: SeriesCapture) -> None:
+        """Cache the snapshots a finished capture encoded, of the series that have not changed since it was taken
+        (none when another capture was taken since: a series changed between the two is no longer dirty)."""
+        if capture.number != self._captures:
+            return
+        dirty, cached = self._dirty, self._snapshots
+        for series_key, data in capture.encoded():
+            if series_key not in dirty:
+                cached[series_key] = data
+
+    def _capture_series(
+        self, capture: SeriesCapture, place: dict[str, Any], rule_id: str, key: str, series: Series
+    ) -> dict[str, Any] | None:
+        """A series' snapshot now, or None after adding a frozen copy to `capture` to encode at `finish()`.
+        The reference snapshots every series at once; the compiled engine freezes its threshold series."""
+        return series.snapshot()
+
+    def _capture_started(self, rules: dict[str, Any]) -> SeriesCapture:
+        self._captures += 1
+        return SeriesCapture({"format": SNAPSHOT_FORMAT, "rules": rules}, self._captures)
+
+    def _finished(self, capture: SeriesCapture) -> dict[str, Any]:
+        body = capture.finish()
+        self.remember(capture)
+        return body
 
     def series_count(self) -> int:
         """How many series are held (one read per rule, not per series)."""

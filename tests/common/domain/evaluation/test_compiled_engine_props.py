@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from services.common.domain.evaluation.compiled.engine import CompiledEngine
 from services.common.domain.evaluation.rule_engine import RuleEngine
+from services.common.domain.evaluation.series_capture import SeriesCapture
 from services.common.domain.events.model import Event
 from services.common.domain.quotas.series_quota import SeriesLimits, SeriesQuotas
 from services.common.domain.rules.errors import RuleValidationError
@@ -208,6 +209,15 @@ def _run(
     expected: list[dict[str, Any]] = []
     got: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []  # (reference, compiled) snapshots taken mid-stream, in pairs
+    # The compiled engine's mid-stream snapshots are captured and finished later, as a shard's are: its series go on
+    # changing in between, and the capture must still be the snapshot of its moment.
+    unfinished: list[tuple[dict[str, Any], SeriesCapture, CompiledEngine]] = []
+
+    def finish() -> None:
+        for expected_now, capture, engine in unfinished:
+            kept.extend([expected_now, capture.finish()])
+            engine.remember(capture)
+        unfinished.clear()
     clock = tick = 0
     # Failures and refusals of (reference, compiled), taken from both at every restore (a restore starts a new ledger)
     taken: list[list[Any]] = [[], [], [], []]
@@ -218,9 +228,11 @@ def _run(
             got += [t.as_dict() for t in compiled.on_tick(at(tick))]
             continue
         if kind == "snapshot":  # taken mid-stream, so the next one reuses what it cached of series left alone
-            kept += [reference.snapshot(), compiled.snapshot()]
+            finish()
+            unfinished.append((reference.snapshot(), compiled.capture_snapshot(), compiled))
             continue
         if kind == "restore":
+            finish()
             data = json.loads(json.dumps(compiled.snapshot(), allow_nan=False))
             _take(taken, reference, compiled)
             rules_now, quotas = list(held.values()), SeriesQuotas(limits)
@@ -251,6 +263,7 @@ def _run(
             event = _event(index, clock, tenant, rest[2], "error" if kind == "error" else None)
         expected += [t.as_dict() for t in reference.on_events([event])]
         got += [t.as_dict() for t in compiled.on_events([event])]
+    finish()
     _take(taken, reference, compiled)
     return expected, got, (taken[0], taken[1]), (taken[2], taken[3]), [*kept, reference.snapshot(), compiled.snapshot()]
 

@@ -20,6 +20,7 @@ from services.common.domain.evaluation.compiled.lane_step import step_lane
 from services.common.domain.evaluation.compiled.quick_lanes import Lane, QuickGroup, groups_of
 from services.common.domain.evaluation.rule_engine import RuleEngine
 from services.common.domain.evaluation.rule_index import ShapeMemo
+from services.common.domain.evaluation.series_capture import SeriesCapture
 from services.common.domain.evaluation.sharding import SeriesOwner
 from services.common.domain.events.alert_events import is_alert_event, stamp_depth
 from services.common.domain.events.model import Event
@@ -54,15 +55,34 @@ class CompiledEngine(RuleEngine):
         self._shapes.clear()
         return super().remove_rule(rule_id, at)
 
-    def snapshot(self) -> dict[str, Any]:
-        """`RuleEngine.snapshot`; the series quick groups judged are encoded afresh."""
+    def capture_snapshot(self) -> SeriesCapture:
+        """`RuleEngine.capture_snapshot`; the series quick groups judged are encoded afresh."""
         self._mark_touched()
-        return super().snapshot()
+        return super().capture_snapshot()
 
-    def changes(self) -> dict[str, Any]:
-        """`RuleEngine.changes`; the series quick groups judged (in place, without `_keep`) count as changed."""
+    def capture_changes(self) -> SeriesCapture:
+        """`RuleEngine.capture_changes`; the series quick groups judged (in place, without `_keep`) count as changed."""
         self._mark_touched()
-        return super().changes()
+        return super().capture_changes()
+
+    def pending_changes(self) -> int:
+        self._mark_touched()
+        return super().pending_changes()
+
+    def remember(self, capture: SeriesCapture) -> None:
+        self._mark_touched()  # a series a lane judged since the capture is changed: its encoding is not cached
+        super().remember(capture)
+
+    def _capture_series(
+        self, capture: SeriesCapture, place: dict[str, Any], rule_id: str, key: str, series: Series
+    ) -> dict[str, Any] | None:
+        """A threshold series is frozen (copied in O(its window)) and encoded at `finish()`, off the caller's lock:
+        its explanation and times are most of a snapshot's cost."""
+        frozen = series.frozen() if type(series) is FastThresholdSeries else None
+        if frozen is None:
+            return series.snapshot()
+        capture.add(place, rule_id, key, frozen)
+        return None
 
     def _mark_touched(self) -> None:
         for lane in self._touched:

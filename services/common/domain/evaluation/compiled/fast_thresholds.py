@@ -11,6 +11,7 @@ sample.
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -280,6 +281,23 @@ class FastThresholdSeries(ThresholdSeries):
     def snapshot(self) -> dict[str, Any]:
         self._materialise()
         return super().snapshot()
+
+    def frozen(self) -> FastThresholdSeries | None:
+        """A private copy whose `snapshot()`, from any thread, is this series' snapshot now; None when a part of it
+        is not copied here (an anomaly detector, a window other than a running one): snapshot it at once.
+
+        The parts the live series changes in place (its window, its open episode) are copied; the rest is
+        immutable or replaced whole (samples, `latest`, times, the plan)."""
+        window = self.window
+        if self.detector is not None or (window is not None and type(window) is not RunningWindow):
+            return None
+        twin = FastThresholdSeries.__new__(FastThresholdSeries)
+        twin.__dict__.update(self.__dict__)
+        if window is not None:
+            twin.window = window.copied()
+        if self.episode is not None:
+            twin.episode = copy.copy(self.episode)
+        return twin
 
 
 _FRESH: dict[str, Any] = dict.fromkeys(

@@ -170,6 +170,13 @@ class RunningWindow(SlidingWindow):
             return test(total, threshold)
         return test(self.aggregate(aggregation), threshold)
 
+    def copied(self) -> RunningWindow:
+        """An independent copy (the same samples and running sums)."""
+        twin = RunningWindow.__new__(RunningWindow)
+        twin.__dict__.update(self.__dict__)
+        twin._times, twin._values = self._times.copy(), self._values.copy()
+        return twin
+
     @classmethod
     def of(cls, window: SlidingWindow) -> RunningWindow:
         """The same samples in a running window."""
