@@ -218,6 +218,7 @@ def _run(
             kept.extend([expected_now, capture.finish()])
             engine.remember(capture)
         unfinished.clear()
+
     clock = tick = 0
     # Failures and refusals of (reference, compiled), taken from both at every restore (a restore starts a new ledger)
     taken: list[list[Any]] = [[], [], [], []]
