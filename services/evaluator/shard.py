@@ -50,8 +50,9 @@ from services.evaluator.poison import PoisonBook
 from services.evaluator.processor import Actions, Output, ShardState
 from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_quotas, quota_book, stop_following
 from services.evaluator.shard_tracing import evaluate_span, event_traces
-from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot, compress
+from services.evaluator.snapshot_bodies import compress
 from services.evaluator.snapshot_capture import Captured, capture_delta, capture_full
+from services.evaluator.snapshot_rebase import rebase_in_child
 from services.evaluator.snapshots import (
     SnapshotStore,
     SnapshotTooLarge,
@@ -521,7 +522,7 @@ class ShardActor:
 
     async def _write_delta(self, captured: Captured) -> None:
         """Append a delta to the stored chain, or, once the deltas outweigh `delta_ratio` of the base or number
-        `max_deltas`, write a new base: the stored base with the deltas applied, built and encoded in a thread."""
+        `max_deltas`, write a new base: the stored base with the deltas applied, built in a child process."""
         assert self.store is not None and self.store.chain is not None and self.base is not None
         chain = self.store.chain
         began = time.monotonic()
@@ -543,7 +544,7 @@ class ShardActor:
             self.written.append(body)
             self.counters.wrote_snapshot("delta")
             return
-        base = await asyncio.to_thread(rebase, self.base, [*self.written, body])
+        base = await rebase_in_child(self.base, [*self.written, body])
         await self.store.save_base(base, captured.seq)
         self.base, self.written = base, []
         self.counters.wrote_snapshot("rebase")
@@ -558,11 +559,3 @@ class ShardActor:
             return
         if removed:
             log.info("removed %d stale snapshot part(s)", removed, extra={"shard": self.shard})
-
-
-def rebase(base: bytes, deltas: list[bytes]) -> bytes:
-    """A new base: the stored one with the deltas applied, encoded (in a thread: the state lock is not held)."""
-    snapshot = ShardSnapshot.decode(base)
-    for delta in deltas:
-        snapshot = ShardDelta.decode(delta).apply_to(snapshot)
-    return snapshot.in_order().encode()

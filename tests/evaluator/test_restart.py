@@ -274,3 +274,39 @@ async def test_a_snapshot_of_a_few_changes_is_a_delta_and_one_of_most_series_a_n
     # Written whole from the live state: no stored base was decoded and brought forward.
     assert (await actor.status.remote())["counters"]["snapshots"] == {"base": 2, "delta": 1}
     await nc.close()
+
+
+async def test_deltas_past_the_chains_limit_become_a_base_built_in_a_child_process(
+    broker: NatsServer, actors: Actors
+) -> None:
+    nc, js = await connect(broker.url)
+    subject = subjects.work_subject(0)
+    errors = make_rule(
+        {"trigger_type": "event", "trigger_spec": {"event_type": "error", "group_by": ["service"]}}, "errors"
+    )
+
+    def occurrence(n: int, service: int) -> bytes:
+        return work_event(Event(f"ev-{n}", "acme", at(n), {"service": f"s{service}"}, "error"))
+
+    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600, max_deltas=1))
+    await actor.start.remote(broker.url)
+    kv = await js.key_value(subjects.SNAPSHOTS_BUCKET)
+
+    async def snapshot_after(work: list[bytes]) -> tuple[Any, Any]:
+        seq = (await publish_in_order(js, subject, work))[-1]
+        await eventually(lambda: fresh_processed(actor, seq), f"sequence {seq}")
+        assert await actor.snapshot.remote() == seq
+        store = SnapshotStore(kv, 0)
+        return await store.load(), store.chain
+
+    await snapshot_after([work_rule(change(errors))] + [occurrence(n, n) for n in range(20)])
+    _, chain = await snapshot_after([occurrence(20, 0)])
+    assert chain is not None and len(chain.deltas) == 1
+    # A second delta would pass CEP_SNAPSHOT_MAX_DELTAS (1): the stored base and both deltas make the new base.
+    loaded, chain = await snapshot_after([occurrence(21, 1)])
+    assert chain is not None and chain.deltas == () and chain.seq == loaded.seq
+    series = loaded.engine["rules"]["errors"]["series"]
+    assert len(series) == 20 and series["service=s0"]["episode"]["count"] == 2
+    assert series["service=s1"]["episode"]["count"] == 2
+    assert (await actor.status.remote())["counters"]["snapshots"] == {"base": 1, "delta": 1, "rebase": 1}
+    await nc.close()

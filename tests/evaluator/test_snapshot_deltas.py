@@ -4,6 +4,7 @@ captures at random points), and a shard state restored from them equals one rest
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -14,8 +15,8 @@ from pydantic import ValidationError
 from services.common.messages import codec
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.settings import EvaluatorSettings
-from services.evaluator.shard import rebase
 from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
+from services.evaluator.snapshot_rebase import rebase, rebase_in_child
 from services.evaluator.work import EventWork, RuleWork, TickWork, Work
 from tests.common.domain.kit import at, event, make_rule, metric
 from tests.evaluator.kit import change
@@ -158,6 +159,19 @@ def test_a_new_base_is_the_stored_base_with_the_deltas_applied() -> None:
         run.apply(op)
     base = rebase(run.base.encode(), run.deltas)  # what a shard writes off the lock once the deltas weigh enough
     assert ShardSnapshot.decode(base).json() == ShardSnapshot(run.seq, *run.state.snapshot(), (run.seq, 0)).json()
+
+
+async def test_the_new_base_is_built_in_a_child_process(caplog: pytest.LogCaptureFixture) -> None:
+    run = Run()
+    for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0), ("cpu", 2, 70), ("capture", 0, 0)]:
+        run.apply(op)
+    caplog.set_level(logging.WARNING, logger="services.evaluator.snapshot_rebase")
+    built = await rebase_in_child(run.base.encode(), run.deltas)
+    assert built == rebase(run.base.encode(), run.deltas)
+    assert caplog.records == []  # the child built it: no fallback to a thread
+    with pytest.raises(ValueError, match="does not follow"):  # a broken chain: the child fails, the thread says why
+        await rebase_in_child(run.base.encode(), run.deltas[1:])
+    assert "snapshot rebase process failed" in caplog.text
 
 
 def test_the_snapshot_chain_settings_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
