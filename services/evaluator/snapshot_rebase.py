@@ -11,6 +11,7 @@ Where the child cannot run, the shard builds the base in a thread as before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import struct
@@ -23,6 +24,7 @@ from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">Q")
+CHILD_TIMEOUT = 300.0  # seconds a child may take (a few at the bench's 50k series) before it is killed
 _ROOT = Path(__file__).resolve().parents[2]  # the directory holding `services/`
 
 
@@ -51,9 +53,20 @@ async def rebase_in_child(base: bytes, deltas: list[bytes]) -> bytes:
             stderr=asyncio.subprocess.PIPE,
             env=env,
         )
-        out, err = await child.communicate(framed)
     except OSError as exc:
         log.warning("snapshot rebase process did not start (%s): building the base in a thread", exc)
+        return await asyncio.to_thread(rebase, base, deltas)
+    try:
+        out, err = await asyncio.wait_for(child.communicate(framed), CHILD_TIMEOUT)
+    except asyncio.CancelledError:  # the shard stops: no child outlives it
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        raise
+    except (TimeoutError, OSError) as exc:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        await child.wait()
+        log.warning("snapshot rebase process did not finish (%r): building the base in a thread", exc)
         return await asyncio.to_thread(rebase, base, deltas)
     if child.returncode != 0:
         reason = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {child.returncode}"]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.common.messages import codec
+from services.evaluator import snapshot_rebase
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
@@ -172,6 +173,18 @@ async def test_the_new_base_is_built_in_a_child_process(caplog: pytest.LogCaptur
     with pytest.raises(ValueError, match="does not follow"):  # a broken chain: the child fails, the thread says why
         await rebase_in_child(run.base.encode(), run.deltas[1:])
     assert "snapshot rebase process failed" in caplog.text
+
+
+async def test_a_child_past_its_time_is_killed_and_the_base_built_in_a_thread(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = Run()
+    for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0)]:
+        run.apply(op)
+    monkeypatch.setattr(snapshot_rebase, "CHILD_TIMEOUT", 0.001)
+    built = await rebase_in_child(run.base.encode(), run.deltas)
+    assert built == rebase(run.base.encode(), run.deltas)
+    assert "snapshot rebase process did not finish" in caplog.text
 
 
 def test_the_snapshot_chain_settings_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
