@@ -23,13 +23,13 @@ from services.common.domain.evaluation.sharding import SERIES, Placement, Scheme
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
 from services.common.nats import subjects
+from services.common.nats.kv_listing import held_entries, held_keys
 from services.common.nats.streams import BUCKETS
 from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
 from services.evaluator.snapshot_bodies import compress as compress  # where callers have always found it
 
 log = logging.getLogger(__name__)
 
-WATCH_SECONDS = 10.0
 # A snapshot over one value is stored in parts behind a manifest that starts with this marker (snapshots.py).
 MANIFEST_MARKER = b"M1"
 # An incremental snapshot (a base and its deltas, each in parts) is stored behind a chain manifest with this marker.
@@ -221,15 +221,7 @@ class SnapshotStore:
 
     async def sweep(self) -> int:
         """Remove the parts under this key that the current snapshot does not use (a save cut short); how many."""
-        watcher = await self.kv.watch(f"{self.key}.*", ignore_deletes=True, meta_only=True)
-        found: list[str] = []
-        try:
-            while (entry := await watcher.updates(timeout=WATCH_SECONDS)) is not None:
-                found.append(entry.key)
-        except nats.errors.TimeoutError:
-            raise TimeoutError(f"listing the parts of snapshot {self.key} timed out") from None
-        finally:
-            await watcher.stop()
+        found = await held_keys(self.kv, f"{self.key}.*")
         used = set(self.parts)
         stale = [key for key in found if key not in used]
         await self._purge(stale)
@@ -323,26 +315,16 @@ async def snapshot_bucket(js: JetStreamContext) -> KeyValue:
 
 
 async def owned_rules(js: JetStreamContext, shard: int, shards: int, scheme: Scheme = SERIES) -> list[Rule]:
-    """Every rule of the rule bucket that this shard holds, active or not (one watch, not a request per key)."""
+    """Every rule of the rule bucket that this shard holds, active or not (one listing, not a request per key)."""
     placement = Placement(shards, scheme)
     kv = await js.key_value(subjects.RULES_BUCKET)
-    watcher = await kv.watchall(ignore_deletes=True)
     rules: list[Rule] = []
-    try:
-        while True:
-            try:
-                entry = await watcher.updates(timeout=WATCH_SECONDS)
-            except nats.errors.TimeoutError:
-                raise TimeoutError("reading the rule bucket timed out") from None
-            if entry is None:
-                break
-            rule_id = entry.key.split(".", 1)[-1]
-            if not entry.value or not placement.holds(rule_id, shard):
-                continue
-            try:
-                rules.append(Rule.model_validate(codec.loads(entry.value)))
-            except ValueError as exc:
-                log.error("unreadable rule %s in the rule bucket skipped: %s", entry.key, exc)
-    finally:
-        await watcher.stop()
+    for entry in await held_entries(kv):
+        rule_id = entry.key.split(".", 1)[-1]
+        if not entry.value or not placement.holds(rule_id, shard):
+            continue
+        try:
+            rules.append(Rule.model_validate(codec.loads(entry.value)))
+        except ValueError as exc:
+            log.error("unreadable rule %s in the rule bucket skipped: %s", entry.key, exc)
     return rules

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
 from services.common.nats import subjects
+from services.common.nats.kv_listing import history
 from services.ingest.routing import rule_of
 from services.ingest.rule_table import RuleTable
 
@@ -21,8 +22,6 @@ log = logging.getLogger(__name__)
 MAX_ACK_PENDING = 20_000
 MAX_DELIVER = 20
 ACK_WAIT_SECONDS = 30.0
-KV_READ_SECONDS = 5.0
-_DELETED = ("DEL", "PURGE")
 
 
 def router_consumer_config(durable: str) -> ConsumerConfig:
@@ -67,29 +66,19 @@ async def _consumer_info(js: JetStreamContext, stream: str, durable: str) -> Con
 
 
 async def load_rules(js: JetStreamContext) -> RuleTable:
-    """Every rule of the rule bucket with its kept history (deletions included), as a RuleTable.
-
-    Read with a watcher rather than `keys()` (slow, and it can hang when cancelled).
-    """
+    """Every rule of the rule bucket with its kept history (deletions included), as a RuleTable."""
     kv = await js.key_value(subjects.RULES_BUCKET)
-    history: dict[str, list[Rule | None]] = {}
-    watcher = await kv.watch(">", include_history=True)
-    try:
-        while True:
-            entry = await watcher.updates(timeout=KV_READ_SECONDS)
-            if entry is None:  # the end of what the bucket held when the watch started
-                break
-            rule_id = entry.key.split(".", 1)[-1]
-            if entry.operation in _DELETED:
-                history.setdefault(rule_id, []).append(None)
-                continue
-            rule = _parse(entry.key, entry.value)
-            if rule is not None:
-                history.setdefault(rule.rule_id, []).append(rule)
-    finally:
-        await watcher.stop()
+    revisions_of: dict[str, list[Rule | None]] = {}
+    for entry in await history(kv):
+        rule_id = entry.key.split(".", 1)[-1]
+        if entry.deleted:
+            revisions_of.setdefault(rule_id, []).append(None)
+            continue
+        rule = _parse(entry.key, entry.value)
+        if rule is not None:
+            revisions_of.setdefault(rule.rule_id, []).append(rule)
     table = RuleTable()
-    for rule_id, revisions in history.items():
+    for rule_id, revisions in revisions_of.items():
         table.load(rule_id, revisions)
     return table
 

@@ -17,6 +17,7 @@ from nats.js.kv import KeyValue
 from services.common.domain.events.model import format_time, parse_time
 from services.common.messages import codec
 from services.common.nats import subjects
+from services.common.nats.kv_listing import held_entries
 from services.scheduler.schedule_rules import RuleKey
 
 CURSOR_WRITES = 64  # cursor writes in flight at once
@@ -34,19 +35,12 @@ class Cursor:
 async def read_cursors(state: KeyValue) -> dict[RuleKey, Cursor]:
     """Every rule's cursor in the bucket, with its revision."""
     cursors: dict[RuleKey, Cursor] = {}
-    watcher = await state.watch("cursor.>")
-    try:
-        while True:
-            entry = await watcher.updates(timeout=10)
-            if entry is None:
-                break
-            _, tenant, rule_id = entry.key.split(".", 2)
-            cursor = _cursor_of(entry.value)
-            if cursor is not None:
-                cursor.revision = entry.revision
-                cursors[(tenant, rule_id)] = cursor
-    finally:
-        await watcher.stop()
+    for entry in await held_entries(state, "cursor.>"):
+        _, tenant, rule_id = entry.key.split(".", 2)
+        cursor = _cursor_of(entry.value)
+        if cursor is not None:
+            cursor.revision = entry.revision
+            cursors[(tenant, rule_id)] = cursor
     return cursors
 
 

@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator
 import nats
 import pytest
 from nats.aio.client import Client
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from services.common.messages import codec
-from services.common.nats import subjects
+from services.common.nats.kv_listing import held_keys
 from services.common.nats.streams import ensure_streams
 from services.evaluator.snapshot_bodies import ShardDelta
 from services.evaluator.snapshots import (
@@ -75,25 +74,8 @@ async def store_of(js: JetStreamContext, part_bytes: int) -> SnapshotStore:
 
 
 async def parts_of(store: SnapshotStore) -> list[str]:
-    """The store's part keys that hold a value now. Read with a headers-only pull consumer until nothing is pending:
-    a KV watch may say "no more" before it delivered what was there when the machine is busy."""
-    js = store.kv._js  # the bucket's own JetStream context
-    stream, prefix = f"KV_{subjects.SNAPSHOTS_BUCKET}", f"$KV.{subjects.SNAPSHOTS_BUCKET}."
-    config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT, ack_policy=AckPolicy.NONE, headers_only=True)
-    sub = await js.pull_subscribe(f"{prefix}{store.key}.*", stream=stream, config=config)
-    found: list[str] = []
-    try:
-        while True:
-            try:
-                msgs = await sub.fetch(100, timeout=2)
-            except TimeoutError:
-                break
-            found += [m.subject[len(prefix) :] for m in msgs if (m.headers or {}).get("KV-Operation") is None]
-            if not msgs or msgs[-1].metadata.num_pending == 0:
-                break
-    finally:
-        await sub.unsubscribe()
-    return sorted(found)
+    """The store's part keys that hold a value now."""
+    return await held_keys(store.kv, f"{store.key}.*")
 
 
 def test_a_part_fits_the_bucket_and_the_connection() -> None:

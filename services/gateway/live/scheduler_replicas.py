@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import nats.errors
 from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 
 from services.common.messages import codec
 from services.common.nats import subjects
-
-READ_SECONDS = 2.0
+from services.common.nats.kv_listing import held_entries
 
 
 async def read_live(js: JetStreamContext) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -25,26 +23,16 @@ async def read_live(js: JetStreamContext) -> tuple[dict[str, Any] | None, list[d
         return None, []  # no scheduler has ever started
     leader: dict[str, Any] | None = None
     instances: list[dict[str, Any]] = []
-    watcher = await kv.watchall(ignore_deletes=True)
-    try:
-        while True:
-            try:
-                entry = await watcher.updates(timeout=READ_SECONDS)
-            except nats.errors.TimeoutError:
-                break
-            if entry is None:
-                break
-            value = _json(entry.value)
-            if value is None:
-                continue
-            if entry.key == subjects.SCHEDULER_LEADER_KEY:
-                if value.get("fencing") is None:
-                    value["fencing"] = entry.revision
-                leader = value
-            elif entry.key.startswith("instance."):
-                instances.append(value)
-    finally:
-        await watcher.stop()
+    for entry in await held_entries(kv):
+        value = _json(entry.value)
+        if value is None:
+            continue
+        if entry.key == subjects.SCHEDULER_LEADER_KEY:
+            if value.get("fencing") is None:
+                value["fencing"] = entry.revision
+            leader = value
+        elif entry.key.startswith("instance."):
+            instances.append(value)
     holder = leader.get("instance") if leader else None
     for item in instances:
         item["leader"] = item.get("instance") == holder
