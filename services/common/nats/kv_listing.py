@@ -8,6 +8,7 @@ consumer's own `num_pending` on the last message fetched does not race.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import nats.errors
@@ -16,6 +17,7 @@ from nats.js.kv import KeyValue
 
 FETCH = 256  # entries per fetch
 FETCH_WAIT = 2.0  # seconds a fetch waits for the first message
+LINGER_SECONDS = 30.0  # an ephemeral listing consumer left behind (its reader died) is removed after this idle
 _OPERATION = "KV-Operation"  # set on a delete or purge marker, absent on a value
 
 
@@ -50,11 +52,20 @@ async def _read(kv: KeyValue, pattern: str, deliver: DeliverPolicy, *, headers_o
     # nats-py keeps a bucket's JetStream context private; the stream and subjects are the KV conventions it follows.
     js, bucket = kv._js, kv._name
     prefix = f"$KV.{bucket}."
-    config = ConsumerConfig(deliver_policy=deliver, ack_policy=AckPolicy.NONE, headers_only=headers_only)
-    sub = await js.pull_subscribe(f"{prefix}{pattern}", stream=f"KV_{bucket}", config=config)
+    stream = f"KV_{bucket}"
+    config = ConsumerConfig(
+        deliver_policy=deliver,
+        ack_policy=AckPolicy.NONE,
+        headers_only=headers_only,
+        inactive_threshold=LINGER_SECONDS,
+    )
+    sub = await js.pull_subscribe(f"{prefix}{pattern}", stream=stream, config=config)
     found: list[Held] = []
+    name: str | None = None
     try:
-        if (await sub.consumer_info()).num_pending == 0:  # nothing matches: no fetch to wait out
+        info = await sub.consumer_info()
+        name = info.name
+        if info.num_pending == 0:  # nothing matches: no fetch to wait out
             return found
         while True:
             try:
@@ -69,4 +80,7 @@ async def _read(kv: KeyValue, pattern: str, deliver: DeliverPolicy, *, headers_o
                 break
     finally:
         await sub.unsubscribe()
+        if name is not None:  # else the server removes it once it has been idle LINGER_SECONDS
+            with contextlib.suppress(Exception):
+                await js.delete_consumer(stream, name)
     return found

@@ -15,7 +15,8 @@ KEYS = 2 * kv_listing.FETCH + 10  # more than two fetches
 
 
 async def test_every_key_held_is_listed_with_its_latest_value_and_revision(js: JetStreamContext) -> None:
-    kv = await js.create_key_value(KeyValueConfig(bucket=f"listing-{uuid.uuid4().hex[:8]}", history=5))
+    bucket = f"listing-{uuid.uuid4().hex[:8]}"
+    kv = await js.create_key_value(KeyValueConfig(bucket=bucket, history=5))
     for n in range(KEYS):
         await kv.put(f"a.k{n:04d}", b"one")
     latest = await kv.put("a.k0001", b"two")
@@ -36,3 +37,4 @@ async def test_every_key_held_is_listed_with_its_latest_value_and_revision(js: J
     assert kept == [(b"one", False), (b"two", False)]
     assert [entry.deleted for entry in await history(kv, "a.k0002")] == [False, True]
     assert [entry.deleted for entry in await history(kv, "a.k0003")] == [True]  # a purge keeps only its marker
+    assert (await js.stream_info(f"KV_{bucket}")).state.consumer_count == 0  # every listing removed its consumer
