@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,11 +49,34 @@ class Head:
     pid: int  # `ray start --block`: the head's GCS, raylet and (through the raylet) its workers descend from it
 
 
+HEAD_ATTEMPTS = 3  # a port picked free may be taken before the head binds it: then another set of ports
+HEAD_READY_SECONDS = 60.0
+
+
 @pytest.fixture
 def ray_head() -> Iterator[Head]:
-    """A Ray head on 127.0.0.1 (random ports, short temp dir)."""
+    """A Ray head on 127.0.0.1 (random ports, short temp dir), its GCS port answering; output in its temp dir."""
     temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's Unix sockets live under it
-    port = free_port()
+    head: subprocess.Popen[bytes] | None = None
+    try:
+        for attempt in range(1, HEAD_ATTEMPTS + 1):
+            port = free_port()
+            head = _start_head(temp, port, Path(temp) / f"head-{attempt}.log")
+            if _gcs_answers(head, port):
+                break
+            _stop_head(head, temp)
+            head = None
+        if head is None:
+            logs = "".join(path.read_text(errors="replace")[-2000:] for path in sorted(Path(temp).glob("head-*.log")))
+            raise AssertionError(f"no Ray head came up in {HEAD_ATTEMPTS} attempts:\n{logs}")
+        yield Head(f"127.0.0.1:{port}", port, head.pid)
+    finally:
+        if head is not None:
+            _stop_head(head, temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _start_head(temp: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     ports = {
         "--port": port,
         "--node-manager-port": free_port(),
@@ -67,18 +91,26 @@ def ray_head() -> Iterator[Head]:
     }
     args = [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--temp-dir={temp}", "--num-cpus=2"]
     args += ["--include-dashboard=false", "--disable-usage-stats", *(f"{k}={v}" for k, v in ports.items())]
-    head = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=_env()
-    )
-    try:
-        yield Head(f"127.0.0.1:{port}", port, head.pid)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            head.wait(timeout=15)
-        _kill_naming(temp)  # workers and agents live in their own process groups
-        shutil.rmtree(temp, ignore_errors=True)
+    with log.open("wb") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=_env())
+
+
+def _gcs_answers(head: subprocess.Popen[bytes], port: int) -> bool:
+    """True once the head's GCS port takes connections; False when the head exits or takes too long."""
+    deadline = time.monotonic() + HEAD_READY_SECONDS
+    while time.monotonic() < deadline and head.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _stop_head(head: subprocess.Popen[bytes], temp: str) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(head.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        head.wait(timeout=15)
+    _kill_naming(temp)  # workers and agents live in their own process groups
 
 
 async def test_the_evaluator_attaches_to_a_ray_cluster_and_its_shards_run_there(
@@ -102,7 +134,12 @@ async def test_the_evaluator_attaches_to_a_ray_cluster_and_its_shards_run_there(
     router = Router(router_nc, default_shards=2, fetch_seconds=0.2)
     await router.start()
     try:
-        await eventually(lambda: _ready(http, evaluator), "the evaluator ready on the cluster", timeout=120)
+        try:
+            await eventually(lambda: _ready(http, evaluator), "the evaluator ready on the cluster", timeout=120)
+        except AssertionError as exc:  # say why: the evaluator's own account
+            log.flush()
+            tail = (tmp_path / "evaluator.log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{exc}; the evaluator's log ends:\n{tail}") from None
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             reply = await evaluator_pb2_grpc.EvaluatorStub(channel).ShardStatus(evaluator_pb2.ShardStatusRequest())
         shards = [orjson.loads(s.detail_json) for s in reply.shards]
