@@ -233,11 +233,24 @@ async def test_without_a_snapshot_a_shard_loads_every_rule_from_the_bucket_and_e
     await nc.close()
 
 
+def occurrence(n: int, service: int) -> bytes:
+    """Work: an `error` event of service `s<service>` at second n."""
+    return work_event(Event(f"ev-{n}", "acme", at(n), {"service": f"s{service}"}, "error"))
+
+
+async def snapshot_after(js: JetStreamContext, actor: Any, work: list[bytes]) -> tuple[Any, Any]:
+    """Publish `work` to shard 0, wait until it is applied, snapshot, and read back (snapshot, chain)."""
+    seq = (await publish_in_order(js, subjects.work_subject(0), work))[-1]
+    await eventually(lambda: fresh_processed(actor, seq), f"sequence {seq}")
+    assert await actor.snapshot.remote() == seq
+    store = SnapshotStore(await js.key_value(subjects.SNAPSHOTS_BUCKET), 0)
+    return await store.load(), store.chain
+
+
 async def test_a_snapshot_of_a_few_changes_is_a_delta_and_one_of_most_series_a_new_base(
     broker: NatsServer, actors: Actors
 ) -> None:
     nc, js = await connect(broker.url)
-    subject = subjects.work_subject(0)
     errors = make_rule(
         {
             "trigger_type": "event",
@@ -246,29 +259,17 @@ async def test_a_snapshot_of_a_few_changes_is_a_delta_and_one_of_most_series_a_n
         "errors",
     )
 
-    def occurrence(n: int, service: int) -> bytes:
-        return work_event(Event(f"ev-{n}", "acme", at(n), {"service": f"s{service}"}, "error"))
-
     actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600))
     await actor.start.remote(broker.url)
-    kv = await js.key_value(subjects.SNAPSHOTS_BUCKET)
-
-    async def snapshot_after(work: list[bytes]) -> tuple[Any, Any]:
-        seq = (await publish_in_order(js, subject, work))[-1]
-        await eventually(lambda: fresh_processed(actor, seq), f"sequence {seq}")
-        assert await actor.snapshot.remote() == seq
-        store = SnapshotStore(kv, 0)
-        return await store.load(), store.chain
-
-    full, _ = await snapshot_after([work_rule(change(errors))] + [occurrence(n, n) for n in range(20)])
+    full, _ = await snapshot_after(js, actor, [work_rule(change(errors))] + [occurrence(n, n) for n in range(20)])
     assert len(full.engine["rules"]["errors"]["series"]) == 20
     # One series of twenty moved: a delta after the base.
-    loaded, chain = await snapshot_after([occurrence(20, 0)])
+    loaded, chain = await snapshot_after(js, actor, [occurrence(20, 0)])
     assert chain is not None and len(chain.deltas) == 1
     before, after = full.engine["rules"]["errors"]["series"], loaded.engine["rules"]["errors"]["series"]
     assert [key for key in after if after[key] != before[key]] == ["service=s0"] and after.keys() == before.keys()
     # Fifteen of twenty moved (past CEP_SNAPSHOT_DELTA_RATIO, 0.5): the capture is whole and the new base.
-    loaded, chain = await snapshot_after([occurrence(21 + n, n) for n in range(15)])
+    loaded, chain = await snapshot_after(js, actor, [occurrence(21 + n, n) for n in range(15)])
     assert chain is not None and chain.deltas == () and chain.seq == loaded.seq
     assert len(loaded.engine["rules"]["errors"]["series"]) == 20
     # Written whole from the live state: no stored base was decoded and brought forward.
@@ -280,30 +281,17 @@ async def test_deltas_past_the_chains_limit_become_a_base_built_in_a_child_proce
     broker: NatsServer, actors: Actors
 ) -> None:
     nc, js = await connect(broker.url)
-    subject = subjects.work_subject(0)
     errors = make_rule(
         {"trigger_type": "event", "trigger_spec": {"event_type": "error", "group_by": ["service"]}}, "errors"
     )
 
-    def occurrence(n: int, service: int) -> bytes:
-        return work_event(Event(f"ev-{n}", "acme", at(n), {"service": f"s{service}"}, "error"))
-
     actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600, max_deltas=1))
     await actor.start.remote(broker.url)
-    kv = await js.key_value(subjects.SNAPSHOTS_BUCKET)
-
-    async def snapshot_after(work: list[bytes]) -> tuple[Any, Any]:
-        seq = (await publish_in_order(js, subject, work))[-1]
-        await eventually(lambda: fresh_processed(actor, seq), f"sequence {seq}")
-        assert await actor.snapshot.remote() == seq
-        store = SnapshotStore(kv, 0)
-        return await store.load(), store.chain
-
-    await snapshot_after([work_rule(change(errors))] + [occurrence(n, n) for n in range(20)])
-    _, chain = await snapshot_after([occurrence(20, 0)])
+    await snapshot_after(js, actor, [work_rule(change(errors))] + [occurrence(n, n) for n in range(20)])
+    _, chain = await snapshot_after(js, actor, [occurrence(20, 0)])
     assert chain is not None and len(chain.deltas) == 1
     # A second delta would pass CEP_SNAPSHOT_MAX_DELTAS (1): the stored base and both deltas make the new base.
-    loaded, chain = await snapshot_after([occurrence(21, 1)])
+    loaded, chain = await snapshot_after(js, actor, [occurrence(21, 1)])
     assert chain is not None and chain.deltas == () and chain.seq == loaded.seq
     series = loaded.engine["rules"]["errors"]["series"]
     assert len(series) == 20 and series["service=s0"]["episode"]["count"] == 2
