@@ -24,6 +24,7 @@ from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">Q")
+CHILD_MIN_BYTES = 1 << 20  # smaller inputs are built in a thread: tens of ms there, a child's start costs more
 CHILD_TIMEOUT = 300.0  # seconds a child may take (a few at the bench's 50k series) before it is killed
 _ROOT = Path(__file__).resolve().parents[2]  # the directory holding `services/`
 
@@ -36,11 +37,14 @@ def rebase(base: bytes, deltas: list[bytes]) -> bytes:
     return snapshot.in_order().encode()
 
 
-async def rebase_in_child(base: bytes, deltas: list[bytes]) -> bytes:
-    """`rebase` in a child process, off this interpreter; in a thread when the child cannot run or fails.
+async def rebase_in_child(base: bytes, deltas: list[bytes], min_bytes: int = CHILD_MIN_BYTES) -> bytes:
+    """`rebase` in a child process, off this interpreter, once the inputs weigh `min_bytes`; in a thread when
+    they weigh less, or the child cannot run or fails.
 
     A ValueError of the inputs (a delta that does not follow) is the same either way: the thread raises it.
     """
+    if len(base) + sum(map(len, deltas)) < min_bytes:
+        return await asyncio.to_thread(rebase, base, deltas)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
     framed = b"".join(_LENGTH.pack(len(part)) + part for part in [base, *deltas])
     try:

@@ -277,9 +277,7 @@ async def test_a_snapshot_of_a_few_changes_is_a_delta_and_one_of_most_series_a_n
     await nc.close()
 
 
-async def test_deltas_past_the_chains_limit_become_a_base_built_in_a_child_process(
-    broker: NatsServer, actors: Actors
-) -> None:
+async def test_deltas_past_the_chains_limit_become_a_new_base(broker: NatsServer, actors: Actors) -> None:
     nc, js = await connect(broker.url)
     errors = make_rule(
         {"trigger_type": "event", "trigger_spec": {"event_type": "error", "group_by": ["service"]}}, "errors"

@@ -4,6 +4,7 @@ captures at random points), and a shard state restored from them equals one rest
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -167,11 +168,11 @@ async def test_the_new_base_is_built_in_a_child_process(caplog: pytest.LogCaptur
     for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0), ("cpu", 2, 70), ("capture", 0, 0)]:
         run.apply(op)
     caplog.set_level(logging.WARNING, logger="services.evaluator.snapshot_rebase")
-    built = await rebase_in_child(run.base.encode(), run.deltas)
+    built = await rebase_in_child(run.base.encode(), run.deltas, min_bytes=0)
     assert built == rebase(run.base.encode(), run.deltas)
     assert caplog.records == []  # the child built it: no fallback to a thread
     with pytest.raises(ValueError, match="does not follow"):  # a broken chain: the child fails, the thread says why
-        await rebase_in_child(run.base.encode(), run.deltas[1:])
+        await rebase_in_child(run.base.encode(), run.deltas[1:], min_bytes=0)
     assert "snapshot rebase process failed" in caplog.text
 
 
@@ -182,9 +183,25 @@ async def test_a_child_past_its_time_is_killed_and_the_base_built_in_a_thread(
     for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0)]:
         run.apply(op)
     monkeypatch.setattr(snapshot_rebase, "CHILD_TIMEOUT", 0.001)
-    built = await rebase_in_child(run.base.encode(), run.deltas)
+    built = await rebase_in_child(run.base.encode(), run.deltas, min_bytes=0)
     assert built == rebase(run.base.encode(), run.deltas)
     assert "snapshot rebase process did not finish" in caplog.text
+
+
+async def test_a_small_chain_is_rebased_in_a_thread_without_a_child(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = Run()
+    for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0)]:
+        run.apply(op)
+
+    async def no_child(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("no child may start for a small chain")
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", no_child)
+    built = await rebase_in_child(run.base.encode(), run.deltas)  # far below CHILD_MIN_BYTES
+    assert built == rebase(run.base.encode(), run.deltas)
+    assert "did not start" not in caplog.text
 
 
 def test_the_snapshot_chain_settings_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
