@@ -20,6 +20,9 @@ from tests.gateway.live_gateway import LiveGateway, new_tenant, start_gateway
 
 EVIL = "(a+)+$"
 EVIL_TEXT = "a" * 34 + "b"  # Python's re backtracks through 2**34 splits of the a's: minutes of a blocked loop
+# A bound no scheduling hiccup of a loaded 2-core machine reaches, and one backtracking regex blows through by
+# orders of magnitude: the tests tell "answered" from "stalled", they do not time the answer.
+SLOW = 10.0
 EVENT_RULE: dict[str, Any] = {"name": "evil", "trigger_type": "event", "trigger_spec": {"event_type": "log"}}
 
 
@@ -31,7 +34,7 @@ def test_simulating_the_evil_regex_is_fast_and_correct(client: TestClient) -> No
     body = {"rule": regex_rule(EVIL), "payloads": [{"msg": EVIL_TEXT}, {"msg": "a" * 34}, {"msg": EVIL_TEXT}]}
     start = time.perf_counter()
     response = client.post("/cep/rules/simulate", headers=ADMIN, json=body)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < SLOW  # Python's re would take minutes
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["matched"] for r in results] == [False, True, False]
@@ -153,6 +156,6 @@ def test_evil_simulations_do_not_stall_another_tenant(live: LiveGateway) -> None
                 break
     thread.join(timeout=60)
     assert [status for status, _ in answers] == [200] * 20
-    assert max(seconds for _, seconds in answers) < 1.0
-    assert max(seconds for _, seconds in probes) < 1.0, probes
+    assert max(seconds for _, seconds in answers) < SLOW
+    assert max(seconds for _, seconds in probes) < SLOW, probes
     assert any(attack_window[0] <= sent <= attack_window[1] for sent, _ in probes), "no probe overlapped the attack"
