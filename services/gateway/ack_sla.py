@@ -95,6 +95,8 @@ class AckSlaCheck:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self.catch_up is not None:
+            await self.catch_up.aclose()
 
     async def _loop(self) -> None:
         while not self._stop.is_set():

@@ -44,6 +44,12 @@ class PipelineCatchUp:
         self.clock = clock
         self.state = CatchUp()
         self.reason: StepReason | str = "not read yet"
+        self._client: httpx.AsyncClient | None = None  # kept across readings: a new one builds a TLS context (ms)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     @property
     def horizon(self) -> datetime | None:
@@ -87,8 +93,9 @@ class PipelineCatchUp:
 
     async def _shards(self) -> tuple[ShardPosition, ...]:
         """Every shard's position from the evaluator's `/readyz` (answered with 200 or 503, both with checks)."""
-        async with httpx.AsyncClient(timeout=READ_TIMEOUT_SECONDS) as client:
-            response = await client.get(f"{self.evaluator_url}/readyz")
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=READ_TIMEOUT_SECONDS)
+        response = await self._client.get(f"{self.evaluator_url}/readyz")
         try:
             shards = response.json()["checks"]["shards"]["detail"]["shards"]
         except (ValueError, KeyError, TypeError):
