@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import threading
 from collections.abc import Iterator
 
@@ -51,6 +52,16 @@ class _Pauses:
 
 
 _PAUSES = _Pauses()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (snapshot_fork.py) starts with no pause running and a lock no other thread holds."""
+    global _PAUSES
+    _PAUSES = _Pauses()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ class ShardOptions:
     pattern_lateness: float = DEFAULT_LATENESS_SECONDS  # CEP_PATTERN_LATENESS: seconds a pattern's event may be late
     delta_ratio: float = 0.5  # CEP_SNAPSHOT_DELTA_RATIO: a new base once the deltas outweigh this share of it
     max_deltas: int = 50  # CEP_SNAPSHOT_MAX_DELTAS: a new base after this many deltas whatever their size
+    snapshot_fork: bool = True  # CEP_SNAPSHOT_FORK: capture and encode snapshots in a forked child (snapshot_fork.py)
 
     @property
     def pattern_lateness_delta(self) -> timedelta:

@@ -123,6 +123,13 @@ class ShardState:
         self._rules_changed.clear()
         return rules, self.engine.capture_changes()
 
+    def forget_changes(self) -> object:
+        """The changes since the last capture were captured by a forked child (snapshot_fork.py): O(1); what is let
+        go of is returned, to drop once the child is done (`RuleEngine.forget_changes`)."""
+        let_go = (self._rules_changed, self.engine.forget_changes())
+        self._rules_changed = set()
+        return let_go
+
     def pending_changes(self) -> int:
         """How many series the next `changes()` would carry."""
         return self.engine.pending_changes()

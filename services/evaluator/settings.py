@@ -23,6 +23,10 @@ class EvaluatorSettings(ServiceSettings):
     # passes this share of the base's, or after this many deltas (0: every snapshot whole).
     snapshot_delta_ratio: float = Field(default=0.5, gt=0, le=10)
     snapshot_max_deltas: int = Field(default=50, ge=0, le=1000)
+    # A snapshot is captured and encoded in a forked child, so the consume loop pauses only for the fork; the
+    # child may copy up to the shard's resident memory while it runs. False: captured under the lock, encoded in a
+    # thread (services/evaluator/snapshot_fork.py).
+    snapshot_fork: bool = True
     tick_interval: float = Field(default=1.0, gt=0)  # seconds between the ticks the driver records per shard
     fetch_batch: int = Field(default=500, ge=1, le=10_000)  # work messages per pull request
     shard_cpus: float | None = Field(default=None, ge=0)  # Ray CPUs reserved per shard actor; None: Ray's default
@@ -47,6 +51,7 @@ class EvaluatorSettings(ServiceSettings):
             snapshot_interval=self.snapshot_interval,
             delta_ratio=self.snapshot_delta_ratio,
             max_deltas=self.snapshot_max_deltas,
+            snapshot_fork=self.snapshot_fork,
             fetch_batch=self.fetch_batch,
             log_level=self.log_level,
             series_per_rule=self.quota_series_per_rule,

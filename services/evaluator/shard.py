@@ -52,6 +52,7 @@ from services.evaluator.quota_watch import BookLimits, RefusalReports, follow_qu
 from services.evaluator.shard_tracing import evaluate_span, event_traces
 from services.evaluator.snapshot_bodies import compress
 from services.evaluator.snapshot_capture import Captured, capture_delta, capture_full
+from services.evaluator.snapshot_fork import Forked, ForkFailed, can_fork, collect, fork_capture
 from services.evaluator.snapshot_rebase import rebase_in_child
 from services.evaluator.snapshots import (
     SnapshotStore,
@@ -140,6 +141,8 @@ class ShardActor:
         self.lock = asyncio.Lock()  # around the shard state: batches and control calls never interleave
         self._start_lock = asyncio.Lock()
         self._save_lock = asyncio.Lock()
+        self._capturing = asyncio.Lock()  # a capture is taken and queued (`pending`) before the next is taken
+        self.snapshot_children = {"ok": 0, "failed": 0}
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.consumer: ShardConsumer | None = None
@@ -258,6 +261,7 @@ class ShardActor:
             "recent_poison": list(self.poison.recent),
             "error": self.error,
             "snapshot_error": self.snapshot_error,
+            "snapshot_children": dict(self.snapshot_children),  # captures in a forked child: ok, failed
             "counters": self.counters.as_dict() | self.state.refit_figures(),
         }
 
@@ -301,6 +305,7 @@ class ShardActor:
         captured = capture_full(state, seq, raw_done)
         self.captured_seq = seq
         data = await asyncio.to_thread(lambda: compress(captured.built()))
+        assert captured.capture is not None
         state.remember(captured.capture)
         async with self._save_lock:
             self.pending.clear()  # deltas of the state replaced: never written
@@ -482,13 +487,55 @@ class ShardActor:
         Captured under the state lock, encoded, compressed and written outside it (`_resume` takes the two locks
         the other way round); deltas are written in the order captured, and a half-applied state is never captured.
         """
-        async with self.lock:
-            if self.dirty:
-                return self.snapshot_seq
-            captured = self._capture_delta()
-            if captured is not None:
-                self.pending.append(captured)
+        async with self._capturing:  # one capture at a time, queued in the order taken (a forked one queues late)
+            forked = None
+            async with self.lock:
+                if self.dirty:
+                    return self.snapshot_seq
+                if self.config.snapshot_fork and can_fork():
+                    forked = self._fork_capture()
+                if forked is None:
+                    captured = self._capture_delta()
+                    if captured is not None:
+                        self.pending.append(captured)
+            if forked is not None:
+                await self._collect(forked)
         return await self._write_pending()
+
+    def _fork_capture(self) -> Forked | None:
+        """`_capture_delta` in a forked child (snapshot_fork.py); the caller holds the lock. None when no child
+        could be made: the caller captures in process."""
+        seq = self.applied_seq
+        try:
+            forked = fork_capture(self.state, seq, self.captured_seq, self.raw_done, self.config.delta_ratio)
+        except OSError as exc:
+            log.warning("snapshot child not started (%s): captured in process", exc, extra={"shard": self.shard})
+            return None
+        self.captured_seq = seq
+        return forked
+
+    async def _collect(self, forked: Forked) -> None:
+        """The child's snapshot, queued to be written; when the child gave none, the changes it took are gone with
+        it, so a whole base is captured in process (the chain stays whole)."""
+        try:
+            captured = await collect(forked)
+        except ForkFailed as exc:
+            log.error("snapshot child failed (%s): a whole base is captured here", exc, extra={"shard": self.shard})
+            self.snapshot_children["failed"] += 1
+            self.counters.snapshot_failures += 1
+            async with self.lock:
+                if self.state is not forked.state or self.dirty:
+                    return  # replaced since (a restore writes its own base)
+                captured = capture_full(self.state, self.applied_seq, self.raw_done)
+                self.captured_seq = captured.seq
+                self.pending.append(captured)
+            return
+        finally:
+            forked.let_go = None  # the parent's old change sets, freed once no child shares their pages
+        self.snapshot_children["ok"] += 1
+        async with self.lock:
+            if captured is not None and self.state is forked.state:  # else replaced since: its base supersedes
+                self.pending.append(captured)
 
     def _snapshot_in_background(self) -> None:
         """Start a snapshot off the consume loop when one is due and none is being written; a finished write's
@@ -530,8 +577,8 @@ class ShardActor:
         # at most ~5% of the shard's time goes into snapshots: the next waits 20x this one's cost on top of the interval
         cost = captured.cost + time.monotonic() - began
         self.snapshot_at = max(self.snapshot_at, time.monotonic() + SNAPSHOT_COST_FACTOR * cost)
-        if captured.state is self.state:  # the series it encoded, unchanged since, are not encoded again
-            captured.state.remember(captured.capture)
+        if captured.state is self.state and captured.capture is not None:  # the series it encoded, unchanged
+            captured.state.remember(captured.capture)  # since, are not encoded again
         body = captured.built()
         if captured.base:
             await self.store.save_base(data, captured.seq)

@@ -21,6 +21,14 @@ from services.common.messages import codec
 _COMPRESSED = b"Z1"
 
 
+def _pieces(engine: dict[str, Any]) -> dict[str, Any]:
+    """The engine's body with its rules encoded one rule at a time (`codec.dumps_by_entry`): the same JSON, but the
+    thread that encodes a snapshot never holds the interpreter for the whole of it (one orjson call over a shard of
+    50k series took 70-75 ms on an idle core, longer on a busy one: a pause of the consume loop)."""
+    rules = engine.get("rules")
+    return {**engine, "rules": codec.dumps_by_entry(rules)} if isinstance(rules, dict) else engine
+
+
 @dataclass(frozen=True)
 class ShardSnapshot:
     """The state after every work message up to stream sequence `seq`: the rules held and the engine's series.
@@ -35,7 +43,7 @@ class ShardSnapshot:
 
     def json(self) -> bytes:
         """The snapshot as JSON, before compression (`compress` makes it what is stored)."""
-        body = {"seq": self.seq, "rules": self.rules, "engine": self.engine, "raw_done": list(self.raw_done)}
+        body = {"seq": self.seq, "rules": self.rules, "engine": _pieces(self.engine), "raw_done": list(self.raw_done)}
         return codec.dumps(body)
 
     def encode(self) -> bytes:
@@ -75,7 +83,7 @@ class ShardDelta:
             "seq": self.seq,
             "after": self.after,
             "rules": self.rules,
-            "engine": self.engine,
+            "engine": _pieces(self.engine),
             "raw_done": list(self.raw_done),
         }
         return codec.dumps(body)

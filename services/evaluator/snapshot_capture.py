@@ -25,7 +25,7 @@ class Captured:
     series: int
     cost: float
     state: ShardState
-    capture: SeriesCapture
+    capture: SeriesCapture | None  # None for a snapshot a forked child built (snapshot_fork.py)
     build: Callable[[], bytes]
     base: bool = False
     body: bytes | None = None

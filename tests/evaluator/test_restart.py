@@ -135,7 +135,8 @@ async def _publish(js: JetStreamContext, work: list[tuple[int, bytes]]) -> dict[
     return last
 
 
-async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, actors: Actors) -> None:
+@pytest.mark.parametrize("forked", [True, False], ids=["captured-in-a-child", "captured-in-process"])
+async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, actors: Actors, forked: bool) -> None:
     nc, js = await connect(broker.url)
     subject = subjects.work_subject(0)
     errors = make_rule(
@@ -149,7 +150,7 @@ async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, act
     def occurrence(n: int) -> bytes:
         return work_event(Event(f"ev-{n}", "acme", at(n), {"service": "api"}, "error"))
 
-    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600))
+    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600, snapshot_fork=forked))
     await actor.start.remote(broker.url)
 
     async def processed(seq: int) -> bool:
@@ -159,6 +160,8 @@ async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, act
     await eventually(lambda: processed(seq), "the first occurrence")
     snapshot_seq = await actor.snapshot.remote()
     assert snapshot_seq == seq
+    children = (await actor.status.remote())["snapshot_children"]
+    assert children == {"ok": 1 if forked else 0, "failed": 0}  # the Ray actor's process forked (or did not)
     seq = (await publish_in_order(js, subject, [occurrence(2)]))[-1]
     await eventually(lambda: processed(seq), "the second occurrence")
     incarnation = (await actor.status.remote())["incarnation"]

@@ -276,6 +276,16 @@ class RuleEngine:
         """How many series the next `changes()` carries (stored, replaced or dropped since the last capture)."""
         return len(self._dirty)
 
+    def forget_changes(self) -> object:
+        """The changes since the last capture were captured elsewhere (a forked child's copy of this engine): the
+        next `changes()` starts from now, and no encoding is cached (the child's are not this engine's). O(1): what
+        is let go of is returned, for the caller to drop once the child is done (dropping it now would write to
+        memory pages the child still shares)."""
+        let_go = (self._dirty, self._snapshots)
+        self._dirty, self._snapshots = set(), {}
+        self._captures += 1  # a capture taken before may no longer be remembered
+        return let_go
+
     def remember(self, capture: SeriesCapture) -> None:
         """Cache the snapshots a finished capture encoded, of the series that have not changed since it was taken
         (none when another capture was taken since: a series changed between the two is no longer dirty)."""

@@ -69,6 +69,11 @@ class CompiledEngine(RuleEngine):
         self._mark_touched()
         return super().pending_changes()
 
+    def forget_changes(self) -> object:
+        let_go = (self._touched, super().forget_changes())  # the lanes judged went with the child's copy
+        self._touched = set()
+        return let_go
+
     def remember(self, capture: SeriesCapture) -> None:
         self._mark_touched()  # a series a lane judged since the capture is changed: its encoding is not cached
         super().remember(capture)
