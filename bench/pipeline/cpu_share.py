@@ -55,12 +55,14 @@ def role_of(process: psutil.Process) -> str:
 
 
 def cpu_by_process(root: psutil.Process) -> dict[int, tuple[str, float]]:
-    """CPU seconds (user + system) so far of `root` and every process under it, by pid."""
+    """CPU seconds (user + system) so far of `root` and every process under it, by pid; a process's count takes in
+    its children that have ended (a live child is counted on its own)."""
     found: dict[int, tuple[str, float]] = {}
     for process in [root, *root.children(recursive=True)]:
         try:
-            times = process.cpu_times()
-            found[process.pid] = (role_of(process), times.user + times.system)
+            times = process.cpu_times()  # with the children it has reaped (a shard's snapshot and rebase children)
+            own = times.user + times.system + times.children_user + times.children_system
+            found[process.pid] = (role_of(process), own)
         except psutil.Error:
             continue
     return found
