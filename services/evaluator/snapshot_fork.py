@@ -87,6 +87,10 @@ def _child(
     status = 1
     try:
         gc.disable()  # the child lives for one capture: nothing it allocates needs collecting
+        # Hold no other descriptor of the shard's open: a pipe to a rebase child (whose end of input would wait for
+        # this child), sockets. Closing them here closes nothing for the shard.
+        os.closerange(3, fd)
+        os.closerange(fd + 1, os.sysconf("SC_OPEN_MAX"))
         if fail:
             raise RuntimeError("asked to fail")
         captured = capture_delta(state, seq, after, raw_done, ratio)
