@@ -41,17 +41,15 @@ class ForkFailed(Exception):
 
 @dataclass
 class Forked:
-    """A child capturing the state as of `seq` (deltas after `after`); `paused`: the seconds the fork held the
-    lock; `let_go`: what the parent forgot at the fork, dropped once the child is done."""
+    """A child capturing `state` as of `seq` (`series` held then); `let_go`: what the parent forgot at the fork,
+    dropped once the child is done."""
 
     pid: int
     fd: int
     state: ShardState
     seq: int
-    after: int
     series: int
     began: float
-    paused: float
     let_go: object
 
 
@@ -78,7 +76,7 @@ def fork_capture(
         _child(state, seq, after, raw_done, ratio, write_fd, fail)
     os.close(write_fd)
     let_go = state.forget_changes()
-    return Forked(pid, read_fd, state, seq, after, series, began, time.monotonic() - began, let_go)
+    return Forked(pid, read_fd, state, seq, series, began, let_go)
 
 
 def _child(

@@ -108,6 +108,14 @@ class Run:
         return snapshot.in_order()
 
 
+def run_of(ops: list[tuple[str, int, int]]) -> Run:
+    """A `Run` that has applied `ops` (captures among them)."""
+    run = Run()
+    for op in ops:
+        run.apply(op)
+    return run
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(OPS, min_size=20, max_size=120))
 @example([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 0, 60), ("cpu", 0, 70)])  # a quick series changed in place
@@ -156,17 +164,15 @@ def test_a_delta_that_does_not_follow_the_snapshot_is_refused() -> None:
 
 
 def test_a_new_base_is_the_stored_base_with_the_deltas_applied() -> None:
-    run = Run()
-    for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("delete", 3, 0), ("capture", 0, 0)]:
-        run.apply(op)
+    run = run_of([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("delete", 3, 0), ("capture", 0, 0)])
     base = rebase(run.base.encode(), run.deltas)  # what a shard writes off the lock once the deltas weigh enough
     assert ShardSnapshot.decode(base).json() == ShardSnapshot(run.seq, *run.state.snapshot(), (run.seq, 0)).json()
 
 
 async def test_the_new_base_is_built_in_a_child_process(caplog: pytest.LogCaptureFixture) -> None:
-    run = Run()
-    for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0), ("cpu", 2, 70), ("capture", 0, 0)]:
-        run.apply(op)
+    run = run_of(
+        [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0), ("cpu", 2, 70), ("capture", 0, 0)]
+    )
     caplog.set_level(logging.WARNING, logger="services.evaluator.snapshot_rebase")
     built = await rebase_in_child(run.base.encode(), run.deltas, min_bytes=0)
     assert built == rebase(run.base.encode(), run.deltas)
@@ -179,9 +185,7 @@ async def test_the_new_base_is_built_in_a_child_process(caplog: pytest.LogCaptur
 async def test_a_child_past_its_time_is_killed_and_the_base_built_in_a_thread(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = Run()
-    for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0)]:
-        run.apply(op)
+    run = run_of([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0)])
     monkeypatch.setattr(snapshot_rebase, "CHILD_TIMEOUT", 0.001)
     built = await rebase_in_child(run.base.encode(), run.deltas, min_bytes=0)
     assert built == rebase(run.base.encode(), run.deltas)
@@ -191,9 +195,7 @@ async def test_a_child_past_its_time_is_killed_and_the_base_built_in_a_thread(
 async def test_a_small_chain_is_rebased_in_a_thread_without_a_child(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = Run()
-    for op in [("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0)]:
-        run.apply(op)
+    run = run_of([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("capture", 0, 0)])
 
     async def no_child(*args: Any, **kwargs: Any) -> Any:
         raise OSError("no child may start for a small chain")
