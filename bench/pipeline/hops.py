@@ -9,7 +9,10 @@ each message's store time from its JetStream metadata (the server's clock, the s
 and prints p50/p99 (ms) per hop and end to end. Every event carries a unique host `hop-<run>-<n>`, found in
 the raw JSON of each hop's message; the first message naming it is that event's (later ones are updates).
 
-    python -m bench.pipeline.hops [--messages 150] [--rate 5] [--batch 1] [--shards 1] [--series 0]
+    python -m bench.pipeline.hops [--messages 150] [--rate 5] [--batch 1] [--shards 1] [--series 0] [--load 0]
+
+`--load EVENTS_PER_S` first creates the `make bench` workload's 1,000 rules and publishes its events at that rate
+the whole time the probes run (the producer way, 100 per message): the hops of an alert on a loaded stack.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import re
 import sqlite3
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import nats
@@ -32,9 +35,11 @@ import orjson
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from bench.pipeline.drive import Producer
 from bench.pipeline.latency import SseListener, percentile
-from bench.pipeline.stack import BenchStack, running_stack
-from bench.pipeline.workload import RuleShape
+from bench.pipeline.product import EVENT_TIME_LEAD_SECONDS
+from bench.pipeline.stack import BenchStack, create_rules, running_stack
+from bench.pipeline.workload import RuleShape, Workload
 from services.common.cli.natsconf import INTERNAL_USER
 from services.common.nats import subjects
 from services.common.statedir import database_file
@@ -52,6 +57,9 @@ HOPS = (
     ("publish -> SSE (total)", "publish", "sse"),
 )
 READ_IDLE_SECONDS = 1.0
+LOAD_BATCH = 100  # events per message of the `--load` workload, as `make bench` sends them
+LOAD_LEAD_SECONDS = 5.0  # the load runs this long before the first probe and past the last
+T = TypeVar("T")
 
 
 def host_pattern(run: str) -> re.Pattern[bytes]:
@@ -230,6 +238,18 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def under_load(bench: BenchStack, rate: float, seconds: float, probes: Awaitable[T]) -> T:
+    """`probes` awaited while the bench workload is published at `rate` events/s (its rules created first)."""
+    workload = Workload(hosts=100, metrics=100, t0=int(time.time()) - EVENT_TIME_LEAD_SECONDS)
+    await create_rules(bench, workload.rules())
+    async with Producer(bench, workload, LOAD_BATCH) as producer:
+        load = asyncio.create_task(producer.publish(int(rate * (seconds + LOAD_LEAD_SECONDS * 2)), rate))
+        await asyncio.sleep(LOAD_LEAD_SECONDS)  # the stack settles at that rate before the first probe
+        result = await probes
+        await load
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=150)
@@ -238,9 +258,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--series", type=int, default=0, help="quiet series created first (state to snapshot)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    parser.add_argument("--load", type=float, default=0.0, help="bench workload events/s published meanwhile")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cep-hops-") as workdir, running_stack(Path(workdir), args.shards) as bench:
-        result = asyncio.run(measure(bench, args.messages, args.rate, args.batch, args.series))
+        probes = measure(bench, args.messages, args.rate, args.batch, args.series)
+        result = asyncio.run(under_load(bench, args.load, args.messages / args.rate, probes) if args.load else probes)
     print(render(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
