@@ -143,7 +143,10 @@ class ShardDriver:
         """Ready when every shard actor answers, has started and is consuming its work stream."""
         shards = await self.status()
         ready = bool(shards) and all(s["alive"] and s.get("consuming") for s in shards)
-        keys = ("shard", "alive", "consuming", "last_seq", "pending", "ack_pending", "clock", "error", "snapshot_error")
+        keys = (
+            *("shard", "alive", "consuming", "last_seq", "pending", "ack_pending", "clock", "error"),
+            *("series", "snapshot_seq", "snapshot_error", "snapshot_children", "snapshot_child_last"),
+        )
         brief = [{k: s.get(k) for k in keys} for s in shards]
         return CheckResult(ready, {"shards": brief})
 

@@ -7,7 +7,9 @@ polls their status and a custom collector turns the figures into `cep_eval_batch
 `cep_eval_refit_seconds_total`, `cep_eval_refit_waits_total`, `cep_eval_refit_wait_seconds_total`), new series
 refused by a quota (`cep_eval_series_refused_total{tenant}`), snapshots written by kind
 (`cep_eval_snapshots_total{kind}`: `base` captured whole, `delta`, `rebase` = a base built from the stored one and
-its deltas) and snapshots not written (`cep_eval_snapshot_failures_total`). Totals
+its deltas) and snapshots not written (`cep_eval_snapshot_failures_total`), and the snapshot captures forked off
+(`cep_eval_snapshot_children_total{outcome}`, `cep_eval_snapshot_child_cpu_seconds_total`,
+`cep_eval_snapshot_child_faulted_bytes_total`). Totals
 survive actor restarts: the counters of an incarnation that went away are carried into a base, so the exposed
 counters never go down.
 """
@@ -45,6 +47,16 @@ class ShardCounters:
     series_refused: dict[str, int] = field(default_factory=dict)  # new series refused by a quota, per tenant
     snapshot_failures: int = 0
     snapshots: dict[str, int] = field(default_factory=dict)  # snapshots written, by kind (base, delta, rebase)
+    # Snapshot captures in a forked child (snapshot_fork.py): by outcome (ok, failed), and what they cost as the
+    # kernel counted it when each was reaped: CPU seconds, and bytes of pages faulted in (copied or allocated).
+    snapshot_children: dict[str, int] = field(default_factory=dict)
+    snapshot_child_seconds: float = 0.0
+    snapshot_child_faulted_bytes: int = 0
+
+    def child_done(self, outcome: str, cpu_seconds: float, faulted_bytes: int) -> None:
+        self.snapshot_children[outcome] = self.snapshot_children.get(outcome, 0) + 1
+        self.snapshot_child_seconds += cpu_seconds
+        self.snapshot_child_faulted_bytes += faulted_bytes
 
     def wrote_snapshot(self, kind: str) -> None:
         self.snapshots[kind] = self.snapshots.get(kind, 0) + 1
@@ -77,6 +89,9 @@ class ShardCounters:
             "series_refused": dict(self.series_refused),
             "snapshot_failures": self.snapshot_failures,
             "snapshots": dict(self.snapshots),
+            "snapshot_children": dict(self.snapshot_children),
+            "snapshot_child_seconds": self.snapshot_child_seconds,
+            "snapshot_child_faulted_bytes": self.snapshot_child_faulted_bytes,
         }
 
     @classmethod
@@ -95,12 +110,16 @@ class ShardCounters:
             dict(data.get("series_refused") or {}),
             int(data.get("snapshot_failures", 0)),
             dict(data.get("snapshots") or {}),
+            snapshot_children=dict(data.get("snapshot_children") or {}),
+            snapshot_child_seconds=float(data.get("snapshot_child_seconds", 0.0)),
+            snapshot_child_faulted_bytes=int(data.get("snapshot_child_faulted_bytes", 0)),
         )
 
     def plus(self, other: ShardCounters) -> ShardCounters:
         kinds = set(self.transitions) | set(other.transitions)
         tenants = set(self.series_refused) | set(other.series_refused)
         written = set(self.snapshots) | set(other.snapshots)
+        children = set(self.snapshot_children) | set(other.snapshot_children)
         return ShardCounters(
             [a + b for a, b in zip(self.buckets, other.buckets, strict=True)],
             self.batches + other.batches,
@@ -115,6 +134,9 @@ class ShardCounters:
             {t: self.series_refused.get(t, 0) + other.series_refused.get(t, 0) for t in tenants},
             self.snapshot_failures + other.snapshot_failures,
             {k: self.snapshots.get(k, 0) + other.snapshots.get(k, 0) for k in written},
+            {k: self.snapshot_children.get(k, 0) + other.snapshot_children.get(k, 0) for k in children},
+            self.snapshot_child_seconds + other.snapshot_child_seconds,
+            self.snapshot_child_faulted_bytes + other.snapshot_child_faulted_bytes,
         )
 
 
@@ -201,6 +223,24 @@ class ShardCollector(Collector):
         for kind in sorted(total.snapshots):
             snapshots.add_metric([kind], total.snapshots[kind])
         yield snapshots
+        children = CounterMetricFamily(
+            "cep_eval_snapshot_children",
+            "Shard snapshots captured in a forked child, by outcome (failed: a whole base was captured in process)",
+            labels=["outcome"],
+        )
+        for outcome in sorted(total.snapshot_children):
+            children.add_metric([outcome], total.snapshot_children[outcome])
+        yield children
+        yield CounterMetricFamily(
+            "cep_eval_snapshot_child_cpu_seconds",
+            "CPU seconds (user + system) spent by the shards' snapshot children",
+            value=total.snapshot_child_seconds,
+        )
+        yield CounterMetricFamily(
+            "cep_eval_snapshot_child_faulted_bytes",
+            "Bytes of pages the snapshot children faulted in (copied on write or allocated): their own memory",
+            value=total.snapshot_child_faulted_bytes,
+        )
         pending = GaugeMetricFamily(
             "cep_consumer_pending", "Messages not yet processed by a consumer", labels=["stream", "consumer"]
         )

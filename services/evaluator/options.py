@@ -32,6 +32,7 @@ class ShardOptions:
     delta_ratio: float = 0.5  # CEP_SNAPSHOT_DELTA_RATIO: a new base once the deltas outweigh this share of it
     max_deltas: int = 50  # CEP_SNAPSHOT_MAX_DELTAS: a new base after this many deltas whatever their size
     snapshot_fork: bool = True  # CEP_SNAPSHOT_FORK: capture and encode snapshots in a forked child (snapshot_fork.py)
+    snapshot_fork_headroom: float = 1.5  # CEP_SNAPSHOT_FORK_HEADROOM: fork only with this x the resident size free
 
     @property
     def pattern_lateness_delta(self) -> timedelta:

@@ -27,6 +27,10 @@ class EvaluatorSettings(ServiceSettings):
     # child may copy up to the shard's resident memory while it runs. False: captured under the lock, encoded in a
     # thread (services/evaluator/snapshot_fork.py).
     snapshot_fork: bool = True
+    # A child is forked only while the memory still free to the shard (its cgroup's limit less its working set, and
+    # the machine's MemAvailable) is at least this many times its resident size; else that snapshot is captured in
+    # process (a pause, not an OOM kill). 0: always fork. (services/evaluator/memory_headroom.py)
+    snapshot_fork_headroom: float = Field(default=1.5, ge=0, le=10)
     tick_interval: float = Field(default=1.0, gt=0)  # seconds between the ticks the driver records per shard
     fetch_batch: int = Field(default=500, ge=1, le=10_000)  # work messages per pull request
     shard_cpus: float | None = Field(default=None, ge=0)  # Ray CPUs reserved per shard actor; None: Ray's default
@@ -52,6 +56,7 @@ class EvaluatorSettings(ServiceSettings):
             delta_ratio=self.snapshot_delta_ratio,
             max_deltas=self.snapshot_max_deltas,
             snapshot_fork=self.snapshot_fork,
+            snapshot_fork_headroom=self.snapshot_fork_headroom,
             fetch_batch=self.fetch_batch,
             log_level=self.log_level,
             series_per_rule=self.quota_series_per_rule,

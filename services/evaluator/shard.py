@@ -36,6 +36,7 @@ from services.common.nats import bus
 from services.common.nats.streams import ensure_streams
 from services.common.tracing.setup import setup_tracing
 from services.common.tracing.spans import end_span
+from services.evaluator import memory_headroom
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.collector import tune_collector
 from services.evaluator.dead_letters import (
@@ -142,7 +143,9 @@ class ShardActor:
         self._start_lock = asyncio.Lock()
         self._save_lock = asyncio.Lock()
         self._capturing = asyncio.Lock()  # a capture is taken and queued (`pending`) before the next is taken
-        self.snapshot_children = {"ok": 0, "failed": 0}
+        self.snapshot_children = {"ok": 0, "failed": 0, "skipped": 0}  # skipped: too little memory free to fork
+        self._fork_refused = False  # the last capture found too little memory to fork (logged once)
+        self.snapshot_child_last: dict[str, Any] | None = None
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.consumer: ShardConsumer | None = None
@@ -261,7 +264,8 @@ class ShardActor:
             "recent_poison": list(self.poison.recent),
             "error": self.error,
             "snapshot_error": self.snapshot_error,
-            "snapshot_children": dict(self.snapshot_children),  # captures in a forked child: ok, failed
+            "snapshot_children": dict(self.snapshot_children),  # captures in a forked child: ok, failed, skipped
+            "snapshot_child_last": self.snapshot_child_last,  # the last child's wall and CPU time, memory
             "counters": self.counters.as_dict() | self.state.refit_figures(),
         }
 
@@ -505,6 +509,11 @@ class ShardActor:
     def _fork_capture(self) -> Forked | None:
         """`_capture_delta` in a forked child (snapshot_fork.py); the caller holds the lock. None when no child
         could be made: the caller captures in process."""
+        reading = memory_headroom.read()
+        if not memory_headroom.fork_fits(reading, self.config.snapshot_fork_headroom):
+            self._no_room_to_fork(reading)
+            return None
+        self._fork_refused = False
         seq = self.applied_seq
         try:
             forked = fork_capture(self.state, seq, self.captured_seq, self.raw_done, self.config.delta_ratio)
@@ -521,7 +530,7 @@ class ShardActor:
             captured = await collect(forked)
         except ForkFailed as exc:
             log.error("snapshot child failed (%s): a whole base is captured here", exc, extra={"shard": self.shard})
-            self.snapshot_children["failed"] += 1
+            self._child_done(forked, "failed")
             self.counters.snapshot_failures += 1
             async with self.lock:
                 if self.state is not forked.state or self.dirty:
@@ -532,10 +541,38 @@ class ShardActor:
             return
         finally:
             forked.let_go = None  # the parent's old change sets, freed once no child shares their pages
-        self.snapshot_children["ok"] += 1
+        self._child_done(forked, "ok")
         async with self.lock:
             if captured is not None and self.state is forked.state:  # else replaced since: its base supersedes
                 self.pending.append(captured)
+
+    def _no_room_to_fork(self, reading: memory_headroom.MemoryReading) -> None:
+        """No child this time: the memory free would not hold a copy of the shard (logged once until it would)."""
+        self.snapshot_children["skipped"] += 1
+        self.counters.child_done("skipped", 0.0, 0)
+        if not self._fork_refused:
+            self._fork_refused = True
+            log.warning(
+                "snapshot captured in process: %d MB free to the shard, under %.1f x its %d MB resident "
+                "(CEP_SNAPSHOT_FORK_HEADROOM)",
+                (reading.free or 0) >> 20,
+                self.config.snapshot_fork_headroom,
+                reading.resident >> 20,
+                extra={"shard": self.shard},
+            )
+
+    def _child_done(self, forked: Forked, outcome: str) -> None:
+        usage = forked.usage
+        self.snapshot_children[outcome] += 1
+        self.counters.child_done(outcome, usage.cpu_seconds if usage else 0.0, usage.faulted_bytes if usage else 0)
+        if usage is not None:
+            self.snapshot_child_last = {
+                "seconds": round(time.monotonic() - forked.began, 3),
+                "cpu_seconds": round(usage.cpu_seconds, 3),
+                "max_rss_bytes": usage.max_rss_bytes,
+                "faulted_bytes": usage.faulted_bytes,
+                "outcome": outcome,
+            }
 
     def _snapshot_in_background(self) -> None:
         """Start a snapshot off the consume loop when one is due and none is being written; a finished write's

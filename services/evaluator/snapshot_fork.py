@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import resource
 import signal
 import struct
 import time
@@ -33,6 +34,20 @@ from services.evaluator.work import RawPosition
 FORK_TIMEOUT = 300.0  # seconds a child may take (one or two at the bench's 50k series) before it is killed
 _HEADER = struct.Struct(">BQ")  # what the child found (0 nothing, 1 a delta, 2 a base), then the body's length
 _NOTHING, _DELTA, _BASE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ChildUsage:
+    """What a snapshot child cost, from the kernel's accounting when it was reaped (`os.wait4`)."""
+
+    cpu_seconds: float  # user + system time
+    max_rss_bytes: int  # its peak resident set: the parent's pages it read count too (shared, not copied)
+    faulted_bytes: int  # pages it faulted in (minor faults): copied on its writes, or newly allocated: its own memory
+
+    @classmethod
+    def of(cls, usage: resource.struct_rusage) -> ChildUsage:
+        page = resource.getpagesize()
+        return cls(usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, usage.ru_minflt * page)
 
 
 class ForkFailed(Exception):
@@ -51,6 +66,7 @@ class Forked:
     series: int
     began: float
     let_go: object
+    usage: ChildUsage | None = None  # once reaped (None: reaped elsewhere, or not yet)
 
 
 def can_fork() -> bool:
@@ -110,11 +126,11 @@ async def collect(forked: Forked, timeout: float = FORK_TIMEOUT) -> Captured | N
     loop = asyncio.get_running_loop()
     reading = loop.run_in_executor(None, _read_and_reap, forked.fd, forked.pid)
     try:
-        data = await asyncio.wait_for(asyncio.shield(reading), timeout)
+        data, forked.usage = await asyncio.wait_for(asyncio.shield(reading), timeout)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.kill(forked.pid, signal.SIGKILL)  # the pipe closes: the read ends
-        await reading
+        _, forked.usage = await reading
         raise ForkFailed(f"the snapshot child took over {timeout:.0f} s") from None
     if len(data) < _HEADER.size:
         raise ForkFailed("the snapshot child ended without an answer")
@@ -128,13 +144,14 @@ async def collect(forked: Forked, timeout: float = FORK_TIMEOUT) -> Captured | N
     return Captured(forked.seq, forked.series, cost, forked.state, None, lambda: body, base=kind == _BASE, body=body)
 
 
-def _read_and_reap(fd: int, pid: int) -> bytes:
+def _read_and_reap(fd: int, pid: int) -> tuple[bytes, ChildUsage | None]:
     chunks = []
+    usage = None
     try:
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
     finally:
         os.close(fd)
         with contextlib.suppress(ChildProcessError):  # already reaped (SIGCHLD ignored)
-            os.waitpid(pid, 0)
-    return b"".join(chunks)
+            usage = ChildUsage.of(os.wait4(pid, 0)[2])
+    return b"".join(chunks), usage

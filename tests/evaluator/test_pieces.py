@@ -169,6 +169,7 @@ def status(shard: int, incarnation: str, batches: int, fired: int, pending: int 
     counters = ShardCounters()
     for _ in range(batches):
         counters.observe_batch(0.003, 10, ["fired"] * fired)
+        counters.child_done("ok", 0.25, 4096)
     return {"shard": shard, "incarnation": incarnation, "counters": counters.as_dict(), "pending": pending}
 
 
@@ -187,6 +188,9 @@ def test_metric_totals_never_go_down_when_an_actor_restarts() -> None:
         and 'cep_eval_batch_seconds_bucket{le="0.0025"} 0.0' in text
     )
     assert 'cep_consumer_pending{consumer="shard-1",stream="CEP_WORK"} 5.0' in text
+    assert 'cep_eval_snapshot_children_total{outcome="ok"} 5.0' in text
+    assert "cep_eval_snapshot_child_cpu_seconds_total 1.25" in text
+    assert "cep_eval_snapshot_child_faulted_bytes_total 20480.0" in text
 
 
 def test_the_state_keeps_the_latest_tick_it_applied() -> None:

@@ -135,8 +135,17 @@ async def _publish(js: JetStreamContext, work: list[tuple[int, bytes]]) -> dict[
     return last
 
 
-@pytest.mark.parametrize("forked", [True, False], ids=["captured-in-a-child", "captured-in-process"])
-async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, actors: Actors, forked: bool) -> None:
+@pytest.mark.parametrize(
+    ("fork", "headroom"),
+    [(True, 0.0), (False, 0.0), (True, 1e9)],
+    ids=["captured-in-a-child", "captured-in-process", "no-memory-free-to-fork"],
+)
+async def test_a_snapshot_carries_state_across_a_restart(
+    broker: NatsServer, actors: Actors, fork: bool, headroom: float
+) -> None:
+    """`headroom` 1e9: no machine has a billion times the shard's resident size free, so the capture stays in
+    process and the shard says why (`skipped`)."""
+    forked = fork and headroom < 1e9
     nc, js = await connect(broker.url)
     subject = subjects.work_subject(0)
     errors = make_rule(
@@ -150,7 +159,8 @@ async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, act
     def occurrence(n: int) -> bytes:
         return work_event(Event(f"ev-{n}", "acme", at(n), {"service": "api"}, "error"))
 
-    actor = actors.new(0, ShardOptions(shards=1, snapshot_interval=3600, snapshot_fork=forked))
+    options = ShardOptions(shards=1, snapshot_interval=3600, snapshot_fork=fork, snapshot_fork_headroom=headroom)
+    actor = actors.new(0, options)
     await actor.start.remote(broker.url)
 
     async def processed(seq: int) -> bool:
@@ -160,8 +170,11 @@ async def test_a_snapshot_carries_state_across_a_restart(broker: NatsServer, act
     await eventually(lambda: processed(seq), "the first occurrence")
     snapshot_seq = await actor.snapshot.remote()
     assert snapshot_seq == seq
-    children = (await actor.status.remote())["snapshot_children"]
-    assert children == {"ok": 1 if forked else 0, "failed": 0}  # the Ray actor's process forked (or did not)
+    status = await actor.status.remote()
+    skipped = int(fork and not forked)
+    assert status["snapshot_children"] == {"ok": int(forked), "failed": 0, "skipped": skipped}  # forked, or not
+    assert (status["snapshot_child_last"] is not None) == forked  # and counted the child's cost
+    assert status["counters"]["snapshot_children"] == ({"ok": 1} if forked else {"skipped": 1} if skipped else {})
     seq = (await publish_in_order(js, subject, [occurrence(2)]))[-1]
     await eventually(lambda: processed(seq), "the second occurrence")
     incarnation = (await actor.status.remote())["incarnation"]

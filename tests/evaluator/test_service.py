@@ -70,6 +70,10 @@ async def test_status_over_grpc_readiness_and_metrics(broker: NatsServer, ray_se
             assert f'cep_consumer_pending{{consumer="shard-{shard}",stream="CEP_WORK"}}' in text
         assert 'cep_transitions_total{kind="fired"} 1.0' in text
         assert "cep_eval_batch_seconds_count" in text and 'cep_eval_batch_seconds_bucket{le="+Inf"}' in text
+        assert "cep_eval_snapshot_child_cpu_seconds_total" in text
+        detail = (await service.checks()["shards"]()).detail  # what /readyz shows of each shard
+        assert [s["shard"] for s in detail["shards"]] == [0, 1]
+        assert {"series", "snapshot_seq", "snapshot_children", "snapshot_child_last"} <= set(detail["shards"][owner])
     finally:
         await service.stop()
         await nc.close()

@@ -5,6 +5,7 @@ the parent, which forgot its changes at the fork, still gives a whole base in pr
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -70,9 +71,14 @@ def test_a_child_takes_a_whole_base_when_most_series_moved() -> None:
     for host in range(4):
         run.apply(("cpu", host, 90))
     run.capture()
+    forked = run.forked
     run.collect()
     assert run.bases == 1 and run.deltas == []
     assert run.base.in_order().json() == _full_now(run)
+    # what the child cost, as the kernel counted it when it was reaped
+    assert forked is not None and forked.usage is not None
+    assert forked.usage.cpu_seconds >= 0.0 and forked.usage.faulted_bytes > 0
+    assert forked.usage.max_rss_bytes >= forked.usage.faulted_bytes
 
 
 def test_a_failed_child_is_reported_and_a_whole_base_follows_in_process() -> None:
@@ -85,6 +91,7 @@ def test_a_failed_child_is_reported_and_a_whole_base_follows_in_process() -> Non
     run.apply(("cpu", 1, 10))  # the parent goes on: its changes since the fork are tracked afresh
     with pytest.raises(ForkFailed, match="without an answer"):
         asyncio.run(collect(forked))
+    assert forked.usage is not None  # a failed child is reaped and its cost counted too
     # the changes before the fork went with the child: only a whole capture is complete
     captured: Captured = capture_full(run.state, run.seq, (run.seq, 0))
     assert captured.base and captured.built() == _full_now(run)  # no encoding cached before the fork is trusted
@@ -96,3 +103,6 @@ def test_a_child_that_does_not_answer_in_time_is_killed() -> None:
     forked = fork_capture(run.state, run.seq, 0, (run.seq, 0), 10.0)
     with pytest.raises(ForkFailed, match="took over"):
         asyncio.run(collect(forked, timeout=0.0))
+    assert forked.usage is not None  # killed, then reaped: no zombie is left
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forked.pid, os.WNOHANG)
