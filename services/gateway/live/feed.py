@@ -4,7 +4,9 @@ Every change (alert transition, delivery result, ACK) is a transitions row with 
 the feed message goes out with `Nats-Msg-Id` = row id + `:feed` (JetStream drops a re-publish within its
 duplicate window), then the row is marked fed. A crash or a NATS outage in between leaves rows unfed, and
 `publish_unfed` sends them later, so the SSE stream misses nothing. One lock orders commit-then-publish
-sections in this process, so the feed's order is the order the changes were applied in.
+sections in this process, so the feed's order is the order the changes were applied in: a section holds it for
+the commit and `send` (the messages queued on the connection, in order) and may `confirm` (PubAcks, rows marked
+fed) after letting it go, so the next commit does not wait for the last one's PubAcks.
 An ACK also goes out as an ACK notice on `cep.acks.<tenant>` (same guarantee), which the notifier turns into
 `acknowledge` deliveries for incident channels.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from services.common.db.sql_engine import Database
 from services.common.nats import subjects
@@ -28,6 +32,14 @@ PUBLISH_TIMEOUT_SECONDS = 5.0
 SWEEP_BATCH = 500
 
 
+@dataclass(frozen=True)
+class Sent:
+    """Feed messages queued on the connection (`Feed.send`): the rows they stand for, their PubAck futures."""
+
+    ids: list[str]
+    futures: list[asyncio.Future[Any]]
+
+
 class Feed:
     """Publishes FeedItems to `cep.feed.<tenant>` and marks them fed; `lock` spans commit + publish."""
 
@@ -36,6 +48,7 @@ class Feed:
         self.db = db
         self.lock = asyncio.Lock()
         self._streams: set[str] = set()
+        self._sending: set[str] = set()  # rows sent and not yet confirmed: the sweep leaves them to `confirm`
 
     async def stream_for(self, tenant: str) -> str:
         """The tenant's feed stream, declared on first use by this process."""
@@ -47,25 +60,50 @@ class Feed:
 
     async def publish(self, items: Sequence[FeedItem]) -> None:
         """Publish in order (pipelined, one PubAck wait for all), then mark the rows fed; raises when NATS fails."""
+        await self.confirm(await self.send(items))
+
+    async def send(self, items: Sequence[FeedItem]) -> Sent:
+        """Queue the items' messages on the connection, in order, without waiting for their PubAcks: called under
+        `lock` right after the commit, this fixes their place in the feed. `confirm` finishes, outside the lock."""
         if not items:
-            return
+            return Sent([], [])
         js = self.bus.js
         for tenant in {item.tenant for item in items}:
             await self.stream_for(tenant)
         futures = []
-        for item in items:
-            headers = {subjects.MSG_ID: f"{item.transition_id}:feed"}
-            futures.append(await js.publish_async(subjects.feed_subject(item.tenant), item.message, headers=headers))
-            if item.kind == "acked":  # the notifier tells incident channels (PagerDuty) about ACKs
-                notice = {subjects.MSG_ID: item.transition_id}
-                futures.append(await js.publish_async(subjects.acks_subject(item.tenant), item.message, headers=notice))
+        ids = [item.transition_id for item in items]
+        self._sending.update(ids)
         try:
-            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_SECONDS)
-        except Exception:
-            self._streams.clear()  # a stream deleted under us is declared again on the next try
+            for item in items:
+                headers = {subjects.MSG_ID: f"{item.transition_id}:feed"}
+                subject = subjects.feed_subject(item.tenant)
+                futures.append(await js.publish_async(subject, item.message, headers=headers))
+                if item.kind == "acked":  # the notifier tells incident channels (PagerDuty) about ACKs
+                    notice = {subjects.MSG_ID: item.transition_id}
+                    subject = subjects.acks_subject(item.tenant)
+                    futures.append(await js.publish_async(subject, item.message, headers=notice))
+        except BaseException:
+            self._sending.difference_update(ids)
+            for future in futures:
+                future.cancel()
             raise
-        async with self.db.write() as session:
-            await store.mark_fed(session, [item.transition_id for item in items])
+        return Sent(ids, futures)
+
+    async def confirm(self, sent: Sent) -> None:
+        """Wait for the PubAcks of what `send` queued, then mark the rows fed; raises when NATS fails (the rows stay
+        unfed: `publish_unfed` sends them again)."""
+        if not sent.ids:
+            return
+        try:
+            try:
+                await asyncio.wait_for(asyncio.gather(*sent.futures), PUBLISH_TIMEOUT_SECONDS)
+            except BaseException:
+                self._streams.clear()  # a stream deleted under us is declared again on the next try
+                raise
+            async with self.db.write() as session:
+                await store.mark_fed(session, sent.ids)
+        finally:
+            self._sending.difference_update(sent.ids)
 
     async def publish_quietly(self, items: Sequence[FeedItem]) -> None:
         """Publish, but leave failures to the recorder's sweep (the change itself is already committed)."""
@@ -81,7 +119,8 @@ class Feed:
             async with self.lock:
                 async with self.db.read() as session:
                     items = await store.unfed(session, SWEEP_BATCH)
-                await self.publish(items)
-            sent += len(items)
-            if len(items) < SWEEP_BATCH:
+                fresh = [item for item in items if item.transition_id not in self._sending]
+                await self.publish(fresh)
+            sent += len(fresh)
+            if len(items) < SWEEP_BATCH or not fresh:  # the rest is being confirmed: not sent twice
                 return sent

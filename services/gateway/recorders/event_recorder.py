@@ -2,8 +2,10 @@
 
 Per batch: one SQL write transaction applies every message not seen before (the transition id, or the
 result's message id, is the primary key of a transitions row), then the feed messages go out, the rows are
-marked fed, and only then is the batch acked. A crash at any point repeats work that is idempotent; changes
-committed but never fed are published by the sweep at start and every few seconds.
+marked fed, and only then is the batch acked. An alert batch's PubAcks, marks and acks are awaited while the next
+batch is fetched and committed (one batch in flight; the feed's order is fixed when its messages are queued). A
+crash at any point repeats work that is idempotent; changes committed but never fed are published by the sweep at
+start and every few seconds.
 
 A batch that fails is tried one message at a time: one that fails alone while the database answers is poison,
 dead-lettered (source `poison`) and acked, so it never holds back the others; the transition rows of a batch go
@@ -27,7 +29,7 @@ from services.common.nats import subjects
 from services.common.nats.dead_letters import dead_letter_undecodable
 from services.common.ops import CheckResult
 from services.common.tracing.spans import traced_batches
-from services.gateway.live.feed import Feed
+from services.gateway.live.feed import Feed, Sent
 from services.gateway.nats.bus import GatewayBus
 from services.gateway.nats.pulling import gateway_consumer
 from services.gateway.recorders import annotation_renders
@@ -103,6 +105,7 @@ class Recorder:
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._confirming: asyncio.Task[None] | None = None  # the last batch's feed confirmation and acks
 
     async def start(self) -> None:
         """Start consuming in the background (the bus may still be connecting)."""
@@ -118,6 +121,7 @@ class Recorder:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self._settle()
 
     async def check(self) -> CheckResult:
         """Ready when both consumers are bound."""
@@ -140,8 +144,9 @@ class Recorder:
         if not good:
             return
         try:
-            await self._record_alerts([alert for _, alert in good])
+            sent = await self._record_alerts([alert for _, alert in good])
         except Exception as exc:
+            await self._settle()
             if len(good) > 1:
                 log.warning("recording %d alerts failed (%s); retrying one at a time", len(good), exc)
                 for msg, alert in good:
@@ -149,22 +154,41 @@ class Recorder:
                 return
             await self._record_failed(good[0][0], exc)
             return
-        await _ack_all([msg for msg, _ in good])
+        await self._settle()  # the batch before: at most one in flight while the next is fetched
+        recorded = [msg for msg, _ in good]
+        self._confirming = asyncio.create_task(self._confirm(sent, recorded), name="recorder-feed")
 
-    async def _record_alerts(self, alerts: list[Alert]) -> None:
+    async def _record_alerts(self, alerts: list[Alert]) -> Sent:
+        """Commit the alerts and queue their feed messages, in commit order (under the feed lock); `_confirm` waits
+        for the PubAcks after the lock is let go, so the next batch's commit does not wait for them."""
         annotations = await annotation_renders.rendered(self.db, alerts, self.annotation_seconds)
         async with self.feed.lock:
             async with self.db.write() as session:
                 items = await store.record_alerts(session, alerts, datetime.now(UTC), annotations)
-            await self.feed.publish(items)
+            return await self.feed.send(items)
+
+    async def _confirm(self, sent: Sent, msgs: list[Msg]) -> None:
+        """The batch's feed messages confirmed and their rows marked fed, then its messages acked. The alerts are
+        committed either way: a feed that fails is left to the sweep (`publish_unfed`), as before."""
+        try:
+            await self.feed.confirm(sent)
+        except Exception as exc:
+            log.warning("feed publish failed, the sweep will send it again: %s", exc)
+        await _ack_all(msgs)
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight to be confirmed and acked."""
+        confirming, self._confirming = self._confirming, None
+        if confirming is not None:
+            await confirming
 
     async def _record_alone(self, msg: Msg, alert: Alert) -> None:
         try:
-            await self._record_alerts([alert])
+            sent = await self._record_alerts([alert])
         except Exception as exc:
             await self._record_failed(msg, exc)
             return
-        await msg.ack()
+        await self._confirm(sent, [msg])
 
     async def _record_failed(self, msg: Msg, exc: Exception) -> None:
         """One alert that could not be recorded on its own: poison when the database answers, else redelivered."""
