@@ -165,7 +165,11 @@ class Recorder:
         async with self.feed.lock:
             async with self.db.write() as session:
                 items = await store.record_alerts(session, alerts, datetime.now(UTC), annotations)
-            return await self.feed.send(items)
+            try:
+                return await self.feed.send(items)
+            except Exception as exc:  # committed: the sweep sends what is unfed
+                log.warning("feed publish failed, the sweep will send it again: %s", exc)
+                return Sent([], [])
 
     async def _confirm(self, sent: Sent, msgs: list[Msg]) -> None:
         """The batch's feed messages confirmed and their rows marked fed, then its messages acked. The alerts are
