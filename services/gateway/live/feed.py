@@ -14,6 +14,7 @@ An ACK also goes out as an ACK notice on `cep.acks.<tenant>` (same guarantee), w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,8 +60,9 @@ class Feed:
         return name
 
     async def publish(self, items: Sequence[FeedItem]) -> None:
-        """Publish in order (pipelined, one PubAck wait for all), then mark the rows fed; raises when NATS fails."""
-        await self.confirm(await self.send(items))
+        """Publish in order (pipelined, one PubAck wait for all), then mark the rows fed; raises when NATS fails.
+        The caller holds `lock` (it committed the items under it)."""
+        await self.confirm(await self.send(items), locked=False)
 
     async def send(self, items: Sequence[FeedItem]) -> Sent:
         """Queue the items' messages on the connection, in order, without waiting for their PubAcks: called under
@@ -89,9 +91,10 @@ class Feed:
             raise
         return Sent(ids, futures)
 
-    async def confirm(self, sent: Sent) -> None:
+    async def confirm(self, sent: Sent, *, locked: bool = True) -> None:
         """Wait for the PubAcks of what `send` queued, then mark the rows fed; raises when NATS fails (the rows stay
-        unfed: `publish_unfed` sends them again)."""
+        unfed: `publish_unfed` sends them again). The mark takes `lock` unless the caller holds it (`locked`
+        False), so this process's feed writes queue here rather than in SQLite's busy handler."""
         if not sent.ids:
             return
         try:
@@ -100,7 +103,7 @@ class Feed:
             except BaseException:
                 self._streams.clear()  # a stream deleted under us is declared again on the next try
                 raise
-            async with self.db.write() as session:
+            async with self.lock if locked else contextlib.nullcontext(), self.db.write() as session:
                 await store.mark_fed(session, sent.ids)
         finally:
             self._sending.difference_update(sent.ids)
