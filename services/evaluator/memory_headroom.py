@@ -1,8 +1,9 @@
 """How much memory this process may still take, read before a snapshot child is forked (snapshot_fork.py).
 
 A forked child shares the shard's pages, but CPython writes a reference count into every object it reads, so a child
-walking every series (a whole base) copies about the shard's resident set, and the shard copies the pages it
-writes meanwhile. Where that does not fit, forking invites the kernel's OOM killer, which may take the shard
+walking every series (a whole base) copies them, and builds the snapshot's JSON besides: 1.5x the shard's resident
+set of its own, measured on the bench workload (docs/architecture.md); the shard copies the pages it writes
+meanwhile. Where that does not fit, forking invites the kernel's OOM killer, which may take the shard
 itself. `read` gives the shard's resident set and the memory still free to it: the least of its cgroup's limit less
 its working set (v2, else v1; the working set leaves out inactive file cache, which the kernel reclaims first, as
 the kubelet counts it) and the machine's MemAvailable. `fork_fits` says whether a child may be forked.

@@ -47,7 +47,8 @@ class ShardCounters:
     series_refused: dict[str, int] = field(default_factory=dict)  # new series refused by a quota, per tenant
     snapshot_failures: int = 0
     snapshots: dict[str, int] = field(default_factory=dict)  # snapshots written, by kind (base, delta, rebase)
-    # Snapshot captures in a forked child (snapshot_fork.py): by outcome (ok, failed), and what they cost as the
+    # Snapshot captures in a forked child (snapshot_fork.py): by outcome (ok, failed, skipped: too little memory free
+    # to fork, captured in process), and what they cost as the
     # kernel counted it when each was reaped: CPU seconds, and bytes of pages faulted in (copied or allocated).
     snapshot_children: dict[str, int] = field(default_factory=dict)
     snapshot_child_seconds: float = 0.0

