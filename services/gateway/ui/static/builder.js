@@ -112,8 +112,11 @@ async function openById(ruleId) {
     const rule = await api(`/cep/rules/${encodeURIComponent(ruleId)}`);
     // A second start (the token announced after the page opened the rule) never wipes an edit under way.
     if (dirty && current && current.rule_id === rule.rule_id) return;
-    await opened(rule);
-    $("f-name").focus();
+    const shown = opened(rule); // the form is filled at once; the list and versions load after
+    // Focus the name only if the user is not already in the form: typing that began while the list and versions
+    // loaded must not land in another field.
+    if (!form.contains(document.activeElement)) $("f-name").focus();
+    await shown;
   } catch (err) {
     showProblem(err);
   }
