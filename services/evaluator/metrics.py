@@ -181,10 +181,7 @@ class ShardCollector(Collector):
             buckets=cumulative,
             sum_value=total.batch_seconds,
         )
-        transitions = CounterMetricFamily("cep_transitions", "Alert transitions published, by kind", labels=["kind"])
-        for kind in sorted(total.transitions):
-            transitions.add_metric([kind], total.transitions[kind])
-        yield transitions
+        yield _by_label("cep_transitions", "Alert transitions published, by kind", "kind", total.transitions)
         yield CounterMetricFamily("cep_eval_events", "Events evaluated by the shards", value=total.events)
         yield CounterMetricFamily(
             "cep_eval_poison", "Work messages the shards could not process (logged, acked)", value=total.poison
@@ -203,35 +200,29 @@ class ShardCollector(Collector):
             "Seconds shards waited for refits (the refit time left on the hot path)",
             value=total.refit_wait_seconds,
         )
-        refused = CounterMetricFamily(
+        yield _by_label(
             "cep_eval_series_refused",
             "New (rule, group key) series refused by the tenant's series quota (their events not evaluated)",
-            labels=["tenant"],
+            "tenant",
+            total.series_refused,
         )
-        for tenant in sorted(total.series_refused):
-            refused.add_metric([tenant], total.series_refused[tenant])
-        yield refused
         yield CounterMetricFamily(
             "cep_eval_snapshot_failures",
             "Shard snapshots not written (a restart then replays from the previous one)",
             value=total.snapshot_failures,
         )
-        snapshots = CounterMetricFamily(
+        yield _by_label(
             "cep_eval_snapshots",
             "Shard snapshots written, by kind: base (captured whole), delta, rebase (the stored base brought forward)",
-            labels=["kind"],
+            "kind",
+            total.snapshots,
         )
-        for kind in sorted(total.snapshots):
-            snapshots.add_metric([kind], total.snapshots[kind])
-        yield snapshots
-        children = CounterMetricFamily(
+        yield _by_label(
             "cep_eval_snapshot_children",
             "Shard snapshots captured in a forked child, by outcome (failed: a whole base was captured in process)",
-            labels=["outcome"],
+            "outcome",
+            total.snapshot_children,
         )
-        for outcome in sorted(total.snapshot_children):
-            children.add_metric([outcome], total.snapshot_children[outcome])
-        yield children
         yield CounterMetricFamily(
             "cep_eval_snapshot_child_cpu_seconds",
             "CPU seconds (user + system) spent by the shards' snapshot children",
@@ -248,3 +239,11 @@ class ShardCollector(Collector):
         for shard in sorted(self._pending):
             pending.add_metric([subjects.WORK_STREAM, subjects.shard_consumer(shard)], self._pending[shard])
         yield pending
+
+
+def _by_label(name: str, documentation: str, label: str, counts: Mapping[str, float]) -> CounterMetricFamily:
+    """A counter with one sample per value of `label`, in sorted order."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value in sorted(counts):
+        family.add_metric([value], counts[value])
+    return family
