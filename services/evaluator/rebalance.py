@@ -48,7 +48,7 @@ from services.evaluator.processor import Output, ShardState
 from services.evaluator.quota_watch import BookLimits, follow_quotas, stop_following
 from services.evaluator.shard_map import ShardMap, read_shard_map
 from services.evaluator.snapshots import DEFAULT_PART_BYTES, ShardSnapshot, SnapshotStore, owned_rules
-from services.evaluator.work import NOWHERE, Work, WorkError, decode_message, fresh, steps
+from services.evaluator.work import RawDone, Work, WorkError, decode_message, fresh, steps
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def split_snapshots(old: Sequence[ShardSnapshot], count: int, seq: int) -> list[
 
     Every new shard holds every rule (the newest version any old shard held); each series goes to its owner.
 
-    Their `raw_done` is the latest of the old shards': a raw position routed before the cut and routed again
+    Their `raw_done` is the latest of the old shards' per tenant: a raw position routed before the cut and routed again
     after it (a router replay across the cut) is a copy for every new shard. Known gap (as with the per-event
     ids before): a router that failed mid-batch just before the cut, having stored that batch's work for some
     old shards only, replays it after the cut, and the new owners of the other old shards' series skip it.
@@ -89,7 +89,7 @@ def split_snapshots(old: Sequence[ShardSnapshot], count: int, seq: int) -> list[
                 )
                 moved["series"][key] = data
     fmt = formats.pop() if formats else None
-    raw_done = max((snapshot.raw_done for snapshot in old), default=NOWHERE)
+    raw_done = RawDone.merged([snapshot.raw_done for snapshot in old])
     every = [rules[rule_id] for rule_id in sorted(rules)]
     return [ShardSnapshot(seq, every, {"format": fmt, "rules": _sorted(series[n])}, raw_done) for n in range(count)]
 
@@ -209,7 +209,7 @@ class Rebalance:
     async def _state_at_cut(self, kv: KeyValue, shard: int, cut: int, limits: BookLimits | None) -> ShardSnapshot:
         """Old shard `shard`'s snapshot brought forward to the cut by replaying its work stream."""
         snapshot = await self._store(kv, subjects.snapshot_key(shard)).load()  # None: absent or not restorable
-        state, seq, raw_done = None, 0, NOWHERE
+        state, seq, raw_done = None, 0, RawDone()
         owns = self.placement.owner(shard)  # what the old shard evaluated, as it would have
         try:
             if snapshot is not None:
@@ -222,7 +222,7 @@ class Rebalance:
                 raw_done = snapshot.raw_done
         except (ValueError, KeyError, TypeError) as exc:  # as a restarting actor does: replay everything
             log.error("snapshot of old shard %d not restorable: %s", shard, exc, extra={"shard": shard})
-            state, seq, raw_done = None, 0, NOWHERE
+            state, seq, raw_done = None, 0, RawDone()
         if state is None:
             rules = await owned_rules(self.js, shard, self.old, self.placement.scheme)
             cap, lateness = self.pattern_cap, self.pattern_lateness

@@ -64,9 +64,8 @@ from services.evaluator.snapshots import (
     snapshot_bucket,
 )
 from services.evaluator.work import (
-    NOWHERE,
     ItemId,
-    RawPosition,
+    RawDone,
     Work,
     WorkError,
     decode_message,
@@ -159,7 +158,7 @@ class ShardActor:
         self.inflight: asyncio.Task[None] | None = None  # the batch being delivered
         self.saving: asyncio.Task[int] | None = None  # the snapshot being written in the background
         self.clock: datetime | None = None  # the latest tick of those (services/common/domain/lifecycle/catch_up.py)
-        self.raw_done: RawPosition = NOWHERE  # the last raw position applied (later copies are router replays)
+        self.raw_done = RawDone()  # the last raw position applied per tenant (later copies are router replays)
         self.careful_through = 0  # replay events one per engine call up to here (after an engine failure)
         self.dirty = False  # the engine failed mid-run: the state is half-applied until `_resume` rebuilds it
         self.resumed_from: int | None = None
@@ -300,7 +299,7 @@ class ShardActor:
                 rules, quotas=self.limits, owns=self.owns, pattern_cap=cap, pattern_lateness=lateness
             )
             seq = 0
-            raw_done = NOWHERE
+            raw_done = RawDone()
         else:
             seq, raw_done = snapshot.seq, snapshot.raw_done
         self.state, self.done_seq, self.resumed_from, self.dirty = state, seq, seq, False

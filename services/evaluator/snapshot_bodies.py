@@ -9,12 +9,13 @@ at the last one's sequence (tests/evaluator/test_snapshot_deltas.py checks that 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.common.domain.evaluation.snapshot_changes import apply_changes, in_order
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
+from services.evaluator.work import RawDone
 
 # Snapshots are zlib-compressed JSON behind this marker (the JSON of many series repeats its keys: about a tenth
 # of the size), so a shard of ~50k series fits the bucket's 8 MiB value limit; plain JSON still decodes.
@@ -33,17 +34,18 @@ def _pieces(engine: dict[str, Any]) -> dict[str, Any]:
 class ShardSnapshot:
     """The state after every work message up to stream sequence `seq`: the rules held and the engine's series.
 
-    `raw_done` is the last raw position (raw sequence, index) applied: a later copy of it is a router replay.
+    `raw_done` holds the last raw position (raw sequence, index) applied per tenant: a later copy of one is a
+    router replay.
     """
 
     seq: int
     rules: list[dict[str, Any]]
     engine: dict[str, Any]
-    raw_done: tuple[int, int] = (0, 0)
+    raw_done: RawDone = field(default_factory=RawDone)
 
     def json(self) -> bytes:
         """The snapshot as JSON, before compression (`compress` makes it what is stored)."""
-        body = {"seq": self.seq, "rules": self.rules, "engine": _pieces(self.engine), "raw_done": list(self.raw_done)}
+        body = {"seq": self.seq, "rules": self.rules, "engine": _pieces(self.engine), **self.raw_done.encode()}
         return codec.dumps(body)
 
     def encode(self) -> bytes:
@@ -52,8 +54,8 @@ class ShardSnapshot:
     @classmethod
     def decode(cls, data: bytes) -> ShardSnapshot:
         body = codec.loads(decompress(data))
-        raw = body.get("raw_done") or (0, 0)  # a snapshot of an earlier version: nothing recorded
-        return cls(int(body["seq"]), list(body["rules"]), dict(body["engine"]), (int(raw[0]), int(raw[1])))
+        raw_done = RawDone.decode(body)  # a snapshot of an earlier version: one position, or nothing recorded
+        return cls(int(body["seq"]), list(body["rules"]), dict(body["engine"]), raw_done)
 
     def rule_models(self) -> list[Rule]:
         return [Rule.model_validate(rule) for rule in self.rules]
@@ -75,7 +77,7 @@ class ShardDelta:
     after: int
     rules: dict[str, dict[str, Any] | None]
     engine: dict[str, Any]
-    raw_done: tuple[int, int]
+    raw_done: RawDone
 
     def json(self) -> bytes:
         body = {
@@ -84,7 +86,7 @@ class ShardDelta:
             "after": self.after,
             "rules": self.rules,
             "engine": _pieces(self.engine),
-            "raw_done": list(self.raw_done),
+            **self.raw_done.encode(),
         }
         return codec.dumps(body)
 
@@ -93,9 +95,8 @@ class ShardDelta:
         body = codec.loads(decompress(data))
         if body.get("delta") != 1:
             raise ValueError("not a snapshot delta")
-        raw = body["raw_done"]
         rules = {str(rule_id): rule for rule_id, rule in dict(body["rules"]).items()}
-        return cls(int(body["seq"]), int(body["after"]), rules, dict(body["engine"]), (int(raw[0]), int(raw[1])))
+        return cls(int(body["seq"]), int(body["after"]), rules, dict(body["engine"]), RawDone.decode(body))
 
     @property
     def empty(self) -> bool:

@@ -13,7 +13,7 @@ from services.common.domain.evaluation.series_capture import SeriesCapture
 from services.evaluator.collector import collector_paused
 from services.evaluator.processor import ShardState
 from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
-from services.evaluator.work import RawPosition
+from services.evaluator.work import RawDone
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Captured:
         return self.body
 
 
-def capture_full(state: ShardState, seq: int, raw_done: RawPosition, began: float | None = None) -> Captured:
+def capture_full(state: ShardState, seq: int, raw_done: RawDone, began: float | None = None) -> Captured:
     """Every rule and series as of `seq` (the caller holds the lock)."""
     began = time.monotonic() if began is None else began
     with collector_paused():
@@ -50,7 +50,7 @@ def capture_full(state: ShardState, seq: int, raw_done: RawPosition, began: floa
     return Captured(seq, state.series_count(), time.monotonic() - began, state, capture, build, base=True)
 
 
-def capture_delta(state: ShardState, seq: int, after: int, raw_done: RawPosition, ratio: float) -> Captured | None:
+def capture_delta(state: ShardState, seq: int, after: int, raw_done: RawDone, ratio: float) -> Captured | None:
     """What changed since the capture at `after` (the caller holds the lock); None when nothing did.
 
     When the changes cover `ratio` of the series or more (a busy shard whose series nearly all moved), the whole

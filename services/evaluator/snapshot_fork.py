@@ -29,7 +29,7 @@ from typing import NoReturn
 
 from services.evaluator.processor import ShardState
 from services.evaluator.snapshot_capture import Captured, capture_delta
-from services.evaluator.work import RawPosition
+from services.evaluator.work import RawDone
 
 FORK_TIMEOUT = 300.0  # seconds a child may take (one or two at the bench's 50k series) before it is killed
 _HEADER = struct.Struct(">BQ")  # what the child found (0 nothing, 1 a delta, 2 a base), then the body's length
@@ -74,7 +74,7 @@ def can_fork() -> bool:
 
 
 def fork_capture(
-    state: ShardState, seq: int, after: int, raw_done: RawPosition, ratio: float, fail: bool = False
+    state: ShardState, seq: int, after: int, raw_done: RawDone, ratio: float, fail: bool = False
 ) -> Forked:
     """Fork a child that captures what changed since the capture at `after` (or everything: `capture_delta`), as
     of `seq`. The caller holds the state lock; OSError when no child could be made (nothing is forgotten then).
@@ -95,9 +95,7 @@ def fork_capture(
     return Forked(pid, read_fd, state, seq, series, began, let_go)
 
 
-def _child(
-    state: ShardState, seq: int, after: int, raw_done: RawPosition, ratio: float, fd: int, fail: bool
-) -> NoReturn:
+def _child(state: ShardState, seq: int, after: int, raw_done: RawDone, ratio: float, fd: int, fail: bool) -> NoReturn:
     status = 1
     try:
         gc.disable()  # the child lives for one capture: nothing it allocates needs collecting

@@ -5,15 +5,16 @@ A work message holds one item, or a router batch of events for the shard: a raw 
 stored, read here as the router read them: `services/common/messages/raw_batches.py`) or, from earlier versions
 and for messages too large to forward raw, a JSON `events` batch. Events and rule
 changes carry their position on the raw stream, `(raw sequence, index among that message's events)`; the
-router routes in raw order, so a shard that remembers the last position it applied (`raw_done`) recognises
-the copies a router replay publishes again under other batch boundaries (`fresh`). An item is known by
+router routes each tenant's messages in raw order (one router, or the one routing the tenant's partition), so a
+shard that remembers the last position it applied per tenant (`RawDone`) recognises the copies a router replay
+publishes again under other batch boundaries (`fresh`). An item is known by
 `(work sequence, index in its message)` (`item_id`): poison is per item, not per message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,53 @@ class WorkError(ValueError):
 RawPosition = tuple[int, int]  # (raw stream sequence, index among the events of that raw message)
 ItemId = tuple[int, int]  # (work stream sequence, index in the work message)
 NOWHERE: RawPosition = (0, 0)  # before the first raw message
+
+
+@dataclass(frozen=True)
+class RawDone:
+    """The raw positions a shard has applied: the last one per tenant, over a floor applied for every tenant.
+
+    Per tenant, because routing is partitioned by tenant (services/ingest/partitions.py): work from several
+    routers interleaves on a shard's subject, and only each tenant's positions arrive in raw order. `floor` is
+    what a snapshot of an earlier version recorded (one position for the whole stream, from a single router).
+    Never changed in place (a snapshot being written holds it); `fresh` returns a new one.
+    """
+
+    floor: RawPosition = NOWHERE
+    tenants: Mapping[str, RawPosition] = field(default_factory=dict)
+
+    def of(self, tenant: str) -> RawPosition:
+        """The last position applied of `tenant`'s messages."""
+        return max(self.floor, self.tenants.get(tenant, NOWHERE))
+
+    def encode(self) -> dict[str, object]:
+        """The snapshot fields: `raw_done` (the floor, as earlier versions read it) and `raw_done_by_tenant`."""
+        return {"raw_done": list(self.floor), "raw_done_by_tenant": {t: list(p) for t, p in self.tenants.items()}}
+
+    @classmethod
+    def decode(cls, body: Mapping[str, object]) -> RawDone:
+        """From a snapshot's fields; a snapshot of an earlier version has `raw_done` only, or nothing."""
+        floor = body.get("raw_done") or NOWHERE
+        tenants = body.get("raw_done_by_tenant") or {}
+        if not isinstance(floor, list | tuple) or not isinstance(tenants, dict):
+            raise ValueError("raw_done: not a raw position")
+        return cls(_position(floor), {str(t): _position(p) for t, p in tenants.items()})
+
+    @staticmethod
+    def merged(many: Sequence[RawDone]) -> RawDone:
+        """The latest position of every tenant over several shards' (a rebalance's new shards start from it)."""
+        floor = max((done.floor for done in many), default=NOWHERE)
+        tenants: dict[str, RawPosition] = {}
+        for done in many:
+            for tenant, position in done.tenants.items():
+                tenants[tenant] = max(position, tenants.get(tenant, NOWHERE))
+        return RawDone(floor, tenants)
+
+
+def _position(value: object) -> RawPosition:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"raw_done: {value!r} is not a raw position")
+    return int(value[0]), int(value[1])
 
 
 @dataclass(frozen=True)
@@ -190,21 +238,30 @@ def _item(seq: int, message: WorkMessage) -> Work:
     raise MessageError(f"kind: {message.kind!r} is not a one-item work message")
 
 
-def fresh(items: Sequence[Work], raw_done: RawPosition) -> tuple[list[Work], RawPosition]:
-    """The items not applied yet, and the raw position applied once they are.
+def fresh(items: Sequence[Work], raw_done: RawDone) -> tuple[list[Work], RawDone]:
+    """The items not applied yet, and the raw positions applied once they are.
 
-    An event or rule change at or before `raw_done` is a copy from a router replay: left out. Items without
-    a raw position (ticks, triggers, messages of earlier versions) always count.
+    An event or rule change at or before its tenant's position in `raw_done` is a copy from a router replay:
+    left out. Items without a raw position (ticks, triggers, messages of earlier versions) always count.
     """
     out: list[Work] = []
+    tenants: dict[str, RawPosition] | None = None  # copied once, at the first position that moves
     for item in items:
-        raw = item.raw if isinstance(item, EventWork | RuleWork) else None
-        if raw is not None:
-            if raw <= raw_done:
-                continue
-            raw_done = raw
+        if isinstance(item, EventWork) and item.raw is not None:
+            tenant, raw = item.event.tenant, item.raw
+        elif isinstance(item, RuleWork) and item.raw is not None:
+            tenant, raw = item.change.tenant, item.raw
+        else:
+            out.append(item)
+            continue
+        held = raw_done.tenants if tenants is None else tenants
+        if raw <= max(raw_done.floor, held.get(tenant, NOWHERE)):
+            continue
+        if tenants is None:
+            tenants = dict(raw_done.tenants)
+        tenants[tenant] = raw
         out.append(item)
-    return out, raw_done
+    return out, raw_done if tenants is None else RawDone(raw_done.floor, tenants)
 
 
 def steps(items: Sequence[Work], chunk: int, careful_through: int = 0) -> Iterator[list[Work]]:

@@ -24,6 +24,7 @@ from services.evaluator.metrics import ShardCollector, ShardCounters
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.work import (
     EventWork,
+    RawDone,
     RuleWork,
     TickWork,
     TriggerWork,
@@ -132,10 +133,25 @@ def test_fresh_leaves_out_what_a_router_replay_sent_again() -> None:
     first = [EventWork(1, occurrence(n), n, (5, n)) for n in range(3)]
     replay = [RuleWork(2, change(rule), rule, (4, 0))] + [EventWork(3, occurrence(n), n, (5, n)) for n in range(5)]
     ticks_and_old = [TickWork(4, at(1)), EventWork(5, occurrence(9))]
-    items, done = fresh([*first, *replay, *ticks_and_old], (4, 0))
+    items, done = fresh([*first, *replay, *ticks_and_old], RawDone((4, 0)))
     assert [item_id(item) for item in items] == [(1, 0), (1, 1), (1, 2), (3, 3), (3, 4), (4, 0), (5, 0)]
-    assert done == (5, 4)
-    assert fresh(first, (5, 2)) == ([], (5, 2))
+    assert done == RawDone((4, 0), {"acme": (5, 4)})
+    assert fresh(first, RawDone((5, 2))) == ([], RawDone((5, 2)))
+
+
+def test_fresh_keeps_each_tenants_position_so_partitions_may_interleave() -> None:
+    """Two routers (partitions) feed one shard: their work interleaves, each tenant's positions only grow."""
+    acme = [EventWork(1, occurrence(n, "acme"), n, (10 + n, 0)) for n in range(3)]  # raw 10, 11, 12
+    beta = [EventWork(2, occurrence(n, "beta"), n, (3 + n, 0)) for n in range(2)]  # raw 3, 4: earlier, later here
+    before = RawDone()
+    items, done = fresh([*acme, *beta], before)
+    assert len(items) == 5 and done == RawDone(tenants={"acme": (12, 0), "beta": (4, 0)})
+    assert before == RawDone()  # not changed in place: a snapshot being written may hold it
+    replayed = [EventWork(3, occurrence(9, "beta"), 0, (4, 0)), EventWork(3, occurrence(10, "beta"), 1, (13, 0))]
+    items, done = fresh(replayed, done)
+    assert [item_id(item) for item in items] == [(3, 1)] and done.of("beta") == (13, 0) == RawDone.decode(
+        done.encode()
+    ).of("beta")
 
 
 def test_steps_group_consecutive_events_up_to_the_chunk_and_go_one_by_one_when_careful() -> None:

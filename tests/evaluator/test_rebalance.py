@@ -23,7 +23,7 @@ from services.evaluator.options import ShardOptions
 from services.evaluator.rebalance import rebalance, split_snapshots
 from services.evaluator.shard_map import ShardMap
 from services.evaluator.snapshots import ShardSnapshot, SnapshotStore
-from services.evaluator.work import EventWork, decode_message
+from services.evaluator.work import EventWork, RawDone, decode_message
 from services.ingest.router import Router
 from tests.evaluator.flow import publish_rule, publish_samples, router_done, stored_alerts
 from tests.evaluator.kit import connect, eventually, make_rule, publish_in_order, read
@@ -123,10 +123,16 @@ def test_series_moved_by_a_split_carry_on_as_one_engine_would() -> None:
     }
 
 
-def test_split_snapshots_take_the_latest_raw_position_of_the_old_shards() -> None:
+def test_split_snapshots_take_the_latest_raw_position_of_the_old_shards_per_tenant() -> None:
     """A raw position routed before the cut and again after it (a router replay) is a copy on every new shard."""
-    old = [ShardSnapshot(7, [], {"format": 1, "rules": {}}, raw) for raw in ((90, 0), (120, 3), (0, 0))]
-    assert [snapshot.raw_done for snapshot in split_snapshots(old, 2, seq=42)] == [(120, 3), (120, 3)]
+    done = [
+        RawDone((90, 0), {"acme": (95, 1), "beta": (130, 0)}),
+        RawDone((120, 3), {"acme": (150, 2)}),
+        RawDone(),
+    ]
+    old = [ShardSnapshot(7, [], {"format": 1, "rules": {}}, raw) for raw in done]
+    merged = RawDone((120, 3), {"acme": (150, 2), "beta": (130, 0)})
+    assert [snapshot.raw_done for snapshot in split_snapshots(old, 2, seq=42)] == [merged, merged]
 
 
 @pytest.mark.slow  # ~25 s of Ray actor start-ups: `make test-slow` (CI)

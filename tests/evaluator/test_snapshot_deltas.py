@@ -19,12 +19,17 @@ from services.evaluator.processor import Output, ShardState
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.snapshot_bodies import ShardDelta, ShardSnapshot
 from services.evaluator.snapshot_rebase import rebase, rebase_in_child
-from services.evaluator.work import EventWork, RuleWork, TickWork, Work
+from services.evaluator.work import EventWork, RawDone, RuleWork, TickWork, Work
 from tests.common.domain.kit import at, event, make_rule, metric
 from tests.evaluator.kit import change
 
 HOSTS = 6
 DEPLOY = {"event_type": "deploy", "group_by": ["host"], "resolve_after": "20s"}
+
+
+def done_at(seq: int) -> RawDone:
+    """The raw positions applied once the event at raw sequence `seq` is (every event here is acme's)."""
+    return RawDone(tenants={"acme": (seq, 0)})
 
 
 def rule_of(kind: int, variant: int, version: int, active: bool) -> Any:
@@ -85,7 +90,11 @@ class Run:
         self.seconds += 3
         item: Work
         if name in ("cpu", "mem"):
-            item = EventWork(self.seq, event(self.seconds, {name: float(b), "host": f"h{a}"}), raw=(self.seq, 0))
+            item = EventWork(
+                self.seq,
+                event(self.seconds, {name: float(b), "host": f"h{a}"}),
+                raw=(self.seq, 0),
+            )
         elif name == "deploy":
             item = EventWork(self.seq, event(self.seconds, {"host": f"h{a}"}, "deploy"), raw=(self.seq, 0))
         elif name == "tick":
@@ -98,7 +107,7 @@ class Run:
 
     def capture(self) -> None:
         rules, engine = self.state.changes()
-        self.deltas.append(ShardDelta(self.seq, self.captured, rules, engine, (self.seq, 0)).json())
+        self.deltas.append(ShardDelta(self.seq, self.captured, rules, engine, done_at(self.seq)).json())
         self.captured = self.seq
 
     def restored(self) -> ShardSnapshot:
@@ -125,9 +134,9 @@ def test_a_base_and_its_deltas_equal_the_full_snapshot(ops: list[tuple[str, int,
         run.apply(op)
     run.capture()
     rules = [rule.canonical() for rule in run.state.engine.rules()]
-    expected = ShardSnapshot(run.seq, rules, fresh_engine(run.state), (run.seq, 0))
+    expected = ShardSnapshot(run.seq, rules, fresh_engine(run.state), done_at(run.seq))
     assert run.restored().json() == expected.json()
-    full = ShardSnapshot(run.seq, *run.state.snapshot(), (run.seq, 0))
+    full = ShardSnapshot(run.seq, *run.state.snapshot(), done_at(run.seq))
     assert codec.loads(full.json()) == codec.loads(expected.json())  # the cached full capture agrees
     again = ShardState.restore(run.restored().engine, run.restored().rule_models())
     assert codec.dumps(again.snapshot()) == codec.dumps(ShardState.restore(full.engine, full.rule_models()).snapshot())
@@ -166,7 +175,7 @@ def test_a_delta_that_does_not_follow_the_snapshot_is_refused() -> None:
 def test_a_new_base_is_the_stored_base_with_the_deltas_applied() -> None:
     run = run_of([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 1, 90), ("delete", 3, 0), ("capture", 0, 0)])
     base = rebase(run.base.encode(), run.deltas)  # what a shard writes off the lock once the deltas weigh enough
-    assert ShardSnapshot.decode(base).json() == ShardSnapshot(run.seq, *run.state.snapshot(), (run.seq, 0)).json()
+    assert ShardSnapshot.decode(base).json() == ShardSnapshot(run.seq, *run.state.snapshot(), done_at(run.seq)).json()
 
 
 async def test_the_new_base_is_built_in_a_child_process(caplog: pytest.LogCaptureFixture) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from services.evaluator.snapshot_bodies import ShardSnapshot
 from services.evaluator.snapshot_capture import Captured, capture_full
 from services.evaluator.snapshot_fork import Forked, ForkFailed, can_fork, collect, fork_capture
-from tests.evaluator.test_snapshot_deltas import OPS, Run, fresh_engine
+from tests.evaluator.test_snapshot_deltas import OPS, Run, done_at, fresh_engine
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="no os.fork on this platform")
 
@@ -31,7 +31,7 @@ class ForkedRun(Run):
 
     def capture(self) -> None:
         self.collect()
-        self.forked = fork_capture(self.state, self.seq, self.captured, (self.seq, 0), self.ratio)
+        self.forked = fork_capture(self.state, self.seq, self.captured, done_at(self.seq), self.ratio)
         self.captured = self.seq
 
     def collect(self) -> None:
@@ -49,7 +49,7 @@ class ForkedRun(Run):
 
 def _full_now(run: Run) -> bytes:
     rules = [rule.canonical() for rule in run.state.engine.rules()]
-    return ShardSnapshot(run.seq, rules, fresh_engine(run.state), (run.seq, 0)).json()
+    return ShardSnapshot(run.seq, rules, fresh_engine(run.state), done_at(run.seq)).json()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -87,20 +87,20 @@ def test_a_failed_child_is_reported_and_a_whole_base_follows_in_process() -> Non
         run.apply(("cpu", host, 90))
     run.state.snapshot()  # in process: the parent caches every series' encoding
     run.apply(("cpu", 0, 95))  # host 0's series move in place (the compiled engine's quick path)
-    forked = fork_capture(run.state, run.seq, 0, (run.seq, 0), 10.0, fail=True)
+    forked = fork_capture(run.state, run.seq, 0, done_at(run.seq), 10.0, fail=True)
     run.apply(("cpu", 1, 10))  # the parent goes on: its changes since the fork are tracked afresh
     with pytest.raises(ForkFailed, match="without an answer"):
         asyncio.run(collect(forked))
     assert forked.usage is not None  # a failed child is reaped and its cost counted too
     # the changes before the fork went with the child: only a whole capture is complete
-    captured: Captured = capture_full(run.state, run.seq, (run.seq, 0))
+    captured: Captured = capture_full(run.state, run.seq, done_at(run.seq))
     assert captured.base and captured.built() == _full_now(run)  # no encoding cached before the fork is trusted
 
 
 def test_a_child_that_does_not_answer_in_time_is_killed() -> None:
     run = Run()
     run.apply(("cpu", 0, 90))
-    forked = fork_capture(run.state, run.seq, 0, (run.seq, 0), 10.0)
+    forked = fork_capture(run.state, run.seq, 0, done_at(run.seq), 10.0)
     with pytest.raises(ForkFailed, match="took over"):
         asyncio.run(collect(forked, timeout=0.0))
     assert forked.usage is not None  # killed, then reaped: no zombie is left

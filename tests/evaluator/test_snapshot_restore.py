@@ -8,7 +8,7 @@ from typing import Any
 from services.common.messages import codec
 from services.evaluator.processor import Output, ShardState
 from services.evaluator.snapshots import ShardSnapshot, compress
-from services.evaluator.work import EventWork, TickWork, Work
+from services.evaluator.work import EventWork, RawDone, TickWork, Work
 from tests.common.domain.kit import at, event, make_rule, metric
 
 HOSTS = 30
@@ -67,7 +67,7 @@ def test_a_restore_from_a_mid_stream_snapshot_then_the_rest_equals_the_uninterru
         for chunk in chunks[:cut]:  # snapshots every chunk, as a busy shard does: the cache is used throughout
             before += run(first, [chunk])
             rules, engine = first.snapshot()
-            body = ShardSnapshot(chunk[-1].seq, rules, engine, (chunk[-1].seq, 0)).json()
+            body = ShardSnapshot(chunk[-1].seq, rules, engine, RawDone((chunk[-1].seq, 0))).json()
         stored = ShardSnapshot.decode(compress(body))
         assert stored.seq == chunks[cut - 1][-1].seq
         restored = ShardState.restore(stored.engine, stored.rule_models())

@@ -30,6 +30,7 @@ from services.evaluator.snapshots import (
     part_size,
     snapshot_bucket,
 )
+from services.evaluator.work import RawDone
 from tests.support.nats import NatsServer
 
 
@@ -39,7 +40,9 @@ def _many_series(count: int) -> dict[str, object]:
 
 
 def test_snapshots_are_compressed_and_round_trip() -> None:
-    snapshot = ShardSnapshot(41, [{"rule_id": "rule-1"}], _many_series(20_000), raw_done=(1234, 5))
+    snapshot = ShardSnapshot(
+        41, [{"rule_id": "rule-1"}], _many_series(20_000), raw_done=RawDone((1234, 5), {"acme": (1300, 0)})
+    )
     data = snapshot.encode()
     plain = codec.dumps({"seq": 41, "rules": snapshot.rules, "engine": snapshot.engine})
     assert len(data) * 5 < len(plain)  # repetitive JSON: a fifth of the size at most
@@ -49,7 +52,13 @@ def test_snapshots_are_compressed_and_round_trip() -> None:
 def test_a_plain_json_snapshot_of_an_older_version_still_decodes() -> None:
     plain = codec.dumps({"seq": 7, "rules": [], "engine": {"format": 1, "rules": {}}})
     assert ShardSnapshot.decode(plain) == ShardSnapshot(7, [], {"format": 1, "rules": {}})
-    assert ShardSnapshot.decode(plain).raw_done == (0, 0)  # no raw position recorded: nothing is a copy yet
+    assert ShardSnapshot.decode(plain).raw_done == RawDone()  # no raw position recorded: nothing is a copy yet
+
+
+def test_a_snapshot_of_an_earlier_version_reads_its_one_raw_position_as_every_tenants_floor() -> None:
+    plain = codec.dumps({"seq": 7, "rules": [], "engine": {"format": 1, "rules": {}}, "raw_done": [120, 3]})
+    done = ShardSnapshot.decode(plain).raw_done
+    assert done == RawDone((120, 3)) and done.of("acme") == (120, 3) == done.of("beta")
 
 
 def test_a_corrupt_compressed_snapshot_is_a_value_error() -> None:
@@ -86,7 +95,7 @@ def test_a_part_fits_the_bucket_and_the_connection() -> None:
 
 async def test_a_snapshot_over_the_value_limit_round_trips_in_parts(js: JetStreamContext, nats_client: Client) -> None:
     store = await store_of(js, part_size(nats_client.max_payload))
-    big = ShardSnapshot(77, [{"rule_id": "rule-1"}], {"noise": noise(9 << 20)}, raw_done=(9, 1))
+    big = ShardSnapshot(77, [{"rule_id": "rule-1"}], {"noise": noise(9 << 20)}, raw_done=RawDone((9, 1)))
     data = big.encode()
     assert len(data) > 8 << 20  # over the bucket's value limit, let alone this server's 1 MiB payloads
     await store.save(data, big.seq)
@@ -155,19 +164,21 @@ def _engine(series: dict[str, object]) -> dict[str, object]:
 
 def _delta(seq: int, after: int, series: dict[str, object], removed: list[str]) -> ShardDelta:
     rules = {"rule-1": {"semantics": "x", "series": series, "removed": removed}}
-    return ShardDelta(seq, after, {}, {"format": 1, "rules": rules}, (seq, 0))
+    return ShardDelta(seq, after, {}, {"format": 1, "rules": rules}, RawDone((seq, 0)))
 
 
 async def test_a_base_and_its_deltas_round_trip_under_a_chain_manifest(js: JetStreamContext) -> None:
     store = await store_of(js, part_bytes=64 << 10)
-    base = ShardSnapshot(10, [{"rule_id": "rule-1"}], _engine({"a": 1, "b": 2}), (10, 0))
+    base = ShardSnapshot(10, [{"rule_id": "rule-1"}], _engine({"a": 1, "b": 2}), RawDone((10, 0)))
     await store.save_base(base.encode(), base.seq)
     await store.save_delta(compress(_delta(12, 10, {"b": 3, "c": 4}, []).json()), 12)
     await store.save_delta(compress(_delta(15, 12, {}, ["a"]).json()), 15)
     value = (await store.kv.get(store.key)).value or b""
     assert value.startswith(CHAIN_MARKER) and await parts_of(store) == sorted(store.parts)  # one part per piece
     reader = SnapshotStore.at(store.kv, store.key)
-    assert await reader.load() == ShardSnapshot(15, [{"rule_id": "rule-1"}], _engine({"b": 3, "c": 4}), (15, 0))
+    assert await reader.load() == ShardSnapshot(
+        15, [{"rule_id": "rule-1"}], _engine({"b": 3, "c": 4}), RawDone((15, 0))
+    )
     assert await reader.sweep() == 0  # every piece's part is in use
     full = ShardSnapshot.decode(await SnapshotStore.at(store.kv, store.key).load_data() or b"")
     assert full.seq == 15 and full.engine == _engine({"b": 3, "c": 4})  # what the rebalance copies: one snapshot
@@ -197,4 +208,6 @@ async def test_a_stale_writer_of_a_delta_is_superseded_and_leaves_no_parts(js: J
     with pytest.raises(Superseded):
         await stale.save_delta(compress(_delta(3, 1, {"a": 3}, []).json()), 3)
     assert await parts_of(store) == kept
-    assert await SnapshotStore.at(store.kv, store.key).load() == ShardSnapshot(2, [], _engine({"a": 2}), (2, 0))
+    assert await SnapshotStore.at(store.kv, store.key).load() == ShardSnapshot(
+        2, [], _engine({"a": 2}), RawDone((2, 0))
+    )
