@@ -6,8 +6,9 @@ the driver:
 
 1. writes the shard map `{epoch: E + 1, shards: N, placement: "series", from: M, from_placement: P}`; the
    router switches to the new placement at its next batch and first marks the switch on `cep.work.epoch`
-   (`services/ingest/epochs.py`): every work message routed with the old placement precedes that marker,
-   every one routed with the new one follows it (the cut);
+   (`services/common/nats/epoch_markers.py`; each router partition on a subject of its own, none routing with
+   the new placement before all have marked it): every work message routed with the old placement precedes that
+   marker, every one routed with the new one follows it (the cut);
 2. brings each old shard's state up to the cut: its snapshot, plus its work stream replayed from the
    snapshot's sequence to the cut (transitions are published with their ids, as a restarted actor would);
 3. moves series, not rules: every new shard holds every rule, and each series goes to the shard that owns it
@@ -42,6 +43,7 @@ from services.common.domain.lifecycle.transitions import Transition
 from services.common.domain.rules.model import Rule
 from services.common.messages import codec
 from services.common.nats import subjects
+from services.common.nats.epoch_markers import marker_cut
 from services.common.quota_book import QuotaBook
 from services.evaluator.alert_publisher import publish_alerts
 from services.evaluator.processor import Output, ShardState
@@ -185,15 +187,15 @@ class Rebalance:
         log.info("rebalanced %d -> %d shards at work sequence %d (epoch %d)", self.old, self.new, cut, self.epoch)
 
     async def wait_for_cut(self, timeout: float) -> int:
-        """The work-stream sequence of the router's marker for our epoch (the router must be running)."""
+        """The work-stream sequence of the router's marker for our epoch, or of the last partition's when routing
+        is partitioned (the routers must be running)."""
         deadline = time.monotonic() + timeout
         while True:
-            with contextlib.suppress(NotFoundError):
-                message = await self.js.get_last_msg(subjects.WORK_STREAM, subjects.WORK_EPOCH)
-                if int(codec.loads(message.data or b"{}").get("epoch") or 0) == self.epoch:
-                    return int(message.seq or 0)
+            cut = await marker_cut(self.js, self.epoch)
+            if cut is not None:
+                return cut
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no router marked shard-map epoch {self.epoch} within {timeout:.0f}s")
+                raise TimeoutError(f"the routers did not mark shard-map epoch {self.epoch} within {timeout:.0f}s")
             await asyncio.sleep(0.2)
 
     async def _states_at_cut(self, kv: KeyValue, cut: int) -> list[ShardSnapshot]:

@@ -1,8 +1,8 @@
 """The shard map (`shard-map` in the `cep-control` bucket): the shard count and placement the router routes with.
 
 The evaluator's driver writes it; the router reads it every batch and marks each new epoch on the work stream
-(services/ingest/epochs.py) before routing with it. While the series move to a new placement (rebalance.py) it
-also names the old count and placement (`from`, `from_placement`).
+(services/common/nats/epoch_markers.py) before routing with it. While the series move to a new placement
+(rebalance.py) it also names the old count and placement (`from`, `from_placement`).
 """
 
 from __future__ import annotations

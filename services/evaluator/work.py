@@ -52,7 +52,7 @@ NOWHERE: RawPosition = (0, 0)  # before the first raw message
 class RawDone:
     """The raw positions a shard has applied: the last one per tenant, over a floor applied for every tenant.
 
-    Per tenant, because routing is partitioned by tenant (services/ingest/partitions.py): work from several
+    Per tenant, because routing is partitioned by tenant (services/common/nats/router_partitions.py): work from several
     routers interleaves on a shard's subject, and only each tenant's positions arrive in raw order. `floor` is
     what a snapshot of an earlier version recorded (one position for the whole stream, from a single router).
     Never changed in place (a snapshot being written holds it); `fresh` returns a new one.

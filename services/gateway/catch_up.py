@@ -1,6 +1,7 @@
 """The gateway's catch-up horizon: reads the pipeline's positions and lets the pure core decide how far it has come.
 
-A reading asks, in pipeline order: CEP_EVENTS' last sequence and the router's consumer, CEP_WORK's last sequence,
+A reading asks, in pipeline order: CEP_EVENTS' last sequence and the router's consumer (each partition's, the
+slowest counting), CEP_WORK's last sequence,
 the evaluator's shards (its `/readyz`: each shard's done sequence, pending work and the clock of its latest
 published tick), CEP_ALERTS' last sequence and the recorder's consumer. What the readings mean, and why the
 horizon they yield is sound, is in services/common/domain/lifecycle/catch_up.py. A reading that fails (NATS or
@@ -20,6 +21,7 @@ from nats.js.api import ConsumerInfo
 from services.common.domain.events.model import parse_time
 from services.common.domain.lifecycle.catch_up import CatchUp, Position, Reading, ShardPosition, StepReason, advance
 from services.common.nats import subjects
+from services.common.nats.router_partitions import is_router_consumer
 from services.gateway.nats.bus import GatewayBus
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,9 @@ class PipelineCatchUp:
         js = self.bus.js
         started = self.clock()
         events = await js.stream_info(subjects.EVENTS_STREAM)
-        router = await js.consumer_info(subjects.EVENTS_STREAM, subjects.ROUTER_CONSUMER)
+        routers = [info for info in await js.consumers_info(subjects.EVENTS_STREAM) if is_router_consumer(info.name)]
+        if not routers:
+            raise ReadingFailed("no router consumer on the raw stream")
         work = await js.stream_info(subjects.WORK_STREAM)
         shards = await self._shards()
         alerts = await js.stream_info(subjects.ALERTS_STREAM)
@@ -83,7 +87,7 @@ class PipelineCatchUp:
         return Reading(
             started=started,
             events_last=int(events.state.last_seq),
-            router=_position(router),
+            router=_routers_position(routers),
             work_last=int(work.state.last_seq),
             shards=shards,
             alerts_last=int(alerts.state.last_seq),
@@ -106,6 +110,22 @@ class PipelineCatchUp:
 def _position(info: ConsumerInfo) -> Position:
     floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
     return Position(int(floor or 0), _count(info.num_pending), _count(info.num_ack_pending))
+
+
+def _routers_position(routers: list[ConsumerInfo]) -> Position:
+    """The router partitions' consumers as one: past a mark only when each is (the slowest ack floor decides).
+
+    Sound because a router consumer reads every subject of the stream: once it has nothing pending nor unacked,
+    its ack floor is the stream's last sequence, so "past" is "ack floor at the mark" for each of them.
+    """
+    positions = [_position(info) for info in routers]
+    pending = [p.pending for p in positions]
+    acks = [p.ack_pending for p in positions]
+    return Position(
+        min(p.done for p in positions),
+        None if None in pending else sum(n for n in pending if n is not None),
+        None if None in acks else sum(n for n in acks if n is not None),
+    )
 
 
 def _shard(status: dict[str, Any]) -> ShardPosition:

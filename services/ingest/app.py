@@ -10,7 +10,7 @@ from services.common.quota_book import QuotaBook
 from services.common.service import NatsService
 from services.ingest.alert_events import AlertEventPublisher
 from services.ingest.producers import ProducerIngress
-from services.ingest.router import Router
+from services.ingest.router_pool import RouterPool
 from services.ingest.settings import IngestSettings
 
 
@@ -22,7 +22,7 @@ class IngestService(NatsService):
     def __init__(self, settings: IngestSettings) -> None:
         super().__init__(settings)
         self.ingest_settings = settings
-        self.router: Router | None = None
+        self.router: RouterPool | None = None
         self.producers: ProducerIngress | None = None
         self.alert_events: AlertEventPublisher | None = None
 
@@ -30,8 +30,9 @@ class IngestService(NatsService):
         await super().start()
         assert self.nc is not None
         settings = self.ingest_settings
-        self.router = Router(
+        self.router = RouterPool(
             self.nc,
+            partitions=settings.router_partitions,
             default_shards=settings.shards,
             batch=settings.route_batch,
             lease_seconds=settings.router_lease_seconds,

@@ -11,6 +11,10 @@ as stored (`work_batches.py`), so the work stream takes a few writes per batch, 
 After a failure or a crash the consumer restarts from its ack floor; rule changes and triggers carry
 deterministic ids (`<change id>:<shard>`, `<event id>:<shard>`), and every event carries its raw position,
 so a shard applies a replayed event once even when the replay's batch boundaries (hence ids) differ.
+
+With `CEP_ROUTER_PARTITIONS` above 1 there is one router per partition, each routing the tenants that hash to it
+under a lease and a durable consumer of its own (services/common/nats/router_partitions.py; the ingest replicas
+share the partitions out: router_pool.py). A router acks the other partitions' messages unread.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -35,15 +40,17 @@ from services.common.domain.evaluation.sharding import BY_RULE, SERIES, Placemen
 from services.common.messages import codec
 from services.common.nats import subjects
 from services.common.nats.durable_consumer import Backoff, pause
+from services.common.nats.epoch_markers import all_marked, announce, last_announced
 from services.common.nats.lease import RouterLease
 from services.common.nats.lease import router_lease_bucket as lease_bucket
 from services.common.nats.publishing import Outgoing, publish_all
+from services.common.nats.router_partitions import Partition, tenant_of_message
 from services.common.nats.streams import ensure_streams
 from services.common.ops import CheckResult
 from services.common.tracing.propagation import traceparent_of
 from services.common.tracing.setup import enabled
 from services.common.tracing.spans import batch_span, end_span
-from services.ingest.epochs import announce, last_announced
+from services.ingest.partition_handover import OtherCountRouting, consumer_start
 from services.ingest.router_consumer import bind_router_consumer, load_rules
 from services.ingest.router_stats import CONSUMER_PENDING, ROUTE_BATCH, RouterStats
 from services.ingest.routing import Dropped, Inbound, Routed, route
@@ -56,6 +63,7 @@ BATCH = 500
 FETCH_SECONDS = 1.0  # how long a fetch waits for messages; also how quickly a stop is noticed
 PENDING_EVERY_SECONDS = 5.0
 SHARD_MAP_SECONDS = 1.0
+MARKERS_WAIT_SECONDS = 20.0  # how long a partition waits for the others to mark an epoch (under the 30 s ack wait)
 
 
 Settle = Callable[[], Awaitable[object]]
@@ -73,7 +81,15 @@ class Outbound:
 
 
 class LeaseLost(RuntimeError):
-    """Another ingest replica routes now: this one goes back to standing by."""
+    """Another ingest replica routes now (or this one gave the partition up): this one goes back to standing by."""
+
+
+class Share(Protocol):
+    """How the routers of one replica share the partitions out with the other replicas (router_pool.py)."""
+
+    def may_claim(self, router: Router) -> bool: ...
+
+    def should_release(self, router: Router) -> bool: ...
 
 
 class Router:
@@ -84,17 +100,24 @@ class Router:
         nc: Client,
         *,
         default_shards: int,
-        durable: str = subjects.ROUTER_CONSUMER,
+        durable: str | None = None,
         batch: int = BATCH,
         fetch_seconds: float = FETCH_SECONDS,
         lease_seconds: float | None = None,
         instance: str = "",
+        partition: Partition | None = None,
+        share: Share | None = None,
     ) -> None:
-        """`lease_seconds`: route only while holding the router lease (several replicas); None: always."""
+        """`lease_seconds`: route only while holding the partition's lease (several replicas); None: always.
+
+        `partition`: which tenants to route (all of them by default); `durable` defaults to its consumer's name.
+        """
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.default_shards = default_shards
-        self.durable = durable
+        self.partition = partition or Partition()
+        self.durable = durable or self.partition.durable
+        self.share = share
         self.batch = batch
         self.fetch_seconds = fetch_seconds
         self.stats = RouterStats(shards=default_shards)
@@ -105,6 +128,8 @@ class Router:
         self._tasks: list[asyncio.Task[None]] = []
         self._control: KeyValue | None = None
         self.announced: int | None = None  # the last shard-map epoch marked on the work stream
+        self.all_marked = 0  # the last epoch every partition has marked (partitioned routing waits for it)
+        self.waiting: str | None = None  # why a router of a new partition count does not route yet
         self.lease_seconds = lease_seconds
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
         self.lease: RouterLease | None = None
@@ -135,8 +160,9 @@ class Router:
 
     async def check(self) -> CheckResult:
         """Ready while the consumer is bound and fetching, or while standing by for the lease."""
-        if self.standby:
-            return CheckResult(True, {"role": "standby", "consumer": self.durable})
+        if self.standby or self.waiting:
+            role = {"role": "standby", "consumer": self.durable}
+            return CheckResult(True, role if self.waiting is None else {**role, "waiting": self.waiting})
         if not self.running:
             return CheckResult(False, self.stats.last_error or "router starting")
         detail = {"consumer": self.durable, "pending": self.stats.pending, "shards": self.stats.shards}
@@ -155,6 +181,12 @@ class Router:
                 await self._consume(sub)
             except LeaseLost:
                 self.running = False
+            except OtherCountRouting as exc:  # a change of the partition count: the old routers must stop first
+                self.running = False
+                if self.waiting is None:
+                    log.warning("%s", exc)
+                self.waiting = str(exc)
+                await self._sleep(self.lease.renew_every if self.lease is not None else 1.0)
             except Exception as exc:  # NATS down, a publish failed: start again from the ack floor
                 self.running = False
                 self.stats.restarts += 1
@@ -174,7 +206,11 @@ class Router:
             return True
         if self.lease is None:
             kv = await lease_bucket(self.js, self.lease_seconds)
-            self.lease = RouterLease(kv, self.instance, self.lease_seconds)
+            self.lease = RouterLease(kv, self.instance, self.lease_seconds, self.partition.lease_key)
+        if not self.lease.held and self.share is not None and not self.share.may_claim(self):
+            self.standby = True  # this replica routes its share of the partitions already
+            await self._sleep(self.lease.renew_every)
+            return False
         self.standby = not await self.lease.claim()
         if self.standby:
             await self._sleep(self.lease.renew_every)
@@ -192,6 +228,11 @@ class Router:
         if not self.lease.held:
             self.standby = self.lease.revision is None
             raise LeaseLost(f"router lease lost by {self.instance}")
+        if self.share is not None and self.share.should_release(self):  # another replica takes this partition
+            await self._settle()
+            await self.lease.release()
+            self.standby = True
+            raise LeaseLost(f"{self.partition} handed to another replica by {self.instance}")
 
     async def _setup(self) -> JetStreamContext.PullSubscription:
         """Declare streams, load the rules, bind the consumer at its ack floor; return the pull subscription."""
@@ -200,9 +241,11 @@ class Router:
         self.table = await load_rules(self.js)
         self.table.catch_up_to = info.state.last_seq
         self._control = await self.js.key_value(subjects.CONTROL_BUCKET)
-        self.announced = await last_announced(self.js)
-        sub = await bind_router_consumer(self.js, self.durable)
-        log.info("router bound: %d rule(s), stream at %d", len(self.table), info.state.last_seq)
+        self.announced = await last_announced(self.js, self.partition)
+        leases = None if self.lease is None else self.lease.kv
+        sub = await bind_router_consumer(self.js, self.durable, lambda: consumer_start(self.js, self.partition, leases))
+        self.waiting = None
+        log.info("%s bound: %d rule(s), stream at %d", self.partition, len(self.table), info.state.last_seq)
         return sub
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
@@ -292,6 +335,10 @@ class Router:
 
     def _route_one(self, msg: Msg, placement: Placement, limit: int) -> Routed:
         meta = msg.metadata
+        if not self.partition.single and not self.partition.routes(tenant_of_message(msg.subject, msg.data)):
+            self.stats.other_partitions += 1  # another partition's router routes it; acked with the batch
+            self.table.passed(meta.sequence.stream)
+            return Routed()
         headers = dict(msg.headers or {})
         inbound = Inbound(msg.subject, msg.data, headers, meta.sequence.stream, meta.timestamp, traceparent_of(headers))
         try:
@@ -327,9 +374,24 @@ class Router:
         if epoch and epoch != self.announced:  # every batch routed with the old map is stored: this is the cut
             if settle is not None:
                 await settle()
-            await announce(self.js, epoch, self.placement)  # a failure restarts the router, which retries
+            await announce(self.js, epoch, self.placement, self.partition)  # a failure restarts the router
             self.announced = epoch
+        if epoch > self.all_marked and not self.partition.single:
+            await self._await_markers(epoch)
         return self.placement
+
+    async def _await_markers(self, epoch: int) -> None:
+        """Wait until every partition has marked `epoch`: no work of the new map may precede another's marker.
+
+        TimeoutError after MARKERS_WAIT_SECONDS (a partition without a router): the router restarts from its ack
+        floor and waits again, its fetched batch left unacked for the redelivery.
+        """
+        deadline = time.monotonic() + MARKERS_WAIT_SECONDS
+        while not await all_marked(self.js, epoch, self.partition.count):
+            if time.monotonic() > deadline or self._stop.is_set():
+                raise TimeoutError(f"not every router partition has marked shard-map epoch {epoch}")
+            await self._sleep(0.1)
+        self.all_marked = epoch
 
     async def _watch_pending(self) -> None:
         gauge = CONSUMER_PENDING.labels(subjects.EVENTS_STREAM, self.durable)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
@@ -18,6 +19,8 @@ from services.ingest.routing import rule_of
 from services.ingest.rule_table import RuleTable
 
 log = logging.getLogger(__name__)
+
+FirstStart = Callable[[], Awaitable[int | None]]  # where a new consumer starts (None: the stream's first message)
 
 MAX_ACK_PENDING = 20_000
 MAX_DELIVER = 20
@@ -37,11 +40,15 @@ def router_consumer_config(durable: str) -> ConsumerConfig:
     )
 
 
-async def bind_router_consumer(js: JetStreamContext, durable: str) -> JetStreamContext.PullSubscription:
+async def bind_router_consumer(
+    js: JetStreamContext, durable: str, first_start: FirstStart | None = None
+) -> JetStreamContext.PullSubscription:
     """Bind the router's consumer; if it holds unacked messages, recreate it at the ack floor first.
 
     Unacked messages belong to a router that died or failed mid-batch. JetStream would redeliver them only after
     `ack_wait`, behind newer messages; restarting at the ack floor replays them first, in stream order.
+    A consumer that does not exist yet starts at the stream's first message, or where `first_start` says
+    (partition_handover.py: after a change of the partition count).
     """
     stream = subjects.EVENTS_STREAM
     config = router_consumer_config(durable)
@@ -54,6 +61,9 @@ async def bind_router_consumer(js: JetStreamContext, durable: str) -> JetStreamC
             config = replace(config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
         info = None
     if info is None:
+        start = None if first_start is None else await first_start()
+        if start is not None:
+            config = replace(config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
         await js.add_consumer(stream, config)
     return await js.pull_subscribe_bind(durable=durable, stream=stream)
 

@@ -29,6 +29,7 @@ class RouterStats:
 
     batches: int = 0
     messages: int = 0
+    other_partitions: int = 0  # raw messages of tenants another router partition routes (acked unread)
     work_published: int = 0
     work_duplicates: int = 0  # work messages JetStream had already stored (a replay)
     dropped: int = 0

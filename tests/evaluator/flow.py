@@ -12,6 +12,7 @@ from services.common.domain.rules.model import Rule
 from services.common.messages import codec
 from services.common.messages.work import RuleChange
 from services.common.nats import subjects
+from services.common.nats.router_partitions import is_router_consumer
 from tests.evaluator.kit import read
 
 
@@ -37,9 +38,9 @@ async def publish_samples(
 
 
 async def router_done(js: JetStreamContext) -> bool:
-    """The router consumer has routed and acknowledged everything on the raw stream."""
-    info = await js.consumer_info(subjects.EVENTS_STREAM, subjects.ROUTER_CONSUMER)
-    return not info.num_pending and not info.num_ack_pending
+    """Every router consumer (one per router partition) has routed and acknowledged everything on the raw stream."""
+    routers = [info for info in await js.consumers_info(subjects.EVENTS_STREAM) if is_router_consumer(info.name)]
+    return bool(routers) and all(not info.num_pending and not info.num_ack_pending for info in routers)
 
 
 async def stored_alerts(js: JetStreamContext) -> list[dict[str, Any]]:

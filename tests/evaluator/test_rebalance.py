@@ -18,13 +18,14 @@ from services.common.domain.rules.model import Rule
 from services.common.messages import codec
 from services.common.messages.work import work_event
 from services.common.nats import subjects
+from services.common.nats.router_partitions import every_partition
 from services.evaluator.driver import ShardDriver
 from services.evaluator.options import ShardOptions
 from services.evaluator.rebalance import rebalance, split_snapshots
 from services.evaluator.shard_map import ShardMap
 from services.evaluator.snapshots import ShardSnapshot, SnapshotStore
 from services.evaluator.work import EventWork, RawDone, decode_message
-from services.ingest.router import Router
+from services.ingest.router_pool import RouterPool
 from tests.evaluator.flow import publish_rule, publish_samples, router_done, stored_alerts
 from tests.evaluator.kit import connect, eventually, make_rule, publish_in_order, read
 from tests.support.nats import NatsServer
@@ -136,10 +137,15 @@ def test_split_snapshots_take_the_latest_raw_position_of_the_old_shards_per_tena
 
 
 @pytest.mark.slow  # ~25 s of Ray actor start-ups: `make test-slow` (CI)
-async def test_window_state_survives_a_restart_with_three_shards(broker: NatsServer, ray_session: None) -> None:
+@pytest.mark.parametrize("partitions", [1, 2], ids=["one-router", "two-router-partitions"])
+async def test_window_state_survives_a_restart_with_three_shards(
+    broker: NatsServer, ray_session: None, partitions: int
+) -> None:
     nc, js = await connect(broker.url)
     router_nc = await nats.connect(broker.url)
-    router = Router(router_nc, default_shards=2, fetch_seconds=0.2)
+    router = RouterPool(
+        router_nc, partitions=partitions, default_shards=2, batch=500, lease_seconds=2, fetch_seconds=0.2
+    )
     await router.start()
     base = datetime.now(UTC) - timedelta(minutes=5)
     try:
@@ -160,9 +166,16 @@ async def test_window_state_survives_a_restart_with_three_shards(broker: NatsSer
         statuses = await driver.status()
         kv = await js.key_value(subjects.CONTROL_BUCKET)
         assert ShardMap.decode((await kv.get(subjects.SHARD_MAP_KEY)).value) == ShardMap(2, 3)
-        marker = await js.get_last_msg(subjects.WORK_STREAM, subjects.WORK_EPOCH)
-        assert codec.loads(marker.data or b"") == {"epoch": 2, "shards": 3, "placement": SERIES}
-        assert [s["resumed_from"] for s in statuses] == [marker.seq] * 3  # every new shard starts at the cut
+        markers = [await js.get_last_msg(subjects.WORK_STREAM, p.marker_subject) for p in every_partition(partitions)]
+        mark = {"epoch": 2, "shards": 3, "placement": SERIES}
+        if partitions > 1:  # each partition marks, naming itself; the last marker is the cut
+            assert [codec.loads(m.data or b"") for m in markers] == [
+                {**mark, "partition": k, "partitions": partitions} for k in range(partitions)
+            ]
+        else:
+            assert codec.loads(markers[0].data or b"") == mark
+        cut = max(m.seq or 0 for m in markers)
+        assert [s["resumed_from"] for s in statuses] == [cut] * 3  # every new shard starts at the cut
         assert [s["rules"] for s in statuses] == [len(THRESHOLDS)] * 3  # every shard holds every rule
         assert sum(s["series"] for s in statuses) == len(THRESHOLDS) * len(HOSTS)  # every window moved
 
@@ -196,7 +209,7 @@ async def _oracle(js: JetStreamContext) -> dict[str, tuple[str, str]]:
     events: list[Event] = []
     for seq, data in await read(js, subjects.WORK_STREAM, f"{subjects.WORK_PREFIX}.*"):
         if data.startswith(b'{"epoch"'):
-            continue  # the router's epoch marker
+            continue  # a router's epoch marker
         for item in decode_message(seq, data)[0]:
             if isinstance(item, EventWork) and item.event.event_id not in seen:
                 seen.add(item.event.event_id)

@@ -150,10 +150,12 @@ class SchedulerLease(Lease):
 
 
 class RouterLease(Lease):
-    """The ingest router lease: key `router` in `cep-router-live`; the holder routes, the other replicas stand by."""
+    """An ingest router lease: key `router` in `cep-router-live` (with partitions, one key per partition:
+    services/common/nats/router_partitions.py); the holder routes, the other replicas stand by."""
 
-    def __init__(self, kv: KeyValue, instance: str, period: float) -> None:
-        super().__init__(kv, subjects.ROUTER_LEASE_KEY, instance, period, label="router lease")
+    def __init__(self, kv: KeyValue, instance: str, period: float, key: str = subjects.ROUTER_LEASE_KEY) -> None:
+        label = "router lease" if key == subjects.ROUTER_LEASE_KEY else f"router lease {key}"
+        super().__init__(kv, key, instance, period, label=label)
 
 
 async def router_lease_bucket(js: JetStreamContext, period: float) -> KeyValue:
