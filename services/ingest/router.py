@@ -358,11 +358,12 @@ class Router:
         """
         if self._control is None:
             return self.placement
-        epoch = 0
+        epoch, moving = 0, False
         try:
             entry = await asyncio.wait_for(self._control.get(subjects.SHARD_MAP_KEY), SHARD_MAP_SECONDS)
             shard_map = codec.loads(entry.value or b"{}")
             count, epoch = int(shard_map["shards"]), int(shard_map.get("epoch") or 0)
+            moving = shard_map.get("from") is not None  # the evaluator is taking the cut of this epoch
             self.placement = Placement(count, scheme_of(shard_map.get("placement", BY_RULE)))
         except KeyNotFoundError:
             self.placement = Placement(self.default_shards, SERIES)
@@ -376,12 +377,15 @@ class Router:
                 await settle()
             await announce(self.js, epoch, self.placement, self.partition)  # a failure restarts the router
             self.announced = epoch
-        if epoch > self.all_marked and not self.partition.single:
+        if moving and epoch > self.all_marked and not self.partition.single:
             await self._await_markers(epoch)
         return self.placement
 
     async def _await_markers(self, epoch: int) -> None:
         """Wait until every partition has marked `epoch`: no work of the new map may precede another's marker.
+
+        Only while the map says a move is under way (`from`): once the evaluator has its cut, markers that aged
+        out of the work stream (2 days) are not waited for.
 
         TimeoutError after MARKERS_WAIT_SECONDS (a partition without a router): the router restarts from its ack
         floor and waits again, its fetched batch left unacked for the redelivery.

@@ -26,6 +26,7 @@ import pytest
 
 from services.common.cli.procs import cmdline, environ, free_port
 from services.common.nats import subjects
+from services.common.nats.router_partitions import partition_of
 from services.evaluator.work import EventWork, decode_message
 from tests.e2e.test_pipeline_labs import eventually
 from tests.support.stack import Stack, start_stack, stop_stack
@@ -41,10 +42,13 @@ RULE = {
 }
 
 
-@pytest.fixture
-def replicated(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, int]]]:
-    """A stack plus a second ingest and a second gateway; yields the stack and every replica's HTTP port."""
-    stack = start_stack(tmp_path / "state", env={"CEP_ROUTER_LEASE_SECONDS": "2"})
+@pytest.fixture(params=[1, 2], ids=["one-router", "two-router-partitions"])
+def replicated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Stack, dict[str, int]]]:
+    """A stack plus a second ingest and a second gateway; yields the stack and every replica's HTTP port.
+
+    With two router partitions (`CEP_ROUTER_PARTITIONS`) each ingest replica routes one."""
+    env = {"CEP_ROUTER_LEASE_SECONDS": "2", "CEP_ROUTER_PARTITIONS": str(request.param)}
+    stack = start_stack(tmp_path / "state", env=env)
     extra: list[subprocess.Popen[bytes]] = []
     try:
         ports = _ports(stack)
@@ -77,8 +81,9 @@ def test_two_ingest_and_two_gateway_replicas_route_and_record_each_event_once(
     replicated: tuple[Stack, dict[str, int]],
 ) -> None:
     stack, ports = replicated
+    partitions = int(_service_env(stack, "ingest").get("CEP_ROUTER_PARTITIONS") or 1)
+    eventually(lambda: _roles_settled(ports, partitions), timeout=30, what="the replicas sharing the routing")
     roles = {name: _router_role(ports[name]) for name in ("ingest", "ingest-2")}
-    assert sorted(roles.values()) == ["active", "standby"], roles  # one routes, the other stands by
     second = httpx.Client(
         base_url=f"http://127.0.0.1:{ports['gateway-2']}", headers={"Authorization": f"Bearer {stack.token}"}
     )
@@ -86,11 +91,12 @@ def test_two_ingest_and_two_gateway_replicas_route_and_record_each_event_once(
     created = gateways[1].post("/cep/rules", json=RULE)
     assert created.status_code == 201, created.text
     rule_id = created.json()["rule_id"]
+    routing = partition_of(created.json()["tenant"], partitions)  # the partition routing this tenant
 
     event_ids: list[str] = []
     for start in range(0, EVENTS, BATCH):
-        if start == EVENTS // 2:  # the routing replica dies mid-stream: the standby takes over the lease
-            active = next(name for name, role in roles.items() if role == "active")
+        if start == EVENTS // 2:  # the replica routing the tenant dies mid-stream: the other takes over its lease
+            active = next(name for name, role in roles.items() if routing in role)
             os.kill(_pid_on_port(ports[active]), signal.SIGKILL)
         items = [{"event_type": "replica", "n": n} for n in range(start, start + BATCH)]
         answer = gateways[(start // BATCH) % 2].post("/cep/ingest", json=items)  # the load shared by both
@@ -105,8 +111,9 @@ def test_two_ingest_and_two_gateway_replicas_route_and_record_each_event_once(
     routed = asyncio.run(_routed_event_ids(stack))
     counts = Counter(routed)
     assert set(counts) == set(event_ids) and set(counts.values()) == {1}  # applied exactly once each
-    # The supervisor restarts a killed child, and the restarted one may win the lease back: one routes, one stands by.
-    eventually(lambda: _roles_settled(ports), timeout=30, what="one active router and one standby again")
+    # The supervisor restarts a killed child, and the restarted one may win the lease back: one routes, one stands by
+    # (with two partitions: one each again).
+    eventually(lambda: _roles_settled(ports, partitions), timeout=30, what="the replicas sharing the routing again")
     for client in gateways:
         client.close()
 
@@ -130,14 +137,19 @@ def _pid_on_port(port: int) -> int:
     raise AssertionError(f"no ingest process serves port {port}")
 
 
-def _router_role(port: int) -> str:
+def _router_role(port: int) -> tuple[int, ...]:
+    """The router partitions the replica routes (one partition: `(0,)` when active, `()` when standing by)."""
     detail = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()["checks"]["router"]["detail"]
-    return "standby" if isinstance(detail, dict) and detail.get("role") == "standby" else "active"
+    if isinstance(detail, dict) and "routing" in detail:
+        return tuple(detail["routing"])
+    return () if isinstance(detail, dict) and detail.get("role") == "standby" else (0,)
 
 
-def _roles_settled(ports: dict[str, int]) -> bool:
+def _roles_settled(ports: dict[str, int], partitions: int) -> bool:
+    """One replica routes, the other stands by; with two partitions, each routes one."""
+    expected = [(), (0,)] if partitions == 1 else [(0,), (1,)]
     with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
-        return sorted(_router_role(ports[name]) for name in ("ingest", "ingest-2")) == ["active", "standby"]
+        return sorted(_router_role(ports[name]) for name in ("ingest", "ingest-2")) == expected
     return False
 
 

@@ -136,7 +136,7 @@ async def work(js: JetStreamContext, applied: bool = True) -> WorkLog:
         for msg in await sub.fetch(min(500, total - seen), timeout=5):
             seen += 1
             await msg.ack()
-            if msg.subject == subjects.WORK_EPOCH:  # the router's shard-map epoch marker, not shard work
+            if not msg.subject.rsplit(".", 1)[1].isdigit():  # a router's shard-map epoch marker, not shard work
                 continue
             shard = int(msg.subject.rsplit(".", 1)[1])
             decoded, bad = decode_message(msg.metadata.sequence.stream, msg.data)
@@ -170,7 +170,7 @@ async def raw_work(js: JetStreamContext) -> list[tuple[str, bytes]]:
     while len(out) < total:
         out += [(msg.subject, msg.data) for msg in await sub.fetch(min(500, total - len(out)), timeout=5)]
     await sub.unsubscribe()
-    return [(subject, data) for subject, data in out if subject != subjects.WORK_EPOCH]
+    return [(subject, data) for subject, data in out if subject.rsplit(".", 1)[1].isdigit()]  # no epoch markers
 
 
 def ids(log: WorkLog) -> dict[int, list[str]]:

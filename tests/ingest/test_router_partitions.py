@@ -15,6 +15,7 @@ from nats.js.client import JetStreamContext
 
 from services.common.messages import codec
 from services.common.nats import subjects
+from services.common.nats.epoch_markers import marker_cut
 from services.common.nats.lease import RouterLease, router_lease_bucket
 from services.common.nats.router_partitions import (
     Partition,
@@ -185,3 +186,35 @@ async def _until(probe: Callable[[], bool], what: str, timeout: float = 15) -> N
     while not probe():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)
+
+
+async def test_while_the_shards_move_no_partition_routes_with_the_new_map_before_every_partition_marked_it(
+    broker: NatsServer, js: JetStreamContext
+) -> None:
+    tenant = next(t for t in TENANTS if partition_of(t, 2) == 0)
+    await change(js, RULES[tenant])
+    control = await js.key_value(subjects.CONTROL_BUCKET)
+    await control.put(subjects.SHARD_MAP_KEY, codec.dumps({"epoch": 2, "shards": 3, "placement": "series", "from": 2}))
+    clients = [await nats.connect(broker.url) for _ in range(2)]
+    first, second = (
+        Router(nc, default_shards=2, fetch_seconds=0.2, partition=Partition(k, 2)) for k, nc in enumerate(clients)
+    )
+    try:
+        await first.start()
+        await send(js, {"cpu": 1}, f"{tenant}-x", tenant)
+        await _until(lambda: first.announced == 2, "partition 0 marking epoch 2")
+        await asyncio.sleep(1.0)
+        assert not [i for items in (await work(js)).values() for i, _ in items if i.startswith(f"{tenant}-x")]
+        assert await marker_cut(js, 2) is None  # the evaluator's cut waits for partition 1 too
+        await second.start()
+        await _all_routed(js, 2)
+        cut = await marker_cut(js, 2)
+        marked = [(await js.get_last_msg(subjects.WORK_STREAM, f"cep.work.epoch-{k}")).seq for k in range(2)]
+        assert cut == max(marked)  # type: ignore[type-var]
+        seqs = [item.seq for items in (await work(js)).values() for i, item in items if i.startswith(f"{tenant}-x")]
+        assert seqs and all(seq > cut for seq in seqs)  # type: ignore[operator]
+    finally:
+        await second.stop()
+        await first.stop()
+        for nc in clients:
+            await nc.close()
