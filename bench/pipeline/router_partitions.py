@@ -159,7 +159,8 @@ def run(events: int, tenant_count: int, counts: list[int], batch: int, hosts: in
             if expected is None:
                 expected = work
             elif work != expected:
-                raise SystemExit(f"{count} partitions routed other work than {counts[0]}: {len(work ^ expected)} differ")
+                differ = len(work ^ expected)
+                raise SystemExit(f"{count} partitions routed other work than {counts[0]}: {differ} differ")
             result["by_partitions"][str(count)] = {"seconds": round(seconds, 3), "eps": round(events / seconds)}
             print(f"{count} partition(s): {events / seconds:,.0f} events/s ({seconds:.2f} s)", flush=True)
         base = result["by_partitions"][str(counts[0])]["eps"]
