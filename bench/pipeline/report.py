@@ -110,6 +110,19 @@ def tables(result: dict[str, Any]) -> str:
     for k, engine_only in by_shards["engine_only"].items():
         fanout = result["engine_capacity_eps_by_shards"][k]["shards_per_event"]
         lines.append(f"| {k} | {_num(engine_only)} | {fanout} | {_num(by_shards['end_to_end'].get(k))} |")
+    routing = result["router_partitions"]
+    lines += [
+        "",
+        f"Routing only ({routing['events']:,} events in {routing['raw_messages']:,} raw messages of "
+        f"{routing['tenants']} tenants, a backlog on a private nats-server; one process per router partition; "
+        "`bench/pipeline/router_partitions.py`):",
+        "",
+        "| router partitions | events/s | vs one |",
+        "|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {k} | {_num(v['eps'])} | {routing['ratio_to_first'][k]} |" for k, v in routing["by_partitions"].items()
+    ]
     lines += ["", "| rules (10 match) | route events/s | evaluate events/s | both, one core |", "|---:|---:|---:|---:|"]
     lines += [
         f"| {k} | {_num(v['route_eps'])} | {_num(v['evaluate_eps'])} | {_num(v['eps'])} |"
@@ -150,6 +163,7 @@ def summary(result: dict[str, Any]) -> str:
         "engine_eps",
         "shards_per_event",
         "capacity_eps_by_shards",
+        "router_capacity_eps_by_partitions",
         "ratio_engine_vs_bytewax",
         "ratio_vs_bytewax",
         "ratio_10k_vs_10_rules",

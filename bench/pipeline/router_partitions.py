@@ -6,7 +6,7 @@ publishes `events` workload events to the raw stream as producers do (JSON array
 message to the next tenant in turn). Then, for each partition count P, it starts P processes, each running the
 product's `Router` for one partition (its own NATS connection, lease and durable consumer), released together at
 a barrier, and measures how long until every partition has acked the whole raw stream: capacity = events / that
-time. Between counts the work stream is purged and the routers' consumers and handover record deleted, so every
+time. Between counts the work stream is made anew and the routers' consumers and handover record deleted, so every
 count routes the same backlog from the start. The work each count stores must be the same set of (shard, raw
 sequence, event index) as the first count's, or the run fails (the routers must route the same events to the same
 shards however partitioned). nats-server shares the machine's cores with the routers, as it would in a small
@@ -92,11 +92,12 @@ async def _route_async(url: str, partition: Partition, last: int, barrier: Any) 
 
 
 async def reset(url: str) -> None:
-    """Empty the work stream, delete the routers' consumers, handover record and leases: the next count starts
-    from the first raw message."""
+    """A new work stream, and the routers' consumers and handover record deleted: the next count starts from the
+    first raw message."""
     nc = await nats.connect(url)
     js = nc.jetstream()
-    await js.purge_stream(subjects.WORK_STREAM)
+    await js.delete_stream(subjects.WORK_STREAM)  # not a purge: its de-duplication window would drop a repeat run
+    await ensure_streams(js)
     for info in await js.consumers_info(subjects.EVENTS_STREAM):
         if is_router_consumer(info.name):
             await js.delete_consumer(subjects.EVENTS_STREAM, info.name)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.pipeline import engine_shards, limits, peer
+from bench.pipeline import engine_shards, limits, peer, router_partitions
 from bench.pipeline.engine import engine_vs_peer, shard_engine_run
 from bench.pipeline.patterns import pattern_vs_plain
 from bench.pipeline.peer_step import Flip, bare_loop
@@ -21,6 +21,8 @@ from services.common.domain.rules.model import Rule
 
 MAIN_SHARDS = 2  # the product's default CEP_SHARDS
 ENGINE_SHARDS = (1, 2, 4)  # engine-only capacity, in memory (cheap at every scale)
+ROUTER_PARTITIONS = (1, 2)  # routing capacity, a process per router partition (router_partitions.py)
+ROUTER_TENANTS = 8
 INGEST_PATH = (
     "NATS producer path: JetStream publish to cep.ingest.<tenant> with the admin token (auth callout), "
     "one JSON array of {batch} events per message, PubAck awaited, 64 messages in flight"
@@ -89,6 +91,10 @@ async def run(scale: Scale, workdir: Path, log: Any = print) -> dict[str, Any]:
         str(n): engine_shards.capacity(workload, scale.engine_shard_events, n) for n in ENGINE_SHARDS
     }
     log(f"engine-only capacity by shards: {result['engine_capacity_eps_by_shards']}")
+    result["router_partitions"] = router_partitions.run(
+        scale.router_events, ROUTER_TENANTS, list(ROUTER_PARTITIONS), scale.batch, scale.hosts, scale.metrics
+    )
+    log(f"routing capacity by router partitions: {result['router_partitions']['by_partitions']}")
     with limits.bare_nats(workdir) as url:
         result["nats_raw_msgs_per_s"] = (await limits.core_pub_sub(url, scale.nats_core_messages)).eps
         result["nats_jetstream_publish_msgs_per_s"] = (await limits.jetstream_publish(url, scale.nats_js_messages)).eps
@@ -182,6 +188,11 @@ def headline(result: dict[str, Any], scale: Scale) -> dict[str, Any]:
             out[f"{p}_ms_at_{share}"] = lat[f"{p}_ms"]
     one, two = engine_only.get("1"), engine_only.get("2")
     out["engine_2_vs_1_shards"] = round(two / one, 3) if one and two else None
+    routing = {k: v["eps"] for k, v in result["router_partitions"]["by_partitions"].items()}
+    out["router_capacity_eps_by_partitions"] = routing
+    out["router_2_vs_1_partitions"] = (
+        round(routing["2"] / routing["1"], 3) if "1" in routing and "2" in routing else None
+    )
     out["targets"] = targets(out)
     return out
 

@@ -33,6 +33,7 @@ class Scale:
     drain_timeout: float
     pattern_users: int = 100  # the login pattern beside a plain event rule (patterns.py), in memory
     pattern_events: int = 30_000
+    router_events: int = 200_000  # routing capacity by router partitions (router_partitions.py), 8 tenants
 
 
 FULL = Scale(
@@ -75,6 +76,7 @@ TINY = Scale(
     engine_rule_counts=(10, 100),
     engine_curve_events=2000,
     engine_shard_events=2000,
+    router_events=4000,
     nats_core_messages=2000,
     nats_js_messages=200,
     rule_counts=(10, 100),

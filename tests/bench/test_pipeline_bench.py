@@ -128,6 +128,7 @@ async def test_tiny_run_reports_every_figure_and_the_alerts_match(tmp_path: Path
     assert result["bytewax"]["transitions"] > 0 and "flips" not in result["bytewax"]
     assert set(result["engine_vs_bytewax"]) == {str(count) for count in TINY.engine_rule_counts}
     assert set(result["capacity_eps_by_shards"]["engine_only"]) == {"1", "2", "4"}
+    assert set(result["router_capacity_eps_by_partitions"]) == {"1", "2"} and result["router_2_vs_1_partitions"] > 0
     assert set(result["targets"]) >= {"ratio_engine_vs_bytewax >= 2", "p999_ms_at_50pct < 300"}
     assert set(result["rules_curve"]) == {str(count) for count in TINY.rule_counts}
     assert result["memory"]["windowed_avg"]["bytes_per_series"] > result["memory"]["plain"]["bytes_per_series"]
