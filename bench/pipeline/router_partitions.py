@@ -145,18 +145,20 @@ def capacity(url: str, partitions: int, last: int) -> float:
     return max(seconds for _, seconds in done)
 
 
-def run(events: int, tenant_count: int, counts: list[int], batch: int, hosts: int, metrics: int) -> dict[str, Any]:
+async def run(
+    events: int, tenant_count: int, counts: list[int], batch: int, hosts: int, metrics: int
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="cep-router-bench-"))
     server = start_nats(workdir / "nats")
     try:
         workload = Workload(hosts=hosts, metrics=metrics)
-        last = asyncio.run(load(server.url, workload, events, batch, tenants(tenant_count)))
+        last = await load(server.url, workload, events, batch, tenants(tenant_count))
         result: dict[str, Any] = {"events": events, "raw_messages": last, "tenants": tenant_count, "by_partitions": {}}
         expected: set[tuple[int, int, int]] | None = None
         for count in counts:
-            asyncio.run(reset(server.url))
-            seconds = capacity(server.url, count, last)
-            work = asyncio.run(routed_work(server.url))
+            await reset(server.url)
+            seconds = await asyncio.to_thread(capacity, server.url, count, last)
+            work = await routed_work(server.url)
             if expected is None:
                 expected = work
             elif work != expected:
@@ -182,7 +184,8 @@ def main() -> None:
     parser.add_argument("--metrics", type=int, default=100)
     args = parser.parse_args()
     counts = [int(n) for n in args.partitions.split(",")]
-    print(json.dumps(run(args.events, args.tenants, counts, args.batch, args.hosts, args.metrics), indent=2))
+    result = asyncio.run(run(args.events, args.tenants, counts, args.batch, args.hosts, args.metrics))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ async def run(scale: Scale, workdir: Path, log: Any = print) -> dict[str, Any]:
         str(n): engine_shards.capacity(workload, scale.engine_shard_events, n) for n in ENGINE_SHARDS
     }
     log(f"engine-only capacity by shards: {result['engine_capacity_eps_by_shards']}")
-    result["router_partitions"] = router_partitions.run(
+    result["router_partitions"] = await router_partitions.run(
         scale.router_events, ROUTER_TENANTS, list(ROUTER_PARTITIONS), scale.batch, scale.hosts, scale.metrics
     )
     log(f"routing capacity by router partitions: {result['router_partitions']['by_partitions']}")
