@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,14 @@ async def running(router: Router, timeout: float = 10) -> Router:
         assert time.monotonic() < deadline, router.stats.last_error
         await asyncio.sleep(0.01)
     return router
+
+
+async def until(probe: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    """Wait until `probe()` holds (a router's own state: running, standing by, waiting)."""
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 async def routed(js: JetStreamContext, durable: str = subjects.ROUTER_CONSUMER, timeout: float = 10) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import nats
 from nats.js.client import JetStreamContext
 
 from services.ingest.router import Router
-from tests.ingest.test_router import CPU, broker, change, ids, js, on, routed, send, work
+from tests.ingest.test_router import CPU, broker, change, ids, js, on, routed, send, until, work
 from tests.support.nats import NatsServer
 
 __all__ = ["broker", "js"]  # the fixtures, shared with the router tests
@@ -25,9 +23,9 @@ async def test_one_replica_routes_and_the_standby_takes_over(broker: NatsServer,
     first, second = (Router(nc, default_shards=2, fetch_seconds=0.2, lease_seconds=LEASE) for nc in clients)
     try:
         await first.start()
-        await _until(lambda: first.running, "the first replica routing")
+        await until(lambda: first.running, "the first replica routing")
         await second.start()
-        await _until(lambda: second.standby, "the second replica standing by")
+        await until(lambda: second.standby, "the second replica standing by")
         assert (await second.check()).ok  # a standby is ready: it is what makes the pair available
         for n in range(50):
             await send(js, {"cpu": n}, f"a{n}")
@@ -35,7 +33,7 @@ async def test_one_replica_routes_and_the_standby_takes_over(broker: NatsServer,
 
         await first.stop()  # a clean stop releases the lease: the standby takes it at its next try
         began = time.monotonic()
-        await _until(lambda: second.running, "the standby taking over")
+        await until(lambda: second.running, "the standby taking over")
         assert time.monotonic() - began < LEASE and not second.standby
         for n in range(50):
             await send(js, {"cpu": n}, f"b{n}")
@@ -49,10 +47,3 @@ async def test_one_replica_routes_and_the_standby_takes_over(broker: NatsServer,
         await first.stop()
         for nc in clients:
             await nc.close()
-
-
-async def _until(probe: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)

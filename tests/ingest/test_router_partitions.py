@@ -5,9 +5,10 @@ of the partition count starts the new routers where the old ones stopped."""
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from collections import Counter
 from collections.abc import Callable
+from typing import TypeVar
 
 import nats
 import pytest
@@ -29,7 +30,7 @@ from services.ingest.partition_handover import HANDOVER_KEY
 from services.ingest.router import Router
 from services.ingest.router_pool import RouterPool
 from tests.common.domain.kit import make_rule, metric
-from tests.ingest.test_router import broker, change, js, on, routed, send, work
+from tests.ingest.test_router import broker, change, js, on, routed, send, until, work
 from tests.support.nats import NatsServer
 
 __all__ = ["broker", "js"]  # the fixtures, shared with the router tests
@@ -62,12 +63,12 @@ async def test_two_replicas_route_a_partition_each_and_every_event_reaches_its_s
 ) -> None:
     for rule in RULES.values():
         await change(js, rule)
-    clients = [await nats.connect(broker.url) for _ in range(2)]
-    pools = [_pool(nc, f"replica-{n}") for n, nc in enumerate(clients)]
-    try:
+    async with contextlib.AsyncExitStack() as cleanup:
+        clients = [await _connected(cleanup, broker.url) for _ in range(2)]
+        pools = [_stopped_at_end(cleanup, _pool(nc, f"replica-{n}")) for n, nc in enumerate(clients)]
         for pool in pools:
             await pool.start()
-        await _until(lambda: sorted(len(pool.held) for pool in pools) == [1, 1], "a partition for each replica")
+        await until(lambda: sorted(len(pool.held) for pool in pools) == [1, 1], "a partition for each replica")
         for n in range(120):
             for tenant in TENANTS:
                 await send(js, {"cpu": n}, f"{tenant}-a{n}", tenant)
@@ -76,7 +77,7 @@ async def test_two_replicas_route_a_partition_each_and_every_event_reaches_its_s
         assert all(r.stats.messages and r.stats.other_partitions for r in routers if r.running)  # each its share
 
         await pools[0].stop()  # a clean stop releases its leases: the other replica takes both partitions
-        await _until(lambda: len(pools[1].held) == 2, "the other replica routing both partitions")
+        await until(lambda: len(pools[1].held) == 2, "the other replica routing both partitions")
         for n in range(120):
             for tenant in TENANTS:
                 await send(js, {"cpu": n}, f"{tenant}-b{n}", tenant)
@@ -84,11 +85,6 @@ async def test_two_replicas_route_a_partition_each_and_every_event_reaches_its_s
         _assert_once_in_order(
             await work(js, applied=False), lambda t: [f"{t}-{p}{n}" for p in "ab" for n in range(120)]
         )
-    finally:
-        for pool in pools:
-            await pool.stop()
-        for nc in clients:
-            await nc.close()
 
 
 async def test_a_new_partition_count_waits_for_the_old_routers_then_starts_where_they_stopped(
@@ -96,23 +92,23 @@ async def test_a_new_partition_count_waits_for_the_old_routers_then_starts_where
 ) -> None:
     for rule in RULES.values():
         await change(js, rule)
-    clients = [await nats.connect(broker.url) for _ in range(2)]
-    old = Router(clients[0], default_shards=2, fetch_seconds=0.2, lease_seconds=LEASE)
-    new = _pool(clients[1], "new-replica")
-    try:
+    async with contextlib.AsyncExitStack() as cleanup:
+        clients = [await _connected(cleanup, broker.url) for _ in range(2)]
+        old = _stopped_at_end(cleanup, Router(clients[0], default_shards=2, fetch_seconds=0.2, lease_seconds=LEASE))
+        new = _stopped_at_end(cleanup, _pool(clients[1], "new-replica"))
         await old.start()
-        await _until(lambda: old.running, "the single router routing")
+        await until(lambda: old.running, "the single router routing")
         for n in range(60):
             for tenant in TENANTS:
                 await send(js, {"cpu": n}, f"{tenant}-a{n}", tenant)
         await routed(js)
         await new.start()
-        await _until(lambda: all(r.waiting for r in new.routers), "the new count waiting for the old router")
+        await until(lambda: all(r.waiting for r in new.routers), "the new count waiting for the old router")
         assert (await new.check()).ok  # waiting is standing by: a rolling update goes on
         for n in range(60):
             await send(js, {"cpu": n}, f"acme-b{n}", "acme")  # routed by the old router, or after it by the new
         await old.stop()  # releases its lease: the new count takes over from its ack floor
-        await _until(lambda: all(r.running for r in new.routers), "the new count routing")
+        await until(lambda: all(r.running for r in new.routers), "the new count routing")
         for n in range(60):
             for tenant in TENANTS:
                 await send(js, {"cpu": n}, f"{tenant}-c{n}", tenant)
@@ -128,11 +124,6 @@ async def test_a_new_partition_count_waits_for_the_old_routers_then_starts_where
         copies = sum(1 for items in log.values() for _, item in items if isinstance(item, EventWork))
         sent = 2 * len(TENANTS) * 60 + 60
         assert sent <= copies <= sent + 60  # routed again: at most what the old router's last acks had not settled
-    finally:
-        await new.stop()
-        await old.stop()
-        for nc in clients:
-            await nc.close()
 
 
 async def test_a_router_of_another_count_still_holding_its_lease_keeps_the_new_count_waiting(
@@ -146,7 +137,7 @@ async def test_a_router_of_another_count_still_holding_its_lease_keeps_the_new_c
     new = Router(nc, default_shards=2, fetch_seconds=0.2, lease_seconds=30, partition=Partition(0, 2))
     try:
         await new.start()
-        await _until(lambda: new.waiting is not None, "the new count waiting")
+        await until(lambda: new.waiting is not None, "the new count waiting")
         assert "still routing" in (new.waiting or "") and not new.running
         assert [i.name for i in await js.consumers_info(subjects.EVENTS_STREAM)] == ["router"]  # nothing taken
     finally:
@@ -170,6 +161,21 @@ def _assert_once_in_order(log: dict[int, list[tuple[str, object]]], sent: Callab
         assert mine == expected, f"{tenant}: out of order"
 
 
+async def _connected(cleanup: contextlib.AsyncExitStack, url: str) -> nats.aio.client.Client:
+    nc = await nats.connect(url)
+    cleanup.push_async_callback(nc.close)
+    return nc
+
+
+Stoppable = TypeVar("Stoppable", Router, RouterPool)
+
+
+def _stopped_at_end(cleanup: contextlib.AsyncExitStack, runner: Stoppable) -> Stoppable:
+    """Stopped when the test ends, before the connections it uses close."""
+    cleanup.push_async_callback(runner.stop)
+    return runner
+
+
 def _pool(nc: nats.aio.client.Client, instance: str) -> RouterPool:
     return RouterPool(
         nc, partitions=2, default_shards=2, batch=50, lease_seconds=LEASE, fetch_seconds=0.2, instance=instance
@@ -181,13 +187,6 @@ async def _all_routed(js: JetStreamContext, partitions: int, timeout: float = 20
         await routed(js, Partition(partition, partitions).durable, timeout)
 
 
-async def _until(probe: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 async def test_while_the_shards_move_no_partition_routes_with_the_new_map_before_every_partition_marked_it(
     broker: NatsServer, js: JetStreamContext
 ) -> None:
@@ -195,14 +194,15 @@ async def test_while_the_shards_move_no_partition_routes_with_the_new_map_before
     await change(js, RULES[tenant])
     control = await js.key_value(subjects.CONTROL_BUCKET)
     await control.put(subjects.SHARD_MAP_KEY, codec.dumps({"epoch": 2, "shards": 3, "placement": "series", "from": 2}))
-    clients = [await nats.connect(broker.url) for _ in range(2)]
-    first, second = (
-        Router(nc, default_shards=2, fetch_seconds=0.2, partition=Partition(k, 2)) for k, nc in enumerate(clients)
-    )
-    try:
+    async with contextlib.AsyncExitStack() as cleanup:
+        clients = [await _connected(cleanup, broker.url) for _ in range(2)]
+        first, second = (
+            _stopped_at_end(cleanup, Router(nc, default_shards=2, fetch_seconds=0.2, partition=Partition(k, 2)))
+            for k, nc in enumerate(clients)
+        )
         await first.start()
         await send(js, {"cpu": 1}, f"{tenant}-x", tenant)
-        await _until(lambda: first.announced == 2, "partition 0 marking epoch 2")
+        await until(lambda: first.announced == 2, "partition 0 marking epoch 2")
         await asyncio.sleep(1.0)
         assert not [i for items in (await work(js)).values() for i, _ in items if i.startswith(f"{tenant}-x")]
         assert await marker_cut(js, 2) is None  # the evaluator's cut waits for partition 1 too
@@ -213,8 +213,3 @@ async def test_while_the_shards_move_no_partition_routes_with_the_new_map_before
         assert cut == max(marked)  # type: ignore[type-var]
         seqs = [item.seq for items in (await work(js)).values() for i, item in items if i.startswith(f"{tenant}-x")]
         assert seqs and all(seq > cut for seq in seqs)  # type: ignore[operator]
-    finally:
-        await second.stop()
-        await first.stop()
-        for nc in clients:
-            await nc.close()
