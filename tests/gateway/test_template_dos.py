@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.gateway.live_gateway import LiveGateway, new_tenant, start_gateway
+from tests.support.stalls import Stalls
 
 PREVIEW = "/cep/templates/preview"
 NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}"
@@ -47,8 +48,8 @@ def test_a_runaway_template_leaves_other_clients_served(gateway: LiveGateway) ->
     answers: list[Any] = []
     stop = threading.Event()
     attacker = threading.Thread(target=_attack, args=(gateway, evil, stop, answers), daemon=True)
-    latencies: list[tuple[str, float]] = []
-    with httpx.Client(base_url=gateway.url, headers=other, timeout=10) as client:
+    latencies: list[tuple[str, float, float]] = []  # (path, sent at, answered at)
+    with Stalls() as stalls, httpx.Client(base_url=gateway.url, headers=other, timeout=10) as client:
         attacker.start()
         time.sleep(0.2)  # the first evil render is running
         until = time.monotonic() + OTHER_SECONDS
@@ -60,14 +61,16 @@ def test_a_runaway_template_leaves_other_clients_served(gateway: LiveGateway) ->
             ):
                 started = time.monotonic()
                 response = client.request(method, path, json=body)
-                latencies.append((path, time.monotonic() - started))
+                latencies.append((path, started, time.monotonic()))
                 assert response.status_code == 200, response.text
             time.sleep(0.05)
     stop.set()
     attacker.join(timeout=60)
     assert not attacker.is_alive(), "the attacker's requests did not end"
-    slow = [(path, round(seconds, 2)) for path, seconds in latencies if seconds >= 1.0]
-    assert not slow, f"other clients waited: {slow}"
+    # A collection of the test session's heap or a stall of the machine pauses the in-process server as well.
+    waits = [(path, end - start, stalls.within(start, end)) for path, start, end in latencies]
+    slow = [(path, round(seconds, 2), round(stalled, 2)) for path, seconds, stalled in waits if seconds - stalled >= 1]
+    assert not slow, f"other clients waited (path, seconds, of which the process or machine stalled): {slow}"
     assert len(latencies) >= 9, "the other client hardly got through"
     assert len(answers) >= len(EVIL) * 2, "the attacker was not kept busy"
     for kind, seconds, answer in answers:
