@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.pipeline import engine_shards, limits, peer, router_partitions
-from bench.pipeline.engine import engine_vs_peer, shard_engine_run
+from bench.pipeline.engine import engine_vs_peer, fresh_bare_loop, fresh_engine_run
 from bench.pipeline.patterns import pattern_vs_plain
-from bench.pipeline.peer_step import Flip, bare_loop
+from bench.pipeline.peer_step import Flip
 from bench.pipeline.product import run_product
 from bench.pipeline.reference import as_flips, check_same, local_rules, parsed_events, reference_run
 from bench.pipeline.scales import Scale
@@ -122,7 +122,7 @@ def engine_only(scale: Scale, workdir: Path, log: Any = print, events: int | Non
     count = events or ENGINE_ONLY_SAMPLES * workload.hosts * workload.metrics
     parsed = parsed_events(workload.events(0, count))
     reference, speed = reference_run(rules, parsed)
-    evaluated, engine = shard_engine_run(rules, parsed)
+    evaluated, engine = fresh_engine_run(rules, workload, count)
     check_same("engine", evaluated, as_flips(reference, rules))
     result["engine"] = {"eps": round(engine.eps, 1), "events": engine.events, "transitions": len(evaluated)}
     result["reference_engine"] = {"eps": round(speed.eps, 1), "events": speed.events}
@@ -148,9 +148,9 @@ def in_memory(
         runs.append(ran)
     best = max(runs, key=lambda ran: ran["eps"])
     best["by_processes"] = {str(ran["config"]["processes"]): round(ran["eps"], 1) for ran in runs}
-    looped, bare = bare_loop(workload, workload.events(0, events))
+    looped, bare = fresh_bare_loop(workload, events)
     check_same("bare python loop", looped, expected)
-    evaluated, engine = shard_engine_run(rules, parsed_events(workload.events(0, events)))
+    evaluated, engine = fresh_engine_run(rules, workload, events)
     check_same("engine", evaluated, expected)
     return {
         "bytewax": best,
