@@ -24,7 +24,7 @@ TICK = 0.01  # how long the child sleeps between looks at the clock
 LATE = 0.1  # a wake-up later than this is a stall of the machine
 # CLOCK_MONOTONIC is one clock for every process of the machine, so the child's times compare with this process's.
 _WATCHER = f"""
-import sys, time
+import time
 while True:
     before = time.monotonic()
     time.sleep({TICK})
