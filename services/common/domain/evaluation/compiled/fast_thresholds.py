@@ -12,14 +12,13 @@ sample.
 from __future__ import annotations
 
 import copy
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.common.domain.conditions.tree import Explanation, combine, compare, literal, truth
-from services.common.domain.evaluation.compiled.running_window import RunningWindow
+from services.common.domain.evaluation.compiled.running_window import TESTS, RunningWindow
 from services.common.domain.events.model import Event
 from services.common.domain.lifecycle.episodes import CompiledRule, Episode, judge
 from services.common.domain.lifecycle.thresholds import _MIN_WINDOW, ThresholdSeries
@@ -28,14 +27,6 @@ from services.common.domain.rules.triggers import MetricTrigger
 from services.common.domain.windows.measures import PATH, Measure, sample_of
 
 _RATE_UNDEFINED = "rate needs two samples at different times"
-_TESTS: dict[str, Callable[[Any, Any], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
 _QUICK_AGGREGATIONS = (None, "avg", "sum", "count")
 LAZY = object()  # a `QuickSample`'s value that the window holds: its aggregate, read when the sample is explained
 # (event, value, result, problem) of a sample `take_quick` took: built into a `Sample` only when explained
@@ -64,7 +55,7 @@ def quick_rule(plan: CompiledRule) -> QuickRule | None:
         return None
     if trigger.recover_threshold is not None or trigger.aggregation not in _QUICK_AGGREGATIONS:
         return None
-    test = _TESTS.get(trigger.operator)
+    test = TESTS.get(trigger.operator)
     threshold = trigger.threshold
     if test is None or type(threshold) not in (int, float) or float(threshold) != threshold:
         return None

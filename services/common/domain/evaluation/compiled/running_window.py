@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from services.common.domain.windows.sliding import Admission, ExactSum, SlidingWindow, p95, rate
+from services.common.domain.windows.sliding import AGGREGATIONS, Admission, ExactSum, SlidingWindow, p95, rate
 
 _ROUNDING = 2.0**-52  # a bound on one float addition's relative rounding error (half an ulp is 2**-53)
 _RESYNC_EVERY = 1024  # operations after which the running sum is recomputed, so its error bound stays tight
+# A threshold rule's operator as the comparison `holds` takes.
+TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 
 
 def exact_sum(values: list[float]) -> float:
@@ -31,6 +41,28 @@ def exact_sum(values: list[float]) -> float:
             exact.add(value)
         return exact.value
     return total if total != 0.0 else 0.0
+
+
+def exact_aggregate(times: Sequence[float], values: list[float], aggregation: str) -> float | None:
+    """The aggregation over a window's samples (oldest first), as `SlidingWindow.aggregate` gives it, computed from
+    the samples alone: None when undefined (empty, or rate of fewer than two samples at different times)."""
+    if aggregation == "count":
+        return float(len(values))
+    if not values:
+        return None
+    if aggregation == "sum":
+        return exact_sum(values)
+    if aggregation == "avg":
+        return exact_sum(values) / len(values)
+    if aggregation == "min":
+        return sorted(values)[0]
+    if aggregation == "max":
+        return sorted(values)[-1]
+    if aggregation == "p95":
+        return p95(values)
+    if aggregation == "rate":
+        return rate(times, values)
+    raise ValueError(f"unknown aggregation {aggregation!r}: use one of {', '.join(AGGREGATIONS)}")
 
 
 class RunningWindow(SlidingWindow):
@@ -134,24 +166,7 @@ class RunningWindow(SlidingWindow):
 
     def aggregate(self, aggregation: str) -> float | None:
         """`SlidingWindow.aggregate`, exactly (the running sum is not used here)."""
-        values = self._values
-        if aggregation == "count":
-            return float(len(values))
-        if not values:
-            return None
-        if aggregation == "sum":
-            return exact_sum(values)
-        if aggregation == "avg":
-            return exact_sum(values) / len(values)
-        if aggregation == "min":
-            return sorted(values)[0]
-        if aggregation == "max":
-            return sorted(values)[-1]
-        if aggregation == "p95":
-            return p95(values)
-        if aggregation == "rate":
-            return rate(self._times, values)
-        return super().aggregate(aggregation)
+        return exact_aggregate(self._times, self._values, aggregation)
 
     def holds(self, aggregation: str, test: Callable[[Any, Any], bool], threshold: float) -> bool:
         """`test(self.aggregate(aggregation), threshold)` for avg, sum or count over a non-empty window."""
