@@ -26,8 +26,9 @@ import pytest
 from services.common.domain.events.model import format_time, parse_time
 from tests.chaos.conftest import start_chaos_stack
 from tests.chaos.observe import children, wait_ready
-from tests.e2e.test_ack_sla_e2e import event_rule, eventually
+from tests.e2e.test_ack_sla_e2e import event_rule
 from tests.support.stack import kill_everything, stop_stack
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 

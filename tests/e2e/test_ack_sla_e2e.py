@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.waiting import eventually
 
 # Each needs its own stack (20-25 s): `make test-slow` keeps `make test` under 10 minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -23,16 +24,6 @@ def sla_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(state, env={"CEP_ACK_SLA": "P1=2s", "CEP_ACK_SLA_SWEEP_SECONDS": "0.5"})
     yield running
     stop_stack(running)
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def event_rule(api: httpx.Client, name: str, event_type: str, priority: str, **spec: Any) -> str:

@@ -9,7 +9,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,19 +17,10 @@ import pytest
 from tests.support.http_sink import http_sink
 from tests.support.receiver import Received
 from tests.support.stack import Stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 FAST_RETRIES = {"retry_initial": "100ms", "retry_max": "200ms"}
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

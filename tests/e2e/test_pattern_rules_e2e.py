@@ -8,7 +8,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,22 +18,13 @@ import pytest
 from services.common.domain.events.alert_events import MAX_DEPTH
 from tests.chaos.observe import shard_actor_pids, wait_ready
 from tests.support.stack import Stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
 
 def stamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def ingest(api: httpx.Client, items: list[dict[str, Any]]) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_pipeline_labs import eventually, ingest
+from tests.e2e.test_pipeline_labs import ingest
 from tests.support.receiver import receiver
 from tests.support.stack import Stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 

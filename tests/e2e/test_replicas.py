@@ -28,8 +28,8 @@ from services.common.cli.procs import cmdline, environ, free_port
 from services.common.nats import subjects
 from services.common.nats.router_partitions import partition_of
 from services.evaluator.work import EventWork, decode_message
-from tests.e2e.test_pipeline_labs import eventually
 from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a stack of its own and two more processes: about a minute
 

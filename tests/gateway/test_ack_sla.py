@@ -25,16 +25,9 @@ from services.common.messages import codec
 from services.common.nats import subjects
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import state_of
-from tests.gateway.live_gateway import (
-    T0,
-    Episode,
-    LiveGateway,
-    eventually,
-    new_tenant,
-    publish_alert,
-    start_gateway,
-)
+from tests.gateway.live_gateway import T0, Episode, LiveGateway, new_tenant, publish_alert, start_gateway
 from tests.support.nats import NatsServer
+from tests.support.waiting import eventually_async
 
 SLA = {"ack_sla": "P1=1s", "ack_sla_sweep_seconds": 0.1, "ack_sla_catch_up": False}  # no evaluator here
 
@@ -53,7 +46,7 @@ async def wait_sweeps(gateway: LiveGateway, more: int) -> None:
     """Wait until the gateway's ACK-SLA check has finished `more` further sweeps."""
     check = state_of(gateway.app).ack_sla
     target = check.sweeps + more
-    await eventually(lambda: _true(check.sweeps >= target))
+    await eventually_async(lambda: _true(check.sweeps >= target))
 
 
 async def _true(value: bool) -> bool:
@@ -105,8 +98,8 @@ async def record_without_sla(
         ):
             await publish_alert(js, transition, [])  # no actions: no deliveries outlive this test's database
         for episode in (open_, acked, no_sla, breach_of_breach):
-            await eventually(_status(gateway, headers, episode.event_id, "open"))
-        await eventually(_status(gateway, headers, resolved.event_id, "resolved"))
+            await eventually_async(_status(gateway, headers, episode.event_id, "open"))
+        await eventually_async(_status(gateway, headers, resolved.event_id, "resolved"))
         async with httpx.AsyncClient(base_url=gateway.url, headers=headers, timeout=10) as client:
             ack = await client.post(f"/cep/events/{acked.event_id}/ack", json={"note": "on it"})
         assert ack.status_code == 200, ack.text
@@ -140,7 +133,7 @@ async def test_an_open_p1_event_past_its_sla_is_reported_once(
 
     gateway = start_gateway(tmp_path, database_url, **SLA)
     try:
-        event = await eventually(lambda: _breached(gateway, headers, ids["open"]))
+        event = await eventually_async(lambda: _breached(gateway, headers, ids["open"]))
         await wait_sweeps(gateway, 2)  # two more sweeps: nothing new
         feed = await js.get_last_msg(subjects.feed_stream(tenant), subjects.feed_subject(tenant))
     finally:
@@ -213,7 +206,7 @@ async def test_a_breach_published_before_a_crash_is_not_published_twice(
     try:
         headers = first.token(tenant, "viewer")
         await publish_alert(js, p1(episode.transition("fired")), [])
-        await eventually(lambda: get_event(first, headers, episode.event_id))
+        await eventually_async(lambda: get_event(first, headers, episode.event_id))
     finally:
         first.stop()
     # What the dead gateway got out before it could record the breach:
@@ -225,7 +218,7 @@ async def test_a_breach_published_before_a_crash_is_not_published_twice(
 
     second = start_gateway(tmp_path, database_url, **SLA)
     try:
-        event = await eventually(lambda: _breached(second, headers, episode.event_id))
+        event = await eventually_async(lambda: _breached(second, headers, episode.event_id))
     finally:
         second.stop()
     assert [h["status"] for h in event["history"]] == ["open", "sla_breached"]

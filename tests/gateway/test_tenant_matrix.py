@@ -25,16 +25,8 @@ from services.common.messages.dead_letters import DeadLetter
 from services.common.nats import subjects
 from services.common.nats.dead_letters import rule_failure_letter
 from tests.gateway.conftest import CPU_RULE
-from tests.gateway.live_gateway import (
-    T0,
-    Episode,
-    LiveGateway,
-    eventually,
-    new_tenant,
-    publish_alert,
-    sse_messages,
-    start_gateway,
-)
+from tests.gateway.live_gateway import T0, Episode, LiveGateway, new_tenant, publish_alert, sse_messages, start_gateway
+from tests.support.waiting import eventually_async
 
 CANARY = f"canary{uuid.uuid4().hex}"
 ROLES = ("viewer", "editor", "admin")
@@ -63,14 +55,14 @@ async def _tenant_a(gateway: LiveGateway, js: JetStreamContext) -> dict[str, str
         async def recorded() -> bool:
             return (await client.get(f"/cep/events/{episode.event_id}")).status_code == 200
 
-        await eventually(recorded)
+        await eventually_async(recorded)
         letter = _canary_letter(tenant, rule["rule_id"])
         await js.publish(letter.subject(), letter.encode(), headers={subjects.MSG_ID: letter.id})
 
         async def dead_letter_recorded() -> bool:
             return (await client.get(f"/cep/dead-letters/{letter.id}")).status_code == 200
 
-        await eventually(dead_letter_recorded)
+        await eventually_async(dead_letter_recorded)
     token_id = next(t["token_id"] for t in tokens["items"] if t["name"] == CANARY)
     return {
         "rule_id": rule["rule_id"],

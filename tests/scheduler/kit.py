@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,18 +96,6 @@ async def run_events(js: JetStreamContext, tenant: str) -> list[tuple[str, dict[
     finally:
         await sub.unsubscribe()
     return found
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, every: float = 0.1) -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        await asyncio.sleep(every)
 
 
 @dataclass

@@ -18,7 +18,6 @@ from services.common.nats import subjects
 from tests.scheduler.kit import (
     SchedulerProcess,
     delete_rule,
-    eventually,
     new_tenant,
     put_rule,
     run_events,
@@ -27,6 +26,7 @@ from tests.scheduler.kit import (
     start_scheduler,
 )
 from tests.support.nats import NatsServer
+from tests.support.waiting import eventually_async
 
 LEASE_SECONDS = 2.0
 
@@ -65,7 +65,7 @@ async def test_killing_the_leader_loses_and_doubles_no_run(
         records = await run_records(js, tenant)
         return leader if leader and len([r for r in records if r.instance == leader]) >= 5 else None
 
-    first = await eventually(leader_with_runs, timeout=30)
+    first = await eventually_async(leader_with_runs, timeout=30)
     replicas[first].kill()
     killed_at = time.time()
     other = next(name for name in replicas if name != first)
@@ -74,7 +74,7 @@ async def test_killing_the_leader_loses_and_doubles_no_run(
         records = await run_records(js, tenant)
         return records if len([r for r in records if r.instance == other]) >= 5 else None
 
-    await eventually(successor_runs, timeout=30)
+    await eventually_async(successor_runs, timeout=30)
     await delete_rule(js, rule)
     records = await run_records(js, tenant)
 

@@ -27,8 +27,9 @@ from services.common.nats.streams import ensure_streams
 from services.scheduler.poll_targets import PollTarget, PollTargets
 from services.scheduler.poller import Poller
 from services.scheduler.settings import SchedulerSettings
-from tests.scheduler.kit import eventually, new_tenant, run_events, start_scheduler
+from tests.scheduler.kit import new_tenant, run_events, start_scheduler
 from tests.support.nats import NatsServer
+from tests.support.waiting import eventually_async
 
 
 def target(tenant: str, body: dict[str, Any], version: int = 1) -> PollTarget:
@@ -182,7 +183,7 @@ async def test_the_leader_polls_active_targets_on_their_interval_and_stops_with_
             found = await poll_messages(js, tenant)
             return found if len(found) >= 3 else None
 
-        polls = await eventually(three_polls, timeout=15)
+        polls = await eventually_async(three_polls, timeout=15)
     finally:
         stop.set()
         await asyncio.wait_for(term, 10)
@@ -209,7 +210,7 @@ async def test_a_scheduler_process_polls_a_target_it_reads_from_the_bucket(
         async def polled() -> list[tuple[str, list[dict[str, Any]]]] | None:
             return await poll_messages(js, tenant) or None
 
-        [(msg_id, events), *_] = await eventually(polled, timeout=30)
+        [(msg_id, events), *_] = await eventually_async(polled, timeout=30)
         assert msg_id.startswith(f"poll:{target_id}:")
         assert {e["metric"] for e in events} == {"nats_mem", "nats_cpu"}
         item = PollTarget(tenant, target_id, 1, parse_target(varz(nats_server)))

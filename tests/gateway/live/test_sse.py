@@ -23,7 +23,6 @@ from tests.gateway.live_gateway import (
     Episode,
     LiveGateway,
     SseMessage,
-    eventually,
     feed_count,
     new_tenant,
     publish_alert,
@@ -31,6 +30,7 @@ from tests.gateway.live_gateway import (
     start_gateway,
 )
 from tests.support.nats import dead_letters, start_nats
+from tests.support.waiting import eventually_async
 
 KEEPALIVE = 0.5
 
@@ -72,7 +72,7 @@ async def _fed(js: JetStreamContext, tenant: str, count: int) -> None:
     async def enough() -> bool:
         return await feed_count(js, tenant) >= count
 
-    await eventually(enough)
+    await eventually_async(enough)
 
 
 async def test_a_fresh_connection_gets_only_new_messages(gateway: LiveGateway, js: JetStreamContext) -> None:
@@ -166,7 +166,7 @@ async def test_the_consumer_goes_when_the_client_does(gateway: LiveGateway, js: 
     async def gone() -> bool:
         return await consumers() == 0
 
-    await eventually(gone, timeout=5)
+    await eventually_async(gone, timeout=5)
 
 
 async def test_stream_is_not_taken_for_an_event_id(gateway: LiveGateway) -> None:
@@ -189,7 +189,7 @@ async def test_a_broker_restart_loses_nothing_on_the_stream(tmp_path: Path) -> N
             first = await _fire(js, tenant, 0)
             assert (await next_message(messages)).json()["event_id"] == first.event_id
             await asyncio.to_thread(server.restart)
-            second = await eventually(lambda: _try_fire(js, tenant, 1), timeout=20, every=0.2)
+            second = await eventually_async(lambda: _try_fire(js, tenant, 1), timeout=20, every=0.2)
             message = await next_message(messages, timeout=20)
             assert (message.id, message.json()["event_id"]) == ("2", second.event_id)
     finally:
@@ -218,5 +218,5 @@ async def test_a_feed_message_that_does_not_decode_is_skipped_and_dead_lettered(
     async with stream(gateway, {**headers, "Last-Event-ID": "1"}) as (_, messages):
         message = await next_message(messages)
     assert (message.id, message.json()["event_id"]) == ("3", later.event_id)
-    letters = await eventually(lambda: dead_letters(js, tenant))
+    letters = await eventually_async(lambda: dead_letters(js, tenant))
     assert [(x.source, x.error) for x in letters] == [("undecodable", "feed-reader: event.event_id: Field required")]

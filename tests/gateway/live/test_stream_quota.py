@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.gateway.conftest import ADMIN, is_problem
-from tests.gateway.live_gateway import LiveGateway, eventually, new_tenant, start_gateway
+from tests.gateway.live_gateway import LiveGateway, new_tenant, start_gateway
+from tests.support.waiting import eventually_async
 
 STREAM = "/cep/events/stream"
 
@@ -58,6 +59,6 @@ async def test_the_stream_past_the_quota_is_429_and_a_closed_one_frees_its_place
         async def freed() -> bool:
             return await asyncio.to_thread(_streams_in_use, gateway, headers) == 1
 
-        await eventually(freed, timeout=10)
+        await eventually_async(freed, timeout=10)
         async with client.stream("GET", STREAM) as third:
             assert third.status_code == 200

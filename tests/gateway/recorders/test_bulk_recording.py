@@ -17,7 +17,6 @@ from tests.gateway.live_gateway import (
     HOOK,
     Episode,
     drop_stale_results,
-    eventually,
     feed_count,
     new_tenant,
     publish_alert,
@@ -25,6 +24,7 @@ from tests.gateway.live_gateway import (
     start_gateway,
 )
 from tests.support.nats import dead_letters
+from tests.support.waiting import eventually_async
 
 SQLITE_MAX_INTEGER = 2**63 - 1
 
@@ -56,12 +56,12 @@ async def test_a_batch_twice_and_a_poison_alert_among_good_ones(tmp_path: Path, 
                 body = (await client.get("/cep/events")).json()
             return body if body["total"] == len(fired) else None
 
-        events = (await eventually(listed))["items"]
+        events = (await eventually_async(listed))["items"]
         assert sorted(e["event_id"] for e in events) == sorted(t.event_id for t in fired)
         assert {e["count"] for e in events} == {1}
-        (letter,) = await eventually(lambda: dead_letters(js, tenant))
+        (letter,) = await eventually_async(lambda: dead_letters(js, tenant))
         assert letter.source == "poison" and letter.error.startswith("recorder: not recordable: ")
-        assert await eventually(lambda: recorder_idle(js))  # every message acked, the poison one too
+        assert await eventually_async(lambda: recorder_idle(js))  # every message acked, the poison one too
         assert await feed_count(js, tenant) == len(fired)  # one feed message per transition, copies or not
     finally:
         gateway.stop()

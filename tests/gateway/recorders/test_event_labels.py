@@ -15,7 +15,8 @@ from nats.js.client import JetStreamContext
 from services.common.domain.notify.annotations import ERROR_PREFIX, NOT_RENDERED, render_annotations
 from services.gateway import row_codec
 from services.gateway.recorders import annotation_renders, event_record
-from tests.gateway.live_gateway import Episode, LiveGateway, eventually, new_tenant, publish_alert
+from tests.gateway.live_gateway import Episode, LiveGateway, new_tenant, publish_alert
+from tests.support.waiting import eventually_async
 
 LABELS = {"alertname": "cpu", "severity": "high", "priority": "P2", "team": "sre", "host": "web-1"}
 ANNOTATIONS = {
@@ -53,7 +54,7 @@ async def test_labels_and_rendered_annotations_are_stored(gateway: LiveGateway, 
     episode = Episode(tenant, rule_id=rule["rule_id"], group_key="host=web-1")
     fired = dataclasses.replace(episode.transition("fired", payload={"host": "web-1", "cpu": 91}), labels=LABELS)
     await publish_alert(js, fired)
-    event = await eventually(lambda: _event(gateway, headers, episode.event_id))
+    event = await eventually_async(lambda: _event(gateway, headers, episode.event_id))
     assert event["labels"] == LABELS
     assert event["annotations"]["summary"] == f"{rule['rule_id']}-name on web-1 (sre)"  # the alert's rule name
     assert event["annotations"]["missing"].startswith(ERROR_PREFIX)
@@ -67,7 +68,7 @@ async def test_labels_and_rendered_annotations_are_stored(gateway: LiveGateway, 
         found = await _event(gateway, headers, episode.event_id)
         return found if found and found["status"] == "resolved" else None
 
-    final = await eventually(resolved)
+    final = await eventually_async(resolved)
     assert final["labels"] == LABELS and final["annotations"] == event["annotations"]
 
 
@@ -77,7 +78,7 @@ async def test_an_event_without_a_rule_version_has_no_annotations(gateway: LiveG
     headers = gateway.token(tenant, "viewer")
     episode = Episode(tenant, rule_id="no-such-rule")
     await publish_alert(js, dataclasses.replace(episode.transition("fired"), labels={"alertname": "x"}))
-    event = await eventually(lambda: _event(gateway, headers, episode.event_id))
+    event = await eventually_async(lambda: _event(gateway, headers, episode.event_id))
     assert (event["labels"], event["annotations"]) == ({"alertname": "x"}, {})
 
 

@@ -23,7 +23,6 @@ from tests.gateway.live_gateway import (
     Episode,
     LiveGateway,
     drop_stale_results,
-    eventually,
     feed_count,
     new_tenant,
     publish_alert,
@@ -32,6 +31,7 @@ from tests.gateway.live_gateway import (
     result_for,
     start_gateway,
 )
+from tests.support.waiting import eventually_async
 
 
 async def _event(gateway: LiveGateway, headers: dict[str, str], event_id: str) -> dict[str, Any] | None:
@@ -137,7 +137,7 @@ async def test_fired_updated_resolved_through_the_alert_stream(gateway: LiveGate
     headers = gateway.token(tenant, "viewer")
     episode = Episode(tenant)
     await publish_alert(js, episode.transition("fired"))
-    fired = await eventually(lambda: _event(gateway, headers, episode.event_id))
+    fired = await eventually_async(lambda: _event(gateway, headers, episode.event_id))
     assert fired["status"] == "open" and fired["count"] == 1
     assert fired["history"][0] == {"status": "open", "at": "2025-03-01T12:00:00Z", "actor": "system", "note": None}
     assert fired["notifications"][0]["status"] == "pending"
@@ -149,7 +149,7 @@ async def test_fired_updated_resolved_through_the_alert_stream(gateway: LiveGate
         event = await _event(gateway, headers, episode.event_id)
         return event if event and event["count"] == 2 else None
 
-    assert (await eventually(updated))["payload"] == {"cpu": 97}
+    assert (await eventually_async(updated))["payload"] == {"cpu": 97}
 
     await publish_alert(js, episode.transition("resolved", at=T0 + timedelta(minutes=7), count=2, last_seen=seen))
 
@@ -157,10 +157,10 @@ async def test_fired_updated_resolved_through_the_alert_stream(gateway: LiveGate
         event = await _event(gateway, headers, episode.event_id)
         return event if event and event["status"] == "resolved" else None
 
-    final = await eventually(resolved)
+    final = await eventually_async(resolved)
     assert final["resolved_at"] == "2025-03-01T12:07:00Z" and final["last_seen"] == "2025-03-01T12:02:00Z"
     assert [h["status"] for h in final["history"]] == ["open", "resolved"]
-    await eventually(lambda: _feed_is(js, tenant, 3))  # fired, updated, resolved
+    await eventually_async(lambda: _feed_is(js, tenant, 3))  # fired, updated, resolved
 
 
 async def _feed_is(js: JetStreamContext, tenant: str, expected: int) -> bool:
@@ -177,8 +177,8 @@ async def test_the_same_alert_twice_is_one_event_and_one_feed_message(
     fired = episode.transition("fired")
     for _ in range(3):  # three stream messages (no Nats-Msg-Id), as a redelivery or a re-publish would be
         await publish_alert(js, fired, dedupe=False)
-    await eventually(lambda: _event(gateway, headers, episode.event_id))
-    await eventually(lambda: recorder_idle(js))
+    await eventually_async(lambda: _event(gateway, headers, episode.event_id))
+    await eventually_async(lambda: recorder_idle(js))
     async with httpx.AsyncClient(base_url=gateway.url, headers=headers) as client:
         listed = (await client.get("/cep/events")).json()
     assert listed["total"] == 1
@@ -201,9 +201,9 @@ async def test_changes_committed_but_never_fed_are_fed_at_start(tmp_path: Path, 
     gateway = start_gateway(tmp_path, url)
     try:
         await drop_stale_results(js)
-        await eventually(lambda: _feed_is(js, tenant, 1))
+        await eventually_async(lambda: _feed_is(js, tenant, 1))
         await publish_alert(js, fired)  # the redelivery of the alert the crashed recorder never acked
-        await eventually(lambda: recorder_idle(js))
+        await eventually_async(lambda: recorder_idle(js))
         assert await feed_count(js, tenant) == 1
         msg = await js.get_msg(f"CEP_FEED_{tenant}", 1)
         assert msg.headers and msg.headers["Nats-Msg-Id"] == f"{fired.transition_id}:feed"
@@ -227,8 +227,8 @@ async def test_delivery_results_fill_the_notifications(gateway: LiveGateway, js:
         entry = event["notifications"][0] if event else {}
         return event if entry.get("attempts") == 2 and len(entry.get("attempt_log", [])) == 2 else None
 
-    entry = (await eventually(delivered))["notifications"][0]
-    await eventually(lambda: recorder_idle(js))
+    entry = (await eventually_async(delivered))["notifications"][0]
+    await eventually_async(lambda: recorder_idle(js))
     entry = (await _event(gateway, headers, fired.event_id) or {})["notifications"][0]
     assert entry["status"] == "sent" and entry["last_error"] is None
     assert entry["channel_id"] == "ch-1" and entry["type"] == "webhook"

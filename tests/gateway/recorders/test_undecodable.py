@@ -16,12 +16,12 @@ from tests.gateway.live_gateway import (
     Episode,
     LiveGateway,
     drop_stale_results,
-    eventually,
     new_tenant,
     recorder_idle,
     result_for,
 )
 from tests.support.nats import dead_letters, read
+from tests.support.waiting import eventually_async
 
 
 async def test_malformed_alerts_results_and_run_records_become_dead_letters(
@@ -41,14 +41,14 @@ async def test_malformed_alerts_results_and_run_records_become_dead_letters(
         found = await dead_letters(js, tenant)
         return found if len(found) >= 3 else None
 
-    letters = await eventually(three)
+    letters = await eventually_async(three)
     assert sorted(letter.error for letter in letters) == [
         "recorder-results: status: Field required",
         "recorder-schedule-runs: fencing: Input should be a valid integer",
         "recorder: transition.count: Input should be a valid integer, unable to parse string as an integer",
     ]
     assert {letter.source for letter in letters} == {"undecodable"}
-    assert await eventually(lambda: recorder_idle(js))  # acked, not coming back
+    assert await eventually_async(lambda: recorder_idle(js))  # acked, not coming back
 
 
 async def test_a_malformed_dead_letter_becomes_an_undecodable_letter(
@@ -61,5 +61,5 @@ async def test_a_malformed_dead_letter_becomes_an_undecodable_letter(
         stored = [codec.loads(data) for _, data in await read(js, subjects.DEAD_STREAM, subjects.dead_subject(tenant))]
         return [decode_letter(codec.dumps(x)) for x in stored if x.get("source") == "undecodable"] or None
 
-    (letter,) = await eventually(reported)
+    (letter,) = await eventually_async(reported)
     assert letter.error == "recorder-dead-letters: source: Field required (and 1 more)" and letter.tenant == tenant

@@ -27,7 +27,8 @@ from services.common.nats import subjects
 from services.common.nats.dead_letters import pattern_dropped_letter, rule_failure_letter, series_refused_letter
 from services.gateway.auth import PLATFORM_TENANT
 from tests.gateway.conftest import ADMIN, CPU_RULE, is_problem
-from tests.gateway.live_gateway import LiveGateway, eventually, new_tenant, start_gateway
+from tests.gateway.live_gateway import LiveGateway, new_tenant, start_gateway
+from tests.support.waiting import eventually_async
 
 AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ async def recorded(client: httpx.AsyncClient, letter_id: str) -> dict[str, Any]:
         response = await client.get(f"/cep/dead-letters/{letter_id}")
         return response.json() if response.status_code == 200 else None
 
-    return await eventually(found)
+    return await eventually_async(found)
 
 
 async def test_a_rule_failure_is_listed_and_counted_on_its_rule(gateway: LiveGateway, js: JetStreamContext) -> None:
@@ -201,7 +202,7 @@ async def test_the_notifiers_letters_are_listed_as_delivery_failures(
         async def listed() -> list[dict[str, Any]]:
             return (await client.get("/cep/dead-letters", params={"source": "delivery_failed"})).json()["items"]
 
-        [letter] = await eventually(listed)
+        [letter] = await eventually_async(listed)
         assert (letter["rule_id"], letter["error"], letter["at"]) == ("r-9", "http: 500", "2026-11-26T11:00:05Z")
         assert letter["replay"]["subject"] == subjects.delivery_subject(tenant) and letter["replay"]["payload"] == job
 
@@ -227,7 +228,7 @@ async def given_up(client: httpx.AsyncClient, stream: str, seq: int) -> list[dic
         items = (await client.get("/cep/dead-letters", params={"source": "max_deliveries"})).json()["items"]
         return [i for i in items if (i["origin"]["stream"], i["origin"]["seq"]) == (stream, seq)] or None
 
-    return await eventually(listed, timeout=20)
+    return await eventually_async(listed, timeout=20)
 
 
 async def nothing_given_up(client: httpx.AsyncClient, stream: str, seq: int) -> None:

@@ -12,7 +12,8 @@ import pytest
 from nats.js.client import JetStreamContext
 
 from tests.gateway.conftest import is_problem
-from tests.gateway.live_gateway import T0, Episode, LiveGateway, eventually, new_tenant, publish_alert, start_gateway
+from tests.gateway.live_gateway import T0, Episode, LiveGateway, new_tenant, publish_alert, start_gateway
+from tests.support.waiting import eventually_async
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ async def _seed(gateway: LiveGateway, js: JetStreamContext, tenant: str) -> tupl
         async with httpx.AsyncClient(base_url=gateway.url, headers=headers, timeout=10) as client:
             return (await client.get("/cep/events")).json()["total"] == len(labels)
 
-    await eventually(recorded)
+    await eventually_async(recorded)
     return headers, ids
 
 

@@ -19,13 +19,13 @@ from tests.gateway.live_gateway import (
     Episode,
     LiveGateway,
     drop_stale_results,
-    eventually,
     feed_count,
     new_tenant,
     publish_alert,
     recorder_idle,
     start_gateway,
 )
+from tests.support.waiting import eventually_async
 
 
 @pytest.fixture
@@ -55,8 +55,8 @@ class Seeded:
             await publish_alert(js, episode.transition("fired"))
         first = self.episodes[0]
         await publish_alert(js, first.transition("resolved", at=T0 + timedelta(minutes=9)))
-        await eventually(lambda: self._recorded(len(self.episodes)))
-        await eventually(lambda: recorder_idle(js))
+        await eventually_async(lambda: self._recorded(len(self.episodes)))
+        await eventually_async(lambda: recorder_idle(js))
 
     async def _recorded(self, count: int) -> bool:
         return (await self.client.get("/cep/events")).json()["total"] == count

@@ -18,7 +18,8 @@ from services.common.nats.lease import SchedulerLease
 from services.common.nats.streams import ensure_scheduler_live_bucket
 from services.scheduler.instances import beat
 from tests.gateway.conftest import ADMIN
-from tests.gateway.live_gateway import LiveGateway, eventually, new_tenant, start_gateway
+from tests.gateway.live_gateway import LiveGateway, new_tenant, start_gateway
+from tests.support.waiting import eventually_async
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -75,7 +76,7 @@ async def test_runs_are_recorded_once_and_explained_by_the_status_figures(
             body = (await client.get("/cep/scheduler/status")).json()
             return body if body["runs"] + body["missed_runs"] == 5 and body["duplicate_runs"] == 1 else None
 
-        status = await eventually(all_recorded)
+        status = await eventually_async(all_recorded)
         assert (status["runs"], status["missed_runs"], status["late_runs"], status["caught_up_runs"]) == (4, 1, 2, 1)
         assert status["delay_ms"]["p50"] == 20.0 and status["delay_ms"]["p99"] == 65_000.0
         # A tenant sees opaque, stable instance names, never the `host:pid` an instance id is made of.
@@ -118,7 +119,7 @@ async def test_the_leader_and_live_instances_come_from_the_live_bucket(
     async def lead() -> bool:
         return await leader.try_acquire()
 
-    await eventually(lead, timeout=10)  # an earlier test's killed leader may hold it for one more period
+    await eventually_async(lead, timeout=10)  # an earlier test's killed leader may hold it for one more period
     follower = SchedulerLease(live, f"{leader.instance}-b", 2.0)
     await beat(live, leader, NOW, 3)
     await beat(live, follower, NOW, 3)
@@ -144,7 +145,7 @@ async def test_a_tenant_never_sees_the_hosts_and_pids_of_the_scheduler(
     async def lead() -> bool:
         return await leader.try_acquire()
 
-    await eventually(lead, timeout=10)
+    await eventually_async(lead, timeout=10)
     await beat(live, leader, NOW, 3)
     for role in ("viewer", "admin"):
         async with httpx.AsyncClient(base_url=gateway.url, headers=gateway.token(new_tenant(), role)) as client:

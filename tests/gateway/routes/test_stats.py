@@ -20,7 +20,6 @@ from tests.gateway.live_gateway import (
     Episode,
     LiveGateway,
     drop_stale_results,
-    eventually,
     new_tenant,
     publish_alert,
     publish_result,
@@ -28,6 +27,7 @@ from tests.gateway.live_gateway import (
     result_for,
     start_gateway,
 )
+from tests.support.waiting import eventually_async
 
 D1, D2 = T0.replace(hour=0), T0.replace(hour=0) + timedelta(days=1)  # 2025-03-01 and 2025-03-02 (UTC)
 RANGE = {"since": "2025-03-01T00:00:00Z", "until": "2025-03-02T23:59:59Z"}
@@ -80,12 +80,12 @@ class Week:
                 episode = self.episodes[name]
                 resolved = episode.transition("resolved", at=episode.started_at + timedelta(minutes=minutes))
                 await publish_alert(js, resolved, actions=[])
-            await eventually(lambda: self._total(6))
+            await eventually_async(lambda: self._total(6))
             for name, status in (("a0", "sent"), ("a1", "failed"), ("a2", "sent"), ("b1", "failed")):
                 fired = self.episodes[name].transition("fired")
                 result = replace(result_for(fired, 1, status, final=True), channel_id=self.channel_id)
                 await publish_result(js, result)
-            await eventually(lambda: recorder_idle(js))
+            await eventually_async(lambda: recorder_idle(js))
             for name, label in (("a1", "false_positive"), ("b0", "true_positive"), ("b1", "false_positive")):
                 answer = await editor.post(f"/cep/events/{self.id(name)}/feedback", json={"label": label})
                 assert answer.status_code == 200, answer.text
