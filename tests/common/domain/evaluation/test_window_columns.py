@@ -137,3 +137,12 @@ def test_the_edges_of_lateness_and_eviction_are_the_references() -> None:
 def _defined(value: float | None) -> float:
     assert value is not None
     return value
+
+
+def test_a_time_so_large_that_the_length_vanishes_empties_the_window_as_the_reference_does() -> None:
+    columns, reference = WindowColumns(), SlidingWindow(0.001)
+    slot = columns.open(0.001)
+    for at in (1e300, 2e300):
+        columns.take([slot], [at], [1.0])
+        reference.add(at, 1.0)
+        assert columns.snapshot(slot) == reference.snapshot()

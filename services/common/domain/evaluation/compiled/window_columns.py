@@ -224,10 +224,11 @@ class WindowColumns:
         self._operations[slots] += 1
 
     def _evict(self, slots: Ints, edges: Floats) -> None:
-        """Drop from each slot the samples at or before its edge (the newest, after the edge, never leaves)."""
+        """Drop from each slot the samples at or before its edge: never the newest, unless its time minus the
+        length rounds back to itself (times near the float range's end), where the reference empties the window."""
         while slots.size:
             heads = self._head[slots]
-            leaving = self._times[slots, heads & self._mask] <= edges
+            leaving = (heads < self._tail[slots]) & (self._times[slots, heads & self._mask] <= edges)
             if not leaving.all():
                 slots, edges, heads = slots[leaving], edges[leaving], heads[leaving]
                 if not slots.size:
