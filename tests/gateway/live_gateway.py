@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import uvicorn
@@ -28,7 +28,6 @@ from tests.gateway.conftest import ADMIN, settings_for
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HOOK = [Action(type="webhook", channel="ops-hook", message="cpu {{ payload.cpu }}")]
-T = TypeVar("T")
 
 
 def new_tenant() -> str:

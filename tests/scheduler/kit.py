@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
@@ -22,7 +22,6 @@ from services.common.messages.schedule import RunRecord
 from services.common.nats import subjects
 from services.common.nats.streams import ensure_streams
 
-T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 
 
