@@ -18,8 +18,8 @@ from typing import Any
 
 from services.common.domain.windows.sliding import AGGREGATIONS, Admission, ExactSum, SlidingWindow, p95, rate
 
-_ROUNDING = 2.0**-52  # a bound on one float addition's relative rounding error (half an ulp is 2**-53)
-_RESYNC_EVERY = 1024  # operations after which the running sum is recomputed, so its error bound stays tight
+ROUNDING = 2.0**-52  # a bound on one float addition's relative rounding error (half an ulp is 2**-53)
+RESYNC_EVERY = 1024  # operations after which the running sum is recomputed, so its error bound stays tight
 # A threshold rule's operator as the comparison `holds` takes.
 TESTS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
@@ -138,7 +138,7 @@ class RunningWindow(SlidingWindow):
                     del values[:cut]
                     operations += cut
         self._total, self._magnitude, self._operations = total, magnitude, operations
-        if operations >= _RESYNC_EVERY:
+        if operations >= RESYNC_EVERY:
             self._resync()
         return self.holds(aggregation, test, threshold)
 
@@ -156,7 +156,7 @@ class RunningWindow(SlidingWindow):
             del values[:cut]
             self._total = total
             self._operations += cut
-        if self._operations >= _RESYNC_EVERY:
+        if self._operations >= RESYNC_EVERY:
             self._resync()
 
     def _resync(self) -> None:
@@ -176,7 +176,7 @@ class RunningWindow(SlidingWindow):
         total = self._total
         # The exact aggregate is within `bound` of the running one (the sum's error bound, the rounding of the exact
         # sum and of both divisions, generously): farther than that from the threshold, both lie on its same side.
-        bound = 4.0 * (self._operations * self._magnitude + abs(total)) * _ROUNDING + 1e-300
+        bound = 4.0 * (self._operations * self._magnitude + abs(total)) * ROUNDING + 1e-300
         if aggregation == "avg":
             total /= count
             bound /= count

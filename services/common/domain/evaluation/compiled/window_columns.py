@@ -24,14 +24,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.common.domain.evaluation.compiled.running_window import TESTS, exact_aggregate, exact_sum
+from services.common.domain.evaluation.compiled.running_window import (
+    RESYNC_EVERY,
+    ROUNDING,
+    TESTS,
+    exact_aggregate,
+    exact_sum,
+)
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
 Bools = npt.NDArray[np.bool_]
 
-_ROUNDING = 2.0**-52  # as RunningWindow: a bound on one float addition's relative rounding error
-_RESYNC_EVERY = 1024  # as RunningWindow: operations after which a slot's running sum is recomputed exactly
 _COLUMN_TESTS: dict[str, Callable[[Any, Any], Bools]] = {
     ">": np.greater,
     ">=": np.greater_equal,
@@ -169,7 +173,7 @@ class WindowColumns:
         with np.errstate(over="ignore", invalid="ignore"):
             total = self._total[slot_array]
             # As RunningWindow.holds: the exact aggregate is within `bound` of the running one.
-            bound = 4.0 * (self._operations[slot_array] * self._magnitude[slot_array] + np.abs(total)) * _ROUNDING
+            bound = 4.0 * (self._operations[slot_array] * self._magnitude[slot_array] + np.abs(total)) * ROUNDING
             bound += 1e-300
             if aggregation == "avg":
                 total = total / count
@@ -196,10 +200,6 @@ class WindowColumns:
         self._check_open(slot)
         newest = float(self._newest[slot])
         return None if newest == -np.inf else newest
-
-    def count(self, slot: int) -> int:
-        self._check_open(slot)
-        return int(self._tail[slot] - self._head[slot])
 
     def aggregate(self, slot: int, aggregation: str) -> float | None:
         """`RunningWindow.aggregate`, exactly: None when undefined (empty, or rate of fewer than two samples)."""
@@ -256,7 +256,7 @@ class WindowColumns:
         self._resync_worn(np.asarray([slot], np.intp))
 
     def _resync_worn(self, slots: Ints) -> None:
-        for slot in slots[self._operations[slots] >= _RESYNC_EVERY].tolist():
+        for slot in slots[self._operations[slots] >= RESYNC_EVERY].tolist():
             self._resync(slot)
 
     def _resync(self, slot: int) -> None:
