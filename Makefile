@@ -80,7 +80,6 @@ bench: $(STAMP) ## the pipeline against the Bytewax peer and the limits, and the
 	$(BIN)/python bench/refit_hot_path.py
 	$(BIN)/python bench/muting_cost.py
 	$(BIN)/python bench/routing_cost.py
-	$(BIN)/python bench/window_columns_cost.py
 
 bench-nab: $(STAMP) ## every anomaly method over the whole NAB corpus, scored next to the published scoreboard
 	$(BIN)/python bench/nab.py
