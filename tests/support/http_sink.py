@@ -7,13 +7,13 @@ error bodies and GET/DELETE calls, so this one takes `respond(request) -> (statu
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.local_http import QuietHandler, serving
 from tests.support.receiver import Received
+from tests.support.waiting import eventually
 
 Respond = Callable[[Received], tuple[int, bytes]]
 
@@ -26,10 +26,7 @@ class Sink:
     requests: list[Received] = field(default_factory=list)
 
     def wait_for(self, count: int, timeout: float = 10) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(self.requests) >= count, f"the sink got {len(self.requests)} of {count} requests"
+        eventually(lambda: len(self.requests) >= count, timeout, f"{count} requests at the sink", every=0.02)
         return self.requests
 
 
@@ -39,7 +36,7 @@ def http_sink(respond: Respond = lambda _: (200, b"ok"), content_type: str = "te
     state = Sink(url="")
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def _any(self) -> None:
@@ -56,15 +53,6 @@ def http_sink(respond: Respond = lambda _: (200, b"ok"), content_type: str = "te
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.local_http import QuietHandler, serving
+from tests.support.waiting import eventually
 
 
 @dataclass
@@ -34,10 +35,7 @@ class Receiver:
     answer: Callable[[int], int] = lambda n: 200
 
     def wait_for(self, count: int, timeout: float = 30) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.requests) >= count, f"receiver got {len(self.requests)} of {count} requests"
+        eventually(lambda: len(self.requests) >= count, timeout, f"{count} requests at the receiver", every=0.05)
         return self.requests
 
 
@@ -47,7 +45,7 @@ def receiver(answer: Callable[[int], int] = lambda n: 200) -> Iterator[Receiver]
     state = Receiver(url="", answer=answer)
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             with lock:
@@ -60,15 +58,6 @@ def receiver(answer: Callable[[int], int] = lambda n: 200) -> Iterator[Receiver]
 
         do_PUT = do_POST
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:
+        state.url = f"{url}/hook"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

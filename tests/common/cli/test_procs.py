@@ -57,8 +57,11 @@ def test_nats_config_is_explicit_about_ports_store_and_durability(tmp_path) -> N
 def test_processes_are_found_and_killed_by_an_inherited_environment_variable(tmp_path) -> None:  # type: ignore[no-untyped-def]
     marker = str(tmp_path)
     env = {**os.environ, "CEP_STATE_DIR": marker}
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    started = "print('up', flush=True); import time; time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", started], env=env, stdout=subprocess.PIPE)
     try:
+        # Read once the child runs: while it is still in exec, /proc may refuse its environment (flaky before).
+        assert child.stdout is not None and child.stdout.readline() == b"up\n"
         assert procs.environ(child.pid).get("CEP_STATE_DIR") == marker
         assert procs.kill_with_env("CEP_STATE_DIR", marker, keep=[child.pid]) == []  # kept
         assert procs.kill_with_env("CEP_STATE_DIR", marker) == [child.pid]
@@ -66,3 +69,6 @@ def test_processes_are_found_and_killed_by_an_inherited_environment_variable(tmp
         assert not procs.alive(child.pid) and procs.start_time(child.pid) is None and procs.cmdline(child.pid) == ""
     finally:
         child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
