@@ -52,18 +52,32 @@ def _full_now(run: Run) -> bytes:
     return ShardSnapshot(run.seq, rules, fresh_engine(run.state), done_at(run.seq)).json()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(OPS, min_size=20, max_size=100))
-@example([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 0, 60), ("cpu", 0, 70), ("capture", 0, 0)])
-def test_forked_deltas_taken_while_the_parent_goes_on_chain_into_the_full_snapshot(
-    ops: list[tuple[str, int, int]],
-) -> None:
+def _check(ops: list[tuple[str, int, int]]) -> None:
     run = ForkedRun()
     for op in ops:
         run.apply(op)
     run.capture()
     run.collect()
     assert run.restored().json() == _full_now(run)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(OPS, min_size=20, max_size=100))
+@example([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 0, 60), ("cpu", 0, 70), ("capture", 0, 0)])
+def test_forked_deltas_taken_while_the_parent_goes_on_chain_into_the_full_snapshot(
+    ops: list[tuple[str, int, int]],
+) -> None:
+    _check(ops)
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(OPS, min_size=20, max_size=100))
+@example([("cpu", 0, 50), ("capture", 0, 0), ("cpu", 0, 60), ("cpu", 0, 70), ("capture", 0, 0)])
+def test_forked_deltas_taken_while_the_parent_goes_on_chain_into_the_full_snapshot_at_length(
+    ops: list[tuple[str, int, int]],
+) -> None:
+    _check(ops)
 
 
 def test_a_child_takes_a_whole_base_when_most_series_moved() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.common.db.migrate import upgrade
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.common.db.fixtures import db_url, pg_url  # noqa: F401
@@ -39,18 +41,36 @@ def settings_for(state_dir: Path, database_url: str | None = None, **overrides: 
     return GatewaySettings(state_dir=state_dir, database_url=database_url, **values)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database migrated to the head revision, once per session. The fixtures below start each
+    test's gateway on a copy of it: its start-up migration then finds nothing to do (10 ms instead of 65 ms, some
+    500 times a session). Migrating from empty is tested in tests/common/db and by every `cep up`."""
+    path = tmp_path_factory.mktemp("migrated") / "cep.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _sqlite_copy(template: Path, state_dir: Path) -> str:
+    """A copy of the migrated database at the gateway's default place in `state_dir`; its URL."""
+    target = state_dir / "cep.db"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, migrated_sqlite: Path) -> Iterator[TestClient]:
     """A started gateway on SQLite in a temp dir."""
+    _sqlite_copy(migrated_sqlite, tmp_path)
     with TestClient(create_app(settings_for(tmp_path))) as test_client:
         yield test_client
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path) -> str:
     """A database URL for the gateway: SQLite in a temp dir, or the session's PostgreSQL database emptied."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cep.db'}"
+        return _sqlite_copy(migrated_sqlite, tmp_path)
     url: str = request.getfixturevalue("pg_url")
     truncate(url)
     return url

@@ -174,8 +174,19 @@ rule_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=json_values | rule_like)
-def test_fuzzed_bodies_never_crash(shared: TestClient, rule_id: str, body: Any) -> None:
+def _fuzz(shared: TestClient, rule_id: str, body: Any) -> None:
     for method, path, _ in _routes(rule_id):
         _check(shared.request(method, path, headers=ADMIN, json=body))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=json_values | rule_like)
+def test_fuzzed_bodies_never_crash(shared: TestClient, rule_id: str, body: Any) -> None:
+    _fuzz(shared, rule_id, body)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=json_values | rule_like)
+def test_fuzzed_bodies_never_crash_at_length(shared: TestClient, rule_id: str, body: Any) -> None:
+    _fuzz(shared, rule_id, body)

@@ -87,6 +87,7 @@ def test_the_events_page_fits_a_laptop_screen_with_the_detail_open(
     expect(summary).to_have_attribute("title", SUMMARY)
 
 
+@pytest.mark.slow  # the same wordy event at desktop width; the laptop test above keeps the layout in `make test`
 def test_side_by_side_on_a_desktop_screen(
     page: Page, gateway: LiveGateway, token: str, api: httpx.Client, nats_server: NatsServer
 ) -> None:
